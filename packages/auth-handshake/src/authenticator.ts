@@ -1,0 +1,92 @@
+import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
+import type { TSchema } from '@sinclair/typebox'
+import type { Principal, StandardClaims, WsguardErrorCode } from '@wsguard/core'
+import { checkClaims, checkHeader, type TokenFault } from './claims.js'
+import { decodeToken } from './decode.js'
+import { IssuerKeys, KeysUnavailableError, type KeyLogger, type Verify } from './jwks.js'
+import type { JwsAlgorithm } from './algorithms.js'
+import type { AuthHandshakeConfig, IssuerConfig } from './options.js'
+import { defaultKind, principalFromClaims } from './principal.js'
+
+export type AuthOutcome =
+  | { ok: true, principal: Principal }
+  | { ok: false, code: WsguardErrorCode, fault: TokenFault | 'unavailable' }
+
+interface TrustedIssuer {
+  config: IssuerConfig
+  keys: IssuerKeys
+  claims: TypeCheck<TSchema> | undefined
+}
+
+const fail = (code: WsguardErrorCode, fault: TokenFault | 'unavailable'): AuthOutcome => ({ ok: false, code, fault })
+const INVALID = (fault: TokenFault): AuthOutcome => fail('WSG_TOKEN_INVALID', fault)
+const UNKNOWN_KEY = INVALID('unknown-key')
+const UNAVAILABLE = fail('WSG_UNAVAILABLE', 'unavailable')
+
+/**
+ * Verifies bearer tokens against the trusted issuers. Every check that needs no key runs
+ * first, so expired, malformed, unknown-issuer and wrong-audience tokens cost no
+ * signature work. Returns synchronously unless the issuer's keys must be fetched.
+ */
+export class TokenAuthenticator {
+  readonly issuers = new Map<string, TrustedIssuer>()
+  readonly #config: AuthHandshakeConfig
+
+  constructor (config: AuthHandshakeConfig, log: KeyLogger) {
+    this.#config = config
+    const settings = { cacheSize: config.verifiedTokenCacheSize, cacheTtlMs: config.verifiedTokenCacheTtlMs }
+    for (const issuer of config.issuers) {
+      this.issuers.set(issuer.issuer, {
+        config: issuer,
+        keys: new IssuerKeys(issuer, config.clock, settings, log),
+        claims: issuer.claims === undefined ? undefined : TypeCompiler.Compile(issuer.claims)
+      })
+    }
+  }
+
+  /** Loads the key sets of remote issuers; failures are logged, not thrown. */
+  async warmUp (): Promise<void> {
+    await Promise.all([...this.issuers.values()].map((i) => i.keys.refresh().catch(() => {})))
+  }
+
+  authenticate (token: string): AuthOutcome | Promise<AuthOutcome> {
+    if (token.length > this.#config.maxTokenBytes) return INVALID('malformed')
+    const decoded = decodeToken(token)
+    if (decoded === undefined) return INVALID('malformed')
+    const { header, payload } = decoded
+    const trusted = typeof payload.iss === 'string' ? this.issuers.get(payload.iss) : undefined
+    if (trusted === undefined) return INVALID('issuer')
+    const headerFault = checkHeader(header, trusted.config)
+    if (headerFault !== undefined) return INVALID(headerFault)
+    const claimFault = checkClaims(payload, trusted.config, this.#config.clock.now())
+    if (claimFault !== undefined) return claimFault === 'expired' ? fail('WSG_TOKEN_EXPIRED', 'expired') : INVALID(claimFault)
+
+    const kid = header.kid as string | undefined
+    const alg = header.alg as JwsAlgorithm
+    const keys = trusted.keys
+    keys.refreshIfStale()
+    const verify = keys.verifierFor(kid, alg)
+    if (verify !== undefined) return this.#verify(token, verify, trusted)
+    if (!keys.remote) return UNKNOWN_KEY
+    return keys.refresh().then(() => {
+      const refreshed = keys.verifierFor(kid, alg)
+      return refreshed === undefined ? UNKNOWN_KEY : this.#verify(token, refreshed, trusted)
+    }, (err: unknown) => {
+      /* c8 ignore next */
+      if (!(err instanceof KeysUnavailableError)) throw err
+      return UNAVAILABLE
+    })
+  }
+
+  #verify (token: string, verify: Verify, trusted: TrustedIssuer): AuthOutcome {
+    let claims: StandardClaims
+    try {
+      claims = verify(token) as StandardClaims
+    } catch {
+      return INVALID('signature')
+    }
+    if (trusted.claims !== undefined && !trusted.claims.Check(claims)) return INVALID('claims')
+    const kind = (trusted.config.kind ?? defaultKind)(claims)
+    return { ok: true, principal: principalFromClaims(claims, kind) }
+  }
+}

@@ -1,0 +1,112 @@
+import type { IncomingHttpHeaders } from 'node:http'
+import type { WsguardErrorCode } from '@wsguard/core'
+import type { AuthHandshakeConfig, Carrier } from './options.js'
+
+export interface Found {
+  token: string
+  carrier: Carrier
+}
+
+/** A credential, nothing (`null`), or the code of a malformed or forbidden presentation. */
+export type CarrierResult = Found | null | WsguardErrorCode
+
+const BEARER = /^bearer +(\S+) *$/i
+
+export interface CarrierInput {
+  headers: IncomingHttpHeaders
+  rawHeaders: readonly string[]
+  query: unknown
+}
+
+/**
+ * Finds the one credential a handshake presents. Every carrier is looked at, enabled or
+ * not: a credential in a disabled carrier is refused (400), never silently ignored, and
+ * two credentials are ambiguous (400) even when they are the same token.
+ */
+export function findCredential (input: CarrierInput, config: AuthHandshakeConfig): CarrierResult {
+  let found: Found | null = null
+  const { carriers } = config
+
+  const authorization = input.headers.authorization
+  if (authorization !== undefined) {
+    const m = BEARER.exec(authorization)
+    if (m !== null) {
+      if (!carriers.has('header')) return 'WSG_BAD_REQUEST'
+      // Node keeps only the first Authorization header; a second one is still ambiguous.
+      if (countRaw(input.rawHeaders, 'authorization') > 1) return 'WSG_AMBIGUOUS_CREDENTIAL'
+      found = { token: m[1] as string, carrier: 'header' }
+    }
+  }
+
+  const protocols = input.headers['sec-websocket-protocol']
+  if (protocols !== undefined) {
+    const token = bearerProtocol(protocols, config.subprotocolPrefix)
+    if (token === false) return 'WSG_AMBIGUOUS_CREDENTIAL'
+    if (token !== undefined) {
+      if (!carriers.has('subprotocol')) return 'WSG_BAD_REQUEST'
+      if (found !== null) return 'WSG_AMBIGUOUS_CREDENTIAL'
+      found = { token, carrier: 'subprotocol' }
+    }
+  }
+
+  const query = input.query as Record<string, unknown> | undefined
+  const fromQuery = query?.[config.queryParameter]
+  if (fromQuery !== undefined) {
+    if (!carriers.has('query')) return 'WSG_BAD_REQUEST'
+    if (found !== null || typeof fromQuery !== 'string') return 'WSG_AMBIGUOUS_CREDENTIAL'
+    found = { token: fromQuery, carrier: 'query' }
+  }
+
+  if (carriers.has('cookie') && input.headers.cookie !== undefined) {
+    const token = readCookie(input.headers.cookie, config.cookieName)
+    if (token === false) return 'WSG_AMBIGUOUS_CREDENTIAL'
+    if (token !== undefined) {
+      if (found !== null) return 'WSG_AMBIGUOUS_CREDENTIAL'
+      found = { token, carrier: 'cookie' }
+    }
+  }
+  return found
+}
+
+function countRaw (rawHeaders: readonly string[], name: string): number {
+  let n = 0
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if ((rawHeaders[i] as string).length === name.length && (rawHeaders[i] as string).toLowerCase() === name) n++
+  }
+  return n
+}
+
+/** The token of the one `bearer.` entry; `undefined` if none, `false` if several. */
+function bearerProtocol (header: string, prefix: string): string | undefined | false {
+  let token: string | undefined
+  for (const entry of header.split(',')) {
+    const p = entry.trim()
+    if (p.length > prefix.length && p.slice(0, prefix.length).toLowerCase() === prefix) {
+      if (token !== undefined) return false
+      token = p.slice(prefix.length)
+    }
+  }
+  return token
+}
+
+/** Removes the `bearer.` entry so `ws` can never select (echo) it; the app's own protocols stay. */
+export function stripBearerProtocol (headers: IncomingHttpHeaders, prefix: string): void {
+  const header = headers['sec-websocket-protocol'] as string
+  const kept = header.split(',').map((p) => p.trim()).filter((p) => p.slice(0, prefix.length).toLowerCase() !== prefix)
+  if (kept.length === 0) delete headers['sec-websocket-protocol']
+  else headers['sec-websocket-protocol'] = kept.join(', ')
+}
+
+/** Value of one named cookie; `undefined` if absent, `false` if present more than once. */
+function readCookie (header: string, name: string): string | undefined | false {
+  let value: string | undefined
+  for (const pair of header.split(';')) {
+    const eq = pair.indexOf('=')
+    if (eq === -1 || pair.slice(0, eq).trim() !== name) continue
+    if (value !== undefined) return false
+    let v = pair.slice(eq + 1).trim()
+    if (v.length > 1 && v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1)
+    value = v
+  }
+  return value === '' ? undefined : value
+}

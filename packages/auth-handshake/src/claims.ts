@@ -1,0 +1,52 @@
+import type { StandardClaims } from '@wsguard/core'
+import type { IssuerConfig } from './options.js'
+import type { JwsHeader } from './decode.js'
+
+/** Why a token was refused, for the `error_description` and diagnostics. Fixed words, never token content. */
+export type TokenFault =
+  | 'malformed' | 'algorithm' | 'typ' | 'crit' | 'kid' | 'issuer' | 'audience' | 'subject'
+  | 'expired' | 'missing-exp' | 'not-yet-valid' | 'issued-in-future' | 'too-old' | 'signature' | 'claims' | 'unknown-key'
+
+const KID = /^[\x21-\x7e]{1,256}$/
+
+/** Header checks that need no key: algorithm allowlist, `typ`, `crit`, `kid` shape. */
+export function checkHeader (header: JwsHeader, issuer: IssuerConfig): TokenFault | undefined {
+  if (typeof header.alg !== 'string' || !(issuer.algorithms as readonly string[]).includes(header.alg)) return 'algorithm'
+  // We implement no JWS extension, so any `crit` is one we do not understand (RFC 7515 §4.1.11).
+  if (header.crit !== undefined) return 'crit'
+  if (header.kid !== undefined && (typeof header.kid !== 'string' || !KID.test(header.kid))) return 'kid'
+  if (issuer.typ !== undefined) {
+    if (typeof header.typ !== 'string' || header.typ.toLowerCase().replace(/^application\//, '') !== issuer.typ) return 'typ'
+  }
+  return undefined
+}
+
+/** Registered-claim checks with the injected clock (`iss` was matched by the caller). */
+export function checkClaims (payload: StandardClaims, issuer: IssuerConfig, now: number): TokenFault | undefined {
+  const aud = payload.aud
+  if (typeof aud === 'string') {
+    if (!issuer.audiences.includes(aud)) return 'audience'
+  } else if (Array.isArray(aud)) {
+    if (!aud.some((a) => typeof a === 'string' && issuer.audiences.includes(a))) return 'audience'
+  } else {
+    return 'audience'
+  }
+  if (typeof payload.sub !== 'string' || payload.sub.length === 0) return 'subject'
+  const tolerance = issuer.clockToleranceMs
+  const exp = payload.exp
+  if (typeof exp !== 'number' || !Number.isFinite(exp)) return 'missing-exp'
+  if (exp * 1000 + tolerance <= now) return 'expired'
+  const nbf = payload.nbf
+  if (nbf !== undefined && (typeof nbf !== 'number' || nbf * 1000 - tolerance > now)) return 'not-yet-valid'
+  const iat = payload.iat
+  if (iat !== undefined && (typeof iat !== 'number' || iat * 1000 - tolerance > now)) return 'issued-in-future'
+  if (issuer.maxTokenAgeMs !== undefined && (typeof iat !== 'number' || now - iat * 1000 > issuer.maxTokenAgeMs + tolerance)) return 'too-old'
+  return undefined
+}
+
+/** Scopes from `scope` (space-separated, RFC 8693/9068) or `scp` (array). */
+export function readScopes (payload: StandardClaims): string[] {
+  if (typeof payload.scope === 'string') return payload.scope.split(' ').filter((s) => s.length > 0)
+  if (Array.isArray(payload.scp)) return payload.scp.filter((s): s is string => typeof s === 'string' && s.length > 0)
+  return []
+}

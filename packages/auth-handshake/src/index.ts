@@ -1,0 +1,44 @@
+import fp from 'fastify-plugin'
+import type { AuthOutcome } from './authenticator.js'
+import { authHandshakePlugin } from './plugin.js'
+import type { RouteAuthConfig } from './route-rules.js'
+
+export type { AuthHandshakeOptions, JwtIssuerOptions, Carrier, JsonWebKeySet } from './options.js'
+export {
+  DEFAULT_CARRIERS, DEFAULT_COOKIE_NAME, DEFAULT_QUERY_PARAMETER, DEFAULT_SUBPROTOCOL_PREFIX, DEFAULT_REALM,
+  DEFAULT_MAX_TOKEN_BYTES, DEFAULT_CLOCK_TOLERANCE_MS, DEFAULT_JWKS_COOLDOWN_MS, DEFAULT_JWKS_MAX_AGE_MS,
+  DEFAULT_JWKS_TIMEOUT_MS, DEFAULT_VERIFIED_TOKEN_CACHE_SIZE, DEFAULT_VERIFIED_TOKEN_CACHE_TTL_MS
+} from './options.js'
+export type { RouteAuthConfig } from './route-rules.js'
+export type { AuthOutcome } from './authenticator.js'
+export type { TokenFault } from './claims.js'
+export { JWS_ALGORITHMS, type JwsAlgorithm } from './algorithms.js'
+export { redactingReqSerializer } from './log.js'
+
+/** What auth-handshake exposes on the instance. */
+export interface WsguardAuth {
+  /** Verifies a token against the trusted issuers with the handshake's checks (no route scope rules). */
+  authenticate(token: string): Promise<AuthOutcome>
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** auth-handshake route rules; `false` opts the websocket route out */
+    auth?: RouteAuthConfig | false
+  }
+  interface FastifyInstance {
+    wsguardAuth: WsguardAuth
+  }
+}
+
+/**
+ * Decides who opens a WebSocket before the upgrade: finds the credential, verifies it
+ * against the trusted issuers, applies the route's scope rules and sets `request.principal`.
+ */
+export const authHandshake = fp(authHandshakePlugin, {
+  fastify: '5.x',
+  name: '@wsguard/auth-handshake',
+  dependencies: ['@fastify/websocket']
+})
+
+export default authHandshake

@@ -1,0 +1,199 @@
+import { createPublicKey } from 'node:crypto'
+import { createVerifier } from 'fast-jwt'
+import type { Clock } from '@wsguard/core'
+import { isJwsAlgorithm, keyFitsAlgorithm, type JwsAlgorithm } from './algorithms.js'
+import type { IssuerConfig } from './options.js'
+
+export type Verify = (token: string) => Record<string, unknown>
+
+export interface VerifierSettings {
+  cacheSize: number
+  cacheTtlMs: number
+}
+
+interface KeyEntry {
+  jwk: Record<string, unknown>
+  pem: string
+  verifiers: Map<JwsAlgorithm, Verify>
+}
+
+export interface KeyLogger {
+  warn(obj: object, msg: string): void
+}
+
+/** Thrown when an issuer's keys could not be loaded at all. */
+export class KeysUnavailableError extends Error {}
+
+const MAX_DOCUMENT_BYTES = 512 * 1024
+const MIN_RSA_BITS = 2048
+
+/**
+ * The keys of one issuer. Keys are found by `kid` within this issuer only. An unknown
+ * `kid` may refetch the key set, but only one fetch runs at a time and fetches are at
+ * least `jwksCooldownMs` apart, so garbage tokens cannot make us hammer the IdP.
+ */
+export class IssuerKeys {
+  readonly #config: IssuerConfig
+  readonly #clock: Clock
+  readonly #settings: VerifierSettings
+  readonly #log: KeyLogger
+  #byKid = new Map<string, KeyEntry>()
+  #withoutKid: KeyEntry[] = []
+  #jwksUri: string | undefined
+  #fetchedAt = Number.NEGATIVE_INFINITY
+  #loaded = false
+  #inflight: Promise<void> | undefined
+  /** fetches started, for tests and diagnostics */
+  fetches = 0
+
+  constructor (config: IssuerConfig, clock: Clock, settings: VerifierSettings, log: KeyLogger) {
+    this.#config = config
+    this.#clock = clock
+    this.#settings = settings
+    this.#log = log
+    this.#jwksUri = config.jwksUri
+    if (config.jwks !== undefined) this.#install(config.jwks.keys)
+  }
+
+  get loaded (): boolean {
+    return this.#loaded
+  }
+
+  get remote (): boolean {
+    return this.#config.jwks === undefined
+  }
+
+  /** The verifier of the key a token names, or `undefined` when no known key fits. */
+  verifierFor (kid: string | undefined, alg: JwsAlgorithm): Verify | undefined {
+    let entry: KeyEntry | undefined
+    if (kid !== undefined) {
+      entry = this.#byKid.get(kid)
+    } else {
+      // Without a kid, only an unambiguous key may be used.
+      const fits = this.#withoutKid.filter((e) => this.#fits(e, alg))
+      if (fits.length === 1) entry = fits[0]
+    }
+    if (entry === undefined || !this.#fits(entry, alg)) return undefined
+    let verify = entry.verifiers.get(alg)
+    if (verify === undefined) {
+      verify = this.#makeVerifier(entry.pem, alg)
+      entry.verifiers.set(alg, verify)
+    }
+    return verify
+  }
+
+  /** Refreshes in the background when the key set is older than `jwksMaxAgeMs`. */
+  refreshIfStale (): void {
+    if (this.remote && this.#loaded && this.#clock.now() - this.#fetchedAt > this.#config.jwksMaxAgeMs) {
+      this.refresh().catch(() => {})
+    }
+  }
+
+  /**
+   * Fetches the key set unless a fetch is under way (then waits for it) or the last one
+   * started less than `jwksCooldownMs` ago. Rejects only when no key set was ever loaded.
+   */
+  refresh (): Promise<void> {
+    if (!this.remote) return Promise.resolve()
+    if (this.#inflight !== undefined) return this.#inflight
+    if (this.#loaded && this.#clock.now() - this.#fetchedAt < this.#config.jwksCooldownMs) return Promise.resolve()
+    this.#fetchedAt = this.#clock.now()
+    this.fetches++
+    this.#inflight = this.#fetchKeys().then(
+      (keys) => { this.#install(keys) },
+      (err: Error) => {
+        this.#log.warn({ issuer: this.#config.issuer, err: { message: err.message } }, 'wsguard: could not fetch the issuer\'s keys')
+        if (!this.#loaded) throw new KeysUnavailableError('keys unavailable')
+      }
+    ).finally(() => { this.#inflight = undefined })
+    return this.#inflight
+  }
+
+  async #fetchKeys (): Promise<Array<Record<string, unknown>>> {
+    if (this.#jwksUri === undefined) {
+      const url = this.#config.issuer.replace(/\/$/, '') + '/.well-known/openid-configuration'
+      const meta = await this.#getJson(url)
+      if (meta.issuer !== this.#config.issuer) throw new Error('discovery document names another issuer')
+      if (typeof meta.jwks_uri !== 'string') throw new Error('discovery document has no jwks_uri')
+      const uri = new URL(meta.jwks_uri)
+      const loopback = uri.hostname === '127.0.0.1' || uri.hostname === 'localhost' || uri.hostname === '[::1]'
+      if (uri.protocol !== 'https:' && !(uri.protocol === 'http:' && loopback)) throw new Error('jwks_uri is not https')
+      this.#jwksUri = meta.jwks_uri
+    }
+    const set = await this.#getJson(this.#jwksUri)
+    if (!Array.isArray(set.keys)) throw new Error('key set has no keys array')
+    return set.keys as Array<Record<string, unknown>>
+  }
+
+  async #getJson (url: string): Promise<Record<string, unknown>> {
+    const res = await fetch(url, {
+      signal: AbortSignal.timeout(this.#config.jwksTimeoutMs),
+      redirect: 'error',
+      headers: { accept: 'application/json' }
+    })
+    if (!res.ok) throw new Error(`HTTP ${res.status} from ${url}`)
+    const declared = Number(res.headers.get('content-length') ?? 0)
+    if (declared > MAX_DOCUMENT_BYTES) throw new Error(`document at ${url} is too large`)
+    const text = await res.text()
+    if (text.length > MAX_DOCUMENT_BYTES) throw new Error(`document at ${url} is too large`)
+    const value: unknown = JSON.parse(text)
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`document at ${url} is not a JSON object`)
+    return value as Record<string, unknown>
+  }
+
+  #install (keys: ReadonlyArray<Record<string, unknown>>): void {
+    const byKid = new Map<string, KeyEntry>()
+    const withoutKid: KeyEntry[] = []
+    for (const jwk of keys) {
+      const entry = this.#entry(jwk)
+      if (entry === undefined) continue
+      if (typeof jwk.kid === 'string') {
+        // Keep the verifiers (and their verified-token caches) of keys we already had.
+        const previous = this.#byKid.get(jwk.kid)
+        byKid.set(jwk.kid, previous !== undefined && previous.pem === entry.pem ? previous : entry)
+      } else {
+        withoutKid.push(entry)
+      }
+    }
+    this.#byKid = byKid
+    this.#withoutKid = withoutKid
+    this.#loaded = true
+  }
+
+  #entry (jwk: Record<string, unknown>): KeyEntry | undefined {
+    if (typeof jwk !== 'object' || jwk === null) return undefined
+    if (jwk.use !== undefined && jwk.use !== 'sig') return undefined
+    if (jwk.alg !== undefined && !isJwsAlgorithm(jwk.alg)) return undefined
+    if (!this.#config.algorithms.some((alg) => keyFitsAlgorithm(jwk, alg))) return undefined
+    try {
+      // Only the public members: a private JWK must not turn into a private key here.
+      const { kty, crv, x, y, n, e } = jwk
+      const key = createPublicKey({ key: { kty, crv, x, y, n, e } as import('node:crypto').JsonWebKey, format: 'jwk' })
+      if (kty === 'RSA' && (key.asymmetricKeyDetails?.modulusLength ?? 0) < MIN_RSA_BITS) return undefined
+      return { jwk, pem: key.export({ type: 'spki', format: 'pem' }) as string, verifiers: new Map() }
+    } catch {
+      return undefined
+    }
+  }
+
+  #fits (entry: KeyEntry, alg: JwsAlgorithm): boolean {
+    return (entry.jwk.alg === undefined || entry.jwk.alg === alg) && keyFitsAlgorithm(entry.jwk, alg)
+  }
+
+  #makeVerifier (pem: string, alg: JwsAlgorithm): Verify {
+    const c = this.#config
+    // Time claims were already checked with the injected clock; fast-jwt checks the rest again.
+    return createVerifier({
+      key: pem,
+      algorithms: [alg],
+      allowedIss: c.issuer,
+      allowedAud: [...c.audiences],
+      requiredClaims: ['iss', 'aud', 'sub', 'exp'],
+      ignoreExpiration: true,
+      ignoreNotBefore: true,
+      ...(c.typ !== undefined ? { checkTyp: c.typ } : {}),
+      cache: this.#settings.cacheSize,
+      cacheTTL: this.#settings.cacheTtlMs
+    }) as Verify
+  }
+}

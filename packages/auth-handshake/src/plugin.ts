@@ -1,0 +1,106 @@
+import { performance } from 'node:perf_hooks'
+import type {} from '@fastify/websocket'
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
+import { ChannelName, channel, sendRejection, rejection, type Principal, type WsguardErrorCode } from '@wsguard/core'
+import { TokenAuthenticator, type AuthOutcome } from './authenticator.js'
+import { findCredential, stripBearerProtocol } from './carriers.js'
+import type { TokenFault } from './claims.js'
+import { redactingReqSerializer } from './log.js'
+import { validateOptions, type AuthHandshakeConfig, type AuthHandshakeOptions } from './options.js'
+import { checkScopes, compileRouteRules, type RouteRules } from './route-rules.js'
+import { Challenges } from './www-authenticate.js'
+
+export const SOURCE = '@wsguard/auth-handshake'
+
+const authenticated = channel(ChannelName.handshakeAuthenticated)
+const rejected = channel(ChannelName.handshakeRejected)
+
+type OnRequest = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void
+
+export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthHandshakeOptions): Promise<void> {
+  const config = validateOptions(opts)
+  const authenticator = new TokenAuthenticator(config, fastify.log)
+  const challenges = new Challenges(config.realm)
+  const serializeReq = redactingReqSerializer([config.queryParameter])
+
+  fastify.decorateRequest('principal', null as unknown as Principal)
+  fastify.decorate('wsguardAuth', { authenticate: (token: string) => Promise.resolve(authenticator.authenticate(token)) })
+
+  fastify.addHook('onReady', function warmUp () {
+    // Not awaited: an IdP that is down must not stop the app from starting; handshakes
+    // answer 503 until its keys can be fetched.
+    authenticator.warmUp().catch(/* c8 ignore next */ () => {})
+  })
+
+  fastify.addHook('onRoute', (routeOptions: RouteOptions) => {
+    if (routeOptions.websocket !== true && typeof routeOptions.wsHandler !== 'function') return
+    const route = routeOptions.url
+    const rules = compileRouteRules((routeOptions.config as { auth?: unknown } | undefined)?.auth, `${String(routeOptions.method)} ${route}`)
+    if (rules === false) return
+    if (config.redactLogs) {
+      const serializers = (routeOptions.logSerializers ??= {}) as Record<string, unknown>
+      if (!Object.hasOwn(serializers, 'req')) serializers.req = serializeReq
+    }
+    const hook = makeHook(config, authenticator, challenges, rules, route)
+    const existing = routeOptions.onRequest
+    routeOptions.onRequest = existing === undefined ? [hook] : [...(Array.isArray(existing) ? existing : [existing]), hook]
+  })
+}
+
+function makeHook (config: AuthHandshakeConfig, authenticator: TokenAuthenticator, challenges: Challenges, rules: RouteRules, route: string): OnRequest {
+  const { allowedOrigins, requireOrigin, subprotocolPrefix } = config
+
+  function reject (request: FastifyRequest, reply: FastifyReply, started: number, code: WsguardErrorCode, fault?: TokenFault | 'unavailable', principal?: Principal): void {
+    const scope = code === 'WSG_INSUFFICIENT_SCOPE' ? rules.requiredText : undefined
+    sendRejection(reply, code, challenges.headers(code, fault, scope))
+    if (rejected.hasSubscribers) {
+      rejected.publish({
+        source: SOURCE,
+        code,
+        statusCode: rejection(code).statusCode,
+        route,
+        remoteAddress: request.ip,
+        ...(request.headers.origin !== undefined ? { origin: request.headers.origin } : {}),
+        ...(fault !== undefined ? { detail: fault } : {}),
+        ...(principal !== undefined ? { principal } : {}),
+        durationMs: performance.now() - started
+      })
+    }
+  }
+
+  function finish (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, started: number, outcome: AuthOutcome, carrier: string): void {
+    if (!outcome.ok) return reject(request, reply, started, outcome.code, outcome.fault)
+    const { principal } = outcome
+    const scopeFault = checkScopes(principal.scopes, rules)
+    if (scopeFault !== undefined) return reject(request, reply, started, scopeFault, undefined, principal)
+    request.principal = principal
+    if (carrier === 'subprotocol') stripBearerProtocol(request.raw.headers, subprotocolPrefix)
+    if (authenticated.hasSubscribers) {
+      authenticated.publish({
+        principal,
+        route,
+        remoteAddress: request.ip,
+        ...(request.headers.origin !== undefined ? { origin: request.headers.origin } : {}),
+        durationMs: performance.now() - started
+      })
+    }
+    done()
+  }
+
+  return function wsguardAuthenticate (request, reply, done) {
+    const started = rejected.hasSubscribers || authenticated.hasSubscribers ? performance.now() : 0
+    const origin = request.headers.origin
+    if (origin === undefined ? requireOrigin : (allowedOrigins !== undefined && !allowedOrigins(origin))) {
+      return reject(request, reply, started, 'WSG_ORIGIN_DENIED')
+    }
+    const found = findCredential({ headers: request.headers, rawHeaders: request.raw.rawHeaders, query: request.query }, config)
+    if (found === null) return reject(request, reply, started, 'WSG_CREDENTIAL_MISSING')
+    if (typeof found === 'string') return reject(request, reply, started, found)
+    const outcome = authenticator.authenticate(found.token)
+    if (outcome instanceof Promise) {
+      outcome.then((o) => finish(request, reply, done, started, o, found.carrier), done)
+    } else {
+      finish(request, reply, done, started, outcome, found.carrier)
+    }
+  }
+}

@@ -1,0 +1,34 @@
+import { randomUUID } from 'node:crypto'
+import type { Principal, PrincipalKind, StandardClaims } from '@wsguard/core'
+import { readScopes } from './claims.js'
+
+function deepFreeze<T> (value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value)
+    for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key])
+  }
+  return value
+}
+
+export function defaultKind (claims: StandardClaims): PrincipalKind {
+  return typeof claims.client_id === 'string' && claims.client_id === claims.sub ? 'workload' : 'user'
+}
+
+/** The frozen principal of a verified token. */
+export function principalFromClaims (claims: StandardClaims, kind: PrincipalKind): Principal {
+  const principal: {
+    -readonly [K in keyof Principal]: Principal[K]
+  } = {
+    id: claims.sub as string,
+    kind,
+    method: 'jwt',
+    issuer: claims.iss as string,
+    scopes: Object.freeze(readScopes(claims)),
+    // The same claims object is returned on a verified-token cache hit: freezing it keeps it shared and safe.
+    claims: deepFreeze(claims),
+    sessionId: typeof claims.sid === 'string' && claims.sid.length > 0 ? claims.sid : randomUUID()
+  }
+  if (typeof claims.jti === 'string') principal.tokenId = claims.jti
+  principal.expiresAt = (claims.exp as number) * 1000
+  return Object.freeze(principal)
+}

@@ -1,0 +1,67 @@
+import { invalidOption, type WsguardErrorCode } from '@wsguard/core'
+
+/** `config.auth` of a websocket route. */
+export interface RouteAuthConfig {
+  /** every one of these scopes is required (403 WSG_INSUFFICIENT_SCOPE) */
+  scopes?: readonly string[]
+  /** a token carrying any scope outside this list is refused (403 WSG_OVERSCOPED_TOKEN) */
+  allowedScopes?: readonly string[]
+}
+
+export interface RouteRules {
+  required: readonly string[]
+  /** space-joined required scopes, for the `scope` attribute of the challenge */
+  requiredText: string
+  allowed: ReadonlySet<string> | undefined
+}
+
+const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/
+const ROUTE_KEYS = new Set(['scopes', 'allowedScopes'])
+
+function scopeList (value: unknown, path: string): string[] {
+  if (!Array.isArray(value) || !value.every((s) => typeof s === 'string' && SCOPE_TOKEN.test(s))) {
+    throw invalidOption(`${path} must be an array of scope tokens (RFC 6749 §3.3)`)
+  }
+  return [...new Set(value as string[])]
+}
+
+/**
+ * Reads a route's `config.auth` once, when the route is added. `false` opts out;
+ * `undefined` means authentication with no scope rule; anything else malformed throws.
+ */
+export function compileRouteRules (value: unknown, route: string): RouteRules | false {
+  if (value === false) return false
+  if (value === undefined || value === true) return { required: [], requiredText: '', allowed: undefined }
+  const path = `route ${route}: config.auth`
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw invalidOption(`${path} must be false or an object`)
+  }
+  for (const key of Object.keys(value)) {
+    if (!ROUTE_KEYS.has(key)) throw invalidOption(`${path}.${key} is not an option`)
+  }
+  const v = value as Record<string, unknown>
+  const required = v.scopes === undefined ? [] : scopeList(v.scopes, `${path}.scopes`)
+  const allowedList = v.allowedScopes === undefined ? undefined : scopeList(v.allowedScopes, `${path}.allowedScopes`)
+  if (allowedList !== undefined) {
+    const missing = required.filter((s) => !allowedList.includes(s))
+    if (missing.length > 0) throw invalidOption(`${path}.allowedScopes must include every required scope (missing ${missing.join(', ')})`)
+  }
+  return {
+    required,
+    requiredText: required.join(' '),
+    allowed: allowedList === undefined ? undefined : new Set(allowedList)
+  }
+}
+
+/** The scope rule a token fails, if any. */
+export function checkScopes (scopes: readonly string[], rules: RouteRules): WsguardErrorCode | undefined {
+  for (const s of rules.required) {
+    if (!scopes.includes(s)) return 'WSG_INSUFFICIENT_SCOPE'
+  }
+  if (rules.allowed !== undefined) {
+    for (const s of scopes) {
+      if (!rules.allowed.has(s)) return 'WSG_OVERSCOPED_TOKEN'
+    }
+  }
+  return undefined
+}

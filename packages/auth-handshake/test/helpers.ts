@@ -1,0 +1,68 @@
+import Fastify, { type FastifyInstance } from 'fastify'
+import websocket from '@fastify/websocket'
+import WebSocket from 'ws'
+import type { AddressInfo } from 'node:net'
+import type { IncomingHttpHeaders } from 'node:http'
+import { captureLogs, type CapturedLogs } from '@wsguard/testing'
+import { authHandshake, type AuthHandshakeOptions } from '../src/index.js'
+
+export interface TestApp {
+  app: FastifyInstance
+  logs: CapturedLogs
+  url: string
+}
+
+export interface BuildOptions {
+  routes?: (app: FastifyInstance) => void
+}
+
+/** An app with @fastify/websocket, auth-handshake and a /feed route echoing the principal, listening on loopback. */
+export async function buildApp (t: Tap.Test, opts: AuthHandshakeOptions, build: BuildOptions = {}): Promise<TestApp> {
+  const logs = captureLogs()
+  const app = Fastify({ logger: { level: 'trace', stream: logs.stream } })
+  t.teardown(() => app.close())
+  await app.register(websocket)
+  await app.register(authHandshake, opts)
+  app.get('/feed', { websocket: true }, (socket, req) => {
+    socket.send(JSON.stringify({ principal: req.principal, protocol: socket.protocol }))
+  })
+  app.get('/http', async (req) => ({ principal: req.principal }))
+  build.routes?.(app)
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  return { app, logs, url: `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}` }
+}
+
+export type Attempt =
+  | { open: true, message: Record<string, unknown>, protocol: string, responseHeaders: IncomingHttpHeaders }
+  | { open: false, status: number, headers: IncomingHttpHeaders, body: string }
+
+export interface ConnectOptions {
+  headers?: Record<string, string | string[]>
+  protocols?: string[]
+  path?: string
+  origin?: string
+}
+
+/** Opens a real WebSocket; resolves with the first message, or with the HTTP rejection. */
+export function connect (t: Tap.Test, base: string, options: ConnectOptions = {}): Promise<Attempt> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(base + (options.path ?? '/feed'), options.protocols ?? [], {
+      headers: options.headers ?? {},
+      ...(options.origin !== undefined ? { origin: options.origin } : {})
+    })
+    t.teardown(() => ws.terminate())
+    let responseHeaders: IncomingHttpHeaders = {}
+    ws.on('upgrade', (res) => { responseHeaders = res.headers })
+    ws.on('message', (data) => {
+      resolve({ open: true, message: JSON.parse(String(data)), protocol: ws.protocol, responseHeaders })
+      ws.close()
+    })
+    ws.on('unexpected-response', (_req, res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => { body += chunk })
+      res.on('end', () => resolve({ open: false, status: res.statusCode as number, headers: res.headers, body }))
+    })
+    ws.on('error', (err) => { if (!ws.listenerCount('unexpected-response')) reject(err) })
+  })
+}

@@ -1,0 +1,107 @@
+import diagnostics from 'node:diagnostics_channel'
+import type { Principal } from './principal.js'
+import type { WsguardErrorCode } from './errors.js'
+
+/**
+ * Names of the `node:diagnostics_channel` channels the plugins publish on. Telemetry
+ * (or any app) subscribes; with no subscriber a publisher checks `hasSubscribers`
+ * and builds nothing.
+ */
+export const ChannelName = Object.freeze({
+  handshakeAuthenticated: 'wsguard:handshake:authenticated',
+  handshakeRejected: 'wsguard:handshake:rejected',
+  sessionOpened: 'wsguard:session:opened',
+  sessionExpiring: 'wsguard:session:expiring',
+  sessionRefreshed: 'wsguard:session:refreshed',
+  sessionRefreshFailed: 'wsguard:session:refresh_failed',
+  sessionRevoked: 'wsguard:session:revoked',
+  sessionClosed: 'wsguard:session:closed',
+  topicDecision: 'wsguard:topic:decision'
+} as const)
+
+export type ChannelName = typeof ChannelName[keyof typeof ChannelName]
+
+/** What every handshake message says of the request; never a header value or a credential. */
+export interface HandshakeContext {
+  /** route pattern (e.g. `/ws/orders/:tenant`), never the raw URL */
+  route: string
+  remoteAddress: string
+  origin?: string
+}
+
+export interface HandshakeAuthenticatedMessage extends HandshakeContext {
+  principal: Principal
+  /** time spent in auth-handshake, ms (high resolution) */
+  durationMs: number
+}
+
+export interface HandshakeRejectedMessage extends HandshakeContext {
+  /** plugin that rejected, e.g. `@wsguard/auth-handshake` */
+  source: string
+  code: WsguardErrorCode
+  statusCode: number
+  /** a fixed word saying which check failed (e.g. `audience`, `signature`); never credential content */
+  detail?: string
+  /** present only when the identity had been verified before the rejection */
+  principal?: Principal
+  durationMs: number
+}
+
+export interface SessionMessage {
+  sessionId: string
+  route: string
+  principal: Principal
+}
+
+export interface SessionOpenedMessage extends SessionMessage { openedAt: number, deadline: number, remoteAddress: string }
+export interface SessionExpiringMessage extends SessionMessage { expiresAt: number, deadline: number }
+export interface SessionRefreshedMessage extends SessionMessage { previousExpiresAt?: number, expiresAt?: number }
+export interface SessionRefreshFailedMessage extends SessionMessage { code: WsguardErrorCode }
+export interface SessionRevokedMessage extends SessionMessage { by: 'subject' | 'sessionId' | 'tokenId' | 'issuer' }
+export interface SessionClosedMessage extends SessionMessage {
+  closeCode: number
+  reason: string
+  openedAt: number
+  closedAt: number
+  framesIn: number
+  framesOut: number
+}
+
+export type TopicDenyReason = 'no-rule' | 'missing-scope' | 'claim-mismatch' | 'predicate' | 'stale-auth' | 'invalid-topic'
+
+export interface TopicDecisionMessage {
+  route?: string
+  action: string
+  allow: boolean
+  /** the pattern of the rule that allowed */
+  rule?: string
+  reason?: TopicDenyReason
+  shadow: boolean
+  principal: Principal
+  topic: string
+}
+
+export interface ChannelMessages {
+  'wsguard:handshake:authenticated': HandshakeAuthenticatedMessage
+  'wsguard:handshake:rejected': HandshakeRejectedMessage
+  'wsguard:session:opened': SessionOpenedMessage
+  'wsguard:session:expiring': SessionExpiringMessage
+  'wsguard:session:refreshed': SessionRefreshedMessage
+  'wsguard:session:refresh_failed': SessionRefreshFailedMessage
+  'wsguard:session:revoked': SessionRevokedMessage
+  'wsguard:session:closed': SessionClosedMessage
+  'wsguard:topic:decision': TopicDecisionMessage
+}
+
+export interface TypedChannel<M> {
+  readonly name: string
+  readonly hasSubscribers: boolean
+  publish(message: M): void
+  subscribe(listener: (message: M, name: string | symbol) => void): void
+  unsubscribe(listener: (message: M, name: string | symbol) => void): boolean
+}
+
+/** The channel of a name, typed with its message. */
+export function channel<N extends ChannelName> (name: N): TypedChannel<ChannelMessages[N]> {
+  return diagnostics.channel(name) as unknown as TypedChannel<ChannelMessages[N]>
+}

@@ -1,0 +1,16 @@
+import type { Principal } from './principal.js'
+
+// The principal is the contract every wsguard plugin shares: auth-handshake (or a custom
+// authenticator) sets it, the others read it. It is declared here, in the shared package,
+// because no plugin imports another.
+declare module 'fastify' {
+  interface FastifyRequest {
+    /**
+     * Who opened the socket, set by `@wsguard/auth-handshake` before the upgrade.
+     * `null` on routes that opt out (`config.auth: false`) and on plain HTTP routes.
+     */
+    principal: Principal
+  }
+}
+
+export {}

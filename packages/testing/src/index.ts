@@ -1,0 +1,6 @@
+export { generateKey, jwks, type TestKey, type TestAlgorithm } from './keys.js'
+export { mintToken, hmacToken, claimsFor, signInput, segment, b64url, type MintOptions } from './sign.js'
+export { startJwksServer, type JwksServer } from './jwks-server.js'
+export { startOidcIssuer, type OidcIssuer, type OidcIssuerOptions, type OidcClient, type TokenRequest } from './oidc-issuer.js'
+export { captureLogs, type CapturedLogs } from './logs.js'
+export { FakeClock } from './clock.js'
