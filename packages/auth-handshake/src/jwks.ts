@@ -1,4 +1,4 @@
-import { createPublicKey } from 'node:crypto'
+import { createPublicKey, type JsonWebKey } from 'node:crypto'
 import { createVerifier } from 'fast-jwt'
 import type { Clock } from '@wsguard/core'
 import { isJwsAlgorithm, keyFitsAlgorithm, type JwsAlgorithm } from './algorithms.js'
@@ -55,10 +55,6 @@ export class IssuerKeys {
     if (config.jwks !== undefined) this.#install(config.jwks.keys)
   }
 
-  get loaded (): boolean {
-    return this.#loaded
-  }
-
   get remote (): boolean {
     return this.#config.jwks === undefined
   }
@@ -96,7 +92,10 @@ export class IssuerKeys {
   refresh (): Promise<void> {
     if (!this.remote) return Promise.resolve()
     if (this.#inflight !== undefined) return this.#inflight
-    if (this.#loaded && this.#clock.now() - this.#fetchedAt < this.#config.jwksCooldownMs) return Promise.resolve()
+    // The cooldown holds after failed fetches too: an IdP that is down is not hammered either.
+    if (this.#clock.now() - this.#fetchedAt < this.#config.jwksCooldownMs) {
+      return this.#loaded ? Promise.resolve() : Promise.reject(new KeysUnavailableError('keys unavailable'))
+    }
     this.#fetchedAt = this.#clock.now()
     this.fetches++
     this.#inflight = this.#fetchKeys().then(
@@ -168,8 +167,8 @@ export class IssuerKeys {
     try {
       // Only the public members: a private JWK must not turn into a private key here.
       const { kty, crv, x, y, n, e } = jwk
-      const key = createPublicKey({ key: { kty, crv, x, y, n, e } as import('node:crypto').JsonWebKey, format: 'jwk' })
-      if (kty === 'RSA' && (key.asymmetricKeyDetails?.modulusLength ?? 0) < MIN_RSA_BITS) return undefined
+      const key = createPublicKey({ key: { kty, crv, x, y, n, e } as JsonWebKey, format: 'jwk' })
+      if (kty === 'RSA' && (key.asymmetricKeyDetails as { modulusLength: number }).modulusLength < MIN_RSA_BITS) return undefined
       return { jwk, pem: key.export({ type: 'spki', format: 'pem' }) as string, verifiers: new Map() }
     } catch {
       return undefined

@@ -22,7 +22,7 @@ export interface JwtIssuerOptions {
   jwksUri?: string
   /** static keys, fetched from nowhere */
   jwks?: JsonWebKeySet
-  /** tolerance for `exp`, `nbf` and `iat`, ms. Default 0 */
+  /** tolerance for `exp`, `nbf` and `iat`, ms (clock skew between the IdP and this server). Default 5_000 */
   clockToleranceMs?: number
   /** refuse tokens whose `iat` is older than this, ms. Default: no limit */
   maxTokenAgeMs?: number
@@ -75,7 +75,7 @@ export const DEFAULT_QUERY_PARAMETER = 'access_token'
 export const DEFAULT_SUBPROTOCOL_PREFIX = 'bearer.'
 export const DEFAULT_REALM = 'wsguard'
 export const DEFAULT_MAX_TOKEN_BYTES = 8192
-export const DEFAULT_CLOCK_TOLERANCE_MS = 0
+export const DEFAULT_CLOCK_TOLERANCE_MS = 5_000
 export const DEFAULT_JWKS_COOLDOWN_MS = 30_000
 export const DEFAULT_JWKS_MAX_AGE_MS = 600_000
 export const DEFAULT_JWKS_TIMEOUT_MS = 5_000

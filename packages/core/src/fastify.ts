@@ -1,3 +1,4 @@
+import type {} from 'fastify'
 import type { Principal } from './principal.js'
 
 // The principal is the contract every wsguard plugin shares: auth-handshake (or a custom

@@ -9,23 +9,26 @@ export interface JwksServer {
   hits: { discovery: number, jwks: number }
   /** replaces the served key set */
   setKeys(keys: { keys: Array<Record<string, unknown>> }): void
-  /** answer every request with this status (e.g. 500) until set back to `undefined` */
-  failWith(status: number | undefined): void
+  /** answer every request with this status and body until set back to `undefined` */
+  failWith(status: number | undefined, body?: string, headers?: Record<string, string>): void
+  /** serve this document as the discovery document instead of the generated one */
+  setDiscovery(document: Record<string, unknown> | undefined): void
   close(): Promise<void>
 }
 
 export async function startJwksServer (initial: { keys: Array<Record<string, unknown>> }): Promise<JwksServer> {
   let keys = initial
-  let failure: number | undefined
+  let failure: { status: number, body: string, headers: Record<string, string> } | undefined
+  let discovery: Record<string, unknown> | undefined
   const hits = { discovery: 0, jwks: 0 }
   const server: Server = createServer((req, res) => {
     if (failure !== undefined) {
-      res.writeHead(failure).end()
+      res.writeHead(failure.status, failure.headers).end(failure.body)
       return
     }
     if (req.url === '/.well-known/openid-configuration') {
       hits.discovery++
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ issuer, jwks_uri: `${issuer}/jwks` }))
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(discovery ?? { issuer, jwks_uri: `${issuer}/jwks` }))
     } else if (req.url === '/jwks') {
       hits.jwks++
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(keys))
@@ -40,7 +43,8 @@ export async function startJwksServer (initial: { keys: Array<Record<string, unk
     jwksUri: `${issuer}/jwks`,
     hits,
     setKeys (next) { keys = next },
-    failWith (status) { failure = status },
+    failWith (status, body = '', headers = {}) { failure = status === undefined ? undefined : { status, body, headers } },
+    setDiscovery (document) { discovery = document },
     close: () => new Promise<void>((resolve) => {
       server.closeAllConnections()
       server.close(() => resolve())

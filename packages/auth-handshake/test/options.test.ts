@@ -1,0 +1,116 @@
+import t from 'tap'
+import Fastify from 'fastify'
+import websocket from '@fastify/websocket'
+import { Type } from '@sinclair/typebox'
+import { generateKey, jwks } from '@wsguard/testing'
+import { authHandshake, type AuthHandshakeOptions } from '../src/index.js'
+import { validateOptions } from '../src/options.js'
+
+const key = generateKey('ES256')
+const issuer = { issuer: 'https://idp.test', audience: 'feed-api', algorithms: ['ES256'], jwks: jwks(key) }
+
+const cases: Array<[string, unknown, RegExp]> = [
+  ['unknown top-level option', { jwt: issuer, carrier: ['header'] }, /opts\.carrier is not an option/],
+  ['no jwt', {}, /opts\.jwt is required/],
+  ['empty issuer list', { jwt: [] }, /opts\.jwt must name at least one issuer/],
+  ['issuer not an object', { jwt: 'x' }, /opts\.jwt must be an object/],
+  ['unknown issuer option', { jwt: { ...issuer, audiences: ['x'] } }, /opts\.jwt\.audiences is not an option/],
+  ['issuer missing', { jwt: { ...issuer, issuer: '' } }, /opts\.jwt\.issuer must be a non-empty string/],
+  ['audience wrong type', { jwt: { ...issuer, audience: [1] } }, /opts\.jwt\.audience must be a non-empty string or a non-empty array/],
+  ['audience empty array', { jwt: { ...issuer, audience: [] } }, /opts\.jwt\.audience must be/],
+  ['algorithms missing', { jwt: { ...issuer, algorithms: undefined } }, /opts\.jwt\.algorithms must be a non-empty array of RS256/],
+  ['algorithm none', { jwt: { ...issuer, algorithms: ['none'] } }, /opts\.jwt\.algorithms: "none" is not one of/],
+  ['algorithm HS256', { jwt: { ...issuer, algorithms: ['HS256'] } }, /opts\.jwt\.algorithms: "HS256" is not one of/],
+  ['no key source', { jwt: { ...issuer, jwks: undefined } }, /opts\.jwt needs exactly one of discovery: true, jwksUri, jwks/],
+  ['two key sources', { jwt: { ...issuer, jwksUri: 'https://idp.test/jwks' } }, /needs exactly one of/],
+  ['discovery on plain http', { jwt: { ...issuer, jwks: undefined, discovery: true, issuer: 'http://idp.test' } }, /opts\.jwt\.issuer must be an https: URL \(http: only on a loopback host\)/],
+  ['discovery issuer not a URL', { jwt: { ...issuer, jwks: undefined, discovery: true, issuer: 'idp' } }, /opts\.jwt\.issuer must be an absolute URL/],
+  ['jwksUri on plain http', { jwt: { ...issuer, jwks: undefined, jwksUri: 'http://idp.test/jwks' } }, /opts\.jwt\.jwksUri must be an https: URL/],
+  ['jwks without keys', { jwt: { ...issuer, jwks: {} } }, /opts\.jwt\.jwks must be \{ keys: \[\.\.\.\] \}/],
+  ['discovery not boolean', { jwt: { ...issuer, jwks: undefined, discovery: 'yes' } }, /opts\.jwt\.discovery must be a boolean/],
+  ['negative tolerance', { jwt: { ...issuer, clockToleranceMs: -1 } }, /opts\.jwt\.clockToleranceMs must be a finite number of milliseconds, 0 or more/],
+  ['NaN max age', { jwt: { ...issuer, maxTokenAgeMs: Number.NaN } }, /opts\.jwt\.maxTokenAgeMs must be a finite number/],
+  ['typ empty', { jwt: { ...issuer, typ: '' } }, /opts\.jwt\.typ must be a non-empty string/],
+  ['claims not TypeBox', { jwt: { ...issuer, claims: { type: 'object' } } }, /opts\.jwt\.claims must be a TypeBox schema/],
+  ['kind not a function', { jwt: { ...issuer, kind: 'user' } }, /opts\.jwt\.kind must be a function/],
+  ['timeout zero', { jwt: { ...issuer, jwksTimeoutMs: 0 } }, /opts\.jwt\.jwksTimeoutMs must be an integer, 1 or more/],
+  ['second issuer named in path', { jwt: [issuer, { ...issuer, issuer: 'https://b.test', audience: 5 }] }, /opts\.jwt\[1\]\.audience must be/],
+  ['same issuer twice', { jwt: [issuer, issuer] }, /issuer "https:\/\/idp\.test" is listed twice/],
+  ['carriers empty', { jwt: issuer, carriers: [] }, /opts\.carriers must be a non-empty array of header, subprotocol, cookie, query/],
+  ['unknown carrier', { jwt: issuer, carriers: ['header', 'body'] }, /opts\.carriers: "body" is not one of/],
+  ['cookie without origins', { jwt: issuer, carriers: ['cookie'] }, /cookie, which needs opts\.allowedOrigins/],
+  ['origins empty', { jwt: issuer, allowedOrigins: [] }, /opts\.allowedOrigins must be a non-empty array of origins or a function/],
+  ['origin with path', { jwt: issuer, allowedOrigins: ['https://app.test/x'] }, /opts\.allowedOrigins: "https:\/\/app\.test\/x" is not an origin/],
+  ['origin not a URL', { jwt: issuer, allowedOrigins: ['app.test'] }, /opts\.allowedOrigins: "app\.test" is not an origin/],
+  ['origin not a string', { jwt: issuer, allowedOrigins: [7] }, /opts\.allowedOrigins\[\] must be a non-empty string/],
+  ['cookie name invalid', { jwt: issuer, cookieName: 'a b' }, /opts\.cookieName must be a cookie name token/],
+  ['query parameter empty', { jwt: issuer, queryParameter: '' }, /opts\.queryParameter must be a non-empty string/],
+  ['realm with quote', { jwt: issuer, realm: 'a"b' }, /opts\.realm must not contain quotes/],
+  ['max token bytes tiny', { jwt: issuer, maxTokenBytes: 3 }, /opts\.maxTokenBytes must be an integer, 16 or more/],
+  ['cache size negative', { jwt: issuer, verifiedTokenCacheSize: -1 }, /opts\.verifiedTokenCacheSize must be an integer, 0 or more/],
+  ['requireOrigin not boolean', { jwt: issuer, requireOrigin: 1 }, /opts\.requireOrigin must be a boolean/],
+  ['clock without now', { jwt: issuer, clock: {} }, /opts\.clock must be an object with a now\(\) method/]
+]
+
+for (const [name, opts, message] of cases) {
+  t.test(`registration fails: ${name}`, async (t) => {
+    const app = Fastify()
+    t.teardown(() => app.close())
+    await app.register(websocket)
+    await t.rejects(async () => { await app.register(authHandshake, opts as AuthHandshakeOptions) }, { code: 'WSG_INVALID_OPTION', statusCode: 500, message })
+  })
+}
+
+t.test('options that are not an object are refused', async (t) => {
+  t.throws(() => validateOptions(null), { code: 'WSG_INVALID_OPTION', message: 'Invalid option: opts must be an object' })
+})
+
+t.test('defaults are applied and options are copied, not kept', async (t) => {
+  const input = { jwt: { ...issuer, jwks: jwks(key) } }
+  const config = validateOptions(input)
+  t.same([...config.carriers], ['header', 'subprotocol'])
+  t.equal(config.cookieName, 'access_token')
+  t.equal(config.queryParameter, 'access_token')
+  t.equal(config.subprotocolPrefix, 'bearer.')
+  t.equal(config.realm, 'wsguard')
+  t.equal(config.maxTokenBytes, 8192)
+  t.equal(config.requireOrigin, false)
+  t.equal(config.redactLogs, true)
+  t.equal(config.verifiedTokenCacheSize, 1024)
+  t.equal(config.verifiedTokenCacheTtlMs, 600_000)
+  const [iss] = config.issuers
+  t.same(iss?.audiences, ['feed-api'])
+  t.equal(iss?.clockToleranceMs, 5_000)
+  t.equal(iss?.jwksCooldownMs, 30_000)
+  t.equal(iss?.jwksMaxAgeMs, 600_000)
+  t.equal(iss?.jwksTimeoutMs, 5_000)
+  t.equal(iss?.maxTokenAgeMs, undefined)
+  input.jwt.jwks.keys.length = 0
+  t.equal(iss?.jwks?.keys.length, 1, 'the key set was copied')
+})
+
+t.test('accepted forms: several issuers, typ normalised, predicate origins, TypeBox claims', async (t) => {
+  const config = validateOptions({
+    jwt: [issuer, { ...issuer, issuer: 'https://b.test', audience: ['a', 'b', 'a'], typ: 'application/AT+JWT', claims: Type.Object({}), kind: () => 'user' }],
+    allowedOrigins: (origin: string) => origin === 'https://x.test',
+    subprotocolPrefix: 'Token.',
+    realm: 'feeds',
+    clock: { now: () => 0 }
+  })
+  t.same(config.issuers[1]?.audiences, ['a', 'b'])
+  t.equal(config.issuers[1]?.typ, 'at+jwt')
+  t.equal(config.subprotocolPrefix, 'token.')
+  t.equal(config.realm, 'feeds')
+  t.equal(config.allowedOrigins?.('https://x.test'), true)
+  t.equal(config.clock.now(), 0)
+  const list = validateOptions({ jwt: issuer, allowedOrigins: ['https://App.test:8443', 'http://localhost:3000/'], carriers: ['cookie', 'header'] })
+  t.equal(list.allowedOrigins?.('https://app.test:8443'), true)
+  t.equal(list.allowedOrigins?.('HTTP://LOCALHOST:3000'), true)
+  t.equal(list.allowedOrigins?.('https://app.test'), false)
+})
+
+t.test('auth-handshake needs @fastify/websocket first', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await t.rejects(async () => { await app.register(authHandshake, { jwt: issuer } as AuthHandshakeOptions) }, /@fastify\/websocket/)
+})

@@ -1,0 +1,102 @@
+import t from 'tap'
+import Fastify from 'fastify'
+import websocket from '@fastify/websocket'
+import { generateKey, jwks, mintToken, claimsFor } from '@wsguard/testing'
+import { authHandshake } from '../src/index.js'
+import { buildApp, connect } from './helpers.js'
+
+const ISS = 'https://idp.test'
+const AUD = 'feed-api'
+const key = generateKey('ES256')
+const jwt = { issuer: ISS, audience: AUD, algorithms: ['ES256' as const], jwks: jwks(key) }
+const tokenWith = (scope?: string): string => mintToken(key, { ...claimsFor(ISS, AUD, 'alice'), ...(scope === undefined ? {} : { scope }) })
+const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } })
+
+t.test('route scopes: required and allowed', async (t) => {
+  const { url } = await buildApp(t, { jwt }, {
+    routes: (app) => {
+      app.get('/orders', { websocket: true, config: { auth: { scopes: ['feed:read'], allowedScopes: ['feed:read', 'feed:write'] } } }, (socket, req) => {
+        socket.send(JSON.stringify({ principal: req.principal }))
+      })
+    }
+  })
+  t.equal((await connect(t, url, { ...bearer(tokenWith('feed:read')), path: '/orders' })).open, true)
+  t.equal((await connect(t, url, { ...bearer(tokenWith('feed:read feed:write')), path: '/orders' })).open, true)
+
+  const missing = await connect(t, url, { ...bearer(tokenWith('feed:write')), path: '/orders' })
+  t.equal(!missing.open && missing.status, 403)
+  t.equal(!missing.open && JSON.parse(missing.body).code, 'WSG_INSUFFICIENT_SCOPE')
+  t.equal(!missing.open && missing.headers['www-authenticate'],
+    'Bearer realm="wsguard", error="insufficient_scope", error_description="The token lacks a scope this route requires", scope="feed:read"')
+
+  const none = await connect(t, url, { ...bearer(tokenWith()), path: '/orders' })
+  t.equal(!none.open && JSON.parse(none.body).code, 'WSG_INSUFFICIENT_SCOPE', 'a token with no scope at all')
+
+  const over = await connect(t, url, { ...bearer(tokenWith('feed:read admin')), path: '/orders' })
+  t.equal(!over.open && over.status, 403)
+  t.equal(!over.open && JSON.parse(over.body).code, 'WSG_OVERSCOPED_TOKEN')
+  t.match(!over.open && over.headers['www-authenticate'], /error="insufficient_scope"/)
+})
+
+t.test('opting out, plain HTTP routes, and a plain GET to a websocket route', async (t) => {
+  const { url, app } = await buildApp(t, { jwt }, {
+    routes: (app) => {
+      app.get('/public', { websocket: true, config: { auth: false } }, (socket, req) => {
+        socket.send(JSON.stringify({ principal: req.principal }))
+      })
+    }
+  })
+  const open = await connect(t, url, { path: '/public' })
+  t.equal(open.open, true)
+  t.equal(open.open && open.message.principal, null, 'principal stays null on an opted-out route')
+  const plain = await app.inject({ url: '/http' })
+  t.equal(plain.statusCode, 200, 'plain HTTP routes are untouched')
+  t.same(plain.json(), { principal: null })
+  const noUpgrade = await app.inject({ url: '/feed' })
+  t.equal(noUpgrade.statusCode, 401, 'a non-upgrade GET of a websocket route is authenticated too')
+})
+
+t.test('bad route rules fail the registration, naming the route', async (t) => {
+  const cases: Array<[unknown, RegExp]> = [
+    ['yes', /route GET \/x: config\.auth must be false or an object/],
+    [{ scope: ['a'] }, /route GET \/x: config\.auth\.scope is not an option/],
+    [{ scopes: 'a' }, /config\.auth\.scopes must be an array of scope tokens/],
+    [{ scopes: ['a b'] }, /config\.auth\.scopes must be an array of scope tokens/],
+    [{ allowedScopes: ['a"'] }, /config\.auth\.allowedScopes must be an array of scope tokens/],
+    [{ scopes: ['a', 'b'], allowedScopes: ['a'] }, /config\.auth\.allowedScopes must include every required scope \(missing b\)/]
+  ]
+  for (const [auth, message] of cases) {
+    const app = Fastify()
+    t.teardown(() => app.close())
+    await app.register(websocket)
+    await app.register(authHandshake, { jwt })
+    t.throws(() => app.get('/x', { websocket: true, config: { auth: auth as never } }, () => {}), { code: 'WSG_INVALID_OPTION', message })
+  }
+})
+
+t.test('config.auth: true and route hooks of the app are kept', async (t) => {
+  const seen: string[] = []
+  const { url } = await buildApp(t, { jwt }, {
+    routes: (app) => {
+      app.get('/a', { websocket: true, config: { auth: true as never }, onRequest: (_req, _rep, done) => { seen.push('single'); done() } }, (socket) => socket.send('{}'))
+      app.get('/b', { websocket: true, onRequest: [(_req, _rep, done) => { seen.push('array'); done() }] }, (socket) => socket.send('{}'))
+    }
+  })
+  t.equal((await connect(t, url, { ...bearer(tokenWith()), path: '/a' })).open, true)
+  t.equal((await connect(t, url, { ...bearer(tokenWith()), path: '/b' })).open, true)
+  t.equal((await connect(t, url, { path: '/b' })).open, false)
+  t.same(seen, ['single', 'array', 'array'], 'app hooks run first, then ours')
+})
+
+t.test('log redaction can be turned off, and an app\'s own route serializer is kept', async (t) => {
+  const off = await buildApp(t, { jwt, redactLogs: false, carriers: ['query'] })
+  await connect(t, off.url, { path: '/feed?access_token=abc.def.ghi' })
+  t.match(off.logs.text(), /access_token=abc\.def\.ghi/, 'with redactLogs: false the URL is logged as is')
+  const own = await buildApp(t, { jwt }, {
+    routes: (app) => {
+      app.get('/own', { websocket: true, logSerializers: { req: () => ({ mine: true }) } }, (socket) => socket.send('{}'))
+    }
+  })
+  await connect(t, own.url, { path: '/own' })
+  t.match(own.logs.text(), /"req":\{"mine":true\}/)
+})

@@ -1,0 +1,69 @@
+import t from 'tap'
+import diagnostics from 'node:diagnostics_channel'
+import {
+  ChannelName, channel, CloseCode, errorCatalogue, errorClass, errorInfo, invalidOption, isWsguardError, wsgError,
+  rejection, sendRejection, redactQuery, credentialRedactPaths, systemClock, isClock, PrincipalSchema, ERROR_PREFIX
+} from '../src/index.js'
+import { Value } from '@sinclair/typebox/value'
+
+t.test('every code has the prefix, a status, and an @fastify/error class', async (t) => {
+  for (const [code, def] of Object.entries(errorCatalogue)) {
+    t.ok(code.startsWith(ERROR_PREFIX), code)
+    const err = wsgError(code as keyof typeof errorCatalogue, 'x')
+    t.equal(err.code, code)
+    t.equal(err.statusCode, def.status)
+    t.ok(err instanceof errorClass(code as keyof typeof errorCatalogue))
+    t.ok(isWsguardError(err))
+    t.same(errorInfo(code as keyof typeof errorCatalogue), def)
+  }
+  t.equal(invalidOption('opts.a must be b').message, 'Invalid option: opts.a must be b')
+  t.notOk(isWsguardError(new Error('x')))
+  t.notOk(isWsguardError(Object.assign(new Error('x'), { code: 'FST_ERR' })))
+  t.notOk(isWsguardError(null))
+})
+
+t.test('close codes of DESIGN.md', async (t) => {
+  t.same(CloseCode, { GOING_AWAY: 1001, BAD_CONTROL_MESSAGE: 4400, CREDENTIAL_EXPIRED: 4401, REVOKED: 4403, IDLE_TIMEOUT: 4408, MAX_LIFETIME: 4409, TOO_MANY_SESSIONS: 4429 })
+  t.equal(errorInfo('WSG_TOKEN_EXPIRED').closeCode, 4401)
+  t.equal(errorInfo('WSG_TOKEN_REVOKED').closeCode, 4403)
+})
+
+t.test('rejections are pre-serialised in Fastify\'s error shape', async (t) => {
+  const r = rejection('WSG_TOKEN_EXPIRED')
+  t.same(JSON.parse(r.body), { statusCode: 401, code: 'WSG_TOKEN_EXPIRED', error: 'Unauthorized', message: 'The token has expired' })
+  t.equal(rejection('WSG_TOKEN_EXPIRED'), r, 'built once')
+  const sent: Array<[string, unknown]> = []
+  const reply = {
+    code (n: number) { sent.push(['code', n]); return this },
+    header (k: string, v: string) { sent.push([k, v]); return this },
+    send (body: string) { sent.push(['body', body]); return this }
+  }
+  sendRejection(reply, 'WSG_RATE_LIMITED', { 'retry-after': '3' })
+  sendRejection(reply, 'WSG_ORIGIN_DENIED')
+  t.same(sent.map(([k]) => k), ['code', 'content-type', 'retry-after', 'body', 'code', 'content-type', 'body'])
+  t.equal(sent[0]?.[1], 429)
+})
+
+t.test('redactQuery', async (t) => {
+  t.equal(redactQuery('/feed', ['access_token']), '/feed')
+  t.equal(redactQuery('/feed?x=1', ['access_token']), '/feed?x=1')
+  t.equal(redactQuery('/feed?x=1&access_token=abc&y', ['access_token']), '/feed?x=1&access_token=[REDACTED]&y')
+  t.equal(redactQuery('/feed?access%5Ftoken=abc', ['access_token']), '/feed?access%5Ftoken=[REDACTED]', 'encoded names')
+  t.equal(redactQuery('/feed?%E0%A4%A=1&access_token', ['access_token']), '/feed?%E0%A4%A=1&access_token=[REDACTED]', 'bad escapes and bare names')
+  t.ok(credentialRedactPaths.includes('req.headers.authorization'))
+})
+
+t.test('clock and principal schema', async (t) => {
+  t.ok(Math.abs(systemClock.now() - Date.now()) < 1000)
+  t.ok(isClock(systemClock))
+  t.notOk(isClock({ now: 1 }))
+  t.notOk(isClock(null))
+  t.ok(Value.Check(PrincipalSchema, { id: 'a', kind: 'user', method: 'jwt', scopes: [], claims: {}, sessionId: 's' }))
+  t.notOk(Value.Check(PrincipalSchema, { id: 'a', kind: 'robot', method: 'jwt', scopes: [], claims: {}, sessionId: 's' }))
+})
+
+t.test('typed channels are node:diagnostics_channel channels', async (t) => {
+  const ch = channel(ChannelName.sessionClosed)
+  t.equal(ch, diagnostics.channel('wsguard:session:closed'))
+  t.equal(ch.hasSubscribers, false)
+})
