@@ -2,7 +2,7 @@ import t from 'tap'
 import diagnostics from 'node:diagnostics_channel'
 import {
   ChannelName, channel, CloseCode, errorCatalogue, errorClass, errorInfo, invalidOption, isWsguardError, wsgError,
-  rejection, sendRejection, redactQuery, credentialRedactPaths, systemClock, isClock, PrincipalSchema, ERROR_PREFIX
+  rejection, sendRejection, redactQuery, credentialRedactPaths, systemClock, isClock, PrincipalSchema, ERROR_PREFIX, errorTableMarkdown
 } from '../src/index.js'
 import { Value } from '@sinclair/typebox/value'
 
@@ -66,4 +66,10 @@ t.test('typed channels are node:diagnostics_channel channels', async (t) => {
   const ch = channel(ChannelName.sessionClosed)
   t.equal(ch, diagnostics.channel('wsguard:session:closed'))
   t.equal(ch.hasSubscribers, false)
+})
+
+t.test('docs/errors.md is generated from the catalogue and up to date', async (t) => {
+  const { readFileSync } = await import('node:fs')
+  const doc = readFileSync(new URL('../../../docs/errors.md', import.meta.url), 'utf8')
+  t.ok(doc.endsWith(errorTableMarkdown()), 'run `pnpm errors:doc` after changing the catalogue')
 })

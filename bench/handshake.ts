@@ -1,0 +1,157 @@
+// Handshake cost of auth-handshake against plain @fastify/websocket, a bare fast-jwt hook
+// and the do-it-yourself @fastify/jwt hook. Servers run here; the load runs in a child
+// process (bench/client.ts). Scenarios are interleaved round by round, and each figure is
+// the median over rounds of the server's own CPU time (process.cpuUsage) per handshake.
+import { fork, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import type { AddressInfo } from 'node:net'
+import Fastify, { type FastifyInstance } from 'fastify'
+import websocket from '@fastify/websocket'
+import fastifyJwt from '@fastify/jwt'
+import { createVerifier } from 'fast-jwt'
+import { generateKey, jwks, claimsFor, mintToken, type TestKey } from '@wsguard/testing'
+import { authHandshake } from '@wsguard/auth-handshake'
+import type { Batch, BatchResult, TokenSpec } from './client.js'
+
+const ROUNDS = Number(process.env.ROUNDS ?? 7)
+const COUNT = Number(process.env.COUNT ?? 1500)
+const CONCURRENCY = Number(process.env.CONCURRENCY ?? 16)
+const ISS = 'https://idp.bench'
+const AUD = 'feed-api'
+
+const es = generateKey('ES256')
+const rs = generateKey('RS256')
+const ed = generateKey('EdDSA')
+const esPem = es.publicKey.export({ type: 'spki', format: 'pem' }) as string
+
+async function listen (app: FastifyInstance): Promise<string> {
+  app.get('/feed', { websocket: true }, () => {})
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  return `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}/feed`
+}
+
+async function plainServer (): Promise<string> {
+  const app = Fastify()
+  await app.register(websocket)
+  return await listen(app)
+}
+
+/** The cheapest possible authenticated handshake: one fast-jwt verify, nothing else. */
+async function bareServer (): Promise<string> {
+  const app = Fastify()
+  await app.register(websocket)
+  const verify = createVerifier({ key: esPem, algorithms: ['ES256'], allowedIss: ISS, allowedAud: AUD })
+  app.decorateRequest('user', null)
+  app.addHook('onRequest', (request, reply, done) => {
+    try {
+      (request as unknown as { user: unknown }).user = verify((request.headers.authorization ?? '').slice(7))
+      done()
+    } catch {
+      reply.code(401).send()
+    }
+  })
+  return await listen(app)
+}
+
+/** What teams write today: @fastify/jwt and `await request.jwtVerify()` in onRequest. */
+async function diyServer (): Promise<string> {
+  const app = Fastify()
+  await app.register(websocket)
+  await app.register(fastifyJwt, { secret: { public: esPem }, verify: { algorithms: ['ES256'], allowedIss: ISS, allowedAud: AUD } })
+  app.addHook('onRequest', async (request, reply) => {
+    try {
+      await request.jwtVerify()
+    } catch (err) {
+      return reply.send(err)
+    }
+  })
+  return await listen(app)
+}
+
+async function wsguardServer (): Promise<string> {
+  const app = Fastify()
+  await app.register(websocket)
+  await app.register(authHandshake, { jwt: { issuer: ISS, audience: AUD, algorithms: ['ES256', 'RS256', 'EdDSA'], jwks: jwks(es, rs, ed) } })
+  return await listen(app)
+}
+
+const claims = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({ ...claimsFor(ISS, AUD, 'alice', Date.now(), 3600), scope: 'feed:read', ...extra })
+const fresh = (key: TestKey, extra?: Record<string, unknown>): TokenSpec => ({ kind: 'fresh', key: { alg: key.alg, kid: key.kid, privateJwk: key.privateJwk }, claims: claims(extra) })
+const fixed = (token: string): TokenSpec => ({ kind: 'fixed', token })
+
+interface Scenario { name: string, url: string, tokens: TokenSpec, expect: 'open' | 'reject' }
+
+function ask (child: ChildProcess, msg: unknown, type: string): Promise<Record<string, unknown>> {
+  return new Promise((resolve) => {
+    const onMessage = (m: Record<string, unknown>): void => {
+      if (m.type !== type) return
+      child.off('message', onMessage)
+      resolve(m)
+    }
+    child.on('message', onMessage)
+    child.send(msg as never)
+  })
+}
+
+async function measure (child: ChildProcess, s: Scenario): Promise<{ cpuUs: number, rate: number, wrong: number }> {
+  const batch: Batch = { url: s.url, count: COUNT, concurrency: CONCURRENCY, carrier: 'header', tokens: s.tokens, expect: s.expect, timeoutMs: 60_000 }
+  await ask(child, { type: 'prepare', batch }, 'prepared')
+  const before = process.cpuUsage()
+  const result = await ask(child, { type: 'go' }, 'done') as unknown as BatchResult
+  const cpu = process.cpuUsage(before)
+  const n = result.ok + result.wrong
+  return { cpuUs: (cpu.user + cpu.system) / n, rate: n / (result.elapsedMs / 1000), wrong: result.wrong }
+}
+
+const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] as number }
+
+async function main (): Promise<void> {
+  const [plain, bare, diy, guard] = await Promise.all([plainServer(), bareServer(), diyServer(), wsguardServer()])
+  const expired = mintToken(es, claims({ exp: Math.floor(Date.now() / 1000) - 60 }))
+  const foreign = mintToken(es, claims({ iss: 'https://elsewhere.test' }))
+  const wrongAud = mintToken(es, claims({ aud: 'other-api' }))
+  const repeated = mintToken(es, claims())
+  const scenarios: Scenario[] = [
+    { name: 'plain @fastify/websocket (accept)', url: plain, tokens: fresh(es), expect: 'open' },
+    { name: 'bare fast-jwt hook, ES256 (accept)', url: bare, tokens: fresh(es), expect: 'open' },
+    { name: 'DIY @fastify/jwt hook, ES256 (accept)', url: diy, tokens: fresh(es), expect: 'open' },
+    { name: 'wsguard ES256 (accept)', url: guard, tokens: fresh(es), expect: 'open' },
+    { name: 'wsguard RS256 (accept)', url: guard, tokens: fresh(rs), expect: 'open' },
+    { name: 'wsguard EdDSA (accept)', url: guard, tokens: fresh(ed), expect: 'open' },
+    { name: 'DIY @fastify/jwt, repeated token', url: diy, tokens: fixed(repeated), expect: 'open' },
+    { name: 'wsguard, repeated token', url: guard, tokens: fixed(repeated), expect: 'open' },
+    { name: 'DIY reject expired', url: diy, tokens: fixed(expired), expect: 'reject' },
+    { name: 'wsguard reject expired', url: guard, tokens: fixed(expired), expect: 'reject' },
+    { name: 'DIY reject malformed', url: diy, tokens: fixed('not.a.jwt'), expect: 'reject' },
+    { name: 'wsguard reject malformed', url: guard, tokens: fixed('not.a.jwt'), expect: 'reject' },
+    { name: 'DIY reject unknown issuer', url: diy, tokens: fixed(foreign), expect: 'reject' },
+    { name: 'wsguard reject unknown issuer', url: guard, tokens: fixed(foreign), expect: 'reject' },
+    { name: 'DIY reject wrong audience', url: diy, tokens: fixed(wrongAud), expect: 'reject' },
+    { name: 'wsguard reject wrong audience', url: guard, tokens: fixed(wrongAud), expect: 'reject' }
+  ]
+  const child = fork(fileURLToPath(new URL('./client.ts', import.meta.url)), { execArgv: ['--conditions=@wsguard/source', '--import', 'tsx'] })
+  const samples = new Map<string, Array<{ cpuUs: number, rate: number, wrong: number }>>()
+  // Warm-up round, not recorded: JIT, key imports, connection pools.
+  for (const s of scenarios) await measure(child, { ...s })
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const s of scenarios) {
+      const m = await measure(child, s)
+      samples.set(s.name, [...(samples.get(s.name) ?? []), m])
+    }
+    process.stderr.write(`round ${r + 1}/${ROUNDS}\n`)
+  }
+  child.disconnect()
+  const bareCpu = median((samples.get(scenarios[1]!.name) ?? []).map((m) => m.cpuUs))
+  const plainCpu = median((samples.get(scenarios[0]!.name) ?? []).map((m) => m.cpuUs))
+  console.log(`\n${ROUNDS} rounds x ${COUNT} handshakes, ${CONCURRENCY} at a time; node ${process.version}\n`)
+  console.log('| scenario | server CPU µs/handshake (median) | vs bare fast-jwt | vs plain | handshakes/s (median) | wrong outcomes |')
+  console.log('|---|---:|---:|---:|---:|---:|')
+  for (const s of scenarios) {
+    const ms = samples.get(s.name) ?? []
+    const cpu = median(ms.map((m) => m.cpuUs))
+    console.log(`| ${s.name} | ${cpu.toFixed(0)} | ${(cpu / bareCpu).toFixed(2)}x | ${(cpu / plainCpu).toFixed(2)}x | ${median(ms.map((m) => m.rate)).toFixed(0)} | ${ms.reduce((a, m) => a + m.wrong, 0)} |`)
+  }
+  process.exit(0)
+}
+
+await main()

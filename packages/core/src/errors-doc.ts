@@ -1,0 +1,29 @@
+import { errorCatalogue, type WsguardErrorCode } from './errors.js'
+
+const WHEN: Record<WsguardErrorCode, string> = {
+  WSG_BAD_REQUEST: 'malformed upgrade, or a credential in a carrier the app did not enable; after the upgrade: a malformed control message',
+  WSG_AMBIGUOUS_CREDENTIAL: 'more than one credential (two carriers, two headers, two cookies, two query parameters)',
+  WSG_CREDENTIAL_MISSING: 'no credential in any enabled carrier',
+  WSG_TOKEN_EXPIRED: '`exp` has passed (beyond the clock tolerance); after the upgrade: not refreshed in time',
+  WSG_TOKEN_INVALID: 'malformed, bad signature, unknown key, untrusted issuer, wrong audience/typ/alg, missing claim, `nbf`/`iat` in the future, claims fail the schema',
+  WSG_TOKEN_REVOKED: 'the token id or subject was revoked',
+  WSG_CERT_REQUIRED: 'the route needs a client certificate and none was presented',
+  WSG_CERT_UNTRUSTED: 'the client certificate is not trusted, expired or has no acceptable identity',
+  WSG_CERT_BINDING_MISMATCH: 'the token is not bound (RFC 8705) to the presented certificate',
+  WSG_ORIGIN_DENIED: '`Origin` not in `allowedOrigins`, or missing with `requireOrigin`',
+  WSG_INSUFFICIENT_SCOPE: 'the token lacks a scope the route requires',
+  WSG_OVERSCOPED_TOKEN: 'the token carries a scope outside the route\'s `allowedScopes`',
+  WSG_TOPIC_DENIED: 'the route\'s handshake topic is not allowed for the principal',
+  WSG_RATE_LIMITED: 'storm gate or per-principal connection cap',
+  WSG_UNAVAILABLE: 'a dependency (the issuer\'s keys, a shared store) is unreachable and the check fails closed',
+  WSG_INVALID_OPTION: 'thrown by `register` or a route declaration: an option is invalid (never sent to a client)'
+}
+
+/** The error catalogue as a Markdown table: docs/errors.md is generated from this. */
+export function errorTableMarkdown (): string {
+  const rows = (Object.keys(errorCatalogue) as WsguardErrorCode[]).map((code) => {
+    const def: { status: number, closeCode?: number, bearer?: string } = errorCatalogue[code]
+    return `| \`${code}\` | ${def.status} | ${def.closeCode ?? '–'} | ${def.bearer ?? '–'} | ${WHEN[code]} |`
+  })
+  return ['| code | HTTP status before the upgrade | close code after | RFC 6750 `error` | when |', '|---|---:|---:|---|---|', ...rows].join('\n') + '\n'
+}
