@@ -41,7 +41,7 @@ async function bareServer (): Promise<string> {
   const app = Fastify()
   await app.register(websocket)
   const verify = createVerifier({ key: esPem, algorithms: ['ES256'], allowedIss: ISS, allowedAud: AUD })
-  app.decorateRequest('user', null)
+  app.decorateRequest('user', null as unknown as string)
   app.addHook('onRequest', (request, reply, done) => {
     try {
       (request as unknown as { user: unknown }).user = verify((request.headers.authorization ?? '').slice(7))

@@ -3,6 +3,7 @@ import { createVerifier } from 'fast-jwt'
 import type { Clock } from '@wsguard/core'
 import { isJwsAlgorithm, keyFitsAlgorithm, type JwsAlgorithm } from './algorithms.js'
 import type { IssuerConfig } from './options.js'
+import { TokenCache } from './token-cache.js'
 
 export type Verify = (token: string) => Record<string, unknown>
 
@@ -15,6 +16,7 @@ interface KeyEntry {
   jwk: Record<string, unknown>
   pem: string
   verifiers: Map<JwsAlgorithm, Verify>
+  verified: TokenCache<Record<string, unknown>>
 }
 
 export interface KeyLogger {
@@ -72,7 +74,7 @@ export class IssuerKeys {
     if (entry === undefined || !this.#fits(entry, alg)) return undefined
     let verify = entry.verifiers.get(alg)
     if (verify === undefined) {
-      verify = this.#makeVerifier(entry.pem, alg)
+      verify = this.#makeVerifier(entry, alg)
       entry.verifiers.set(alg, verify)
     }
     return verify
@@ -169,7 +171,12 @@ export class IssuerKeys {
       const { kty, crv, x, y, n, e } = jwk
       const key = createPublicKey({ key: { kty, crv, x, y, n, e } as JsonWebKey, format: 'jwk' })
       if (kty === 'RSA' && (key.asymmetricKeyDetails as { modulusLength: number }).modulusLength < MIN_RSA_BITS) return undefined
-      return { jwk, pem: key.export({ type: 'spki', format: 'pem' }) as string, verifiers: new Map() }
+      return {
+        jwk,
+        pem: key.export({ type: 'spki', format: 'pem' }) as string,
+        verifiers: new Map(),
+        verified: new TokenCache(this.#settings.cacheSize, this.#settings.cacheTtlMs)
+      }
     } catch {
       return undefined
     }
@@ -179,20 +186,28 @@ export class IssuerKeys {
     return (entry.jwk.alg === undefined || entry.jwk.alg === alg) && keyFitsAlgorithm(entry.jwk, alg)
   }
 
-  #makeVerifier (pem: string, alg: JwsAlgorithm): Verify {
+  #makeVerifier (entry: KeyEntry, alg: JwsAlgorithm): Verify {
     const c = this.#config
+    const clock = this.#clock
     // Time claims were already checked with the injected clock; fast-jwt checks the rest again.
-    return createVerifier({
-      key: pem,
+    const verify = createVerifier({
+      key: entry.pem,
       algorithms: [alg],
       allowedIss: c.issuer,
       allowedAud: [...c.audiences],
       requiredClaims: ['iss', 'aud', 'sub', 'exp'],
       ignoreExpiration: true,
       ignoreNotBefore: true,
-      ...(c.typ !== undefined ? { checkTyp: c.typ } : {}),
-      cache: this.#settings.cacheSize,
-      cacheTTL: this.#settings.cacheTtlMs
+      ...(c.typ !== undefined ? { checkTyp: c.typ } : {})
     }) as Verify
+    const cache = entry.verified
+    return (token) => {
+      const now = clock.now()
+      const hit = cache.get(token, now)
+      if (hit !== undefined) return hit
+      const claims = verify(token)
+      cache.set(token, claims, now)
+      return claims
+    }
   }
 }

@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import http from 'node:http'
 import { generateKey, jwks, mintToken, claimsFor } from '@wsguard/testing'
 import type { AuthHandshakeOptions } from '../src/index.js'
@@ -11,7 +11,7 @@ const issuer = { issuer: ISS, audience: AUD, algorithms: ['ES256' as const], jwk
 const token = mintToken(key, { ...claimsFor(ISS, AUD, 'alice'), scope: 'feed:read' })
 const ORIGIN = 'https://app.test'
 
-async function app (t: Tap.Test, extra: Partial<AuthHandshakeOptions> = {}) {
+async function app (t: Test, extra: Partial<AuthHandshakeOptions> = {}) {
   return await buildApp(t, { jwt: issuer, ...extra })
 }
 
@@ -26,7 +26,7 @@ t.test('Authorization header: the scheme is case-insensitive', async (t) => {
 
 t.test('another scheme is no bearer credential: 401 with a bare challenge', async (t) => {
   const { url } = await app(t)
-  for (const headers of [{ authorization: 'Basic YWxpY2U6cHc=' }, {}]) {
+  for (const headers of [{ authorization: 'Basic YWxpY2U6cHc=' }, {}] as Array<Record<string, string>>) {
     const res = await connect(t, url, { headers })
     t.equal(res.open, false)
     if (!res.open) {

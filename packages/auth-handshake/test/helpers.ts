@@ -1,3 +1,4 @@
+import type { Test } from 'tap'
 import Fastify, { type FastifyInstance } from 'fastify'
 import websocket from '@fastify/websocket'
 import WebSocket from 'ws'
@@ -17,7 +18,7 @@ export interface BuildOptions {
 }
 
 /** An app with @fastify/websocket, auth-handshake and a /feed route echoing the principal, listening on loopback. */
-export async function buildApp (t: Tap.Test, opts: AuthHandshakeOptions, build: BuildOptions = {}): Promise<TestApp> {
+export async function buildApp (t: Test, opts: AuthHandshakeOptions, build: BuildOptions = {}): Promise<TestApp> {
   const logs = captureLogs()
   const app = Fastify({ logger: { level: 'trace', stream: logs.stream } })
   t.teardown(() => app.close())
@@ -44,7 +45,7 @@ export interface ConnectOptions {
 }
 
 /** Opens a real WebSocket; resolves with the first message, or with the HTTP rejection. */
-export function connect (t: Tap.Test, base: string, options: ConnectOptions = {}): Promise<Attempt> {
+export function connect (t: Test, base: string, options: ConnectOptions = {}): Promise<Attempt> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(base + (options.path ?? '/feed'), options.protocols ?? [], {
       headers: options.headers ?? {},

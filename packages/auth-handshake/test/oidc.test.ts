@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { Type } from '@sinclair/typebox'
 import type { Principal } from '@wsguard/core'
 import { generateKey, startOidcIssuer, FakeClock, type OidcIssuer } from '@wsguard/testing'
@@ -9,7 +9,7 @@ import { buildApp, connect } from './helpers.js'
 const AUD = 'feed-api'
 const keys = [generateKey('ES256'), generateKey('EdDSA'), generateKey('RS256'), generateKey('PS256')]
 
-async function idp (t: Tap.Test, signing = keys, audience = AUD): Promise<OidcIssuer> {
+async function idp (t: Test, signing = keys, audience = AUD): Promise<OidcIssuer> {
   const issuer = await startOidcIssuer({
     keys: signing,
     audience,

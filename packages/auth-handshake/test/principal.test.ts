@@ -17,11 +17,12 @@ t.test('the principal of a user token', async (t) => {
   const { url } = await buildApp(t, { jwt: jwt() }, {
     routes: (app) => app.get('/p', { websocket: true }, (socket, req) => { principal = req.principal; socket.send('{}') })
   })
-  const claims = { ...claimsFor(ISS, AUD, 'alice'), scope: 'a  b', sid: 'sess-1', jti: 'tok-1', nested: { roles: ['x'] } }
+  const base = claimsFor(ISS, AUD, 'alice')
+  const claims = { ...base, scope: 'a  b', sid: 'sess-1', jti: 'tok-1', nested: { roles: ['x'] } }
   t.equal((await connect(t, url, { ...bearer(mintToken(key, claims)), path: '/p' })).open, true)
   const p = principal as Principal
   t.same(p, {
-    id: 'alice', kind: 'user', method: 'jwt', issuer: ISS, scopes: ['a', 'b'], claims, sessionId: 'sess-1', tokenId: 'tok-1', expiresAt: (claims.exp as number) * 1000
+    id: 'alice', kind: 'user', method: 'jwt', issuer: ISS, scopes: ['a', 'b'], claims, sessionId: 'sess-1', tokenId: 'tok-1', expiresAt: (base.exp as number) * 1000
   })
   t.ok(Object.isFrozen(p) && Object.isFrozen(p.scopes) && Object.isFrozen(p.claims) && Object.isFrozen((p.claims as { nested: object }).nested), 'deeply frozen')
   t.throws(() => { (p as { id: string }).id = 'mallory' }, TypeError)
