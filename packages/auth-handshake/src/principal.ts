@@ -25,7 +25,7 @@ export function principalFromClaims (claims: StandardClaims, kind: PrincipalKind
     issuer: claims.iss as string,
     scopes: Object.freeze(readScopes(claims)),
     // The same claims object is returned on a verified-token cache hit: freezing it keeps it shared and safe.
-    claims: deepFreeze(claims),
+    claims: deepFreeze(claims) as Principal['claims'],
     sessionId: typeof claims.sid === 'string' && claims.sid.length > 0 ? claims.sid : randomUUID()
   }
   if (typeof claims.jti === 'string') principal.tokenId = claims.jti

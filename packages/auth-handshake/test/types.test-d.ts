@@ -1,0 +1,87 @@
+// Type tests: compiled by `pnpm typecheck`, never run. Each public option is used once with
+// its right type and once, under @ts-expect-error, with a wrong one.
+import Fastify from 'fastify'
+import websocket from '@fastify/websocket'
+import { Type } from '@sinclair/typebox'
+import type { Principal, PrincipalKind } from '@wsguard/core'
+import { authHandshake, type AuthHandshakeOptions, type JwtIssuerOptions, type AuthOutcome, type Carrier } from '../src/index.js'
+
+const issuer: JwtIssuerOptions = {
+  issuer: 'https://idp.example',
+  audience: ['feed-api'],
+  algorithms: ['ES256', 'RS256', 'PS256', 'EdDSA'],
+  discovery: true,
+  jwksUri: 'https://idp.example/jwks',
+  jwks: { keys: [{ kty: 'EC' }] },
+  clockToleranceMs: 30_000,
+  maxTokenAgeMs: 3_600_000,
+  typ: 'at+jwt',
+  claims: Type.Object({ tenant: Type.String() }),
+  kind: (claims): PrincipalKind => (claims.client_id === claims.sub ? 'workload' : 'user'),
+  jwksCooldownMs: 30_000,
+  jwksMaxAgeMs: 600_000,
+  jwksTimeoutMs: 5_000
+}
+
+const options: AuthHandshakeOptions = {
+  jwt: [issuer],
+  carriers: ['header', 'subprotocol', 'cookie', 'query'],
+  cookieName: 'access_token',
+  queryParameter: 'access_token',
+  subprotocolPrefix: 'bearer.',
+  allowedOrigins: ['https://app.example'],
+  requireOrigin: false,
+  realm: 'wsguard',
+  maxTokenBytes: 8192,
+  verifiedTokenCacheSize: 1024,
+  verifiedTokenCacheTtlMs: 600_000,
+  redactLogs: true,
+  clock: { now: () => Date.now() }
+}
+export const predicateOrigins: AuthHandshakeOptions = { jwt: issuer, allowedOrigins: (origin: string) => origin.endsWith('.example') }
+
+// @ts-expect-error algorithms is required
+export const noAlgorithms: JwtIssuerOptions = { issuer: 'x', audience: 'a' }
+// @ts-expect-error HS256 is not an accepted algorithm
+export const hmac: JwtIssuerOptions = { ...issuer, algorithms: ['HS256'] }
+// @ts-expect-error none is not an accepted algorithm
+export const none: JwtIssuerOptions = { ...issuer, algorithms: ['none'] }
+// @ts-expect-error audience is a string or strings
+export const audNumber: JwtIssuerOptions = { ...issuer, audience: 1 }
+// @ts-expect-error durations are numbers of ms
+export const toleranceText: JwtIssuerOptions = { ...issuer, clockToleranceMs: '30s' }
+// @ts-expect-error kind returns user or workload
+export const badKind: JwtIssuerOptions = { ...issuer, kind: () => 'robot' }
+// @ts-expect-error jwt is required
+export const noJwt: AuthHandshakeOptions = {}
+// @ts-expect-error unknown carrier
+export const badCarrier: AuthHandshakeOptions = { jwt: issuer, carriers: ['body'] }
+// @ts-expect-error requireOrigin is a boolean
+export const badRequireOrigin: AuthHandshakeOptions = { jwt: issuer, requireOrigin: 'yes' }
+// @ts-expect-error clock needs now()
+export const badClock: AuthHandshakeOptions = { jwt: issuer, clock: {} }
+// @ts-expect-error cache size is a number
+export const badCache: AuthHandshakeOptions = { jwt: issuer, verifiedTokenCacheSize: true }
+// @ts-expect-error redactLogs is a boolean
+export const badRedact: AuthHandshakeOptions = { jwt: issuer, redactLogs: 1 }
+export const carrier: Carrier = 'cookie'
+
+export async function routes (): Promise<void> {
+  const app = Fastify()
+  await app.register(websocket)
+  await app.register(authHandshake, options)
+  app.get('/feed', { websocket: true, config: { auth: { scopes: ['feed:read'], allowedScopes: ['feed:read'] } } }, (socket, req) => {
+    const p: Principal = req.principal
+    const id: string = req.principal.id
+    const scopes: readonly string[] = req.principal.scopes
+    // @ts-expect-error the principal is read-only
+    req.principal.id = 'mallory'
+    socket.send(`${p.method} ${id} ${scopes.join(' ')}`)
+  })
+  app.get('/open', { websocket: true, config: { auth: false } }, () => {})
+  // @ts-expect-error scopes are strings
+  app.get('/bad2', { websocket: true, config: { auth: { scopes: [1] } } }, () => {})
+  const outcome: AuthOutcome = await app.wsguardAuth.authenticate('token')
+  const said: string = outcome.ok ? outcome.principal.id : outcome.code
+  app.log.info(said)
+}
