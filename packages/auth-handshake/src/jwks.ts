@@ -45,8 +45,6 @@ export class IssuerKeys {
   #fetchedAt = Number.NEGATIVE_INFINITY
   #loaded = false
   #inflight: Promise<void> | undefined
-  /** fetches started, for tests and diagnostics */
-  fetches = 0
 
   constructor (config: IssuerConfig, clock: Clock, settings: VerifierSettings, log: KeyLogger) {
     this.#config = config
@@ -99,7 +97,6 @@ export class IssuerKeys {
       return this.#loaded ? Promise.resolve() : Promise.reject(new KeysUnavailableError('keys unavailable'))
     }
     this.#fetchedAt = this.#clock.now()
-    this.fetches++
     this.#inflight = this.#fetchKeys().then(
       (keys) => { this.#install(keys) },
       (err: Error) => {
