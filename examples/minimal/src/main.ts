@@ -26,6 +26,7 @@ function attempt (label: string, headers: Record<string, string>): Promise<strin
       res.on('data', (c: Buffer) => { body += c.toString() })
       res.on('end', () => resolve(`${label}: refused ${res.statusCode} ${JSON.parse(body).code} (${res.headers['www-authenticate'] ?? ''})`))
     })
+    ws.on('error', (err) => resolve(`${label}: failed: ${err.message}`))
   })
 }
 

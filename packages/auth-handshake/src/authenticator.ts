@@ -3,7 +3,7 @@ import type { TSchema } from '@sinclair/typebox'
 import type { Principal, StandardClaims, WsguardErrorCode } from '@wsguard/core'
 import { checkClaims, checkHeader, type TokenFault } from './claims.js'
 import { decodeToken } from './decode.js'
-import { IssuerKeys, KeysUnavailableError, type KeyLogger, type Verify } from './jwks.js'
+import { IssuerKeys, type KeyLogger, type Verify } from './jwks.js'
 import type { JwsAlgorithm } from './algorithms.js'
 import type { AuthHandshakeConfig, IssuerConfig } from './options.js'
 import { defaultKind, principalFromClaims } from './principal.js'
@@ -44,9 +44,14 @@ export class TokenAuthenticator {
     }
   }
 
-  /** Loads the key sets of remote issuers; failures are logged, not thrown. */
+  /** Loads the key sets of remote issuers; never rejects (failures are logged by IssuerKeys). */
   async warmUp (): Promise<void> {
     await Promise.all([...this.issuers.values()].map((i) => i.keys.refresh().catch(() => {})))
+  }
+
+  /** Longest key-set cooldown, ms: when a 503 for unavailable keys is worth retrying. */
+  get longestCooldownMs (): number {
+    return Math.max(...this.#config.issuers.map((i) => i.jwksCooldownMs))
   }
 
   authenticate (token: string): AuthOutcome | Promise<AuthOutcome> {
@@ -68,14 +73,11 @@ export class TokenAuthenticator {
     const verify = keys.verifierFor(kid, alg)
     if (verify !== undefined) return this.#verify(token, verify, trusted)
     if (!keys.remote) return UNKNOWN_KEY
+    // refresh() rejects only when no key set could ever be loaded: fail closed with 503.
     return keys.refresh().then(() => {
       const refreshed = keys.verifierFor(kid, alg)
       return refreshed === undefined ? UNKNOWN_KEY : this.#verify(token, refreshed, trusted)
-    }, (err: unknown) => {
-      /* c8 ignore next */
-      if (!(err instanceof KeysUnavailableError)) throw err
-      return UNAVAILABLE
-    })
+    }, () => UNAVAILABLE)
   }
 
   #verify (token: string, verify: Verify, trusted: TrustedIssuer): AuthOutcome {
@@ -87,6 +89,8 @@ export class TokenAuthenticator {
     }
     if (trusted.claims !== undefined && !trusted.claims.Check(claims)) return INVALID('claims')
     const kind = (trusted.config.kind ?? defaultKind)(claims)
+    // An app's kind() that answers anything else is a bug: fail the handshake loudly (500).
+    if (kind !== 'user' && kind !== 'workload') throw new TypeError(`opts.jwt.kind returned ${String(kind)}, not 'user' or 'workload'`)
     return { ok: true, principal: principalFromClaims(claims, kind) }
   }
 }

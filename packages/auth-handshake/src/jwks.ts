@@ -4,6 +4,7 @@ import type { Clock } from '@wsguard/core'
 import { isJwsAlgorithm, keyFitsAlgorithm, type JwsAlgorithm } from './algorithms.js'
 import type { IssuerConfig } from './options.js'
 import { TokenCache } from './token-cache.js'
+import { isFetchableUrl } from './urls.js'
 
 export type Verify = (token: string) => Record<string, unknown>
 
@@ -113,9 +114,7 @@ export class IssuerKeys {
       const meta = await this.#getJson(url)
       if (meta.issuer !== this.#config.issuer) throw new Error('discovery document names another issuer')
       if (typeof meta.jwks_uri !== 'string') throw new Error('discovery document has no jwks_uri')
-      const uri = new URL(meta.jwks_uri)
-      const loopback = uri.hostname === '127.0.0.1' || uri.hostname === 'localhost' || uri.hostname === '[::1]'
-      if (uri.protocol !== 'https:' && !(uri.protocol === 'http:' && loopback)) throw new Error('jwks_uri is not https')
+      if (!isFetchableUrl(new URL(meta.jwks_uri))) throw new Error('jwks_uri is not https')
       this.#jwksUri = meta.jwks_uri
     }
     const set = await this.#getJson(this.#jwksUri)

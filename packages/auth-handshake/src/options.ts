@@ -1,6 +1,7 @@
 import type { TSchema } from '@sinclair/typebox'
 import { invalidOption, isClock, systemClock, type Clock, type PrincipalKind, type StandardClaims } from '@wsguard/core'
 import { JWS_ALGORITHMS, isJwsAlgorithm, type JwsAlgorithm } from './algorithms.js'
+import { isFetchableUrl } from './urls.js'
 
 export type Carrier = 'header' | 'subprotocol' | 'cookie' | 'query'
 export const CARRIERS: readonly Carrier[] = Object.freeze(['header', 'subprotocol', 'cookie', 'query'])
@@ -119,7 +120,6 @@ const OPTION_KEYS = new Set(['jwt', 'carriers', 'cookieName', 'queryParameter', 
   'requireOrigin', 'realm', 'maxTokenBytes', 'verifiedTokenCacheSize', 'verifiedTokenCacheTtlMs', 'redactLogs', 'clock'])
 const ISSUER_KEYS = new Set(['issuer', 'audience', 'algorithms', 'discovery', 'jwksUri', 'jwks', 'clockToleranceMs',
   'maxTokenAgeMs', 'typ', 'claims', 'kind', 'jwksCooldownMs', 'jwksMaxAgeMs', 'jwksTimeoutMs'])
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]'])
 const TOKEN_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 
 function isObject (value: unknown): value is Record<string, unknown> {
@@ -170,7 +170,7 @@ function fetchableUrl (value: unknown, path: string): string {
   } catch {
     throw invalidOption(`${path} must be an absolute URL`)
   }
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname))) {
+  if (!isFetchableUrl(url)) {
     throw invalidOption(`${path} must be an https: URL (http: only on a loopback host)`)
   }
   return text
@@ -240,14 +240,14 @@ function validateOrigins (value: unknown): ((origin: string) => boolean) | undef
   }
   const origins = new Set<string>()
   for (const origin of value) {
+    const text = nonEmptyString(origin, 'opts.allowedOrigins[]')
     let url: URL
     try {
-      url = new URL(nonEmptyString(origin, 'opts.allowedOrigins[]'))
-    } catch (err) {
-      if ((err as { code?: string }).code === 'WSG_INVALID_OPTION') throw err
+      url = new URL(text)
+    } catch {
       throw invalidOption(`opts.allowedOrigins: ${JSON.stringify(origin)} is not an origin`)
     }
-    if (url.origin === 'null' || url.origin !== origin.replace(/\/$/, '').toLowerCase()) {
+    if (url.origin === 'null' || url.origin !== text.replace(/\/$/, '').toLowerCase()) {
       throw invalidOption(`opts.allowedOrigins: ${JSON.stringify(origin)} is not an origin (scheme://host[:port])`)
     }
     origins.add(url.origin)

@@ -20,7 +20,7 @@ type OnRequest = (request: FastifyRequest, reply: FastifyReply, done: HookHandle
 export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthHandshakeOptions): Promise<void> {
   const config = validateOptions(opts)
   const authenticator = new TokenAuthenticator(config, fastify.log)
-  const challenges = new Challenges(config.realm)
+  const challenges = new Challenges(config.realm, Math.max(1, Math.ceil(authenticator.longestCooldownMs / 1000)))
   const serializeReq = redactingReqSerializer([config.queryParameter])
 
   fastify.decorateRequest('principal', null as unknown as Principal)
@@ -29,7 +29,7 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
   fastify.addHook('onReady', function warmUp () {
     // Not awaited: an IdP that is down must not stop the app from starting; handshakes
     // answer 503 until its keys can be fetched.
-    authenticator.warmUp().catch(/* c8 ignore next */ () => {})
+    authenticator.warmUp() // never rejects
   })
 
   fastify.addHook('onRoute', (routeOptions: RouteOptions) => {
@@ -98,7 +98,8 @@ function makeHook (config: AuthHandshakeConfig, authenticator: TokenAuthenticato
     if (typeof found === 'string') return reject(request, reply, started, found)
     const outcome = authenticator.authenticate(found.token)
     if (outcome instanceof Promise) {
-      outcome.then((o) => finish(request, reply, done, started, o, found.carrier), done)
+      // .catch, not a second then-argument: an error thrown in finish must reach Fastify, not go unhandled.
+      outcome.then((o) => finish(request, reply, done, started, o, found.carrier)).catch(done)
     } else {
       finish(request, reply, done, started, outcome, found.carrier)
     }

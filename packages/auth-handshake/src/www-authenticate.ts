@@ -27,10 +27,13 @@ const DESCRIPTIONS: Record<TokenFault | 'unavailable', string> = {
  */
 export class Challenges {
   readonly #realm: string
+  readonly #retryAfter: string
   readonly #cache = new Map<string, Record<string, string> | undefined>()
 
-  constructor (realm: string) {
+  /** `retryAfterSeconds`: sent with 503, so a client comes back when a key fetch may run again. */
+  constructor (realm: string, retryAfterSeconds: number) {
     this.#realm = realm
+    this.#retryAfter = String(retryAfterSeconds)
   }
 
   /** Headers for a rejection; `scope` is the route's required scopes for insufficient_scope. */
@@ -43,7 +46,7 @@ export class Challenges {
   }
 
   #build (code: WsguardErrorCode, fault?: TokenFault | 'unavailable', scope?: string): Record<string, string> | undefined {
-    if (code === 'WSG_UNAVAILABLE') return { 'retry-after': '5' }
+    if (code === 'WSG_UNAVAILABLE') return { 'retry-after': this.#retryAfter }
     const def = errorInfo(code)
     if (code === 'WSG_CREDENTIAL_MISSING') return { 'www-authenticate': `Bearer realm="${this.#realm}"` }
     if (!('bearer' in def)) return undefined

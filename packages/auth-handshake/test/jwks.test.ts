@@ -75,7 +75,7 @@ t.test('an IdP that is down: 503 with Retry-After, no hammering, recovery after 
     if (!res.open) {
       t.equal(res.status, 503)
       t.equal(JSON.parse(res.body).code, 'WSG_UNAVAILABLE')
-      t.equal(res.headers['retry-after'], '5')
+      t.equal(res.headers['retry-after'], '30', 'come back after the key-set cooldown')
     }
   }
   t.ok(idp.hits.jwks === 0, 'failures are not counted as served key sets')

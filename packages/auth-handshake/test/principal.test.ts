@@ -95,7 +95,7 @@ t.test('time rules with an injected clock', async (t) => {
   }
 })
 
-t.test('verified-token cache off still verifies every time', async (t) => {
+t.test('with the verified-token cache off (size 0), a repeated token is verified and accepted again', async (t) => {
   const { url } = await buildApp(t, { jwt: jwt(), verifiedTokenCacheSize: 0 })
   const token = mintToken(key, claimsFor(ISS, AUD, 'alice'))
   t.equal((await connect(t, url, bearer(token))).open, true)

@@ -100,3 +100,15 @@ t.test('log redaction can be turned off, and an app\'s own route serializer is k
   await connect(t, own.url, { path: '/own' })
   t.match(own.logs.text(), /"req":\{"mine":true\}/)
 })
+
+t.test('an app callback that throws fails the handshake closed (500, no upgrade)', async (t) => {
+  const throwing = await buildApp(t, { jwt, allowedOrigins: () => { throw new Error('origin lookup down') } })
+  const res = await connect(t, throwing.url, { ...bearer(tokenWith()), origin: 'https://app.test' })
+  t.equal(!res.open && res.status, 500)
+  const badKind = await buildApp(t, { jwt: { ...jwt, kind: () => 'robot' as never } })
+  const token = tokenWith()
+  const kind = await connect(t, badKind.url, bearer(token))
+  t.equal(!kind.open && kind.status, 500)
+  t.match(badKind.logs.text(), /opts\.jwt\.kind returned robot, not/, 'the app bug is logged, named by its option')
+  t.notOk(badKind.logs.text().includes(token), 'the token is not')
+})
