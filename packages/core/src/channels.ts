@@ -76,8 +76,10 @@ export interface TopicDecisionMessage {
   /** the pattern of the rule that allowed */
   rule?: string
   reason?: TopicDenyReason
+  /** true in shadow mode: `allow` is the policy's verdict, which was not enforced */
   shadow: boolean
-  principal: Principal
+  /** `null` on a route without authentication */
+  principal: Principal | null
   topic: string
 }
 

@@ -1,0 +1,75 @@
+import { ChannelName, channel, type Principal } from '@wsguard/core'
+import type { FastifyBaseLogger } from 'fastify'
+import type { DecisionCache } from './cache.js'
+import { evaluate, INVALID_TOPIC, type RuleSet, type TopicDecision } from './policy.js'
+import type { TopicAuthzConfig } from './options.js'
+import { parseTopic } from './topic.js'
+
+const decisions = channel(ChannelName.topicDecision)
+
+/** The rules that apply on one route: the app-wide set, then the route's own. */
+export interface RoutePolicy {
+  /** the route's URL pattern; `undefined` for app-wide rules only */
+  readonly route: string | undefined
+  readonly sets: readonly RuleSet[]
+}
+
+/** Evaluates (or recalls), publishes and, in shadow mode, turns every decision into an allow. */
+export class Decider {
+  readonly #config: TopicAuthzConfig
+  readonly #now: () => number
+  readonly #shadow: boolean
+
+  constructor (config: TopicAuthzConfig) {
+    this.#config = config
+    this.#now = () => config.clock.now()
+    this.#shadow = config.mode === 'shadow'
+  }
+
+  /**
+   * Decides on `topic` (any value; a non-string is `invalid-topic`). `invalid` is set when
+   * the caller already knows the topic is not well formed (a handshake placeholder whose
+   * value is not one segment).
+   */
+  decide (policy: RoutePolicy, principal: Principal | null, action: string, topic: unknown, cache: DecisionCache | undefined, log: FastifyBaseLogger, invalid = false): TopicDecision {
+    let verdict: TopicDecision
+    const text = typeof topic === 'string' ? topic : ''
+    const cached = cache?.get(principal, action, text, this.#now)
+    if (cached !== undefined) {
+      verdict = cached.decision
+    } else {
+      const segs = invalid ? undefined : parseTopic(topic, this.#config)
+      if (segs === undefined) {
+        verdict = INVALID_TOPIC
+      } else {
+        const evaluation = evaluate(policy.sets, principal, action, segs, this.#now, (err, rule) => {
+          log.error({ err, rule: rule.pattern, route: policy.route }, 'topic-authz: a where predicate threw; denied')
+        })
+        verdict = evaluation.decision
+        // Garbage topics never enter the cache, so they cannot push real decisions out.
+        cache?.set(principal, action, text, evaluation)
+      }
+    }
+    if (decisions.hasSubscribers) {
+      decisions.publish({
+        ...(policy.route !== undefined ? { route: policy.route } : {}),
+        action,
+        allow: verdict.allow,
+        ...(verdict.rule !== undefined ? { rule: verdict.rule } : {}),
+        ...(verdict.reason !== undefined ? { reason: verdict.reason } : {}),
+        shadow: this.#shadow,
+        principal,
+        topic: text.length > this.#config.maxTopicLength ? text.slice(0, this.#config.maxTopicLength) : text
+      })
+    }
+    return this.#shadow ? shadowOf(verdict) : verdict
+  }
+}
+
+const shadows = new WeakMap<TopicDecision, TopicDecision>()
+
+function shadowOf (verdict: TopicDecision): TopicDecision {
+  let s = shadows.get(verdict)
+  if (s === undefined) shadows.set(verdict, s = Object.freeze({ ...verdict, allow: true, shadow: true as const }))
+  return s
+}

@@ -1,0 +1,41 @@
+import type { Principal } from '@wsguard/core'
+
+/** Reads one value of a principal; `undefined` when it is absent. */
+export type PrincipalGetter = (principal: Principal) => unknown
+
+const TOP_LEVEL = new Set(['id', 'kind', 'method', 'issuer', 'sessionId', 'tokenId'])
+
+/**
+ * Compiles a principal path (`id`, `kind`, `method`, `issuer`, `sessionId`, `tokenId`,
+ * `claims.<name>[.<name>…]`) into a getter, or returns `undefined` if it names nothing.
+ * Only own properties are read, so `claims.constructor` or `claims.__proto__` find nothing.
+ */
+export function compilePath (path: unknown): PrincipalGetter | undefined {
+  if (typeof path !== 'string') return undefined
+  if (TOP_LEVEL.has(path)) {
+    const key = path as keyof Principal
+    return (p) => p[key]
+  }
+  const keys = path.split('.')
+  if (keys.length < 2 || keys[0] !== 'claims' || keys.some((k) => k.length === 0)) return undefined
+  const claimKeys = keys.slice(1)
+  return (p) => {
+    let value: unknown = p.claims
+    for (const k of claimKeys) {
+      if (typeof value !== 'object' || value === null || !Object.hasOwn(value, k)) return undefined
+      value = (value as Record<string, unknown>)[k]
+    }
+    return value
+  }
+}
+
+/**
+ * Whether a principal value binds a captured segment: a string equal to it, a finite
+ * number whose decimal text equals it, or an array holding such a value.
+ */
+export function valueMatches (value: unknown, segment: string): boolean {
+  if (typeof value === 'string') return value === segment
+  if (typeof value === 'number') return Number.isFinite(value) && String(value) === segment
+  if (Array.isArray(value)) return value.some((v) => typeof v !== 'object' && valueMatches(v, segment))
+  return false
+}

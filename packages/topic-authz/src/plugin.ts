@@ -1,0 +1,140 @@
+import { performance } from 'node:perf_hooks'
+import type {} from '@fastify/websocket'
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
+import { ChannelName, channel, rejection, sendRejection, type Principal } from '@wsguard/core'
+import { DecisionCache } from './cache.js'
+import { Decider, type RoutePolicy } from './decider.js'
+import { compileHandshakeTopics, type CompiledHandshakeTopic } from './handshake-topic.js'
+import { validateOptions, type TopicAuthzOptions } from './options.js'
+import { RuleSet, type TopicDecision } from './policy.js'
+import { compileRules, type StepUp } from './rules.js'
+
+export const SOURCE = '@wsguard/topic-authz'
+
+const rejected = channel(ChannelName.handshakeRejected)
+const kPolicy = Symbol('wsguard.topicPolicy')
+const kState = Symbol('wsguard.topicState')
+
+interface ConnectionState {
+  readonly policy: RoutePolicy
+  readonly cache: DecisionCache | undefined
+}
+
+type RequestWithState = FastifyRequest & { [kState]: ConnectionState | null }
+
+/** What topic-authz exposes on the instance. */
+export interface TopicAuthz {
+  /**
+   * Decides for code that holds no request. `route` is a websocket route's URL pattern
+   * (`'/ws/orders/:tenant'`) to use its `config.topics` too; without it, app-wide rules only.
+   * Throws a `TypeError` for a route that has no topic rules. No decision cache.
+   */
+  authorize(principal: Principal | null, action: string, topic: string, route?: string): TopicDecision
+  readonly mode: 'enforce' | 'shadow'
+}
+
+export async function topicAuthzPlugin (fastify: FastifyInstance, opts: TopicAuthzOptions): Promise<void> {
+  const config = validateOptions(opts)
+  const ctx = { actions: config.actions, maxSegments: config.maxSegments }
+  const appRules = compileRules(config.policies, 0, 'opts.policies', ctx)
+  const appSet = new RuleSet(appRules)
+  const appPolicy: RoutePolicy = Object.freeze({ route: undefined, sets: [appSet] })
+  const routePolicies = new Map<string, RoutePolicy>()
+  const decider = new Decider(config)
+
+  fastify.decorateRequest(kState, null)
+  fastify.decorateRequest('authorizeTopic', function authorizeTopic (this: FastifyRequest, action: string, topic: string): TopicDecision {
+    const state = stateOf(this as RequestWithState, config.decisionCacheSize, appPolicy)
+    return decider.decide(state.policy, this.principal ?? null, action, topic, state.cache, this.log)
+  })
+  fastify.decorate('topicAuthz', Object.freeze({
+    mode: config.mode,
+    authorize (principal: Principal | null, action: string, topic: string, route?: string): TopicDecision {
+      let policy = appPolicy
+      if (route !== undefined) {
+        const found = routePolicies.get(route)
+        if (found === undefined) throw new TypeError(`${SOURCE}: no websocket route '${String(route)}' has config.topics or config.handshakeTopic`)
+        policy = found
+      }
+      return decider.decide(policy, principal ?? null, action, topic, undefined, fastify.log)
+    }
+  }) satisfies TopicAuthz)
+
+  fastify.addHook('onRoute', (routeOptions: RouteOptions) => {
+    if (routeOptions.websocket !== true && typeof routeOptions.wsHandler !== 'function') return
+    const routeConfig = routeOptions.config as { topics?: unknown, handshakeTopic?: unknown } | undefined
+    if (routeConfig?.topics === undefined && routeConfig?.handshakeTopic === undefined) return
+    const url = routeOptions.url
+    const path = `route ${String(routeOptions.method)} ${url}: config`
+    const own = routeConfig.topics === undefined ? [] : compileRules(routeConfig.topics, appRules.length, `${path}.topics`, ctx)
+    const policy: RoutePolicy = Object.freeze({ route: url, sets: own.length === 0 ? [appSet] : [appSet, new RuleSet(own)] })
+    const handshake = routeConfig.handshakeTopic === undefined
+      ? undefined
+      : compileHandshakeTopics(routeConfig.handshakeTopic, `${path}.handshakeTopic`, url, config.actions, config.maxSegments)
+    routePolicies.set(url, policy)
+    // Fastify copies config (symbol keys included) into the route's context.
+    routeOptions.config = { ...routeConfig, [kPolicy]: policy } as RouteOptions['config']
+    if (handshake !== undefined) {
+      // preValidation runs after every onRequest hook (auth-handshake's included) and
+      // before the websocket handler upgrades, whatever order the plugins were registered in.
+      const existing = routeOptions.preValidation
+      const hook = makeHandshakeHook(config.decisionCacheSize, decider, policy, handshake)
+      routeOptions.preValidation = existing === undefined ? [hook] : [...(Array.isArray(existing) ? existing : [existing]), hook]
+    }
+  })
+}
+
+/** The connection's policy and decision cache, made on its first decision. */
+function stateOf (request: RequestWithState, cacheSize: number, fallback: RoutePolicy): ConnectionState {
+  let state = request[kState]
+  if (state === null) {
+    const routeConfig = request.routeOptions.config as { [kPolicy]?: RoutePolicy } | undefined
+    state = request[kState] = {
+      policy: routeConfig?.[kPolicy] ?? fallback,
+      cache: cacheSize === 0 ? undefined : new DecisionCache(cacheSize)
+    }
+  }
+  return state
+}
+
+/** RFC 9470 step-up challenge for a handshake topic denied as `stale-auth`. */
+function stepUpChallenge (stepUp: StepUp): Record<string, string> {
+  let value = 'Bearer error="insufficient_user_authentication", error_description="A more recent or stronger authentication is required"'
+  if (stepUp.maxAuthAgeMs !== undefined) value += `, max_age="${Math.floor(stepUp.maxAuthAgeMs / 1000)}"`
+  if (stepUp.acr !== undefined) value += `, acr_values="${stepUp.acr.join(' ')}"`
+  return { 'www-authenticate': value }
+}
+
+function makeHandshakeHook (cacheSize: number, decider: Decider, policy: RoutePolicy, topics: readonly CompiledHandshakeTopic[]) {
+  const route = policy.route as string
+  return function wsguardHandshakeTopic (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+    const started = rejected.hasSubscribers ? performance.now() : 0
+    // The handshake's decisions go into the connection's cache: the same topic asked
+    // again in-band is answered without another evaluation.
+    const state = stateOf(request as RequestWithState, cacheSize, policy)
+    const principal = request.principal ?? null
+    for (const t of topics) {
+      const segments = t.resolve(request.params, principal)
+      const topic = segments === undefined ? t.template : segments.join('.')
+      const decision = decider.decide(state.policy, principal, t.action, topic, state.cache, request.log, segments === undefined)
+      if (!decision.allow) {
+        sendRejection(reply, 'WSG_TOPIC_DENIED', decision.reason === 'stale-auth' ? stepUpChallenge(decision.stepUp as StepUp) : undefined)
+        if (rejected.hasSubscribers) {
+          rejected.publish({
+            source: SOURCE,
+            code: 'WSG_TOPIC_DENIED',
+            statusCode: rejection('WSG_TOPIC_DENIED').statusCode,
+            route,
+            remoteAddress: request.ip,
+            ...(request.headers.origin !== undefined ? { origin: request.headers.origin } : {}),
+            detail: decision.reason as string,
+            ...(principal !== null ? { principal } : {}),
+            durationMs: performance.now() - started
+          })
+        }
+        return
+      }
+    }
+    done()
+  }
+}
