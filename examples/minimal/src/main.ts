@@ -1,5 +1,5 @@
-// Starts a real OpenID Provider and the feed on loopback, then shows one accepted and two
-// refused handshakes. With --once it exits after that (used as the example's test).
+// Starts a real OpenID Provider and the feed on loopback, then shows accepted and refused
+// handshakes on the feed and on per-tenant order streams. With --once it exits after that (used as the example's test).
 import WebSocket from 'ws'
 import { generateKey, startOidcIssuer } from '@wsguard/testing'
 import { buildServer } from './server.js'
@@ -15,11 +15,12 @@ const op = await startOidcIssuer({
 })
 const app = await buildServer(op.issuer, !once)
 const address = await app.listen({ port: once ? 0 : 3000, host: '127.0.0.1' })
-const feed = address.replace('http', 'ws') + '/feed'
+const base = address.replace('http', 'ws')
+const feed = base + '/feed'
 
-function attempt (label: string, headers: Record<string, string>): Promise<string> {
+function attempt (label: string, headers: Record<string, string>, url = feed): Promise<string> {
   return new Promise((resolve) => {
-    const ws = new WebSocket(feed, { headers })
+    const ws = new WebSocket(url, { headers })
     ws.on('message', (data) => { ws.close(); resolve(`${label}: accepted, server said ${String(data)}`) })
     ws.on('unexpected-response', (_req, res) => {
       let body = ''
@@ -30,18 +31,23 @@ function attempt (label: string, headers: Record<string, string>): Promise<strin
   })
 }
 
+const dashboard = { authorization: `Bearer ${await op.token({ clientId: 'dashboard', scope: 'feed:read' })}` }
 const results = [
-  await attempt('dashboard token (feed:read)', { authorization: `Bearer ${await op.token({ clientId: 'dashboard', scope: 'feed:read' })}` }),
+  await attempt('dashboard token (feed:read)', dashboard),
   await attempt('admin token (feed:read feed:admin)', { authorization: `Bearer ${await op.token({ clientId: 'admin-tool', scope: 'feed:read feed:admin', alg: 'EdDSA' })}` }),
-  await attempt('no token', {})
+  await attempt('no token', {}),
+  await attempt('acme dashboard on /orders/acme', dashboard, base + '/orders/acme'),
+  await attempt('acme dashboard on /orders/globex', dashboard, base + '/orders/globex')
 ]
 for (const line of results) console.log(line)
 
 if (once) {
   await app.close()
   await op.close()
-  const ok = results[0]?.includes('accepted') && results[1]?.includes('WSG_OVERSCOPED_TOKEN') && results[2]?.includes('WSG_CREDENTIAL_MISSING')
-  console.log(ok ? '3 passed, 0 failed' : 'demo did not behave as described')
+  const expected = ['accepted', 'WSG_OVERSCOPED_TOKEN', 'WSG_CREDENTIAL_MISSING', 'server said {"own":true,"other":"claim-mismatch"}', 'refused 403 WSG_TOPIC_DENIED']
+  const failed = expected.filter((text, i) => results[i]?.includes(text) !== true).length
+  console.log(`${expected.length - failed} passed, ${failed} failed`)
+  const ok = failed === 0
   process.exit(ok ? 0 : 1)
 } else {
   console.log(`\nfeed on ${feed}; OpenID Provider on ${op.issuer}. Get a token:\n` +

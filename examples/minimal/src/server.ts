@@ -2,13 +2,17 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import websocket from '@fastify/websocket'
 import { Type, type Static } from '@sinclair/typebox'
 import { authHandshake } from '@wsguard/auth-handshake'
+import { topicAuthz } from '@wsguard/topic-authz'
 
 const claims = Type.Object({ tenant: Type.String() })
 declare module '@wsguard/core' {
   interface WsguardClaims extends Static<typeof claims> {}
 }
 
-/** The feed: one websocket route that needs `feed:read` and refuses broader tokens. */
+/**
+ * The feed: one websocket route that needs `feed:read` and refuses broader tokens; and
+ * per-tenant order streams, where a tenant's token opens only its own tenant's stream.
+ */
 export async function buildServer (issuer: string, logger = true): Promise<FastifyInstance> {
   const app = Fastify({ logger })
   await app.register(websocket)
@@ -18,6 +22,21 @@ export async function buildServer (issuer: string, logger = true): Promise<Fasti
   app.get('/feed', { websocket: true, config: { auth: { scopes: ['feed:read'], allowedScopes: ['feed:read'] } } }, (socket, req) => {
     const { id, kind, claims, expiresAt } = req.principal
     socket.send(JSON.stringify({ hello: id, kind, tenant: claims.tenant, expiresAt }))
+  })
+
+  await app.register(topicAuthz, { policies: [{ pattern: 'status.>', actions: ['subscribe'] }] })
+  app.get('/orders/:tenant', {
+    websocket: true,
+    config: {
+      auth: { scopes: ['feed:read'] },
+      topics: [{ pattern: 'orders.{tenant}.>', actions: ['subscribe'], scopes: ['feed:read'], where: { tenant: 'claims.tenant' } }],
+      handshakeTopic: { action: 'subscribe', topic: 'orders.{params.tenant}.all' }
+    }
+  }, (socket, req) => {
+    // In a real app each client frame names a topic; here the server asks two on the client's behalf.
+    const own = req.authorizeTopic('subscribe', `orders.${req.principal.claims.tenant}.eu`)
+    const other = req.authorizeTopic('subscribe', 'orders.globex.eu')
+    socket.send(JSON.stringify({ own: own.allow, other: other.reason }))
   })
   return app
 }
