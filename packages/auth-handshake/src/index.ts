@@ -1,5 +1,4 @@
 import fp from 'fastify-plugin'
-import type { AuthOutcome } from './authenticator.js'
 import { authHandshakePlugin } from './plugin.js'
 import type { RouteAuthConfig } from './route-rules.js'
 
@@ -10,24 +9,17 @@ export {
   DEFAULT_JWKS_TIMEOUT_MS, DEFAULT_VERIFIED_TOKEN_CACHE_SIZE, DEFAULT_VERIFIED_TOKEN_CACHE_TTL_MS
 } from './options.js'
 export type { RouteAuthConfig } from './route-rules.js'
-export type { AuthOutcome } from './authenticator.js'
+export type { AuthOutcome } from '@wsguard/core'
 export type { TokenFault } from './claims.js'
 export { JWS_ALGORITHMS, type JwsAlgorithm } from './algorithms.js'
 export { redactingReqSerializer } from './log.js'
 
-/** What auth-handshake exposes on the instance. */
-export interface WsguardAuth {
-  /** Verifies a token against the trusted issuers with the handshake's checks (no route scope rules). */
-  authenticate(token: string): Promise<AuthOutcome>
-}
+export type { WsguardAuth } from '@wsguard/core'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** auth-handshake route rules; `false` opts the websocket route out */
     auth?: RouteAuthConfig | false
-  }
-  interface FastifyInstance {
-    wsguardAuth: WsguardAuth
   }
 }
 

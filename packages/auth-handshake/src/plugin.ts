@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import type {} from '@fastify/websocket'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
-import { ChannelName, channel, sendRejection, rejection, type Principal, type WsguardErrorCode } from '@wsguard/core'
+import { ChannelName, channel, sendRejection, rejection, type Principal, type WsguardAuth, type WsguardErrorCode, type AuthOutcome as CoreAuthOutcome } from '@wsguard/core'
 import { TokenAuthenticator, type AuthOutcome } from './authenticator.js'
 import { findCredential, stripBearerProtocol } from './carriers.js'
 import type { TokenFault } from './claims.js'
@@ -12,6 +12,7 @@ import { Challenges } from './www-authenticate.js'
 
 export const SOURCE = '@wsguard/auth-handshake'
 
+const kRouteRules = Symbol('wsguard.routeAuthRules')
 const authenticated = channel(ChannelName.handshakeAuthenticated)
 const rejected = channel(ChannelName.handshakeRejected)
 
@@ -24,7 +25,15 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
   const serializeReq = redactingReqSerializer([config.queryParameter])
 
   fastify.decorateRequest('principal', null as unknown as Principal)
-  fastify.decorate('wsguardAuth', { authenticate: (token: string) => Promise.resolve(authenticator.authenticate(token)) })
+  fastify.decorate('wsguardAuth', {
+    async authenticate (token: string, request?: FastifyRequest): Promise<CoreAuthOutcome> {
+      const outcome = await authenticator.authenticate(token)
+      const rules = (request?.routeOptions.config as { [kRouteRules]?: RouteRules } | undefined)?.[kRouteRules]
+      if (!outcome.ok || rules === undefined) return outcome
+      const code = checkScopes(outcome.principal.scopes, rules)
+      return code === undefined ? outcome : { ok: false, code }
+    }
+  } satisfies WsguardAuth)
 
   fastify.addHook('onReady', function warmUp () {
     // Not awaited: an IdP that is down must not stop the app from starting; handshakes
@@ -41,6 +50,8 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
       const serializers = (routeOptions.logSerializers ??= {}) as Record<string, unknown>
       if (!Object.hasOwn(serializers, 'req')) serializers.req = serializeReq
     }
+    // Kept on the route's config (Fastify copies symbol keys) for wsguardAuth.authenticate(token, request).
+    routeOptions.config = { ...routeOptions.config, [kRouteRules]: rules } as RouteOptions['config']
     const hook = makeHook(config, authenticator, challenges, rules, route)
     const existing = routeOptions.onRequest
     routeOptions.onRequest = existing === undefined ? [hook] : [...(Array.isArray(existing) ? existing : [existing]), hook]

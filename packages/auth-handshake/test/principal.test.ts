@@ -141,3 +141,24 @@ t.test('app.wsguardAuth.authenticate verifies a token with the handshake checks'
   const bad = await app.wsguardAuth.authenticate('garbage')
   t.same(bad, { ok: false, code: 'WSG_TOKEN_INVALID', fault: 'malformed' })
 })
+
+t.test("app.wsguardAuth.authenticate(token, request) also applies that route's scope rules", async (t) => {
+  const scoped = (scope: string): string => mintToken(key, { ...claimsFor(ISS, AUD, 'alice'), scope })
+  const candidates = [scoped('feed:read'), scoped('profile'), scoped('feed:read admin'), 'garbage']
+  const { url } = await buildApp(t, { jwt: jwt() }, {
+    routes: (app) => {
+      app.get('/scoped', { websocket: true, config: { auth: { scopes: ['feed:read'], allowedScopes: ['feed:read'] } } }, async (socket, req) => {
+        const outcomes = await Promise.all(candidates.map((c) => app.wsguardAuth.authenticate(c, req)))
+        socket.send(JSON.stringify(outcomes.map((o) => (o.ok ? o.principal.id : o.code))))
+      })
+      app.get('/unscoped', { websocket: true, config: { auth: false } }, async (socket, req) => {
+        const o = await app.wsguardAuth.authenticate(candidates[1] as string, req)
+        socket.send(JSON.stringify({ message: o.ok }))
+      })
+    }
+  })
+  const attempt = await connect(t, url, { ...bearer(candidates[0] as string), path: '/scoped' })
+  t.same(attempt.open && attempt.message, ['alice', 'WSG_INSUFFICIENT_SCOPE', 'WSG_OVERSCOPED_TOKEN', 'WSG_TOKEN_INVALID'])
+  const open = await connect(t, url, { path: '/unscoped' })
+  t.same(open.open && open.message, { message: true }, 'a route without rules: token checks only')
+})

@@ -83,5 +83,11 @@ export async function routes (): Promise<void> {
   app.get('/bad2', { websocket: true, config: { auth: { scopes: [1] } } }, () => {})
   const outcome: AuthOutcome = await app.wsguardAuth.authenticate('token')
   const said: string = outcome.ok ? outcome.principal.id : outcome.code
+  app.get('/refreshable', { websocket: true }, async (_socket, req) => {
+    const withRouteRules: AuthOutcome = await app.wsguardAuth.authenticate('token', req)
+    // @ts-expect-error the second argument is a request
+    await app.wsguardAuth.authenticate('token', '/refreshable')
+    app.log.info(withRouteRules.ok)
+  })
   app.log.info(said)
 }

@@ -48,14 +48,16 @@ export interface HandshakeRejectedMessage extends HandshakeContext {
 }
 
 export interface SessionMessage {
+  /** the connection's id (`request.wsSession.id`) */
   sessionId: string
   route: string
-  principal: Principal
+  /** `null` on a route without authentication */
+  principal: Principal | null
 }
 
 export interface SessionOpenedMessage extends SessionMessage { openedAt: number, deadline: number, remoteAddress: string }
 export interface SessionExpiringMessage extends SessionMessage { expiresAt: number, deadline: number }
-export interface SessionRefreshedMessage extends SessionMessage { previousExpiresAt?: number, expiresAt?: number }
+export interface SessionRefreshedMessage extends SessionMessage { principal: Principal, previousExpiresAt?: number, expiresAt?: number }
 export interface SessionRefreshFailedMessage extends SessionMessage { code: WsguardErrorCode }
 export interface SessionRevokedMessage extends SessionMessage { by: 'subject' | 'sessionId' | 'tokenId' | 'issuer' }
 export interface SessionClosedMessage extends SessionMessage {

@@ -1,5 +1,6 @@
 import type {} from 'fastify'
 import type { Principal } from './principal.js'
+import type { WsguardAuth } from './auth.js'
 
 // The principal is the contract every wsguard plugin shares: auth-handshake (or a custom
 // authenticator) sets it, the others read it. It is declared here, in the shared package,
@@ -11,6 +12,10 @@ declare module 'fastify' {
      * `null` on routes that opt out (`config.auth: false`) and on plain HTTP routes.
      */
     principal: Principal
+  }
+  interface FastifyInstance {
+    /** set by `@wsguard/auth-handshake`: its token checks, for in-band refresh */
+    wsguardAuth: WsguardAuth
   }
 }
 

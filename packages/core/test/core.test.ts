@@ -2,7 +2,7 @@ import t from 'tap'
 import diagnostics from 'node:diagnostics_channel'
 import {
   ChannelName, channel, CloseCode, errorCatalogue, errorClass, errorInfo, invalidOption, isWsguardError, wsgError,
-  rejection, sendRejection, redactQuery, credentialRedactPaths, systemClock, isClock, PrincipalSchema, ERROR_PREFIX, errorTableMarkdown
+  rejection, sendRejection, redactQuery, credentialRedactPaths, systemClock, isClock, systemTimerClock, isTimerClock, PrincipalSchema, ERROR_PREFIX, errorTableMarkdown
 } from '../src/index.js'
 import { Value } from '@sinclair/typebox/value'
 
@@ -58,6 +58,9 @@ t.test('clock and principal schema', async (t) => {
   t.ok(isClock(systemClock))
   t.notOk(isClock({ now: 1 }))
   t.notOk(isClock(null))
+  t.ok(isTimerClock(systemTimerClock))
+  t.ok(Math.abs(systemTimerClock.now() - Date.now()) < 1000)
+  t.notOk(isTimerClock(systemClock), 'now() alone is not a timer clock')
   t.ok(Value.Check(PrincipalSchema, { id: 'a', kind: 'user', method: 'jwt', scopes: [], claims: {}, sessionId: 's' }))
   t.notOk(Value.Check(PrincipalSchema, { id: 'a', kind: 'robot', method: 'jwt', scopes: [], claims: {}, sessionId: 's' }))
 })
@@ -72,4 +75,19 @@ t.test('docs/errors.md is generated from the catalogue and up to date', async (t
   const { readFileSync } = await import('node:fs')
   const doc = readFileSync(new URL('../../../docs/errors.md', import.meta.url), 'utf8')
   t.ok(doc.endsWith(errorTableMarkdown()), 'run `pnpm errors:doc` after changing the catalogue')
+})
+
+t.test('the system timer clock fires once, can be cleared, and does not hold the process open', async (t) => {
+  const fired: string[] = []
+  let done = (): void => {}
+  const record = (label: string) => (): void => { fired.push(label); done() }
+  const cleared = systemTimerClock.setTimer(record('cleared'), 1)
+  systemTimerClock.clearTimer(cleared)
+  await new Promise<void>((resolve) => {
+    done = resolve
+    const handle = systemTimerClock.setTimer(record('fired'), 1) as NodeJS.Timeout
+    t.equal(handle.hasRef(), false, 'unref()ed')
+    handle.ref() // only so that this test's process waits for it
+  })
+  t.same(fired, ['fired'])
 })

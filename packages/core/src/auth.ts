@@ -1,0 +1,21 @@
+import type { FastifyRequest } from 'fastify'
+import type { WsguardErrorCode } from './errors.js'
+import type { Principal } from './principal.js'
+
+/** The result of checking a credential: a principal, or the `WSG_*` code of the refusal. */
+export type AuthOutcome =
+  | { ok: true, principal: Principal }
+  | { ok: false, code: WsguardErrorCode, fault?: string }
+
+/**
+ * What an authenticating plugin (auth-handshake) exposes as `fastify.wsguardAuth`, so that
+ * other plugins (session-expiry's in-band refresh) can run the same checks without
+ * importing it.
+ */
+export interface WsguardAuth {
+  /**
+   * Verifies a token with the handshake's checks. With the `request` of a websocket route,
+   * that route's rules (scopes, over-scope) apply too.
+   */
+  authenticate(token: string, request?: FastifyRequest): Promise<AuthOutcome>
+}

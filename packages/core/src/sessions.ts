@@ -1,0 +1,58 @@
+import type { Principal } from './principal.js'
+
+/** What a registry knows of one open socket (one connection). */
+export interface SessionInfo {
+  /** this connection's id (`request.wsSession.id`) */
+  readonly id: string
+  readonly route: string
+  readonly remoteAddress: string
+  readonly principal: Principal | null
+  /** ms since epoch */
+  readonly openedAt: number
+  /** the credential's expiry, ms since epoch; absent when it has none */
+  readonly expiresAt?: number
+  /** when the socket will be closed unless refreshed: credential expiry + grace, or the lifetime cap */
+  readonly deadline: number
+  /** the instance that holds the socket */
+  readonly instance: string
+}
+
+/**
+ * Which sessions a revocation or a listing is about. `sessionId` matches the connection's
+ * own id or the principal's `sessionId` (the token's `sid`).
+ */
+export type SessionFilter =
+  | { readonly subject: string, readonly issuer?: string }
+  | { readonly sessionId: string }
+  | { readonly tokenId: string }
+  | { readonly issuer: string }
+
+/** Where open sessions are recorded, for `list()` across instances. In memory by default. */
+export interface SessionRegistry {
+  add(info: SessionInfo): void | Promise<void>
+  update(info: SessionInfo): void | Promise<void>
+  remove(id: string): void | Promise<void>
+  list(filter?: SessionFilter): readonly SessionInfo[] | Promise<readonly SessionInfo[]>
+}
+
+/** One revocation, as stored and as broadcast to every instance. */
+export interface Revocation {
+  readonly filter: SessionFilter
+  /** ms since epoch: tokens of a subject, session or issuer issued at or before this are refused */
+  readonly at: number
+  /** ms since epoch: after this the record can be forgotten */
+  readonly until: number
+}
+
+/**
+ * Where revocations are kept (checked at every handshake) and how they reach every
+ * instance (each closes its matching live sessions). In memory by default.
+ */
+export interface RevocationStore {
+  /** records the revocation and delivers it to every subscriber, this instance's included */
+  revoke(revocation: Revocation): Promise<void>
+  /** whether a principal is refused: its token id, or its subject / session / issuer revoked after the token was issued */
+  isRevoked(principal: Principal, now: number): boolean | Promise<boolean>
+  /** receives every revocation, from any instance; returns an unsubscribe function */
+  subscribe(listener: (revocation: Revocation) => void): () => void
+}
