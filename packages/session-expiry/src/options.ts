@@ -1,0 +1,157 @@
+import type { FastifyRequest } from 'fastify'
+import { invalidOption, isTimerClock, systemTimerClock, type AuthOutcome, type RevocationStore, type SessionRegistry, type TimerClock } from '@wsguard/core'
+
+export const DEFAULT_NOTICE_MS = 60_000
+export const DEFAULT_GRACE_MS = 5_000
+export const DEFAULT_MAX_LIFETIME_MS = 8 * 3_600_000
+export const DEFAULT_IDLE_TIMEOUT_MS = 300_000
+export const DEFAULT_HEARTBEAT_MS = 30_000
+export const DEFAULT_REFRESH_LIMIT = Object.freeze({ max: 5, windowMs: 60_000 })
+export const DEFAULT_MAX_CONTROL_FRAME_BYTES = 16_384
+export const DEFAULT_REVOCATION_RETENTION_MS = 24 * 3_600_000
+export const DEFAULT_CLOSE_TIMEOUT_MS = 5_000
+export const DEFAULT_REALM = 'wsguard'
+export const DEFAULT_MESSAGES: Readonly<ControlMessageNames> = Object.freeze({
+  expiring: 'auth.expiring',
+  refresh: 'auth.refresh',
+  refreshed: 'auth.refreshed',
+  refreshFailed: 'auth.refresh_failed',
+  topicRevoked: 'topic.revoked'
+})
+
+/** The `type` of each control message. */
+export interface ControlMessageNames {
+  /** server → client, ahead of the deadline */
+  expiring: string
+  /** client → server, with a fresh token */
+  refresh: string
+  /** server → client, the refresh was accepted */
+  refreshed: string
+  /** server → client, the refresh was refused, with its code */
+  refreshFailed: string
+  /** server → client, a topic the new principal may no longer hold */
+  topicRevoked: string
+}
+
+/** Checks a refresh token; the default is `fastify.wsguardAuth.authenticate` (auth-handshake). */
+export type RefreshAuthenticator = (token: string, request: FastifyRequest) => Promise<AuthOutcome>
+
+export interface SessionExpiryOptions {
+  /** send `auth.expiring` this long before the credential expires, ms. Default 60000 */
+  noticeMs?: number
+  /** after the credential expires, wait this long for a refresh before closing 4401, ms. Default 5000 */
+  graceMs?: number
+  /** absolute cap on a session, whatever the credential says (close 4409), ms; 0 for none. Default 28800000 (8 h) */
+  maxLifetimeMs?: number
+  /** close 4408 after this long without a data frame either way, ms; 0 for none. Default 300000 */
+  idleTimeoutMs?: number
+  /** ping this often; a peer that misses two pongs is terminated, ms; 0 for none. Default 30000 */
+  heartbeatMs?: number
+  /** accept `{"type":"auth.refresh","token":…}` in-band. Default true */
+  refresh?: boolean
+  /** refresh attempts allowed per session per window. Default `{ max: 5, windowMs: 60000 }` */
+  refreshLimit?: { max: number, windowMs: number }
+  /** checks a refresh token with the route's handshake rules. Default `fastify.wsguardAuth.authenticate` */
+  authenticate?: RefreshAuthenticator
+  /** names of the control messages' `type`. Default `auth.expiring`, `auth.refresh`, `auth.refreshed`, `auth.refresh_failed`, `topic.revoked` */
+  messages?: Partial<ControlMessageNames>
+  /** text frames larger than this are never taken for control messages, bytes. Default 16384 */
+  maxControlFrameBytes?: number
+  /** where open sessions are listed. Default in memory */
+  registry?: SessionRegistry
+  /** where revocations are kept and broadcast. Default in memory */
+  revocations?: RevocationStore
+  /** how long a subject, session or issuer revocation refuses older tokens, ms. Default 86400000 (24 h) */
+  revocationRetentionMs?: number
+  /** on shutdown, how long to wait for clients to answer the 1001 close before cutting them off, ms. Default 5000 */
+  closeTimeoutMs?: number
+  /** `realm` of the challenge sent with 401 WSG_TOKEN_REVOKED. Default 'wsguard' */
+  realm?: string
+  /** time and timers (one timer for all sessions). Default the system clock */
+  clock?: TimerClock
+}
+
+export interface SessionExpiryConfig {
+  readonly noticeMs: number
+  readonly graceMs: number
+  readonly maxLifetimeMs: number
+  readonly idleTimeoutMs: number
+  readonly heartbeatMs: number
+  readonly refresh: boolean
+  readonly refreshLimit: { readonly max: number, readonly windowMs: number }
+  readonly authenticate: RefreshAuthenticator | undefined
+  readonly messages: ControlMessageNames
+  readonly maxControlFrameBytes: number
+  readonly registry: SessionRegistry | undefined
+  readonly revocations: RevocationStore | undefined
+  readonly revocationRetentionMs: number
+  readonly closeTimeoutMs: number
+  readonly realm: string
+  readonly clock: TimerClock
+}
+
+const KEYS = new Set(['noticeMs', 'graceMs', 'maxLifetimeMs', 'idleTimeoutMs', 'heartbeatMs', 'refresh', 'refreshLimit', 'authenticate', 'messages', 'maxControlFrameBytes', 'registry', 'revocations', 'revocationRetentionMs', 'closeTimeoutMs', 'realm', 'clock'])
+const MESSAGE_NAME = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/
+const REALM = /^[\x20\x21\x23-\x5b\x5d-\x7e]+$/
+
+function duration (value: unknown, path: string, fallback: number, min: number): number {
+  if (value === undefined) return fallback
+  if (!Number.isSafeInteger(value) || (value as number) < min) throw invalidOption(`${path} must be an integer ≥ ${min} (ms)`)
+  return value as number
+}
+
+function hasMethods (value: unknown, names: readonly string[]): boolean {
+  return typeof value === 'object' && value !== null && names.every((n) => typeof (value as Record<string, unknown>)[n] === 'function')
+}
+
+/** Checks the plugin's options once, at registration; every message names the option. */
+export function validateOptions (opts: unknown): SessionExpiryConfig {
+  if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) throw invalidOption('opts must be an object')
+  for (const key of Object.keys(opts)) {
+    if (!KEYS.has(key)) throw invalidOption(`opts.${key} is not an option of @wsguard/session-expiry`)
+  }
+  const o = opts as Record<string, unknown>
+  if (o.refresh !== undefined && typeof o.refresh !== 'boolean') throw invalidOption('opts.refresh must be a boolean')
+  let refreshLimit: { readonly max: number, readonly windowMs: number } = DEFAULT_REFRESH_LIMIT
+  if (o.refreshLimit !== undefined) {
+    const l = o.refreshLimit as Record<string, unknown>
+    if (typeof l !== 'object' || l === null || Object.keys(l).some((k) => k !== 'max' && k !== 'windowMs')) {
+      throw invalidOption('opts.refreshLimit must be { max, windowMs }')
+    }
+    refreshLimit = Object.freeze({ max: duration(l.max, 'opts.refreshLimit.max', DEFAULT_REFRESH_LIMIT.max, 1), windowMs: duration(l.windowMs, 'opts.refreshLimit.windowMs', DEFAULT_REFRESH_LIMIT.windowMs, 1) })
+  }
+  if (o.authenticate !== undefined && typeof o.authenticate !== 'function') throw invalidOption('opts.authenticate must be a function (token, request) => Promise<AuthOutcome>')
+  const messages: ControlMessageNames = { ...DEFAULT_MESSAGES }
+  if (o.messages !== undefined) {
+    if (typeof o.messages !== 'object' || o.messages === null) throw invalidOption('opts.messages must be an object')
+    for (const [k, v] of Object.entries(o.messages)) {
+      if (!Object.hasOwn(DEFAULT_MESSAGES, k)) throw invalidOption(`opts.messages.${k} is not a control message`)
+      if (typeof v !== 'string' || !MESSAGE_NAME.test(v)) throw invalidOption(`opts.messages.${k} must be a name of 1–64 letters, digits, _ . : -`)
+      messages[k as keyof ControlMessageNames] = v
+    }
+    if (new Set(Object.values(messages)).size !== Object.keys(messages).length) throw invalidOption('opts.messages must name every control message differently')
+  }
+  if (o.registry !== undefined && !hasMethods(o.registry, ['add', 'update', 'remove', 'list'])) throw invalidOption('opts.registry must implement SessionRegistry (add, update, remove, list)')
+  if (o.revocations !== undefined && !hasMethods(o.revocations, ['revoke', 'isRevoked', 'subscribe'])) throw invalidOption('opts.revocations must implement RevocationStore (revoke, isRevoked, subscribe)')
+  if (o.realm !== undefined && (typeof o.realm !== 'string' || !REALM.test(o.realm))) throw invalidOption('opts.realm must be printable ASCII without quotes or backslashes')
+  if (o.clock !== undefined && !isTimerClock(o.clock)) throw invalidOption('opts.clock must implement TimerClock (now, setTimer, clearTimer)')
+  const config: SessionExpiryConfig = {
+    noticeMs: duration(o.noticeMs, 'opts.noticeMs', DEFAULT_NOTICE_MS, 0),
+    graceMs: duration(o.graceMs, 'opts.graceMs', DEFAULT_GRACE_MS, 0),
+    maxLifetimeMs: duration(o.maxLifetimeMs, 'opts.maxLifetimeMs', DEFAULT_MAX_LIFETIME_MS, 0),
+    idleTimeoutMs: duration(o.idleTimeoutMs, 'opts.idleTimeoutMs', DEFAULT_IDLE_TIMEOUT_MS, 0),
+    heartbeatMs: duration(o.heartbeatMs, 'opts.heartbeatMs', DEFAULT_HEARTBEAT_MS, 0),
+    refresh: (o.refresh ?? true) as boolean,
+    refreshLimit,
+    authenticate: o.authenticate as RefreshAuthenticator | undefined,
+    messages: Object.freeze(messages),
+    maxControlFrameBytes: duration(o.maxControlFrameBytes, 'opts.maxControlFrameBytes', DEFAULT_MAX_CONTROL_FRAME_BYTES, 64),
+    registry: o.registry as SessionRegistry | undefined,
+    revocations: o.revocations as RevocationStore | undefined,
+    revocationRetentionMs: duration(o.revocationRetentionMs, 'opts.revocationRetentionMs', DEFAULT_REVOCATION_RETENTION_MS, 1),
+    closeTimeoutMs: duration(o.closeTimeoutMs, 'opts.closeTimeoutMs', DEFAULT_CLOSE_TIMEOUT_MS, 0),
+    realm: (o.realm ?? DEFAULT_REALM) as string,
+    clock: (o.clock ?? systemTimerClock) as TimerClock
+  }
+  return Object.freeze(config)
+}

@@ -1,0 +1,196 @@
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
+import type { WebSocket } from '@fastify/websocket'
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
+import {
+  ChannelName, channel, CloseCode, invalidOption, rejection, sendRejection,
+  type Principal, type SessionFilter, type SessionInfo, type WsguardErrorCode
+} from '@wsguard/core'
+import { ControlMatcher } from './control.js'
+import { checkFilter, filterKind, matches } from './filter.js'
+import { MemoryRevocationStore, MemorySessionRegistry } from './memory.js'
+import { validateOptions, type RefreshAuthenticator, type SessionExpiryOptions } from './options.js'
+import { schedulerFor } from './scheduler.js'
+import { Session, type SessionHost } from './session.js'
+
+export const SOURCE = '@wsguard/session-expiry'
+
+const rejected = channel(ChannelName.handshakeRejected)
+const kPending = Symbol('wsguard.pendingSession')
+
+/** avvio's onClose, which Fastify's types do not declare. */
+type OnClose = { onClose(fn: (instance: FastifyInstance, done: (err?: unknown) => void) => void): void }
+
+type RawWithPending = IncomingMessage & { [kPending]?: { request: FastifyRequest, route: string } }
+
+/** What session-expiry exposes on the instance. */
+export interface WsSessions {
+  /**
+   * Closes every matching live session with 4403 at once, and refuses at the next handshake
+   * the same token id (until it would have expired) or, for a subject, session or issuer,
+   * tokens issued at or before now. Resolves with how many sessions this instance closed.
+   */
+  revoke(filter: SessionFilter): Promise<{ closed: number }>
+  /** Open sessions (from the registry: every instance's with a shared one), optionally filtered. */
+  list(filter?: SessionFilter): Promise<readonly SessionInfo[]>
+  /** sessions open on this instance */
+  readonly size: number
+}
+
+export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: SessionExpiryOptions): Promise<void> {
+  const config = validateOptions(opts)
+  const registry = config.registry ?? new MemorySessionRegistry()
+  const revocations = config.revocations ?? new MemoryRevocationStore()
+  const live = new Set<Session>()
+  let authenticate: RefreshAuthenticator | undefined = config.authenticate
+  let drained: (() => void) | undefined
+
+  const host: SessionHost = {
+    config,
+    registry,
+    revocations,
+    instance: randomUUID(),
+    scheduler: schedulerFor(config.clock, (err) => fastify.log.error({ err }, 'session-expiry: a session timer failed')),
+    control: config.refresh ? new ControlMatcher(config.messages.refresh, config.maxControlFrameBytes) : undefined,
+    authenticate: (token, request) => (authenticate as RefreshAuthenticator)(token, request),
+    ended: (session) => {
+      live.delete(session)
+      if (live.size === 0) drained?.()
+    }
+  }
+
+  function closeMatching (filter: SessionFilter): number {
+    let closed = 0
+    const by = filterKind(filter)
+    for (const s of live) {
+      if (!s.closed && matches(filter, s.id, s.principal)) {
+        s.revoke(by)
+        closed++
+      }
+    }
+    return closed
+  }
+
+  const unsubscribe = revocations.subscribe((r) => { closeMatching(r.filter) })
+
+  fastify.decorateRequest('wsSession', null as never)
+  fastify.decorate('wsSessions', {
+    async revoke (filter: SessionFilter): Promise<{ closed: number }> {
+      const f = checkFilter(filter, 'wsSessions.revoke')
+      const now = config.clock.now()
+      let until = now + config.revocationRetentionMs
+      if ('tokenId' in f) {
+        // A token id is refused until the token would have expired, when a live session tells us when.
+        const known = [...live].map((s) => (s.principal?.tokenId === f.tokenId ? s.expiresAt : undefined)).filter((e) => e !== undefined)
+        if (known.length > 0) until = Math.max(...known)
+      }
+      const closed = closeMatching(f)
+      await revocations.revoke({ filter: f, at: now, until })
+      return { closed }
+    },
+    async list (filter?: SessionFilter): Promise<readonly SessionInfo[]> {
+      return await registry.list(filter === undefined ? undefined : checkFilter(filter, 'wsSessions.list'))
+    },
+    get size () { return live.size }
+  } satisfies WsSessions)
+
+  const wss = fastify.websocketServer
+  function onConnection (socket: WebSocket, raw: RawWithPending): void {
+    const pending = raw[kPending]
+    if (pending === undefined) return
+    delete raw[kPending]
+    const session = new Session(host, pending.request, socket, pending.route)
+    pending.request.wsSession = session
+    live.add(session)
+    session.start()
+  }
+  wss.on('connection', onConnection)
+
+  async function shutdown (): Promise<void> {
+    unsubscribe()
+    wss.off('connection', onConnection)
+    if (live.size === 0) return
+    await new Promise<void>((resolve) => {
+      const timer = config.clock.setTimer(() => {
+        // Clients that did not answer the close in time are cut off; each still reports 1001.
+        for (const s of live) s.terminate(CloseCode.GOING_AWAY, 'server shutting down')
+      }, config.closeTimeoutMs)
+      drained = () => { config.clock.clearTimer(timer); resolve() }
+      for (const s of [...live]) s.close(CloseCode.GOING_AWAY, 'server shutting down')
+    })
+  }
+
+  fastify.addHook('onReady', function (done) {
+    if (config.refresh && authenticate === undefined) {
+      if (!fastify.hasDecorator('wsguardAuth')) {
+        done(invalidOption('opts.refresh needs @wsguard/auth-handshake registered (fastify.wsguardAuth), or opts.authenticate, or refresh: false'))
+        return
+      }
+      authenticate = (token, request) => fastify.wsguardAuth.authenticate(token, request)
+    }
+    // onClose handlers run last-in first-out, and Fastify registers the one that runs the
+    // preClose hooks before onReady. Added now, this one runs first: every session is
+    // closed 1001 before @fastify/websocket's preClose closes its clients with no code.
+    ;(fastify as unknown as OnClose).onClose((_instance, closed) => { shutdown().then(() => closed(), closed) })
+    done()
+  })
+
+  fastify.addHook('onRoute', (routeOptions: RouteOptions) => {
+    if (routeOptions.websocket !== true && typeof routeOptions.wsHandler !== 'function') return
+    const value = (routeOptions.config as { session?: unknown } | undefined)?.session
+    if (value === false) return
+    if (value !== undefined) throw invalidOption(`route ${String(routeOptions.method)} ${routeOptions.url}: config.session must be false or absent`)
+    const hook = makeHandshakeHook(host, routeOptions.url)
+    const existing = routeOptions.preValidation
+    routeOptions.preValidation = existing === undefined ? [hook] : [...(Array.isArray(existing) ? existing : [existing]), hook]
+  })
+}
+
+/**
+ * Before the upgrade: a revoked token (by id, or its subject, session or issuer revoked
+ * after it was issued) gets 401 WSG_TOKEN_REVOKED; a store that fails gets 503. Runs in
+ * preValidation, after every onRequest hook, so auth-handshake's principal is set.
+ */
+function makeHandshakeHook (host: SessionHost, route: string) {
+  const { config, revocations } = host
+  const challenge = { 'www-authenticate': `Bearer realm="${config.realm}", error="invalid_token", error_description="The token has been revoked"` }
+
+  function refuse (request: FastifyRequest, reply: FastifyReply, code: WsguardErrorCode, principal: Principal, detail: string): void {
+    sendRejection(reply, code, code === 'WSG_TOKEN_REVOKED' ? challenge : undefined)
+    if (rejected.hasSubscribers) {
+      rejected.publish({
+        source: SOURCE,
+        code,
+        statusCode: rejection(code).statusCode,
+        route,
+        remoteAddress: request.ip,
+        ...(request.headers.origin !== undefined ? { origin: request.headers.origin } : {}),
+        detail,
+        principal,
+        durationMs: 0
+      })
+    }
+  }
+
+  return function wsguardSessionCheck (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+    const principal = request.principal ?? null
+    const admit = (): void => {
+      (request.raw as RawWithPending)[kPending] = { request, route }
+      done()
+    }
+    if (principal === null) return admit()
+    const failed = (err: unknown): void => {
+      request.log.error({ err }, 'session-expiry: revocation check failed; handshake refused')
+      refuse(request, reply, 'WSG_UNAVAILABLE', principal, 'revocation-store')
+    }
+    let revoked: boolean | Promise<boolean>
+    try {
+      revoked = revocations.isRevoked(principal, config.clock.now())
+    } catch (err) {
+      return failed(err)
+    }
+    const decide = (r: boolean): void => (r ? refuse(request, reply, 'WSG_TOKEN_REVOKED', principal, 'revoked') : admit())
+    if (revoked instanceof Promise) revoked.then(decide, failed).catch(done)
+    else decide(revoked)
+  }
+}

@@ -1,0 +1,333 @@
+import { EventEmitter } from 'node:events'
+import { randomUUID } from 'node:crypto'
+import type { FastifyRequest } from 'fastify'
+import type { WebSocket } from '@fastify/websocket'
+import {
+  ChannelName, channel, CloseCode, type AuthOutcome, type Principal, type RevocationStore, type SessionInfo,
+  type SessionRegistry, type TopicDenyReason, type WsguardErrorCode
+} from '@wsguard/core'
+import type { ControlMatcher } from './control.js'
+import type { SessionExpiryConfig } from './options.js'
+import type { Scheduled, Scheduler } from './scheduler.js'
+
+const opened = channel(ChannelName.sessionOpened)
+const expiring = channel(ChannelName.sessionExpiring)
+const refreshed = channel(ChannelName.sessionRefreshed)
+const refreshFailed = channel(ChannelName.sessionRefreshFailed)
+const revoked = channel(ChannelName.sessionRevoked)
+const closedChannel = channel(ChannelName.sessionClosed)
+
+/** What the plugin gives each session. */
+export interface SessionHost {
+  readonly config: SessionExpiryConfig
+  readonly scheduler: Scheduler
+  readonly registry: SessionRegistry
+  readonly revocations: RevocationStore
+  readonly instance: string
+  readonly control: ControlMatcher | undefined
+  authenticate(token: string, request: FastifyRequest): Promise<AuthOutcome>
+  ended(session: Session): void
+}
+
+export interface SessionEvents {
+  expiring: [{ expiresAt: number, deadline: number }]
+  refreshed: [{ previousExpiresAt: number | undefined, expiresAt: number | undefined, principal: Principal }]
+  refresh_failed: [{ code: WsguardErrorCode }]
+  'topic-revoked': [{ topic: string, action: string, reason: TopicDenyReason | undefined }]
+  revoked: [{ by: 'subject' | 'sessionId' | 'tokenId' | 'issuer' }]
+  closed: [{ code: number, reason: string }]
+}
+
+type Send = WebSocket['send']
+type TopicAuthorizer = (action: string, topic: string) => { allow: boolean, reason?: TopicDenyReason }
+
+const FOREVER = Number.POSITIVE_INFINITY
+
+/**
+ * One open socket's session (`request.wsSession`). Holds one slot in the process-wide
+ * scheduler, armed at its next due moment: the notice, the close after expiry + grace, the
+ * lifetime cap, the idle limit or the next ping, whichever comes first.
+ */
+export class Session extends EventEmitter<SessionEvents> implements Scheduled {
+  /** this connection's id, unique per socket */
+  readonly id: string = randomUUID()
+  readonly openedAt: number
+  readonly route: string
+  dueAt = 0
+  heapIndex = -1
+
+  readonly #host: SessionHost
+  readonly #request: FastifyRequest
+  readonly #socket: WebSocket
+  readonly #send: Send
+  readonly #capAt: number
+  #expiresAt: number | undefined
+  #noticeSent = false
+  #lastActivity: number
+  #nextPingAt: number
+  #awaitingPong = false
+  #missedPongs = 0
+  #framesIn = 0
+  #framesOut = 0
+  #windowStart = 0
+  #attempts = 0
+  #closeCode: number | undefined
+  #closeReason = ''
+  #ended = false
+  readonly #topics = new Map<string, string>()
+
+  constructor (host: SessionHost, request: FastifyRequest, socket: WebSocket, route: string) {
+    super()
+    this.#host = host
+    this.#request = request
+    this.#socket = socket
+    this.route = route
+    const { config } = host
+    const now = config.clock.now()
+    this.openedAt = now
+    this.#lastActivity = now
+    this.#nextPingAt = config.heartbeatMs > 0 ? now + config.heartbeatMs : FOREVER
+    this.#capAt = config.maxLifetimeMs > 0 ? now + config.maxLifetimeMs : FOREVER
+    this.#expiresAt = this.principal?.expiresAt
+    this.#send = socket.send
+    this.#intercept()
+  }
+
+  get principal (): Principal | null { return this.#request.principal ?? null }
+  /** when the credential expires, ms since epoch (token `exp`, certificate `notAfter`) */
+  get expiresAt (): number | undefined { return this.#expiresAt }
+  /** when the socket will be closed unless the credential is refreshed: expiry + grace, or the lifetime cap */
+  get deadline (): number { return Math.min(this.#credentialCloseAt(), this.#capAt) }
+  get closed (): boolean { return this.#ended || this.#closeCode !== undefined }
+
+  /** Remembers a topic the client holds, so a refresh that narrows the grants can revoke it. */
+  trackTopic (topic: string, action = 'subscribe'): void { this.#topics.set(topic, action) }
+  untrackTopic (topic: string): void { this.#topics.delete(topic) }
+  get topics (): ReadonlyMap<string, string> { return this.#topics }
+
+  info (): SessionInfo {
+    return Object.freeze({
+      id: this.id,
+      route: this.route,
+      remoteAddress: this.#request.ip,
+      principal: this.principal,
+      openedAt: this.openedAt,
+      ...(this.#expiresAt !== undefined ? { expiresAt: this.#expiresAt } : {}),
+      deadline: this.deadline,
+      instance: this.#host.instance
+    })
+  }
+
+  /** Called once the socket is open, before the app's handler. */
+  start (): void {
+    const p = this.principal
+    this.#socket.on('pong', () => { this.#awaitingPong = false; this.#missedPongs = 0 })
+    this.#socket.once('close', (code: number, reason: Buffer) => this.#onClose(code, reason))
+    if (opened.hasSubscribers) {
+      opened.publish({ sessionId: this.id, route: this.route, principal: p, openedAt: this.openedAt, deadline: this.deadline, remoteAddress: this.#request.ip })
+    }
+    this.#settle(this.#host.registry.add(this.info()))
+    this.fire(this.openedAt)
+  }
+
+  /** The scheduler's call: does what is due, then re-arms at the next due moment. */
+  fire (now: number): void {
+    const { config } = this.#host
+    if (now >= this.#capAt && this.#capAt <= this.#credentialCloseAt()) return this.close(CloseCode.MAX_LIFETIME, 'maximum session lifetime reached')
+    if (now >= this.#credentialCloseAt()) return this.close(CloseCode.CREDENTIAL_EXPIRED, 'credential expired')
+    if (config.idleTimeoutMs > 0 && now >= this.#lastActivity + config.idleTimeoutMs) return this.close(CloseCode.IDLE_TIMEOUT, 'idle timeout')
+    if (now >= this.#nextPingAt) {
+      if (this.#awaitingPong && ++this.#missedPongs >= 2) return this.terminate(CloseCode.IDLE_TIMEOUT, 'heartbeat timeout')
+      this.#awaitingPong = true
+      this.#socket.ping()
+      this.#nextPingAt = now + config.heartbeatMs
+    }
+    if (!this.#noticeSent && this.#expiresAt !== undefined && now >= this.#expiresAt - config.noticeMs) this.#notice()
+    this.#host.scheduler.arm(this, this.#nextDue())
+  }
+
+  /** Closes the socket with a code; the session ends when the socket reports closed. */
+  close (code: number, reason: string): void {
+    if (this.closed) return
+    this.#closeCode = code
+    this.#closeReason = reason
+    this.#host.scheduler.cancel(this)
+    this.#socket.close(code, reason)
+  }
+
+  /** Closes 4403 because a revocation selected this session. */
+  revoke (by: 'subject' | 'sessionId' | 'tokenId' | 'issuer'): void {
+    if (revoked.hasSubscribers) revoked.publish({ sessionId: this.id, route: this.route, principal: this.principal, by })
+    this.emit('revoked', { by })
+    this.close(CloseCode.REVOKED, 'access revoked')
+  }
+
+  /** Cuts the socket off (no close handshake) and reports `code`. */
+  terminate (code: number, reason: string): void {
+    this.#closeCode = code
+    this.#closeReason = reason
+    this.#host.scheduler.cancel(this)
+    this.#socket.terminate()
+  }
+
+  #credentialCloseAt (): number {
+    return this.#expiresAt === undefined ? FOREVER : this.#expiresAt + this.#host.config.graceMs
+  }
+
+  #nextDue (): number {
+    const { config } = this.#host
+    let at = Math.min(this.#capAt, this.#credentialCloseAt(), this.#nextPingAt)
+    if (config.idleTimeoutMs > 0) at = Math.min(at, this.#lastActivity + config.idleTimeoutMs)
+    if (!this.#noticeSent && this.#expiresAt !== undefined) at = Math.min(at, this.#expiresAt - config.noticeMs)
+    return at
+  }
+
+  #notice (): void {
+    this.#noticeSent = true
+    const expiresAt = this.#expiresAt as number
+    const deadline = this.deadline
+    this.#control({ type: this.#host.config.messages.expiring, expiresAt, deadline })
+    if (expiring.hasSubscribers) expiring.publish({ sessionId: this.id, route: this.route, principal: this.principal, expiresAt, deadline })
+    this.emit('expiring', { expiresAt, deadline })
+  }
+
+  #control (message: Record<string, unknown>): void {
+    this.#framesOut++
+    ;(this.#send as (data: string) => void).call(this.#socket, JSON.stringify(message))
+  }
+
+  /**
+   * Counts frames both ways and takes refresh messages out of the stream before any of the
+   * app's `message` listeners see them; every other frame reaches the app untouched.
+   */
+  #intercept (): void {
+    const session = this
+    const socket = this.#socket
+    const emit = socket.emit
+    const control = this.#host.control
+    socket.emit = function (this: WebSocket, event: string | symbol, ...args: unknown[]): boolean {
+      if (event === 'message') {
+        session.#framesIn++
+        session.#lastActivity = session.#host.config.clock.now()
+        if (control !== undefined) {
+          const token = control.read(args[0], args[1])
+          if (token === null) {
+            session.close(CloseCode.BAD_CONTROL_MESSAGE, 'malformed control message')
+            return true
+          }
+          if (token !== undefined) {
+            session.#refresh(token)
+            return true
+          }
+        }
+      }
+      return emit.call(this, event, ...args)
+    } as WebSocket['emit']
+    const send = this.#send
+    socket.send = function (this: WebSocket, ...args: Parameters<Send>) {
+      session.#framesOut++
+      session.#lastActivity = session.#host.config.clock.now()
+      return send.apply(this, args)
+    } as Send
+  }
+
+  #refresh (token: string): void {
+    const { config } = this.#host
+    const now = config.clock.now()
+    if (now - this.#windowStart >= config.refreshLimit.windowMs) {
+      this.#windowStart = now
+      this.#attempts = 0
+    }
+    if (++this.#attempts > config.refreshLimit.max) return this.#refreshFailed('WSG_RATE_LIMITED')
+    const before = this.principal
+    this.#host.authenticate(token, this.#request).then(
+      (outcome) => this.#applyRefresh(before, outcome),
+      (err: unknown) => {
+        this.#request.log.error({ err }, 'session-expiry: refresh check failed; refused')
+        this.#refreshFailed('WSG_UNAVAILABLE')
+      }
+    ).catch((err: unknown) => { this.#request.log.error({ err }, 'session-expiry: refresh could not be applied') })
+  }
+
+  async #applyRefresh (before: Principal | null, outcome: AuthOutcome): Promise<void> {
+    if (!outcome.ok) return this.#refreshFailed(outcome.code)
+    const next = outcome.principal
+    let isRevoked: boolean
+    try {
+      isRevoked = await this.#host.revocations.isRevoked(next, this.#host.config.clock.now())
+    } catch (err) {
+      this.#request.log.error({ err }, 'session-expiry: revocation check failed; refresh refused')
+      return this.#refreshFailed('WSG_UNAVAILABLE')
+    }
+    if (isRevoked) return this.#refreshFailed('WSG_TOKEN_REVOKED')
+    // From here on nothing awaits: the comparisons hold for what is applied. A principal
+    // replaced meanwhile (a concurrent refresh won) makes this one stale.
+    const current = this.principal
+    if (before === null || current !== before) return this.#refreshFailed('WSG_TOKEN_INVALID')
+    if (next.issuer !== current.issuer || next.id !== current.id) return this.#refreshFailed('WSG_TOKEN_INVALID')
+    if (next.certificate?.fingerprint256 !== current.certificate?.fingerprint256) return this.#refreshFailed('WSG_CERT_BINDING_MISMATCH')
+    if (current.expiresAt !== undefined && (next.expiresAt === undefined || next.expiresAt <= current.expiresAt)) return this.#refreshFailed('WSG_TOKEN_INVALID')
+    if (this.closed) return
+
+    const previousExpiresAt = this.#expiresAt
+    this.#request.principal = next
+    this.#expiresAt = next.expiresAt
+    this.#noticeSent = false
+    this.#host.scheduler.arm(this, this.#nextDue())
+    this.#control({ type: this.#host.config.messages.refreshed, ...(next.expiresAt !== undefined ? { expiresAt: next.expiresAt } : {}) })
+    if (refreshed.hasSubscribers) {
+      refreshed.publish({ sessionId: this.id, route: this.route, principal: next, ...(previousExpiresAt !== undefined ? { previousExpiresAt } : {}), ...(next.expiresAt !== undefined ? { expiresAt: next.expiresAt } : {}) })
+    }
+    this.#settle(this.#host.registry.update(this.info()))
+    this.emit('refreshed', { previousExpiresAt, expiresAt: next.expiresAt, principal: next })
+    this.#recheckTopics()
+  }
+
+  /** After a refresh: every tracked topic the new principal may no longer hold is revoked. */
+  #recheckTopics (): void {
+    const authorize = (this.#request as unknown as { authorizeTopic?: TopicAuthorizer }).authorizeTopic
+    if (typeof authorize !== 'function' || this.#topics.size === 0) return
+    for (const [topic, action] of [...this.#topics]) {
+      const decision = authorize.call(this.#request, action, topic)
+      if (decision.allow) continue
+      this.#topics.delete(topic)
+      this.#control({ type: this.#host.config.messages.topicRevoked, topic })
+      this.emit('topic-revoked', { topic, action, reason: decision.reason })
+    }
+  }
+
+  #refreshFailed (code: WsguardErrorCode): void {
+    if (this.closed) return
+    this.#control({ type: this.#host.config.messages.refreshFailed, code })
+    if (refreshFailed.hasSubscribers) refreshFailed.publish({ sessionId: this.id, route: this.route, principal: this.principal, code })
+    this.emit('refresh_failed', { code })
+  }
+
+  #onClose (code: number, reason: Buffer): void {
+    this.#ended = true
+    this.#host.scheduler.cancel(this)
+    const closeCode = this.#closeCode ?? code
+    const closeReason = this.#closeCode !== undefined ? this.#closeReason : reason.toString('utf8')
+    this.#settle(this.#host.registry.remove(this.id))
+    this.#host.ended(this)
+    if (closedChannel.hasSubscribers) {
+      closedChannel.publish({
+        sessionId: this.id,
+        route: this.route,
+        principal: this.principal,
+        closeCode,
+        reason: closeReason,
+        openedAt: this.openedAt,
+        closedAt: this.#host.config.clock.now(),
+        framesIn: this.#framesIn,
+        framesOut: this.#framesOut
+      })
+    }
+    this.emit('closed', { code: closeCode, reason: closeReason })
+  }
+
+  /** A registry call may be async (Redis): its failure is logged, never thrown at the socket. */
+  #settle (result: void | Promise<void>): void {
+    if (result instanceof Promise) result.catch((err: unknown) => this.#request.log.error({ err }, 'session-expiry: session registry call failed'))
+  }
+}

@@ -1,0 +1,126 @@
+import type { Test } from 'tap'
+import { channel } from '@wsguard/core'
+import Fastify, { type FastifyInstance } from 'fastify'
+import websocket from '@fastify/websocket'
+import type { AddressInfo } from 'node:net'
+import WebSocket from 'ws'
+import { authHandshake } from '@wsguard/auth-handshake'
+import { claimsFor, FakeClock, generateKey, jwks, mintToken } from '@wsguard/testing'
+import { sessionExpiry, type SessionExpiryOptions } from '../src/index.js'
+
+export const ISS = 'https://idp.test'
+export const AUD = 'feed-api'
+export const key = generateKey('ES256')
+/** A whole second, so token times in seconds line up with the fake clock. */
+export const T0 = 1_800_000_000_000
+
+export interface Harness {
+  app: FastifyInstance
+  clock: FakeClock
+  base: string
+  token: (sub: string, lifetimeS: number, extra?: Record<string, unknown>) => string
+}
+
+export interface HarnessOptions {
+  session?: Omit<SessionExpiryOptions, 'clock'>
+  routes?: (app: FastifyInstance) => void
+  before?: (app: FastifyInstance) => Promise<void>
+  auth?: boolean
+}
+
+/**
+ * auth-handshake and session-expiry on one fake clock, with /feed: it echoes every frame it
+ * receives as `echo:<frame>`, and answers `who` with the current principal's id and expiry.
+ */
+export async function harness (t: Test, opts: HarnessOptions = {}): Promise<Harness> {
+  const clock = new FakeClock(T0)
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(websocket)
+  if (opts.auth !== false) {
+    await app.register(authHandshake, { jwt: { issuer: ISS, audience: AUD, algorithms: ['ES256'], jwks: jwks(key), clockToleranceMs: 0 }, clock })
+  }
+  await opts.before?.(app)
+  await app.register(sessionExpiry, { heartbeatMs: 0, idleTimeoutMs: 0, ...opts.session, clock })
+  app.get('/feed', { websocket: true, config: { auth: { scopes: ['feed:read'] } } }, (socket, req) => {
+    socket.on('message', (data) => {
+      const text = String(data)
+      if (text === 'who') socket.send(JSON.stringify({ id: req.principal.id, expiresAt: req.principal.expiresAt, tenant: req.principal.claims.tenant }))
+      else socket.send(`echo:${text}`)
+    })
+  })
+  opts.routes?.(app)
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const token = (sub: string, lifetimeS: number, extra: Record<string, unknown> = {}): string =>
+    mintToken(key, { ...claimsFor(ISS, AUD, sub, clock.now(), lifetimeS), scope: 'feed:read', ...extra })
+  return { app, clock, base: `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}`, token }
+}
+
+export interface Client {
+  ws: WebSocket
+  /** the next text frame, parsed as JSON when it is JSON */
+  next(): Promise<unknown>
+  /** resolves when the socket closes */
+  closed: Promise<{ code: number, reason: string }>
+  send(data: unknown): void
+  /** sends and waits for the reply, so the server has seen the frame */
+  ask(data: unknown): Promise<unknown>
+}
+
+export type Refused = { refused: true, status: number, body: Record<string, unknown>, headers: Record<string, unknown> }
+
+/** Opens a real socket with a bearer token; resolves once open, or with the refusal. */
+export function connect (t: Test, url: string, token?: string, options: WebSocket.ClientOptions = {}): Promise<Client | Refused> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { ...options, headers: token === undefined ? {} : { authorization: `Bearer ${token}` } })
+    t.teardown(() => ws.terminate())
+    const queue: unknown[] = []
+    const waiters: Array<(m: unknown) => void> = []
+    ws.on('message', (data) => {
+      const text = String(data)
+      let m: unknown = text
+      try { m = JSON.parse(text) } catch {}
+      const w = waiters.shift()
+      if (w !== undefined) w(m)
+      else queue.push(m)
+    })
+    const next = (): Promise<unknown> => (queue.length > 0 ? Promise.resolve(queue.shift()) : new Promise((resolve) => waiters.push(resolve)))
+    const closed = new Promise<{ code: number, reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: String(reason) })))
+    const send = (data: unknown): void => ws.send(typeof data === 'string' ? data : JSON.stringify(data))
+    ws.on('open', () => resolve({ ws, next, closed, send, ask: (data) => { send(data); return next() } }))
+    ws.on('unexpected-response', (_req, res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (c: string) => { body += c })
+      res.on('end', () => resolve({ refused: true, status: res.statusCode as number, body: JSON.parse(body), headers: res.headers }))
+    })
+    ws.on('error', reject)
+  })
+}
+
+export async function open (t: Test, url: string, token?: string, options?: WebSocket.ClientOptions): Promise<Client> {
+  const c = await connect(t, url, token, options)
+  if ('refused' in c) throw new Error(`refused ${c.status} ${String(c.body.code)}`)
+  return c
+}
+
+interface Listened<M> { seen: M[], wait: (test: (m: M) => boolean) => Promise<M> }
+
+/** Collects a channel's messages; `wait` resolves with the first (past or future) that passes `test`. */
+export function listen<M> (t: Test, name: Parameters<typeof channel>[0]): Listened<M> {
+  const seen: M[] = []
+  const waiters: Array<{ test: (m: M) => boolean, resolve: (m: M) => void }> = []
+  const l = (m: unknown): void => {
+    seen.push(m as M)
+    for (const w of [...waiters]) if (w.test(m as M)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(m as M) }
+  }
+  channel(name).subscribe(l as never)
+  t.teardown(() => channel(name).unsubscribe(l as never))
+  return {
+    seen,
+    wait: (test) => {
+      const found = seen.find(test)
+      return found !== undefined ? Promise.resolve(found) : new Promise((resolve) => waiters.push({ test, resolve }))
+    }
+  }
+}

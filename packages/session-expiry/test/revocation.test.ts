@@ -1,0 +1,112 @@
+import t from 'tap'
+import { ChannelName, type HandshakeRejectedMessage, type SessionRevokedMessage } from '@wsguard/core'
+import { harness, open, connect, listen, T0 } from './helpers.js'
+
+t.test('revoke by subject closes 4403 at once and refuses older tokens at the next handshake', async (t) => {
+  const revokedMsgs = listen<SessionRevokedMessage>(t, ChannelName.sessionRevoked)
+  const rejections = listen<HandshakeRejectedMessage>(t, ChannelName.handshakeRejected)
+  const { app, clock, base, token } = await harness(t)
+  const old = token('alice', 3600)
+  const a1 = await open(t, `${base}/feed`, old)
+  const a2 = await open(t, `${base}/feed`, token('alice', 3600))
+  const b = await open(t, `${base}/feed`, token('bob', 3600))
+  t.same(await app.wsSessions.revoke({ subject: 'alice' }), { closed: 2 })
+  t.same(await a1.closed, { code: 4403, reason: 'access revoked' })
+  t.same(await a2.closed, { code: 4403, reason: 'access revoked' })
+  t.equal(await b.ask('still here'), 'echo:still here', 'another subject is untouched')
+  t.same(revokedMsgs.seen.map((m) => [m.principal?.id, m.by]), [['alice', 'subject'], ['alice', 'subject']])
+
+  const again = await connect(t, `${base}/feed`, old)
+  t.equal('refused' in again && again.status, 401)
+  t.same('refused' in again && again.body, { statusCode: 401, code: 'WSG_TOKEN_REVOKED', error: 'Unauthorized', message: 'The token has been revoked' })
+  t.equal('refused' in again && again.headers['www-authenticate'], 'Bearer realm="wsguard", error="invalid_token", error_description="The token has been revoked"')
+  t.match(rejections.seen.at(-1), { source: '@wsguard/session-expiry', code: 'WSG_TOKEN_REVOKED', statusCode: 401, detail: 'revoked', route: '/feed', principal: { id: 'alice' } })
+
+  const sameSecond = await connect(t, `${base}/feed`, token('alice', 3600))
+  t.equal('refused' in sameSecond && sameSecond.status, 401, 'a token issued in the second of the revocation is refused too')
+  clock.advance(1_000)
+  t.equal('refused' in (await connect(t, `${base}/feed`, token('alice', 3600))), false, 'a token issued after the revocation opens')
+})
+
+t.test('revoke by token id: only that token, until it would have expired', async (t) => {
+  const { app, clock, base, token } = await harness(t)
+  const marked = token('alice', 120, { jti: 'jti-1' })
+  const c = await open(t, `${base}/feed`, marked)
+  const other = await open(t, `${base}/feed`, token('alice', 120, { jti: 'jti-2' }))
+  t.same(await app.wsSessions.revoke({ tokenId: 'jti-1' }), { closed: 1 })
+  t.same(await c.closed, { code: 4403, reason: 'access revoked' })
+  t.equal(await other.ask('x'), 'echo:x')
+  t.equal('refused' in (await connect(t, `${base}/feed`, marked)), true)
+  clock.advance(1_000)
+  t.equal('refused' in (await connect(t, `${base}/feed`, token('alice', 120, { jti: 'jti-3' }))), false, 'the subject is not revoked')
+})
+
+t.test('revoke by session id (the connection, or the token sid) and by issuer', async (t) => {
+  const revokedMsgs = listen<SessionRevokedMessage>(t, ChannelName.sessionRevoked)
+  const { app, clock, base, token } = await harness(t)
+  const a = await open(t, `${base}/feed`, token('alice', 3600))
+  const [info] = await app.wsSessions.list({ subject: 'alice' })
+  t.same(await app.wsSessions.revoke({ sessionId: info?.id as string }), { closed: 1 })
+  t.same(await a.closed, { code: 4403, reason: 'access revoked' })
+
+  const sid1 = await open(t, `${base}/feed`, token('carol', 3600, { sid: 'idp-session-9' }))
+  const sid2 = await open(t, `${base}/feed`, token('carol', 3600, { sid: 'idp-session-9' }))
+  t.same(await app.wsSessions.revoke({ sessionId: 'idp-session-9' }), { closed: 2 }, 'back-channel logout: every socket of the IdP session')
+  t.same((await sid1.closed).code, 4403)
+  t.same((await sid2.closed).code, 4403)
+  t.equal('refused' in (await connect(t, `${base}/feed`, token('carol', 3600, { sid: 'idp-session-9' }))), true)
+
+  clock.advance(1_000)
+  const d = await open(t, `${base}/feed`, token('dave', 3600))
+  t.same(await app.wsSessions.revoke({ issuer: 'https://idp.test' }), { closed: 1 })
+  t.same((await d.closed).code, 4403)
+  t.equal('refused' in (await connect(t, `${base}/feed`, token('erin', 3600))), true, 'every older token of the issuer')
+  t.same(revokedMsgs.seen.map((m) => m.by), ['sessionId', 'sessionId', 'sessionId', 'issuer'])
+  t.same(await app.wsSessions.revoke({ subject: 'nobody', issuer: 'https://idp.test' }), { closed: 0 })
+})
+
+t.test('list: who is connected, since when, until when', async (t) => {
+  const { app, clock, base, token } = await harness(t, { session: { graceMs: 2_000 } })
+  await open(t, `${base}/feed`, token('alice', 600, { jti: 'a1' }))
+  clock.advance(1_000)
+  await open(t, `${base}/feed`, token('bob', 300))
+  const all = await app.wsSessions.list()
+  t.equal(all.length, 2)
+  const [alice] = await app.wsSessions.list({ tokenId: 'a1' })
+  t.match(alice, { route: '/feed', remoteAddress: '127.0.0.1', openedAt: T0, expiresAt: T0 + 600_000, deadline: T0 + 602_000, principal: { id: 'alice' } })
+  t.equal(typeof alice?.instance, 'string')
+  t.same((await app.wsSessions.list({ issuer: 'https://idp.test' })).length, 2)
+  t.same(await app.wsSessions.list({ subject: 'carol' }), [])
+  await t.rejects(app.wsSessions.list({ subject: '' }), { name: 'TypeError', message: /wsSessions\.list: the filter must be one of/ })
+  await t.rejects(app.wsSessions.revoke({ subject: 'a', tokenId: 'b' } as never), { name: 'TypeError', message: /wsSessions\.revoke: the filter must be one of/ })
+  await t.rejects(app.wsSessions.revoke(null as never), { name: 'TypeError', message: /must be an object/ })
+})
+
+t.test('a revocation from another instance (through the store) closes local sessions', async (t) => {
+  const { MemoryRevocationStore } = await import('../src/index.js')
+  const shared = new MemoryRevocationStore()
+  const one = await harness(t, { session: { revocations: shared } })
+  const two = await harness(t, { session: { revocations: shared } })
+  const c = await open(t, `${two.base}/feed`, two.token('alice', 3600))
+  t.same(await one.app.wsSessions.revoke({ subject: 'alice' }), { closed: 0 }, 'none on this instance')
+  t.same(await c.closed, { code: 4403, reason: 'access revoked' }, 'closed by the other instance on delivery')
+})
+
+t.test("the route's own preValidation hooks still run; the rejection carries the Origin", async (t) => {
+  const rejections = listen<HandshakeRejectedMessage>(t, ChannelName.handshakeRejected)
+  const ran: string[] = []
+  const { app, base, token } = await harness(t, {
+    routes: (app) => {
+      app.get('/one', { websocket: true, preValidation: (_q, _r, done) => { ran.push('one'); done() } }, () => {})
+      app.get('/many', { websocket: true, preValidation: [(_q, _r, done) => { ran.push('many'); done() }] }, () => {})
+    }
+  })
+  const old = token('alice', 3600)
+  await app.wsSessions.revoke({ subject: 'alice' })
+  for (const path of ['/one', '/many']) {
+    const r = await connect(t, `${base}${path}`, old, { origin: 'https://app.test' })
+    t.equal('refused' in r && r.status, 401, path)
+  }
+  t.same(ran, ['one', 'many'])
+  t.equal(rejections.seen.at(-1)?.origin, 'https://app.test')
+})

@@ -1,0 +1,100 @@
+// Type tests: compiled by `pnpm typecheck`, never run. Each public option is used once with
+// its right type and once, under @ts-expect-error, with a wrong one.
+import Fastify from 'fastify'
+import websocket from '@fastify/websocket'
+import type { AuthOutcome, SessionInfo } from '@wsguard/core'
+import { FakeClock } from '@wsguard/testing'
+import {
+  sessionExpiry, MemoryRevocationStore, MemorySessionRegistry, DEFAULT_MESSAGES, DEFAULT_NOTICE_MS,
+  type SessionExpiryOptions, type WsSession, type ControlMessageNames, type RefreshAuthenticator
+} from '../src/index.js'
+
+const authenticate: RefreshAuthenticator = async (token, request): Promise<AuthOutcome> => (token.length > 0 && request.principal !== null ? { ok: true, principal: request.principal } : { ok: false, code: 'WSG_TOKEN_INVALID' })
+const messages: ControlMessageNames = { ...DEFAULT_MESSAGES, refresh: 'reauth' }
+
+const options: SessionExpiryOptions = {
+  noticeMs: DEFAULT_NOTICE_MS,
+  graceMs: 5_000,
+  maxLifetimeMs: 8 * 3_600_000,
+  idleTimeoutMs: 300_000,
+  heartbeatMs: 30_000,
+  refresh: true,
+  refreshLimit: { max: 5, windowMs: 60_000 },
+  authenticate,
+  messages,
+  maxControlFrameBytes: 16_384,
+  registry: new MemorySessionRegistry(),
+  revocations: new MemoryRevocationStore(),
+  revocationRetentionMs: 86_400_000,
+  closeTimeoutMs: 5_000,
+  realm: 'wsguard',
+  clock: new FakeClock()
+}
+
+// @ts-expect-error noticeMs is a number of ms
+const badNotice: SessionExpiryOptions = { noticeMs: '1m' }
+// @ts-expect-error graceMs is a number
+const badGrace: SessionExpiryOptions = { graceMs: true }
+// @ts-expect-error maxLifetimeMs is a number
+const badLifetime: SessionExpiryOptions = { maxLifetimeMs: '8h' }
+// @ts-expect-error idleTimeoutMs is a number
+const badIdle: SessionExpiryOptions = { idleTimeoutMs: null }
+// @ts-expect-error heartbeatMs is a number
+const badHeartbeat: SessionExpiryOptions = { heartbeatMs: '30s' }
+// @ts-expect-error refresh is a boolean
+const badRefresh: SessionExpiryOptions = { refresh: 'yes' }
+// @ts-expect-error refreshLimit needs windowMs
+const badLimit: SessionExpiryOptions = { refreshLimit: { max: 5 } }
+// @ts-expect-error authenticate returns a promise of an outcome
+const badAuth: SessionExpiryOptions = { authenticate: () => true }
+// @ts-expect-error messages has known keys only
+const badMessages: SessionExpiryOptions = { messages: { logout: 'x' } }
+// @ts-expect-error maxControlFrameBytes is a number
+const badBytes: SessionExpiryOptions = { maxControlFrameBytes: '16k' }
+// @ts-expect-error registry implements SessionRegistry
+const badRegistry: SessionExpiryOptions = { registry: new Map() }
+// @ts-expect-error revocations implements RevocationStore
+const badStore: SessionExpiryOptions = { revocations: {} }
+// @ts-expect-error revocationRetentionMs is a number
+const badRetention: SessionExpiryOptions = { revocationRetentionMs: '1d' }
+// @ts-expect-error closeTimeoutMs is a number
+const badClose: SessionExpiryOptions = { closeTimeoutMs: '5s' }
+// @ts-expect-error realm is a string
+const badRealm: SessionExpiryOptions = { realm: 1 }
+// @ts-expect-error clock needs timers
+const badClock: SessionExpiryOptions = { clock: { now: () => 1 } }
+
+const app = Fastify()
+await app.register(websocket)
+await app.register(sessionExpiry, options)
+app.get('/feed', { websocket: true }, (socket, req) => {
+  const s: WsSession = req.wsSession
+  const id: string = s.id
+  const expiresAt: number | undefined = s.expiresAt
+  const deadline: number = s.deadline
+  s.on('expiring', (e) => { const at: number = e.deadline; socket.send(String(at)) })
+  s.on('refreshed', (e) => { socket.send(e.principal.id) })
+  s.on('refresh_failed', (e) => { socket.send(e.code) })
+  s.on('topic-revoked', (e) => { socket.send(e.topic) })
+  s.on('revoked', (e) => { socket.send(e.by) })
+  s.on('closed', (e) => { app.log.info(e.code) })
+  // @ts-expect-error no such event
+  s.on('expired', () => {})
+  s.trackTopic('orders.acme.eu', 'subscribe')
+  socket.send(JSON.stringify({ id, expiresAt, deadline }))
+})
+app.get('/unmanaged', { websocket: true, config: { session: false } }, () => {})
+// @ts-expect-error config.session is false or absent
+app.get('/bad', { websocket: true, config: { session: true } }, () => {})
+
+const { closed }: { closed: number } = await app.wsSessions.revoke({ subject: 'alice' })
+await app.wsSessions.revoke({ subject: 'alice', issuer: 'https://idp.example' })
+await app.wsSessions.revoke({ sessionId: 's' })
+await app.wsSessions.revoke({ tokenId: 'j' })
+await app.wsSessions.revoke({ issuer: 'https://idp.example' })
+// @ts-expect-error a filter needs one of its keys
+await app.wsSessions.revoke({ user: 'alice' })
+const list: readonly SessionInfo[] = await app.wsSessions.list({ subject: 'alice' })
+const size: number = app.wsSessions.size
+
+export { badNotice, badGrace, badLifetime, badIdle, badHeartbeat, badRefresh, badLimit, badAuth, badMessages, badBytes, badRegistry, badStore, badRetention, badClose, badRealm, badClock, closed, list, size }
