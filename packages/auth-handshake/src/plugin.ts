@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import type {} from '@fastify/websocket'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
-import { ChannelName, channel, sendRejection, rejection, type Principal, type WsguardAuth, type WsguardErrorCode, type AuthOutcome as CoreAuthOutcome } from '@wsguard/core'
+import { ChannelName, channel, publishRejection, sendRejection, type Principal, type WsguardAuth, type WsguardErrorCode, type AuthOutcome as CoreAuthOutcome } from '@wsguard/core'
 import { TokenAuthenticator, type AuthOutcome } from './authenticator.js'
 import { findCredential, stripBearerProtocol } from './carriers.js'
 import type { TokenFault } from './claims.js'
@@ -64,19 +64,7 @@ function makeHook (config: AuthHandshakeConfig, authenticator: TokenAuthenticato
   function reject (request: FastifyRequest, reply: FastifyReply, started: number, code: WsguardErrorCode, fault?: TokenFault | 'unavailable', principal?: Principal): void {
     const scope = code === 'WSG_INSUFFICIENT_SCOPE' ? rules.requiredText : undefined
     sendRejection(reply, code, challenges.headers(code, fault, scope))
-    if (rejected.hasSubscribers) {
-      rejected.publish({
-        source: SOURCE,
-        code,
-        statusCode: rejection(code).statusCode,
-        route,
-        remoteAddress: request.ip,
-        ...(request.headers.origin !== undefined ? { origin: request.headers.origin } : {}),
-        ...(fault !== undefined ? { detail: fault } : {}),
-        ...(principal !== undefined ? { principal } : {}),
-        durationMs: performance.now() - started
-      })
-    }
+    publishRejection(SOURCE, request, route, code, started, fault, principal)
   }
 
   function finish (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, started: number, outcome: AuthOutcome, carrier: string): void {

@@ -1,6 +1,7 @@
 import diagnostics from 'node:diagnostics_channel'
 import type { Principal } from './principal.js'
-import type { WsguardErrorCode } from './errors.js'
+import { performance } from 'node:perf_hooks'
+import { errorInfo, type WsguardErrorCode } from './errors.js'
 
 /**
  * Names of the `node:diagnostics_channel` channels the plugins publish on. Telemetry
@@ -108,4 +109,34 @@ export interface TypedChannel<M> {
 /** The channel of a name, typed with its message. */
 export function channel<N extends ChannelName> (name: N): TypedChannel<ChannelMessages[N]> {
   return diagnostics.channel(name) as unknown as TypedChannel<ChannelMessages[N]>
+}
+
+/** What a handshake rejection message needs of the request. */
+export interface RejectedRequest {
+  readonly ip: string
+  readonly headers: { readonly origin?: string | undefined }
+}
+
+const handshakeRejected = channel(ChannelName.handshakeRejected)
+
+/**
+ * Publishes a refused handshake on `wsguard:handshake:rejected`, building nothing when
+ * nobody listens. `started` is `performance.now()` when the check began (0: not timed).
+ */
+export function publishRejection (
+  source: string, request: RejectedRequest, route: string, code: WsguardErrorCode, started: number,
+  detail?: string, principal?: Principal | null
+): void {
+  if (!handshakeRejected.hasSubscribers) return
+  handshakeRejected.publish({
+    source,
+    code,
+    statusCode: errorInfo(code).status,
+    route,
+    remoteAddress: request.ip,
+    ...(request.headers.origin !== undefined ? { origin: request.headers.origin } : {}),
+    ...(detail !== undefined ? { detail } : {}),
+    ...(principal !== undefined && principal !== null ? { principal } : {}),
+    durationMs: started === 0 ? 0 : performance.now() - started
+  })
 }

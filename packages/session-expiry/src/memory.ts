@@ -62,3 +62,27 @@ export class MemoryRevocationStore implements RevocationStore {
     this.#records.length = w
   }
 }
+
+/** What the live view reads of each open session. */
+interface LiveSession { readonly id: string, readonly principal: Principal | null, info(): SessionInfo }
+
+/**
+ * The registry used when none is given: a live view of this process's open sessions, so
+ * nothing is copied per session; `add`, `update` and `remove` have nothing to do.
+ */
+export class LiveSessionRegistry implements SessionRegistry {
+  readonly #live: ReadonlySet<LiveSession>
+
+  constructor (live: ReadonlySet<LiveSession>) {
+    this.#live = live
+  }
+
+  add (): void {}
+  update (): void {}
+  remove (): void {}
+  list (filter?: SessionFilter): readonly SessionInfo[] {
+    const out: SessionInfo[] = []
+    for (const s of this.#live) if (filter === undefined || matches(filter, s.id, s.principal)) out.push(s.info())
+    return out
+  }
+}

@@ -3,19 +3,18 @@ import type { IncomingMessage } from 'node:http'
 import type { WebSocket } from '@fastify/websocket'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
 import {
-  ChannelName, channel, CloseCode, invalidOption, rejection, sendRejection,
+  CloseCode, invalidOption, publishRejection, sendRejection,
   type Principal, type SessionFilter, type SessionInfo, type WsguardErrorCode
 } from '@wsguard/core'
 import { ControlMatcher } from './control.js'
 import { checkFilter, filterKind, matches } from './filter.js'
-import { MemoryRevocationStore, MemorySessionRegistry } from './memory.js'
+import { LiveSessionRegistry, MemoryRevocationStore } from './memory.js'
 import { validateOptions, type RefreshAuthenticator, type SessionExpiryOptions } from './options.js'
 import { schedulerFor } from './scheduler.js'
 import { Session, type SessionHost } from './session.js'
 
 export const SOURCE = '@wsguard/session-expiry'
 
-const rejected = channel(ChannelName.handshakeRejected)
 const kPending = Symbol('wsguard.pendingSession')
 
 /** avvio's onClose, which Fastify's types do not declare. */
@@ -39,9 +38,9 @@ export interface WsSessions {
 
 export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: SessionExpiryOptions): Promise<void> {
   const config = validateOptions(opts)
-  const registry = config.registry ?? new MemorySessionRegistry()
-  const revocations = config.revocations ?? new MemoryRevocationStore()
   const live = new Set<Session>()
+  const registry = config.registry ?? new LiveSessionRegistry(live)
+  const revocations = config.revocations ?? new MemoryRevocationStore()
   let authenticate: RefreshAuthenticator | undefined = config.authenticate
   let drained: (() => void) | undefined
 
@@ -157,19 +156,7 @@ function makeHandshakeHook (host: SessionHost, route: string) {
 
   function refuse (request: FastifyRequest, reply: FastifyReply, code: WsguardErrorCode, principal: Principal, detail: string): void {
     sendRejection(reply, code, code === 'WSG_TOKEN_REVOKED' ? challenge : undefined)
-    if (rejected.hasSubscribers) {
-      rejected.publish({
-        source: SOURCE,
-        code,
-        statusCode: rejection(code).statusCode,
-        route,
-        remoteAddress: request.ip,
-        ...(request.headers.origin !== undefined ? { origin: request.headers.origin } : {}),
-        detail,
-        principal,
-        durationMs: 0
-      })
-    }
+    publishRejection(SOURCE, request, route, code, 0, detail, principal)
   }
 
   return function wsguardSessionCheck (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {

@@ -42,6 +42,7 @@ type Send = WebSocket['send']
 type TopicAuthorizer = (action: string, topic: string) => { allow: boolean, reason?: TopicDenyReason }
 
 const FOREVER = Number.POSITIVE_INFINITY
+const EMPTY: ReadonlyMap<string, string> = new Map()
 
 /**
  * One open socket's session (`request.wsSession`). Holds one slot in the process-wide
@@ -74,7 +75,7 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
   #closeCode: number | undefined
   #closeReason = ''
   #ended = false
-  readonly #topics = new Map<string, string>()
+  #topics: Map<string, string> | undefined
 
   constructor (host: SessionHost, request: FastifyRequest, socket: WebSocket, route: string) {
     super()
@@ -101,9 +102,9 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
   get closed (): boolean { return this.#ended || this.#closeCode !== undefined }
 
   /** Remembers a topic the client holds, so a refresh that narrows the grants can revoke it. */
-  trackTopic (topic: string, action = 'subscribe'): void { this.#topics.set(topic, action) }
-  untrackTopic (topic: string): void { this.#topics.delete(topic) }
-  get topics (): ReadonlyMap<string, string> { return this.#topics }
+  trackTopic (topic: string, action = 'subscribe'): void { (this.#topics ??= new Map()).set(topic, action) }
+  untrackTopic (topic: string): void { this.#topics?.delete(topic) }
+  get topics (): ReadonlyMap<string, string> { return this.#topics ?? EMPTY }
 
   info (): SessionInfo {
     return Object.freeze({
@@ -121,8 +122,6 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
   /** Called once the socket is open, before the app's handler. */
   start (): void {
     const p = this.principal
-    this.#socket.on('pong', () => { this.#awaitingPong = false; this.#missedPongs = 0 })
-    this.#socket.once('close', (code: number, reason: Buffer) => this.#onClose(code, reason))
     if (opened.hasSubscribers) {
       opened.publish({ sessionId: this.id, route: this.route, principal: p, openedAt: this.openedAt, deadline: this.deadline, remoteAddress: this.#request.ip })
     }
@@ -205,8 +204,14 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
     const socket = this.#socket
     const emit = socket.emit
     const control = this.#host.control
+    // pong and close are seen here too: no listener, and no closure, per socket for them.
     socket.emit = function (this: WebSocket, event: string | symbol, ...args: unknown[]): boolean {
-      if (event === 'message') {
+      if (event === 'pong') {
+        session.#awaitingPong = false
+        session.#missedPongs = 0
+      } else if (event === 'close') {
+        session.#onClose(args[0] as number, args[1] as Buffer)
+      } else if (event === 'message') {
         session.#framesIn++
         session.#lastActivity = session.#host.config.clock.now()
         if (control !== undefined) {
@@ -286,11 +291,12 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
   /** After a refresh: every tracked topic the new principal may no longer hold is revoked. */
   #recheckTopics (): void {
     const authorize = (this.#request as unknown as { authorizeTopic?: TopicAuthorizer }).authorizeTopic
-    if (typeof authorize !== 'function' || this.#topics.size === 0) return
-    for (const [topic, action] of [...this.#topics]) {
+    const topics = this.#topics
+    if (typeof authorize !== 'function' || topics === undefined) return
+    for (const [topic, action] of [...topics]) {
       const decision = authorize.call(this.#request, action, topic)
       if (decision.allow) continue
-      this.#topics.delete(topic)
+      topics.delete(topic)
       this.#control({ type: this.#host.config.messages.topicRevoked, topic })
       this.emit('topic-revoked', { topic, action, reason: decision.reason })
     }

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import type {} from '@fastify/websocket'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
-import { ChannelName, channel, rejection, sendRejection, type Principal } from '@wsguard/core'
+import { ChannelName, channel, publishRejection, sendRejection, type Principal } from '@wsguard/core'
 import { DecisionCache } from './cache.js'
 import { Decider, type RoutePolicy } from './decider.js'
 import { compileHandshakeTopics, type CompiledHandshakeTopic } from './handshake-topic.js'
@@ -119,19 +119,7 @@ function makeHandshakeHook (cacheSize: number, decider: Decider, policy: RoutePo
       const decision = decider.decide(state.policy, principal, t.action, topic, state.cache, request.log, segments === undefined)
       if (!decision.allow) {
         sendRejection(reply, 'WSG_TOPIC_DENIED', decision.reason === 'stale-auth' ? stepUpChallenge(decision.stepUp as StepUp) : undefined)
-        if (rejected.hasSubscribers) {
-          rejected.publish({
-            source: SOURCE,
-            code: 'WSG_TOPIC_DENIED',
-            statusCode: rejection('WSG_TOPIC_DENIED').statusCode,
-            route,
-            remoteAddress: request.ip,
-            ...(request.headers.origin !== undefined ? { origin: request.headers.origin } : {}),
-            detail: decision.reason as string,
-            ...(principal !== null ? { principal } : {}),
-            durationMs: performance.now() - started
-          })
-        }
+        publishRejection(SOURCE, request, route, 'WSG_TOPIC_DENIED', started, decision.reason, principal)
         return
       }
     }
