@@ -39,12 +39,39 @@ const results = [
   await attempt('acme dashboard on /orders/acme', dashboard, base + '/orders/acme'),
   await attempt('acme dashboard on /orders/globex', dashboard, base + '/orders/globex')
 ]
+// In-band: a refresh with the admin token is refused by the route's scope rules; then the
+// dashboard's access is revoked while its socket is open, and its token refused afterwards.
+function session (): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const seen: string[] = []
+    const ws = new WebSocket(feed, { headers: dashboard })
+    ws.on('message', (data) => {
+      const msg = JSON.parse(String(data)) as { type?: string, code?: string }
+      if (msg.type === undefined) {
+        seen.push('session open')
+        ws.send(JSON.stringify({ type: 'auth.refresh', token: adminToken }))
+      } else if (msg.type === 'auth.refresh_failed') {
+        seen.push(`refresh with the admin token: ${String(msg.code)}`)
+        app.wsSessions.revoke({ subject: 'dashboard' }).catch(reject)
+      }
+    })
+    ws.on('close', (code, reason) => { seen.push(`revoked while open: closed ${code} ${String(reason)}`); resolve(seen) })
+    ws.on('error', reject)
+  })
+}
+const adminToken = await op.token({ clientId: 'admin-tool', scope: 'feed:read feed:admin' })
+for (const line of await session()) results.push(`dashboard session: ${line}`)
+results.push(await attempt('dashboard token again, after the revocation', dashboard))
+
 for (const line of results) console.log(line)
 
 if (once) {
   await app.close()
   await op.close()
-  const expected = ['accepted', 'WSG_OVERSCOPED_TOKEN', 'WSG_CREDENTIAL_MISSING', 'server said {"own":true,"other":"claim-mismatch"}', 'refused 403 WSG_TOPIC_DENIED']
+  const expected = [
+    'accepted', 'WSG_OVERSCOPED_TOKEN', 'WSG_CREDENTIAL_MISSING', 'server said {"own":true,"other":"claim-mismatch"}', 'refused 403 WSG_TOPIC_DENIED',
+    'session open', 'refresh with the admin token: WSG_OVERSCOPED_TOKEN', 'closed 4403 access revoked', 'refused 401 WSG_TOKEN_REVOKED'
+  ]
   const failed = expected.filter((text, i) => results[i]?.includes(text) !== true).length
   console.log(`${expected.length - failed} passed, ${failed} failed`)
   const ok = failed === 0

@@ -3,6 +3,7 @@ import websocket from '@fastify/websocket'
 import { Type, type Static } from '@sinclair/typebox'
 import { authHandshake } from '@wsguard/auth-handshake'
 import { topicAuthz } from '@wsguard/topic-authz'
+import { sessionExpiry } from '@wsguard/session-expiry'
 
 const claims = Type.Object({ tenant: Type.String() })
 declare module '@wsguard/core' {
@@ -19,6 +20,10 @@ export async function buildServer (issuer: string, logger = true): Promise<Fasti
   await app.register(authHandshake, {
     jwt: { issuer, audience: 'feed-api', algorithms: ['ES256', 'EdDSA'], discovery: true, typ: 'at+jwt', claims }
   })
+  // Registered before the routes: a plugin's onRoute hook only sees routes added after it.
+  // Sessions: the socket closes when its token expires unless refreshed in-band, and
+  // app.wsSessions.revoke() closes it at once.
+  await app.register(sessionExpiry, { noticeMs: 60_000, graceMs: 5_000 })
   app.get('/feed', { websocket: true, config: { auth: { scopes: ['feed:read'], allowedScopes: ['feed:read'] } } }, (socket, req) => {
     const { id, kind, claims, expiresAt } = req.principal
     socket.send(JSON.stringify({ hello: id, kind, tenant: claims.tenant, expiresAt }))
