@@ -56,7 +56,7 @@ export interface SessionMessage {
   principal: Principal | null
 }
 
-export interface SessionOpenedMessage extends SessionMessage { openedAt: number, deadline: number, remoteAddress: string }
+export interface SessionOpenedMessage extends SessionMessage { openedAt: number, deadline: number, remoteAddress: string, origin?: string }
 export interface SessionExpiringMessage extends SessionMessage { expiresAt: number, deadline: number }
 export interface SessionRefreshedMessage extends SessionMessage { principal: Principal, previousExpiresAt?: number, expiresAt?: number }
 export interface SessionRefreshFailedMessage extends SessionMessage { code: WsguardErrorCode }

@@ -123,7 +123,8 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
   start (): void {
     const p = this.principal
     if (opened.hasSubscribers) {
-      opened.publish({ sessionId: this.id, route: this.route, principal: p, openedAt: this.openedAt, deadline: this.deadline, remoteAddress: this.#request.ip })
+      const origin = this.#request.headers.origin
+      opened.publish({ sessionId: this.id, route: this.route, principal: p, openedAt: this.openedAt, deadline: this.deadline, remoteAddress: this.#request.ip, ...(origin !== undefined ? { origin } : {}) })
     }
     this.#settle(this.#host.registry.add(this.info()))
     this.fire(this.openedAt)

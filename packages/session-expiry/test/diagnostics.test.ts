@@ -28,7 +28,7 @@ t.test('every transition is published on the core channels, and on the session',
       app.get('/anon', { websocket: true, config: { auth: false } }, (socket) => { socket.on('message', () => socket.send('ok')) })
     }
   })
-  const c = await open(t, `${base}/events`, token('alice', 60))
+  const c = await open(t, `${base}/events`, token('alice', 60), { origin: 'https://app.test' })
   clock.advance(50_000)
   await c.next()
   await c.ask({ type: 'auth.refresh', token: token('alice', 600) })
@@ -43,7 +43,8 @@ t.test('every transition is published on the core channels, and on the session',
   anon.ws.close(1000, 'bye')
   await closedMsgs.wait((m) => m.principal === null)
 
-  t.match(openedMsgs.seen, [{ sessionId: state.id, route: '/events', principal: { id: 'alice' }, openedAt: T0, deadline: T0 + 60_000, remoteAddress: '127.0.0.1' }, { route: '/anon', principal: null }])
+  t.match(openedMsgs.seen, [{ sessionId: state.id, route: '/events', principal: { id: 'alice' }, openedAt: T0, deadline: T0 + 60_000, remoteAddress: '127.0.0.1', origin: 'https://app.test' }, { route: '/anon', principal: null }])
+  t.notOk('origin' in (openedMsgs.seen[1] as object))
   t.match(expiringMsgs.seen, [{ sessionId: state.id, expiresAt: T0 + 60_000, deadline: T0 + 60_000 }])
   t.match(refreshedMsgs.seen, [{ sessionId: state.id, previousExpiresAt: T0 + 60_000, expiresAt: T0 + 650_000 }])
   t.match(failedMsgs.seen, [{ sessionId: state.id, code: 'WSG_TOKEN_INVALID' }])

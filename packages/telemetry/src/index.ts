@@ -1,0 +1,27 @@
+import fp from 'fastify-plugin'
+import { telemetryPlugin, type WsguardTelemetry } from './plugin.js'
+
+export type { WsguardTelemetry } from './plugin.js'
+export type { TelemetryOptions, RateWindow } from './options.js'
+export { DEFAULT_METRICS_PATH, DEFAULT_METRICS_PREFIX, DEFAULT_STORM_ACTION } from './options.js'
+export { DEFAULT_MAX_TRACKED_KEYS } from './window.js'
+export { AuditEventSchema, AuditSubject, AUDIT_SCHEMA_VERSION, type AuditEvent } from './audit.js'
+export type { WsguardMetrics } from './metrics.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    wsguardTelemetry: WsguardTelemetry
+  }
+}
+
+/**
+ * Metrics, audit events and anomaly detection for wsguard-governed sockets, from the
+ * `@wsguard/core` diagnostics channels: works with any subset of the other plugins.
+ */
+export const telemetry = fp(telemetryPlugin, {
+  fastify: '5.x',
+  name: '@wsguard/telemetry',
+  dependencies: ['@fastify/websocket']
+})
+
+export default telemetry

@@ -1,0 +1,132 @@
+import type { Registry } from 'prom-client'
+import { invalidOption, isTimerClock, systemTimerClock, type TimerClock } from '@wsguard/core'
+import { DEFAULT_MAX_TRACKED_KEYS } from './window.js'
+
+export const DEFAULT_METRICS_PATH = '/metrics'
+export const DEFAULT_METRICS_PREFIX = 'wsguard_'
+export const DEFAULT_STORM_ACTION = 'log'
+export const DEFAULT_EWMA_ALPHA = 0.3
+
+export interface RateWindow {
+  /** events allowed in the window */
+  max: number
+  /** window length, ms */
+  windowMs: number
+}
+
+export interface TelemetryOptions {
+  /** `false` turns everything off: no route, no hook, no subscription. Default true */
+  enabled?: boolean
+  /** Prometheus metrics; `false` for none. Default `{ path: '/metrics' }` */
+  metrics?: false | {
+    /** route serving the text format; `false` to serve none (read `registry` yourself). Default '/metrics' */
+    path?: string | false
+    /** the prom-client registry to register on (share your app's). Default a new one */
+    registry?: Registry
+    /** metric name prefix. Default 'wsguard_' */
+    prefix?: string
+  }
+  /** structured audit events on the child logger `wsguard.audit`. Default true */
+  audit?: boolean
+  anomalies?: {
+    /** reconnect storms over sliding windows; each side optional */
+    reconnectStorm?: {
+      /** per verified principal (issuer + subject) */
+      perPrincipal?: RateWindow
+      /** per remote address; runs before any signature work */
+      perIp?: RateWindow
+      /** 'log' raises an anomaly; 'throttle' also answers 429 WSG_RATE_LIMITED with Retry-After. Default 'log' */
+      action?: 'log' | 'throttle'
+      /** keys (IPs, principals) tracked at once per window; the least recently seen is dropped. Default 10000 */
+      maxTrackedKeys?: number
+    }
+    /** rejections in a minute against their own moving (EWMA) baseline */
+    failureSpike?: {
+      /** a minute with at least `ratio` × the baseline is a spike */
+      ratio: number
+      /** and at least this many rejections */
+      minPerMinute: number
+    }
+    /** sessions open longer than this, ms */
+    longSession?: { afterMs: number }
+  }
+  /** time and timers. Default the system clock */
+  clock?: TimerClock
+}
+
+export interface TelemetryConfig {
+  readonly metrics: false | { readonly path: string | false, readonly registry: Registry | undefined, readonly prefix: string }
+  readonly audit: boolean
+  readonly perPrincipal: RateWindow | undefined
+  readonly perIp: RateWindow | undefined
+  readonly throttle: boolean
+  readonly maxTrackedKeys: number
+  readonly failureSpike: { readonly ratio: number, readonly minPerMinute: number } | undefined
+  readonly longSessionMs: number | undefined
+  readonly clock: TimerClock
+}
+
+function keysOf (value: unknown, path: string, allowed: readonly string[]): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalidOption(`${path} must be an object`)
+  for (const k of Object.keys(value)) if (!allowed.includes(k)) throw invalidOption(`${path}.${k} is not an option`)
+  return value as Record<string, unknown>
+}
+
+function positive (value: unknown, path: string): number {
+  if (!Number.isSafeInteger(value) || (value as number) < 1) throw invalidOption(`${path} must be an integer ≥ 1`)
+  return value as number
+}
+
+function rateWindow (value: unknown, path: string): RateWindow | undefined {
+  if (value === undefined) return undefined
+  const v = keysOf(value, path, ['max', 'windowMs'])
+  return Object.freeze({ max: positive(v.max, `${path}.max`), windowMs: positive(v.windowMs, `${path}.windowMs`) })
+}
+
+/** Checks the plugin's options once, at registration; every message names the option. */
+export function validateOptions (opts: unknown): TelemetryConfig | false {
+  const o = keysOf(opts, 'opts', ['enabled', 'metrics', 'audit', 'anomalies', 'clock'])
+  if (o.enabled !== undefined && typeof o.enabled !== 'boolean') throw invalidOption('opts.enabled must be a boolean')
+  if (o.enabled === false) return false
+
+  let metrics: TelemetryConfig['metrics'] = { path: DEFAULT_METRICS_PATH, registry: undefined, prefix: DEFAULT_METRICS_PREFIX }
+  if (o.metrics === false) {
+    metrics = false
+  } else if (o.metrics !== undefined) {
+    const m = keysOf(o.metrics, 'opts.metrics', ['path', 'registry', 'prefix'])
+    if (m.path !== undefined && m.path !== false && (typeof m.path !== 'string' || !m.path.startsWith('/'))) throw invalidOption("opts.metrics.path must be a path starting with '/', or false")
+    if (m.registry !== undefined && (typeof m.registry !== 'object' || m.registry === null || typeof (m.registry as Registry).registerMetric !== 'function')) {
+      throw invalidOption('opts.metrics.registry must be a prom-client Registry')
+    }
+    if (m.prefix !== undefined && (typeof m.prefix !== 'string' || !/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(m.prefix))) throw invalidOption('opts.metrics.prefix must be a valid Prometheus name prefix')
+    metrics = { path: (m.path ?? DEFAULT_METRICS_PATH) as string | false, registry: m.registry as Registry | undefined, prefix: (m.prefix ?? DEFAULT_METRICS_PREFIX) as string }
+  }
+  if (o.audit !== undefined && typeof o.audit !== 'boolean') throw invalidOption('opts.audit must be a boolean')
+
+  const a = o.anomalies === undefined ? {} : keysOf(o.anomalies, 'opts.anomalies', ['reconnectStorm', 'failureSpike', 'longSession'])
+  const storm = a.reconnectStorm === undefined ? {} : keysOf(a.reconnectStorm, 'opts.anomalies.reconnectStorm', ['perPrincipal', 'perIp', 'action', 'maxTrackedKeys'])
+  if (storm.action !== undefined && storm.action !== 'log' && storm.action !== 'throttle') throw invalidOption("opts.anomalies.reconnectStorm.action must be 'log' or 'throttle'")
+  let failureSpike: TelemetryConfig['failureSpike']
+  if (a.failureSpike !== undefined) {
+    const f = keysOf(a.failureSpike, 'opts.anomalies.failureSpike', ['ratio', 'minPerMinute'])
+    if (typeof f.ratio !== 'number' || !Number.isFinite(f.ratio) || f.ratio <= 1) throw invalidOption('opts.anomalies.failureSpike.ratio must be a number > 1')
+    failureSpike = Object.freeze({ ratio: f.ratio, minPerMinute: positive(f.minPerMinute, 'opts.anomalies.failureSpike.minPerMinute') })
+  }
+  let longSessionMs: number | undefined
+  if (a.longSession !== undefined) {
+    const l = keysOf(a.longSession, 'opts.anomalies.longSession', ['afterMs'])
+    longSessionMs = positive(l.afterMs, 'opts.anomalies.longSession.afterMs')
+  }
+  if (o.clock !== undefined && !isTimerClock(o.clock)) throw invalidOption('opts.clock must implement TimerClock (now, setTimer, clearTimer)')
+  return Object.freeze({
+    metrics: metrics === false ? false : Object.freeze(metrics),
+    audit: (o.audit ?? true) as boolean,
+    perPrincipal: rateWindow(storm.perPrincipal, 'opts.anomalies.reconnectStorm.perPrincipal'),
+    perIp: rateWindow(storm.perIp, 'opts.anomalies.reconnectStorm.perIp'),
+    throttle: (storm.action ?? DEFAULT_STORM_ACTION) === 'throttle',
+    maxTrackedKeys: storm.maxTrackedKeys === undefined ? DEFAULT_MAX_TRACKED_KEYS : positive(storm.maxTrackedKeys, 'opts.anomalies.reconnectStorm.maxTrackedKeys'),
+    failureSpike,
+    longSessionMs,
+    clock: (o.clock ?? systemTimerClock) as TimerClock
+  })
+}

@@ -1,0 +1,221 @@
+import { performance } from 'node:perf_hooks'
+import type {} from '@fastify/websocket'
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
+import { Registry } from 'prom-client'
+import {
+  ChannelName, channel, publishRejection, sendRejection, type ChannelMessages, type Principal,
+  type SessionOpenedMessage, type TimerHandle
+} from '@wsguard/core'
+import { AUDIT_SCHEMA_VERSION, auditSubject, type AuditEvent } from './audit.js'
+import { createMetrics, type WsguardMetrics } from './metrics.js'
+import { validateOptions, type RateWindow, type TelemetryConfig, type TelemetryOptions } from './options.js'
+import { SlidingWindow } from './window.js'
+
+export const SOURCE = '@wsguard/telemetry'
+const kStarted = Symbol('wsguard.telemetryStarted')
+const MINUTE_MS = 60_000
+const EWMA_ALPHA = 0.3
+
+type Timed = FastifyRequest & { [kStarted]?: number }
+type AnomalyFields = Omit<Extract<AuditEvent, { event: 'anomaly' }>, 'v' | 'at' | 'event'>
+
+/** What telemetry exposes on the instance. */
+export interface WsguardTelemetry {
+  readonly enabled: boolean
+  /** the prom-client registry holding wsguard's metrics (undefined with `metrics: false` or `enabled: false`) */
+  readonly registry: Registry | undefined
+}
+
+interface OpenSession { route: string, openedAt: number, remoteAddress: string, origin: string | undefined, principal: Principal | null, flagged: boolean }
+
+export async function telemetryPlugin (fastify: FastifyInstance, opts: TelemetryOptions): Promise<void> {
+  const validated = validateOptions(opts)
+  if (validated === false) {
+    fastify.decorate('wsguardTelemetry', Object.freeze({ enabled: false, registry: undefined }) satisfies WsguardTelemetry)
+    return
+  }
+  const config: TelemetryConfig = validated
+  const { clock } = config
+  const metrics = config.metrics === false ? undefined : createMetrics(config.metrics.registry ?? new Registry(), config.metrics.prefix)
+  const audit: FastifyBaseLogger | undefined = config.audit ? fastify.log.child({ name: 'wsguard.audit' }) : undefined
+  const open = new Map<string, OpenSession>()
+  fastify.decorate('wsguardTelemetry', Object.freeze({ enabled: true, registry: metrics?.registry }) satisfies WsguardTelemetry)
+
+  function emit (event: Record<string, unknown> & { event: AuditEvent['event'] }): void {
+    audit?.info({ audit: { v: AUDIT_SCHEMA_VERSION, at: clock.now(), ...event } }, `wsguard ${event.event}`)
+  }
+
+  function anomaly (fields: AnomalyFields): void {
+    metrics?.anomalies.inc({ kind: fields.kind })
+    emit({ event: 'anomaly', ...fields })
+  }
+
+  // --- reconnect storms ------------------------------------------------------------------
+  const ipWindow = config.perIp === undefined ? undefined : new SlidingWindow(config.perIp.windowMs, config.maxTrackedKeys)
+  const principalWindow = config.perPrincipal === undefined ? undefined : new SlidingWindow(config.perPrincipal.windowMs, config.maxTrackedKeys)
+
+  /** Counts one handshake for a key; true when it must be refused. */
+  function storm (window: SlidingWindow, limit: RateWindow, scope: 'ip' | 'principal', key: string, request: FastifyRequest, reply: FastifyReply): boolean {
+    const now = clock.now()
+    const count = window.hit(key, now)
+    if (count <= limit.max) return false
+    if (window.firstReport(key, now)) {
+      anomaly({ kind: 'reconnect-storm', scope, key, count: Math.round(count), limit: limit.max, throttled: config.throttle, remoteAddress: request.ip, who: auditSubject(request.principal), route: request.routeOptions.url as string })
+    }
+    if (!config.throttle) return false
+    const retryAfter = Math.max(1, Math.ceil(window.retryAfterMs(key, now) / 1000))
+    sendRejection(reply, 'WSG_RATE_LIMITED', { 'retry-after': String(retryAfter) })
+    publishRejection(SOURCE, request, request.routeOptions.url as string, 'WSG_RATE_LIMITED', (request as Timed)[kStarted] as number, `reconnect-storm-${scope}`, request.principal)
+    return true
+  }
+
+  // Instance-level hooks run before route-level ones: the IP gate before auth-handshake's
+  // onRequest (no signature work for a storm), the principal gate in preValidation, after
+  // every onRequest hook, so only on a verified identity.
+  fastify.addHook('onRequest', function wsguardTelemetryStart (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
+    if (request.ws !== true) return done()
+    ;(request as Timed)[kStarted] = performance.now()
+    if (ipWindow !== undefined && storm(ipWindow, config.perIp as RateWindow, 'ip', request.ip, request, reply)) return
+    done()
+  })
+  if (principalWindow !== undefined) {
+    fastify.addHook('preValidation', function wsguardTelemetryPrincipalGate (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
+      const p = request.ws === true ? request.principal : null
+      if (p == null) return done()
+      if (storm(principalWindow, config.perPrincipal as RateWindow, 'principal', `${String(p.issuer)} ${p.id}`, request, reply)) return
+      done()
+    })
+  }
+  // preHandler runs only when every earlier hook let the handshake through: it is accepted.
+  fastify.addHook('preHandler', function wsguardTelemetryAccepted (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) {
+    const started = (request as Timed)[kStarted]
+    if (started !== undefined && metrics !== undefined) {
+      const route = request.routeOptions.url as string
+      metrics.handshakes.inc({ route, outcome: 'accepted', code: 'none' })
+      metrics.handshakeDuration.observe({ route, outcome: 'accepted' }, (performance.now() - started) / 1000)
+    }
+    done()
+  })
+  fastify.addHook('onResponse', function wsguardTelemetryRefused (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
+    const started = (request as Timed)[kStarted]
+    if (started !== undefined && metrics !== undefined && reply.statusCode >= 400) {
+      metrics.handshakeDuration.observe({ route: request.routeOptions.url as string, outcome: 'rejected' }, (performance.now() - started) / 1000)
+    }
+    done()
+  })
+
+  // --- failure spikes ----------------------------------------------------------------------
+  let minute = -1
+  let perMinute = 0
+  let reasons: Record<string, number> = {}
+  let baseline: number | undefined
+  let spikeReported = false
+  function countFailure (code: string, route: string): void {
+    const spike = config.failureSpike
+    if (spike === undefined) return
+    const m = Math.floor(clock.now() / MINUTE_MS)
+    if (m !== minute) {
+      if (minute >= 0) {
+        baseline = baseline === undefined ? perMinute : EWMA_ALPHA * perMinute + (1 - EWMA_ALPHA) * baseline
+        // Minutes with no rejection at all pull the baseline down too.
+        for (let gap = minute + 1; gap < m; gap++) baseline = (1 - EWMA_ALPHA) * baseline
+      }
+      minute = m
+      perMinute = 0
+      reasons = {}
+      spikeReported = false
+    }
+    perMinute++
+    reasons[code] = (reasons[code] ?? 0) + 1
+    const limit = Math.max(spike.minPerMinute, spike.ratio * Math.max(baseline ?? 0, 1))
+    if (!spikeReported && perMinute >= limit) {
+      spikeReported = true
+      anomaly({ kind: 'failure-spike', count: perMinute, limit: Math.ceil(limit), reasons: { ...reasons }, route })
+    }
+  }
+
+  // --- long sessions -------------------------------------------------------------------------
+  let longTimer: TimerHandle | undefined
+  function checkLongSessions (): void {
+    longTimer = undefined
+    const afterMs = config.longSessionMs as number
+    const now = clock.now()
+    for (const [sessionId, s] of open) {
+      if (!s.flagged && now - s.openedAt >= afterMs) {
+        s.flagged = true
+        anomaly({ kind: 'long-session', sessionId, route: s.route, remoteAddress: s.remoteAddress, who: auditSubject(s.principal) })
+      }
+    }
+    if (open.size > 0) longTimer = clock.setTimer(checkLongSessions, Math.min(afterMs, MINUTE_MS))
+  }
+
+  // --- channels --------------------------------------------------------------------------------
+  const sessionFields = (sessionId: string, route: string, principal: Principal | null): Record<string, unknown> => {
+    const s = open.get(sessionId)
+    // Undefined fields are left out of the JSON line.
+    return { sessionId, route, who: auditSubject(principal), remoteAddress: s?.remoteAddress, origin: s?.origin }
+  }
+  type Listener<N extends keyof ChannelMessages> = [N, (m: ChannelMessages[N]) => void]
+  const listeners: Array<Listener<keyof ChannelMessages>> = []
+  function on<N extends keyof ChannelMessages> (name: N, fn: (m: ChannelMessages[N]) => void): void {
+    channel(name).subscribe(fn as never)
+    listeners.push([name, fn as never])
+  }
+
+  on(ChannelName.handshakeRejected, (m) => {
+    metrics?.handshakes.inc({ route: m.route, outcome: 'rejected', code: m.code })
+    emit({ event: 'handshake.rejected', route: m.route, source: m.source, code: m.code, statusCode: m.statusCode, detail: m.detail, remoteAddress: m.remoteAddress, origin: m.origin, who: auditSubject(m.principal) })
+    countFailure(m.code, m.route)
+  })
+  on(ChannelName.sessionOpened, (m: SessionOpenedMessage) => {
+    open.set(m.sessionId, { route: m.route, openedAt: m.openedAt, remoteAddress: m.remoteAddress, origin: m.origin, principal: m.principal, flagged: false })
+    metrics?.activeSessions.inc({ route: m.route })
+    emit({ event: 'session.opened', ...sessionFields(m.sessionId, m.route, m.principal), deadline: m.deadline })
+    if (config.longSessionMs !== undefined && longTimer === undefined) longTimer = clock.setTimer(checkLongSessions, Math.min(config.longSessionMs, MINUTE_MS))
+  })
+  on(ChannelName.sessionRefreshed, (m) => {
+    metrics?.refreshes.inc({ route: m.route, outcome: 'success', code: 'none' })
+    const s = open.get(m.sessionId)
+    if (s !== undefined) s.principal = m.principal
+    emit({ event: 'session.refreshed', ...sessionFields(m.sessionId, m.route, m.principal), previousExpiresAt: m.previousExpiresAt })
+  })
+  on(ChannelName.sessionRefreshFailed, (m) => {
+    metrics?.refreshes.inc({ route: m.route, outcome: 'failure', code: m.code })
+    emit({ event: 'session.refresh_failed', ...sessionFields(m.sessionId, m.route, m.principal), code: m.code })
+  })
+  on(ChannelName.sessionRevoked, (m) => {
+    metrics?.revocations.inc({ route: m.route, by: m.by })
+    emit({ event: 'session.revoked', ...sessionFields(m.sessionId, m.route, m.principal), by: m.by })
+  })
+  on(ChannelName.sessionClosed, (m) => {
+    const durationMs = m.closedAt - m.openedAt
+    metrics?.activeSessions.dec({ route: m.route })
+    metrics?.sessionDuration.observe({ route: m.route, code: String(m.closeCode) }, durationMs / 1000)
+    emit({ event: 'session.closed', ...sessionFields(m.sessionId, m.route, m.principal), code: m.closeCode, reason: m.reason, openedAt: m.openedAt, durationMs, framesIn: m.framesIn, framesOut: m.framesOut })
+    open.delete(m.sessionId)
+  })
+  on(ChannelName.topicDecision, (m) => {
+    metrics?.topicDecisions.inc({ route: m.route ?? '', action: m.action, outcome: m.allow ? 'allow' : 'deny', reason: m.reason ?? 'none', shadow: String(m.shadow) })
+    if (!m.allow) {
+      emit({ event: 'topic.denied', route: m.route, who: auditSubject(m.principal), action: m.action, topic: m.topic, reason: m.reason as string, rule: m.rule, shadow: m.shadow })
+    }
+  })
+
+  if (metrics !== undefined && config.metrics !== false && config.metrics.path !== false) {
+    const registry = metrics.registry
+    fastify.get(config.metrics.path, async (_request, reply) => {
+      reply.type(registry.contentType)
+      return await registry.metrics()
+    })
+  }
+
+  fastify.addHook('onClose', (_instance, done) => {
+    // Sessions are closed by session-expiry's shutdown, which runs before this hook, so
+    // every session.opened has had its session.closed by now.
+    for (const [name, fn] of listeners) channel(name).unsubscribe(fn as never)
+    if (longTimer !== undefined) clock.clearTimer(longTimer)
+    done()
+  })
+}
+
+export type { WsguardMetrics }

@@ -1,0 +1,86 @@
+/** Default bound on the keys (IPs, principals) a window tracks at once. */
+export const DEFAULT_MAX_TRACKED_KEYS = 10_000
+
+interface Slot {
+  /** start of the current fixed window, ms */
+  start: number
+  current: number
+  previous: number
+  /** the window in which this key was last reported, so a storm is reported once per window */
+  reportedIn: number
+}
+
+/**
+ * Events per key over a sliding window, estimated from the current and the previous fixed
+ * window (the previous one weighted by how much of it still overlaps). Memory is bounded:
+ * past `maxKeys`, the key touched longest ago is forgotten, so 100,000 distinct IPs cost
+ * what `maxKeys` do.
+ */
+export class SlidingWindow {
+  readonly #windowMs: number
+  readonly #maxKeys: number
+  readonly #slots = new Map<string, Slot>()
+
+  constructor (windowMs: number, maxKeys: number) {
+    this.#windowMs = windowMs
+    this.#maxKeys = maxKeys
+  }
+
+  get size (): number { return this.#slots.size }
+
+  /** Counts one event for `key` at `now`; returns the estimate including it. */
+  hit (key: string, now: number): number {
+    const slot = this.#touch(key, now)
+    slot.current++
+    return this.#estimate(slot, now)
+  }
+
+  /** The estimate for `key` at `now`, without counting. */
+  count (key: string, now: number): number {
+    const slot = this.#slots.get(key)
+    if (slot === undefined) return 0
+    this.#roll(slot, now)
+    return this.#estimate(slot, now)
+  }
+
+  /** Whether this is the first report for `key` in its current window (and marks it reported). */
+  firstReport (key: string, now: number): boolean {
+    const slot = this.#touch(key, now)
+    if (slot.reportedIn === slot.start) return false
+    slot.reportedIn = slot.start
+    return true
+  }
+
+  /** ms until the current window of `key` ends (for Retry-After). */
+  retryAfterMs (key: string, now: number): number {
+    const slot = this.#slots.get(key)
+    return slot === undefined ? 0 : Math.max(0, slot.start + this.#windowMs - now)
+  }
+
+  #touch (key: string, now: number): Slot {
+    let slot = this.#slots.get(key)
+    if (slot === undefined) {
+      if (this.#slots.size >= this.#maxKeys) this.#slots.delete(this.#slots.keys().next().value as string)
+      slot = { start: now - (now % this.#windowMs), current: 0, previous: 0, reportedIn: -1 }
+    } else {
+      // Re-insert: Map order is then least recently touched first.
+      this.#slots.delete(key)
+      this.#roll(slot, now)
+    }
+    this.#slots.set(key, slot)
+    return slot
+  }
+
+  #roll (slot: Slot, now: number): void {
+    const start = now - (now % this.#windowMs)
+    if (start === slot.start) return
+    slot.previous = start - slot.start === this.#windowMs ? slot.current : 0
+    slot.current = 0
+    slot.start = start
+  }
+
+  #estimate (slot: Slot, now: number): number {
+    const overlap = 1 - (now - slot.start) / this.#windowMs
+    return slot.current + slot.previous * overlap
+  }
+}

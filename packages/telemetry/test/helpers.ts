@@ -1,0 +1,107 @@
+import type { Test } from 'tap'
+import Fastify, { type FastifyInstance } from 'fastify'
+import websocket from '@fastify/websocket'
+import type { AddressInfo } from 'node:net'
+import WebSocket from 'ws'
+import { authHandshake } from '@wsguard/auth-handshake'
+import { sessionExpiry } from '@wsguard/session-expiry'
+import { topicAuthz } from '@wsguard/topic-authz'
+import { captureLogs, claimsFor, FakeClock, generateKey, jwks, mintToken, type CapturedLogs } from '@wsguard/testing'
+import { telemetry, type TelemetryOptions } from '../src/index.js'
+import { parseMetrics } from './prom.js'
+
+export const ISS = 'https://idp.test'
+export const AUD = 'feed-api'
+export const key = generateKey('ES256')
+export const T0 = 1_800_000_000_000
+
+export interface Harness {
+  app: FastifyInstance
+  clock: FakeClock
+  logs: CapturedLogs
+  base: string
+  token: (sub: string, lifetimeS?: number, extra?: Record<string, unknown>) => string
+  metrics: () => Promise<Map<string, number>>
+  audit: () => Array<Record<string, unknown>>
+}
+
+/**
+ * Every wsguard plugin on one fake clock, telemetry first. /feed/:tenant checks the handshake
+ * topic `feed.{params.tenant}` against the token's tenant and answers each frame with the
+ * topic decision for it.
+ */
+export async function harness (t: Test, opts: TelemetryOptions = {}, extra?: (app: FastifyInstance) => void): Promise<Harness> {
+  const clock = new FakeClock(T0)
+  const logs = captureLogs()
+  const app = Fastify({ logger: { level: 'info', stream: logs.stream } })
+  t.teardown(() => app.close())
+  await app.register(websocket)
+  await app.register(telemetry, { clock, ...opts })
+  await app.register(authHandshake, { jwt: { issuer: ISS, audience: AUD, algorithms: ['ES256'], jwks: jwks(key), clockToleranceMs: 0 }, clock })
+  await app.register(sessionExpiry, { clock, heartbeatMs: 0, idleTimeoutMs: 0 })
+  await app.register(topicAuthz, { policies: [{ pattern: 'feed.{tenant}.>', actions: ['subscribe'], where: { tenant: 'claims.tenant' } }, { pattern: 'feed.{tenant}', actions: ['subscribe'], where: { tenant: 'claims.tenant' } }] })
+  app.get('/feed/:tenant', { websocket: true, config: { handshakeTopic: { action: 'subscribe', topic: 'feed.{params.tenant}' } } }, (socket, req) => {
+    socket.on('message', (raw) => socket.send(JSON.stringify(req.authorizeTopic('subscribe', String(raw)))))
+  })
+  extra?.(app)
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  return {
+    app,
+    clock,
+    logs,
+    base: `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}`,
+    token: (sub, lifetimeS = 3600, extra = {}) => mintToken(key, { ...claimsFor(ISS, AUD, sub, clock.now(), lifetimeS), tenant: 'acme', ...extra }),
+    metrics: async () => parseMetrics((await app.inject('/metrics')).body),
+    audit: () => logs.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.name === 'wsguard.audit').map((l) => l.audit as Record<string, unknown>)
+  }
+}
+
+export interface Client {
+  ws: WebSocket
+  ask(data: unknown): Promise<unknown>
+  next(): Promise<unknown>
+  closed: Promise<{ code: number, reason: string }>
+}
+export type Refused = { refused: true, status: number, body: Record<string, unknown>, headers: Record<string, unknown> }
+
+export function connect (t: Test, url: string, token?: string): Promise<Client | Refused> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, token === undefined ? {} : { headers: { authorization: `Bearer ${token}` } })
+    t.teardown(() => ws.terminate())
+    const queue: unknown[] = []
+    const waiters: Array<(m: unknown) => void> = []
+    ws.on('message', (d) => {
+      const text = String(d)
+      let m: unknown = text
+      try { m = JSON.parse(text) } catch {}
+      const w = waiters.shift()
+      if (w !== undefined) w(m)
+      else queue.push(m)
+    })
+    const next = (): Promise<unknown> => (queue.length > 0 ? Promise.resolve(queue.shift()) : new Promise((resolve) => waiters.push(resolve)))
+    const closed = new Promise<{ code: number, reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: String(reason) })))
+    ws.on('open', () => resolve({ ws, next, closed, ask: (d) => { ws.send(typeof d === 'string' ? d : JSON.stringify(d)); return next() } }))
+    ws.on('unexpected-response', (_req, res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (c: string) => { body += c })
+      res.on('end', () => resolve({ refused: true, status: res.statusCode as number, body: JSON.parse(body), headers: res.headers }))
+    })
+    ws.on('error', reject)
+  })
+}
+
+export async function open (t: Test, url: string, token?: string): Promise<Client> {
+  const c = await connect(t, url, token)
+  if ('refused' in c) throw new Error(`refused ${c.status} ${String(c.body.code)}`)
+  return c
+}
+
+/** Resolves once `test()` holds, checking after each turn of the event loop (bounded). */
+export async function until (test: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 10_000; i++) {
+    if (await test()) return
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  throw new Error(`never happened: ${what}`)
+}

@@ -1,0 +1,97 @@
+import t from 'tap'
+import { Value } from '@sinclair/typebox/value'
+import { mintToken, claimsFor } from '@wsguard/testing'
+import { AuditEventSchema } from '../src/index.js'
+import { harness, open, connect, until, key, ISS, AUD, T0 } from './helpers.js'
+import { sample } from './prom.js'
+
+t.test('a scripted scenario: metrics deltas, and an audit stream that evidences it', async (t) => {
+  const h = await harness(t)
+  const before = await h.metrics()
+  const aliceToken = h.token('alice', 3600)
+  const alice = await open(t, `${h.base}/feed/acme`, aliceToken)
+  const bob = await open(t, `${h.base}/feed/acme`, h.token('bob'))
+  const expired = mintToken(key, { ...claimsFor(ISS, AUD, 'carol', T0 - 7_200_000, 60), tenant: 'acme' })
+  const refusals = [
+    await connect(t, `${h.base}/feed/acme`),
+    await connect(t, `${h.base}/feed/acme`, expired),
+    await connect(t, `${h.base}/feed/globex`, h.token('dave'))
+  ]
+  t.same(refusals.map((r) => 'refused' in r && r.body.code), ['WSG_CREDENTIAL_MISSING', 'WSG_TOKEN_EXPIRED', 'WSG_TOPIC_DENIED'])
+  t.equal((await alice.ask('feed.acme.eu') as { allow: boolean }).allow, true)
+  t.equal((await alice.ask('feed.globex.eu') as { allow: boolean }).allow, false)
+  t.same(await alice.ask({ type: 'auth.refresh', token: h.token('alice', 7200) }), { type: 'auth.refreshed', expiresAt: T0 + 7_200_000 })
+  t.same(await alice.ask({ type: 'auth.refresh', token: 'garbage' }), { type: 'auth.refresh_failed', code: 'WSG_TOKEN_INVALID' })
+  await h.app.wsSessions.revoke({ subject: 'bob' })
+  t.equal((await bob.closed).code, 4403)
+  h.clock.advance(90_000)
+  alice.ws.close(1000, 'done')
+  await alice.closed
+  await until(() => h.app.wsSessions.size === 0, 'both sessions ended')
+
+  const after = await h.metrics()
+  const delta = (name: string, labels: Record<string, string>): number => sample(after, name, labels) - sample(before, name, labels)
+  const route = '/feed/:tenant'
+  t.equal(delta('wsguard_handshakes_total', { route, outcome: 'accepted', code: 'none' }), 2)
+  t.equal(delta('wsguard_handshakes_total', { route, outcome: 'rejected', code: 'WSG_CREDENTIAL_MISSING' }), 1)
+  t.equal(delta('wsguard_handshakes_total', { route, outcome: 'rejected', code: 'WSG_TOKEN_EXPIRED' }), 1)
+  t.equal(delta('wsguard_handshakes_total', { route, outcome: 'rejected', code: 'WSG_TOPIC_DENIED' }), 1)
+  t.equal(delta('wsguard_handshake_duration_seconds_count', { route, outcome: 'accepted' }), 2)
+  t.equal(delta('wsguard_handshake_duration_seconds_count', { route, outcome: 'rejected' }), 3)
+  t.equal(delta('wsguard_refreshes_total', { route, outcome: 'success', code: 'none' }), 1)
+  t.equal(delta('wsguard_refreshes_total', { route, outcome: 'failure', code: 'WSG_TOKEN_INVALID' }), 1)
+  t.equal(delta('wsguard_revocations_total', { route, by: 'subject' }), 1)
+  t.equal(sample(after, 'wsguard_sessions_active', { route }), 0)
+  t.equal(delta('wsguard_session_duration_seconds_count', { route, code: '4403' }), 1)
+  t.equal(delta('wsguard_session_duration_seconds_count', { route, code: '1000' }), 1)
+  t.equal(delta('wsguard_session_duration_seconds_sum', { route, code: '1000' }), 90, 'duration from the fake clock: 90 s')
+  t.equal(delta('wsguard_topic_decisions_total', { route, action: 'subscribe', outcome: 'allow', reason: 'none', shadow: 'false' }), 3, 'two handshake topics and one in-band')
+  t.equal(delta('wsguard_topic_decisions_total', { route, action: 'subscribe', outcome: 'deny', reason: 'claim-mismatch', shadow: 'false' }), 2)
+  for (const [k] of after) t.notMatch(k, /alice|bob|carol|dave|feed\.acme/, `no subject or raw topic in a label: ${k}`)
+
+  const events = h.audit()
+  for (const e of events) t.ok(Value.Check(AuditEventSchema, e), `schema: ${String(e.event)}`)
+  const kinds = events.map((e) => e.event)
+  t.same(kinds.filter((k) => k === 'handshake.rejected').length, 3)
+  const aliceEvents = events.filter((e) => (e.who as { subject?: string } | undefined)?.subject === 'alice' && String(e.event).startsWith('session.'))
+  t.same(aliceEvents.map((e) => e.event), ['session.opened', 'session.refreshed', 'session.refresh_failed', 'session.closed'])
+  t.match(aliceEvents[0], { v: 1, route, remoteAddress: '127.0.0.1', who: { subject: 'alice', issuer: ISS, method: 'jwt', kind: 'user', expiresAt: T0 + 3_600_000 } })
+  t.match(aliceEvents[3], { code: 1000, reason: 'done', durationMs: 90_000, framesIn: 4, openedAt: T0 })
+  const opened = events.filter((e) => e.event === 'session.opened').map((e) => e.sessionId)
+  const closed = events.filter((e) => e.event === 'session.closed').map((e) => e.sessionId)
+  t.same([...closed].sort(), [...opened].sort(), 'every session.opened has exactly one session.closed')
+  t.match(events.find((e) => e.event === 'session.revoked'), { by: 'subject', who: { subject: 'bob' } })
+  t.match(events.find((e) => e.event === 'topic.denied' && e.topic === 'feed.globex.eu'), { action: 'subscribe', reason: 'claim-mismatch', shadow: false })
+  t.match(events.find((e) => e.event === 'handshake.rejected' && e.code === 'WSG_TOKEN_EXPIRED'), { source: '@wsguard/auth-handshake', statusCode: 401, detail: 'expired' })
+  const text = h.logs.text()
+  for (const tok of [aliceToken, expired]) {
+    t.notOk(text.includes(tok.split('.')[2] as string), 'no token signature in any log line')
+    t.notOk(text.includes(tok.split('.')[1] as string), 'no token payload in any log line')
+  }
+})
+
+t.test('shutdown: open sessions get their session.closed (1001)', async (t) => {
+  const h = await harness(t)
+  await open(t, `${h.base}/feed/acme`, h.token('alice'))
+  await h.app.close()
+  const events = h.audit()
+  t.same(events.filter((e) => String(e.event).startsWith('session.')).map((e) => [e.event, e.code]), [['session.opened', undefined], ['session.closed', 1001]])
+})
+
+t.test('events it did not see open, decisions without a route, a custom metrics path, closing with a timer armed', async (t) => {
+  const h = await harness(t, { metrics: { path: '/internal/metrics' }, anomalies: { longSession: { afterMs: 3_600_000 } } })
+  const { ChannelName, channel } = await import('@wsguard/core')
+  channel(ChannelName.sessionClosed).publish({ sessionId: 'from-another-app', route: '/x', principal: null, closeCode: 1000, reason: '', openedAt: T0, closedAt: T0 + 1, framesIn: 0, framesOut: 0 })
+  t.match(h.audit().at(-1), { event: 'session.closed', sessionId: 'from-another-app' })
+  t.notOk('remoteAddress' in (h.audit().at(-1) as object), 'what it does not know is left out')
+  h.app.topicAuthz.authorize(null, 'subscribe', 'feed.acme')
+  t.match(h.audit().at(-1), { event: 'topic.denied', reason: 'claim-mismatch', topic: 'feed.acme' })
+  t.notOk('route' in (h.audit().at(-1) as object))
+  const text = (await h.app.inject('/internal/metrics')).body
+  t.match(text, /wsguard_topic_decisions_total\{route="",action="subscribe",outcome="deny",reason="claim-mismatch",shadow="false"\} 1/)
+  t.equal((await h.app.inject('/metrics')).statusCode, 404)
+  await open(t, `${h.base}/feed/acme`, h.token('alice'))
+  t.ok(h.clock.pendingTimers > 0, 'the long-session check is armed')
+  await h.app.close()
+  t.equal(h.clock.pendingTimers, 0, 'and cleared on close')
+})
