@@ -2,8 +2,7 @@
 // and the do-it-yourself @fastify/jwt hook. Servers run here; the load runs in a child
 // process (bench/client.ts). Scenarios are interleaved round by round, and each figure is
 // the median over rounds of the server's own CPU time (process.cpuUsage) per handshake.
-import { fork, type ChildProcess } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
+import type { ChildProcess } from 'node:child_process'
 import type { AddressInfo } from 'node:net'
 import Fastify, { type FastifyInstance } from 'fastify'
 import websocket from '@fastify/websocket'
@@ -11,7 +10,8 @@ import fastifyJwt from '@fastify/jwt'
 import { createVerifier } from 'fast-jwt'
 import { generateKey, jwks, claimsFor, mintToken, type TestKey } from '@wsguard/testing'
 import { authHandshake } from '@wsguard/auth-handshake'
-import type { Batch, BatchResult, TokenSpec } from './client.js'
+import type { TokenSpec } from './client.js'
+import { measure, median, startClient, type Measured } from './lib.js'
 
 const ROUNDS = Number(process.env.ROUNDS ?? 7)
 const COUNT = Number(process.env.COUNT ?? 1500)
@@ -81,29 +81,9 @@ const fixed = (token: string): TokenSpec => ({ kind: 'fixed', token })
 
 interface Scenario { name: string, url: string, tokens: TokenSpec, expect: 'open' | 'reject' }
 
-function ask (child: ChildProcess, msg: unknown, type: string): Promise<Record<string, unknown>> {
-  return new Promise((resolve) => {
-    const onMessage = (m: Record<string, unknown>): void => {
-      if (m.type !== type) return
-      child.off('message', onMessage)
-      resolve(m)
-    }
-    child.on('message', onMessage)
-    child.send(msg as never)
-  })
+function run (child: ChildProcess, s: Scenario): Promise<Measured> {
+  return measure(child, { url: s.url, count: COUNT, concurrency: CONCURRENCY, carrier: 'header', tokens: s.tokens, expect: s.expect, timeoutMs: 60_000 })
 }
-
-async function measure (child: ChildProcess, s: Scenario): Promise<{ cpuUs: number, rate: number, wrong: number }> {
-  const batch: Batch = { url: s.url, count: COUNT, concurrency: CONCURRENCY, carrier: 'header', tokens: s.tokens, expect: s.expect, timeoutMs: 60_000 }
-  await ask(child, { type: 'prepare', batch }, 'prepared')
-  const before = process.cpuUsage()
-  const result = await ask(child, { type: 'go' }, 'done') as unknown as BatchResult
-  const cpu = process.cpuUsage(before)
-  const n = result.ok + result.wrong
-  return { cpuUs: (cpu.user + cpu.system) / n, rate: n / (result.elapsedMs / 1000), wrong: result.wrong }
-}
-
-const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] as number }
 
 async function main (): Promise<void> {
   const [plain, bare, diy, guard] = await Promise.all([plainServer(), bareServer(), diyServer(), wsguardServer()])
@@ -129,13 +109,13 @@ async function main (): Promise<void> {
     { name: 'DIY reject wrong audience', url: diy, tokens: fixed(wrongAud), expect: 'reject' },
     { name: 'wsguard reject wrong audience', url: guard, tokens: fixed(wrongAud), expect: 'reject' }
   ]
-  const child = fork(fileURLToPath(new URL('./client.ts', import.meta.url)), { execArgv: ['--conditions=@wsguard/source', '--import', 'tsx'] })
-  const samples = new Map<string, Array<{ cpuUs: number, rate: number, wrong: number }>>()
+  const child = startClient()
+  const samples = new Map<string, Measured[]>()
   // Warm-up round, not recorded: JIT, key imports, connection pools.
-  for (const s of scenarios) await measure(child, { ...s })
+  for (const s of scenarios) await run(child, s)
   for (let r = 0; r < ROUNDS; r++) {
     for (const s of scenarios) {
-      const m = await measure(child, s)
+      const m = await run(child, s)
       samples.set(s.name, [...(samples.get(s.name) ?? []), m])
     }
     process.stderr.write(`round ${r + 1}/${ROUNDS}\n`)

@@ -13,6 +13,9 @@ import { Challenges } from './www-authenticate.js'
 export const SOURCE = '@wsguard/auth-handshake'
 
 const kRouteRules = Symbol('wsguard.routeAuthRules')
+// @fastify/websocket's injectWS builds a request without rawHeaders; its headers are a plain
+// object, which holds one value per name, so there is no duplicate to find.
+const NO_RAW_HEADERS: readonly string[] = []
 const authenticated = channel(ChannelName.handshakeAuthenticated)
 const rejected = channel(ChannelName.handshakeRejected)
 
@@ -92,7 +95,7 @@ function makeHook (config: AuthHandshakeConfig, authenticator: TokenAuthenticato
     if (origin === undefined ? requireOrigin : (allowedOrigins !== undefined && !allowedOrigins(origin))) {
       return reject(request, reply, started, 'WSG_ORIGIN_DENIED')
     }
-    const found = findCredential({ headers: request.headers, rawHeaders: request.raw.rawHeaders, query: request.query }, config)
+    const found = findCredential({ headers: request.headers, rawHeaders: request.raw.rawHeaders ?? NO_RAW_HEADERS, query: request.query }, config)
     if (found === null) return reject(request, reply, started, 'WSG_CREDENTIAL_MISSING')
     if (typeof found === 'string') return reject(request, reply, started, found)
     const outcome = authenticator.authenticate(found.token)

@@ -112,3 +112,19 @@ t.test('an app callback that throws fails the handshake closed (500, no upgrade)
   t.match(badKind.logs.text(), /opts\.jwt\.kind returned robot, not/, 'the app bug is logged, named by its option')
   t.notOk(badKind.logs.text().includes(token), 'the token is not')
 })
+
+t.test("@fastify/websocket's injectWS works (its request has no rawHeaders)", async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(websocket)
+  await app.register(authHandshake, { jwt })
+  app.get('/feed', { websocket: true }, (socket, req) => { socket.send(req.principal.id) })
+  await app.ready()
+  let first!: Promise<string>
+  const ws = await app.injectWS('/feed', { headers: { authorization: `Bearer ${tokenWith('feed:read')}` } }, {
+    onInit: (socket) => { first = new Promise((resolve) => socket.once('message', (d) => resolve(String(d)))) }
+  })
+  t.teardown(() => ws.terminate())
+  t.equal(await first, 'alice')
+  await t.rejects(app.injectWS('/feed', { headers: { authorization: 'Bearer garbage' } }), { message: /Unexpected server response: 401/ })
+})

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks'
 import type {} from '@fastify/websocket'
-import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
 import { Registry } from 'prom-client'
 import {
   ChannelName, channel, publishRejection, sendRejection, type ChannelMessages, type Principal,
@@ -14,9 +14,20 @@ import { SlidingWindow } from './window.js'
 export const SOURCE = '@wsguard/telemetry'
 const kStarted = Symbol('wsguard.telemetryStarted')
 const MINUTE_MS = 60_000
+const MESSAGES: Record<AuditEvent['event'], string> = {
+  'handshake.rejected': 'wsguard handshake.rejected',
+  'session.opened': 'wsguard session.opened',
+  'session.refreshed': 'wsguard session.refreshed',
+  'session.refresh_failed': 'wsguard session.refresh_failed',
+  'session.revoked': 'wsguard session.revoked',
+  'session.closed': 'wsguard session.closed',
+  'topic.denied': 'wsguard topic.denied',
+  anomaly: 'wsguard anomaly'
+}
 const EWMA_ALPHA = 0.3
 
 type Timed = FastifyRequest & { [kStarted]?: number }
+type Hook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void
 type AnomalyFields = Omit<Extract<AuditEvent, { event: 'anomaly' }>, 'v' | 'at' | 'event'>
 
 /** What telemetry exposes on the instance. */
@@ -41,8 +52,19 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
   const open = new Map<string, OpenSession>()
   fastify.decorate('wsguardTelemetry', Object.freeze({ enabled: true, registry: metrics?.registry }) satisfies WsguardTelemetry)
 
+  // Events are built as one object literal each (no spreads) and `who` is made once per
+  // principal: principals are frozen and replaced, never mutated.
+  const whoCache = new WeakMap<Principal, ReturnType<typeof auditSubject>>()
+  function who (p: Principal | null | undefined): ReturnType<typeof auditSubject> {
+    if (p === null || p === undefined) return undefined
+    let w = whoCache.get(p)
+    if (w === undefined) whoCache.set(p, w = auditSubject(p))
+    return w
+  }
   function emit (event: Record<string, unknown> & { event: AuditEvent['event'] }): void {
-    audit?.info({ audit: { v: AUDIT_SCHEMA_VERSION, at: clock.now(), ...event } }, `wsguard ${event.event}`)
+    event.v = AUDIT_SCHEMA_VERSION
+    event.at = clock.now()
+    audit?.info({ audit: event }, MESSAGES[event.event])
   }
 
   function anomaly (fields: AnomalyFields): void {
@@ -55,53 +77,66 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
   const principalWindow = config.perPrincipal === undefined ? undefined : new SlidingWindow(config.perPrincipal.windowMs, config.maxTrackedKeys)
 
   /** Counts one handshake for a key; true when it must be refused. */
-  function storm (window: SlidingWindow, limit: RateWindow, scope: 'ip' | 'principal', key: string, request: FastifyRequest, reply: FastifyReply): boolean {
+  function storm (window: SlidingWindow, limit: RateWindow, scope: 'ip' | 'principal', key: string, route: string, request: FastifyRequest, reply: FastifyReply): boolean {
     const now = clock.now()
     const count = window.hit(key, now)
     if (count <= limit.max) return false
     if (window.firstReport(key, now)) {
-      anomaly({ kind: 'reconnect-storm', scope, key, count: Math.round(count), limit: limit.max, throttled: config.throttle, remoteAddress: request.ip, who: auditSubject(request.principal), route: request.routeOptions.url as string })
+      anomaly({ kind: 'reconnect-storm', scope, key, count: Math.round(count), limit: limit.max, throttled: config.throttle, remoteAddress: request.ip, who: who(request.principal), route })
     }
     if (!config.throttle) return false
     const retryAfter = Math.max(1, Math.ceil(window.retryAfterMs(key, now) / 1000))
     sendRejection(reply, 'WSG_RATE_LIMITED', { 'retry-after': String(retryAfter) })
-    publishRejection(SOURCE, request, request.routeOptions.url as string, 'WSG_RATE_LIMITED', (request as Timed)[kStarted] as number, `reconnect-storm-${scope}`, request.principal)
+    publishRejection(SOURCE, request, route, 'WSG_RATE_LIMITED', (request as Timed)[kStarted] as number, `reconnect-storm-${scope}`, request.principal)
     return true
   }
 
-  // Instance-level hooks run before route-level ones: the IP gate before auth-handshake's
-  // onRequest (no signature work for a storm), the principal gate in preValidation, after
-  // every onRequest hook, so only on a verified identity.
-  fastify.addHook('onRequest', function wsguardTelemetryStart (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
-    if (request.ws !== true) return done()
-    ;(request as Timed)[kStarted] = performance.now()
-    if (ipWindow !== undefined && storm(ipWindow, config.perIp as RateWindow, 'ip', request.ip, request, reply)) return
-    done()
-  })
-  if (principalWindow !== undefined) {
-    fastify.addHook('preValidation', function wsguardTelemetryPrincipalGate (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
-      const p = request.ws === true ? request.principal : null
-      if (p == null) return done()
-      if (storm(principalWindow, config.perPrincipal as RateWindow, 'principal', `${String(p.issuer)} ${p.id}`, request, reply)) return
+  function prepend (routeOptions: RouteOptions, phase: 'onRequest' | 'preValidation' | 'preHandler' | 'onResponse', hook: Hook): void {
+    const existing = routeOptions[phase] as Hook | Hook[] | undefined
+    routeOptions[phase] = (existing === undefined ? [hook] : [hook, ...(Array.isArray(existing) ? existing : [existing])]) as never
+  }
+
+  // Route-level hooks on websocket routes only, each knowing its route (no routeOptions
+  // getter per request). Put first in their phase: the IP gate runs before auth-handshake's
+  // onRequest hook (a storm costs no signature work); the principal gate runs in
+  // preValidation, after every onRequest hook, so only on a verified identity; preHandler
+  // runs only when every check passed, so it counts accepted handshakes.
+  fastify.addHook('onRoute', (routeOptions: RouteOptions) => {
+    if (routeOptions.websocket !== true && typeof routeOptions.wsHandler !== 'function') return
+    if (routeOptions.method === 'HEAD') return // the HEAD twin Fastify adds for a GET route cannot upgrade
+    const route = routeOptions.url as string
+    const accepted = { route, outcome: 'accepted' }
+    const acceptedCount = { route, outcome: 'accepted', code: 'none' }
+    const refused = { route, outcome: 'rejected' }
+    prepend(routeOptions, 'onRequest', function wsguardTelemetryStart (request, reply, done) {
+      if (request.ws !== true) return done() // a plain GET on a websocket route
+      ;(request as Timed)[kStarted] = performance.now()
+      if (ipWindow !== undefined && storm(ipWindow, config.perIp as RateWindow, 'ip', request.ip, route, request, reply)) return
       done()
     })
-  }
-  // preHandler runs only when every earlier hook let the handshake through: it is accepted.
-  fastify.addHook('preHandler', function wsguardTelemetryAccepted (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) {
-    const started = (request as Timed)[kStarted]
-    if (started !== undefined && metrics !== undefined) {
-      const route = request.routeOptions.url as string
-      metrics.handshakes.inc({ route, outcome: 'accepted', code: 'none' })
-      metrics.handshakeDuration.observe({ route, outcome: 'accepted' }, (performance.now() - started) / 1000)
+    if (principalWindow !== undefined) {
+      prepend(routeOptions, 'preValidation', function wsguardTelemetryPrincipalGate (request, reply, done) {
+        const p = request.principal
+        if (p == null) return done() // a route without authentication
+        if (storm(principalWindow, config.perPrincipal as RateWindow, 'principal', `${String(p.issuer)} ${p.id}`, route, request, reply)) return
+        done()
+      })
     }
-    done()
-  })
-  fastify.addHook('onResponse', function wsguardTelemetryRefused (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
-    const started = (request as Timed)[kStarted]
-    if (started !== undefined && metrics !== undefined && reply.statusCode >= 400) {
-      metrics.handshakeDuration.observe({ route: request.routeOptions.url as string, outcome: 'rejected' }, (performance.now() - started) / 1000)
+    if (metrics !== undefined) {
+      prepend(routeOptions, 'preHandler', function wsguardTelemetryAccepted (request, _reply, done) {
+        const started = (request as Timed)[kStarted]
+        if (started !== undefined) {
+          metrics.handshakes.inc(acceptedCount)
+          metrics.handshakeDuration.observe(accepted, (performance.now() - started) / 1000)
+        }
+        done()
+      })
+      prepend(routeOptions, 'onResponse', function wsguardTelemetryRefused (request, reply, done) {
+        const started = (request as Timed)[kStarted]
+        if (started !== undefined && reply.statusCode >= 400) metrics.handshakeDuration.observe(refused, (performance.now() - started) / 1000)
+        done()
+      })
     }
-    done()
   })
 
   // --- failure spikes ----------------------------------------------------------------------
@@ -143,18 +178,13 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
     for (const [sessionId, s] of open) {
       if (!s.flagged && now - s.openedAt >= afterMs) {
         s.flagged = true
-        anomaly({ kind: 'long-session', sessionId, route: s.route, remoteAddress: s.remoteAddress, who: auditSubject(s.principal) })
+        anomaly({ kind: 'long-session', sessionId, route: s.route, remoteAddress: s.remoteAddress, who: who(s.principal) })
       }
     }
     if (open.size > 0) longTimer = clock.setTimer(checkLongSessions, Math.min(afterMs, MINUTE_MS))
   }
 
   // --- channels --------------------------------------------------------------------------------
-  const sessionFields = (sessionId: string, route: string, principal: Principal | null): Record<string, unknown> => {
-    const s = open.get(sessionId)
-    // Undefined fields are left out of the JSON line.
-    return { sessionId, route, who: auditSubject(principal), remoteAddress: s?.remoteAddress, origin: s?.origin }
-  }
   type Listener<N extends keyof ChannelMessages> = [N, (m: ChannelMessages[N]) => void]
   const listeners: Array<Listener<keyof ChannelMessages>> = []
   function on<N extends keyof ChannelMessages> (name: N, fn: (m: ChannelMessages[N]) => void): void {
@@ -164,40 +194,43 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
 
   on(ChannelName.handshakeRejected, (m) => {
     metrics?.handshakes.inc({ route: m.route, outcome: 'rejected', code: m.code })
-    emit({ event: 'handshake.rejected', route: m.route, source: m.source, code: m.code, statusCode: m.statusCode, detail: m.detail, remoteAddress: m.remoteAddress, origin: m.origin, who: auditSubject(m.principal) })
+    emit({ event: 'handshake.rejected', route: m.route, who: who(m.principal), source: m.source, code: m.code, statusCode: m.statusCode, detail: m.detail, remoteAddress: m.remoteAddress, origin: m.origin })
     countFailure(m.code, m.route)
   })
   on(ChannelName.sessionOpened, (m: SessionOpenedMessage) => {
     open.set(m.sessionId, { route: m.route, openedAt: m.openedAt, remoteAddress: m.remoteAddress, origin: m.origin, principal: m.principal, flagged: false })
     metrics?.activeSessions.inc({ route: m.route })
-    emit({ event: 'session.opened', ...sessionFields(m.sessionId, m.route, m.principal), deadline: m.deadline })
+    emit({ event: 'session.opened', sessionId: m.sessionId, route: m.route, who: who(m.principal), remoteAddress: m.remoteAddress, origin: m.origin, deadline: m.deadline })
     if (config.longSessionMs !== undefined && longTimer === undefined) longTimer = clock.setTimer(checkLongSessions, Math.min(config.longSessionMs, MINUTE_MS))
   })
   on(ChannelName.sessionRefreshed, (m) => {
     metrics?.refreshes.inc({ route: m.route, outcome: 'success', code: 'none' })
     const s = open.get(m.sessionId)
     if (s !== undefined) s.principal = m.principal
-    emit({ event: 'session.refreshed', ...sessionFields(m.sessionId, m.route, m.principal), previousExpiresAt: m.previousExpiresAt })
+    emit({ event: 'session.refreshed', sessionId: m.sessionId, route: m.route, who: who(m.principal), remoteAddress: s?.remoteAddress, origin: s?.origin, previousExpiresAt: m.previousExpiresAt })
   })
   on(ChannelName.sessionRefreshFailed, (m) => {
     metrics?.refreshes.inc({ route: m.route, outcome: 'failure', code: m.code })
-    emit({ event: 'session.refresh_failed', ...sessionFields(m.sessionId, m.route, m.principal), code: m.code })
+    const s = open.get(m.sessionId)
+    emit({ event: 'session.refresh_failed', sessionId: m.sessionId, route: m.route, who: who(m.principal), remoteAddress: s?.remoteAddress, origin: s?.origin, code: m.code })
   })
   on(ChannelName.sessionRevoked, (m) => {
     metrics?.revocations.inc({ route: m.route, by: m.by })
-    emit({ event: 'session.revoked', ...sessionFields(m.sessionId, m.route, m.principal), by: m.by })
+    const s = open.get(m.sessionId)
+    emit({ event: 'session.revoked', sessionId: m.sessionId, route: m.route, who: who(m.principal), remoteAddress: s?.remoteAddress, origin: s?.origin, by: m.by })
   })
   on(ChannelName.sessionClosed, (m) => {
     const durationMs = m.closedAt - m.openedAt
     metrics?.activeSessions.dec({ route: m.route })
     metrics?.sessionDuration.observe({ route: m.route, code: String(m.closeCode) }, durationMs / 1000)
-    emit({ event: 'session.closed', ...sessionFields(m.sessionId, m.route, m.principal), code: m.closeCode, reason: m.reason, openedAt: m.openedAt, durationMs, framesIn: m.framesIn, framesOut: m.framesOut })
+    const s = open.get(m.sessionId)
+    emit({ event: 'session.closed', sessionId: m.sessionId, route: m.route, who: who(m.principal), remoteAddress: s?.remoteAddress, origin: s?.origin, code: m.closeCode, reason: m.reason, openedAt: m.openedAt, durationMs, framesIn: m.framesIn, framesOut: m.framesOut })
     open.delete(m.sessionId)
   })
   on(ChannelName.topicDecision, (m) => {
     metrics?.topicDecisions.inc({ route: m.route ?? '', action: m.action, outcome: m.allow ? 'allow' : 'deny', reason: m.reason ?? 'none', shadow: String(m.shadow) })
     if (!m.allow) {
-      emit({ event: 'topic.denied', route: m.route, who: auditSubject(m.principal), action: m.action, topic: m.topic, reason: m.reason as string, rule: m.rule, shadow: m.shadow })
+      emit({ event: 'topic.denied', route: m.route, who: who(m.principal), action: m.action, topic: m.topic, reason: m.reason as string, rule: m.rule, shadow: m.shadow })
     }
   })
 

@@ -95,3 +95,25 @@ t.test('events it did not see open, decisions without a route, a custom metrics 
   await h.app.close()
   t.equal(h.clock.pendingTimers, 0, 'and cleared on close')
 })
+
+t.test('routes with their own hooks, without authentication, and a plain GET on a websocket route', async (t) => {
+  const ran: string[] = []
+  const h = await harness(t, { anomalies: { reconnectStorm: { perPrincipal: { max: 100, windowMs: 60_000 } } } }, (app) => {
+    app.get('/own', {
+      websocket: true,
+      config: { auth: false, session: false },
+      onRequest: (_q, _r, done) => { ran.push('own onRequest'); done() },
+      preValidation: [(_q, _r, done) => { ran.push('own preValidation'); done() }],
+      preHandler: (_q, _r, done) => { ran.push('own preHandler'); done() },
+      onResponse: [(_q, _r, done) => { done() }]
+    }, (socket) => { socket.send('hi') })
+  })
+  const c = await open(t, `${h.base}/own`)
+  t.equal(await c.next(), 'hi', 'no principal: the principal gate lets it through')
+  t.same(ran, ['own onRequest', 'own preValidation', 'own preHandler'])
+  t.equal((await h.app.inject('/feed/acme')).statusCode, 401, 'a plain GET (auth-handshake refuses it) is not timed as a handshake')
+  const m = await h.metrics()
+  t.equal(sample(m, 'wsguard_handshakes_total', { route: '/own', outcome: 'accepted', code: 'none' }), 1)
+  t.equal(sample(m, 'wsguard_handshakes_total', { route: '/feed/:tenant', outcome: 'accepted', code: 'none' }), 0, 'the plain GET was not counted')
+  t.equal(sample(m, 'wsguard_handshake_duration_seconds_count', { route: '/feed/:tenant', outcome: 'rejected' }), 0, 'no duration for it')
+})
