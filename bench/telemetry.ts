@@ -54,7 +54,8 @@ async function server (withTelemetry: boolean): Promise<{ url: string, close: ()
   const keySet = process.env.BENCH_JWKS !== undefined ? JSON.parse(process.env.BENCH_JWKS) as ReturnType<typeof jwks> : jwks(es)
   await app.register(authHandshake, { jwt: { issuer: ISS, audience: AUD, algorithms: ['ES256'], jwks: keySet } })
   await app.register(sessionExpiry, {})
-  app.get('/feed', { websocket: true, logLevel: 'warn' }, () => {})
+  // REQUEST_LOGS=1 keeps Fastify's default request logging ('incoming request' per handshake).
+  app.get('/feed', { websocket: true, ...(process.env.REQUEST_LOGS === '1' ? {} : { logLevel: 'warn' }) }, () => {})
   await app.listen({ port: 0, host: '127.0.0.1' })
   return { url: `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}/feed`, close: () => app.close() }
 }

@@ -15,12 +15,15 @@ import { Session, type SessionHost } from './session.js'
 
 export const SOURCE = '@wsguard/session-expiry'
 
-const kPending = Symbol('wsguard.pendingSession')
-
 /** avvio's onClose, which Fastify's types do not declare. */
 type OnClose = { onClose(fn: (instance: FastifyInstance, done: (err?: unknown) => void) => void): void }
 
-type RawWithPending = IncomingMessage & { [kPending]?: { request: FastifyRequest, route: string } }
+/**
+ * Handshakes admitted by the preValidation hook, waiting for the websocket server's
+ * 'connection' event. A WeakMap, not a property on the raw request: adding (and deleting) a
+ * property would change the shape of every IncomingMessage and slow all code that reads them.
+ */
+const pendingByRaw = new WeakMap<IncomingMessage, { request: FastifyRequest, route: string }>()
 
 /** What session-expiry exposes on the instance. */
 export interface WsSessions {
@@ -94,10 +97,10 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
   } satisfies WsSessions)
 
   const wss = fastify.websocketServer
-  function onConnection (socket: WebSocket, raw: RawWithPending): void {
-    const pending = raw[kPending]
+  function onConnection (socket: WebSocket, raw: IncomingMessage): void {
+    const pending = pendingByRaw.get(raw)
     if (pending === undefined) return
-    delete raw[kPending]
+    pendingByRaw.delete(raw)
     const session = new Session(host, pending.request, socket, pending.route)
     pending.request.wsSession = session
     live.add(session)
@@ -162,7 +165,7 @@ function makeHandshakeHook (host: SessionHost, route: string) {
   return function wsguardSessionCheck (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
     const principal = request.principal ?? null
     const admit = (): void => {
-      (request.raw as RawWithPending)[kPending] = { request, route }
+      pendingByRaw.set(request.raw, { request, route })
       done()
     }
     if (principal === null) return admit()

@@ -26,7 +26,7 @@ const MESSAGES: Record<AuditEvent['event'], string> = {
 }
 const EWMA_ALPHA = 0.3
 
-type Timed = FastifyRequest & { [kStarted]?: number }
+type Timed = FastifyRequest & { [kStarted]: number }
 type Hook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void
 type AnomalyFields = Omit<Extract<AuditEvent, { event: 'anomaly' }>, 'v' | 'at' | 'event'>
 
@@ -50,6 +50,8 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
   const metrics = config.metrics === false ? undefined : createMetrics(config.metrics.registry ?? new Registry(), config.metrics.prefix)
   const audit: FastifyBaseLogger | undefined = config.audit ? fastify.log.child({ name: 'wsguard.audit' }) : undefined
   const open = new Map<string, OpenSession>()
+  // Declared, so setting it per request keeps Fastify's request objects one shape (0: not a handshake).
+  fastify.decorateRequest(kStarted, 0)
   fastify.decorate('wsguardTelemetry', Object.freeze({ enabled: true, registry: metrics?.registry }) satisfies WsguardTelemetry)
 
   // Events are built as one object literal each (no spreads) and `who` is made once per
@@ -87,7 +89,7 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
     if (!config.throttle) return false
     const retryAfter = Math.max(1, Math.ceil(window.retryAfterMs(key, now) / 1000))
     sendRejection(reply, 'WSG_RATE_LIMITED', { 'retry-after': String(retryAfter) })
-    publishRejection(SOURCE, request, route, 'WSG_RATE_LIMITED', (request as Timed)[kStarted] as number, `reconnect-storm-${scope}`, request.principal)
+    publishRejection(SOURCE, request, route, 'WSG_RATE_LIMITED', (request as Timed)[kStarted], `reconnect-storm-${scope}`, request.principal)
     return true
   }
 
@@ -125,7 +127,7 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
     if (metrics !== undefined) {
       prepend(routeOptions, 'preHandler', function wsguardTelemetryAccepted (request, _reply, done) {
         const started = (request as Timed)[kStarted]
-        if (started !== undefined) {
+        if (started !== 0) {
           metrics.handshakes.inc(acceptedCount)
           metrics.handshakeDuration.observe(accepted, (performance.now() - started) / 1000)
         }
@@ -133,7 +135,7 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
       })
       prepend(routeOptions, 'onResponse', function wsguardTelemetryRefused (request, reply, done) {
         const started = (request as Timed)[kStarted]
-        if (started !== undefined && reply.statusCode >= 400) metrics.handshakeDuration.observe(refused, (performance.now() - started) / 1000)
+        if (started !== 0 && reply.statusCode >= 400) metrics.handshakeDuration.observe(refused, (performance.now() - started) / 1000)
         done()
       })
     }
