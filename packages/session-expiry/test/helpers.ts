@@ -3,9 +3,9 @@ import { channel } from '@wsguard/core'
 import Fastify, { type FastifyInstance } from 'fastify'
 import websocket from '@fastify/websocket'
 import type { AddressInfo } from 'node:net'
-import WebSocket from 'ws'
+import type WebSocket from 'ws'
 import { authHandshake } from '@wsguard/auth-handshake'
-import { claimsFor, FakeClock, generateKey, jwks, mintToken } from '@wsguard/testing'
+import { claimsFor, connectSocket, FakeClock, generateKey, jwks, mintToken, openSocket, type Refusal, type SocketClient } from '@wsguard/testing'
 import { sessionExpiry, type SessionExpiryOptions } from '../src/index.js'
 
 export const ISS = 'https://idp.test'
@@ -56,52 +56,16 @@ export async function harness (t: Test, opts: HarnessOptions = {}): Promise<Harn
   return { app, clock, base: `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}`, token }
 }
 
-export interface Client {
-  ws: WebSocket
-  /** the next text frame, parsed as JSON when it is JSON */
-  next(): Promise<unknown>
-  /** resolves when the socket closes */
-  closed: Promise<{ code: number, reason: string }>
-  send(data: unknown): void
-  /** sends and waits for the reply, so the server has seen the frame */
-  ask(data: unknown): Promise<unknown>
-}
-
-export type Refused = { refused: true, status: number, body: Record<string, unknown>, headers: Record<string, unknown> }
+export type Client = SocketClient
+export type Refused = Refusal
 
 /** Opens a real socket with a bearer token; resolves once open, or with the refusal. */
-export function connect (t: Test, url: string, token?: string, options: WebSocket.ClientOptions = {}): Promise<Client | Refused> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { ...options, headers: token === undefined ? {} : { authorization: `Bearer ${token}` } })
-    t.teardown(() => ws.terminate())
-    const queue: unknown[] = []
-    const waiters: Array<(m: unknown) => void> = []
-    ws.on('message', (data) => {
-      const text = String(data)
-      let m: unknown = text
-      try { m = JSON.parse(text) } catch {}
-      const w = waiters.shift()
-      if (w !== undefined) w(m)
-      else queue.push(m)
-    })
-    const next = (): Promise<unknown> => (queue.length > 0 ? Promise.resolve(queue.shift()) : new Promise((resolve) => waiters.push(resolve)))
-    const closed = new Promise<{ code: number, reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: String(reason) })))
-    const send = (data: unknown): void => ws.send(typeof data === 'string' ? data : JSON.stringify(data))
-    ws.on('open', () => resolve({ ws, next, closed, send, ask: (data) => { send(data); return next() } }))
-    ws.on('unexpected-response', (_req, res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (c: string) => { body += c })
-      res.on('end', () => resolve({ refused: true, status: res.statusCode as number, body: JSON.parse(body), headers: res.headers }))
-    })
-    ws.on('error', reject)
-  })
+export function connect (t: Test, url: string, token?: string, client: WebSocket.ClientOptions = {}): Promise<Client | Refused> {
+  return connectSocket(url, { ...(token !== undefined ? { token } : {}), client, teardown: (fn) => t.teardown(fn) })
 }
 
-export async function open (t: Test, url: string, token?: string, options?: WebSocket.ClientOptions): Promise<Client> {
-  const c = await connect(t, url, token, options)
-  if ('refused' in c) throw new Error(`refused ${c.status} ${String(c.body.code)}`)
-  return c
+export async function open (t: Test, url: string, token?: string, client: WebSocket.ClientOptions = {}): Promise<Client> {
+  return await openSocket(url, { ...(token !== undefined ? { token } : {}), client, teardown: (fn) => t.teardown(fn) })
 }
 
 interface Listened<M> { seen: M[], wait: (test: (m: M) => boolean) => Promise<M> }

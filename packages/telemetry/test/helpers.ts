@@ -2,11 +2,10 @@ import type { Test } from 'tap'
 import Fastify, { type FastifyInstance } from 'fastify'
 import websocket from '@fastify/websocket'
 import type { AddressInfo } from 'node:net'
-import WebSocket from 'ws'
 import { authHandshake } from '@wsguard/auth-handshake'
 import { sessionExpiry } from '@wsguard/session-expiry'
 import { topicAuthz } from '@wsguard/topic-authz'
-import { captureLogs, claimsFor, FakeClock, generateKey, jwks, mintToken, type CapturedLogs } from '@wsguard/testing'
+import { captureLogs, claimsFor, connectSocket, FakeClock, generateKey, jwks, mintToken, openSocket, type CapturedLogs, type Refusal, type SocketClient } from '@wsguard/testing'
 import { telemetry, type TelemetryOptions } from '../src/index.js'
 import { parseMetrics } from './prom.js'
 
@@ -56,45 +55,15 @@ export async function harness (t: Test, opts: TelemetryOptions = {}, extra?: (ap
   }
 }
 
-export interface Client {
-  ws: WebSocket
-  ask(data: unknown): Promise<unknown>
-  next(): Promise<unknown>
-  closed: Promise<{ code: number, reason: string }>
-}
-export type Refused = { refused: true, status: number, body: Record<string, unknown>, headers: Record<string, unknown> }
+export type Client = SocketClient
+export type Refused = Refusal
 
 export function connect (t: Test, url: string, token?: string): Promise<Client | Refused> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, token === undefined ? {} : { headers: { authorization: `Bearer ${token}` } })
-    t.teardown(() => ws.terminate())
-    const queue: unknown[] = []
-    const waiters: Array<(m: unknown) => void> = []
-    ws.on('message', (d) => {
-      const text = String(d)
-      let m: unknown = text
-      try { m = JSON.parse(text) } catch {}
-      const w = waiters.shift()
-      if (w !== undefined) w(m)
-      else queue.push(m)
-    })
-    const next = (): Promise<unknown> => (queue.length > 0 ? Promise.resolve(queue.shift()) : new Promise((resolve) => waiters.push(resolve)))
-    const closed = new Promise<{ code: number, reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: String(reason) })))
-    ws.on('open', () => resolve({ ws, next, closed, ask: (d) => { ws.send(typeof d === 'string' ? d : JSON.stringify(d)); return next() } }))
-    ws.on('unexpected-response', (_req, res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (c: string) => { body += c })
-      res.on('end', () => resolve({ refused: true, status: res.statusCode as number, body: JSON.parse(body), headers: res.headers }))
-    })
-    ws.on('error', reject)
-  })
+  return connectSocket(url, { ...(token !== undefined ? { token } : {}), teardown: (fn) => t.teardown(fn) })
 }
 
 export async function open (t: Test, url: string, token?: string): Promise<Client> {
-  const c = await connect(t, url, token)
-  if ('refused' in c) throw new Error(`refused ${c.status} ${String(c.body.code)}`)
-  return c
+  return await openSocket(url, { ...(token !== undefined ? { token } : {}), teardown: (fn) => t.teardown(fn) })
 }
 
 /** Resolves once `test()` holds, checking after each turn of the event loop (bounded). */

@@ -1,0 +1,69 @@
+import type { IncomingHttpHeaders } from 'node:http'
+import WebSocket from 'ws'
+
+/** An open test socket: frames queue up until asked for, so none is missed. */
+export interface SocketClient {
+  ws: WebSocket
+  /** the next text frame, parsed as JSON when it is JSON */
+  next(): Promise<unknown>
+  /** resolves when the socket closes, with the close code and reason */
+  closed: Promise<{ code: number, reason: string }>
+  /** sends a string as is, anything else as JSON */
+  send(data: unknown): void
+  /** sends and waits for the next frame, so the server has seen the first */
+  ask(data: unknown): Promise<unknown>
+}
+
+/** A handshake refused with a plain HTTP answer. */
+export interface Refusal {
+  refused: true
+  status: number
+  body: Record<string, unknown>
+  headers: IncomingHttpHeaders
+}
+
+export interface SocketOptions {
+  /** sent as `Authorization: Bearer <token>` */
+  token?: string
+  /** anything else `ws` takes (origin, autoPong, …) */
+  client?: WebSocket.ClientOptions
+  /** called with a function that terminates the socket; pass tap's `t.teardown` */
+  teardown?: (fn: () => void) => void
+}
+
+/** Opens a real WebSocket; resolves once open, or with the HTTP refusal. Other errors reject. */
+export function connectSocket (url: string, options: SocketOptions = {}): Promise<SocketClient | Refusal> {
+  return new Promise((resolve, reject) => {
+    const headers = { ...(options.client?.headers ?? {}), ...(options.token === undefined ? {} : { authorization: `Bearer ${options.token}` }) }
+    const ws = new WebSocket(url, { ...options.client, headers })
+    options.teardown?.(() => ws.terminate())
+    const queue: unknown[] = []
+    const waiters: Array<(m: unknown) => void> = []
+    ws.on('message', (data) => {
+      const text = String(data)
+      let m: unknown = text
+      try { m = JSON.parse(text) } catch {}
+      const w = waiters.shift()
+      if (w !== undefined) w(m)
+      else queue.push(m)
+    })
+    const next = (): Promise<unknown> => (queue.length > 0 ? Promise.resolve(queue.shift()) : new Promise((resolve) => waiters.push(resolve)))
+    const closed = new Promise<{ code: number, reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: String(reason) })))
+    const send = (data: unknown): void => ws.send(typeof data === 'string' ? data : JSON.stringify(data))
+    ws.on('open', () => resolve({ ws, next, closed, send, ask: (data) => { send(data); return next() } }))
+    ws.on('unexpected-response', (_req, res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (c: string) => { body += c })
+      res.on('end', () => resolve({ refused: true, status: res.statusCode as number, body: JSON.parse(body), headers: res.headers }))
+    })
+    ws.on('error', reject)
+  })
+}
+
+/** Like `connectSocket`, but a refusal is an error. */
+export async function openSocket (url: string, options: SocketOptions = {}): Promise<SocketClient> {
+  const c = await connectSocket(url, options)
+  if ('refused' in c) throw new Error(`handshake refused: ${c.status} ${String(c.body.code)}`)
+  return c
+}
