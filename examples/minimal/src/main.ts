@@ -63,6 +63,14 @@ const adminToken = await op.token({ clientId: 'admin-tool', scope: 'feed:read fe
 for (const line of await session()) results.push(`dashboard session: ${line}`)
 results.push(await attempt('dashboard token again, after the revocation', dashboard))
 
+// What telemetry counted, read from /metrics.
+const metrics = await (await fetch(address + '/metrics')).text()
+const count = (pattern: RegExp): number => [...metrics.matchAll(pattern)].reduce((sum, m) => sum + Number(m[1]), 0)
+const accepted = count(/^wsguard_handshakes_total\{[^}]*outcome="accepted"[^}]*\} (\d+)$/gm)
+const refused = count(/^wsguard_handshakes_total\{[^}]*outcome="rejected"[^}]*\} (\d+)$/gm)
+const revoked = count(/^wsguard_revocations_total\{[^}]*\} (\d+)$/gm)
+results.push(`/metrics: ${accepted} handshakes accepted, ${refused} refused, ${revoked} session revoked`)
+
 for (const line of results) console.log(line)
 
 if (once) {
@@ -70,7 +78,8 @@ if (once) {
   await op.close()
   const expected = [
     'accepted', 'WSG_OVERSCOPED_TOKEN', 'WSG_CREDENTIAL_MISSING', 'server said {"own":true,"other":"claim-mismatch"}', 'refused 403 WSG_TOPIC_DENIED',
-    'session open', 'refresh with the admin token: WSG_OVERSCOPED_TOKEN', 'closed 4403 access revoked', 'refused 401 WSG_TOKEN_REVOKED'
+    'session open', 'refresh with the admin token: WSG_OVERSCOPED_TOKEN', 'closed 4403 access revoked', 'refused 401 WSG_TOKEN_REVOKED',
+    '/metrics: 3 handshakes accepted, 4 refused, 1 session revoked'
   ]
   const failed = expected.filter((text, i) => results[i]?.includes(text) !== true).length
   console.log(`${expected.length - failed} passed, ${failed} failed`)

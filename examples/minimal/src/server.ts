@@ -4,6 +4,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import { authHandshake } from '@wsguard/auth-handshake'
 import { topicAuthz } from '@wsguard/topic-authz'
 import { sessionExpiry } from '@wsguard/session-expiry'
+import { telemetry } from '@wsguard/telemetry'
 
 const claims = Type.Object({ tenant: Type.String() })
 declare module '@wsguard/core' {
@@ -17,6 +18,8 @@ declare module '@wsguard/core' {
 export async function buildServer (issuer: string, logger = true): Promise<FastifyInstance> {
   const app = Fastify({ logger })
   await app.register(websocket)
+  // Metrics on /metrics and audit events on the logger (child logger `wsguard.audit`).
+  await app.register(telemetry, { metrics: { path: '/metrics' }, audit: true })
   await app.register(authHandshake, {
     jwt: { issuer, audience: 'feed-api', algorithms: ['ES256', 'EdDSA'], discovery: true, typ: 'at+jwt', claims }
   })
