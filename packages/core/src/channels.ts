@@ -84,6 +84,10 @@ export interface TopicDecisionMessage {
   /** `null` on a route without authentication */
   principal: Principal | null
   topic: string
+  /** when decided for a request (not through `app.topicAuthz.authorize`) */
+  remoteAddress?: string
+  /** session-expiry's connection id, when session-expiry is registered */
+  sessionId?: string
 }
 
 export interface ChannelMessages {

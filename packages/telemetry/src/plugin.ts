@@ -232,7 +232,7 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
   on(ChannelName.topicDecision, (m) => {
     metrics?.topicDecisions.inc({ route: m.route ?? '', action: m.action, outcome: m.allow ? 'allow' : 'deny', reason: m.reason ?? 'none', shadow: String(m.shadow) })
     if (!m.allow) {
-      emit({ event: 'topic.denied', route: m.route, who: who(m.principal), action: m.action, topic: m.topic, reason: m.reason as string, rule: m.rule, shadow: m.shadow })
+      emit({ event: 'topic.denied', route: m.route, who: who(m.principal), sessionId: m.sessionId, remoteAddress: m.remoteAddress, action: m.action, topic: m.topic, reason: m.reason as string, rule: m.rule, shadow: m.shadow })
     }
   })
 

@@ -61,7 +61,9 @@ t.test('a scripted scenario: metrics deltas, and an audit stream that evidences 
   const closed = events.filter((e) => e.event === 'session.closed').map((e) => e.sessionId)
   t.same([...closed].sort(), [...opened].sort(), 'every session.opened has exactly one session.closed')
   t.match(events.find((e) => e.event === 'session.revoked'), { by: 'subject', who: { subject: 'bob' } })
-  t.match(events.find((e) => e.event === 'topic.denied' && e.topic === 'feed.globex.eu'), { action: 'subscribe', reason: 'claim-mismatch', shadow: false })
+  const denied = events.find((e) => e.event === 'topic.denied' && e.topic === 'feed.globex.eu')
+  t.match(denied, { action: 'subscribe', reason: 'claim-mismatch', shadow: false, remoteAddress: '127.0.0.1', who: { subject: 'alice' } })
+  t.equal(denied?.sessionId, aliceEvents[0]?.sessionId, "the in-band denial carries alice's connection id")
   t.match(events.find((e) => e.event === 'handshake.rejected' && e.code === 'WSG_TOKEN_EXPIRED'), { source: '@wsguard/auth-handshake', statusCode: 401, detail: 'expired' })
   const text = h.logs.text()
   for (const tok of [aliceToken, expired]) {

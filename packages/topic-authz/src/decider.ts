@@ -1,5 +1,5 @@
 import { ChannelName, channel, type Principal } from '@wsguard/core'
-import type { FastifyBaseLogger } from 'fastify'
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { DecisionCache } from './cache.js'
 import { evaluate, INVALID_TOPIC, type RuleSet, type TopicDecision } from './policy.js'
 import type { TopicAuthzConfig } from './options.js'
@@ -31,7 +31,7 @@ export class Decider {
    * the caller already knows the topic is not well formed (a handshake placeholder whose
    * value is not one segment).
    */
-  decide (policy: RoutePolicy, principal: Principal | null, action: string, topic: unknown, cache: DecisionCache | undefined, log: FastifyBaseLogger, invalid = false): TopicDecision {
+  decide (policy: RoutePolicy, principal: Principal | null, action: string, topic: unknown, cache: DecisionCache | undefined, log: FastifyBaseLogger, request?: FastifyRequest, invalid = false): TopicDecision {
     let verdict: TopicDecision
     const text = typeof topic === 'string' ? topic : ''
     const cached = cache?.get(principal, action, text, this.#now)
@@ -59,11 +59,19 @@ export class Decider {
         ...(verdict.reason !== undefined ? { reason: verdict.reason } : {}),
         shadow: this.#shadow,
         principal,
+        // Read only when someone listens: the address costs a syscall on a socket's first read.
+        ...(request !== undefined ? { remoteAddress: request.ip, ...sessionOf(request) } : {}),
         topic: text.length > this.#config.maxTopicLength ? text.slice(0, this.#config.maxTopicLength) : text
       })
     }
     return this.#shadow ? shadowOf(verdict) : verdict
   }
+}
+
+/** session-expiry's connection id, read through the request (no import), when it is there. */
+function sessionOf (request: FastifyRequest): { sessionId?: string } {
+  const id = (request as { wsSession?: { id?: unknown } | null }).wsSession?.id
+  return typeof id === 'string' ? { sessionId: id } : {}
 }
 
 const shadows = new WeakMap<TopicDecision, TopicDecision>()

@@ -45,7 +45,7 @@ export async function topicAuthzPlugin (fastify: FastifyInstance, opts: TopicAut
   fastify.decorateRequest(kState, null)
   fastify.decorateRequest('authorizeTopic', function authorizeTopic (this: FastifyRequest, action: string, topic: string): TopicDecision {
     const state = stateOf(this as RequestWithState, config.decisionCacheSize, appPolicy)
-    return decider.decide(state.policy, this.principal ?? null, action, topic, state.cache, this.log)
+    return decider.decide(state.policy, this.principal ?? null, action, topic, state.cache, this.log, this)
   })
   fastify.decorate('topicAuthz', Object.freeze({
     mode: config.mode,
@@ -116,7 +116,7 @@ function makeHandshakeHook (cacheSize: number, decider: Decider, policy: RoutePo
     for (const t of topics) {
       const segments = t.resolve(request.params, principal)
       const topic = segments === undefined ? t.template : segments.join('.')
-      const decision = decider.decide(state.policy, principal, t.action, topic, state.cache, request.log, segments === undefined)
+      const decision = decider.decide(state.policy, principal, t.action, topic, state.cache, request.log, request, segments === undefined)
       if (!decision.allow) {
         sendRejection(reply, 'WSG_TOPIC_DENIED', decision.reason === 'stale-auth' ? stepUpChallenge(decision.stepUp as StepUp) : undefined)
         publishRejection(SOURCE, request, route, 'WSG_TOPIC_DENIED', started, decision.reason, principal)

@@ -242,3 +242,20 @@ t.test('a rejection published with the Origin', async (t) => {
   t.equal(rejections.at(-1)?.origin, 'https://app.test')
   t.ok((rejections.at(-1)?.durationMs ?? -1) >= 0)
 })
+
+t.test('in-band decisions are published with the remote address and session-expiry\'s connection id', async (t) => {
+  const decisions = listen<TopicDecisionMessage>(t, ChannelName.topicDecision)
+  const { base } = await build(t, {}, 'auth-first', (app) => {
+    app.decorateRequest('wsSession', null as never)
+    app.get('/ws/with-session', { websocket: true, config: { topics: [] } }, (socket, req) => {
+      // What session-expiry sets before the handler runs.
+      (req as unknown as { wsSession: { id: string } }).wsSession = { id: 'conn-1' }
+      socket.on('message', (raw) => { socket.send(JSON.stringify(req.authorizeTopic('subscribe', String(raw)))) })
+    })
+  })
+  const c = await open(t, `${base}/ws/with-session`, token('alice', 'acme', ''))
+  if (!c.open) throw new Error('opens')
+  c.ws.send('status.up')
+  await new Promise((resolve) => c.ws.once('message', resolve))
+  t.match(decisions.at(-1), { topic: 'status.up', allow: true, remoteAddress: '127.0.0.1', sessionId: 'conn-1' })
+})
