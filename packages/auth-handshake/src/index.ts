@@ -8,7 +8,9 @@ export {
   DEFAULT_MAX_TOKEN_BYTES, DEFAULT_CLOCK_TOLERANCE_MS, DEFAULT_JWKS_COOLDOWN_MS, DEFAULT_JWKS_MAX_AGE_MS,
   DEFAULT_JWKS_TIMEOUT_MS, DEFAULT_VERIFIED_TOKEN_CACHE_SIZE, DEFAULT_VERIFIED_TOKEN_CACHE_TTL_MS
 } from './options.js'
-export type { RouteAuthConfig } from './route-rules.js'
+export type { RouteAuthConfig, RouteMethod } from './route-rules.js'
+export type { MtlsOptions, MtlsIdentity, ClientCertificate } from './mtls.js'
+export { spiffeTrustDomain } from './mtls.js'
 export type { AuthOutcome } from '@wsguard/core'
 export type { TokenFault } from './claims.js'
 export { JWS_ALGORITHMS, type JwsAlgorithm } from './algorithms.js'

@@ -2,6 +2,7 @@ import type { TSchema } from '@sinclair/typebox'
 import { invalidOption, isClock, systemClock, type Clock, type PrincipalKind, type StandardClaims } from '@wsguard/core'
 import { JWS_ALGORITHMS, isJwsAlgorithm, type JwsAlgorithm } from './algorithms.js'
 import { isFetchableUrl } from './urls.js'
+import { validateMtls, type MtlsConfig, type MtlsOptions } from './mtls.js'
 
 export type Carrier = 'header' | 'subprotocol' | 'cookie' | 'query'
 export const CARRIERS: readonly Carrier[] = Object.freeze(['header', 'subprotocol', 'cookie', 'query'])
@@ -39,11 +40,19 @@ export interface JwtIssuerOptions {
   jwksMaxAgeMs?: number
   /** timeout of one discovery or key-set request, ms. Default 5_000 */
   jwksTimeoutMs?: number
+  /**
+   * RFC 8705 certificate-bound tokens: `'required'` refuses a token without `cnf["x5t#S256"]`
+   * (401 WSG_CERT_BINDING_MISMATCH). A token that has one is always checked against the
+   * presented client certificate, whatever this says. Default `'optional'`
+   */
+  certificateBound?: 'required' | 'optional'
 }
 
 export interface AuthHandshakeOptions {
-  /** trusted issuer(s) */
-  jwt: JwtIssuerOptions | readonly JwtIssuerOptions[]
+  /** trusted issuer(s); with `mtls`, may be left out for certificate-only services */
+  jwt?: JwtIssuerOptions | readonly JwtIssuerOptions[]
+  /** client certificates (mTLS) and workload identity */
+  mtls?: MtlsOptions
   /** where a credential may be presented. Default `['header', 'subprotocol']` */
   carriers?: readonly Carrier[]
   /** cookie read by the `cookie` carrier. Default `'access_token'` */
@@ -98,10 +107,12 @@ export interface IssuerConfig {
   jwksCooldownMs: number
   jwksMaxAgeMs: number
   jwksTimeoutMs: number
+  certificateBound: boolean
 }
 
 export interface AuthHandshakeConfig {
   issuers: readonly IssuerConfig[]
+  mtls: MtlsConfig | undefined
   carriers: ReadonlySet<Carrier>
   cookieName: string
   queryParameter: string
@@ -116,10 +127,10 @@ export interface AuthHandshakeConfig {
   clock: Clock
 }
 
-const OPTION_KEYS = new Set(['jwt', 'carriers', 'cookieName', 'queryParameter', 'subprotocolPrefix', 'allowedOrigins',
+const OPTION_KEYS = new Set(['jwt', 'mtls', 'carriers', 'cookieName', 'queryParameter', 'subprotocolPrefix', 'allowedOrigins',
   'requireOrigin', 'realm', 'maxTokenBytes', 'verifiedTokenCacheSize', 'verifiedTokenCacheTtlMs', 'redactLogs', 'clock'])
 const ISSUER_KEYS = new Set(['issuer', 'audience', 'algorithms', 'discovery', 'jwksUri', 'jwks', 'clockToleranceMs',
-  'maxTokenAgeMs', 'typ', 'claims', 'kind', 'jwksCooldownMs', 'jwksMaxAgeMs', 'jwksTimeoutMs'])
+  'maxTokenAgeMs', 'typ', 'claims', 'kind', 'jwksCooldownMs', 'jwksMaxAgeMs', 'jwksTimeoutMs', 'certificateBound'])
 const TOKEN_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 
 function isObject (value: unknown): value is Record<string, unknown> {
@@ -214,6 +225,9 @@ function validateIssuer (value: unknown, path: string): IssuerConfig {
     throw invalidOption(`${path}.claims must be a TypeBox schema`)
   }
   if (value.kind !== undefined && typeof value.kind !== 'function') throw invalidOption(`${path}.kind must be a function`)
+  if (value.certificateBound !== undefined && value.certificateBound !== 'required' && value.certificateBound !== 'optional') {
+    throw invalidOption(`${path}.certificateBound must be 'required' or 'optional'`)
+  }
   return {
     issuer,
     audiences,
@@ -228,7 +242,8 @@ function validateIssuer (value: unknown, path: string): IssuerConfig {
     kind: value.kind as IssuerConfig['kind'],
     jwksCooldownMs: duration(value.jwksCooldownMs, `${path}.jwksCooldownMs`, DEFAULT_JWKS_COOLDOWN_MS),
     jwksMaxAgeMs: duration(value.jwksMaxAgeMs, `${path}.jwksMaxAgeMs`, DEFAULT_JWKS_MAX_AGE_MS),
-    jwksTimeoutMs: positiveInteger(value.jwksTimeoutMs, `${path}.jwksTimeoutMs`, DEFAULT_JWKS_TIMEOUT_MS)
+    jwksTimeoutMs: positiveInteger(value.jwksTimeoutMs, `${path}.jwksTimeoutMs`, DEFAULT_JWKS_TIMEOUT_MS),
+    certificateBound: value.certificateBound === 'required'
   }
 }
 
@@ -259,9 +274,9 @@ function validateOrigins (value: unknown): ((origin: string) => boolean) | undef
 export function validateOptions (opts: unknown): AuthHandshakeConfig {
   if (!isObject(opts)) throw invalidOption('opts must be an object')
   unknownKeys(opts, OPTION_KEYS, 'opts')
-  if (opts.jwt === undefined) throw invalidOption('opts.jwt is required')
-  const issuerList = Array.isArray(opts.jwt) ? opts.jwt : [opts.jwt]
-  if (issuerList.length === 0) throw invalidOption('opts.jwt must name at least one issuer')
+  if (opts.jwt === undefined && opts.mtls === undefined) throw invalidOption('opts needs jwt, mtls or both')
+  const issuerList = opts.jwt === undefined ? [] : Array.isArray(opts.jwt) ? opts.jwt : [opts.jwt]
+  if (opts.jwt !== undefined && issuerList.length === 0) throw invalidOption('opts.jwt must name at least one issuer')
   const issuers = issuerList.map((v, i) => validateIssuer(v, Array.isArray(opts.jwt) ? `opts.jwt[${i}]` : 'opts.jwt'))
   const seen = new Set<string>()
   for (const { issuer } of issuers) {
@@ -288,6 +303,7 @@ export function validateOptions (opts: unknown): AuthHandshakeConfig {
   if (opts.clock !== undefined && !isClock(opts.clock)) throw invalidOption('opts.clock must be an object with a now() method')
   return {
     issuers,
+    mtls: opts.mtls === undefined ? undefined : validateMtls(opts.mtls),
     carriers,
     cookieName,
     queryParameter: opts.queryParameter === undefined ? DEFAULT_QUERY_PARAMETER : nonEmptyString(opts.queryParameter, 'opts.queryParameter'),

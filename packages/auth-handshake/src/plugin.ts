@@ -7,7 +7,9 @@ import { findCredential, stripBearerProtocol } from './carriers.js'
 import type { TokenFault } from './claims.js'
 import { redactingReqSerializer } from './log.js'
 import { validateOptions, type AuthHandshakeConfig, type AuthHandshakeOptions } from './options.js'
-import { checkScopes, compileRouteRules, type RouteRules } from './route-rules.js'
+import { checkScopes, compileRouteRules, type RouteMethod, type RouteRules } from './route-rules.js'
+import { readClientCertificate, type MtlsConfig } from './mtls.js'
+import { bindToken, certificatePrincipal, type CertificateState } from './identity.js'
 import { Challenges } from './www-authenticate.js'
 
 export const SOURCE = '@wsguard/auth-handshake'
@@ -26,15 +28,25 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
   const authenticator = new TokenAuthenticator(config, fastify.log)
   const challenges = new Challenges(config.realm, Math.max(1, Math.ceil(authenticator.longestCooldownMs / 1000)))
   const serializeReq = redactingReqSerializer([config.queryParameter])
+  const available = new Set<RouteMethod>([
+    ...(config.issuers.length > 0 ? ['jwt' as const] : []),
+    ...(config.mtls !== undefined ? ['mtls' as const] : []),
+    ...(config.issuers.length > 0 && config.mtls !== undefined ? ['jwt+mtls' as const] : [])
+  ])
+  const bound = new Set(config.issuers.filter((i) => i.certificateBound).map((i) => i.issuer))
 
   fastify.decorateRequest('principal', null as unknown as Principal)
   fastify.decorate('wsguardAuth', {
     async authenticate (token: string, request?: FastifyRequest): Promise<CoreAuthOutcome> {
       const outcome = await authenticator.authenticate(token)
       const rules = (request?.routeOptions.config as { [kRouteRules]?: RouteRules } | undefined)?.[kRouteRules]
-      if (!outcome.ok || rules === undefined) return outcome
-      const code = checkScopes(outcome.principal.scopes, rules)
-      return code === undefined ? outcome : { ok: false, code }
+      if (!outcome.ok || rules === undefined || request === undefined) return outcome
+      // The same binding as the handshake: a refreshed token must fit the connection's certificate.
+      const cert = config.mtls === undefined ? undefined : readClientCertificate(request.raw.socket, config.clock.now())
+      const principal = bindToken(outcome.principal, cert, config.mtls, rules.methods, bound.has(outcome.principal.issuer as string))
+      if (typeof principal === 'string') return { ok: false, code: principal }
+      const code = checkScopes(principal.scopes, rules)
+      return code === undefined ? { ok: true, principal } : { ok: false, code }
     }
   } satisfies WsguardAuth)
 
@@ -47,7 +59,7 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
   fastify.addHook('onRoute', (routeOptions: RouteOptions) => {
     if (routeOptions.websocket !== true && typeof routeOptions.wsHandler !== 'function') return
     const route = routeOptions.url
-    const rules = compileRouteRules((routeOptions.config as { auth?: unknown } | undefined)?.auth, `${String(routeOptions.method)} ${route}`)
+    const rules = compileRouteRules((routeOptions.config as { auth?: unknown } | undefined)?.auth, `${String(routeOptions.method)} ${route}`, available)
     if (rules === false) return
     if (config.redactLogs) {
       const serializers = (routeOptions.logSerializers ??= {}) as Record<string, unknown>
@@ -55,14 +67,15 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
     }
     // Kept on the route's config (Fastify copies symbol keys) for wsguardAuth.authenticate(token, request).
     routeOptions.config = { ...routeOptions.config, [kRouteRules]: rules } as RouteOptions['config']
-    const hook = makeHook(config, authenticator, challenges, rules, route)
+    const hook = makeHook(config, authenticator, challenges, rules, route, bound)
     const existing = routeOptions.onRequest
     routeOptions.onRequest = existing === undefined ? [hook] : [...(Array.isArray(existing) ? existing : [existing]), hook]
   })
 }
 
-function makeHook (config: AuthHandshakeConfig, authenticator: TokenAuthenticator, challenges: Challenges, rules: RouteRules, route: string): OnRequest {
-  const { allowedOrigins, requireOrigin, subprotocolPrefix } = config
+function makeHook (config: AuthHandshakeConfig, authenticator: TokenAuthenticator, challenges: Challenges, rules: RouteRules, route: string, bound: ReadonlySet<string>): OnRequest {
+  const { allowedOrigins, requireOrigin, subprotocolPrefix, mtls } = config
+  const wantsCertificate = rules.methods.has('mtls') || rules.methods.has('jwt+mtls')
 
   function reject (request: FastifyRequest, reply: FastifyReply, started: number, code: WsguardErrorCode, fault?: TokenFault | 'unavailable', principal?: Principal): void {
     const scope = code === 'WSG_INSUFFICIENT_SCOPE' ? rules.requiredText : undefined
@@ -70,9 +83,11 @@ function makeHook (config: AuthHandshakeConfig, authenticator: TokenAuthenticato
     publishRejection(SOURCE, request, route, code, started, fault, principal)
   }
 
-  function finish (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, started: number, outcome: AuthOutcome, carrier: string): void {
+  function finish (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, started: number, outcome: AuthOutcome, carrier: string | undefined, cert: CertificateState): void {
     if (!outcome.ok) return reject(request, reply, started, outcome.code, outcome.fault)
-    const { principal } = outcome
+    const combined = carrier === undefined ? outcome.principal : bindToken(outcome.principal, cert, mtls, rules.methods, bound.has(outcome.principal.issuer as string))
+    if (typeof combined === 'string') return reject(request, reply, started, combined, undefined, outcome.principal)
+    const principal = combined
     const scopeFault = checkScopes(principal.scopes, rules)
     if (scopeFault !== undefined) return reject(request, reply, started, scopeFault, undefined, principal)
     request.principal = principal
@@ -95,15 +110,25 @@ function makeHook (config: AuthHandshakeConfig, authenticator: TokenAuthenticato
     if (origin === undefined ? requireOrigin : (allowedOrigins !== undefined && !allowedOrigins(origin))) {
       return reject(request, reply, started, 'WSG_ORIGIN_DENIED')
     }
+    const cert: CertificateState = mtls === undefined ? undefined : readClientCertificate(request.raw.socket, config.clock.now())
+    // A certificate the route relies on and the TLS layer did not verify: refused before any token work.
+    if (cert === 'untrusted' && wantsCertificate) return reject(request, reply, started, 'WSG_CERT_UNTRUSTED')
     const found = findCredential({ headers: request.headers, rawHeaders: request.raw.rawHeaders ?? NO_RAW_HEADERS, query: request.query }, config)
-    if (found === null) return reject(request, reply, started, 'WSG_CREDENTIAL_MISSING')
     if (typeof found === 'string') return reject(request, reply, started, found)
+    if (found === null) {
+      if (typeof cert === 'object' && rules.methods.has('mtls')) {
+        const principal = certificatePrincipal(cert, mtls as MtlsConfig)
+        if (typeof principal === 'string') return reject(request, reply, started, principal)
+        return finish(request, reply, done, started, { ok: true, principal }, undefined, cert)
+      }
+      return reject(request, reply, started, rules.methods.has('jwt') || typeof cert === 'object' ? 'WSG_CREDENTIAL_MISSING' : 'WSG_CERT_REQUIRED')
+    }
     const outcome = authenticator.authenticate(found.token)
     if (outcome instanceof Promise) {
       // .catch, not a second then-argument: an error thrown in finish must reach Fastify, not go unhandled.
-      outcome.then((o) => finish(request, reply, done, started, o, found.carrier)).catch(done)
+      outcome.then((o) => finish(request, reply, done, started, o, found.carrier, cert)).catch(done)
     } else {
-      finish(request, reply, done, started, outcome, found.carrier)
+      finish(request, reply, done, started, outcome, found.carrier, cert)
     }
   }
 }

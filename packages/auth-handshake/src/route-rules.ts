@@ -6,17 +6,26 @@ export interface RouteAuthConfig {
   scopes?: readonly string[]
   /** a token carrying any scope outside this list is refused (403 WSG_OVERSCOPED_TOKEN) */
   allowedScopes?: readonly string[]
+  /**
+   * how a client may authenticate on this route. Default: every method the plugin is
+   * configured for (`jwt` with `opts.jwt`, `mtls` with `opts.mtls`, `jwt+mtls` with both)
+   */
+  methods?: ReadonlyArray<'jwt' | 'mtls' | 'jwt+mtls'>
 }
+
+export type RouteMethod = 'jwt' | 'mtls' | 'jwt+mtls'
 
 export interface RouteRules {
   required: readonly string[]
   /** space-joined required scopes, for the `scope` attribute of the challenge */
   requiredText: string
   allowed: ReadonlySet<string> | undefined
+  methods: ReadonlySet<RouteMethod>
 }
 
 const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/
-const ROUTE_KEYS = new Set(['scopes', 'allowedScopes'])
+const ROUTE_KEYS = new Set(['scopes', 'allowedScopes', 'methods'])
+const METHODS: readonly RouteMethod[] = ['jwt', 'mtls', 'jwt+mtls']
 
 function scopeList (value: unknown, path: string): string[] {
   if (!Array.isArray(value) || !value.every((s) => typeof s === 'string' && SCOPE_TOKEN.test(s))) {
@@ -29,9 +38,9 @@ function scopeList (value: unknown, path: string): string[] {
  * Reads a route's `config.auth` once, when the route is added. `false` opts out;
  * `undefined` means authentication with no scope rule; anything else malformed throws.
  */
-export function compileRouteRules (value: unknown, route: string): RouteRules | false {
+export function compileRouteRules (value: unknown, route: string, available: ReadonlySet<RouteMethod>): RouteRules | false {
   if (value === false) return false
-  if (value === undefined || value === true) return { required: [], requiredText: '', allowed: undefined }
+  if (value === undefined || value === true) return { required: [], requiredText: '', allowed: undefined, methods: available }
   const path = `route ${route}: config.auth`
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw invalidOption(`${path} must be false or an object`)
@@ -46,10 +55,21 @@ export function compileRouteRules (value: unknown, route: string): RouteRules | 
     const missing = required.filter((s) => !allowedList.includes(s))
     if (missing.length > 0) throw invalidOption(`${path}.allowedScopes must include every required scope (missing ${missing.join(', ')})`)
   }
+  let methods = available
+  if (v.methods !== undefined) {
+    if (!Array.isArray(v.methods) || v.methods.length === 0 || !v.methods.every((m) => METHODS.includes(m))) {
+      throw invalidOption(`${path}.methods must be a non-empty array of ${METHODS.join(', ')}`)
+    }
+    for (const m of v.methods as RouteMethod[]) {
+      if (!available.has(m)) throw invalidOption(`${path}.methods: '${m}' needs ${m === 'jwt' ? 'opts.jwt' : m === 'mtls' ? 'opts.mtls' : 'opts.jwt and opts.mtls'}`)
+    }
+    methods = new Set(v.methods as RouteMethod[])
+  }
   return {
     required,
     requiredText: required.join(' '),
-    allowed: allowedList === undefined ? undefined : new Set(allowedList)
+    allowed: allowedList === undefined ? undefined : new Set(allowedList),
+    methods
   }
 }
 

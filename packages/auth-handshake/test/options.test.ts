@@ -11,7 +11,14 @@ const issuer = { issuer: 'https://idp.test', audience: 'feed-api', algorithms: [
 
 const cases: Array<[string, unknown, RegExp]> = [
   ['unknown top-level option', { jwt: issuer, carrier: ['header'] }, /opts\.carrier is not an option/],
-  ['no jwt', {}, /opts\.jwt is required/],
+  ['neither jwt nor mtls', {}, /opts needs jwt, mtls or both/],
+  ['certificateBound', { jwt: { ...issuer, certificateBound: true } }, /opts\.jwt\.certificateBound must be 'required' or 'optional'/],
+  ['mtls not an object', { mtls: 'spiffe' }, /opts\.mtls must be an object/],
+  ['mtls unknown key', { mtls: { trustDomain: ['a'] } }, /opts\.mtls\.trustDomain is not an option/],
+  ['mtls identity', { mtls: { identity: 'x509' } }, /opts\.mtls\.identity must be 'spiffe' or a function/],
+  ['mtls trust domains', { mtls: { trustDomains: ['Prod.Example'] } }, /opts\.mtls\.trustDomains must be a non-empty array of trust domains/],
+  ['mtls spiffe without domains', { mtls: {} }, /opts\.mtls\.trustDomains is required with identity 'spiffe'/],
+  ['mtls allow', { mtls: { trustDomains: ['a'], allow: [] } }, /opts\.mtls\.allow must be a non-empty array of workload id patterns/],
   ['empty issuer list', { jwt: [] }, /opts\.jwt must name at least one issuer/],
   ['issuer not an object', { jwt: 'x' }, /opts\.jwt must be an object/],
   ['unknown issuer option', { jwt: { ...issuer, audiences: ['x'] } }, /opts\.jwt\.audiences is not an option/],

@@ -4,7 +4,7 @@ import Fastify from 'fastify'
 import websocket from '@fastify/websocket'
 import { Type } from '@sinclair/typebox'
 import type { Principal, PrincipalKind } from '@wsguard/core'
-import { authHandshake, type AuthHandshakeOptions, type JwtIssuerOptions, type AuthOutcome, type Carrier } from '../src/index.js'
+import { authHandshake, type AuthHandshakeOptions, type JwtIssuerOptions, type AuthOutcome, type Carrier, type ClientCertificate, type MtlsIdentity } from '../src/index.js'
 
 const issuer: JwtIssuerOptions = {
   issuer: 'https://idp.example',
@@ -52,8 +52,21 @@ export const audNumber: JwtIssuerOptions = { ...issuer, audience: 1 }
 export const toleranceText: JwtIssuerOptions = { ...issuer, clockToleranceMs: '30s' }
 // @ts-expect-error kind returns user or workload
 export const badKind: JwtIssuerOptions = { ...issuer, kind: () => 'robot' }
-// @ts-expect-error jwt is required
-export const noJwt: AuthHandshakeOptions = {}
+export const mtlsOnly: AuthHandshakeOptions = {
+  mtls: { trustDomains: ['prod.example'], identity: 'spiffe', allow: ['spiffe://prod.example/ns/billing/sa/*'] }
+}
+export const customPki: AuthHandshakeOptions = {
+  mtls: { identity: (cert: ClientCertificate): MtlsIdentity | undefined => (cert.subject.includes('CN=') ? { id: cert.subject, kind: 'workload', scopes: ['ingest'] } : undefined) },
+  jwt: { ...issuer, certificateBound: 'required' }
+}
+// @ts-expect-error identity is 'spiffe' or a function
+export const badIdentity: AuthHandshakeOptions = { mtls: { identity: 'x509' } }
+// @ts-expect-error trustDomains is a list
+export const badDomains: AuthHandshakeOptions = { mtls: { trustDomains: 'prod.example' } }
+// @ts-expect-error allow is a list of patterns
+export const badAllow: AuthHandshakeOptions = { mtls: { trustDomains: ['a'], allow: 'spiffe://a/b' } }
+// @ts-expect-error certificateBound is 'required' or 'optional'
+export const badBound: JwtIssuerOptions = { ...issuer, certificateBound: true }
 // @ts-expect-error unknown carrier
 export const badCarrier: AuthHandshakeOptions = { jwt: issuer, carriers: ['body'] }
 // @ts-expect-error requireOrigin is a boolean
@@ -79,6 +92,9 @@ export async function routes (): Promise<void> {
     socket.send(`${p.method} ${id} ${scopes.join(' ')}`)
   })
   app.get('/open', { websocket: true, config: { auth: false } }, () => {})
+  app.get('/ingest', { websocket: true, config: { auth: { methods: ['mtls', 'jwt+mtls'] } } }, () => {})
+  // @ts-expect-error methods are jwt, mtls, jwt+mtls
+  app.get('/bad-method', { websocket: true, config: { auth: { methods: ['basic'] } } }, () => {})
   // @ts-expect-error scopes are strings
   app.get('/bad2', { websocket: true, config: { auth: { scopes: [1] } } }, () => {})
   const outcome: AuthOutcome = await app.wsguardAuth.authenticate('token')

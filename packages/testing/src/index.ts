@@ -5,3 +5,4 @@ export { startOidcIssuer, type OidcIssuer, type OidcIssuerOptions, type OidcClie
 export { captureLogs, type CapturedLogs } from './logs.js'
 export { FakeClock } from './clock.js'
 export { connectSocket, openSocket, type SocketClient, type Refusal, type SocketOptions } from './ws-client.js'
+export { createTestCa, type TestCa, type TestCertificate, type IssueOptions } from './pki.js'

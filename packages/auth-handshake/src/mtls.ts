@@ -1,0 +1,147 @@
+import { createHash, X509Certificate } from 'node:crypto'
+import type { TLSSocket } from 'node:tls'
+import { invalidOption, type CertificateIdentity, type PrincipalKind } from '@wsguard/core'
+
+/** What the plugin read off a verified client certificate. */
+export interface ClientCertificate {
+  /** the subject distinguished name, as Node prints it */
+  readonly subject: string
+  /** URI subject alternative names */
+  readonly uris: readonly string[]
+  /** SHA-256 fingerprint, colon-separated hex (as Node's `fingerprint256`) */
+  readonly fingerprint256: string
+  /** base64url SHA-256 of the DER certificate: RFC 8705's `x5t#S256` */
+  readonly thumbprint: string
+  /** ms since epoch */
+  readonly notBefore: number
+  readonly notAfter: number
+}
+
+/** The workload a certificate names, for `mtls.identity` functions. */
+export interface MtlsIdentity {
+  id: string
+  /** default `workload` */
+  kind?: PrincipalKind
+  /** scopes the certificate grants, for route scope rules. Default none */
+  scopes?: readonly string[]
+}
+
+export interface MtlsOptions {
+  /** SPIFFE trust domains accepted (`prod.example`); required with `identity: 'spiffe'` */
+  trustDomains?: readonly string[]
+  /** how a certificate becomes an identity: `'spiffe'` (the one URI SAN), or a function for other PKIs. Default `'spiffe'` */
+  identity?: 'spiffe' | ((certificate: ClientCertificate) => MtlsIdentity | undefined)
+  /** workload ids allowed; `*` matches one path segment (`spiffe://prod.example/ns/billing/sa/*`). Default: any */
+  allow?: readonly string[]
+}
+
+export interface MtlsConfig {
+  readonly trustDomains: ReadonlySet<string>
+  readonly identity: (certificate: ClientCertificate) => MtlsIdentity | undefined
+  readonly allow: ((id: string) => boolean) | undefined
+}
+
+const MTLS_KEYS = new Set(['trustDomains', 'identity', 'allow'])
+const TRUST_DOMAIN = /^[a-z0-9._-]+$/
+const PATH_SEGMENT = /^[A-Za-z0-9._-]+$/
+
+/** A SPIFFE ID (`spiffe://<trust domain>/<path>`): its trust domain, or undefined if it is not one. */
+export function spiffeTrustDomain (uri: string): string | undefined {
+  if (uri.length > 2048 || !uri.startsWith('spiffe://')) return undefined
+  const rest = uri.slice('spiffe://'.length)
+  const slash = rest.indexOf('/')
+  if (slash <= 0) return undefined
+  const domain = rest.slice(0, slash)
+  if (!TRUST_DOMAIN.test(domain)) return undefined
+  const segments = rest.slice(slash + 1).split('/')
+  for (const s of segments) {
+    if (!PATH_SEGMENT.test(s) || s === '.' || s === '..') return undefined
+  }
+  return domain
+}
+
+function allowPattern (pattern: string): RegExp {
+  const escaped = pattern.split('*').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('[A-Za-z0-9._-]+')
+  return new RegExp(`^${escaped}$`)
+}
+
+/** Validates `opts.mtls` once, at registration. */
+export function validateMtls (value: unknown): MtlsConfig {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalidOption('opts.mtls must be an object')
+  for (const key of Object.keys(value)) if (!MTLS_KEYS.has(key)) throw invalidOption(`opts.mtls.${key} is not an option`)
+  const v = value as Record<string, unknown>
+  const identity = v.identity ?? 'spiffe'
+  if (identity !== 'spiffe' && typeof identity !== 'function') throw invalidOption("opts.mtls.identity must be 'spiffe' or a function")
+  let trustDomains = new Set<string>()
+  if (v.trustDomains !== undefined) {
+    if (!Array.isArray(v.trustDomains) || v.trustDomains.length === 0 || !v.trustDomains.every((d) => typeof d === 'string' && TRUST_DOMAIN.test(d))) {
+      throw invalidOption('opts.mtls.trustDomains must be a non-empty array of trust domains (lowercase letters, digits, . _ -)')
+    }
+    trustDomains = new Set(v.trustDomains as string[])
+  }
+  if (identity === 'spiffe' && trustDomains.size === 0) throw invalidOption("opts.mtls.trustDomains is required with identity 'spiffe'")
+  let allow: MtlsConfig['allow']
+  if (v.allow !== undefined) {
+    if (!Array.isArray(v.allow) || v.allow.length === 0 || !v.allow.every((p) => typeof p === 'string' && p.length > 0)) {
+      throw invalidOption('opts.mtls.allow must be a non-empty array of workload id patterns')
+    }
+    const patterns = (v.allow as string[]).map(allowPattern)
+    allow = (id) => patterns.some((p) => p.test(id))
+  }
+  const spiffe = (cert: ClientCertificate): MtlsIdentity | undefined => {
+    // Exactly one URI SAN, a SPIFFE ID of an accepted trust domain.
+    if (cert.uris.length !== 1) return undefined
+    const id = cert.uris[0] as string
+    const domain = spiffeTrustDomain(id)
+    return domain !== undefined && trustDomains.has(domain) ? { id } : undefined
+  }
+  return Object.freeze({ trustDomains, identity: identity === 'spiffe' ? spiffe : identity as MtlsConfig['identity'], allow })
+}
+
+/** URI SANs from Node's `subjectAltName` text; a quoted (escaped) entry makes the list unreadable. */
+function uriSans (subjectAltName: string | undefined): string[] | undefined {
+  if (subjectAltName === undefined) return []
+  const uris: string[] = []
+  for (const entry of subjectAltName.split(', ')) {
+    if (entry.includes('"')) return undefined
+    if (entry.startsWith('URI:')) uris.push(entry.slice(4))
+  }
+  return uris
+}
+
+/**
+ * The client certificate of a TLS request: `'missing'` when none was presented (or the
+ * connection is not TLS), `'untrusted'` when the TLS layer did not verify it against the
+ * server's CA, or it is outside its validity at `now`, or its names cannot be read.
+ */
+export function readClientCertificate (socket: unknown, now: number): ClientCertificate | 'missing' | 'untrusted' {
+  const tls = socket as TLSSocket | undefined
+  if (tls === undefined || tls.encrypted !== true || typeof tls.getPeerCertificate !== 'function') return 'missing'
+  const peer = tls.getPeerCertificate(false)
+  if (peer === null || peer.raw === undefined) return 'missing'
+  if (!tls.authorized) return 'untrusted'
+  const cert = new X509Certificate(peer.raw)
+  const notBefore = Date.parse(cert.validFrom)
+  const notAfter = Date.parse(cert.validTo)
+  if (!(now >= notBefore && now <= notAfter)) return 'untrusted'
+  const uris = uriSans(cert.subjectAltName)
+  if (uris === undefined) return 'untrusted'
+  return Object.freeze({
+    subject: cert.subject.replace(/\n/g, ', '),
+    uris: Object.freeze(uris),
+    fingerprint256: cert.fingerprint256,
+    thumbprint: createHash('sha256').update(cert.raw).digest('base64url'),
+    notBefore,
+    notAfter
+  })
+}
+
+/** The principal's `certificate` field. */
+export function certificateIdentity (cert: ClientCertificate, id: string): CertificateIdentity {
+  return Object.freeze({
+    fingerprint256: cert.fingerprint256,
+    subject: cert.subject,
+    ...(id.startsWith('spiffe://') ? { spiffeId: id } : {}),
+    notAfter: cert.notAfter
+  })
+}

@@ -1,0 +1,93 @@
+// A throw-away PKI for mTLS tests: a CA and workload certificates with SPIFFE URI SANs.
+// @peculiar/x509 builds the certificates (Node can parse X.509 but not create it); it needs
+// the reflect-metadata polyfill, which is why this test-only package loads it.
+import 'reflect-metadata'
+import { createHash, KeyObject, webcrypto } from 'node:crypto'
+import * as x509 from '@peculiar/x509'
+
+x509.cryptoProvider.set(webcrypto as never)
+
+const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const
+const HOUR = 3_600_000
+
+/** A certificate and its private key, in the PEM Node's TLS takes. */
+export interface TestCertificate {
+  cert: string
+  key: string
+  /** base64url SHA-256 of the DER certificate: RFC 8705's `x5t#S256` */
+  thumbprint: string
+}
+
+export interface TestCa extends TestCertificate {
+  /** issues a workload (client) certificate signed by this CA */
+  issue(options?: IssueOptions): Promise<TestCertificate>
+}
+
+export interface IssueOptions {
+  /** subject common name. Default 'workload' */
+  commonName?: string
+  /** URI SANs, e.g. `spiffe://prod.example/ns/billing/sa/api`; none when empty. Default none */
+  uris?: readonly string[]
+  /** validity, ms since epoch. Default one minute ago to one hour from now */
+  notBefore?: number
+  notAfter?: number
+}
+
+let serial = 1
+
+async function keys (): Promise<webcrypto.CryptoKeyPair> {
+  return await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']) as webcrypto.CryptoKeyPair
+}
+
+async function pemKey (key: webcrypto.CryptoKey): Promise<string> {
+  return KeyObject.from(key).export({ type: 'pkcs8', format: 'pem' }) as string
+}
+
+function thumbprintOf (cert: x509.X509Certificate): string {
+  return createHash('sha256').update(Buffer.from(cert.rawData)).digest('base64url')
+}
+
+/** Creates a CA (self-signed, P-256). */
+export async function createTestCa (commonName = 'wsguard test CA'): Promise<TestCa> {
+  const caKeys = await keys()
+  const now = Date.now()
+  const ca = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: (serial++).toString(16).padStart(2, '0'),
+    name: `CN=${commonName}`,
+    notBefore: new Date(now - HOUR),
+    notAfter: new Date(now + 24 * HOUR),
+    keys: caKeys as never,
+    signingAlgorithm: ALG,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true)
+    ]
+  })
+  return {
+    cert: ca.toString('pem'),
+    key: await pemKey(caKeys.privateKey),
+    thumbprint: thumbprintOf(ca),
+    async issue (options: IssueOptions = {}): Promise<TestCertificate> {
+      const leafKeys = await keys()
+      const t = Date.now()
+      const uris = options.uris ?? []
+      const leaf = await x509.X509CertificateGenerator.create({
+        serialNumber: (serial++).toString(16).padStart(2, '0'),
+        subject: `CN=${options.commonName ?? 'workload'}`,
+        issuer: ca.subject,
+        notBefore: new Date(options.notBefore ?? t - 60_000),
+        notAfter: new Date(options.notAfter ?? t + HOUR),
+        signingKey: caKeys.privateKey as never,
+        publicKey: leafKeys.publicKey as never,
+        signingAlgorithm: ALG,
+        extensions: [
+          new x509.BasicConstraintsExtension(false, undefined, true),
+          new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+          new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth, x509.ExtendedKeyUsage.serverAuth]),
+          ...(uris.length > 0 ? [new x509.SubjectAlternativeNameExtension(uris.map((value) => ({ type: 'url' as const, value })))] : [])
+        ]
+      })
+      return { cert: leaf.toString('pem'), key: await pemKey(leafKeys.privateKey), thumbprint: thumbprintOf(leaf) }
+    }
+  }
+}
