@@ -1,4 +1,5 @@
 import { createHash, X509Certificate } from 'node:crypto'
+import { isIP } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import { invalidOption, type CertificateIdentity, type PrincipalKind } from '@wsguard/core'
 
@@ -33,15 +34,25 @@ export interface MtlsOptions {
   identity?: 'spiffe' | ((certificate: ClientCertificate) => MtlsIdentity | undefined)
   /** workload ids allowed; `*` matches one path segment (`spiffe://prod.example/ns/billing/sa/*`). Default: any */
   allow?: readonly string[]
+  /**
+   * Behind a TLS-terminating proxy: read the client certificate the proxy forwards in a
+   * header (URL-encoded PEM, as nginx's `$ssl_client_escaped_cert`), but only on connections
+   * from these proxy addresses, and only if it was issued by one of these CAs. Off by default:
+   * anyone who can reach the server without going through the proxy could otherwise claim any
+   * certificate.
+   */
+  trustProxyCertificateHeader?: { header: string, proxies: readonly string[], ca: string | readonly string[] }
 }
 
 export interface MtlsConfig {
   readonly trustDomains: ReadonlySet<string>
   readonly identity: (certificate: ClientCertificate) => MtlsIdentity | undefined
   readonly allow: ((id: string) => boolean) | undefined
+  readonly proxy: { readonly header: string, readonly proxies: ReadonlySet<string>, readonly cas: readonly X509Certificate[] } | undefined
 }
 
-const MTLS_KEYS = new Set(['trustDomains', 'identity', 'allow'])
+const MTLS_KEYS = new Set(['trustDomains', 'identity', 'allow', 'trustProxyCertificateHeader'])
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 const TRUST_DOMAIN = /^[a-z0-9._-]+$/
 const PATH_SEGMENT = /^[A-Za-z0-9._-]+$/
 
@@ -95,7 +106,29 @@ export function validateMtls (value: unknown): MtlsConfig {
     const domain = spiffeTrustDomain(id)
     return domain !== undefined && trustDomains.has(domain) ? { id } : undefined
   }
-  return Object.freeze({ trustDomains, identity: identity === 'spiffe' ? spiffe : identity as MtlsConfig['identity'], allow })
+  return Object.freeze({ trustDomains, identity: identity === 'spiffe' ? spiffe : identity as MtlsConfig['identity'], allow, proxy: validateProxy(v.trustProxyCertificateHeader) })
+}
+
+function validateProxy (value: unknown): MtlsConfig['proxy'] {
+  if (value === undefined) return undefined
+  const path = 'opts.mtls.trustProxyCertificateHeader'
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalidOption(`${path} must be { header, proxies, ca }`)
+  for (const key of Object.keys(value)) if (!['header', 'proxies', 'ca'].includes(key)) throw invalidOption(`${path}.${key} is not an option`)
+  const v = value as Record<string, unknown>
+  if (typeof v.header !== 'string' || !HEADER_NAME.test(v.header)) throw invalidOption(`${path}.header must be a header name`)
+  if (!Array.isArray(v.proxies) || v.proxies.length === 0 || !v.proxies.every((p) => typeof p === 'string' && isIP(p) !== 0)) {
+    throw invalidOption(`${path}.proxies must be a non-empty array of IP addresses`)
+  }
+  const pems = typeof v.ca === 'string' ? [v.ca] : v.ca
+  if (!Array.isArray(pems) || pems.length === 0) throw invalidOption(`${path}.ca must be a PEM certificate or a non-empty array of them`)
+  const cas = pems.map((pem, i) => {
+    try {
+      return new X509Certificate(pem as string)
+    } catch {
+      throw invalidOption(`${path}.ca[${i}] is not a PEM certificate`)
+    }
+  })
+  return Object.freeze({ header: v.header.toLowerCase(), proxies: new Set(v.proxies as string[]), cas })
 }
 
 /** URI SANs from Node's `subjectAltName` text; a quoted (escaped) entry makes the list unreadable. */
@@ -120,7 +153,31 @@ export function readClientCertificate (socket: unknown, now: number): ClientCert
   const peer = tls.getPeerCertificate(false)
   if (peer === null || peer.raw === undefined) return 'missing'
   if (!tls.authorized) return 'untrusted'
-  const cert = new X509Certificate(peer.raw)
+  return describe(new X509Certificate(peer.raw), now)
+}
+
+/**
+ * The certificate a trusted proxy forwarded: `undefined` when the connection does not come
+ * from one of `proxies` (the header is then ignored), `'missing'` when the proxy sent none,
+ * `'untrusted'` when it is not a certificate issued by one of the CAs, or out of date.
+ */
+export function readForwardedCertificate (proxy: NonNullable<MtlsConfig['proxy']>, remoteAddress: string | undefined, headers: Record<string, string | string[] | undefined>, now: number): ClientCertificate | 'missing' | 'untrusted' | undefined {
+  if (remoteAddress === undefined || !proxy.proxies.has(remoteAddress)) return undefined
+  // Node joins repeated custom headers into one string, which then is not a certificate.
+  const value = headers[proxy.header] as string | undefined
+  if (value === undefined) return 'missing'
+  let cert: X509Certificate
+  try {
+    cert = new X509Certificate(decodeURIComponent(value))
+  } catch {
+    return 'untrusted'
+  }
+  if (!proxy.cas.some((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey))) return 'untrusted'
+  return describe(cert, now)
+}
+
+/** What a verified certificate says, or `'untrusted'` when out of date or unreadable. */
+function describe (cert: X509Certificate, now: number): ClientCertificate | 'untrusted' {
   const notBefore = Date.parse(cert.validFrom)
   const notAfter = Date.parse(cert.validTo)
   if (!(now >= notBefore && now <= notAfter)) return 'untrusted'

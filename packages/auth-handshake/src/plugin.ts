@@ -8,7 +8,7 @@ import type { TokenFault } from './claims.js'
 import { redactingReqSerializer } from './log.js'
 import { validateOptions, type AuthHandshakeConfig, type AuthHandshakeOptions } from './options.js'
 import { checkScopes, compileRouteRules, type RouteMethod, type RouteRules } from './route-rules.js'
-import { readClientCertificate, type MtlsConfig } from './mtls.js'
+import { readClientCertificate, readForwardedCertificate, type MtlsConfig } from './mtls.js'
 import { bindToken, certificatePrincipal, type CertificateState } from './identity.js'
 import { Challenges } from './www-authenticate.js'
 
@@ -42,7 +42,7 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
       const rules = (request?.routeOptions.config as { [kRouteRules]?: RouteRules } | undefined)?.[kRouteRules]
       if (!outcome.ok || rules === undefined || request === undefined) return outcome
       // The same binding as the handshake: a refreshed token must fit the connection's certificate.
-      const cert = config.mtls === undefined ? undefined : readClientCertificate(request.raw.socket, config.clock.now())
+      const cert = certificateOf(request, config.mtls, config.clock.now())
       const principal = bindToken(outcome.principal, cert, config.mtls, rules.methods, bound.has(outcome.principal.issuer as string))
       if (typeof principal === 'string') return { ok: false, code: principal }
       const code = checkScopes(principal.scopes, rules)
@@ -71,6 +71,16 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
     const existing = routeOptions.onRequest
     routeOptions.onRequest = existing === undefined ? [hook] : [...(Array.isArray(existing) ? existing : [existing]), hook]
   })
+}
+
+/** The client certificate of a request: forwarded by a trusted proxy, or from this TLS connection. */
+function certificateOf (request: FastifyRequest, mtls: MtlsConfig | undefined, now: number): CertificateState {
+  if (mtls === undefined) return undefined
+  if (mtls.proxy !== undefined) {
+    const forwarded = readForwardedCertificate(mtls.proxy, request.raw.socket?.remoteAddress, request.headers, now)
+    if (forwarded !== undefined) return forwarded
+  }
+  return readClientCertificate(request.raw.socket, now)
 }
 
 function makeHook (config: AuthHandshakeConfig, authenticator: TokenAuthenticator, challenges: Challenges, rules: RouteRules, route: string, bound: ReadonlySet<string>): OnRequest {
@@ -110,7 +120,7 @@ function makeHook (config: AuthHandshakeConfig, authenticator: TokenAuthenticato
     if (origin === undefined ? requireOrigin : (allowedOrigins !== undefined && !allowedOrigins(origin))) {
       return reject(request, reply, started, 'WSG_ORIGIN_DENIED')
     }
-    const cert: CertificateState = mtls === undefined ? undefined : readClientCertificate(request.raw.socket, config.clock.now())
+    const cert = certificateOf(request, mtls, config.clock.now())
     // A certificate the route relies on and the TLS layer did not verify: refused before any token work.
     if (cert === 'untrusted' && wantsCertificate) return reject(request, reply, started, 'WSG_CERT_UNTRUSTED')
     const found = findCredential({ headers: request.headers, rawHeaders: request.raw.rawHeaders ?? NO_RAW_HEADERS, query: request.query }, config)

@@ -183,3 +183,54 @@ t.test('route methods are checked against what the plugin is configured for', as
   await only.register(authHandshake, { mtls: { trustDomains: ['prod.example'] } })
   t.throws(() => only.get('/j', { websocket: true, config: { auth: { methods: ['jwt'] } } }, () => {}), { message: /'jwt' needs opts\.jwt/ })
 })
+
+t.test('behind a TLS-terminating proxy: a forwarded certificate, only from the proxy, only from the CA', async (t) => {
+  const proxied = async (proxies: string[]): Promise<string> => {
+    const { base } = await tlsApp(t, { mtls: { trustDomains: ['prod.example'], trustProxyCertificateHeader: { header: 'X-Client-Cert', proxies, ca: [ca.cert] } } }, false)
+    return base
+  }
+  const base = await proxied(['127.0.0.1'])
+  const forward = async (cert?: string, token?: string): Promise<{ status: number, code?: unknown, principal?: Record<string, unknown> }> => {
+    const c = await connectSocket(`${base}/any`, {
+      ...(token !== undefined ? { token } : {}),
+      client: { headers: cert === undefined ? {} : { 'x-client-cert': cert } },
+      teardown: (fn) => t.teardown(fn)
+    })
+    if ('refused' in c) return { status: c.status, code: c.body.code }
+    return { status: 101, principal: await c.next() as Record<string, unknown> }
+  }
+  t.match((await forward(encodeURIComponent(billing.cert))).principal, { method: 'mtls', id: 'spiffe://prod.example/ns/billing/sa/api' })
+  t.match((await forward(encodeURIComponent(billing.cert), boundTo(billing))).principal, { method: 'jwt+mtls' }, 'a bound token with its forwarded certificate')
+  t.same(await forward(encodeURIComponent(bad['another CA'].cert)), { status: 401, code: 'WSG_CERT_UNTRUSTED' }, 'not issued by the configured CA')
+  t.same(await forward(encodeURIComponent(bad.expired.cert)), { status: 401, code: 'WSG_CERT_UNTRUSTED' }, 'expired')
+  t.same(await forward('not a certificate'), { status: 401, code: 'WSG_CERT_UNTRUSTED' }, 'garbage')
+  t.same(await forward(), { status: 401, code: 'WSG_CREDENTIAL_MISSING' }, 'the proxy forwarded none')
+  const elsewhere = await proxied(['10.0.0.1'])
+  const direct = await connectSocket(`${elsewhere}/any`, { client: { headers: { 'x-client-cert': encodeURIComponent(billing.cert) } }, teardown: (fn) => t.teardown(fn) })
+  t.same('refused' in direct && [direct.status, direct.body.code], [401, 'WSG_CREDENTIAL_MISSING'], 'from anywhere else the header is ignored')
+})
+
+t.test('proxy option validation', async (t) => {
+  const { validateOptions } = await import('../src/options.js')
+  const bad: Array<[unknown, RegExp]> = [
+    ['x', /trustProxyCertificateHeader must be \{ header, proxies, ca \}/],
+    [{ header: 'x', proxies: ['127.0.0.1'], ca: ca.cert, trust: true }, /trustProxyCertificateHeader\.trust is not an option/],
+    [{ header: 'bad header', proxies: ['127.0.0.1'], ca: ca.cert }, /header must be a header name/],
+    [{ header: 'x', proxies: ['localhost'], ca: ca.cert }, /proxies must be a non-empty array of IP addresses/],
+    [{ header: 'x', proxies: ['127.0.0.1'], ca: [] }, /ca must be a PEM certificate or a non-empty array/],
+    [{ header: 'x', proxies: ['127.0.0.1'], ca: 'not pem' }, /ca\[0\] is not a PEM certificate/]
+  ]
+  for (const [value, message] of bad) {
+    t.throws(() => validateOptions({ mtls: { trustDomains: ['prod.example'], trustProxyCertificateHeader: value } }), { code: 'WSG_INVALID_OPTION', message })
+  }
+})
+
+t.test('injectWS (no socket) with mTLS configured: there is no certificate', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(websocket)
+  await app.register(authHandshake, { mtls: { trustDomains: ['prod.example'], trustProxyCertificateHeader: { header: 'x-client-cert', proxies: ['127.0.0.1'], ca: ca.cert } } })
+  app.get('/ingest', { websocket: true }, () => {})
+  await app.ready()
+  await t.rejects(app.injectWS('/ingest'), { message: /Unexpected server response: 401/ })
+})
