@@ -14,6 +14,8 @@ export interface Batch {
   expect: 'open' | 'reject'
   /** upper bound on the batch's duration */
   timeoutMs: number
+  /** for wss: the CA to trust and, for mTLS, the client certificate */
+  tls?: { ca: string, cert?: string, key?: string }
 }
 
 export type TokenSpec =
@@ -29,9 +31,9 @@ function tokensFor (spec: TokenSpec, count: number): string[] {
   return Array.from({ length: count }, (_, i) => mintToken(key, { ...spec.claims, jti: `${process.pid}-${Date.now()}-${i}` }))
 }
 
-function one (url: string, token: string | undefined, expect: 'open' | 'reject'): Promise<boolean> {
+function one (url: string, token: string | undefined, expect: 'open' | 'reject', tls: Batch['tls']): Promise<boolean> {
   return new Promise((resolve) => {
-    const ws = new WebSocket(url, { headers: token === undefined ? {} : { authorization: `Bearer ${token}` }, perMessageDeflate: false })
+    const ws = new WebSocket(url, { headers: token === undefined ? {} : { authorization: `Bearer ${token}` }, perMessageDeflate: false, ...tls })
     ws.on('open', () => { ws.terminate(); resolve(expect === 'open') })
     ws.on('unexpected-response', (req, res) => { res.resume(); req.destroy(); resolve(expect === 'reject') })
     ws.on('error', () => resolve(false))
@@ -47,7 +49,7 @@ async function run (batch: Batch, tokens: string[]): Promise<BatchResult> {
   const worker = async (): Promise<void> => {
     while (next < batch.count && performance.now() < deadline) {
       const i = next++
-      if (await one(batch.url, tokens[i], batch.expect)) ok++
+      if (await one(batch.url, tokens[i], batch.expect, batch.tls)) ok++
       else wrong++
     }
   }

@@ -28,6 +28,8 @@ export interface IssueOptions {
   commonName?: string
   /** URI SANs, e.g. `spiffe://prod.example/ns/billing/sa/api`; none when empty. Default none */
   uris?: readonly string[]
+  /** IP address SANs, for a server certificate (`127.0.0.1`). Default none */
+  ipAddresses?: readonly string[]
   /** validity, ms since epoch. Default one minute ago to one hour from now */
   notBefore?: number
   notAfter?: number
@@ -70,7 +72,10 @@ export async function createTestCa (commonName = 'wsguard test CA'): Promise<Tes
     async issue (options: IssueOptions = {}): Promise<TestCertificate> {
       const leafKeys = await keys()
       const t = Date.now()
-      const uris = options.uris ?? []
+      const names = [
+        ...(options.uris ?? []).map((value) => ({ type: 'url' as const, value })),
+        ...(options.ipAddresses ?? []).map((value) => ({ type: 'ip' as const, value }))
+      ]
       const leaf = await x509.X509CertificateGenerator.create({
         serialNumber: (serial++).toString(16).padStart(2, '0'),
         subject: `CN=${options.commonName ?? 'workload'}`,
@@ -84,7 +89,7 @@ export async function createTestCa (commonName = 'wsguard test CA'): Promise<Tes
           new x509.BasicConstraintsExtension(false, undefined, true),
           new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
           new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth, x509.ExtendedKeyUsage.serverAuth]),
-          ...(uris.length > 0 ? [new x509.SubjectAlternativeNameExtension(uris.map((value) => ({ type: 'url' as const, value })))] : [])
+          ...(names.length > 0 ? [new x509.SubjectAlternativeNameExtension(names)] : [])
         ]
       })
       return { cert: leaf.toString('pem'), key: await pemKey(leafKeys.privateKey), thumbprint: thumbprintOf(leaf) }
