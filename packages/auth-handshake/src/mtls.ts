@@ -153,7 +153,25 @@ export function readClientCertificate (socket: unknown, now: number): ClientCert
   const peer = tls.getPeerCertificate(false)
   if (peer === null || peer.raw === undefined) return 'missing'
   if (!tls.authorized) return 'untrusted'
-  return describe(new X509Certificate(peer.raw), now)
+  // The fields TLS already parsed: building an X509Certificate again would parse it twice.
+  return describe({
+    validFrom: peer.valid_from,
+    validTo: peer.valid_to,
+    subjectAltName: peer.subjectaltname,
+    subject: Object.entries(peer.subject).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('+') : String(v)}`).join(', '),
+    fingerprint256: peer.fingerprint256,
+    raw: peer.raw
+  }, now)
+}
+
+/** What `describe` reads of a certificate: an X509Certificate, or the TLS layer's parsed fields. */
+interface CertificateFields {
+  readonly validFrom: string
+  readonly validTo: string
+  readonly subjectAltName: string | undefined
+  readonly subject: string
+  readonly fingerprint256: string
+  readonly raw: Buffer
 }
 
 /**
@@ -173,18 +191,18 @@ export function readForwardedCertificate (proxy: NonNullable<MtlsConfig['proxy']
     return 'untrusted'
   }
   if (!proxy.cas.some((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey))) return 'untrusted'
-  return describe(cert, now)
+  return describe({ validFrom: cert.validFrom, validTo: cert.validTo, subjectAltName: cert.subjectAltName, subject: cert.subject.replace(/\n/g, ', '), fingerprint256: cert.fingerprint256, raw: cert.raw }, now)
 }
 
 /** What a verified certificate says, or `'untrusted'` when out of date or unreadable. */
-function describe (cert: X509Certificate, now: number): ClientCertificate | 'untrusted' {
+function describe (cert: CertificateFields, now: number): ClientCertificate | 'untrusted' {
   const notBefore = Date.parse(cert.validFrom)
   const notAfter = Date.parse(cert.validTo)
   if (!(now >= notBefore && now <= notAfter)) return 'untrusted'
   const uris = uriSans(cert.subjectAltName)
   if (uris === undefined) return 'untrusted'
   return Object.freeze({
-    subject: cert.subject.replace(/\n/g, ', '),
+    subject: cert.subject,
     uris: Object.freeze(uris),
     fingerprint256: cert.fingerprint256,
     thumbprint: createHash('sha256').update(cert.raw).digest('base64url'),

@@ -159,6 +159,14 @@ t.test('another PKI: an identity function', async (t) => {
   t.match((await attempt(t, `${base}/ingest`, named)).principal, { id: 'x509:CN=ingest-7', kind: 'workload', scopes: ['ingest:write'] })
   t.notOk('spiffeId' in ((await attempt(t, `${base}/ingest`, named)).principal?.certificate as object))
   t.same(await attempt(t, `${base}/ingest`, billing), { status: 401, code: 'WSG_CERT_UNTRUSTED' }, 'the function said no')
+  const multi = await ca.issue({ commonName: 'svc, OU=a, OU=b' })
+  t.match((await attempt(t, `${base}/ingest`, multi)).principal, { id: 'x509:CN=svc, OU=a+b' }, 'a repeated attribute')
+})
+
+t.test('an empty subject (as SPIFFE SVIDs often have)', async (t) => {
+  const { base } = await tlsApp(t)
+  const svid = await ca.issue({ commonName: '', uris: ['spiffe://prod.example/ns/billing/sa/api'] })
+  t.match((await attempt(t, `${base}/ingest`, svid)).principal, { id: 'spiffe://prod.example/ns/billing/sa/api', certificate: { subject: '' } })
 })
 
 t.test('spiffeTrustDomain', async (t) => {

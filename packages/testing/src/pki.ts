@@ -24,7 +24,7 @@ export interface TestCa extends TestCertificate {
 }
 
 export interface IssueOptions {
-  /** subject common name. Default 'workload' */
+  /** subject: `CN=<commonName>`; an empty string for an empty subject (as SPIFFE SVIDs often have). Default 'workload' */
   commonName?: string
   /** URI SANs, e.g. `spiffe://prod.example/ns/billing/sa/api`; none when empty. Default none */
   uris?: readonly string[]
@@ -78,7 +78,7 @@ export async function createTestCa (commonName = 'wsguard test CA'): Promise<Tes
       ]
       const leaf = await x509.X509CertificateGenerator.create({
         serialNumber: (serial++).toString(16).padStart(2, '0'),
-        subject: `CN=${options.commonName ?? 'workload'}`,
+        subject: options.commonName === '' ? '' : `CN=${options.commonName ?? 'workload'}`,
         issuer: ca.subject,
         notBefore: new Date(options.notBefore ?? t - 60_000),
         notAfter: new Date(options.notAfter ?? t + HOUR),
