@@ -59,6 +59,12 @@ export const customPki: AuthHandshakeOptions = {
   mtls: { identity: (cert: ClientCertificate): MtlsIdentity | undefined => (cert.subject.includes('CN=') ? { id: cert.subject, kind: 'workload', scopes: ['ingest'] } : undefined) },
   jwt: { ...issuer, certificateBound: 'required' }
 }
+export const proxied: AuthHandshakeOptions = {
+  mtls: { trustDomains: ['prod.example'], trustProxyCertificateHeader: { header: 'x-client-cert', proxies: ['10.0.0.5'], ca: '-----BEGIN CERTIFICATE-----' } },
+  jwt: { ...issuer, certificateBound: 'optional' }
+}
+// @ts-expect-error proxies is a list of addresses
+export const badProxies: AuthHandshakeOptions = { mtls: { trustDomains: ['a'], trustProxyCertificateHeader: { header: 'x', proxies: '10.0.0.5', ca: 'pem' } } }
 // @ts-expect-error identity is 'spiffe' or a function
 export const badIdentity: AuthHandshakeOptions = { mtls: { identity: 'x509' } }
 // @ts-expect-error trustDomains is a list
