@@ -23,7 +23,10 @@ type OnClose = { onClose(fn: (instance: FastifyInstance, done: (err?: unknown) =
  * 'connection' event. A WeakMap, not a property on the raw request: adding (and deleting) a
  * property would change the shape of every IncomingMessage and slow all code that reads them.
  */
-const pendingByRaw = new WeakMap<IncomingMessage, { request: FastifyRequest, route: string }>()
+const pendingByRaw = new WeakMap<IncomingMessage, { request: FastifyRequest, route: string, seen: number }>()
+
+/** How long revocations are remembered for handshakes admitted but not yet upgraded, ms. */
+const IN_FLIGHT_WINDOW_MS = 60_000
 
 /** What session-expiry exposes on the instance. */
 export interface WsSessions {
@@ -73,7 +76,18 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
     return closed
   }
 
-  const unsubscribe = revocations.subscribe((r) => { closeMatching(r.filter) })
+  // A revocation that lands after a handshake passed the check but before its socket opened
+  // would miss both: the check, and the live sessions it closes. Recent ones are kept so
+  // the 'connection' listener can apply them.
+  // Numbered in delivery order, so "after the check" needs no clock.
+  const recent: Array<{ filter: SessionFilter, seq: number, deliveredAt: number }> = []
+  let delivered = 0
+  const unsubscribe = revocations.subscribe((r) => {
+    closeMatching(r.filter)
+    const now = config.clock.now()
+    while (recent.length > 0 && (recent[0] as { deliveredAt: number }).deliveredAt < now - IN_FLIGHT_WINDOW_MS) recent.shift()
+    recent.push({ filter: r.filter, seq: ++delivered, deliveredAt: now })
+  })
 
   fastify.decorateRequest('wsSession', null as never)
   fastify.decorate('wsSessions', {
@@ -105,6 +119,12 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
     pending.request.wsSession = session
     live.add(session)
     session.start()
+    for (const r of recent) {
+      if (r.seq > pending.seen && matches(r.filter, session.id, session.principal)) {
+        session.revoke(filterKind(r.filter))
+        return
+      }
+    }
   }
   wss.on('connection', onConnection)
 
@@ -142,7 +162,7 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
     const value = (routeOptions.config as { session?: unknown } | undefined)?.session
     if (value === false) return
     if (value !== undefined) throw invalidOption(`route ${String(routeOptions.method)} ${routeOptions.url}: config.session must be false or absent`)
-    const hook = makeHandshakeHook(host, routeOptions.url)
+    const hook = makeHandshakeHook(host, routeOptions.url, () => delivered)
     const existing = routeOptions.preValidation
     routeOptions.preValidation = existing === undefined ? [hook] : [...(Array.isArray(existing) ? existing : [existing]), hook]
   })
@@ -153,7 +173,7 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
  * after it was issued) gets 401 WSG_TOKEN_REVOKED; a store that fails gets 503. Runs in
  * preValidation, after every onRequest hook, so auth-handshake's principal is set.
  */
-function makeHandshakeHook (host: SessionHost, route: string) {
+function makeHandshakeHook (host: SessionHost, route: string, deliveredSoFar: () => number) {
   const { config, revocations } = host
   const challenge = { 'www-authenticate': `Bearer realm="${config.realm}", error="invalid_token", error_description="The token has been revoked"` }
 
@@ -165,7 +185,7 @@ function makeHandshakeHook (host: SessionHost, route: string) {
   return function wsguardSessionCheck (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
     const principal = request.principal ?? null
     const admit = (): void => {
-      pendingByRaw.set(request.raw, { request, route })
+      pendingByRaw.set(request.raw, { request, route, seen: deliveredSoFar() })
       done()
     }
     if (principal === null) return admit()

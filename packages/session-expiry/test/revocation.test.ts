@@ -110,3 +110,27 @@ t.test("the route's own preValidation hooks still run; the rejection carries the
   t.same(ran, ['one', 'many'])
   t.equal(rejections.seen.at(-1)?.origin, 'https://app.test')
 })
+
+t.test('a revocation that lands between the handshake check and the upgrade still closes the socket', async (t) => {
+  const { ChannelName: Names } = await import('@wsguard/core')
+  const revokedMsgs = listen<SessionRevokedMessage>(t, Names.sessionRevoked)
+  const { base, token, app, clock } = await harness(t, {
+    routes: (app) => {
+      // preHandler runs after session-expiry's preValidation check and before the upgrade.
+      app.get('/racy', {
+        websocket: true,
+        preHandler: async (req) => { if (req.headers['x-revoke'] === 'yes') await app.wsSessions.revoke({ subject: 'alice' }) }
+      }, (socket) => { socket.on('message', (d) => socket.send(`echo:${String(d)}`)) })
+    }
+  })
+  const raced = await connect(t, `${base}/racy`, token('alice', 3600), { headers: { 'x-revoke': 'yes' } })
+  if ('refused' in raced) throw new Error('the check had passed: it opens, then closes')
+  t.same(await raced.closed, { code: 4403, reason: 'access revoked' })
+  t.match(revokedMsgs.seen, [{ principal: { id: 'alice' }, by: 'subject' }])
+  const bob = await open(t, `${base}/racy`, token('bob', 3600))
+  t.equal(await bob.ask('x'), 'echo:x', 'an earlier revocation of someone else does not touch a new session')
+  t.equal(app.wsSessions.size, 1)
+  clock.advance(61_000) // the remembered revocation ages out of the in-flight window
+  t.same(await app.wsSessions.revoke({ subject: 'carol' }), { closed: 0 })
+  t.equal(await bob.ask('y'), 'echo:y')
+})
