@@ -61,11 +61,23 @@ export class Decider {
         principal,
         // Read only when someone listens: the address costs a syscall on a socket's first read.
         ...(request !== undefined ? { remoteAddress: request.ip, ...sessionOf(request) } : {}),
-        topic: text.length > this.#config.maxTopicLength ? text.slice(0, this.#config.maxTopicLength) : text
+        topic: publishedTopic(text, this.#config.maxTopicLength)
       })
     }
     return this.#shadow ? shadowOf(verdict) : verdict
   }
+}
+
+// A compact JWS is three base64url segments, which the topic grammar accepts as a topic. A
+// client that sends its token where a topic belongs must not have it copied into telemetry's
+// audit log.
+const COMPACT_JWS = /^eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*/
+export const REDACTED_TOPIC = '[redacted: looks like a token]'
+
+/** The topic as published: never something shaped like a token, never longer than the bound. */
+function publishedTopic (text: string, max: number): string {
+  if (COMPACT_JWS.test(text)) return REDACTED_TOPIC
+  return text.length > max ? text.slice(0, max) : text
 }
 
 /** session-expiry's connection id, read through the request (no import), when it is there. */

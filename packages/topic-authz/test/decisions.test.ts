@@ -171,3 +171,17 @@ t.test('custom actions and bounds', async (t) => {
   t.equal(app.topicAuthz.authorize(principal(), 'subscribe', 'room.1').reason, 'no-rule', 'the default actions are replaced')
   t.equal(app.topicAuthz.authorize(principal(), 'presence', 'room.1.a.b').reason, 'invalid-topic', 'over maxSegments')
 })
+
+t.test('a token sent where a topic belongs is not published (it would reach the audit log)', async (t) => {
+  const { generateKey, mintToken } = await import('@wsguard/testing')
+  const token = mintToken(generateKey('EdDSA'), { sub: 'a' })
+  const app = await build(t, {})
+  const seen: TopicDecisionMessage[] = []
+  const listener = (m: TopicDecisionMessage): void => { seen.push(m) }
+  channel(ChannelName.topicDecision).subscribe(listener)
+  t.teardown(() => channel(ChannelName.topicDecision).unsubscribe(listener))
+  t.same(app.topicAuthz.authorize(acmeReader, 'subscribe', token), { allow: false, reason: 'no-rule' }, 'a short token is a well-formed topic')
+  app.topicAuthz.authorize(acmeReader, 'subscribe', `${token}.${'x'.repeat(300)}`)
+  t.same(seen.map((m) => m.topic), ['[redacted: looks like a token]', '[redacted: looks like a token]'])
+  t.notOk(JSON.stringify(seen).includes(token.split('.')[2] as string))
+})
