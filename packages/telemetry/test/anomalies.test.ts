@@ -1,7 +1,7 @@
 import t from 'tap'
 import { performance } from 'node:perf_hooks'
 import { mintToken } from '@wsguard/testing'
-import { harness, open, connect, until, key, ISS, AUD } from './helpers.js'
+import { harness, open, connect, until, ISS, AUD } from './helpers.js'
 import { sample } from './prom.js'
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
@@ -58,7 +58,6 @@ t.test('a forged sub in a garbage token never counts against the real principal'
   }
   t.equal('refused' in (await connect(t, `${h.base}/feed/acme`, h.token('alice'))), false, 'the real alice connects')
   t.same(h.audit().filter((e) => e.event === 'anomaly'), [])
-  t.ok(key !== other)
 })
 
 t.test('the per-IP gate answers 429 before any signature work', async (t) => {
