@@ -36,28 +36,32 @@ export function certificatePrincipal (cert: ClientCertificate, mtls: MtlsConfig)
  * Combines a verified token with the client certificate, per RFC 8705 and the route's
  * methods. A token bound to a certificate (`cnf["x5t#S256"]`) needs that very certificate,
  * whatever the route accepts; with `jwt+mtls` the principal carries the certificate and
- * expires with the earlier of the two.
+ * expires with the earlier of the two. The certificate is read only when it matters: a plain
+ * token on a `jwt` route costs no certificate parsing.
  */
-export function bindToken (principal: Principal, cert: CertificateState, mtls: MtlsConfig | undefined, methods: ReadonlySet<RouteMethod>, bindingRequired: boolean): Principal | WsguardErrorCode {
+export function bindToken (principal: Principal, readCert: () => CertificateState, mtls: MtlsConfig | undefined, methods: ReadonlySet<RouteMethod>, bindingRequired: boolean): Principal | WsguardErrorCode {
   const cnf = (principal.claims.cnf as { 'x5t#S256'?: unknown } | undefined)?.['x5t#S256']
-  const hasCert = typeof cert === 'object'
   if (cnf !== undefined || bindingRequired) {
+    const cert = readCert()
     if (cert === 'untrusted') return 'WSG_CERT_UNTRUSTED'
-    if (!hasCert) return 'WSG_CERT_REQUIRED'
+    if (typeof cert !== 'object') return 'WSG_CERT_REQUIRED'
     if (cnf !== cert.thumbprint) return 'WSG_CERT_BINDING_MISMATCH'
   }
-  if (hasCert && methods.has('jwt+mtls')) {
-    const w = workload(cert, mtls as MtlsConfig)
-    if (typeof w === 'string') return w
-    return Object.freeze({
-      ...principal,
-      method: 'jwt+mtls',
-      certificate: certificateIdentity(cert, w.id),
-      expiresAt: Math.min(principal.expiresAt as number, cert.notAfter) // a verified token always has exp
-    })
+  if (methods.has('jwt+mtls')) {
+    const cert = readCert()
+    if (typeof cert === 'object') {
+      const w = workload(cert, mtls as MtlsConfig)
+      if (typeof w === 'string') return w
+      return Object.freeze({
+        ...principal,
+        method: 'jwt+mtls',
+        certificate: certificateIdentity(cert, w.id),
+        expiresAt: Math.min(principal.expiresAt as number, cert.notAfter) // a verified token always has exp
+      })
+    }
   }
   if (methods.has('jwt')) return principal
   // The route takes only certificate methods: a token without a certificate is not enough,
   // and a token with one on an mtls-only route is a credential it does not accept.
-  return hasCert ? 'WSG_BAD_REQUEST' : 'WSG_CERT_REQUIRED'
+  return typeof readCert() === 'object' ? 'WSG_BAD_REQUEST' : 'WSG_CERT_REQUIRED'
 }

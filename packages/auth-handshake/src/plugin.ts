@@ -42,8 +42,7 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
       const rules = (request?.routeOptions.config as { [kRouteRules]?: RouteRules } | undefined)?.[kRouteRules]
       if (!outcome.ok || rules === undefined || request === undefined) return outcome
       // The same binding as the handshake: a refreshed token must fit the connection's certificate.
-      const cert = certificateOf(request, config.mtls, config.clock.now())
-      const principal = bindToken(outcome.principal, cert, config.mtls, rules.methods, bound.has(outcome.principal.issuer as string))
+      const principal = bindToken(outcome.principal, () => certificateOf(request, config.mtls, config.clock.now()), config.mtls, rules.methods, bound.has(outcome.principal.issuer as string))
       if (typeof principal === 'string') return { ok: false, code: principal }
       const code = checkScopes(principal.scopes, rules)
       return code === undefined ? { ok: true, principal } : { ok: false, code }
@@ -74,6 +73,9 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
 }
 
 /** The client certificate of a request: forwarded by a trusted proxy, or from this TLS connection. */
+/** The certificate of a route that does not use certificates: read only for a bound token. */
+const LATER = Symbol('read the certificate when a bound token needs it')
+
 function certificateOf (request: FastifyRequest, mtls: MtlsConfig | undefined, now: number): CertificateState {
   if (mtls === undefined) return undefined
   if (mtls.proxy !== undefined) {
@@ -93,9 +95,10 @@ function makeHook (config: AuthHandshakeConfig, authenticator: TokenAuthenticato
     publishRejection(SOURCE, request, route, code, started, fault, principal)
   }
 
-  function finish (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, started: number, outcome: AuthOutcome, carrier: string | undefined, cert: CertificateState): void {
+  function finish (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, started: number, outcome: AuthOutcome, carrier: string | undefined, cert: CertificateState | typeof LATER): void {
     if (!outcome.ok) return reject(request, reply, started, outcome.code, outcome.fault)
-    const combined = carrier === undefined ? outcome.principal : bindToken(outcome.principal, cert, mtls, rules.methods, bound.has(outcome.principal.issuer as string))
+    const readCert = cert === LATER ? () => certificateOf(request, mtls, config.clock.now()) : () => cert
+    const combined = carrier === undefined ? outcome.principal : bindToken(outcome.principal, readCert, mtls, rules.methods, bound.has(outcome.principal.issuer as string))
     if (typeof combined === 'string') return reject(request, reply, started, combined, undefined, outcome.principal)
     const principal = combined
     const scopeFault = checkScopes(principal.scopes, rules)
@@ -120,7 +123,8 @@ function makeHook (config: AuthHandshakeConfig, authenticator: TokenAuthenticato
     if (origin === undefined ? requireOrigin : (allowedOrigins !== undefined && !allowedOrigins(origin))) {
       return reject(request, reply, started, 'WSG_ORIGIN_DENIED')
     }
-    const cert = certificateOf(request, mtls, config.clock.now())
+    // Routes that use certificates read it now; the others only if a bound token needs it.
+    const cert = wantsCertificate ? certificateOf(request, mtls, config.clock.now()) : LATER
     // A certificate the route relies on and the TLS layer did not verify: refused before any token work.
     if (cert === 'untrusted' && wantsCertificate) return reject(request, reply, started, 'WSG_CERT_UNTRUSTED')
     const found = findCredential({ headers: request.headers, rawHeaders: request.raw.rawHeaders ?? NO_RAW_HEADERS, query: request.query }, config)

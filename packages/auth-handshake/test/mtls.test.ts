@@ -146,6 +146,18 @@ t.test('a refresh keeps the binding: wsguardAuth.authenticate(token, request) ch
   t.same(r.principal, ['jwt+mtls', 'WSG_CERT_BINDING_MISMATCH'])
 })
 
+t.test('a server without mTLS cannot check a binding, so it refuses a bound token', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(websocket)
+  await app.register(authHandshake, { jwt: { issuer: ISS, audience: AUD, algorithms: ['ES256'], jwks: jwks(key) } })
+  app.get('/feed', { websocket: true }, (socket) => { socket.send('{}') })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const base = `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}`
+  t.same(await attempt(t, `${base}/feed`, undefined, boundTo(billing)), { status: 401, code: 'WSG_CERT_REQUIRED' })
+  t.equal((await attempt(t, `${base}/feed`, undefined, bearer('alice'))).status, 101, 'an unbound token is fine')
+})
+
 t.test('without TLS there is no certificate', async (t) => {
   const { base } = await tlsApp(t, {}, false)
   t.same(await attempt(t, `${base}/ingest`), { status: 401, code: 'WSG_CERT_REQUIRED' })
