@@ -7,7 +7,7 @@ import {
   type SessionOpenedMessage, type TimerHandle
 } from '@wsguard/core'
 import { AUDIT_SCHEMA_VERSION, auditSubject, type AuditEvent } from './audit.js'
-import { createMetrics, type WsguardMetrics } from './metrics.js'
+import { createMetrics } from './metrics.js'
 import { validateOptions, type RateWindow, type TelemetryConfig, type TelemetryOptions } from './options.js'
 import { SlidingWindow } from './window.js'
 
@@ -252,5 +252,3 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
     done()
   })
 }
-
-export type { WsguardMetrics }

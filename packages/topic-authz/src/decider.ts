@@ -72,7 +72,7 @@ export class Decider {
 // client that sends its token where a topic belongs must not have it copied into telemetry's
 // audit log.
 const COMPACT_JWS = /^eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*/
-export const REDACTED_TOPIC = '[redacted: looks like a token]'
+const REDACTED_TOPIC = '[redacted: looks like a token]'
 
 /** The topic as published: never something shaped like a token, never longer than the bound. */
 function publishedTopic (text: string, max: number): string {
