@@ -37,7 +37,7 @@ export interface TelemetryOptions {
       perIp?: RateWindow
       /** 'log' raises an anomaly; 'throttle' also answers 429 WSG_RATE_LIMITED with Retry-After. Default 'log' */
       action?: 'log' | 'throttle'
-      /** keys (IPs, principals) tracked at once per window; the least recently seen is dropped. Default 10000 */
+      /** keys (IPs, principals) tracked at once per window; past it one not seen lately is dropped (second chance). Default 10000 */
       maxTrackedKeys?: number
     }
     /** rejections in a minute against their own moving (EWMA) baseline */

@@ -8,13 +8,19 @@ interface Slot {
   previous: number
   /** the window in which this key was last reported, so a storm is reported once per window */
   reportedIn: number
+  /** touched since eviction last passed it (its second chance) */
+  used: boolean
 }
 
 /**
  * Events per key over a sliding window, estimated from the current and the previous fixed
  * window (the previous one weighted by how much of it still overlaps). Memory is bounded:
- * past `maxKeys`, the key touched longest ago is forgotten, so 100,000 distinct IPs cost
- * what `maxKeys` do.
+ * past `maxKeys`, a key not touched lately is forgotten, so 100,000 distinct IPs cost what
+ * `maxKeys` do. Which one is chosen by "second chance" (the CLOCK approximation of least
+ * recently used): a touch only marks the key; eviction walks from the oldest insertion,
+ * sends marked keys to the back unmarked and drops the first unmarked one. A touch is then
+ * a lookup and a flag, not the delete and re-insert an exact LRU order costs on every
+ * handshake.
  */
 export class SlidingWindow {
   readonly #windowMs: number
@@ -59,16 +65,27 @@ export class SlidingWindow {
 
   #touch (key: string, now: number): Slot {
     let slot = this.#slots.get(key)
-    if (slot === undefined) {
-      if (this.#slots.size >= this.#maxKeys) this.#slots.delete(this.#slots.keys().next().value as string)
-      slot = { start: now - (now % this.#windowMs), current: 0, previous: 0, reportedIn: -1 }
-    } else {
-      // Re-insert: Map order is then least recently touched first.
-      this.#slots.delete(key)
+    if (slot !== undefined) {
+      slot.used = true
       this.#roll(slot, now)
+      return slot
     }
+    if (this.#slots.size >= this.#maxKeys) this.#evict()
+    slot = { start: now - (now % this.#windowMs), current: 0, previous: 0, reportedIn: -1, used: false }
     this.#slots.set(key, slot)
     return slot
+  }
+
+  /** Drops one key: the oldest not touched since eviction last passed it. */
+  #evict (): void {
+    // Ends within one pass: every key it sends back has lost its mark.
+    for (;;) {
+      const [key, slot] = this.#slots.entries().next().value as [string, Slot]
+      this.#slots.delete(key)
+      if (!slot.used) return
+      slot.used = false
+      this.#slots.set(key, slot)
+    }
   }
 
   #roll (slot: Slot, now: number): void {

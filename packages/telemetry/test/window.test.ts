@@ -30,10 +30,24 @@ t.test('memory is bounded: 100,000 distinct keys keep at most maxKeys', async (t
   t.equal(w.count(`10.0.${99_001 >> 8}.${99_001 & 255}`, 1000), 0, 'the next oldest went instead')
 })
 
+t.test('second chance: when every key was touched, eviction unmarks them all and drops the oldest', async (t) => {
+  const w = new SlidingWindow(60_000, 3)
+  for (const k of ['a', 'b', 'c']) w.hit(k, 0)
+  for (const k of ['c', 'b', 'a']) w.hit(k, 0) // all marked
+  w.hit('d', 0)
+  t.equal(w.size, 3)
+  t.equal(w.count('a', 0), 0, 'the oldest insertion went')
+  w.hit('e', 0)
+  t.equal(w.count('b', 0), 0, 'then the next, whose mark the first pass cleared')
+  t.same(['c', 'd', 'e'].map((k) => w.count(k, 0)), [2, 1, 1])
+})
+
 t.test('auditSubject carries only what the principal has', async (t) => {
   const { auditSubject } = await import('../src/audit.js')
+  // What lands in the audit line: JSON leaves out the fields the principal lacks.
+  const line = (p: Parameters<typeof auditSubject>[0]): unknown => JSON.parse(JSON.stringify({ who: auditSubject(p) })).who
   t.equal(auditSubject(null), undefined)
   t.equal(auditSubject(undefined), undefined)
-  t.same(auditSubject({ id: 'w', kind: 'workload', method: 'mtls', scopes: [], claims: {}, sessionId: 's' }), { subject: 'w', kind: 'workload', method: 'mtls', scopes: [], principalSessionId: 's' })
-  t.same(auditSubject({ id: 'a', kind: 'user', method: 'jwt', issuer: 'i', tokenId: 'j', expiresAt: 5, scopes: ['x'], claims: {}, sessionId: 's' }), { subject: 'a', issuer: 'i', kind: 'user', method: 'jwt', scopes: ['x'], principalSessionId: 's', tokenId: 'j', expiresAt: 5 })
+  t.strictSame(line({ id: 'w', kind: 'workload', method: 'mtls', scopes: [], claims: {}, sessionId: 's' }), { subject: 'w', kind: 'workload', method: 'mtls', scopes: [], principalSessionId: 's' })
+  t.strictSame(line({ id: 'a', kind: 'user', method: 'jwt', issuer: 'i', tokenId: 'j', expiresAt: 5, scopes: ['x'], claims: {}, sessionId: 's' }), { subject: 'a', issuer: 'i', kind: 'user', method: 'jwt', scopes: ['x'], principalSessionId: 's', tokenId: 'j', expiresAt: 5 })
 })
