@@ -53,14 +53,15 @@ export type AuditEvent = Static<typeof AuditEventSchema>
 
 export function auditSubject (p: Principal | null | undefined): Static<typeof AuditSubject> | undefined {
   if (p === null || p === undefined) return undefined
+  // One literal; absent fields stay undefined, which JSON leaves out of the line.
   return {
     subject: p.id,
-    ...(p.issuer !== undefined ? { issuer: p.issuer } : {}),
+    issuer: p.issuer,
     kind: p.kind,
     method: p.method,
-    scopes: [...p.scopes],
+    scopes: p.scopes as string[], // frozen with the principal: serialized, never changed
     principalSessionId: p.sessionId,
-    ...(p.tokenId !== undefined ? { tokenId: p.tokenId } : {}),
-    ...(p.expiresAt !== undefined ? { expiresAt: p.expiresAt } : {})
+    tokenId: p.tokenId,
+    expiresAt: p.expiresAt
   }
 }

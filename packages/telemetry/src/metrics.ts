@@ -21,13 +21,22 @@ export interface WsguardMetrics {
 const SESSION_BUCKETS = [1, 10, 60, 300, 900, 1800, 3600, 4 * 3600, 8 * 3600, 24 * 3600]
 const HANDSHAKE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]
 
-export function createMetrics (registry: Registry, prefix: string): WsguardMetrics {
+/**
+ * Brought up to date when the registry is read (prom-client's `collect`): the counts that
+ * change on every handshake are kept as plain numbers per route and handed over then.
+ */
+export interface Collectors {
+  handshakes: (this: Counter<'route' | 'outcome' | 'code'>) => void
+  activeSessions: (this: Gauge<'route'>) => void
+}
+
+export function createMetrics (registry: Registry, prefix: string, collectors: Collectors): WsguardMetrics {
   const registers = [registry]
   return {
     registry,
-    handshakes: new Counter({ name: `${prefix}handshakes_total`, help: 'WebSocket handshakes decided by wsguard, by route, outcome and code', labelNames: ['route', 'outcome', 'code'], registers }),
+    handshakes: new Counter({ name: `${prefix}handshakes_total`, help: 'WebSocket handshakes decided by wsguard, by route, outcome and code', labelNames: ['route', 'outcome', 'code'], registers, collect: collectors.handshakes }),
     handshakeDuration: new Histogram({ name: `${prefix}handshake_duration_seconds`, help: 'Time wsguard spent deciding a handshake', labelNames: ['route', 'outcome'], buckets: HANDSHAKE_BUCKETS, registers }),
-    activeSessions: new Gauge({ name: `${prefix}sessions_active`, help: 'Open sessions, by route', labelNames: ['route'], registers }),
+    activeSessions: new Gauge({ name: `${prefix}sessions_active`, help: 'Open sessions, by route', labelNames: ['route'], registers, collect: collectors.activeSessions }),
     sessionDuration: new Histogram({ name: `${prefix}session_duration_seconds`, help: 'How long sessions stayed open, by route and close code', labelNames: ['route', 'code'], buckets: SESSION_BUCKETS, registers }),
     refreshes: new Counter({ name: `${prefix}refreshes_total`, help: 'In-band credential refreshes, by route, outcome and code', labelNames: ['route', 'outcome', 'code'], registers }),
     revocations: new Counter({ name: `${prefix}revocations_total`, help: 'Sessions closed by a revocation, by route and selector', labelNames: ['route', 'by'], registers }),

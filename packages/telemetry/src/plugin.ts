@@ -37,7 +37,9 @@ export interface WsguardTelemetry {
   readonly registry: Registry | undefined
 }
 
-interface OpenSession { route: string, openedAt: number, remoteAddress: string, origin: string | undefined, principal: Principal | null, flagged: boolean }
+type Who = ReturnType<typeof auditSubject>
+interface RouteTally { accepted: number /* not yet handed to prom-client */, active: number }
+interface OpenSession { route: string, openedAt: number, remoteAddress: string, origin: string | undefined, principal: Principal | null, who: Who, flagged: boolean }
 
 export async function telemetryPlugin (fastify: FastifyInstance, opts: TelemetryOptions): Promise<void> {
   const validated = validateOptions(opts)
@@ -47,31 +49,50 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
   }
   const config: TelemetryConfig = validated
   const { clock } = config
-  const metrics = config.metrics === false ? undefined : createMetrics(config.metrics.registry ?? new Registry(), config.metrics.prefix)
+  // Accepted handshakes and open sessions change on every connection: they are plain numbers
+  // per route, handed to prom-client when the registry is read.
+  const tallies = new Map<string, RouteTally>()
+  const tally = (route: string): RouteTally => {
+    let t = tallies.get(route)
+    if (t === undefined) tallies.set(route, t = { accepted: 0, active: 0 })
+    return t
+  }
+  const metrics = config.metrics === false
+    ? undefined
+    : createMetrics(config.metrics.registry ?? new Registry(), config.metrics.prefix, {
+      handshakes () {
+        for (const [route, t] of tallies) {
+          this.inc({ route, outcome: 'accepted', code: 'none' }, t.accepted)
+          t.accepted = 0
+        }
+      },
+      activeSessions () {
+        for (const [route, t] of tallies) this.set({ route }, t.active)
+      }
+    })
   const audit: FastifyBaseLogger | undefined = config.audit ? fastify.log.child({ name: 'wsguard.audit' }) : undefined
-  const open = new Map<string, OpenSession>()
+  // Open sessions are remembered only for what needs them later: their audit events and the
+  // long-session check.
+  const open = audit !== undefined || config.longSessionMs !== undefined ? new Map<string, OpenSession>() : undefined
   // Declared, so setting it per request keeps Fastify's request objects one shape (0: not a handshake).
   fastify.decorateRequest(kStarted, 0)
   fastify.decorate('wsguardTelemetry', Object.freeze({ enabled: true, registry: metrics?.registry }) satisfies WsguardTelemetry)
 
-  // Events are built as one object literal each (no spreads) and `who` is made once per
-  // principal: principals are frozen and replaced, never mutated.
-  const whoCache = new WeakMap<Principal, ReturnType<typeof auditSubject>>()
-  function who (p: Principal | null | undefined): ReturnType<typeof auditSubject> {
-    if (p === null || p === undefined) return undefined
-    let w = whoCache.get(p)
-    if (w === undefined) whoCache.set(p, w = auditSubject(p))
-    return w
+  // Events are built as one object literal each (no spreads). An open session keeps the
+  // `who` it was opened (or last refreshed) with, so its later events reuse it: principals
+  // are frozen and replaced, never mutated.
+  function who (p: Principal | null | undefined, s?: OpenSession): Who {
+    return s !== undefined && s.principal === p ? s.who : auditSubject(p)
   }
   function emit (event: Record<string, unknown> & { event: AuditEvent['event'] }): void {
     event.v = AUDIT_SCHEMA_VERSION
     event.at = clock.now()
-    audit?.info({ audit: event }, MESSAGES[event.event])
+    ;(audit as FastifyBaseLogger).info({ audit: event }, MESSAGES[event.event])
   }
 
   function anomaly (fields: AnomalyFields): void {
     metrics?.anomalies.inc({ kind: fields.kind })
-    emit({ event: 'anomaly', ...fields })
+    if (audit !== undefined) emit({ event: 'anomaly', ...fields })
   }
 
   // --- reconnect storms ------------------------------------------------------------------
@@ -108,7 +129,7 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
     if (routeOptions.method === 'HEAD') return // the HEAD twin Fastify adds for a GET route cannot upgrade
     const route = routeOptions.url as string
     const accepted = { route, outcome: 'accepted' }
-    const acceptedCount = { route, outcome: 'accepted', code: 'none' }
+    const counts = tally(route)
     const refused = { route, outcome: 'rejected' }
     prepend(routeOptions, 'onRequest', function wsguardTelemetryStart (request, reply, done) {
       if (request.ws !== true) return done() // a plain GET on a websocket route
@@ -128,7 +149,7 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
       prepend(routeOptions, 'preHandler', function wsguardTelemetryAccepted (request, _reply, done) {
         const started = (request as Timed)[kStarted]
         if (started !== 0) {
-          metrics.handshakes.inc(acceptedCount)
+          counts.accepted++
           metrics.handshakeDuration.observe(accepted, (performance.now() - started) / 1000)
         }
         done()
@@ -177,13 +198,14 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
     longTimer = undefined
     const afterMs = config.longSessionMs as number
     const now = clock.now()
-    for (const [sessionId, s] of open) {
+    const sessions = open as Map<string, OpenSession> // there is a map whenever longSessionMs is set
+    for (const [sessionId, s] of sessions) {
       if (!s.flagged && now - s.openedAt >= afterMs) {
         s.flagged = true
-        anomaly({ kind: 'long-session', sessionId, route: s.route, remoteAddress: s.remoteAddress, who: who(s.principal) })
+        anomaly({ kind: 'long-session', sessionId, route: s.route, remoteAddress: s.remoteAddress, who: s.who })
       }
     }
-    if (open.size > 0) longTimer = clock.setTimer(checkLongSessions, Math.min(afterMs, MINUTE_MS))
+    if (sessions.size > 0) longTimer = clock.setTimer(checkLongSessions, Math.min(afterMs, MINUTE_MS))
   }
 
   // --- channels --------------------------------------------------------------------------------
@@ -194,45 +216,53 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
     listeners.push([name, fn as never])
   }
 
+  // Audit events are built only when they are written (`log` is the audit logger).
   on(ChannelName.handshakeRejected, (m) => {
     metrics?.handshakes.inc({ route: m.route, outcome: 'rejected', code: m.code })
-    emit({ event: 'handshake.rejected', route: m.route, who: who(m.principal), source: m.source, code: m.code, statusCode: m.statusCode, detail: m.detail, remoteAddress: m.remoteAddress, origin: m.origin })
+    if (audit !== undefined) emit({ event: 'handshake.rejected', route: m.route, who: auditSubject(m.principal), source: m.source, code: m.code, statusCode: m.statusCode, detail: m.detail, remoteAddress: m.remoteAddress, origin: m.origin })
     countFailure(m.code, m.route)
   })
   on(ChannelName.sessionOpened, (m: SessionOpenedMessage) => {
-    open.set(m.sessionId, { route: m.route, openedAt: m.openedAt, remoteAddress: m.remoteAddress, origin: m.origin, principal: m.principal, flagged: false })
-    metrics?.activeSessions.inc({ route: m.route })
-    emit({ event: 'session.opened', sessionId: m.sessionId, route: m.route, who: who(m.principal), remoteAddress: m.remoteAddress, origin: m.origin, deadline: m.deadline })
+    tally(m.route).active++
+    if (open === undefined) return
+    const w = audit !== undefined ? auditSubject(m.principal) : undefined
+    open.set(m.sessionId, { route: m.route, openedAt: m.openedAt, remoteAddress: m.remoteAddress, origin: m.origin, principal: m.principal, who: w, flagged: false })
+    if (audit !== undefined) emit({ event: 'session.opened', sessionId: m.sessionId, route: m.route, who: w, remoteAddress: m.remoteAddress, origin: m.origin, deadline: m.deadline })
     if (config.longSessionMs !== undefined && longTimer === undefined) longTimer = clock.setTimer(checkLongSessions, Math.min(config.longSessionMs, MINUTE_MS))
   })
   on(ChannelName.sessionRefreshed, (m) => {
     metrics?.refreshes.inc({ route: m.route, outcome: 'success', code: 'none' })
-    const s = open.get(m.sessionId)
-    if (s !== undefined) s.principal = m.principal
-    emit({ event: 'session.refreshed', sessionId: m.sessionId, route: m.route, who: who(m.principal), remoteAddress: s?.remoteAddress, origin: s?.origin, previousExpiresAt: m.previousExpiresAt })
+    const s = open?.get(m.sessionId)
+    const w = audit !== undefined ? auditSubject(m.principal) : undefined
+    if (s !== undefined) {
+      s.principal = m.principal
+      s.who = w
+    }
+    if (audit !== undefined) emit({ event: 'session.refreshed', sessionId: m.sessionId, route: m.route, who: w, remoteAddress: s?.remoteAddress, origin: s?.origin, previousExpiresAt: m.previousExpiresAt })
   })
   on(ChannelName.sessionRefreshFailed, (m) => {
     metrics?.refreshes.inc({ route: m.route, outcome: 'failure', code: m.code })
-    const s = open.get(m.sessionId)
-    emit({ event: 'session.refresh_failed', sessionId: m.sessionId, route: m.route, who: who(m.principal), remoteAddress: s?.remoteAddress, origin: s?.origin, code: m.code })
+    const s = open?.get(m.sessionId)
+    if (audit !== undefined) emit({ event: 'session.refresh_failed', sessionId: m.sessionId, route: m.route, who: who(m.principal, s), remoteAddress: s?.remoteAddress, origin: s?.origin, code: m.code })
   })
   on(ChannelName.sessionRevoked, (m) => {
     metrics?.revocations.inc({ route: m.route, by: m.by })
-    const s = open.get(m.sessionId)
-    emit({ event: 'session.revoked', sessionId: m.sessionId, route: m.route, who: who(m.principal), remoteAddress: s?.remoteAddress, origin: s?.origin, by: m.by })
+    const s = open?.get(m.sessionId)
+    if (audit !== undefined) emit({ event: 'session.revoked', sessionId: m.sessionId, route: m.route, who: who(m.principal, s), remoteAddress: s?.remoteAddress, origin: s?.origin, by: m.by })
   })
   on(ChannelName.sessionClosed, (m) => {
     const durationMs = m.closedAt - m.openedAt
-    metrics?.activeSessions.dec({ route: m.route })
+    tally(m.route).active--
     metrics?.sessionDuration.observe({ route: m.route, code: String(m.closeCode) }, durationMs / 1000)
+    if (open === undefined) return
     const s = open.get(m.sessionId)
-    emit({ event: 'session.closed', sessionId: m.sessionId, route: m.route, who: who(m.principal), remoteAddress: s?.remoteAddress, origin: s?.origin, code: m.closeCode, reason: m.reason, openedAt: m.openedAt, durationMs, framesIn: m.framesIn, framesOut: m.framesOut })
+    if (audit !== undefined) emit({ event: 'session.closed', sessionId: m.sessionId, route: m.route, who: who(m.principal, s), remoteAddress: s?.remoteAddress, origin: s?.origin, code: m.closeCode, reason: m.reason, openedAt: m.openedAt, durationMs, framesIn: m.framesIn, framesOut: m.framesOut })
     open.delete(m.sessionId)
   })
   on(ChannelName.topicDecision, (m) => {
     metrics?.topicDecisions.inc({ route: m.route ?? '', action: m.action, outcome: m.allow ? 'allow' : 'deny', reason: m.reason ?? 'none', shadow: String(m.shadow) })
-    if (!m.allow) {
-      emit({ event: 'topic.denied', route: m.route, who: who(m.principal), sessionId: m.sessionId, remoteAddress: m.remoteAddress, action: m.action, topic: m.topic, reason: m.reason as string, rule: m.rule, shadow: m.shadow })
+    if (!m.allow && audit !== undefined) {
+      emit({ event: 'topic.denied', route: m.route, who: auditSubject(m.principal), sessionId: m.sessionId, remoteAddress: m.remoteAddress, action: m.action, topic: m.topic, reason: m.reason as string, rule: m.rule, shadow: m.shadow })
     }
   })
 

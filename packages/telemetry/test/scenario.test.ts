@@ -119,3 +119,38 @@ t.test('routes with their own hooks, without authentication, and a plain GET on 
   t.equal(sample(m, 'wsguard_handshakes_total', { route: '/feed/:tenant', outcome: 'accepted', code: 'none' }), 0, 'the plain GET was not counted')
   t.equal(sample(m, 'wsguard_handshake_duration_seconds_count', { route: '/feed/:tenant', outcome: 'rejected' }), 0, 'no duration for it')
 })
+
+t.test('audit: false counts everything and writes no audit line, with or without the long-session check', async (t) => {
+  for (const opts of [{ audit: false }, { audit: false, anomalies: { longSession: { afterMs: 60_000 } } }]) {
+    const h = await harness(t, opts)
+    const alice = await open(t, `${h.base}/feed/acme`, h.token('alice', 3600))
+    t.same(await alice.ask({ type: 'auth.refresh', token: h.token('alice', 7200) }), { type: 'auth.refreshed', expiresAt: T0 + 7_200_000 })
+    const route = '/feed/:tenant'
+    t.equal(sample(await h.metrics(), 'wsguard_sessions_active', { route }), 1, 'read while open: one')
+    h.clock.advance(120_000)
+    alice.ws.close(1000, 'done')
+    await alice.closed
+    await until(() => h.app.wsSessions.size === 0, 'the session ended')
+    const m = await h.metrics()
+    t.equal(sample(m, 'wsguard_handshakes_total', { route, outcome: 'accepted', code: 'none' }), 1)
+    t.equal(sample(m, 'wsguard_refreshes_total', { route, outcome: 'success', code: 'none' }), 1)
+    t.equal(sample(m, 'wsguard_sessions_active', { route }), 0)
+    t.equal(sample(m, 'wsguard_session_duration_seconds_count', { route, code: '1000' }), 1)
+    t.equal(sample(m, 'wsguard_anomalies_total', { kind: 'long-session' }), 'anomalies' in opts ? 1 : 0, 'the long-session check still runs')
+    t.same(h.audit(), [], 'no audit line')
+    await h.app.close()
+  }
+})
+
+t.test('handshake counts read twice are not counted twice', async (t) => {
+  const h = await harness(t)
+  const route = '/feed/:tenant'
+  const first = await h.metrics()
+  t.equal(first.get(`wsguard_handshakes_total{code="none",outcome="accepted",route="${route}"}`), 0, 'the series is there at 0 before any handshake')
+  t.equal(first.get(`wsguard_sessions_active{route="${route}"}`), 0)
+  await open(t, `${h.base}/feed/acme`, h.token('alice'))
+  t.equal(sample(await h.metrics(), 'wsguard_handshakes_total', { route, outcome: 'accepted', code: 'none' }), 1)
+  t.equal(sample(await h.metrics(), 'wsguard_handshakes_total', { route, outcome: 'accepted', code: 'none' }), 1)
+  await open(t, `${h.base}/feed/acme`, h.token('bob'))
+  t.equal(sample(await h.metrics(), 'wsguard_handshakes_total', { route, outcome: 'accepted', code: 'none' }), 2)
+})
