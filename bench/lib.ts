@@ -1,5 +1,6 @@
 // What the socket benchmarks share: the forked load client and the measuring around a batch.
-import { fork, type ChildProcess } from 'node:child_process'
+import { execFileSync, fork, type ChildProcess } from 'node:child_process'
+import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import type { Batch, BatchResult } from './client.js'
 
@@ -33,3 +34,18 @@ export async function measure (child: ChildProcess, batch: Batch): Promise<Measu
 }
 
 export const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] as number }
+
+/**
+ * Pins a process (all its threads, and the threads it starts later) to one CPU with
+ * taskset, so a server and the load client do not take turns on the same core. PIN=0
+ * turns it off; without taskset or with a single CPU nothing is pinned. Returns whether it was.
+ */
+export function pin (pid: number | undefined, cpu: number): boolean {
+  if (pid === undefined || process.env.PIN === '0' || availableParallelism() < 2) return false
+  try {
+    execFileSync('taskset', ['-a', '-cp', String(cpu), String(pid)], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}

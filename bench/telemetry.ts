@@ -2,17 +2,22 @@
 // telemetry: auth-handshake (ES256) + session-expiry, a pino logger at info writing to
 // /dev/null through pino.destination (sonic-boom, what Fastify's logger writes through),
 // buffered (sync: false, minLength 4096: pino's advice for throughput; LOG_SYNC=1 for one
-// synchronous write per line), the route's own request logging off (logLevel 'warn'), so telemetry's share is
-// not diluted. Diagnostics channels are process-wide, so each server runs in a process of its own
-// (this file, forked with 'serve-on' / 'serve-off') and reports its own CPU time; the load
-// comes from bench/client.ts in a third process. "On" is metrics, audit events,
-// both storm gates (action 'log', limits far above the load) and failure-spike detection.
-// Accepted handshakes open a session, so each one also yields session.opened and session.closed.
+// synchronous write per line), the route's own request logging off (logLevel 'warn'), so
+// telemetry's share is not diluted. "On" is metrics, audit events, both storm gates (action
+// 'log', limits far above the load) and failure-spike detection. Accepted handshakes open a
+// session, so each one also yields session.opened and session.closed.
+// Diagnostics channels are process-wide, so each server runs in a process of its own (this
+// file, forked with 'serve-on' / 'serve-off') and reports its own CPU time; the load comes
+// from bench/client.ts in a third process. The client is pinned to one core and the servers
+// to the other; a batch is read once its sockets have closed; on/off is read round by round
+// (paired) over PAIRS fresh pairs of server processes (bench/README.md says why).
 import { fork } from 'node:child_process'
+import { PerformanceObserver } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { Writable } from 'node:stream'
 import pino from 'pino'
 import type { AddressInfo } from 'node:net'
+import type { WebSocket } from 'ws'
 import Fastify from 'fastify'
 import websocket from '@fastify/websocket'
 import { generateKey, jwks, claimsFor, mintToken } from '@wsguard/testing'
@@ -20,11 +25,14 @@ import { authHandshake } from '@wsguard/auth-handshake'
 import { sessionExpiry } from '@wsguard/session-expiry'
 import { telemetry, type TelemetryOptions } from '@wsguard/telemetry'
 import type { TokenSpec } from './client.js'
-import { measure, median, startClient, type Measured } from './lib.js'
+import { measure, median, pin, startClient, type Measured } from './lib.js'
 
-const ROUNDS = Number(process.env.ROUNDS ?? 9)
-const COUNT = Number(process.env.COUNT ?? 1500)
+const PAIRS = Number(process.env.PAIRS ?? 4)
+const ROUNDS = Number(process.env.ROUNDS ?? 6)
+const COUNT = Number(process.env.COUNT ?? 1000)
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 16)
+// The destination's minLength (bytes buffered before a write); 0 writes as soon as it can.
+const LOG_MIN = Number(process.env.LOG_MIN ?? 4096)
 const ISS = 'https://idp.bench'
 const AUD = 'feed-api'
 const es = generateKey('ES256')
@@ -40,13 +48,15 @@ const TELEMETRY_OPTIONS: TelemetryOptions = process.env.TELEMETRY !== undefined
 
 let auditLines = 0
 
-async function server (withTelemetry: boolean): Promise<{ url: string, close: () => Promise<void> }> {
+interface Server { url: string, settle: () => Promise<void> }
+
+async function server (withTelemetry: boolean): Promise<Server> {
   // AUDIT_COUNT=1 counts audit lines through a JS stream instead (dearer per line; to check the count).
-  const stream = process.env.AUDIT_COUNT === '1'
-    ? new Writable({ write (chunk: Buffer, _enc, cb) { if (chunk.includes('wsguard.audit')) auditLines++; cb() } })
-    : process.env.LOG_SYNC === '1'
-      ? pino.destination({ dest: '/dev/null', sync: true })
-      : pino.destination({ dest: '/dev/null', sync: false, minLength: 4096 })
+  const boom = process.env.AUDIT_COUNT === '1' || process.env.LOG_SINK === 'noop'
+    ? undefined
+    : pino.destination({ dest: '/dev/null', sync: process.env.LOG_SYNC === '1', minLength: LOG_MIN, maxWrite: Math.max(16_384, 2 * LOG_MIN) })
+  // LOG_SINK=noop: lines are built but go nowhere (separates building a line from writing it).
+  const stream = process.env.LOG_SINK === 'noop' ? { write (_line: string) {} } : boom ?? new Writable({ write (chunk: Buffer, _enc, cb) { if (chunk.includes('wsguard.audit')) auditLines++; cb() } })
   const app = Fastify({ logger: { level: 'info', stream } })
   await app.register(websocket)
   if (withTelemetry) await app.register(telemetry, TELEMETRY_OPTIONS)
@@ -57,7 +67,20 @@ async function server (withTelemetry: boolean): Promise<{ url: string, close: ()
   // REQUEST_LOGS=1 keeps Fastify's default request logging ('incoming request' per handshake).
   app.get('/feed', { websocket: true, ...(process.env.REQUEST_LOGS === '1' ? {} : { logLevel: 'warn' }) }, () => {})
   await app.listen({ port: 0, host: '127.0.0.1' })
-  return { url: `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}/feed`, close: () => app.close() }
+  // Counts open sockets, so a measurement can wait for the closes its batch caused: their
+  // session.closed work and audit lines belong to that batch, not to whatever runs next.
+  let sockets = 0
+  let idle: (() => void) | undefined
+  app.websocketServer.on('connection', (ws: WebSocket) => {
+    sockets++
+    ws.once('close', () => { if (--sockets === 0 && idle !== undefined) idle() })
+  })
+  const settle = (): Promise<void> => new Promise((resolve) => {
+    const flushed = (): void => { if (boom !== undefined && process.env.LOG_SYNC !== '1') boom.flush(() => resolve()); else resolve() }
+    if (sockets === 0) return flushed()
+    idle = () => { idle = undefined; flushed() }
+  })
+  return { url: `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}/feed`, settle }
 }
 
 const claims = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({ ...claimsFor(ISS, AUD, 'alice', Date.now(), 3600), ...extra })
@@ -71,62 +94,96 @@ async function main (): Promise<void> {
     { name: 'reject expired, telemetry off', telemetry: false, tokens: expired, expect: 'reject' as const },
     { name: 'reject expired, telemetry on', telemetry: true, tokens: expired, expect: 'reject' as const }
   ]
+  // ONLY=accept (or reject) runs those two scenarios alone, e.g. for a profile.
+  const chosen = scenarios.filter((s) => process.env.ONLY === undefined || s.name.startsWith(process.env.ONLY))
   const child = startClient()
-  const servers = { on: await serve('serve-on'), off: await serve('serve-off') }
-  const run = async (s: typeof scenarios[number]): Promise<Measured> => {
-    const srv = s.telemetry ? servers.on : servers.off
-    const before = await srv.cpu()
-    const m = await measure(child, { url: srv.url, count: COUNT, concurrency: CONCURRENCY, carrier: 'header', tokens: s.tokens, expect: s.expect, timeoutMs: 60_000 })
-    const after = await srv.cpu()
-    const n = COUNT
-    return { ...m, cpuUs: (after.user + after.system - before.user - before.system) / n }
-  }
-  for (const s of scenarios) await run(s) // warm-up
   const samples = new Map<string, Measured[]>()
-  for (let r = 0; r < ROUNDS; r++) {
-    // Rotate the order each round, so neither side always runs first.
-    for (let k = 0; k < scenarios.length; k++) {
-      const s = scenarios[(r + k) % scenarios.length] as typeof scenarios[number]
-      samples.set(s.name, [...(samples.get(s.name) ?? []), await run(s)])
+  let pinned = false
+  let linesWritten = 0
+  // Server processes differ by a few percent for no reason of their own (an A/A pair came out
+  // 5-9% apart in one run, the other way round in the next), so the rounds are spread over
+  // PAIRS fresh pairs of server processes, forked in alternating order.
+  for (let pair = 0; pair < PAIRS; pair++) {
+    const first = await serve(pair % 2 === 0 ? 'serve-on' : 'serve-off')
+    const second = await serve(pair % 2 === 0 ? 'serve-off' : 'serve-on')
+    const servers = pair % 2 === 0 ? { on: first, off: second } : { on: second, off: first }
+    // The client on one core, both servers on the other (only one is under load at a time).
+    pinned = pin(child.pid, 0) && pin(servers.on.pid, 1) && pin(servers.off.pid, 1)
+    const run = async (s: typeof scenarios[number]): Promise<Measured> => {
+      const srv = s.telemetry ? servers.on : servers.off
+      const before = await srv.cpu()
+      const m = await measure(child, { url: srv.url, count: COUNT, concurrency: CONCURRENCY, carrier: 'header', tokens: s.tokens, expect: s.expect, timeoutMs: 60_000 })
+      const after = await srv.cpu()
+      return { ...m, cpuUs: (after.user + after.system - before.user - before.system) / COUNT }
     }
+    for (const s of chosen) await run(s) // warm-up
+    for (let r = 0; r < ROUNDS; r++) {
+      // Rotate the order each round, so neither side always runs first.
+      for (let k = 0; k < chosen.length; k++) {
+        const s = chosen[(r + k) % chosen.length] as typeof scenarios[number]
+        samples.set(s.name, [...(samples.get(s.name) ?? []), await run(s)])
+      }
+    }
+    linesWritten += await servers.on.auditLines()
+    await Promise.all([servers.on.kill(), servers.off.kill()])
   }
   child.disconnect()
-  const auditLines = await servers.on.auditLines()
-  servers.on.kill('SIGINT')
-  servers.off.kill('SIGINT')
-  console.log(`\n${ROUNDS} rounds x ${COUNT} handshakes, ${CONCURRENCY} at a time${process.env.AUDIT_COUNT === '1' ? `; audit lines written by the "on" server: ${auditLines}` : ''}\n`)
+  console.log(`\n${PAIRS} server pairs x ${ROUNDS} rounds x ${COUNT} handshakes, ${CONCURRENCY} at a time, ${pinned ? 'client and servers pinned to separate cores' : 'not pinned'}${process.env.AUDIT_COUNT === '1' ? `; audit lines written by the "on" server: ${linesWritten}` : ''}\n`)
   console.log('| scenario | server CPU µs/handshake (median) | handshakes/s (median) | wrong outcomes |')
   console.log('|---|---:|---:|---:|')
   const cpu = (name: string): number => median((samples.get(name) ?? []).map((m) => m.cpuUs))
   const rate = (name: string): number => median((samples.get(name) ?? []).map((m) => m.rate))
-  for (const s of scenarios) {
+  for (const s of chosen) {
     console.log(`| ${s.name} | ${cpu(s.name).toFixed(0)} | ${rate(s.name).toFixed(0)} | ${(samples.get(s.name) ?? []).reduce((a, m) => a + m.wrong, 0)} |`)
   }
-  console.log(`\naccept: on/off CPU ${(cpu(scenarios[1]!.name) / cpu(scenarios[0]!.name)).toFixed(3)}x, handshakes/s ${(rate(scenarios[1]!.name) / rate(scenarios[0]!.name)).toFixed(3)}x`)
-  console.log(`reject: on/off CPU ${(cpu(scenarios[3]!.name) / cpu(scenarios[2]!.name)).toFixed(3)}x, handshakes/s ${(rate(scenarios[3]!.name) / rate(scenarios[2]!.name)).toFixed(3)}x`)
+  // Each round ran every scenario once, so on/off is also read round by round (paired), with its spread.
+  const paired = (on: string, off: string, key: 'cpuUs' | 'rate'): string => {
+    const a = samples.get(on) ?? []
+    const b = samples.get(off) ?? []
+    const ratios = a.map((m, i) => m[key] / (b[i] as Measured)[key]).sort((x, y) => x - y)
+    return `${(key === 'cpuUs' ? cpu(on) / cpu(off) : rate(on) / rate(off)).toFixed(3)}x (paired median ${median(ratios).toFixed(3)}x, range ${(ratios[0] as number).toFixed(2)}-${(ratios[ratios.length - 1] as number).toFixed(2)})`
+  }
+  for (const [label, on, off] of ([['accept', 1, 0], ['reject', 3, 2]] as const).filter(([l]) => process.env.ONLY === undefined || l === process.env.ONLY)) {
+    const [onName, offName] = [(scenarios[on] as typeof scenarios[number]).name, (scenarios[off] as typeof scenarios[number]).name]
+    console.log(`${label}: on/off CPU ${paired(onName, offName, 'cpuUs')}, handshakes/s ${paired(onName, offName, 'rate')}`)
+  }
   process.exit(0)
 }
 
-interface Served { url: string, cpu: () => Promise<NodeJS.CpuUsage>, auditLines: () => Promise<number>, kill: (signal: NodeJS.Signals) => void }
+interface Served { url: string, pid: number | undefined, cpu: () => Promise<NodeJS.CpuUsage>, auditLines: () => Promise<number>, kill: () => Promise<void> }
 
 /** Forks this file as a server process; it answers 'cpu' and 'lines' over IPC. */
 function serve (mode: 'serve-on' | 'serve-off'): Promise<Served> {
   const prof = process.env.PROFILE_DIR !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PROFILE_DIR}`] : []
-  const proc = fork(fileURLToPath(import.meta.url), [mode], { execArgv: ['--conditions=@wsguard/source', '--import', 'tsx', ...prof], env: { ...process.env, BENCH_JWKS: JSON.stringify(jwks(es)) } })
+  const proc = fork(fileURLToPath(import.meta.url), [mode], { execArgv: ['--conditions=@wsguard/source', '--import', 'tsx', ...prof, ...(process.env.SERVER_FLAGS?.split(' ').filter(Boolean) ?? [])], env: { ...process.env, BENCH_JWKS: JSON.stringify(jwks(es)) } })
   const ask = <T>(type: string): Promise<T> => new Promise((resolve) => {
     const on = (m: { type: string, value: T }): void => { if (m.type === type) { proc.off('message', on); resolve(m.value) } }
     proc.on('message', on)
     proc.send({ type })
   })
   return new Promise((resolve) => {
-    proc.once('message', (m: { url: string }) => resolve({ url: m.url, cpu: () => ask('cpu'), auditLines: () => ask('lines'), kill: (signal) => proc.kill(signal) }))
+    proc.once('message', (m: { url: string }) => resolve({ url: m.url, pid: proc.pid, cpu: () => ask('cpu'), auditLines: () => ask('lines'), kill: () => new Promise<void>((resolve) => { proc.once('exit', () => resolve()); proc.kill('SIGINT') }) }))
   })
 }
 
 async function serverProcess (withTelemetry: boolean): Promise<void> {
-  const { url } = await server(withTelemetry)
+  const { url, settle } = await server(withTelemetry)
+  // GC_STATS=1: what the collector did in this server (kind: count, ms), printed at exit.
+  if (process.env.GC_STATS === '1') {
+    const stats: Record<string, [number, number]> = {}
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        const kind = String((e as unknown as { detail?: { kind?: number } }).detail?.kind)
+        const s = stats[kind] ??= [0, 0]
+        s[0]++
+        s[1] += e.duration
+      }
+    }).observe({ entryTypes: ['gc'] })
+    process.on('exit', () => console.log(withTelemetry ? 'on ' : 'off', 'gc kind: [count, ms]', JSON.stringify(stats)))
+  }
   process.on('message', (m: { type: string }) => {
-    process.send?.({ type: m.type, value: m.type === 'cpu' ? process.cpuUsage() : auditLines })
+    if (m.type === 'cpu') settle().then(() => process.send?.({ type: m.type, value: process.cpuUsage() }))
+    else process.send?.({ type: m.type, value: auditLines })
   })
   process.on('SIGINT', () => process.exit(0)) // exits cleanly, so --cpu-prof writes its profile
   process.send?.({ url })
