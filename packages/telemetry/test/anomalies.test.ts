@@ -22,7 +22,7 @@ t.test('a reconnect storm by one principal is throttled; another principal keeps
   const aliceToken = h.token('alice')
   const outcomes: Array<number | 'open'> = []
   const during: number[] = []
-  for (let i = 0; i < 20; i++) { // bounded: 20 attempts by alice, each followed by one by bob
+  for (let i = 0; i < 20; i++) { // bounded: 20 attempts by alice, some followed by one by bob
     const r = await connect(t, `${h.base}/feed/acme`, aliceToken)
     if ('refused' in r) {
       outcomes.push(r.status)
@@ -34,10 +34,11 @@ t.test('a reconnect storm by one principal is throttled; another principal keeps
       outcomes.push('open')
       r.ws.close()
     }
-    if (i < 5) during.push(await timed(async () => { const c = await open(t, `${h.base}/feed/acme`, bobToken); c.ws.close() }))
+    // Bob connects while alice is being refused (4 times: under his own limit of 5).
+    if (i >= 5 && i % 4 === 2) during.push(await timed(async () => { const c = await open(t, `${h.base}/feed/acme`, bobToken); c.ws.close() }))
   }
   t.same(outcomes, [...Array(5).fill('open'), ...Array(15).fill(429)], 'alice: 5 in the window, then 429')
-  t.equal(during.length, 5, 'bob connected every time during the storm')
+  t.equal(during.length, 4, 'bob connected every time he tried while alice was throttled')
   t.ok(median(during) < median(baseline) * 10 + 50, `bob's handshake latency stays normal (median ${median(during).toFixed(1)} ms vs ${median(baseline).toFixed(1)} ms before)`)
   const anomalies = h.audit().filter((e) => e.event === 'anomaly')
   t.equal(anomalies.length, 1, 'reported once per window')
