@@ -157,6 +157,26 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
     done()
   })
 
+  // A websocket route added before this plugin never gets its hook (onRoute runs only for
+  // routes added after it), so its sockets would have no session: no expiry, no revocation.
+  // An instance-level hook reaches every route of the context, earlier ones too, and runs in
+  // preHandler, after every route's preValidation: a handshake the session check did not admit
+  // is refused there (503, as for any check that cannot run), said once per route. A route
+  // that opted out with `config.session: false` passes wherever it was added.
+  const ungoverned = new Set<string>()
+  fastify.addHook('preHandler', function wsguardUngovernedSessionRoute (request, reply, done) {
+    if (request.ws !== true || pendingByRaw.has(request.raw)) return done()
+    const { config: routeConfig, url } = request.routeOptions
+    if ((routeConfig as { session?: unknown } | undefined)?.session === false) return done()
+    const route = url as string // a matched route always has its pattern
+    if (!ungoverned.has(route)) {
+      ungoverned.add(route)
+      fastify.log.error({ route }, `${SOURCE}: websocket route ${route} was added before the plugin, so its sockets could not expire or be revoked; its handshakes are refused. Register the plugin before the route (or set config.session: false on it).`)
+    }
+    sendRejection(reply, 'WSG_UNAVAILABLE')
+    publishRejection(SOURCE, request, route, 'WSG_UNAVAILABLE', 0, 'route-not-governed', request.principal)
+  })
+
   fastify.addHook('onRoute', (routeOptions: RouteOptions) => {
     if (routeOptions.websocket !== true && typeof routeOptions.wsHandler !== 'function') return
     const value = (routeOptions.config as { session?: unknown } | undefined)?.session

@@ -224,3 +224,35 @@ t.test('shutdown cuts off a client that does not answer the close within closeTi
   await closing
   t.same(seen.map((m) => m.closeCode), [1001])
 })
+
+t.test('a websocket route added before the plugin is refused (503): its sockets could never expire', async (t) => {
+  const { ChannelName, channel } = await import('@wsguard/core')
+  const logs = captureLogs()
+  const app = Fastify({ logger: { level: 'info', stream: logs.stream } })
+  t.teardown(() => app.close())
+  await app.register(websocket)
+  app.get('/early', { websocket: true }, (socket) => { socket.send('should never open') })
+  app.get('/early-unmanaged', { websocket: true, config: { session: false } }, (socket, req) => { socket.send(String(req.wsSession === null)) })
+  await app.register(sessionExpiry, { clock: new FakeClock(T0), refresh: false })
+  app.get('/late', { websocket: true }, (socket, req) => { socket.send(req.wsSession.id) })
+  const seen: unknown[] = []
+  const onRejected = (m: unknown): void => { seen.push(m) }
+  channel(ChannelName.handshakeRejected).subscribe(onRejected)
+  t.teardown(() => channel(ChannelName.handshakeRejected).unsubscribe(onRejected))
+  await app.ready()
+
+  await t.rejects(app.injectWS('/early'), { message: /Unexpected server response: 503/ })
+  await t.rejects(app.injectWS('/early'), { message: /Unexpected server response: 503/ })
+  t.match(seen, [{ source: '@wsguard/session-expiry', code: 'WSG_UNAVAILABLE', detail: 'route-not-governed', route: '/early' }, { route: '/early' }])
+  const said = logs.lines.filter((l) => l.includes('was added before the plugin'))
+  t.equal(said.length, 1, 'said once per route')
+  t.match(said[0], /"level":50.*websocket route \/early was added before the plugin/)
+  t.equal(app.wsSessions.size, 0)
+
+  const unmanaged = await app.injectWS('/early-unmanaged')
+  t.teardown(() => unmanaged.terminate())
+  t.pass('a route that opted out with config.session: false opens wherever it was added')
+  const late = await app.injectWS('/late')
+  t.teardown(() => late.terminate())
+  t.equal(app.wsSessions.size, 1, 'a route added after gets its session as always')
+})
