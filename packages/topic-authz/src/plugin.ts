@@ -60,6 +60,27 @@ export async function topicAuthzPlugin (fastify: FastifyInstance, opts: TopicAut
     }
   }) satisfies TopicAuthz)
 
+  // A websocket route added before this plugin never has its config.topics compiled nor its
+  // handshake topic checked (onRoute runs only for routes added after it). An instance-level
+  // hook reaches every route of the context, earlier ones too, and runs in preHandler, after
+  // every route's preValidation: a handshake on a route whose topic config was never read is
+  // refused there (503, as for any check that cannot run), said once per route. Routes with a
+  // handshake topic have their connection state by now, so they pay one property read.
+  const ungoverned = new Set<string>()
+  fastify.addHook('preHandler', function wsguardUngovernedTopicRoute (request, reply, done) {
+    if (request.ws !== true || (request as RequestWithState)[kState] !== null) return done()
+    const { config: routeConfig, url } = request.routeOptions
+    const c = routeConfig as { topics?: unknown, handshakeTopic?: unknown, [kPolicy]?: RoutePolicy } | undefined
+    if ((c?.topics === undefined && c?.handshakeTopic === undefined) || c[kPolicy] !== undefined) return done()
+    const route = url as string // a matched route always has its pattern
+    if (!ungoverned.has(route)) {
+      ungoverned.add(route)
+      fastify.log.error({ route }, `${SOURCE}: websocket route ${route} was added before the plugin, so its config.topics and config.handshakeTopic were never read; its handshakes are refused. Register the plugin before the route.`)
+    }
+    sendRejection(reply, 'WSG_UNAVAILABLE')
+    publishRejection(SOURCE, request, route, 'WSG_UNAVAILABLE', 0, 'route-not-governed', request.principal)
+  })
+
   fastify.addHook('onRoute', (routeOptions: RouteOptions) => {
     if (routeOptions.websocket !== true && typeof routeOptions.wsHandler !== 'function') return
     const routeConfig = routeOptions.config as { topics?: unknown, handshakeTopic?: unknown } | undefined

@@ -259,3 +259,39 @@ t.test('in-band decisions are published with the remote address and session-expi
   await new Promise((resolve) => c.ws.once('message', resolve))
   t.match(decisions.at(-1), { topic: 'status.up', allow: true, remoteAddress: '127.0.0.1', sessionId: 'conn-1' })
 })
+
+t.test('a websocket route added before the plugin, with a handshake topic or route rules, is refused (503)', async (t) => {
+  const { captureLogs } = await import('@wsguard/testing')
+  const logs = captureLogs()
+  const app = Fastify({ logger: { level: 'info', stream: logs.stream } })
+  t.teardown(() => app.close())
+  await app.register(websocket)
+  app.get('/early/:tenant', { websocket: true, config: { handshakeTopic: { action: 'subscribe', topic: 'orders.{params.tenant}' } } }, (socket) => { socket.send('should never open') })
+  app.get('/early-rules', { websocket: true, config: { topics: [{ pattern: 'status.>', actions: ['subscribe'] }] } }, (socket) => { socket.send('should never open') })
+  app.get('/early-plain', { websocket: true }, (socket) => { socket.send('no topic config') })
+  await app.register(topicAuthz, { policies: [{ pattern: 'status.>', actions: ['subscribe'] }] })
+  app.get('/late', { websocket: true, config: { topics: [{ pattern: 'news.>', actions: ['subscribe'] }] } }, (socket) => { socket.send('late') })
+  app.get('/late-topic/:tenant', { websocket: true, config: { handshakeTopic: { action: 'subscribe', topic: 'status.{params.tenant}' } } }, (socket) => { socket.send('late topic') })
+  const seen: HandshakeRejectedMessage[] = []
+  const onRejected = (m: unknown): void => { seen.push(m as HandshakeRejectedMessage) }
+  channel(ChannelName.handshakeRejected).subscribe(onRejected)
+  t.teardown(() => channel(ChannelName.handshakeRejected).unsubscribe(onRejected))
+  await app.ready()
+
+  await t.rejects(app.injectWS('/early/acme'), { message: /Unexpected server response: 503/ })
+  await t.rejects(app.injectWS('/early/globex'), { message: /Unexpected server response: 503/ })
+  await t.rejects(app.injectWS('/early-rules'), { message: /Unexpected server response: 503/ })
+  t.match(seen, [
+    { source: '@wsguard/topic-authz', code: 'WSG_UNAVAILABLE', detail: 'route-not-governed', route: '/early/:tenant' },
+    { route: '/early/:tenant' },
+    { route: '/early-rules' }
+  ])
+  const said = logs.lines.filter((l) => l.includes('was added before the plugin'))
+  t.equal(said.length, 2, 'said once per route')
+  t.match(said[0], /"level":50.*websocket route \/early\/:tenant was added before the plugin/)
+  for (const path of ['/early-plain', '/late', '/late-topic/ok']) {
+    const ws = await app.injectWS(path)
+    t.teardown(() => ws.terminate())
+  }
+  t.equal(seen.length, 3, 'a route without topic config, and routes added after, open as always')
+})
