@@ -1,9 +1,13 @@
 // Handshake cost of auth-handshake against plain @fastify/websocket, a bare fast-jwt hook
 // and the do-it-yourself @fastify/jwt hook. Servers run here; the load runs in a child
 // process (bench/client.ts). Scenarios are interleaved round by round, and each figure is
-// the median over rounds of the server's own CPU time (process.cpuUsage) per handshake.
+// the median over rounds of the server's own CPU time (process.cpuUsage) per handshake; the
+// "paired" column is the median of each round's ratio to the bare hook. The client is pinned
+// to one core and this process to the other, and a batch is read once the sockets it opened
+// have closed (so one scenario's closes are not counted in the next).
 import type { ChildProcess } from 'node:child_process'
 import type { AddressInfo } from 'node:net'
+import type { WebSocket } from 'ws'
 import Fastify, { type FastifyInstance } from 'fastify'
 import websocket from '@fastify/websocket'
 import fastifyJwt from '@fastify/jwt'
@@ -11,7 +15,7 @@ import { createVerifier } from 'fast-jwt'
 import { generateKey, jwks, claimsFor, mintToken, type TestKey } from '@wsguard/testing'
 import { authHandshake } from '@wsguard/auth-handshake'
 import type { TokenSpec } from './client.js'
-import { measure, median, startClient, type Measured } from './lib.js'
+import { measure, median, pin, startClient, type Measured } from './lib.js'
 
 const ROUNDS = Number(process.env.ROUNDS ?? 7)
 const COUNT = Number(process.env.COUNT ?? 1500)
@@ -24,9 +28,21 @@ const rs = generateKey('RS256')
 const ed = generateKey('EdDSA')
 const esPem = es.publicKey.export({ type: 'spki', format: 'pem' }) as string
 
+// Open sockets over every server here, and who waits for them all to close.
+let sockets = 0
+let idle: (() => void) | undefined
+const settle = (): Promise<void> => new Promise((resolve) => {
+  if (sockets === 0) return resolve()
+  idle = () => { idle = undefined; resolve() }
+})
+
 async function listen (app: FastifyInstance): Promise<string> {
   app.get('/feed', { websocket: true }, () => {})
   await app.listen({ port: 0, host: '127.0.0.1' })
+  app.websocketServer.on('connection', (ws: WebSocket) => {
+    sockets++
+    ws.once('close', () => { if (--sockets === 0 && idle !== undefined) idle() })
+  })
   return `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}/feed`
 }
 
@@ -82,7 +98,7 @@ const fixed = (token: string): TokenSpec => ({ kind: 'fixed', token })
 interface Scenario { name: string, url: string, tokens: TokenSpec, expect: 'open' | 'reject' }
 
 function run (child: ChildProcess, s: Scenario): Promise<Measured> {
-  return measure(child, { url: s.url, count: COUNT, concurrency: CONCURRENCY, carrier: 'header', tokens: s.tokens, expect: s.expect, timeoutMs: 60_000 })
+  return measure(child, { url: s.url, count: COUNT, concurrency: CONCURRENCY, carrier: 'header', tokens: s.tokens, expect: s.expect, timeoutMs: 60_000 }, settle)
 }
 
 async function main (): Promise<void> {
@@ -110,6 +126,7 @@ async function main (): Promise<void> {
     { name: 'wsguard reject wrong audience', url: guard, tokens: fixed(wrongAud), expect: 'reject' }
   ]
   const child = startClient()
+  const pinned = pin(child.pid, 0) && pin(process.pid, 1)
   const samples = new Map<string, Measured[]>()
   // Warm-up round, not recorded: JIT, key imports, connection pools.
   for (const s of scenarios) await run(child, s)
@@ -121,15 +138,17 @@ async function main (): Promise<void> {
     process.stderr.write(`round ${r + 1}/${ROUNDS}\n`)
   }
   child.disconnect()
-  const bareCpu = median((samples.get(scenarios[1]!.name) ?? []).map((m) => m.cpuUs))
+  const bareRuns = samples.get(scenarios[1]!.name) ?? []
+  const bareCpu = median(bareRuns.map((m) => m.cpuUs))
   const plainCpu = median((samples.get(scenarios[0]!.name) ?? []).map((m) => m.cpuUs))
-  console.log(`\n${ROUNDS} rounds x ${COUNT} handshakes, ${CONCURRENCY} at a time; node ${process.version}\n`)
-  console.log('| scenario | server CPU µs/handshake (median) | vs bare fast-jwt | vs plain | handshakes/s (median) | wrong outcomes |')
-  console.log('|---|---:|---:|---:|---:|---:|')
+  console.log(`\n${ROUNDS} rounds x ${COUNT} handshakes, ${CONCURRENCY} at a time; node ${process.version}; ${pinned ? 'client and servers pinned to separate cores' : 'not pinned'}\n`)
+  console.log('| scenario | server CPU µs/handshake (median) | vs bare fast-jwt | vs bare, paired by round | vs plain | handshakes/s (median) | wrong outcomes |')
+  console.log('|---|---:|---:|---:|---:|---:|---:|')
   for (const s of scenarios) {
     const ms = samples.get(s.name) ?? []
     const cpu = median(ms.map((m) => m.cpuUs))
-    console.log(`| ${s.name} | ${cpu.toFixed(0)} | ${(cpu / bareCpu).toFixed(2)}x | ${(cpu / plainCpu).toFixed(2)}x | ${median(ms.map((m) => m.rate)).toFixed(0)} | ${ms.reduce((a, m) => a + m.wrong, 0)} |`)
+    const paired = median(ms.map((m, i) => m.cpuUs / (bareRuns[i] as Measured).cpuUs))
+    console.log(`| ${s.name} | ${cpu.toFixed(0)} | ${(cpu / bareCpu).toFixed(2)}x | ${paired.toFixed(2)}x | ${(cpu / plainCpu).toFixed(2)}x | ${median(ms.map((m) => m.rate)).toFixed(0)} | ${ms.reduce((a, m) => a + m.wrong, 0)} |`)
   }
   process.exit(0)
 }

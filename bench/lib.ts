@@ -23,11 +23,15 @@ function ask (child: ChildProcess, msg: unknown, type: string): Promise<Record<s
   })
 }
 
-/** Runs one batch; server CPU (this process) per handshake, handshakes/s, wrong outcomes. */
-export async function measure (child: ChildProcess, batch: Batch): Promise<Measured> {
+/**
+ * Runs one batch; server CPU (this process) per handshake, handshakes/s, wrong outcomes.
+ * `settle`, when given, is awaited before the CPU is read (e.g. until the batch's sockets closed).
+ */
+export async function measure (child: ChildProcess, batch: Batch, settle?: () => Promise<void>): Promise<Measured> {
   await ask(child, { type: 'prepare', batch }, 'prepared')
   const before = process.cpuUsage()
   const result = await ask(child, { type: 'go' }, 'done') as unknown as BatchResult
+  if (settle !== undefined) await settle()
   const cpu = process.cpuUsage(before)
   const n = result.ok + result.wrong
   return { cpuUs: (cpu.user + cpu.system) / n, rate: n / (result.elapsedMs / 1000), wrong: result.wrong }
