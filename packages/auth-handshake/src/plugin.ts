@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import type {} from '@fastify/websocket'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
-import { ChannelName, channel, publishRejection, sendRejection, type Principal, type WsguardAuth, type WsguardErrorCode, type AuthOutcome as CoreAuthOutcome } from '@wsguard/core'
+import { ChannelName, channel, publishRejection, refuseUngovernedRoutes, sendRejection, type Principal, type WsguardAuth, type WsguardErrorCode, type AuthOutcome as CoreAuthOutcome } from '@wsguard/core'
 import { TokenAuthenticator, type AuthOutcome } from './authenticator.js'
 import { findCredential, stripBearerProtocol } from './carriers.js'
 import type { TokenFault } from './claims.js'
@@ -55,24 +55,14 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
     authenticator.warmUp() // never rejects
   })
 
-  // A websocket route added before this plugin never gets its hook (onRoute runs only for
-  // routes added after it), but an instance-level hook reaches every route of the context,
-  // earlier ones too. So instead of letting such a route's handshakes through
-  // unauthenticated, this refuses them (503, as for any check that cannot run) and says why
-  // once per route. Governed routes have set request.principal by now; a route that opted
-  // out with `config.auth: false` passes wherever it was added.
-  const ungoverned = new Set<string>()
-  fastify.addHook('preValidation', function wsguardUngovernedRoute (request, reply, done) {
-    if (request.ws !== true || request.principal !== null) return done()
-    const { config: routeConfig, url } = request.routeOptions
-    if ((routeConfig as { auth?: unknown } | undefined)?.auth === false) return done()
-    const route = url as string // a matched route always has its pattern
-    if (!ungoverned.has(route)) {
-      ungoverned.add(route)
-      fastify.log.error({ route }, `${SOURCE}: websocket route ${route} was added before the plugin, so it has no authentication; its handshakes are refused. Register the plugin before the route (or set config.auth: false on it).`)
-    }
-    sendRejection(reply, 'WSG_UNAVAILABLE')
-    publishRejection(SOURCE, request, route, 'WSG_UNAVAILABLE', 0, 'route-not-governed')
+  // Governed routes have set request.principal by the time preValidation runs.
+  refuseUngovernedRoutes(fastify, {
+    source: SOURCE,
+    phase: 'preValidation',
+    handled: (request) => request.principal !== null,
+    exempt: (routeConfig) => routeConfig?.auth === false,
+    consequence: 'it has no authentication',
+    optOut: 'config.auth: false'
   })
 
   fastify.addHook('onRoute', (routeOptions: RouteOptions) => {

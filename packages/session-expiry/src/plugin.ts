@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http'
 import type { WebSocket } from '@fastify/websocket'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
 import {
-  CloseCode, invalidOption, publishRejection, sendRejection,
+  CloseCode, invalidOption, publishRejection, refuseUngovernedRoutes, sendRejection,
   type Principal, type SessionFilter, type SessionInfo, type WsguardErrorCode
 } from '@wsguard/core'
 import { ControlMatcher } from './control.js'
@@ -157,24 +157,14 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
     done()
   })
 
-  // A websocket route added before this plugin never gets its hook (onRoute runs only for
-  // routes added after it), so its sockets would have no session: no expiry, no revocation.
-  // An instance-level hook reaches every route of the context, earlier ones too, and runs in
-  // preHandler, after every route's preValidation: a handshake the session check did not admit
-  // is refused there (503, as for any check that cannot run), said once per route. A route
-  // that opted out with `config.session: false` passes wherever it was added.
-  const ungoverned = new Set<string>()
-  fastify.addHook('preHandler', function wsguardUngovernedSessionRoute (request, reply, done) {
-    if (request.ws !== true || pendingByRaw.has(request.raw)) return done()
-    const { config: routeConfig, url } = request.routeOptions
-    if ((routeConfig as { session?: unknown } | undefined)?.session === false) return done()
-    const route = url as string // a matched route always has its pattern
-    if (!ungoverned.has(route)) {
-      ungoverned.add(route)
-      fastify.log.error({ route }, `${SOURCE}: websocket route ${route} was added before the plugin, so its sockets could not expire or be revoked; its handshakes are refused. Register the plugin before the route (or set config.session: false on it).`)
-    }
-    sendRejection(reply, 'WSG_UNAVAILABLE')
-    publishRejection(SOURCE, request, route, 'WSG_UNAVAILABLE', 0, 'route-not-governed', request.principal)
+  // After every route's preValidation, a governed handshake has been admitted by the session check.
+  refuseUngovernedRoutes(fastify, {
+    source: SOURCE,
+    phase: 'preHandler',
+    handled: (request) => pendingByRaw.has(request.raw),
+    exempt: (routeConfig) => routeConfig?.session === false,
+    consequence: 'its sockets could not expire or be revoked',
+    optOut: 'config.session: false'
   })
 
   fastify.addHook('onRoute', (routeOptions: RouteOptions) => {

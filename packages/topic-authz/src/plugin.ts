@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import type {} from '@fastify/websocket'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
-import { ChannelName, channel, publishRejection, sendRejection, type Principal } from '@wsguard/core'
+import { ChannelName, channel, publishRejection, refuseUngovernedRoutes, sendRejection, type Principal } from '@wsguard/core'
 import { DecisionCache } from './cache.js'
 import { Decider, type RoutePolicy } from './decider.js'
 import { compileHandshakeTopics, type CompiledHandshakeTopic } from './handshake-topic.js'
@@ -60,25 +60,14 @@ export async function topicAuthzPlugin (fastify: FastifyInstance, opts: TopicAut
     }
   }) satisfies TopicAuthz)
 
-  // A websocket route added before this plugin never has its config.topics compiled nor its
-  // handshake topic checked (onRoute runs only for routes added after it). An instance-level
-  // hook reaches every route of the context, earlier ones too, and runs in preHandler, after
-  // every route's preValidation: a handshake on a route whose topic config was never read is
-  // refused there (503, as for any check that cannot run), said once per route. Routes with a
-  // handshake topic have their connection state by now, so they pay one property read.
-  const ungoverned = new Set<string>()
-  fastify.addHook('preHandler', function wsguardUngovernedTopicRoute (request, reply, done) {
-    if (request.ws !== true || (request as RequestWithState)[kState] !== null) return done()
-    const { config: routeConfig, url } = request.routeOptions
-    const c = routeConfig as { topics?: unknown, handshakeTopic?: unknown, [kPolicy]?: RoutePolicy } | undefined
-    if ((c?.topics === undefined && c?.handshakeTopic === undefined) || c[kPolicy] !== undefined) return done()
-    const route = url as string // a matched route always has its pattern
-    if (!ungoverned.has(route)) {
-      ungoverned.add(route)
-      fastify.log.error({ route }, `${SOURCE}: websocket route ${route} was added before the plugin, so its config.topics and config.handshakeTopic were never read; its handshakes are refused. Register the plugin before the route.`)
-    }
-    sendRejection(reply, 'WSG_UNAVAILABLE')
-    publishRejection(SOURCE, request, route, 'WSG_UNAVAILABLE', 0, 'route-not-governed', request.principal)
+  // After every route's preValidation, a route with a handshake topic has its connection
+  // state; other routes are exempt unless they carry topic config that onRoute never compiled.
+  refuseUngovernedRoutes(fastify, {
+    source: SOURCE,
+    phase: 'preHandler',
+    handled: (request) => (request as RequestWithState)[kState] !== null,
+    exempt: (routeConfig) => (routeConfig?.topics === undefined && routeConfig?.handshakeTopic === undefined) || routeConfig[kPolicy] !== undefined,
+    consequence: 'its config.topics and config.handshakeTopic were never read'
   })
 
   fastify.addHook('onRoute', (routeOptions: RouteOptions) => {
