@@ -5,7 +5,7 @@ import { topicAuthz } from '@wsguard/topic-authz'
 import { captureLogs, FakeClock } from '@wsguard/testing'
 import type { AuthOutcome, Principal, RevocationStore, SessionRegistry } from '@wsguard/core'
 import { sessionExpiry, type SessionEvents } from '../src/index.js'
-import { harness, open, connect, T0 } from './helpers.js'
+import { harness, open, connect, listen, T0 } from './helpers.js'
 
 t.test('a refresh that narrows the grants revokes the topics no longer allowed', async (t) => {
   const events: Array<SessionEvents['topic-revoked'][0]> = []
@@ -226,7 +226,7 @@ t.test('shutdown cuts off a client that does not answer the close within closeTi
 })
 
 t.test('a websocket route added before the plugin is refused (503): its sockets could never expire', async (t) => {
-  const { ChannelName, channel } = await import('@wsguard/core')
+  const { ChannelName } = await import('@wsguard/core')
   const logs = captureLogs()
   const app = Fastify({ logger: { level: 'info', stream: logs.stream } })
   t.teardown(() => app.close())
@@ -235,10 +235,7 @@ t.test('a websocket route added before the plugin is refused (503): its sockets 
   app.get('/early-unmanaged', { websocket: true, config: { session: false } }, (socket, req) => { socket.send(String(req.wsSession === null)) })
   await app.register(sessionExpiry, { clock: new FakeClock(T0), refresh: false })
   app.get('/late', { websocket: true }, (socket, req) => { socket.send(req.wsSession.id) })
-  const seen: unknown[] = []
-  const onRejected = (m: unknown): void => { seen.push(m) }
-  channel(ChannelName.handshakeRejected).subscribe(onRejected)
-  t.teardown(() => channel(ChannelName.handshakeRejected).unsubscribe(onRejected))
+  const { seen } = listen(t, ChannelName.handshakeRejected)
   await app.ready()
 
   await t.rejects(app.injectWS('/early'), { message: /Unexpected server response: 503/ })

@@ -272,10 +272,7 @@ t.test('a websocket route added before the plugin, with a handshake topic or rou
   await app.register(topicAuthz, { policies: [{ pattern: 'status.>', actions: ['subscribe'] }] })
   app.get('/late', { websocket: true, config: { topics: [{ pattern: 'news.>', actions: ['subscribe'] }] } }, (socket) => { socket.send('late') })
   app.get('/late-topic/:tenant', { websocket: true, config: { handshakeTopic: { action: 'subscribe', topic: 'status.{params.tenant}' } } }, (socket) => { socket.send('late topic') })
-  const seen: HandshakeRejectedMessage[] = []
-  const onRejected = (m: unknown): void => { seen.push(m as HandshakeRejectedMessage) }
-  channel(ChannelName.handshakeRejected).subscribe(onRejected)
-  t.teardown(() => channel(ChannelName.handshakeRejected).unsubscribe(onRejected))
+  const seen = listen<HandshakeRejectedMessage>(t, ChannelName.handshakeRejected)
   await app.ready()
 
   await t.rejects(app.injectWS('/early/acme'), { message: /Unexpected server response: 503/ })
