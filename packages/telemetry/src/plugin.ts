@@ -216,7 +216,7 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
     listeners.push([name, fn as never])
   }
 
-  // Audit events are built only when they are written (`log` is the audit logger).
+  // Audit events are built only when there is an audit logger to write them.
   on(ChannelName.handshakeRejected, (m) => {
     metrics?.handshakes.inc({ route: m.route, outcome: 'rejected', code: m.code })
     if (audit !== undefined) emit({ event: 'handshake.rejected', route: m.route, who: auditSubject(m.principal), source: m.source, code: m.code, statusCode: m.statusCode, detail: m.detail, remoteAddress: m.remoteAddress, origin: m.origin })
