@@ -162,6 +162,22 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
     }
   })
 
+  // A websocket route added before telemetry has none of the hooks above: its handshakes are
+  // not timed or counted and no storm gate runs on them. Its sessions are still audited
+  // (those events come from the channels), so this says so once per route, at warn, rather
+  // than refusing; the plugins that guard access refuse such routes themselves.
+  const unobserved = new Set<string>()
+  fastify.addHook('preHandler', function wsguardTelemetryUnobservedRoute (request, _reply, done) {
+    if (request.ws === true && (request as Timed)[kStarted] === 0) {
+      const route = request.routeOptions.url as string // a matched route always has its pattern
+      if (!unobserved.has(route)) {
+        unobserved.add(route)
+        fastify.log.warn({ route }, `${SOURCE}: websocket route ${route} was added before the plugin, so its handshakes are not timed or counted and no storm gate runs on them. Register the plugin before the route.`)
+      }
+    }
+    done()
+  })
+
   // --- failure spikes ----------------------------------------------------------------------
   let minute = -1
   let perMinute = 0

@@ -3,7 +3,7 @@ import { Value } from '@sinclair/typebox/value'
 import { mintToken, claimsFor } from '@wsguard/testing'
 import { AuditEventSchema } from '../src/index.js'
 import { harness, open, connect, until, key, ISS, AUD, T0 } from './helpers.js'
-import { sample } from './prom.js'
+import { parseMetrics, sample } from './prom.js'
 
 t.test('a scripted scenario: metrics deltas, and an audit stream that evidences it', async (t) => {
   const h = await harness(t)
@@ -153,4 +153,32 @@ t.test('handshake counts read twice are not counted twice', async (t) => {
   t.equal(sample(await h.metrics(), 'wsguard_handshakes_total', { route, outcome: 'accepted', code: 'none' }), 1)
   await open(t, `${h.base}/feed/acme`, h.token('bob'))
   t.equal(sample(await h.metrics(), 'wsguard_handshakes_total', { route, outcome: 'accepted', code: 'none' }), 2)
+})
+
+t.test('a websocket route added before telemetry is not refused, and the log says once what it misses', async (t) => {
+  const { default: Fastify } = await import('fastify')
+  const { default: websocket } = await import('@fastify/websocket')
+  const { captureLogs } = await import('@wsguard/testing')
+  const { telemetry } = await import('../src/index.js')
+  const logs = captureLogs()
+  const app = Fastify({ logger: { level: 'info', stream: logs.stream } })
+  t.teardown(() => app.close())
+  await app.register(websocket)
+  app.get('/early', { websocket: true }, (socket) => { socket.send('early') })
+  await app.register(telemetry, { anomalies: { reconnectStorm: { perIp: { max: 1, windowMs: 60_000 }, action: 'throttle' } } })
+  app.get('/late', { websocket: true }, (socket) => { socket.send('late') })
+  await app.ready()
+  for (let i = 0; i < 2; i++) {
+    const ws = await app.injectWS('/early')
+    t.teardown(() => ws.terminate())
+  }
+  t.pass('two handshakes on the early route went through, past a per-IP limit of 1 it never applied')
+  const late = await app.injectWS('/late')
+  t.teardown(() => late.terminate())
+  const said = logs.lines.filter((l) => l.includes('was added before the plugin'))
+  t.equal(said.length, 1, 'said once, and only for the early route')
+  t.match(said[0], /"level":40.*websocket route \/early was added before the plugin, so its handshakes are not timed or counted/)
+  const m = parseMetrics((await app.inject('/metrics')).body)
+  t.equal(sample(m, 'wsguard_handshakes_total', { route: '/late', outcome: 'accepted', code: 'none' }), 1)
+  t.equal(sample(m, 'wsguard_handshakes_total', { route: '/early', outcome: 'accepted', code: 'none' }), 0, 'the early route is not counted')
 })
