@@ -7,7 +7,6 @@
 // have closed (so one scenario's closes are not counted in the next).
 import type { ChildProcess } from 'node:child_process'
 import type { AddressInfo } from 'node:net'
-import type { WebSocket } from 'ws'
 import Fastify, { type FastifyInstance } from 'fastify'
 import websocket from '@fastify/websocket'
 import fastifyJwt from '@fastify/jwt'
@@ -15,7 +14,7 @@ import { createVerifier } from 'fast-jwt'
 import { generateKey, jwks, claimsFor, mintToken, type TestKey } from '@wsguard/testing'
 import { authHandshake } from '@wsguard/auth-handshake'
 import type { TokenSpec } from './client.js'
-import { measure, median, pin, startClient, type Measured } from './lib.js'
+import { measure, median, pin, socketTracker, startClient, type Measured } from './lib.js'
 
 const ROUNDS = Number(process.env.ROUNDS ?? 7)
 const COUNT = Number(process.env.COUNT ?? 1500)
@@ -28,21 +27,13 @@ const rs = generateKey('RS256')
 const ed = generateKey('EdDSA')
 const esPem = es.publicKey.export({ type: 'spki', format: 'pem' }) as string
 
-// Open sockets over every server here, and who waits for them all to close.
-let sockets = 0
-let idle: (() => void) | undefined
-const settle = (): Promise<void> => new Promise((resolve) => {
-  if (sockets === 0) return resolve()
-  idle = () => { idle = undefined; resolve() }
-})
+// Open sockets over every server here: a batch is read once they have all closed.
+const sockets = socketTracker()
 
 async function listen (app: FastifyInstance): Promise<string> {
   app.get('/feed', { websocket: true }, () => {})
   await app.listen({ port: 0, host: '127.0.0.1' })
-  app.websocketServer.on('connection', (ws: WebSocket) => {
-    sockets++
-    ws.once('close', () => { if (--sockets === 0 && idle !== undefined) idle() })
-  })
+  sockets.track(app)
   return `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}/feed`
 }
 
@@ -98,7 +89,7 @@ const fixed = (token: string): TokenSpec => ({ kind: 'fixed', token })
 interface Scenario { name: string, url: string, tokens: TokenSpec, expect: 'open' | 'reject' }
 
 function run (child: ChildProcess, s: Scenario): Promise<Measured> {
-  return measure(child, { url: s.url, count: COUNT, concurrency: CONCURRENCY, carrier: 'header', tokens: s.tokens, expect: s.expect, timeoutMs: 60_000 }, settle)
+  return measure(child, { url: s.url, count: COUNT, concurrency: CONCURRENCY, carrier: 'header', tokens: s.tokens, expect: s.expect, timeoutMs: 60_000 }, sockets.settle)
 }
 
 async function main (): Promise<void> {

@@ -2,6 +2,9 @@
 import { execFileSync, fork, type ChildProcess } from 'node:child_process'
 import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
+import type { FastifyInstance } from 'fastify'
+import type {} from '@fastify/websocket'
+import type { WebSocket } from 'ws'
 import type { Batch, BatchResult } from './client.js'
 
 export interface Measured { cpuUs: number, rate: number, wrong: number }
@@ -51,5 +54,40 @@ export function pin (pid: number | undefined, cpu: number): boolean {
     return true
   } catch {
     return false
+  }
+}
+
+/** Sockets still open on the websocket servers it tracks, and a bounded wait for none. */
+export interface SocketTracker {
+  /** counts the sockets of this app's websocket server from now on */
+  track: (app: FastifyInstance) => void
+  /** resolves once no tracked socket is open, or after `timeoutMs` (then it says how many were left) */
+  settle: () => Promise<void>
+}
+
+/**
+ * For reading a batch's CPU only once the sockets it opened have closed: their close work
+ * belongs to that batch, not to whatever runs next. The wait is bounded, so a socket that
+ * never closes cannot hang the benchmark.
+ */
+export function socketTracker (timeoutMs = 10_000): SocketTracker {
+  let open = 0
+  let idle: (() => void) | undefined
+  return {
+    track (app) {
+      app.websocketServer.on('connection', (ws: WebSocket) => {
+        open++
+        ws.once('close', () => { if (--open === 0 && idle !== undefined) idle() })
+      })
+    },
+    settle: () => new Promise((resolve) => {
+      if (open === 0) return resolve()
+      const timer = setTimeout(() => {
+        idle = undefined
+        process.stderr.write(`settle: ${open} socket(s) still open after ${timeoutMs} ms; reading the batch anyway\n`)
+        resolve()
+      }, timeoutMs)
+      idle = () => { clearTimeout(timer); idle = undefined; resolve() }
+    })
   }
 }

@@ -17,7 +17,6 @@ import { fileURLToPath } from 'node:url'
 import { Writable } from 'node:stream'
 import pino from 'pino'
 import type { AddressInfo } from 'node:net'
-import type { WebSocket } from 'ws'
 import Fastify from 'fastify'
 import websocket from '@fastify/websocket'
 import { generateKey, jwks, claimsFor, mintToken } from '@wsguard/testing'
@@ -25,7 +24,7 @@ import { authHandshake } from '@wsguard/auth-handshake'
 import { sessionExpiry } from '@wsguard/session-expiry'
 import { telemetry, type TelemetryOptions } from '@wsguard/telemetry'
 import type { TokenSpec } from './client.js'
-import { measure, median, pin, startClient, type Measured } from './lib.js'
+import { measure, median, pin, socketTracker, startClient, type Measured } from './lib.js'
 
 const PAIRS = Number(process.env.PAIRS ?? 4)
 const ROUNDS = Number(process.env.ROUNDS ?? 6)
@@ -67,19 +66,14 @@ async function server (withTelemetry: boolean): Promise<Server> {
   // REQUEST_LOGS=1 keeps Fastify's default request logging ('incoming request' per handshake).
   app.get('/feed', { websocket: true, ...(process.env.REQUEST_LOGS === '1' ? {} : { logLevel: 'warn' }) }, () => {})
   await app.listen({ port: 0, host: '127.0.0.1' })
-  // Counts open sockets, so a measurement can wait for the closes its batch caused: their
-  // session.closed work and audit lines belong to that batch, not to whatever runs next.
-  let sockets = 0
-  let idle: (() => void) | undefined
-  app.websocketServer.on('connection', (ws: WebSocket) => {
-    sockets++
-    ws.once('close', () => { if (--sockets === 0 && idle !== undefined) idle() })
-  })
-  const settle = (): Promise<void> => new Promise((resolve) => {
-    const flushed = (): void => { if (boom !== undefined && process.env.LOG_SYNC !== '1') boom.flush(() => resolve()); else resolve() }
-    if (sockets === 0) return flushed()
-    idle = () => { idle = undefined; flushed() }
-  })
+  // A measurement waits for the closes its batch caused: their session.closed work and audit
+  // lines belong to that batch, not to whatever runs next. Then the log is flushed.
+  const sockets = socketTracker()
+  sockets.track(app)
+  const settle = async (): Promise<void> => {
+    await sockets.settle()
+    if (boom !== undefined && process.env.LOG_SYNC !== '1') await new Promise<void>((resolve) => boom.flush(() => resolve()))
+  }
   return { url: `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}/feed`, settle }
 }
 
