@@ -5,6 +5,7 @@
 // "paired" column is the median of each round's ratio to the bare hook. The client is pinned
 // to one core and this process to the other, and a batch is read once the sockets it opened
 // have closed (so one scenario's closes are not counted in the next).
+import './built.js'
 import type { ChildProcess } from 'node:child_process'
 import type { AddressInfo } from 'node:net'
 import Fastify, { type FastifyInstance } from 'fastify'

@@ -11,7 +11,7 @@ export interface Measured { cpuUs: number, rate: number, wrong: number }
 
 /** The load generator (client.ts), in its own process so the server's CPU is the server's. */
 export function startClient (): ChildProcess {
-  return fork(fileURLToPath(new URL('./client.ts', import.meta.url)), { execArgv: ['--conditions=@wsguard/source', '--import', 'tsx'] })
+  return fork(fileURLToPath(new URL('./client.ts', import.meta.url)), { execArgv: ['--import', 'tsx'] })
 }
 
 function ask (child: ChildProcess, msg: unknown, type: string): Promise<Record<string, unknown>> {

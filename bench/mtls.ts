@@ -4,6 +4,7 @@
 // (requestCert), so the TLS work is alike; the load comes from client.ts in a forked process,
 // which opens a new TLS connection per handshake. Scenarios interleave round by round; each
 // figure is the median over rounds of this process's CPU time per handshake.
+import './built.js'
 import type { AddressInfo } from 'node:net'
 import Fastify, { type FastifyInstance } from 'fastify'
 import websocket from '@fastify/websocket'

@@ -5,6 +5,7 @@
 // Sockets come from @fastify/websocket's injectWS (real ws framing over in-memory streams):
 // 20,000 loopback sockets would need more than this machine's 20,000 file descriptors per
 // process on the server side alone.
+import './built.js'
 import { fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import Fastify, { type FastifyInstance } from 'fastify'
@@ -135,7 +136,7 @@ function arm (): void {
 
 function child (args: string[]): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
-    const c = fork(fileURLToPath(import.meta.url), args, { execArgv: ['--conditions=@wsguard/source', '--import', 'tsx', '--expose-gc', '--max-old-space-size=4096'] })
+    const c = fork(fileURLToPath(import.meta.url), args, { execArgv: ['--import', 'tsx', '--expose-gc', '--max-old-space-size=4096'] })
     c.once('message', (m) => resolve(m as Record<string, unknown>))
     c.once('exit', (code) => { if (code !== 0) reject(new Error(`${args.join(' ')} exited ${String(code)}`)) })
   })

@@ -11,6 +11,7 @@
 // from bench/client.ts in a third process. The client is pinned to one core and the servers
 // to the other; a batch is read once its sockets have closed; on/off is read round by round
 // (paired) over PAIRS fresh pairs of server processes (bench/README.md says why).
+import './built.js'
 import { fork } from 'node:child_process'
 import { PerformanceObserver } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
@@ -149,7 +150,7 @@ interface Served { url: string, pid: number | undefined, cpu: () => Promise<Node
 /** Forks this file as a server process; it answers 'cpu' and 'lines' over IPC. */
 function serve (mode: 'serve-on' | 'serve-off'): Promise<Served> {
   const prof = process.env.PROFILE_DIR !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PROFILE_DIR}`] : []
-  const proc = fork(fileURLToPath(import.meta.url), [mode], { execArgv: ['--conditions=@wsguard/source', '--import', 'tsx', ...prof, ...(process.env.SERVER_FLAGS?.split(' ').filter(Boolean) ?? [])], env: { ...process.env, BENCH_JWKS: JSON.stringify(jwks(es)) } })
+  const proc = fork(fileURLToPath(import.meta.url), [mode], { execArgv: ['--import', 'tsx', ...prof, ...(process.env.SERVER_FLAGS?.split(' ').filter(Boolean) ?? [])], env: { ...process.env, BENCH_JWKS: JSON.stringify(jwks(es)) } })
   const ask = <T>(type: string): Promise<T> => new Promise((resolve) => {
     const on = (m: { type: string, value: T }): void => { if (m.type === type) { proc.off('message', on); resolve(m.value) } }
     proc.on('message', on)

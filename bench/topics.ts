@@ -4,6 +4,7 @@
 // 2. Frames per second through a websocket handler that parses each frame and authorizes it,
 //    against one that only parses it; the load comes from a forked client, and "server CPU"
 //    is process.cpuUsage() of this process across the batch divided by the frames.
+import './built.js'
 import { fork, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import type { AddressInfo } from 'node:net'
@@ -164,7 +165,7 @@ async function messages (): Promise<void> {
   const topics = ['orders.acme.eu.open', 'orders.acme.us.open', 'orders.acme.eu.fills', 'status.up', 'orders.globex.eu.open', 'orders.acme.apac.open', 'status.latency.p99', 'orders.acme.eu.o1.cancel']
   const frames = topics.map((topic, i) => JSON.stringify({ action: i === 7 ? 'publish' : 'subscribe', topic }))
   const lastFrame = JSON.stringify({ action: 'subscribe', topic: 'status.up', last: true })
-  const child = fork(fileURLToPath(new URL('./topics-client.ts', import.meta.url)), { execArgv: ['--conditions=@wsguard/source', '--import', 'tsx'] })
+  const child = fork(fileURLToPath(new URL('./topics-client.ts', import.meta.url)), { execArgv: ['--import', 'tsx'] })
   const routes = ['/plain', '/authorize', '/authorize-uncached']
   const samples = new Map<string, Array<{ cpuUs: number, rate: number }>>()
   const measure = async (route: string): Promise<{ cpuUs: number, rate: number }> => {
