@@ -1,11 +1,16 @@
 // Handshakes with @wsguard/telemetry on vs off (pnpm bench). Two servers identical but for
-// telemetry: auth-handshake (ES256) + session-expiry, a pino logger at info writing to
-// /dev/null through pino.destination (sonic-boom, what Fastify's logger writes through),
-// buffered (sync: false, minLength 4096: pino's advice for throughput; LOG_SYNC=1 for one
-// synchronous write per line), the route's own request logging off (logLevel 'warn'), so
-// telemetry's share is not diluted. "On" is metrics, audit events, both storm gates (action
-// 'log', limits far above the load) and failure-spike detection. Accepted handshakes open a
-// session, so each one also yields session.opened and session.closed.
+// telemetry: auth-handshake (ES256) + session-expiry and a pino logger at info writing to
+// /dev/null. LOGGER picks the logging both servers do:
+// - 'app' (the default): what `Fastify({ logger: true })` does, pino's default destination
+//   (sonic-boom, sync: false, minLength 0) and Fastify's request logging on, so each
+//   handshake writes its 'incoming request' line in both servers;
+// - 'quiet': the route's request logging off (logLevel 'warn') and the destination buffered
+//   (minLength 4096, pino's advice for throughput): the "off" server writes no line per
+//   handshake, so telemetry's share is not diluted at all.
+// LOG_SYNC=1, LOG_MIN and REQUEST_LOGS=0/1 override the parts. "On" is metrics, audit events,
+// both storm gates (action 'log', limits far above the load) and failure-spike detection.
+// Accepted handshakes open a session, so each one also yields session.opened and
+// session.closed.
 // Diagnostics channels are process-wide, so each server runs in a process of its own (this
 // file, forked with 'serve-on' / 'serve-off') and reports its own CPU time; the load comes
 // from bench/client.ts in a third process. The client is pinned to one core and the servers
@@ -31,8 +36,11 @@ const PAIRS = Number(process.env.PAIRS ?? 4)
 const ROUNDS = Number(process.env.ROUNDS ?? 6)
 const COUNT = Number(process.env.COUNT ?? 1000)
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 16)
+const LOGGER = process.env.LOGGER ?? 'app'
+if (LOGGER !== 'app' && LOGGER !== 'quiet') throw new Error(`LOGGER must be 'app' or 'quiet', not '${LOGGER}'`)
 // The destination's minLength (bytes buffered before a write); 0 writes as soon as it can.
-const LOG_MIN = Number(process.env.LOG_MIN ?? 4096)
+const LOG_MIN = Number(process.env.LOG_MIN ?? (LOGGER === 'quiet' ? 4096 : 0))
+const REQUEST_LOGS = (process.env.REQUEST_LOGS ?? (LOGGER === 'quiet' ? '0' : '1')) === '1'
 const ISS = 'https://idp.bench'
 const AUD = 'feed-api'
 const es = generateKey('ES256')
@@ -64,8 +72,8 @@ async function server (withTelemetry: boolean): Promise<Server> {
   const keySet = process.env.BENCH_JWKS !== undefined ? JSON.parse(process.env.BENCH_JWKS) as ReturnType<typeof jwks> : jwks(es)
   await app.register(authHandshake, { jwt: { issuer: ISS, audience: AUD, algorithms: ['ES256'], jwks: keySet } })
   await app.register(sessionExpiry, {})
-  // REQUEST_LOGS=1 keeps Fastify's default request logging ('incoming request' per handshake).
-  app.get('/feed', { websocket: true, ...(process.env.REQUEST_LOGS === '1' ? {} : { logLevel: 'warn' }) }, () => {})
+  // With request logging on (Fastify's default), each handshake logs 'incoming request'.
+  app.get('/feed', { websocket: true, ...(REQUEST_LOGS ? {} : { logLevel: 'warn' }) }, () => {})
   await app.listen({ port: 0, host: '127.0.0.1' })
   // A measurement waits for the closes its batch caused: their session.closed work and audit
   // lines belong to that batch, not to whatever runs next. Then the log is flushed.
@@ -123,7 +131,7 @@ async function main (): Promise<void> {
     await Promise.all([servers.on.kill(), servers.off.kill()])
   }
   child.disconnect()
-  console.log(`\n${PAIRS} server pairs x ${ROUNDS} rounds x ${COUNT} handshakes, ${CONCURRENCY} at a time, ${pinned ? 'client and servers pinned to separate cores' : 'not pinned'}${process.env.AUDIT_COUNT === '1' ? `; audit lines written by the "on" server: ${linesWritten}` : ''}\n`)
+  console.log(`\n${PAIRS} server pairs x ${ROUNDS} rounds x ${COUNT} handshakes, ${CONCURRENCY} at a time, logging: ${LOGGER} (request logs ${REQUEST_LOGS ? 'on' : 'off'}, ${process.env.LOG_SYNC === '1' ? 'sync' : 'async'} destination, minLength ${LOG_MIN}), ${pinned ? 'client and servers pinned to separate cores' : 'not pinned'}${process.env.AUDIT_COUNT === '1' ? `; audit lines written by the "on" server: ${linesWritten}` : ''}\n`)
   console.log('| scenario | server CPU µs/handshake (median) | handshakes/s (median) | wrong outcomes |')
   console.log('|---|---:|---:|---:|')
   const cpu = (name: string): number => median((samples.get(name) ?? []).map((m) => m.cpuUs))
