@@ -1,5 +1,6 @@
-// Session benchmarks (pnpm bench). Three parts, each in its own child process so heaps do not mix:
+// Session benchmarks (pnpm bench). Four parts, each in its own child process so heaps do not mix:
 //   arm      the cost to arm and to move a deadline in the scheduler's heap, at 20,000 sessions
+//   revocations  the check every handshake and refresh makes, against 0 to 100,000 kept revocations
 //   memory   heap and RSS per open socket, bare @fastify/websocket vs with session-expiry
 //   lateness 20,000 sessions whose credentials expire over one minute: how late each close is
 // Sockets come from @fastify/websocket's injectWS (real ws framing over in-memory streams):
@@ -11,8 +12,8 @@ import { fileURLToPath } from 'node:url'
 import Fastify, { type FastifyInstance } from 'fastify'
 import websocket from '@fastify/websocket'
 import { systemTimerClock, type Principal } from '@wsguard/core'
-import { sessionExpiry } from '@wsguard/session-expiry'
-import { Scheduler, type Scheduled } from '../packages/session-expiry/src/scheduler.js'
+import { MemoryRevocationStore, sessionExpiry } from '@wsguard/session-expiry'
+import { Scheduler, type Scheduled } from '../packages/session-expiry/dist/scheduler.js'
 
 const SESSIONS = Number(process.env.SESSIONS ?? 20_000)
 const SPREAD_MS = Number(process.env.SPREAD_MS ?? 60_000)
@@ -134,6 +135,32 @@ function arm (): void {
   process.exit(0)
 }
 
+const REVOCATION_SIZES = [0, 1_000, 10_000, 100_000]
+
+/** ns per isRevoked() of a principal nobody revoked (a handshake's usual case), per store size. */
+async function revocations (): Promise<void> {
+  const now = Date.now()
+  const out: Record<string, number> = {}
+  for (const size of REVOCATION_SIZES) {
+    const store = new MemoryRevocationStore()
+    // A logout-heavy mix: 80% token ids, 10% sessions, 10% subjects, all still live.
+    for (let i = 0; i < size; i++) {
+      const filter = i % 10 === 0 ? { sessionId: `sid-r${i}` } : i % 10 === 1 ? { subject: `user-r${i}` } : { tokenId: `jti-r${i}` }
+      await store.revoke({ filter, at: now, until: now + 3_600_000 })
+    }
+    const principals = Array.from({ length: 1024 }, (_, i) => principalFor(i, now + 3_600_000))
+    const CHECKS = 1_000_000
+    let revoked = 0
+    for (let k = 0; k < 100_000; k++) if (store.isRevoked(principals[k & 1023] as Principal, now)) revoked++ // warm-up
+    const t0 = performance.now()
+    for (let k = 0; k < CHECKS; k++) if (store.isRevoked(principals[k & 1023] as Principal, now)) revoked++
+    out[String(size)] = (performance.now() - t0) * 1e6 / CHECKS
+    if (revoked !== 0) throw new Error('a principal nobody revoked was refused')
+  }
+  process.send?.(out)
+  process.exit(0)
+}
+
 function child (args: string[]): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     const c = fork(fileURLToPath(import.meta.url), args, { execArgv: ['--import', 'tsx', '--expose-gc', '--max-old-space-size=4096'] })
@@ -145,8 +172,9 @@ function child (args: string[]): Promise<Record<string, unknown>> {
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] as number }
 
 async function main (): Promise<void> {
-  const parts = (process.env.PARTS ?? 'arm,memory,lateness').split(',')
+  const parts = (process.env.PARTS ?? 'arm,revocations,memory,lateness').split(',')
   if (parts.includes('arm')) await armPart()
+  if (parts.includes('revocations')) await revocationsPart()
   if (parts.includes('memory')) await memoryPart()
   if (parts.includes('lateness')) await latenessPart()
 }
@@ -158,6 +186,16 @@ async function armPart (): Promise<void> {
   console.log('| operation | ns |')
   console.log('|---|---:|')
   for (const k of ['insertNs', 'moveNs', 'cancelNs']) console.log(`| ${k.replace('Ns', '')} | ${median(arms.map((a) => a[k] as number)).toFixed(0)} |`)
+}
+
+async function revocationsPart (): Promise<void> {
+  const runs: Array<Record<string, number>> = []
+  for (let i = 0; i < 3; i++) runs.push(await child(['revocations']) as Record<string, number>)
+  const at = (size: number): number => median(runs.map((r) => r[String(size)] as number))
+  console.log('\n## Revocation check (MemoryRevocationStore.isRevoked, a principal nobody revoked), median of 3 processes\n')
+  console.log('| revocations kept | ns per check | vs none kept |')
+  console.log('|---:|---:|---:|')
+  for (const size of REVOCATION_SIZES) console.log(`| ${size} | ${at(size).toFixed(0)} | ${(at(size) / at(0)).toFixed(2)}x |`)
 }
 
 async function memoryPart (): Promise<void> {
@@ -187,6 +225,7 @@ async function latenessPart (): Promise<void> {
 }
 
 if (mode === 'arm') arm()
+else if (mode === 'revocations') await revocations()
 else if (mode === 'memory-plain') await memory(false)
 else if (mode === 'memory-session') await memory(true)
 else if (mode === 'lateness') await lateness()

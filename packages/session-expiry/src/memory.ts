@@ -20,32 +20,60 @@ function issuedAt (principal: Principal): number {
   return typeof iat === 'number' && Number.isFinite(iat) ? iat * 1000 : Number.NEGATIVE_INFINITY
 }
 
+/** Whether one of a key's records refuses a token issued at `iat`, at `now`. */
+function refuses (records: Revocation[] | undefined, now: number, iat: number, issuer?: string): boolean {
+  if (records === undefined) return false
+  for (const r of records) {
+    if (r.until < now || iat > r.at) continue
+    const f = r.filter as { issuer?: string }
+    if ('subject' in r.filter && f.issuer !== undefined && f.issuer !== issuer) continue
+    return true
+  }
+  return false
+}
+
+const FIRST_PRUNE = 64
+
 /**
  * The default revocation store: in this process, delivered synchronously. A revoked token
  * id is refused until the record's `until`; a revoked subject, session or issuer refuses
  * tokens issued (`iat`) at or before the revocation, until its `until`.
+ *
+ * Records are kept by the value they select on (token id, session id, subject, issuer), so a
+ * check is four map lookups however many revocations are kept: every handshake and refresh
+ * asks, and a logout wave can leave thousands. Records past their `until` are never
+ * counted, and are dropped whenever the number kept has doubled since the last sweep (each
+ * sweep costs what the revocations since the last one did).
  */
 export class MemoryRevocationStore implements RevocationStore {
-  readonly #records: Revocation[] = []
+  readonly #byToken = new Map<string, Revocation[]>()
+  readonly #bySession = new Map<string, Revocation[]>()
+  readonly #bySubject = new Map<string, Revocation[]>()
+  readonly #byIssuer = new Map<string, Revocation[]>()
   readonly #listeners = new Set<(r: Revocation) => void>()
+  #size = 0
+  #sweepAt = FIRST_PRUNE
 
   async revoke (revocation: Revocation): Promise<void> {
-    this.#prune(revocation.at)
-    this.#records.push(revocation)
+    if (this.#size >= this.#sweepAt) {
+      this.#sweep(revocation.at)
+      this.#sweepAt = Math.max(FIRST_PRUNE, 2 * this.#size)
+    }
+    const [index, key] = this.#indexOf(revocation.filter)
+    const records = index.get(key)
+    if (records === undefined) index.set(key, [revocation])
+    else records.push(revocation)
+    this.#size++
     for (const listener of this.#listeners) listener(revocation)
   }
 
   isRevoked (principal: Principal, now: number): boolean {
-    for (const r of this.#records) {
-      if (r.until < now) continue
-      const f = r.filter
-      if ('tokenId' in f) {
-        if (principal.tokenId === f.tokenId) return true
-      } else if (matches(f, '', principal) && issuedAt(principal) <= r.at) {
-        return true
-      }
-    }
-    return false
+    // A token id is refused whenever it was issued; the others only for tokens issued before.
+    if (principal.tokenId !== undefined && refuses(this.#byToken.get(principal.tokenId), now, Number.NEGATIVE_INFINITY)) return true
+    const iat = issuedAt(principal)
+    return refuses(this.#bySession.get(principal.sessionId), now, iat) ||
+      refuses(this.#bySubject.get(principal.id), now, iat, principal.issuer) ||
+      (principal.issuer !== undefined && refuses(this.#byIssuer.get(principal.issuer), now, iat))
   }
 
   subscribe (listener: (revocation: Revocation) => void): () => void {
@@ -53,13 +81,26 @@ export class MemoryRevocationStore implements RevocationStore {
     return () => { this.#listeners.delete(listener) }
   }
 
-  /** records kept (for tests and metrics) */
-  get size (): number { return this.#records.length }
+  /** records kept, those past their `until` included until the next sweep (for tests and metrics) */
+  get size (): number { return this.#size }
 
-  #prune (now: number): void {
-    let w = 0
-    for (const r of this.#records) if (r.until >= now) this.#records[w++] = r
-    this.#records.length = w
+  #indexOf (f: SessionFilter): [Map<string, Revocation[]>, string] {
+    if ('tokenId' in f) return [this.#byToken, f.tokenId]
+    if ('sessionId' in f) return [this.#bySession, f.sessionId]
+    if ('subject' in f) return [this.#bySubject, f.subject]
+    return [this.#byIssuer, f.issuer]
+  }
+
+  #sweep (now: number): void {
+    this.#size = 0
+    for (const index of [this.#byToken, this.#bySession, this.#bySubject, this.#byIssuer]) {
+      for (const [key, records] of index) {
+        const kept = records.filter((r) => r.until >= now)
+        if (kept.length === 0) index.delete(key)
+        else index.set(key, kept)
+        this.#size += kept.length
+      }
+    }
   }
 }
 
