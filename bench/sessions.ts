@@ -13,8 +13,12 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import websocket from '@fastify/websocket'
 import { systemTimerClock, type Principal } from '@wsguard/core'
 import { MemoryRevocationStore, sessionExpiry } from '@wsguard/session-expiry'
-import { Scheduler, type Scheduled } from '../packages/session-expiry/dist/scheduler.js'
+import type { Scheduled, Scheduler as SchedulerClass } from '../packages/session-expiry/src/scheduler.js'
 
+// The scheduler is internal (not exported): the compiled one, by path (named in a variable so
+// typechecking, which runs before any build, does not look for it).
+const schedulerPath = '../packages/session-expiry/dist/scheduler.js'
+const { Scheduler } = await import(schedulerPath) as { Scheduler: typeof SchedulerClass }
 const SESSIONS = Number(process.env.SESSIONS ?? 20_000)
 const SPREAD_MS = Number(process.env.SPREAD_MS ?? 60_000)
 const GRACE_MS = 1_000
