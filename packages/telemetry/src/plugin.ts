@@ -70,7 +70,12 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
         for (const [route, t] of tallies) this.set({ route }, t.active)
       }
     })
-  const audit: FastifyBaseLogger | undefined = config.audit ? fastify.log.child({ name: 'wsguard.audit' }) : undefined
+  // Audit lines are evidence, not operational logging: their child logger has a level of its
+  // own (info), so an app that raises its level to drop request logs keeps its audit trail.
+  // Only an app logger set to 'silent' (or audit: false) stops them.
+  const audit: FastifyBaseLogger | undefined = config.audit && fastify.log.level !== 'silent'
+    ? fastify.log.child({ name: 'wsguard.audit' }, { level: 'info' })
+    : undefined
   // Open sessions are remembered only for what needs them later: their audit events and the
   // long-session check.
   const open = audit !== undefined || config.longSessionMs !== undefined ? new Map<string, OpenSession>() : undefined

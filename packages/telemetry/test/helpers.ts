@@ -29,10 +29,10 @@ export interface Harness {
  * topic `feed.{params.tenant}` against the token's tenant and answers each frame with the
  * topic decision for it.
  */
-export async function harness (t: Test, opts: TelemetryOptions = {}, extra?: (app: FastifyInstance) => void): Promise<Harness> {
+export async function harness (t: Test, opts: TelemetryOptions = {}, extra?: (app: FastifyInstance) => void, level = 'info'): Promise<Harness> {
   const clock = new FakeClock(T0)
   const logs = captureLogs()
-  const app = Fastify({ logger: { level: 'info', stream: logs.stream } })
+  const app = Fastify({ logger: { level, stream: logs.stream } })
   t.teardown(() => app.close())
   await app.register(websocket)
   await app.register(telemetry, { clock, ...opts })

@@ -142,6 +142,23 @@ t.test('audit: false counts everything and writes no audit line, with or without
   }
 })
 
+t.test('the audit trail keeps to info when the app logs at warn, and stops only at silent', async (t) => {
+  for (const level of ['warn', 'silent']) {
+    const h = await harness(t, {}, undefined, level)
+    const alice = await open(t, `${h.base}/feed/acme`, h.token('alice', 3600))
+    alice.ws.close(1000, 'done')
+    await alice.closed
+    await until(() => h.app.wsSessions.size === 0, 'the session ended')
+    if (level === 'warn') {
+      t.same(h.audit().map((e) => e.event), ['session.opened', 'session.closed'], 'warn: the audit lines are written')
+      t.notOk(h.logs.lines.some((l) => l.includes('incoming request')), 'warn: the app level still holds for request logs')
+    } else {
+      t.same(h.logs.lines, [], 'silent: nothing at all')
+    }
+    await h.app.close()
+  }
+})
+
 t.test('handshake counts read twice are not counted twice', async (t) => {
   const h = await harness(t)
   const route = '/feed/:tenant'
