@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import type {} from '@fastify/websocket'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
-import { ChannelName, channel, publishRejection, refuseUngovernedRoutes, sendRejection, type Principal, type WsguardAuth, type WsguardErrorCode, type AuthOutcome as CoreAuthOutcome } from '@wsguard/core'
+import { ChannelName, appIdentity, channel, publishRejection, refuseUngovernedRoutes, sendRejection, type Principal, type WsguardAuth, type WsguardErrorCode, type AuthOutcome as CoreAuthOutcome } from '@wsguard/core'
 import { TokenAuthenticator, type AuthOutcome } from './authenticator.js'
 import { findCredential, stripBearerProtocol } from './carriers.js'
 import type { TokenFault } from './claims.js'
@@ -117,6 +117,7 @@ function makeHook (config: AuthHandshakeConfig, authenticator: TokenAuthenticato
     if (carrier === 'subprotocol') stripBearerProtocol(request.raw.headers, subprotocolPrefix)
     if (authenticated.hasSubscribers) {
       authenticated.publish({
+        app: appIdentity(request.server),
         principal,
         route,
         remoteAddress: request.ip,

@@ -1,7 +1,7 @@
 import t from 'tap'
 import diagnostics from 'node:diagnostics_channel'
 import { Type } from '@sinclair/typebox'
-import { ChannelName, type HandshakeAuthenticatedMessage, type HandshakeRejectedMessage, type Principal } from '@wsguard/core'
+import { ChannelName, appIdentity, type HandshakeAuthenticatedMessage, type HandshakeRejectedMessage, type Principal } from '@wsguard/core'
 import { generateKey, jwks, mintToken, claimsFor, FakeClock } from '@wsguard/testing'
 import type { JwtIssuerOptions } from '../src/index.js'
 import { buildApp, connect } from './helpers.js'
@@ -113,7 +113,7 @@ t.test('diagnostics: accepted and rejected handshakes are published, without cre
     diagnostics.unsubscribe(ChannelName.handshakeAuthenticated, onAccepted)
     diagnostics.unsubscribe(ChannelName.handshakeRejected, onRejected)
   })
-  const { url } = await buildApp(t, { jwt: jwt() }, {
+  const { url, app } = await buildApp(t, { jwt: jwt() }, {
     routes: (app) => app.get('/scoped/:id', { websocket: true, config: { auth: { scopes: ['s'] } } }, (socket) => socket.send('{}'))
   })
   const good = mintToken(key, { ...claimsFor(ISS, AUD, 'alice'), scope: 's' })
@@ -130,6 +130,7 @@ t.test('diagnostics: accepted and rejected handshakes are published, without cre
   t.match(rejected[0], { source: '@wsguard/auth-handshake', code: 'WSG_TOKEN_INVALID', statusCode: 401, detail: 'audience', route: '/feed', origin: 'https://app.test' })
   t.equal(rejected[0]?.principal, undefined, 'no principal before verification')
   t.match(rejected[1], { code: 'WSG_INSUFFICIENT_SCOPE', statusCode: 403, route: '/scoped/:id', principal: { id: 'alice' } })
+  t.ok([...accepted, ...rejected].every((m) => m.app === appIdentity(app)), 'each names this app')
   const text = JSON.stringify([accepted, rejected])
   t.notOk(text.includes(good.split('.')[2] as string), 'no signature in any message')
 })

@@ -22,8 +22,28 @@ export const ChannelName = Object.freeze({
 
 export type ChannelName = typeof ChannelName[keyof typeof ChannelName]
 
+/**
+ * Which app published a message: one symbol per Fastify app (per `fastify.server`, the same
+ * object in every encapsulated context of one app), from `appIdentity`. Channels are
+ * process-wide, so two Fastify apps in one process hear each other; a subscriber compares a
+ * message's `app` with `appIdentity(fastify)` to keep to its own. A symbol, so a message
+ * logged as JSON carries nothing of the server (its TLS options hold keys).
+ */
+export type AppIdentity = symbol
+
+const identities = new WeakMap<object, AppIdentity>()
+
+/** The identity of the app a Fastify instance (any of its contexts) belongs to. */
+export function appIdentity (fastify: { readonly server: object }): AppIdentity {
+  let id = identities.get(fastify.server)
+  if (id === undefined) identities.set(fastify.server, id = Symbol('wsguard app'))
+  return id
+}
+
 /** What every handshake message says of the request; never a header value or a credential. */
 export interface HandshakeContext {
+  /** the app that published it (see `AppIdentity`) */
+  app: AppIdentity
   /** route pattern (e.g. `/ws/orders/:tenant`), never the raw URL */
   route: string
   remoteAddress: string
@@ -49,6 +69,8 @@ export interface HandshakeRejectedMessage extends HandshakeContext {
 }
 
 export interface SessionMessage {
+  /** the app that published it (see `AppIdentity`) */
+  app: AppIdentity
   /** the connection's id (`request.wsSession.id`) */
   sessionId: string
   route: string
@@ -73,6 +95,8 @@ export interface SessionClosedMessage extends SessionMessage {
 export type TopicDenyReason = 'no-rule' | 'missing-scope' | 'claim-mismatch' | 'predicate' | 'stale-auth' | 'invalid-topic'
 
 export interface TopicDecisionMessage {
+  /** the app that published it (see `AppIdentity`) */
+  app: AppIdentity
   route?: string
   action: string
   allow: boolean
@@ -117,6 +141,8 @@ export function channel<N extends ChannelName> (name: N): TypedChannel<ChannelMe
 
 /** What a handshake rejection message needs of the request. */
 export interface RejectedRequest {
+  /** the Fastify instance of the request's route (for `appIdentity`) */
+  readonly server: { readonly server: object }
   readonly ip: string
   readonly headers: { readonly origin?: string | undefined }
 }
@@ -133,6 +159,7 @@ export function publishRejection (
 ): void {
   if (!handshakeRejected.hasSubscribers) return
   handshakeRejected.publish({
+    app: appIdentity(request.server),
     source,
     code,
     statusCode: errorInfo(code).status,

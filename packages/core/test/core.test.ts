@@ -93,17 +93,21 @@ t.test('the system timer clock fires once, can be cleared, and does not hold the
 })
 
 t.test('publishRejection builds a message only when someone listens', async (t) => {
-  const { channel, ChannelName, publishRejection } = await import('../src/index.js')
+  const { appIdentity, channel, ChannelName, publishRejection } = await import('../src/index.js')
   const seen: unknown[] = []
-  publishRejection('src', { ip: '127.0.0.1', headers: {} }, '/r', 'WSG_TOPIC_DENIED', 0)
+  const app = { server: {} } // what a request's Fastify instance gives: its app's server
+  publishRejection('src', { server: app, ip: '127.0.0.1', headers: {} }, '/r', 'WSG_TOPIC_DENIED', 0)
   const l = (m: unknown): void => { seen.push(m) }
   channel(ChannelName.handshakeRejected).subscribe(l)
   t.teardown(() => channel(ChannelName.handshakeRejected).unsubscribe(l))
   const principal = { id: 'a', kind: 'user', method: 'jwt', scopes: [], claims: {}, sessionId: 's' } as const
-  publishRejection('src', { ip: '127.0.0.1', headers: {} }, '/r', 'WSG_TOPIC_DENIED', 0)
-  publishRejection('src', { ip: '::1', headers: { origin: 'https://o.test' } }, '/r', 'WSG_TOKEN_REVOKED', performance.now(), 'revoked', principal)
-  publishRejection('src', { ip: '::1', headers: {} }, '/r', 'WSG_TOKEN_REVOKED', 0, undefined, null)
-  t.same(seen[0], { source: 'src', code: 'WSG_TOPIC_DENIED', statusCode: 403, route: '/r', remoteAddress: '127.0.0.1', durationMs: 0 })
+  publishRejection('src', { server: app, ip: '127.0.0.1', headers: {} }, '/r', 'WSG_TOPIC_DENIED', 0)
+  publishRejection('src', { server: app, ip: '::1', headers: { origin: 'https://o.test' } }, '/r', 'WSG_TOKEN_REVOKED', performance.now(), 'revoked', principal)
+  publishRejection('src', { server: app, ip: '::1', headers: {} }, '/r', 'WSG_TOKEN_REVOKED', 0, undefined, null)
+  t.same(seen[0], { app: appIdentity(app), source: 'src', code: 'WSG_TOPIC_DENIED', statusCode: 403, route: '/r', remoteAddress: '127.0.0.1', durationMs: 0 })
+  t.equal(typeof (seen[0] as { app: unknown }).app, 'symbol', 'the app is named by a symbol')
+  t.notOk('app' in (JSON.parse(JSON.stringify(seen[0])) as object), 'which a message logged as JSON leaves out')
+  t.not(appIdentity({ server: {} }), appIdentity(app), 'another server, another app')
   t.match(seen[1], { statusCode: 401, origin: 'https://o.test', detail: 'revoked', principal: { id: 'a' } })
   t.ok((seen[1] as { durationMs: number }).durationMs >= 0)
   t.notOk('principal' in (seen[2] as object), 'null principal: left out')

@@ -1,6 +1,6 @@
 // Type tests, checked by the root `tsc` (typecheck); never run.
 import Fastify from 'fastify'
-import { refuseUngovernedRoutes, type UngovernedRouteGuard } from '../src/index.js'
+import { appIdentity, ChannelName, channel, refuseUngovernedRoutes, type AppIdentity, type UngovernedRouteGuard } from '../src/index.js'
 
 const app = Fastify()
 const guard: UngovernedRouteGuard = {
@@ -21,4 +21,12 @@ const vague: UngovernedRouteGuard = { ...guard, handled: () => 'yes' }
 // @ts-expect-error the words for the log line are required
 const silent: UngovernedRouteGuard = { source: 'x', phase: 'preHandler', handled: () => true, exempt: () => false }
 
-export { early, vague, silent }
+// One identity per app, from any of its contexts; every message carries its app's.
+const mine: AppIdentity = appIdentity(app)
+channel(ChannelName.sessionClosed).subscribe((m) => { if (m.app === mine) console.log(m.sessionId) })
+// @ts-expect-error an identity is only ever compared, never built by hand from a string
+const forged: AppIdentity = 'my-app'
+// @ts-expect-error a message without its app is not a message
+channel(ChannelName.topicDecision).publish({ action: 'subscribe', allow: true, shadow: false, principal: null, topic: 'a' })
+
+export { early, vague, silent, forged }

@@ -1,6 +1,6 @@
 import t from 'tap'
 import Fastify from 'fastify'
-import { ChannelName, channel, refuseUngovernedRoutes, type HandshakeRejectedMessage } from '../src/index.js'
+import { ChannelName, appIdentity, channel, refuseUngovernedRoutes, type HandshakeRejectedMessage } from '../src/index.js'
 
 t.test('refuseUngovernedRoutes: an unhandled handshake on a route that is not exempt gets 503, logged once per route', async (t) => {
   const lines: string[] = []
@@ -33,6 +33,7 @@ t.test('refuseUngovernedRoutes: an unhandled handshake on a route that is not ex
   t.same(refused.json(), { statusCode: 503, code: 'WSG_UNAVAILABLE', error: 'Service Unavailable', message: 'An authentication dependency is unavailable' })
   t.equal((await app.inject({ url: '/socket', headers: { 'x-upgrade': '1' } })).statusCode, 503)
   t.match(seen, [{ source: '@wsguard/example', code: 'WSG_UNAVAILABLE', statusCode: 503, detail: 'route-not-governed', route: '/socket', origin: 'https://app.test' }, { route: '/socket' }])
+  t.equal(seen[0]?.app, appIdentity(app), 'published as this app')
   const said = lines.filter((l) => l.includes('was added before the plugin'))
   t.equal(said.length, 1, 'once per route')
   t.match(JSON.parse(said[0] as string), { level: 50, route: '/socket', msg: '@wsguard/example: websocket route /socket was added before the plugin, so it would be ungoverned; its handshakes are refused. Register the plugin before the route (or set config.skip: true on it).' })

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import type { WebSocket } from '@fastify/websocket'
 import {
-  ChannelName, channel, CloseCode, type AuthOutcome, type Principal, type RevocationStore, type SessionInfo,
+  ChannelName, appIdentity, channel, CloseCode, type AuthOutcome, type Principal, type RevocationStore, type SessionInfo,
   type SessionRegistry, type TopicDenyReason, type WsguardErrorCode
 } from '@wsguard/core'
 import type { ControlMatcher } from './control.js'
@@ -124,7 +124,7 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
     const p = this.principal
     if (opened.hasSubscribers) {
       const origin = this.#request.headers.origin
-      opened.publish({ sessionId: this.id, route: this.route, principal: p, openedAt: this.openedAt, deadline: this.deadline, remoteAddress: this.#request.ip, ...(origin !== undefined ? { origin } : {}) })
+      opened.publish({ app: appIdentity(this.#request.server), sessionId: this.id, route: this.route, principal: p, openedAt: this.openedAt, deadline: this.deadline, remoteAddress: this.#request.ip, ...(origin !== undefined ? { origin } : {}) })
     }
     this.#settle(this.#host.registry.add(this.info()))
     this.fire(this.openedAt)
@@ -157,7 +157,7 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
 
   /** Closes 4403 because a revocation selected this session. */
   revoke (by: 'subject' | 'sessionId' | 'tokenId' | 'issuer'): void {
-    if (revoked.hasSubscribers) revoked.publish({ sessionId: this.id, route: this.route, principal: this.principal, by })
+    if (revoked.hasSubscribers) revoked.publish({ app: appIdentity(this.#request.server), sessionId: this.id, route: this.route, principal: this.principal, by })
     this.emit('revoked', { by })
     this.close(CloseCode.REVOKED, 'access revoked')
   }
@@ -187,7 +187,7 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
     const expiresAt = this.#expiresAt as number
     const deadline = this.deadline
     this.#control({ type: this.#host.config.messages.expiring, expiresAt, deadline })
-    if (expiring.hasSubscribers) expiring.publish({ sessionId: this.id, route: this.route, principal: this.principal, expiresAt, deadline })
+    if (expiring.hasSubscribers) expiring.publish({ app: appIdentity(this.#request.server), sessionId: this.id, route: this.route, principal: this.principal, expiresAt, deadline })
     this.emit('expiring', { expiresAt, deadline })
   }
 
@@ -282,7 +282,7 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
     this.#host.scheduler.arm(this, this.#nextDue())
     this.#control({ type: this.#host.config.messages.refreshed, ...(next.expiresAt !== undefined ? { expiresAt: next.expiresAt } : {}) })
     if (refreshed.hasSubscribers) {
-      refreshed.publish({ sessionId: this.id, route: this.route, principal: next, ...(previousExpiresAt !== undefined ? { previousExpiresAt } : {}), ...(next.expiresAt !== undefined ? { expiresAt: next.expiresAt } : {}) })
+      refreshed.publish({ app: appIdentity(this.#request.server), sessionId: this.id, route: this.route, principal: next, ...(previousExpiresAt !== undefined ? { previousExpiresAt } : {}), ...(next.expiresAt !== undefined ? { expiresAt: next.expiresAt } : {}) })
     }
     this.#settle(this.#host.registry.update(this.info()))
     this.emit('refreshed', { previousExpiresAt, expiresAt: next.expiresAt, principal: next })
@@ -306,7 +306,7 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
   #refreshFailed (code: WsguardErrorCode): void {
     if (this.closed) return
     this.#control({ type: this.#host.config.messages.refreshFailed, code })
-    if (refreshFailed.hasSubscribers) refreshFailed.publish({ sessionId: this.id, route: this.route, principal: this.principal, code })
+    if (refreshFailed.hasSubscribers) refreshFailed.publish({ app: appIdentity(this.#request.server), sessionId: this.id, route: this.route, principal: this.principal, code })
     this.emit('refresh_failed', { code })
   }
 
@@ -319,6 +319,7 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
     this.#host.ended(this)
     if (closedChannel.hasSubscribers) {
       closedChannel.publish({
+        app: appIdentity(this.#request.server),
         sessionId: this.id,
         route: this.route,
         principal: this.principal,

@@ -1,6 +1,6 @@
 import t from 'tap'
 import {
-  ChannelName, type SessionClosedMessage, type SessionExpiringMessage, type SessionOpenedMessage, type SessionRefreshedMessage,
+  ChannelName, appIdentity, type SessionClosedMessage, type SessionExpiringMessage, type SessionOpenedMessage, type SessionRefreshedMessage,
   type SessionRefreshFailedMessage, type SessionRevokedMessage
 } from '@wsguard/core'
 import { harness, open, listen, T0 } from './helpers.js'
@@ -54,6 +54,8 @@ t.test('every transition is published on the core channels, and on the session',
     { route: '/anon', closeCode: 1000, reason: 'bye', principal: null }
   ])
   t.same(events, ['expiring 60000', `refreshed ${T0 + 60_000} → ${T0 + 650_000} alice`, 'refresh_failed WSG_TOKEN_INVALID', 'revoked subject', 'closed 4403 access revoked'])
+  const all = [openedMsgs.seen, expiringMsgs.seen, refreshedMsgs.seen, failedMsgs.seen, revokedMsgs.seen, closedMsgs.seen].flat()
+  t.ok(all.every((m) => m.app === appIdentity(app)), 'each names this app')
   const text = JSON.stringify([openedMsgs.seen, refreshedMsgs.seen, failedMsgs.seen, closedMsgs.seen])
   t.notOk(text.includes('garbage'), 'no credential in any message')
 })

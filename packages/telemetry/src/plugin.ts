@@ -3,7 +3,7 @@ import type {} from '@fastify/websocket'
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
 import { Registry } from 'prom-client'
 import {
-  ChannelName, channel, publishRejection, sendRejection, type ChannelMessages, type Principal,
+  ChannelName, appIdentity, channel, publishRejection, sendRejection, type ChannelMessages, type Principal,
   type SessionOpenedMessage, type TimerHandle
 } from '@wsguard/core'
 import { AUDIT_SCHEMA_VERSION, auditSubject, type AuditEvent } from './audit.js'
@@ -230,11 +230,15 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
   }
 
   // --- channels --------------------------------------------------------------------------------
+  // Channels are process-wide: another Fastify app in this process publishes on them too.
+  // Each message names its app; telemetry keeps to its own.
+  const app = appIdentity(fastify)
   type Listener<N extends keyof ChannelMessages> = [N, (m: ChannelMessages[N]) => void]
   const listeners: Array<Listener<keyof ChannelMessages>> = []
   function on<N extends keyof ChannelMessages> (name: N, fn: (m: ChannelMessages[N]) => void): void {
-    channel(name).subscribe(fn as never)
-    listeners.push([name, fn as never])
+    const own = (m: ChannelMessages[N]): void => { if (m.app === app) fn(m) }
+    channel(name).subscribe(own as never)
+    listeners.push([name, own as never])
   }
 
   // Audit events are built only when there is an audit logger to write them.

@@ -82,9 +82,9 @@ t.test('shutdown: open sessions get their session.closed (1001)', async (t) => {
 
 t.test('events it did not see open, decisions without a route, a custom metrics path, closing with a timer armed', async (t) => {
   const h = await harness(t, { metrics: { path: '/internal/metrics' }, anomalies: { longSession: { afterMs: 3_600_000 } } })
-  const { ChannelName, channel } = await import('@wsguard/core')
-  channel(ChannelName.sessionClosed).publish({ sessionId: 'from-another-app', route: '/x', principal: null, closeCode: 1000, reason: '', openedAt: T0, closedAt: T0 + 1, framesIn: 0, framesOut: 0 })
-  t.match(h.audit().at(-1), { event: 'session.closed', sessionId: 'from-another-app' })
+  const { ChannelName, appIdentity, channel } = await import('@wsguard/core')
+  channel(ChannelName.sessionClosed).publish({ app: appIdentity(h.app), sessionId: 'opened-before-telemetry', route: '/x', principal: null, closeCode: 1000, reason: '', openedAt: T0, closedAt: T0 + 1, framesIn: 0, framesOut: 0 })
+  t.match(h.audit().at(-1), { event: 'session.closed', sessionId: 'opened-before-telemetry' })
   t.notOk('remoteAddress' in (h.audit().at(-1) as object), 'what it does not know is left out')
   h.app.topicAuthz.authorize(null, 'subscribe', 'feed.acme')
   t.match(h.audit().at(-1), { event: 'topic.denied', reason: 'claim-mismatch', topic: 'feed.acme' })
@@ -157,6 +157,32 @@ t.test('the audit trail keeps to info when the app logs at warn, and stops only 
     }
     await h.app.close()
   }
+})
+
+t.test('two apps in one process: each telemetry counts and audits its own app only', async (t) => {
+  const a = await harness(t)
+  const b = await harness(t)
+  const route = '/feed/:tenant'
+  const alice = await open(t, `${a.base}/feed/acme`, a.token('alice'))
+  const bob = await open(t, `${b.base}/feed/acme`, b.token('bob'))
+  const refused = await connect(t, `${b.base}/feed/acme`)
+  t.ok('refused' in refused, 'a refusal on the second app')
+  t.equal((await bob.ask('feed.globex.eu') as { allow: boolean }).allow, false, 'a topic denied on the second app')
+  const [ma, mb] = [await a.metrics(), await b.metrics()]
+  for (const [m, name] of [[ma, 'first'], [mb, 'second']] as const) {
+    t.equal(sample(m, 'wsguard_handshakes_total', { route, outcome: 'accepted', code: 'none' }), 1, `${name}: its own accepted handshake`)
+    t.equal(sample(m, 'wsguard_sessions_active', { route }), 1, `${name}: its own open session`)
+  }
+  t.equal(sample(ma, 'wsguard_handshakes_total', { route, outcome: 'rejected', code: 'WSG_CREDENTIAL_MISSING' }), 0, 'first: not the other app\'s refusal')
+  t.equal(sample(mb, 'wsguard_handshakes_total', { route, outcome: 'rejected', code: 'WSG_CREDENTIAL_MISSING' }), 1)
+  alice.ws.close(1000, 'done')
+  bob.ws.close(1000, 'done')
+  await Promise.all([alice.closed, bob.closed])
+  await until(() => a.app.wsSessions.size === 0 && b.app.wsSessions.size === 0, 'both sessions ended')
+  t.equal(sample(await a.metrics(), 'wsguard_sessions_active', { route }), 0, 'never below zero: it saw only its own close')
+  const subjects = (h: typeof a): unknown[] => h.audit().map((e) => [e.event, (e.who as { subject?: string } | undefined)?.subject])
+  t.same(subjects(a), [['session.opened', 'alice'], ['session.closed', 'alice']])
+  t.same(subjects(b), [['session.opened', 'bob'], ['handshake.rejected', undefined], ['topic.denied', 'bob'], ['session.closed', 'bob']])
 })
 
 t.test('handshake counts read twice are not counted twice', async (t) => {

@@ -1,4 +1,4 @@
-import { ChannelName, channel, type Principal } from '@wsguard/core'
+import { ChannelName, channel, type AppIdentity, type Principal } from '@wsguard/core'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { DecisionCache } from './cache.js'
 import { evaluate, INVALID_TOPIC, type RuleSet, type TopicDecision } from './policy.js'
@@ -19,9 +19,12 @@ export class Decider {
   readonly #config: TopicAuthzConfig
   readonly #now: () => number
   readonly #shadow: boolean
+  readonly #app: AppIdentity
 
-  constructor (config: TopicAuthzConfig) {
+  /** `app`: the app's identity (`appIdentity(fastify)`), which its published decisions carry */
+  constructor (config: TopicAuthzConfig, app: AppIdentity) {
     this.#config = config
+    this.#app = app
     this.#now = () => config.clock.now()
     this.#shadow = config.mode === 'shadow'
   }
@@ -52,6 +55,7 @@ export class Decider {
     }
     if (decisions.hasSubscribers) {
       decisions.publish({
+        app: this.#app,
         ...(policy.route !== undefined ? { route: policy.route } : {}),
         action,
         allow: verdict.allow,

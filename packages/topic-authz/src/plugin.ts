@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import type {} from '@fastify/websocket'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
-import { ChannelName, channel, publishRejection, refuseUngovernedRoutes, sendRejection, type Principal } from '@wsguard/core'
+import { ChannelName, appIdentity, channel, publishRejection, refuseUngovernedRoutes, sendRejection, type Principal } from '@wsguard/core'
 import { DecisionCache } from './cache.js'
 import { Decider, type RoutePolicy } from './decider.js'
 import { compileHandshakeTopics, type CompiledHandshakeTopic } from './handshake-topic.js'
@@ -40,7 +40,7 @@ export async function topicAuthzPlugin (fastify: FastifyInstance, opts: TopicAut
   const appSet = new RuleSet(appRules)
   const appPolicy: RoutePolicy = Object.freeze({ route: undefined, sets: [appSet] })
   const routePolicies = new Map<string, RoutePolicy>()
-  const decider = new Decider(config)
+  const decider = new Decider(config, appIdentity(fastify))
 
   fastify.decorateRequest(kState, null)
   fastify.decorateRequest('authorizeTopic', function authorizeTopic (this: FastifyRequest, action: string, topic: string): TopicDecision {

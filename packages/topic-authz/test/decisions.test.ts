@@ -156,12 +156,15 @@ t.test('decisions are published with the rule or the reason, the principal and a
   app.topicAuthz.authorize(acmeReader, 'subscribe', 'x'.repeat(100), ROUTE)
   app.topicAuthz.authorize(null, 'subscribe', 'status')
   app.topicAuthz.authorize(acmeReader, 'subscribe', { not: 'a string' } as unknown as string)
+  const { appIdentity } = await import('@wsguard/core')
+  const id = appIdentity(app)
   t.same(seen, [
-    { route: ROUTE, action: 'subscribe', allow: false, rule: 'orders.{tenant}.>', reason: 'claim-mismatch', shadow: false, principal: acmeReader, topic: 'orders.x.y' },
-    { route: ROUTE, action: 'subscribe', allow: false, reason: 'invalid-topic', shadow: false, principal: acmeReader, topic: 'xxxxxxxxxx' },
-    { action: 'subscribe', allow: false, reason: 'no-rule', shadow: false, principal: null, topic: 'status' },
-    { action: 'subscribe', allow: false, reason: 'invalid-topic', shadow: false, principal: acmeReader, topic: '' }
+    { app: id, route: ROUTE, action: 'subscribe', allow: false, rule: 'orders.{tenant}.>', reason: 'claim-mismatch', shadow: false, principal: acmeReader, topic: 'orders.x.y' },
+    { app: id, route: ROUTE, action: 'subscribe', allow: false, reason: 'invalid-topic', shadow: false, principal: acmeReader, topic: 'xxxxxxxxxx' },
+    { app: id, action: 'subscribe', allow: false, reason: 'no-rule', shadow: false, principal: null, topic: 'status' },
+    { app: id, action: 'subscribe', allow: false, reason: 'invalid-topic', shadow: false, principal: acmeReader, topic: '' }
   ])
+  t.equal(typeof id, 'symbol', 'the app is named by a symbol')
 })
 
 t.test('custom actions and bounds', async (t) => {
