@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import type {} from '@fastify/websocket'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
-import { ChannelName, appIdentity, channel, publishRejection, refuseUngovernedRoutes, sendRejection, type Principal, type WsguardAuth, type WsguardErrorCode, type AuthOutcome as CoreAuthOutcome } from '@wsguard/core'
+import { ChannelName, appIdentity, channel, publishRejection, type AppIdentity, refuseUngovernedRoutes, sendRejection, type Principal, type WsguardAuth, type WsguardErrorCode, type AuthOutcome as CoreAuthOutcome } from '@wsguard/core'
 import { TokenAuthenticator, type AuthOutcome } from './authenticator.js'
 import { findCredential, stripBearerProtocol } from './carriers.js'
 import type { TokenFault } from './claims.js'
@@ -34,6 +34,7 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
     ...(config.issuers.length > 0 && config.mtls !== undefined ? ['jwt+mtls' as const] : [])
   ])
   const bound = new Set(config.issuers.filter((i) => i.certificateBound).map((i) => i.issuer))
+  const app = appIdentity(fastify)
 
   fastify.decorateRequest('principal', null as unknown as Principal)
   fastify.decorate('wsguardAuth', {
@@ -76,7 +77,7 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
     }
     // Kept on the route's config (Fastify copies symbol keys) for wsguardAuth.authenticate(token, request).
     routeOptions.config = { ...routeOptions.config, [kRouteRules]: rules } as RouteOptions['config']
-    const hook = makeHook(config, authenticator, challenges, rules, route, bound)
+    const hook = makeHook(config, authenticator, challenges, rules, route, bound, app)
     const existing = routeOptions.onRequest
     routeOptions.onRequest = existing === undefined ? [hook] : [...(Array.isArray(existing) ? existing : [existing]), hook]
   })
@@ -95,7 +96,7 @@ function certificateOf (request: FastifyRequest, mtls: MtlsConfig | undefined, n
   return readClientCertificate(request.raw.socket, now)
 }
 
-function makeHook (config: AuthHandshakeConfig, authenticator: TokenAuthenticator, challenges: Challenges, rules: RouteRules, route: string, bound: ReadonlySet<string>): OnRequest {
+function makeHook (config: AuthHandshakeConfig, authenticator: TokenAuthenticator, challenges: Challenges, rules: RouteRules, route: string, bound: ReadonlySet<string>, app: AppIdentity): OnRequest {
   const { allowedOrigins, requireOrigin, subprotocolPrefix, mtls } = config
   const wantsCertificate = rules.methods.has('mtls') || rules.methods.has('jwt+mtls')
 
@@ -117,7 +118,7 @@ function makeHook (config: AuthHandshakeConfig, authenticator: TokenAuthenticato
     if (carrier === 'subprotocol') stripBearerProtocol(request.raw.headers, subprotocolPrefix)
     if (authenticated.hasSubscribers) {
       authenticated.publish({
-        app: appIdentity(request.server),
+        app,
         principal,
         route,
         remoteAddress: request.ip,

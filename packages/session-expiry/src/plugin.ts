@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http'
 import type { WebSocket } from '@fastify/websocket'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
 import {
-  CloseCode, invalidOption, publishRejection, refuseUngovernedRoutes, sendRejection,
+  appIdentity, CloseCode, invalidOption, publishRejection, refuseUngovernedRoutes, sendRejection,
   type Principal, type SessionFilter, type SessionInfo, type WsguardErrorCode
 } from '@wsguard/core'
 import { ControlMatcher } from './control.js'
@@ -55,6 +55,7 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
     registry,
     revocations,
     instance: randomUUID(),
+    app: appIdentity(fastify),
     scheduler: schedulerFor(config.clock, (err) => fastify.log.error({ err }, 'session-expiry: a session timer failed')),
     control: config.refresh ? new ControlMatcher(config.messages.refresh, config.maxControlFrameBytes) : undefined,
     authenticate: (token, request) => (authenticate as RefreshAuthenticator)(token, request),

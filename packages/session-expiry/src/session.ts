@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import type { WebSocket } from '@fastify/websocket'
 import {
-  ChannelName, appIdentity, channel, CloseCode, type AuthOutcome, type Principal, type RevocationStore, type SessionInfo,
+  ChannelName, channel, CloseCode, type AppIdentity, type AuthOutcome, type Principal, type RevocationStore, type SessionInfo,
   type SessionRegistry, type TopicDenyReason, type WsguardErrorCode
 } from '@wsguard/core'
 import type { ControlMatcher } from './control.js'
@@ -24,6 +24,8 @@ export interface SessionHost {
   readonly registry: SessionRegistry
   readonly revocations: RevocationStore
   readonly instance: string
+  /** the app its messages name (`appIdentity(fastify)`) */
+  readonly app: AppIdentity
   readonly control: ControlMatcher | undefined
   authenticate(token: string, request: FastifyRequest): Promise<AuthOutcome>
   ended(session: Session): void
@@ -124,7 +126,7 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
     const p = this.principal
     if (opened.hasSubscribers) {
       const origin = this.#request.headers.origin
-      opened.publish({ app: appIdentity(this.#request.server), sessionId: this.id, route: this.route, principal: p, openedAt: this.openedAt, deadline: this.deadline, remoteAddress: this.#request.ip, ...(origin !== undefined ? { origin } : {}) })
+      opened.publish({ app: this.#host.app, sessionId: this.id, route: this.route, principal: p, openedAt: this.openedAt, deadline: this.deadline, remoteAddress: this.#request.ip, ...(origin !== undefined ? { origin } : {}) })
     }
     this.#settle(this.#host.registry.add(this.info()))
     this.fire(this.openedAt)
@@ -157,7 +159,7 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
 
   /** Closes 4403 because a revocation selected this session. */
   revoke (by: 'subject' | 'sessionId' | 'tokenId' | 'issuer'): void {
-    if (revoked.hasSubscribers) revoked.publish({ app: appIdentity(this.#request.server), sessionId: this.id, route: this.route, principal: this.principal, by })
+    if (revoked.hasSubscribers) revoked.publish({ app: this.#host.app, sessionId: this.id, route: this.route, principal: this.principal, by })
     this.emit('revoked', { by })
     this.close(CloseCode.REVOKED, 'access revoked')
   }
@@ -187,7 +189,7 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
     const expiresAt = this.#expiresAt as number
     const deadline = this.deadline
     this.#control({ type: this.#host.config.messages.expiring, expiresAt, deadline })
-    if (expiring.hasSubscribers) expiring.publish({ app: appIdentity(this.#request.server), sessionId: this.id, route: this.route, principal: this.principal, expiresAt, deadline })
+    if (expiring.hasSubscribers) expiring.publish({ app: this.#host.app, sessionId: this.id, route: this.route, principal: this.principal, expiresAt, deadline })
     this.emit('expiring', { expiresAt, deadline })
   }
 
@@ -282,7 +284,7 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
     this.#host.scheduler.arm(this, this.#nextDue())
     this.#control({ type: this.#host.config.messages.refreshed, ...(next.expiresAt !== undefined ? { expiresAt: next.expiresAt } : {}) })
     if (refreshed.hasSubscribers) {
-      refreshed.publish({ app: appIdentity(this.#request.server), sessionId: this.id, route: this.route, principal: next, ...(previousExpiresAt !== undefined ? { previousExpiresAt } : {}), ...(next.expiresAt !== undefined ? { expiresAt: next.expiresAt } : {}) })
+      refreshed.publish({ app: this.#host.app, sessionId: this.id, route: this.route, principal: next, ...(previousExpiresAt !== undefined ? { previousExpiresAt } : {}), ...(next.expiresAt !== undefined ? { expiresAt: next.expiresAt } : {}) })
     }
     this.#settle(this.#host.registry.update(this.info()))
     this.emit('refreshed', { previousExpiresAt, expiresAt: next.expiresAt, principal: next })
@@ -306,7 +308,7 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
   #refreshFailed (code: WsguardErrorCode): void {
     if (this.closed) return
     this.#control({ type: this.#host.config.messages.refreshFailed, code })
-    if (refreshFailed.hasSubscribers) refreshFailed.publish({ app: appIdentity(this.#request.server), sessionId: this.id, route: this.route, principal: this.principal, code })
+    if (refreshFailed.hasSubscribers) refreshFailed.publish({ app: this.#host.app, sessionId: this.id, route: this.route, principal: this.principal, code })
     this.emit('refresh_failed', { code })
   }
 
@@ -319,7 +321,7 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
     this.#host.ended(this)
     if (closedChannel.hasSubscribers) {
       closedChannel.publish({
-        app: appIdentity(this.#request.server),
+        app: this.#host.app,
         sessionId: this.id,
         route: this.route,
         principal: this.principal,
