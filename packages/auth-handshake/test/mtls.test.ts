@@ -245,6 +245,18 @@ t.test('proxy option validation', async (t) => {
   }
 })
 
+t.test('behind a proxy, a certificate from an intermediate CA: one level, so list the intermediate', async (t) => {
+  const intermediate = await ca.intermediate()
+  const leaf = await intermediate.issue({ uris: ['spiffe://prod.example/ns/billing/sa/api'] })
+  const forwardTo = async (trusted: string[]): Promise<unknown> => {
+    const { base } = await tlsApp(t, { mtls: { trustDomains: ['prod.example'], trustProxyCertificateHeader: { header: 'x-client-cert', proxies: ['127.0.0.1'], ca: trusted } } }, false)
+    const c = await connectSocket(`${base}/any`, { client: { headers: { 'x-client-cert': encodeURIComponent(leaf.cert) } }, teardown: (fn) => t.teardown(fn) })
+    return 'refused' in c ? [c.status, c.body.code] : await c.next()
+  }
+  t.match(await forwardTo([intermediate.cert]), { method: 'mtls', id: 'spiffe://prod.example/ns/billing/sa/api' }, 'the intermediate listed: trusted')
+  t.same(await forwardTo([ca.cert]), [401, 'WSG_CERT_UNTRUSTED'], 'only the root listed: no chain is built, refused')
+})
+
 t.test('injectWS (no socket) with mTLS configured: there is no certificate', async (t) => {
   const app = Fastify()
   t.teardown(() => app.close())

@@ -21,6 +21,8 @@ export interface TestCertificate {
 export interface TestCa extends TestCertificate {
   /** issues a workload (client) certificate signed by this CA */
   issue(options?: IssueOptions): Promise<TestCertificate>
+  /** creates an intermediate CA signed by this one (it issues leaves the same way) */
+  intermediate(commonName?: string): Promise<TestCa>
 }
 
 export interface IssueOptions {
@@ -49,6 +51,11 @@ function thumbprintOf (cert: x509.X509Certificate): string {
   return createHash('sha256').update(Buffer.from(cert.rawData)).digest('base64url')
 }
 
+const CA_EXTENSIONS = (): x509.Extension[] => [
+  new x509.BasicConstraintsExtension(true, undefined, true),
+  new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true)
+]
+
 /** Creates a CA (self-signed, P-256). */
 export async function createTestCa (commonName = 'wsguard test CA'): Promise<TestCa> {
   const caKeys = await keys()
@@ -60,15 +67,33 @@ export async function createTestCa (commonName = 'wsguard test CA'): Promise<Tes
     notAfter: new Date(now + 24 * HOUR),
     keys: caKeys as never,
     signingAlgorithm: ALG,
-    extensions: [
-      new x509.BasicConstraintsExtension(true, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true)
-    ]
+    extensions: CA_EXTENSIONS()
   })
+  return await testCa(ca, caKeys)
+}
+
+/** A CA's certificate and keys, as a TestCa that issues leaves and intermediates. */
+async function testCa (ca: x509.X509Certificate, caKeys: webcrypto.CryptoKeyPair): Promise<TestCa> {
   return {
     cert: ca.toString('pem'),
     key: await pemKey(caKeys.privateKey),
     thumbprint: thumbprintOf(ca),
+    async intermediate (commonName = 'wsguard test intermediate CA'): Promise<TestCa> {
+      const subKeys = await keys()
+      const t = Date.now()
+      const sub = await x509.X509CertificateGenerator.create({
+        serialNumber: (serial++).toString(16).padStart(2, '0'),
+        subject: `CN=${commonName}`,
+        issuer: ca.subject,
+        notBefore: new Date(t - HOUR),
+        notAfter: new Date(t + 24 * HOUR),
+        signingKey: caKeys.privateKey as never,
+        publicKey: subKeys.publicKey as never,
+        signingAlgorithm: ALG,
+        extensions: CA_EXTENSIONS()
+      })
+      return await testCa(sub, subKeys)
+    },
     async issue (options: IssueOptions = {}): Promise<TestCertificate> {
       const leafKeys = await keys()
       const t = Date.now()
