@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import type {} from '@fastify/websocket'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
-import { ChannelName, appIdentity, channel, publishRejection, type AppIdentity, refuseUngovernedRoutes, sendRejection, type Principal, type WsguardAuth, type WsguardErrorCode, type AuthOutcome as CoreAuthOutcome } from '@wsguard/core'
+import { ChannelName, appIdentity, channel, publishedOrigin, publishRejection, type AppIdentity, refuseUngovernedRoutes, sendRejection, type Principal, type WsguardAuth, type WsguardErrorCode, type AuthOutcome as CoreAuthOutcome } from '@wsguard/core'
 import { TokenAuthenticator, type AuthOutcome } from './authenticator.js'
 import { findCredential, stripBearerProtocol } from './carriers.js'
 import type { TokenFault } from './claims.js'
@@ -122,7 +122,7 @@ function makeHook (config: AuthHandshakeConfig, authenticator: TokenAuthenticato
         principal,
         route,
         remoteAddress: request.ip,
-        ...(request.headers.origin !== undefined ? { origin: request.headers.origin } : {}),
+        ...(request.headers.origin !== undefined ? { origin: publishedOrigin(request.headers.origin) } : {}),
         durationMs: performance.now() - started
       })
     }

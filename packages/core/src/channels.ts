@@ -40,6 +40,18 @@ export function appIdentity (fastify: { readonly server: object }): AppIdentity 
   return id
 }
 
+/** The longest Origin a message carries: the longest valid one (a scheme, a 253-character host, a port) fits. */
+export const MAX_PUBLISHED_ORIGIN = 300
+
+/**
+ * The Origin header as messages carry it. The client chooses it, repeated headers are joined
+ * into one, and it ends up in audit logs: past `MAX_PUBLISHED_ORIGIN` characters it is cut
+ * (and ends with `…`), so a refused handshake cannot write kilobytes into the log.
+ */
+export function publishedOrigin (origin: string | undefined): string | undefined {
+  return origin === undefined || origin.length <= MAX_PUBLISHED_ORIGIN ? origin : `${origin.slice(0, MAX_PUBLISHED_ORIGIN)}…`
+}
+
 /** What every handshake message says of the request; never a header value or a credential. */
 export interface HandshakeContext {
   /** the app that published it (see `AppIdentity`) */
@@ -165,7 +177,7 @@ export function publishRejection (
     statusCode: errorInfo(code).status,
     route,
     remoteAddress: request.ip,
-    ...(request.headers.origin !== undefined ? { origin: request.headers.origin } : {}),
+    ...(request.headers.origin !== undefined ? { origin: publishedOrigin(request.headers.origin) } : {}),
     ...(detail !== undefined ? { detail } : {}),
     ...(principal !== undefined && principal !== null ? { principal } : {}),
     durationMs: started === 0 ? 0 : performance.now() - started

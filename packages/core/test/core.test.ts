@@ -92,6 +92,17 @@ t.test('the system timer clock fires once, can be cleared, and does not hold the
   t.same(fired, ['fired'])
 })
 
+t.test('publishedOrigin: an Origin as messages carry it, cut past MAX_PUBLISHED_ORIGIN', async (t) => {
+  const { MAX_PUBLISHED_ORIGIN, publishedOrigin } = await import('../src/index.js')
+  const longest = `https://${'a'.repeat(253)}:65535`
+  t.equal(publishedOrigin(longest), longest, 'the longest valid origin is kept whole')
+  t.equal(publishedOrigin(undefined), undefined)
+  const flood = 'https://x.test, '.repeat(1000)
+  const cut = publishedOrigin(flood) as string
+  t.equal(cut.length, MAX_PUBLISHED_ORIGIN + 1)
+  t.ok(cut.endsWith('…') && flood.startsWith(cut.slice(0, -1)), 'a prefix, marked as cut')
+})
+
 t.test('publishRejection builds a message only when someone listens', async (t) => {
   const { appIdentity, channel, ChannelName, publishRejection } = await import('../src/index.js')
   const seen: unknown[] = []
@@ -104,6 +115,7 @@ t.test('publishRejection builds a message only when someone listens', async (t) 
   publishRejection('src', { server: app, ip: '127.0.0.1', headers: {} }, '/r', 'WSG_TOPIC_DENIED', 0)
   publishRejection('src', { server: app, ip: '::1', headers: { origin: 'https://o.test' } }, '/r', 'WSG_TOKEN_REVOKED', performance.now(), 'revoked', principal)
   publishRejection('src', { server: app, ip: '::1', headers: {} }, '/r', 'WSG_TOKEN_REVOKED', 0, undefined, null)
+  publishRejection('src', { server: app, ip: '::1', headers: { origin: 'o'.repeat(20_000) } }, '/r', 'WSG_ORIGIN_DENIED', 0)
   t.same(seen[0], { app: appIdentity(app), source: 'src', code: 'WSG_TOPIC_DENIED', statusCode: 403, route: '/r', remoteAddress: '127.0.0.1', durationMs: 0 })
   t.equal(typeof (seen[0] as { app: unknown }).app, 'symbol', 'the app is named by a symbol')
   t.notOk('app' in (JSON.parse(JSON.stringify(seen[0])) as object), 'which a message logged as JSON leaves out')
@@ -111,5 +123,6 @@ t.test('publishRejection builds a message only when someone listens', async (t) 
   t.match(seen[1], { statusCode: 401, origin: 'https://o.test', detail: 'revoked', principal: { id: 'a' } })
   t.ok((seen[1] as { durationMs: number }).durationMs >= 0)
   t.notOk('principal' in (seen[2] as object), 'null principal: left out')
-  t.equal(seen.length, 3)
+  t.equal((seen[3] as { origin: string }).origin.length, 301, 'a flood of an Origin is cut')
+  t.equal(seen.length, 4)
 })

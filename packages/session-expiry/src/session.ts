@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import type { WebSocket } from '@fastify/websocket'
 import {
-  ChannelName, channel, CloseCode, type AppIdentity, type AuthOutcome, type Principal, type RevocationStore, type SessionInfo,
+  ChannelName, channel, CloseCode, publishedOrigin, type AppIdentity, type AuthOutcome, type Principal, type RevocationStore, type SessionInfo,
   type SessionRegistry, type TopicDenyReason, type WsguardErrorCode
 } from '@wsguard/core'
 import type { ControlMatcher } from './control.js'
@@ -125,7 +125,7 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
   start (): void {
     const p = this.principal
     if (opened.hasSubscribers) {
-      const origin = this.#request.headers.origin
+      const origin = publishedOrigin(this.#request.headers.origin)
       opened.publish({ app: this.#host.app, sessionId: this.id, route: this.route, principal: p, openedAt: this.openedAt, deadline: this.deadline, remoteAddress: this.#request.ip, ...(origin !== undefined ? { origin } : {}) })
     }
     this.#settle(this.#host.registry.add(this.info()))

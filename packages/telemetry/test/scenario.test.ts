@@ -185,6 +185,19 @@ t.test('two apps in one process: each telemetry counts and audits its own app on
   t.same(subjects(b), [['session.opened', 'bob'], ['handshake.rejected', undefined], ['topic.denied', 'bob'], ['session.closed', 'bob']])
 })
 
+t.test('an Origin the client floods is cut in the audit trail', async (t) => {
+  const h = await harness(t)
+  const { connectSocket, openSocket } = await import('@wsguard/testing')
+  const origin = `https://${'x'.repeat(10_000)}.test`
+  const refused = await connectSocket(`${h.base}/feed/acme`, { client: { headers: { origin } }, teardown: (fn) => t.teardown(fn) })
+  t.ok('refused' in refused)
+  const alice = await openSocket(`${h.base}/feed/acme`, { token: h.token('alice'), client: { headers: { origin } }, teardown: (fn) => t.teardown(fn) })
+  alice.ws.close(1000, 'done')
+  await until(() => h.app.wsSessions.size === 0, 'the session ended')
+  const events = h.audit()
+  t.same(events.map((e) => [e.event, String(e.origin).length]), [['handshake.rejected', 301], ['session.opened', 301], ['session.closed', 301]])
+})
+
 t.test('handshake counts read twice are not counted twice', async (t) => {
   const h = await harness(t)
   const route = '/feed/:tenant'
