@@ -1,0 +1,145 @@
+// A real browser against auth-handshake and session-expiry: what a browser can send (a
+// subprotocol, a cookie), what it sees (the selected subprotocol, close codes and reasons, or
+// only a failed connection), and cross-site WebSocket hijacking refused by Origin.
+import type { AddressInfo } from 'node:net'
+import t from 'tap'
+import Fastify, { type FastifyInstance } from 'fastify'
+import websocket from '@fastify/websocket'
+import { authHandshake } from '@wsguard/auth-handshake'
+import { sessionExpiry } from '@wsguard/session-expiry'
+import { appIdentity, channel, ChannelName, type HandshakeRejectedMessage } from '@wsguard/core'
+import { claimsFor, FakeClock, generateKey, jwks, mintToken } from '@wsguard/testing'
+import { launch, openInPage, pageAt, pageServer } from './browser.js'
+
+const ISS = 'https://idp.test'
+const AUD = 'feed-api'
+const key = generateKey('ES256')
+
+interface Api {
+  app: FastifyInstance
+  url: string
+  clock: FakeClock
+  token: (sub: string, lifetimeS?: number) => string
+  /** refusals this app published, in order */
+  refused: HandshakeRejectedMessage[]
+  /** whether each handshake on /feed arrived with a Cookie header (never its value) */
+  cookieSent: boolean[]
+}
+
+/** The API: tokens by subprotocol or cookie, only `allowed` origins, sessions on a fake clock. */
+async function api (allowed: string): Promise<Api> {
+  const clock = new FakeClock(Date.now())
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(websocket)
+  await app.register(authHandshake, {
+    jwt: { issuer: ISS, audience: AUD, algorithms: ['ES256'], jwks: jwks(key) },
+    carriers: ['subprotocol', 'cookie'],
+    allowedOrigins: [allowed],
+    clock
+  })
+  await app.register(sessionExpiry, { clock, noticeMs: 10_000, graceMs: 0, heartbeatMs: 0, idleTimeoutMs: 0 })
+  const cookieSent: boolean[] = []
+  app.addHook('onRequest', async (request) => { if (request.url === '/feed') cookieSent.push(request.headers.cookie !== undefined) })
+  app.get('/feed', { websocket: true }, (socket, request) => {
+    socket.send(JSON.stringify({ hello: request.principal.id, method: request.principal.method }))
+    socket.on('message', (raw) => socket.send(`echo ${String(raw)}`))
+  })
+  const refused: HandshakeRejectedMessage[] = []
+  const mine = appIdentity(app)
+  const onRefused = (m: HandshakeRejectedMessage): void => { if (m.app === mine) refused.push(m) }
+  channel(ChannelName.handshakeRejected).subscribe(onRefused)
+  t.teardown(() => { channel(ChannelName.handshakeRejected).unsubscribe(onRefused) })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  return {
+    app,
+    url: `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}/feed`,
+    clock,
+    token: (sub, lifetimeS = 3600) => mintToken(key, claimsFor(ISS, AUD, sub, clock.now(), lifetimeS)),
+    refused,
+    cookieSent
+  }
+}
+
+t.test('without Chromium the browser tests fail, they are not skipped', async (t) => {
+  await t.rejects(launch(t, '/nonexistent/chromium'), { message: /no Chromium at \/nonexistent\/chromium: apt-get install -y chromium/ })
+})
+
+const browser = await launch(t)
+const origin = await pageServer(t)
+const server = await api(origin)
+
+t.test('the subprotocol carrier: the token beside the app protocol, which is the one selected', async (t) => {
+  const page = await pageAt(t, browser, origin)
+  const r = await openInPage(page, { url: server.url, protocols: ['feed.v1', `bearer.${server.token('alice')}`], closeAfter: 1 })
+  t.equal(r.opened, true)
+  t.equal(r.protocol, 'feed.v1', 'the server selected the app protocol, never the token entry')
+  t.same(r.messages.map((m) => JSON.parse(m) as unknown), [{ hello: 'alice', method: 'jwt' }])
+  t.same(r.close, { code: 1000, reason: 'done' })
+})
+
+t.test('a lone bearer entry: the server selects no protocol, so the browser fails the connection (as documented)', async (t) => {
+  const page = await pageAt(t, browser, origin)
+  const r = await openInPage(page, { url: server.url, protocols: [`bearer.${server.token('alice')}`] })
+  t.equal(r.opened, false)
+  t.equal(r.close.code, 1006)
+})
+
+t.test('a refused handshake is a failed connection to the page; the reason is on the server', async (t) => {
+  const page = await pageAt(t, browser, origin)
+  const before = server.refused.length
+  const expired = mintToken(key, claimsFor(ISS, AUD, 'alice', server.clock.now() - 7_200_000, 60))
+  const r = await openInPage(page, { url: server.url, protocols: ['feed.v1', `bearer.${expired}`] })
+  t.same([r.opened, r.close.code], [false, 1006])
+  t.match(server.refused.slice(before), [{ code: 'WSG_TOKEN_EXPIRED', statusCode: 401, origin }])
+})
+
+t.test('the cookie carrier, from the allowed origin', async (t) => {
+  const page = await pageAt(t, browser, origin)
+  await page.context().addCookies([{ name: 'access_token', value: server.token('carol'), url: origin, sameSite: 'Lax' }])
+  const r = await openInPage(page, { url: server.url, closeAfter: 1 })
+  t.equal(r.opened, true)
+  t.same(JSON.parse(r.messages[0] as string), { hello: 'carol', method: 'jwt' })
+})
+
+t.test('cross-site WebSocket hijacking: another origin on the same host gets the cookie sent, and is refused', async (t) => {
+  const evil = await pageServer(t)
+  const victim = await pageAt(t, browser, origin)
+  await victim.context().addCookies([{ name: 'access_token', value: server.token('dave'), url: origin, sameSite: 'Lax' }])
+  // The attacker's page shares the victim's browser context: the victim's cookie jar.
+  const attacker = await victim.context().newPage()
+  await attacker.goto(`${evil}/`)
+  const before = server.refused.length
+  const sentBefore = server.cookieSent.length
+  const r = await openInPage(attacker, { url: server.url })
+  t.same([r.opened, r.close.code], [false, 1006])
+  t.same(server.cookieSent.slice(sentBefore), [true], 'the browser did attach the cookie: the attack was real')
+  t.match(server.refused.slice(before), [{ code: 'WSG_ORIGIN_DENIED', statusCode: 403, origin: evil }])
+})
+
+t.test('expiry reaches the page as close 4401 with its reason; an in-band refresh moves it', async (t) => {
+  const page = await pageAt(t, browser, origin)
+  const refreshed = server.token('erin', 600)
+  const first = server.token('erin', 60)
+  const sessions = server.app.wsSessions.size
+  // Refresh once, right after the hello; the socket then stays open until the server closes it.
+  const report = openInPage(page, { url: server.url, protocols: ['feed.v1', `bearer.${first}`], send: [JSON.stringify({ type: 'auth.refresh', token: refreshed })] })
+  await waitFor(() => server.app.wsSessions.size === sessions + 1, 'the session is open')
+  const erin = async (): Promise<Array<{ expiresAt?: number }>> => [...await server.app.wsSessions.list({ subject: 'erin' })]
+  await waitFor(async () => ((await erin())[0]?.expiresAt ?? 0) > server.clock.now() + 60_000, 'the refresh took')
+  server.clock.advance(61_000)
+  t.equal((await erin()).length, 1, 'past the first token\'s expiry, still open: the refresh moved it')
+  server.clock.advance(600_000)
+  const r = await report
+  t.match(r.messages.map((m) => JSON.parse(m) as Record<string, unknown>), [{ hello: 'erin' }, { type: 'auth.refreshed' }, { type: 'auth.expiring' }])
+  t.same(r.close, { code: 4401, reason: 'credential expired' }, 'the page sees the close code and reason')
+})
+
+/** Checks after each turn of the event loop until `test()` holds; fails after 5 s. */
+async function waitFor (test: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 5000
+  while (!(await test())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting: ${what}`)
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+}
