@@ -10,6 +10,7 @@ export const DEFAULT_REFRESH_LIMIT = Object.freeze({ max: 5, windowMs: 60_000 })
 export const DEFAULT_MAX_CONTROL_FRAME_BYTES = 16_384
 export const DEFAULT_REVOCATION_RETENTION_MS = 24 * 3_600_000
 export const DEFAULT_CLOSE_TIMEOUT_MS = 5_000
+export const DEFAULT_REVOCATION_TIMEOUT_MS = 2_000
 export const DEFAULT_REALM = 'wsguard'
 export const DEFAULT_MESSAGES: Readonly<ControlMessageNames> = Object.freeze({
   expiring: 'auth.expiring',
@@ -63,6 +64,8 @@ export interface SessionExpiryOptions {
   revocations?: RevocationStore
   /** how long a subject, session or issuer revocation refuses older tokens, ms. Default 86400000 (24 h) */
   revocationRetentionMs?: number
+  /** how long an asynchronous revocation store may take to answer a check before the handshake or refresh is refused (503 / WSG_UNAVAILABLE), ms. Default 2000 */
+  revocationTimeoutMs?: number
   /** on shutdown, how long to wait for clients to answer the 1001 close before cutting them off, ms. Default 5000 */
   closeTimeoutMs?: number
   /** `realm` of the challenge sent with 401 WSG_TOKEN_REVOKED. Default 'wsguard' */
@@ -85,12 +88,13 @@ export interface SessionExpiryConfig {
   readonly registry: SessionRegistry | undefined
   readonly revocations: RevocationStore | undefined
   readonly revocationRetentionMs: number
+  readonly revocationTimeoutMs: number
   readonly closeTimeoutMs: number
   readonly realm: string
   readonly clock: TimerClock
 }
 
-const KEYS = new Set(['noticeMs', 'graceMs', 'maxLifetimeMs', 'idleTimeoutMs', 'heartbeatMs', 'refresh', 'refreshLimit', 'authenticate', 'messages', 'maxControlFrameBytes', 'registry', 'revocations', 'revocationRetentionMs', 'closeTimeoutMs', 'realm', 'clock'])
+const KEYS = new Set(['noticeMs', 'graceMs', 'maxLifetimeMs', 'idleTimeoutMs', 'heartbeatMs', 'refresh', 'refreshLimit', 'authenticate', 'messages', 'maxControlFrameBytes', 'registry', 'revocations', 'revocationRetentionMs', 'revocationTimeoutMs', 'closeTimeoutMs', 'realm', 'clock'])
 const MESSAGE_NAME = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/
 const REALM = /^[\x20\x21\x23-\x5b\x5d-\x7e]+$/
 
@@ -149,6 +153,7 @@ export function validateOptions (opts: unknown): SessionExpiryConfig {
     registry: o.registry as SessionRegistry | undefined,
     revocations: o.revocations as RevocationStore | undefined,
     revocationRetentionMs: duration(o.revocationRetentionMs, 'opts.revocationRetentionMs', DEFAULT_REVOCATION_RETENTION_MS, 1),
+    revocationTimeoutMs: duration(o.revocationTimeoutMs, 'opts.revocationTimeoutMs', DEFAULT_REVOCATION_TIMEOUT_MS, 1),
     closeTimeoutMs: duration(o.closeTimeoutMs, 'opts.closeTimeoutMs', DEFAULT_CLOSE_TIMEOUT_MS, 0),
     realm: (o.realm ?? DEFAULT_REALM) as string,
     clock: (o.clock ?? systemTimerClock) as TimerClock

@@ -6,6 +6,7 @@ import {
   appIdentity, CloseCode, invalidOption, publishRejection, refuseUngovernedRoutes, sendRejection,
   type Principal, type SessionFilter, type SessionInfo, type WsguardErrorCode
 } from '@wsguard/core'
+import { bounded } from './bounded.js'
 import { ControlMatcher } from './control.js'
 import { checkFilter, filterKind, matches } from './filter.js'
 import { LiveSessionRegistry, MemoryRevocationStore } from './memory.js'
@@ -206,7 +207,7 @@ function makeHandshakeHook (host: SessionHost, route: string, deliveredSoFar: ()
     }
     let revoked: boolean | Promise<boolean>
     try {
-      revoked = revocations.isRevoked(principal, config.clock.now())
+      revoked = bounded(revocations.isRevoked(principal, config.clock.now()), config.clock, config.revocationTimeoutMs, 'the revocation store')
     } catch (err) {
       return failed(err)
     }

@@ -6,6 +6,7 @@ import {
   ChannelName, channel, CloseCode, publishedOrigin, type AppIdentity, type AuthOutcome, type Principal, type RevocationStore, type SessionInfo,
   type SessionRegistry, type TopicDenyReason, type WsguardErrorCode
 } from '@wsguard/core'
+import { bounded } from './bounded.js'
 import type { ControlMatcher } from './control.js'
 import type { SessionExpiryConfig } from './options.js'
 import type { Scheduled, Scheduler } from './scheduler.js'
@@ -262,7 +263,8 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
     const next = outcome.principal
     let isRevoked: boolean
     try {
-      isRevoked = await this.#host.revocations.isRevoked(next, this.#host.config.clock.now())
+      const { clock, revocationTimeoutMs } = this.#host.config
+      isRevoked = await bounded(this.#host.revocations.isRevoked(next, clock.now()), clock, revocationTimeoutMs, 'the revocation store')
     } catch (err) {
       this.#request.log.error({ err }, 'session-expiry: revocation check failed; refresh refused')
       return this.#refreshFailed('WSG_UNAVAILABLE')

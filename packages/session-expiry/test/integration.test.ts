@@ -141,6 +141,42 @@ t.test('a refresh is refused when the new token is revoked, or when the store fa
   t.same(await c.ask({ type: 'auth.refresh', token: 'x' }), { type: 'auth.refresh_failed', code: 'WSG_UNAVAILABLE' })
 })
 
+t.test('a revocation store that gives no answer in time denies: the handshake with 503, a refresh with WSG_UNAVAILABLE', async (t) => {
+  let calls = 0
+  let hang = false
+  const store: RevocationStore = {
+    async revoke () {},
+    isRevoked: () => { calls++; return hang ? new Promise<boolean>(() => {}) : Promise.resolve(false) },
+    subscribe: () => () => {}
+  }
+  const { base, clock, logs } = await bare(t, { revocations: store, revocationTimeoutMs: 500, authenticate: async () => ({ ok: true, principal: { ...alice, expiresAt: T0 + 3_700_000 } }) }, alice)
+  const c = await open(t, `${base}/ws`)
+  t.equal(clock.pendingTimers, 1, 'an answer in time clears its timer (the one left is the session deadline)')
+  hang = true
+  const refused = connect(t, `${base}/ws`)
+  await waitFor(() => calls === 2)
+  clock.advance(499)
+  t.equal(clock.pendingTimers, 2, '1 ms before the limit, the check is still waited for')
+  clock.advance(1)
+  t.equal(clock.pendingTimers, 1, 'at the limit, given up')
+  const r = await refused
+  t.same('refused' in r && [r.status, r.body.code], [503, 'WSG_UNAVAILABLE'])
+  t.match(logs.text(), /the revocation store gave no answer within 500 ms/)
+  c.send({ type: 'auth.refresh', token: 'x' })
+  await waitFor(() => calls === 3)
+  clock.advance(500)
+  t.same(await c.next(), { type: 'auth.refresh_failed', code: 'WSG_UNAVAILABLE' })
+})
+
+/** Checks after each turn of the event loop until `test()` holds; fails after 5 s. */
+async function waitFor (test: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5000
+  while (!test()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting')
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+}
+
 t.test('an async registry that fails is logged, never thrown at the socket', async (t) => {
   const registry: SessionRegistry = {
     add: () => Promise.reject(new Error('registry down')),

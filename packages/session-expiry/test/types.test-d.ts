@@ -26,6 +26,7 @@ const options: SessionExpiryOptions = {
   registry: new MemorySessionRegistry(),
   revocations: new MemoryRevocationStore(),
   revocationRetentionMs: 86_400_000,
+  revocationTimeoutMs: 2_000,
   closeTimeoutMs: 5_000,
   realm: 'wsguard',
   clock: new FakeClock()
@@ -59,6 +60,8 @@ const badStore: SessionExpiryOptions = { revocations: {} }
 const badRetention: SessionExpiryOptions = { revocationRetentionMs: '1d' }
 // @ts-expect-error closeTimeoutMs is a number
 const badClose: SessionExpiryOptions = { closeTimeoutMs: '5s' }
+// @ts-expect-error revocationTimeoutMs is a number
+const badRevocationTimeout: SessionExpiryOptions = { revocationTimeoutMs: '2s' }
 // @ts-expect-error realm is a string
 const badRealm: SessionExpiryOptions = { realm: 1 }
 // @ts-expect-error clock needs timers
@@ -97,4 +100,4 @@ await app.wsSessions.revoke({ user: 'alice' })
 const list: readonly SessionInfo[] = await app.wsSessions.list({ subject: 'alice' })
 const size: number = app.wsSessions.size
 
-export { badNotice, badGrace, badLifetime, badIdle, badHeartbeat, badRefresh, badLimit, badAuth, badMessages, badBytes, badRegistry, badStore, badRetention, badClose, badRealm, badClock, closed, list, size }
+export { badNotice, badGrace, badLifetime, badIdle, badHeartbeat, badRefresh, badLimit, badAuth, badMessages, badBytes, badRegistry, badStore, badRetention, badClose, badRevocationTimeout, badRealm, badClock, closed, list, size }
