@@ -32,7 +32,7 @@ function refuses (records: Revocation[] | undefined, now: number, iat: number, i
   return false
 }
 
-const FIRST_PRUNE = 64
+const FIRST_SWEEP = 64
 
 /**
  * The default revocation store: in this process, delivered synchronously. A revoked token
@@ -52,12 +52,12 @@ export class MemoryRevocationStore implements RevocationStore {
   readonly #byIssuer = new Map<string, Revocation[]>()
   readonly #listeners = new Set<(r: Revocation) => void>()
   #size = 0
-  #sweepAt = FIRST_PRUNE
+  #sweepAt = FIRST_SWEEP
 
   async revoke (revocation: Revocation): Promise<void> {
     if (this.#size >= this.#sweepAt) {
       this.#sweep(revocation.at)
-      this.#sweepAt = Math.max(FIRST_PRUNE, 2 * this.#size)
+      this.#sweepAt = Math.max(FIRST_SWEEP, 2 * this.#size)
     }
     const [index, key] = this.#indexOf(revocation.filter)
     const records = index.get(key)
