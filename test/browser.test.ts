@@ -8,7 +8,7 @@ import websocket from '@fastify/websocket'
 import { authHandshake } from '@wsguard/auth-handshake'
 import { sessionExpiry } from '@wsguard/session-expiry'
 import { appIdentity, channel, ChannelName, type HandshakeRejectedMessage } from '@wsguard/core'
-import { claimsFor, FakeClock, generateKey, jwks, mintToken } from '@wsguard/testing'
+import { claimsFor, FakeClock, generateKey, jwks, mintToken, until } from '@wsguard/testing'
 import { launch, openInPage, pageAt, pageServer } from './browser.js'
 
 const ISS = 'https://idp.test'
@@ -124,9 +124,9 @@ t.test('expiry reaches the page as close 4401 with its reason; an in-band refres
   const sessions = server.app.wsSessions.size
   // Refresh once, right after the hello; the socket then stays open until the server closes it.
   const report = openInPage(page, { url: server.url, protocols: ['feed.v1', `bearer.${first}`], send: [JSON.stringify({ type: 'auth.refresh', token: refreshed })] })
-  await waitFor(() => server.app.wsSessions.size === sessions + 1, 'the session is open')
+  await until(() => server.app.wsSessions.size === sessions + 1, 'the session is open')
   const erin = async (): Promise<Array<{ expiresAt?: number }>> => [...await server.app.wsSessions.list({ subject: 'erin' })]
-  await waitFor(async () => ((await erin())[0]?.expiresAt ?? 0) > server.clock.now() + 60_000, 'the refresh took')
+  await until(async () => ((await erin())[0]?.expiresAt ?? 0) > server.clock.now() + 60_000, 'the refresh took')
   server.clock.advance(61_000)
   t.equal((await erin()).length, 1, 'past the first token\'s expiry, still open: the refresh moved it')
   server.clock.advance(600_000)
@@ -134,12 +134,3 @@ t.test('expiry reaches the page as close 4401 with its reason; an in-band refres
   t.match(r.messages.map((m) => JSON.parse(m) as Record<string, unknown>), [{ hello: 'erin' }, { type: 'auth.refreshed' }, { type: 'auth.expiring' }])
   t.same(r.close, { code: 4401, reason: 'credential expired' }, 'the page sees the close code and reason')
 })
-
-/** Checks after each turn of the event loop until `test()` holds; fails after 5 s. */
-async function waitFor (test: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 5000
-  while (!(await test())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting: ${what}`)
-    await new Promise((resolve) => setImmediate(resolve))
-  }
-}

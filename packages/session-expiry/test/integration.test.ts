@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import Fastify from 'fastify'
 import websocket from '@fastify/websocket'
 import { topicAuthz } from '@wsguard/topic-authz'
-import { captureLogs, FakeClock } from '@wsguard/testing'
+import { captureLogs, FakeClock, until } from '@wsguard/testing'
 import type { AuthOutcome, Principal, RevocationStore, SessionRegistry } from '@wsguard/core'
 import { sessionExpiry, type SessionEvents } from '../src/index.js'
 import { harness, open, connect, listen, T0 } from './helpers.js'
@@ -154,7 +154,7 @@ t.test('a revocation store that gives no answer in time denies: the handshake wi
   t.equal(clock.pendingTimers, 1, 'an answer in time clears its timer (the one left is the session deadline)')
   hang = true
   const refused = connect(t, `${base}/ws`)
-  await waitFor(() => calls === 2)
+  await until(() => calls === 2, 'the handshake\'s check')
   clock.advance(499)
   t.equal(clock.pendingTimers, 2, '1 ms before the limit, the check is still waited for')
   clock.advance(1)
@@ -163,19 +163,10 @@ t.test('a revocation store that gives no answer in time denies: the handshake wi
   t.same('refused' in r && [r.status, r.body.code], [503, 'WSG_UNAVAILABLE'])
   t.match(logs.text(), /the revocation store gave no answer within 500 ms/)
   c.send({ type: 'auth.refresh', token: 'x' })
-  await waitFor(() => calls === 3)
+  await until(() => calls === 3, 'the refresh\'s check')
   clock.advance(500)
   t.same(await c.next(), { type: 'auth.refresh_failed', code: 'WSG_UNAVAILABLE' })
 })
-
-/** Checks after each turn of the event loop until `test()` holds; fails after 5 s. */
-async function waitFor (test: () => boolean): Promise<void> {
-  const deadline = Date.now() + 5000
-  while (!test()) {
-    if (Date.now() > deadline) throw new Error('timed out waiting')
-    await new Promise((resolve) => setImmediate(resolve))
-  }
-}
 
 t.test('an async registry that fails is logged, never thrown at the socket', async (t) => {
   const registry: SessionRegistry = {

@@ -66,11 +66,4 @@ export async function open (t: Test, url: string, token?: string): Promise<Clien
   return await openSocket(url, { ...(token !== undefined ? { token } : {}), teardown: (fn) => t.teardown(fn) })
 }
 
-/** Resolves once `test()` holds, checking after each turn of the event loop (bounded). */
-export async function until (test: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 10_000; i++) {
-    if (await test()) return
-    await new Promise((resolve) => setImmediate(resolve))
-  }
-  throw new Error(`never happened: ${what}`)
-}
+export { until } from '@wsguard/testing'
