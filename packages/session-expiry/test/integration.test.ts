@@ -213,7 +213,7 @@ t.test('concurrent refreshes: the first to finish wins, the stale one is refused
   await c.ask('sync')
   c.ws.close()
   await c.closed
-  await new Promise<void>((resolve) => { const wait = (): void => { app.wsSessions.size === 0 ? resolve() : setImmediate(wait) }; wait() })
+  await until(() => app.wsSessions.size === 0, 'every session ended')
   pending[2]?.resolve({ ok: true, principal: { ...certified, expiresAt: T0 + 6_000_000 } })
   pending[3]?.resolve({ ok: false, code: 'WSG_TOKEN_EXPIRED' })
   await Promise.all([pending[2]?.promise, pending[3]?.promise])
@@ -246,7 +246,7 @@ t.test('shutdown cuts off a client that does not answer the close within closeTi
   ;(c.ws as unknown as { _socket: { pause(): void } })._socket.pause()
   const closing = app.close()
   // Wait until shutdown has sent the close (the server socket is CLOSING) and armed its timeout.
-  await new Promise<void>((resolve) => { const wait = (): void => { sockets[0]?.readyState === 2 ? resolve() : setImmediate(wait) }; wait() })
+  await until(() => sockets[0]?.readyState === 2, 'the socket is closing')
   clock.advance(2_000)
   await closing
   t.same(seen.map((m) => m.closeCode), [1001])
