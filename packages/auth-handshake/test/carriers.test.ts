@@ -109,6 +109,26 @@ t.test('query carrier (opt-in): accepted, redacted from logs, twice is ambiguous
   t.match(logs.text(), /"url":"\/feed\?at=\[REDACTED\]"/)
 })
 
+t.test('a URL no route matches: with the README\'s app-level setup, its query token stays out of the log and the answer', async (t) => {
+  const { default: Fastify } = await import('fastify')
+  const { default: websocket } = await import('@fastify/websocket')
+  const { captureLogs } = await import('@wsguard/testing')
+  const { authHandshake, redactingReqSerializer } = await import('../src/index.js')
+  const logs = captureLogs()
+  const server = Fastify({ logger: { level: 'info', stream: logs.stream, serializers: { req: redactingReqSerializer(['at']) } } })
+  t.teardown(() => server.close())
+  await server.register(websocket)
+  await server.register(authHandshake, { jwt: issuer, carriers: ['query'], queryParameter: 'at' })
+  server.get('/feed', { websocket: true }, (socket) => { socket.send('{}') })
+  // Fastify's default 404 repeats the URL in its message and body; the README says to set one that does not.
+  server.setNotFoundHandler(async (_request, reply) => await reply.code(404).send({ statusCode: 404, error: 'Not Found' }))
+  const res = await server.inject(`/fede?at=${token}&x=1`)
+  t.equal(res.statusCode, 404, 'a mistyped path')
+  t.notOk(res.body.includes(token), 'the answer does not repeat it')
+  t.notOk(logs.text().includes(token), 'no log line holds the token')
+  t.match(logs.text(), /"url":"\/fede\?at=\[REDACTED\]&x=1"/)
+})
+
 t.test('Origin rules', async (t) => {
   const { url } = await app(t, { allowedOrigins: [ORIGIN], requireOrigin: true })
   const auth = { headers: { authorization: `Bearer ${token}` } }

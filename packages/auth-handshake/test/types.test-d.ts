@@ -4,7 +4,7 @@ import Fastify from 'fastify'
 import websocket from '@fastify/websocket'
 import { Type } from '@sinclair/typebox'
 import type { Principal, PrincipalKind } from '@wsguard/core'
-import { authHandshake, type AuthHandshakeOptions, type JwtIssuerOptions, type AuthOutcome, type Carrier, type ClientCertificate, type MtlsIdentity } from '../src/index.js'
+import { authHandshake, redactingReqSerializer, type AuthHandshakeOptions, type JwtIssuerOptions, type AuthOutcome, type Carrier, type ClientCertificate, type MtlsIdentity } from '../src/index.js'
 
 const issuer: JwtIssuerOptions = {
   issuer: 'https://idp.example',
@@ -113,3 +113,9 @@ export async function routes (): Promise<void> {
   })
   app.log.info(said)
 }
+
+// The redacting serializer fits the app logger's serializers.req (for URLs no route matches).
+const redacted = Fastify({ logger: { serializers: { req: redactingReqSerializer(['access_token']) } } })
+redacted.log.info('ready')
+// @ts-expect-error the parameter names are an array
+redactingReqSerializer('access_token')
