@@ -92,6 +92,7 @@ t.test('a refused handshake is a failed connection to the page; the reason is on
   const r = await openInPage(page, { url: server.url, protocols: ['feed.v1', `bearer.${expired}`] })
   t.same([r.opened, r.close.code], [false, 1006])
   t.match(server.refused.slice(before), [{ code: 'WSG_TOKEN_EXPIRED', statusCode: 401, origin }])
+  t.equal(server.refused.length, before + 1, 'one refusal')
 })
 
 t.test('the cookie carrier, from the allowed origin', async (t) => {
@@ -115,6 +116,7 @@ t.test('cross-site WebSocket hijacking: another origin on the same host gets the
   t.same([r.opened, r.close.code], [false, 1006])
   t.same(server.cookieSent.slice(sentBefore), [true], 'the browser did attach the cookie: the attack was real')
   t.match(server.refused.slice(before), [{ code: 'WSG_ORIGIN_DENIED', statusCode: 403, origin: evil }])
+  t.equal(server.refused.length, before + 1, 'one refusal')
 })
 
 t.test('expiry reaches the page as close 4401 with its reason; an in-band refresh moves it', async (t) => {
@@ -132,5 +134,6 @@ t.test('expiry reaches the page as close 4401 with its reason; an in-band refres
   server.clock.advance(600_000)
   const r = await report
   t.match(r.messages.map((m) => JSON.parse(m) as Record<string, unknown>), [{ hello: 'erin' }, { type: 'auth.refreshed' }, { type: 'auth.expiring' }])
+  t.equal(r.messages.length, 3, 'nothing else reached the page')
   t.same(r.close, { code: 4401, reason: 'credential expired' }, 'the page sees the close code and reason')
 })

@@ -151,6 +151,7 @@ t.test('a websocket route added before the plugin is refused (503), not left ope
   await t.rejects(app.injectWS('/early', bearer(token)), { message: /Unexpected server response: 503/ }, 'even with a good token')
   await t.rejects(app.injectWS('/early'), { message: /Unexpected server response: 503/ })
   t.match(seen, [{ code: 'WSG_UNAVAILABLE', detail: 'route-not-governed', route: '/early' }, { code: 'WSG_UNAVAILABLE', route: '/early' }])
+  t.equal(seen.length, 2, 'one refusal per handshake')
   const said = logs.lines.filter((l) => l.includes('was added before the plugin'))
   t.equal(said.length, 1, 'said once per route, not per handshake')
   t.match(said[0], /"level":50/)

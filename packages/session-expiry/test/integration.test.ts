@@ -232,6 +232,7 @@ t.test('a credential without expiry: no notice, no 4401; refresh keeps it that w
   clock.advance(365 * 86_400_000)
   t.same(await c.ask({ type: 'auth.refresh', token: 'x' }), { type: 'auth.refreshed' })
   t.match(seen, [{ principal: { id: 'alice' } }])
+  t.equal(seen.length, 1)
   t.notOk('expiresAt' in (seen[0] as object) || 'previousExpiresAt' in (seen[0] as object))
 })
 
@@ -268,6 +269,7 @@ t.test('a websocket route added before the plugin is refused (503): its sockets 
   await t.rejects(app.injectWS('/early'), { message: /Unexpected server response: 503/ })
   await t.rejects(app.injectWS('/early'), { message: /Unexpected server response: 503/ })
   t.match(seen, [{ source: '@wsguard/session-expiry', code: 'WSG_UNAVAILABLE', detail: 'route-not-governed', route: '/early' }, { route: '/early' }])
+  t.equal(seen.length, 2, 'one refusal per handshake')
   const said = logs.lines.filter((l) => l.includes('was added before the plugin'))
   t.equal(said.length, 1, 'said once per route')
   t.match(said[0], /"level":50.*websocket route \/early was added before the plugin/)

@@ -127,6 +127,7 @@ t.test('a revocation that lands between the handshake check and the upgrade stil
   if ('refused' in raced) throw new Error('the check had passed: it opens, then closes')
   t.same(await raced.closed, { code: 4403, reason: 'access revoked' })
   t.match(revokedMsgs.seen, [{ principal: { id: 'alice' }, by: 'subject' }])
+  t.equal(revokedMsgs.seen.length, 1, 'closed once')
   const bob = await open(t, `${base}/racy`, token('bob', 3600))
   t.equal(await bob.ask('x'), 'echo:x', 'an earlier revocation of someone else does not touch a new session')
   t.equal(app.wsSessions.size, 1)
