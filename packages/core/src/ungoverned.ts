@@ -1,3 +1,5 @@
+import type { EventEmitter } from 'node:events'
+import type { IncomingMessage } from 'node:http'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import { publishRejection } from './channels.js'
 import { sendRejection } from './rejection.js'
@@ -8,7 +10,11 @@ export interface UngovernedRouteGuard {
   readonly source: string
   /** a phase that runs after the plugin's own route-level hook */
   readonly phase: 'preValidation' | 'preHandler'
-  /** whether the plugin's route-level hook has dealt with this request (cheap: runs on every handshake) */
+  /**
+   * whether the plugin's route-level hook admitted this request: a positive mark the hook
+   * set (e.g. a `WeakSet` of requests), never the absence of a value (cheap: runs on every
+   * handshake)
+   */
   readonly handled: (request: FastifyRequest) => boolean
   /** whether the route asks not to be governed, or has nothing for the plugin; read only for unhandled handshakes */
   readonly exempt: (routeConfig: Readonly<Record<string | symbol, unknown>> | undefined) => boolean
@@ -18,27 +24,63 @@ export interface UngovernedRouteGuard {
   readonly optOut?: string
 }
 
+interface Socket { terminate(): void }
+type WebsocketServer = Pick<EventEmitter, 'on'>
+
+/**
+ * `@fastify/websocket` (11) sets `schema.hide` on every `websocket: true` route, and only
+ * there: the one mark that tells such a route from a plain HTTP route at request time.
+ */
+function isWebsocketRoute (request: FastifyRequest): boolean {
+  return (request.routeOptions.schema as { hide?: unknown } | undefined)?.hide === true
+}
+
 /**
  * Refuses the handshakes of websocket routes added before the plugin. A plugin finds its
  * routes in `onRoute`, which only runs for routes added after it, so an earlier route would
  * silently go ungoverned (unauthenticated, never expiring, its topic unchecked). An
  * instance-level hook reaches every route of the context, earlier ones and those of child
- * contexts too: this one answers 503 `WSG_UNAVAILABLE` (a check that cannot run denies),
- * publishes the rejection with detail `route-not-governed`, and logs the route once.
+ * contexts too, at any depth of encapsulation:
+ *
+ * - an upgrade to a `websocket: true` route the plugin did not admit gets 503
+ *   `WSG_UNAVAILABLE` (a check that cannot run denies), published with detail
+ *   `route-not-governed`, and the route is logged once;
+ * - an upgrade to a route that cannot be told from a plain HTTP route (the
+ *   `{ handler, wsHandler }` form, or a plain route, which `@fastify/websocket` upgrades only
+ *   to close) is let through to the upgrade and its socket terminated in the websocket
+ *   server's `connection` event, before any route handler sees it;
+ * - requests that are not upgrades, upgrades to unknown paths (404) and HEAD requests
+ *   (never upgraded) are left alone.
  */
 export function refuseUngovernedRoutes (fastify: FastifyInstance, guard: UngovernedRouteGuard): void {
   const said = new Set<string>()
   const optOut = guard.optOut === undefined ? '' : ` (or set ${guard.optOut} on it)`
+  const doomed = new WeakSet<IncomingMessage>()
+  const watched = new WeakSet<WebsocketServer>()
+  const terminate = (socket: Socket, raw: IncomingMessage): void => {
+    if (doomed.delete(raw)) socket.terminate()
+  }
+
   fastify.addHook(guard.phase, function wsguardUngovernedRoute (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
     if ((request as { ws?: boolean }).ws !== true || guard.handled(request)) return done()
     const { config, url } = request.routeOptions
+    if (url === undefined || request.method === 'HEAD') return done()
     if (guard.exempt(config as unknown as Readonly<Record<string | symbol, unknown>> | undefined)) return done()
-    const route = url as string // a matched route always has its pattern
-    if (!said.has(route)) {
-      said.add(route)
-      fastify.log.error({ route }, `${guard.source}: websocket route ${route} was added before the plugin, so ${guard.consequence}; its handshakes are refused. Register the plugin before the route${optOut}.`)
+    if (!isWebsocketRoute(request)) {
+      // Terminated once upgraded, from the 'connection' event that precedes the route's handler.
+      const wss = (request.server as { websocketServer?: WebsocketServer }).websocketServer
+      if (wss !== undefined && !watched.has(wss)) {
+        watched.add(wss)
+        wss.on('connection', terminate)
+      }
+      doomed.add(request.raw)
+      return done()
+    }
+    if (!said.has(url)) {
+      said.add(url)
+      fastify.log.error({ route: url }, `${guard.source}: websocket route ${url} was added before the plugin, so ${guard.consequence}; its handshakes are refused. Register the plugin before the route${optOut}.`)
     }
     sendRejection(reply, 'WSG_UNAVAILABLE')
-    publishRejection(guard.source, request, route, 'WSG_UNAVAILABLE', 0, 'route-not-governed', request.principal)
+    publishRejection(guard.source, request, url, 'WSG_UNAVAILABLE', 0, 'route-not-governed', request.principal)
   })
 }

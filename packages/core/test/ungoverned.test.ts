@@ -1,6 +1,11 @@
 import t from 'tap'
-import Fastify from 'fastify'
+import { EventEmitter } from 'node:events'
+import type { IncomingMessage } from 'node:http'
+import Fastify, { type FastifySchema } from 'fastify'
 import { ChannelName, appIdentity, channel, refuseUngovernedRoutes, type HandshakeRejectedMessage } from '../src/index.js'
+
+// @fastify/websocket marks each `websocket: true` route with `schema.hide` (not a key FastifySchema declares).
+const hidden = { hide: true } as FastifySchema
 
 t.test('refuseUngovernedRoutes: an unhandled handshake on a route that is not exempt gets 503, logged once per route', async (t) => {
   const lines: string[] = []
@@ -21,8 +26,8 @@ t.test('refuseUngovernedRoutes: an unhandled handshake on a route that is not ex
     consequence: 'it would be ungoverned',
     optOut: 'config.skip: true'
   })
-  app.get('/socket', async () => 'through')
-  app.get('/skipped', { config: { skip: true } as never }, async () => 'skipped')
+  app.get('/socket', { schema: hidden }, async () => 'through')
+  app.get('/skipped', { schema: hidden, config: { skip: true } as never }, async () => 'skipped')
   const seen: HandshakeRejectedMessage[] = []
   const onRejected = (m: unknown): void => { seen.push(m as HandshakeRejectedMessage) }
   channel(ChannelName.handshakeRejected).subscribe(onRejected)
@@ -50,7 +55,59 @@ t.test('refuseUngovernedRoutes: without an opt-out, the log line names none', as
   t.teardown(() => app.close())
   app.decorateRequest('ws', true)
   refuseUngovernedRoutes(app, { source: '@wsguard/example', phase: 'preValidation', handled: () => false, exempt: () => false, consequence: 'nothing checks it' })
-  app.get('/x', async () => 'never')
+  app.get('/x', { schema: hidden }, async () => 'never')
   t.equal((await app.inject('/x')).statusCode, 503)
   t.match(lines.find((l) => l.includes('was added before')), /Register the plugin before the route\."/)
+})
+
+t.test('refuseUngovernedRoutes: unknown paths and HEAD requests are left alone, with no log line and no rejection', async (t) => {
+  const lines: string[] = []
+  const app = Fastify({ logger: { level: 'info', stream: { write: (l: string) => { lines.push(l) } } } })
+  t.teardown(() => app.close())
+  app.decorateRequest('ws', true)
+  refuseUngovernedRoutes(app, { source: '@wsguard/example', phase: 'preHandler', handled: () => false, exempt: () => false, consequence: 'nothing checks it' })
+  app.get('/feed', { schema: hidden }, async () => 'never')
+  const seen: HandshakeRejectedMessage[] = []
+  const onRejected = (m: unknown): void => { seen.push(m as HandshakeRejectedMessage) }
+  channel(ChannelName.handshakeRejected).subscribe(onRejected)
+  t.teardown(() => channel(ChannelName.handshakeRejected).unsubscribe(onRejected))
+
+  t.equal((await app.inject('/nowhere')).statusCode, 404, 'an upgrade to an unknown path is a plain 404')
+  t.equal((await app.inject({ method: 'HEAD', url: '/feed' })).statusCode, 200, 'HEAD never upgrades: not refused')
+  t.equal((await app.inject('/feed')).statusCode, 503, 'the GET is refused')
+  t.equal(seen.length, 1)
+  t.equal(seen[0]?.route, '/feed')
+  t.equal(lines.filter((l) => l.includes('was added before')).length, 1)
+  t.notOk(lines.some((l) => l.includes('undefined')), 'no line names an undefined route')
+})
+
+t.test('refuseUngovernedRoutes: an upgrade to a route that is not marked as a websocket route is terminated when it opens, never answered 503', async (t) => {
+  const lines: string[] = []
+  const app = Fastify({ logger: { level: 'info', stream: { write: (l: string) => { lines.push(l) } } } })
+  t.teardown(() => app.close())
+  // What @fastify/websocket decorates: the server that emits 'connection' before the route's handler.
+  const wss = new EventEmitter()
+  app.decorate('websocketServer', wss as never)
+  app.decorateRequest('ws', true)
+  refuseUngovernedRoutes(app, { source: '@wsguard/example', phase: 'preHandler', handled: (r) => r.headers['x-handled'] === '1', exempt: () => false, consequence: 'nothing checks it' })
+  const raws: IncomingMessage[] = []
+  app.get('/plain', async (request) => { raws.push(request.raw); return 'through' })
+
+  const first = await app.inject('/plain')
+  t.equal(first.body, 'through', 'reaches the route (where @fastify/websocket would upgrade it)')
+  t.equal(lines.filter((l) => l.includes('was added before')).length, 0, 'no log line: it may be a plain HTTP route')
+  let terminated = 0
+  const socket = { terminate: () => { terminated++ } }
+  wss.emit('connection', socket, raws[0])
+  t.equal(terminated, 1, 'its socket is terminated as it opens')
+  wss.emit('connection', socket, raws[0])
+  t.equal(terminated, 1, 'once')
+
+  await app.inject('/plain')
+  t.equal(wss.listenerCount('connection'), 1, 'one listener, however many upgrades')
+  await app.inject({ url: '/plain', headers: { 'x-handled': '1' } })
+  wss.emit('connection', socket, raws[2])
+  t.equal(terminated, 1, 'a handled upgrade is left open')
+  wss.emit('connection', socket, {})
+  t.equal(terminated, 1, 'a socket of another request is left open')
 })
