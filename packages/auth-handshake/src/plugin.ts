@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import type {} from '@fastify/websocket'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
-import { ChannelName, appIdentity, channel, publishedOrigin, publishRejection, type AppIdentity, refuseUngovernedRoutes, sendRejection, type Principal, type WsguardAuth, type WsguardErrorCode, type AuthOutcome as CoreAuthOutcome } from '@wsguard/core'
+import { ChannelName, addHandshakeCheck, appIdentity, channel, publishedOrigin, publishRejection, type AppIdentity, refuseUngovernedRoutes, sendRejection, type Principal, type WsguardAuth, type WsguardErrorCode, type AuthOutcome as CoreAuthOutcome } from '@wsguard/core'
 import { TokenAuthenticator, type AuthOutcome } from './authenticator.js'
 import { findCredential, stripBearerProtocol } from './carriers.js'
 import type { TokenFault } from './claims.js'
@@ -35,6 +35,8 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
   ])
   const bound = new Set(config.issuers.filter((i) => i.certificateBound).map((i) => i.issuer))
   const app = appIdentity(fastify)
+  // The positive mark of a handshake this plugin admitted (see refuseUngovernedRoutes).
+  const admitted = new WeakSet<FastifyRequest>()
 
   fastify.decorateRequest('principal', null as unknown as Principal)
   fastify.decorate('wsguardAuth', {
@@ -56,11 +58,12 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
     authenticator.warmUp() // never rejects
   })
 
-  // Governed routes have set request.principal by the time preValidation runs.
+  // Governed routes have admitted (marked) their handshakes by the time preValidation runs.
+  // Never `principal !== null`: in a context created before the decorator, it reads undefined.
   refuseUngovernedRoutes(fastify, {
     source: SOURCE,
     phase: 'preValidation',
-    handled: (request) => request.principal !== null,
+    handled: (request) => admitted.has(request),
     exempt: (routeConfig) => routeConfig?.auth === false,
     consequence: 'it has no authentication',
     optOut: 'config.auth: false'
@@ -77,7 +80,9 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
     }
     // Kept on the route's config (Fastify copies symbol keys) for wsguardAuth.authenticate(token, request).
     routeOptions.config = { ...routeOptions.config, [kRouteRules]: rules } as RouteOptions['config']
-    const hook = makeHook(config, authenticator, challenges, rules, route, bound, app)
+    // An in-band refresh runs the route's scope rules too (core's handshake checks).
+    addHandshakeCheck(routeOptions, { source: SOURCE, check: (_request, principal) => checkScopes(principal.scopes, rules) })
+    const hook = makeHook(config, authenticator, challenges, rules, route, bound, app, admitted)
     const existing = routeOptions.onRequest
     routeOptions.onRequest = existing === undefined ? [hook] : [...(Array.isArray(existing) ? existing : [existing]), hook]
   })
@@ -96,7 +101,10 @@ function certificateOf (request: FastifyRequest, mtls: MtlsConfig | undefined, n
   return readClientCertificate(request.raw.socket, now)
 }
 
-function makeHook (config: AuthHandshakeConfig, authenticator: TokenAuthenticator, challenges: Challenges, rules: RouteRules, route: string, bound: ReadonlySet<string>, app: AppIdentity): OnRequest {
+function makeHook (
+  config: AuthHandshakeConfig, authenticator: TokenAuthenticator, challenges: Challenges, rules: RouteRules, route: string,
+  bound: ReadonlySet<string>, app: AppIdentity, admitted: WeakSet<FastifyRequest>
+): OnRequest {
   const { allowedOrigins, requireOrigin, subprotocolPrefix, mtls } = config
   const wantsCertificate = rules.methods.has('mtls') || rules.methods.has('jwt+mtls')
 
@@ -115,6 +123,7 @@ function makeHook (config: AuthHandshakeConfig, authenticator: TokenAuthenticato
     const scopeFault = checkScopes(principal.scopes, rules)
     if (scopeFault !== undefined) return reject(request, reply, started, scopeFault, undefined, principal)
     request.principal = principal
+    admitted.add(request)
     if (carrier === 'subprotocol') stripBearerProtocol(request.raw.headers, subprotocolPrefix)
     if (authenticated.hasSubscribers) {
       authenticated.publish({

@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http'
 import type { WebSocket } from '@fastify/websocket'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
 import {
-  appIdentity, CloseCode, invalidOption, publishRejection, refuseUngovernedRoutes, sendRejection,
+  addHandshakeCheck, appIdentity, CloseCode, invalidOption, publishRejection, refuseUngovernedRoutes, sendRejection,
   type Principal, type SessionFilter, type SessionInfo, type WsguardErrorCode
 } from '@wsguard/core'
 import { bounded } from './bounded.js'
@@ -60,6 +60,8 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
     scheduler: schedulerFor(config.clock, (err) => fastify.log.error({ err }, 'session-expiry: a session timer failed')),
     control: config.refresh ? new ControlMatcher(config.messages.refresh, config.maxControlFrameBytes) : undefined,
     authenticate: (token, request) => (authenticate as RefreshAuthenticator)(token, request),
+    delivered: () => delivered,
+    revokedSince,
     ended: (session) => {
       live.delete(session)
       if (live.size === 0) drained?.()
@@ -78,10 +80,11 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
     return closed
   }
 
-  // A revocation that lands after a handshake passed the check but before its socket opened
-  // would miss both: the check, and the live sessions it closes. Recent ones are kept so
-  // the 'connection' listener can apply them.
-  // Numbered in delivery order, so "after the check" needs no clock.
+  // A revocation delivered while a check is under way (the store answering asynchronously),
+  // or after a handshake passed its check but before its socket opened, would miss both the
+  // check and the live sessions it closes. Recent ones are kept, numbered in delivery order:
+  // a handshake or refresh takes the current number before its check starts, and applies
+  // every later one to its result.
   const recent: Array<{ filter: SessionFilter, seq: number, deliveredAt: number }> = []
   let delivered = 0
   const unsubscribe = revocations.subscribe((r) => {
@@ -90,6 +93,16 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
     while (recent.length > 0 && (recent[0] as { deliveredAt: number }).deliveredAt < now - IN_FLIGHT_WINDOW_MS) recent.shift()
     recent.push({ filter: r.filter, seq: ++delivered, deliveredAt: now })
   })
+
+  /** The first revocation delivered after mark `seen` that selects a connection (its id) or principal. */
+  function revokedSince (seen: number, id: string, principal: Principal | null): SessionFilter | undefined {
+    for (let i = recent.length - 1; i >= 0; i--) {
+      const r = recent[i] as { filter: SessionFilter, seq: number }
+      if (r.seq <= seen) return undefined
+      if (matches(r.filter, id, principal)) return r.filter
+    }
+    return undefined
+  }
 
   fastify.decorateRequest('wsSession', null as never)
   fastify.decorate('wsSessions', {
@@ -121,12 +134,8 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
     pending.request.wsSession = session
     live.add(session)
     session.start()
-    for (const r of recent) {
-      if (r.seq > pending.seen && matches(r.filter, session.id, session.principal)) {
-        session.revoke(filterKind(r.filter))
-        return
-      }
-    }
+    const revokedBy = revokedSince(pending.seen, session.id, session.principal)
+    if (revokedBy !== undefined) session.revoke(filterKind(revokedBy))
   }
   wss.on('connection', onConnection)
 
@@ -174,10 +183,20 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
     const value = (routeOptions.config as { session?: unknown } | undefined)?.session
     if (value === false) return
     if (value !== undefined) throw invalidOption(`route ${String(routeOptions.method)} ${routeOptions.url}: config.session must be false or absent`)
-    const hook = makeHandshakeHook(host, routeOptions.url, () => delivered)
+    // An in-band refresh checks the new principal's revocations too (core's handshake checks).
+    addHandshakeCheck(routeOptions, { source: SOURCE, check: (_request, principal) => revocationCheck(host, principal) })
+    const hook = makeHandshakeHook(host, routeOptions.url)
     const existing = routeOptions.preValidation
     routeOptions.preValidation = existing === undefined ? [hook] : [...(Array.isArray(existing) ? existing : [existing]), hook]
   })
+}
+
+/** The revocation store's answer for a principal, bounded by `revocationTimeoutMs`: a refusal code or `undefined`. */
+function revocationCheck (host: SessionHost, principal: Principal): WsguardErrorCode | undefined | Promise<WsguardErrorCode | undefined> {
+  const { clock, revocationTimeoutMs } = host.config
+  const answer = bounded(host.revocations.isRevoked(principal, clock.now()), clock, revocationTimeoutMs, 'the revocation store')
+  const code = (revoked: boolean): WsguardErrorCode | undefined => (revoked ? 'WSG_TOKEN_REVOKED' : undefined)
+  return answer instanceof Promise ? answer.then(code) : code(answer)
 }
 
 /**
@@ -185,8 +204,8 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
  * after it was issued) gets 401 WSG_TOKEN_REVOKED; a store that fails gets 503. Runs in
  * preValidation, after every onRequest hook, so auth-handshake's principal is set.
  */
-function makeHandshakeHook (host: SessionHost, route: string, deliveredSoFar: () => number) {
-  const { config, revocations } = host
+function makeHandshakeHook (host: SessionHost, route: string) {
+  const { config } = host
   const challenge = { 'www-authenticate': `Bearer realm="${config.realm}", error="invalid_token", error_description="The token has been revoked"` }
 
   function refuse (request: FastifyRequest, reply: FastifyReply, code: WsguardErrorCode, principal: Principal, detail: string): void {
@@ -195,9 +214,11 @@ function makeHandshakeHook (host: SessionHost, route: string, deliveredSoFar: ()
   }
 
   return function wsguardSessionCheck (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+    // Taken before the check starts: a revocation delivered while the store answers is applied to its result.
+    const seen = host.delivered()
     const principal = request.principal ?? null
     const admit = (): void => {
-      pendingByRaw.set(request.raw, { request, route, seen: deliveredSoFar() })
+      pendingByRaw.set(request.raw, { request, route, seen })
       done()
     }
     if (principal === null) return admit()
@@ -205,14 +226,18 @@ function makeHandshakeHook (host: SessionHost, route: string, deliveredSoFar: ()
       request.log.error({ err }, 'session-expiry: revocation check failed; handshake refused')
       refuse(request, reply, 'WSG_UNAVAILABLE', principal, 'revocation-store')
     }
-    let revoked: boolean | Promise<boolean>
+    const decide = (code: WsguardErrorCode | undefined): void => {
+      if (code === undefined && host.revokedSince(seen, '', principal) !== undefined) code = 'WSG_TOKEN_REVOKED'
+      if (code === undefined) admit()
+      else refuse(request, reply, code, principal, 'revoked')
+    }
+    let answer: WsguardErrorCode | undefined | Promise<WsguardErrorCode | undefined>
     try {
-      revoked = bounded(revocations.isRevoked(principal, config.clock.now()), config.clock, config.revocationTimeoutMs, 'the revocation store')
+      answer = revocationCheck(host, principal)
     } catch (err) {
       return failed(err)
     }
-    const decide = (r: boolean): void => (r ? refuse(request, reply, 'WSG_TOKEN_REVOKED', principal, 'revoked') : admit())
-    if (revoked instanceof Promise) revoked.then(decide, failed).catch(done)
-    else decide(revoked)
+    if (answer instanceof Promise) answer.then(decide, failed).catch(done)
+    else decide(answer)
   }
 }

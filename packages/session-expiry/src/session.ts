@@ -3,10 +3,9 @@ import { randomUUID } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import type { WebSocket } from '@fastify/websocket'
 import {
-  ChannelName, channel, CloseCode, publishedOrigin, type AppIdentity, type AuthOutcome, type Principal, type RevocationStore, type SessionInfo,
-  type SessionRegistry, type TopicDenyReason, type WsguardErrorCode
+  ChannelName, channel, CloseCode, publishedOrigin, runHandshakeChecks, type AppIdentity, type AuthOutcome, type Principal,
+  type RevocationStore, type SessionFilter, type SessionInfo, type SessionRegistry, type TopicDenyReason, type WsguardErrorCode
 } from '@wsguard/core'
-import { bounded } from './bounded.js'
 import type { ControlMatcher } from './control.js'
 import type { SessionExpiryConfig } from './options.js'
 import type { Scheduled, Scheduler } from './scheduler.js'
@@ -29,6 +28,10 @@ export interface SessionHost {
   readonly app: AppIdentity
   readonly control: ControlMatcher | undefined
   authenticate(token: string, request: FastifyRequest): Promise<AuthOutcome>
+  /** how many revocations this instance has been delivered: a mark taken before a check starts */
+  delivered(): number
+  /** the first revocation delivered after mark `seen` that selects a connection id or principal */
+  revokedSince(seen: number, id: string, principal: Principal | null): SessionFilter | undefined
   ended(session: Session): void
 }
 
@@ -249,8 +252,10 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
     }
     if (++this.#attempts > config.refreshLimit.max) return this.#refreshFailed('WSG_RATE_LIMITED')
     const before = this.principal
+    // Taken before the checks start: a revocation delivered while they run is applied to their result.
+    const seen = this.#host.delivered()
     this.#host.authenticate(token, this.#request).then(
-      (outcome) => this.#applyRefresh(before, outcome),
+      (outcome) => this.#applyRefresh(before, outcome, seen),
       (err: unknown) => {
         this.#request.log.error({ err }, 'session-expiry: refresh check failed; refused')
         this.#refreshFailed('WSG_UNAVAILABLE')
@@ -258,18 +263,20 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
     ).catch((err: unknown) => { this.#request.log.error({ err }, 'session-expiry: refresh could not be applied') })
   }
 
-  async #applyRefresh (before: Principal | null, outcome: AuthOutcome): Promise<void> {
+  async #applyRefresh (before: Principal | null, outcome: AuthOutcome, seen: number): Promise<void> {
     if (!outcome.ok) return this.#refreshFailed(outcome.code)
     const next = outcome.principal
-    let isRevoked: boolean
+    // A refresh is a handshake: every check the route's handshake applies (scope rules, the
+    // handshake topic, revocations, whichever plugins registered them) runs on the new principal.
+    let code: WsguardErrorCode | undefined
     try {
-      const { clock, revocationTimeoutMs } = this.#host.config
-      isRevoked = await bounded(this.#host.revocations.isRevoked(next, clock.now()), clock, revocationTimeoutMs, 'the revocation store')
+      code = await runHandshakeChecks(this.#request, next)
     } catch (err) {
-      this.#request.log.error({ err }, 'session-expiry: revocation check failed; refresh refused')
+      this.#request.log.error({ err }, 'session-expiry: a handshake check failed; refresh refused')
       return this.#refreshFailed('WSG_UNAVAILABLE')
     }
-    if (isRevoked) return this.#refreshFailed('WSG_TOKEN_REVOKED')
+    if (code === undefined && this.#host.revokedSince(seen, this.id, next) !== undefined) code = 'WSG_TOKEN_REVOKED'
+    if (code !== undefined) return this.#refreshFailed(code)
     // From here on nothing awaits: the comparisons hold for what is applied. A principal
     // replaced meanwhile (a concurrent refresh won) makes this one stale.
     const current = this.principal

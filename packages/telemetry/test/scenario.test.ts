@@ -45,7 +45,7 @@ t.test('a scripted scenario: metrics deltas, and an audit stream that evidences 
   t.equal(delta('wsguard_session_duration_seconds_count', { route, code: '4403' }), 1)
   t.equal(delta('wsguard_session_duration_seconds_count', { route, code: '1000' }), 1)
   t.equal(delta('wsguard_session_duration_seconds_sum', { route, code: '1000' }), 90, 'duration from the fake clock: 90 s')
-  t.equal(delta('wsguard_topic_decisions_total', { route, action: 'subscribe', outcome: 'allow', reason: 'none', shadow: 'false' }), 3, 'two handshake topics and one in-band')
+  t.equal(delta('wsguard_topic_decisions_total', { route, action: 'subscribe', outcome: 'allow', reason: 'none', shadow: 'false' }), 4, 'two handshake topics, one in-band, and the refresh, which passes the handshake topic again')
   t.equal(delta('wsguard_topic_decisions_total', { route, action: 'subscribe', outcome: 'deny', reason: 'claim-mismatch', shadow: 'false' }), 2)
   for (const [k] of after) t.notMatch(k, /alice|bob|carol|dave|feed\.acme/, `no subject or raw topic in a label: ${k}`)
 

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import type {} from '@fastify/websocket'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
-import { ChannelName, appIdentity, channel, publishRejection, refuseUngovernedRoutes, sendRejection, type Principal } from '@wsguard/core'
+import { ChannelName, addHandshakeCheck, appIdentity, channel, publishRejection, refuseUngovernedRoutes, sendRejection, type Principal } from '@wsguard/core'
 import { DecisionCache } from './cache.js'
 import { Decider, type RoutePolicy } from './decider.js'
 import { compileHandshakeTopics, type CompiledHandshakeTopic } from './handshake-topic.js'
@@ -41,6 +41,8 @@ export async function topicAuthzPlugin (fastify: FastifyInstance, opts: TopicAut
   const appPolicy: RoutePolicy = Object.freeze({ route: undefined, sets: [appSet] })
   const routePolicies = new Map<string, RoutePolicy>()
   const decider = new Decider(config, appIdentity(fastify))
+  // The positive mark of a handshake whose topics this plugin allowed (see refuseUngovernedRoutes).
+  const admitted = new WeakSet<FastifyRequest>()
 
   fastify.decorateRequest(kState, null)
   fastify.decorateRequest('authorizeTopic', function authorizeTopic (this: FastifyRequest, action: string, topic: string): TopicDecision {
@@ -60,12 +62,13 @@ export async function topicAuthzPlugin (fastify: FastifyInstance, opts: TopicAut
     }
   }) satisfies TopicAuthz)
 
-  // After every route's preValidation, a route with a handshake topic has its connection
-  // state; other routes are exempt unless they carry topic config that onRoute never compiled.
+  // After every route's preValidation, a route with a handshake topic has admitted (marked)
+  // its handshake; other routes are exempt unless they carry topic config that onRoute never
+  // compiled. Never `kState !== null`: in a context created before the decorator, it reads undefined.
   refuseUngovernedRoutes(fastify, {
     source: SOURCE,
     phase: 'preHandler',
-    handled: (request) => (request as RequestWithState)[kState] !== null,
+    handled: (request) => admitted.has(request),
     exempt: (routeConfig) => (routeConfig?.topics === undefined && routeConfig?.handshakeTopic === undefined) || routeConfig[kPolicy] !== undefined,
     consequence: 'its config.topics and config.handshakeTopic were never read'
   })
@@ -85,10 +88,13 @@ export async function topicAuthzPlugin (fastify: FastifyInstance, opts: TopicAut
     // Fastify copies config (symbol keys included) into the route's context.
     routeOptions.config = { ...routeConfig, [kPolicy]: policy } as RouteOptions['config']
     if (handshake !== undefined) {
+      const check = makeTopicCheck(config.decisionCacheSize, decider, policy, handshake)
+      // An in-band refresh must pass the handshake topic too (core's handshake checks).
+      addHandshakeCheck(routeOptions, { source: SOURCE, check: (request, principal) => (check(request, principal) === undefined ? undefined : 'WSG_TOPIC_DENIED') })
       // preValidation runs after every onRequest hook (auth-handshake's included) and
       // before the websocket handler upgrades, whatever order the plugins were registered in.
       const existing = routeOptions.preValidation
-      const hook = makeHandshakeHook(config.decisionCacheSize, decider, policy, handshake)
+      const hook = makeHandshakeHook(check, url, admitted)
       routeOptions.preValidation = existing === undefined ? [hook] : [...(Array.isArray(existing) ? existing : [existing]), hook]
     }
   })
@@ -115,24 +121,35 @@ function stepUpChallenge (stepUp: StepUp): Record<string, string> {
   return { 'www-authenticate': value }
 }
 
-function makeHandshakeHook (cacheSize: number, decider: Decider, policy: RoutePolicy, topics: readonly CompiledHandshakeTopic[]) {
-  const route = policy.route as string
-  return function wsguardHandshakeTopic (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
-    const started = rejected.hasSubscribers ? performance.now() : 0
+/** The first of a route's handshake topics that `principal` may not hold: its decision, or `undefined` when all are allowed. */
+type TopicCheck = (request: FastifyRequest, principal: Principal | null) => TopicDecision | undefined
+
+function makeTopicCheck (cacheSize: number, decider: Decider, policy: RoutePolicy, topics: readonly CompiledHandshakeTopic[]): TopicCheck {
+  return function firstDenied (request, principal) {
     // The handshake's decisions go into the connection's cache: the same topic asked
     // again in-band is answered without another evaluation.
     const state = stateOf(request as RequestWithState, cacheSize, policy)
-    const principal = request.principal ?? null
     for (const t of topics) {
       const segments = t.resolve(request.params, principal)
       const topic = segments === undefined ? t.template : segments.join('.')
       const decision = decider.decide(state.policy, principal, t.action, topic, state.cache, request.log, request, segments === undefined)
-      if (!decision.allow) {
-        sendRejection(reply, 'WSG_TOPIC_DENIED', decision.reason === 'stale-auth' ? stepUpChallenge(decision.stepUp as StepUp) : undefined)
-        publishRejection(SOURCE, request, route, 'WSG_TOPIC_DENIED', started, decision.reason, principal)
-        return
-      }
+      if (!decision.allow) return decision
     }
+    return undefined
+  }
+}
+
+function makeHandshakeHook (check: TopicCheck, route: string, admitted: WeakSet<FastifyRequest>) {
+  return function wsguardHandshakeTopic (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+    const started = rejected.hasSubscribers ? performance.now() : 0
+    const principal = request.principal ?? null
+    const denied = check(request, principal)
+    if (denied !== undefined) {
+      sendRejection(reply, 'WSG_TOPIC_DENIED', denied.reason === 'stale-auth' ? stepUpChallenge(denied.stepUp as StepUp) : undefined)
+      publishRejection(SOURCE, request, route, 'WSG_TOPIC_DENIED', started, denied.reason, principal)
+      return
+    }
+    admitted.add(request)
     done()
   }
 }

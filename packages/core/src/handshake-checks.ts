@@ -1,0 +1,57 @@
+import type { FastifyRequest } from 'fastify'
+import type { WsguardErrorCode } from './errors.js'
+import type { Principal } from './principal.js'
+
+/**
+ * A check a plugin applies at a route's handshake (auth-handshake's scope rules,
+ * topic-authz's handshake topic, session-expiry's revocations, …). Each plugin registers
+ * its checks on the routes it governs; an in-band refresh runs every one of them against
+ * the new principal before it replaces the old one, so a refresh can never pass where the
+ * same token would be refused at the route's handshake.
+ */
+export interface HandshakeCheck {
+  /** the plugin that registered it, e.g. `@wsguard/topic-authz` */
+  readonly source: string
+  /**
+   * `undefined`: the principal passes; a code: it is refused with that code. May answer
+   * asynchronously; a check that throws or rejects refuses (the caller answers `WSG_UNAVAILABLE`).
+   */
+  check(request: FastifyRequest, principal: Principal): WsguardErrorCode | undefined | Promise<WsguardErrorCode | undefined>
+}
+
+/** Where a route's checks are kept: on its config, which Fastify copies (symbol keys included) into the route's context. */
+const kHandshakeChecks = Symbol.for('@wsguard/core.handshakeChecks')
+
+const NONE: readonly HandshakeCheck[] = Object.freeze([])
+
+interface WithConfig { config?: unknown }
+
+/**
+ * Registers a check on a route, from a plugin's `onRoute` hook. Replaces `routeOptions.config`
+ * with a copy that lists the check after those already registered (the app's config object
+ * is never mutated).
+ */
+export function addHandshakeCheck (routeOptions: WithConfig, check: HandshakeCheck): void {
+  const config = (routeOptions.config ?? {}) as Record<string | symbol, unknown>
+  const existing = (config[kHandshakeChecks] as readonly HandshakeCheck[] | undefined) ?? NONE
+  routeOptions.config = { ...config, [kHandshakeChecks]: Object.freeze([...existing, Object.freeze({ ...check })]) }
+}
+
+/** The checks registered on a request's route, in registration order. */
+export function handshakeChecksOf (request: { readonly routeOptions: { readonly config?: unknown } }): readonly HandshakeCheck[] {
+  const config = request.routeOptions.config as Record<string | symbol, unknown> | undefined
+  return (config?.[kHandshakeChecks] as readonly HandshakeCheck[] | undefined) ?? NONE
+}
+
+/**
+ * Runs every check registered on the request's route against `principal`, in order, and
+ * resolves with the first refusal's code, or `undefined` when all pass. Rejects when a check
+ * throws or rejects: the caller must refuse.
+ */
+export async function runHandshakeChecks (request: FastifyRequest, principal: Principal): Promise<WsguardErrorCode | undefined> {
+  for (const { check } of handshakeChecksOf(request)) {
+    const code = await check(request, principal)
+    if (code !== undefined) return code
+  }
+  return undefined
+}

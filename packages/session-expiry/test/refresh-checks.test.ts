@@ -1,0 +1,31 @@
+import t from 'tap'
+import { topicAuthz } from '@wsguard/topic-authz'
+import type { Principal } from '@wsguard/core'
+import { harness, open, T0 } from './helpers.js'
+
+const orders = (app: import('fastify').FastifyInstance): void => {
+  app.get('/orders/:tenant', { websocket: true, config: { handshakeTopic: { action: 'subscribe', topic: 'orders.{params.tenant}' } } }, (socket, req) => {
+    socket.on('message', () => { socket.send(JSON.stringify({ tenant: req.principal.claims.tenant, expiresAt: req.principal.expiresAt })) })
+  })
+}
+
+t.test('a refresh must pass the route\'s handshake topic: a same-subject token of another tenant is refused', async (t) => {
+  const { base, token } = await harness(t, {
+    before: async (app) => { await app.register(topicAuthz, { policies: [{ pattern: 'orders.{tenant}', actions: ['subscribe'], where: { tenant: 'claims.tenant' } }] }) },
+    routes: orders
+  })
+  const c = await open(t, `${base}/orders/acme`, token('alice', 120, { tenant: 'acme' }))
+  c.send({ type: 'auth.refresh', token: token('alice', 3600, { tenant: 'globex' }) })
+  t.same(await c.next(), { type: 'auth.refresh_failed', code: 'WSG_TOPIC_DENIED' }, 'refused as the handshake would be (403 WSG_TOPIC_DENIED)')
+  t.same(await c.ask('who'), { tenant: 'acme', expiresAt: T0 + 120_000 }, 'the socket keeps the tenant it was opened with')
+  c.send({ type: 'auth.refresh', token: token('alice', 3600, { tenant: 'acme' }) })
+  t.same(await c.next(), { type: 'auth.refreshed', expiresAt: T0 + 3_600_000 }, 'the same tenant refreshes')
+})
+
+t.test('a refresh must pass the route\'s scope rules even with a custom authenticator', async (t) => {
+  const without: Principal = Object.freeze({ id: 'alice', kind: 'user', method: 'custom', issuer: 'https://idp.test', scopes: Object.freeze([]), claims: {}, sessionId: 's', expiresAt: T0 + 3_600_000 })
+  const { base, token } = await harness(t, { session: { authenticate: async () => ({ ok: true, principal: without }) } })
+  const c = await open(t, `${base}/feed`, token('alice', 120))
+  c.send({ type: 'auth.refresh', token: 'anything' })
+  t.same(await c.next(), { type: 'auth.refresh_failed', code: 'WSG_INSUFFICIENT_SCOPE' }, 'auth-handshake\'s route rule (feed:read) ran on the new principal')
+})
