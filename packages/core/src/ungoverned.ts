@@ -63,8 +63,11 @@ export function refuseUngovernedRoutes (fastify: FastifyInstance, guard: Ungover
 
   fastify.addHook(guard.phase, function wsguardUngovernedRoute (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
     if ((request as { ws?: boolean }).ws !== true || guard.handled(request)) return done()
-    const { config, url } = request.routeOptions
-    if (url === undefined || request.method === 'HEAD') return done()
+    const { config, url, method } = request.routeOptions
+    // No route (404), or a HEAD-only route: @fastify/websocket never hands either to the
+    // upgrade. A route declared for ['GET', 'HEAD'] hands a HEAD upgrade to ws (which answers
+    // 405 today); it is guarded like a GET rather than trusted to that.
+    if (url === undefined || method === 'HEAD') return done()
     if (guard.exempt(config as unknown as Readonly<Record<string | symbol, unknown>> | undefined)) return done()
     if (!isWebsocketRoute(request)) {
       // Terminated once upgraded, from the 'connection' event that precedes the route's handler.

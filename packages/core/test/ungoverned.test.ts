@@ -60,24 +60,25 @@ t.test('refuseUngovernedRoutes: without an opt-out, the log line names none', as
   t.match(lines.find((l) => l.includes('was added before')), /Register the plugin before the route\."/)
 })
 
-t.test('refuseUngovernedRoutes: unknown paths and HEAD requests are left alone, with no log line and no rejection', async (t) => {
+t.test('refuseUngovernedRoutes: unknown paths and HEAD-only routes are left alone, with no log line and no rejection', async (t) => {
   const lines: string[] = []
   const app = Fastify({ logger: { level: 'info', stream: { write: (l: string) => { lines.push(l) } } } })
   t.teardown(() => app.close())
   app.decorateRequest('ws', true)
   refuseUngovernedRoutes(app, { source: '@wsguard/example', phase: 'preHandler', handled: () => false, exempt: () => false, consequence: 'nothing checks it' })
   app.get('/feed', { schema: hidden }, async () => 'never')
+  app.route({ method: ['GET', 'HEAD'], url: '/both', schema: hidden, handler: async () => 'never' })
   const seen: HandshakeRejectedMessage[] = []
   const onRejected = (m: unknown): void => { seen.push(m as HandshakeRejectedMessage) }
   channel(ChannelName.handshakeRejected).subscribe(onRejected)
   t.teardown(() => channel(ChannelName.handshakeRejected).unsubscribe(onRejected))
 
   t.equal((await app.inject('/nowhere')).statusCode, 404, 'an upgrade to an unknown path is a plain 404')
-  t.equal((await app.inject({ method: 'HEAD', url: '/feed' })).statusCode, 200, 'HEAD never upgrades: not refused')
+  t.equal((await app.inject({ method: 'HEAD', url: '/feed' })).statusCode, 200, 'the HEAD twin of a GET route never upgrades: not refused')
   t.equal((await app.inject('/feed')).statusCode, 503, 'the GET is refused')
-  t.equal(seen.length, 1)
-  t.equal(seen[0]?.route, '/feed')
-  t.equal(lines.filter((l) => l.includes('was added before')).length, 1)
+  t.equal((await app.inject({ method: 'HEAD', url: '/both' })).statusCode, 503, 'a route declared for GET and HEAD upgrades a HEAD request: refused')
+  t.same(seen.map((m) => m.route), ['/feed', '/both'])
+  t.equal(lines.filter((l) => l.includes('was added before')).length, 2)
   t.notOk(lines.some((l) => l.includes('undefined')), 'no line names an undefined route')
 })
 
