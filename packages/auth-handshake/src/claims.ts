@@ -6,6 +6,7 @@ import type { JwsHeader } from './decode.js'
 export type TokenFault =
   | 'malformed' | 'algorithm' | 'typ' | 'crit' | 'kid' | 'issuer' | 'audience' | 'subject'
   | 'expired' | 'missing-exp' | 'not-yet-valid' | 'issued-in-future' | 'too-old' | 'signature' | 'claims' | 'unknown-key'
+  | 'scope'
 
 const KID = /^[\x21-\x7e]{1,256}$/
 
@@ -41,12 +42,30 @@ export function checkClaims (payload: StandardClaims, issuer: IssuerConfig, now:
   const iat = payload.iat
   if (iat !== undefined && (typeof iat !== 'number' || iat * 1000 - tolerance > now)) return 'issued-in-future'
   if (issuer.maxTokenAgeMs !== undefined && (typeof iat !== 'number' || now - iat * 1000 > issuer.maxTokenAgeMs + tolerance)) return 'too-old'
+  // A scope claim we cannot read must not read as "no scopes", which passes `allowedScopes`.
+  if (readScopes(payload) === undefined) return 'scope'
   return undefined
 }
 
-/** Scopes from `scope` (space-separated, RFC 8693/9068) or `scp` (array). */
-export function readScopes (payload: StandardClaims): string[] {
-  if (typeof payload.scope === 'string') return payload.scope.split(' ').filter((s) => s.length > 0)
-  if (Array.isArray(payload.scp)) return payload.scp.filter((s): s is string => typeof s === 'string' && s.length > 0)
-  return []
+/**
+ * The scopes a token grants, from `scope` and `scp`, each either a space-separated string
+ * (RFC 8693 §4.2, RFC 9068 §2.2.3; some issuers put it in `scp`) or an array of scope
+ * strings (some issuers). With both claims, their union: `allowedScopes` sees every scope
+ * either one grants. `undefined` (a malformed token) when either claim has another shape:
+ * `null`, a number, an object, an array holding anything but non-empty strings without spaces.
+ */
+export function readScopes (payload: StandardClaims): string[] | undefined {
+  const scope = scopeClaim(payload.scope)
+  const scp = scopeClaim(payload.scp)
+  if (scope === undefined || scp === undefined) return undefined
+  return [...new Set([...scope, ...scp])]
+}
+
+const NO_SCOPES: readonly string[] = []
+
+function scopeClaim (value: unknown): readonly string[] | undefined {
+  if (value === undefined) return NO_SCOPES
+  if (typeof value === 'string') return value.split(' ').filter((s) => s.length > 0)
+  if (!Array.isArray(value)) return undefined
+  return value.every((s) => typeof s === 'string' && s.length > 0 && !s.includes(' ')) ? value as string[] : undefined
 }

@@ -122,17 +122,21 @@ export class IssuerKeys {
     return set.keys as Array<Record<string, unknown>>
   }
 
+  /**
+   * One document, within `jwksTimeoutMs` from the request to the last byte of the body, and
+   * within MAX_DOCUMENT_BYTES: the body is read as a stream and dropped at the cap, so a
+   * hostile or broken server can neither fill memory nor hold a fetch open.
+   */
   async #getJson (url: string): Promise<Record<string, unknown>> {
-    const res = await fetch(url, {
-      signal: AbortSignal.timeout(this.#config.jwksTimeoutMs),
-      redirect: 'error',
-      headers: { accept: 'application/json' }
-    })
-    if (!res.ok) throw new Error(`HTTP ${res.status} from ${url}`)
-    const declared = Number(res.headers.get('content-length') ?? 0)
-    if (declared > MAX_DOCUMENT_BYTES) throw new Error(`document at ${url} is too large`)
-    const text = await res.text()
-    if (text.length > MAX_DOCUMENT_BYTES) throw new Error(`document at ${url} is too large`)
+    const signal = AbortSignal.timeout(this.#config.jwksTimeoutMs)
+    let text: string
+    try {
+      const res = await fetch(url, { signal, redirect: 'error', headers: { accept: 'application/json' } })
+      text = await readCapped(res, url)
+    } catch (err) {
+      if (signal.aborted) throw new Error(`no complete document from ${url} within ${this.#config.jwksTimeoutMs} ms`)
+      throw err
+    }
     const value: unknown = JSON.parse(text)
     if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`document at ${url} is not a JSON object`)
     return value as Record<string, unknown>
@@ -206,4 +210,31 @@ export class IssuerKeys {
       return claims
     }
   }
+}
+
+/** The body of a successful response as text, read no further than MAX_DOCUMENT_BYTES. */
+async function readCapped (res: Response, url: string): Promise<string> {
+  const body = res.body
+  if (!res.ok || body === null) {
+    await body?.cancel()
+    throw new Error(res.ok ? `empty document at ${url}` : `HTTP ${res.status} from ${url}`)
+  }
+  if (Number(res.headers.get('content-length') ?? 0) > MAX_DOCUMENT_BYTES) {
+    await body.cancel()
+    throw new Error(`document at ${url} is too large`)
+  }
+  const reader = body.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    size += value.byteLength
+    if (size > MAX_DOCUMENT_BYTES) {
+      await reader.cancel()
+      throw new Error(`document at ${url} is too large`)
+    }
+    chunks.push(value)
+  }
+  return new TextDecoder().decode(Buffer.concat(chunks)) // UTF-8 without a BOM, as res.text() reads it
 }

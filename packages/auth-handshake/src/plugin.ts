@@ -73,19 +73,46 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
     if (routeOptions.websocket !== true && typeof routeOptions.wsHandler !== 'function') return
     const route = routeOptions.url
     const rules = compileRouteRules((routeOptions.config as { auth?: unknown } | undefined)?.auth, `${String(routeOptions.method)} ${route}`, available)
-    if (rules === false) return
+    // Opting out of authentication is not opting out of credential hygiene: the URL is still
+    // logged redacted, and a `bearer.` subprotocol entry still never echoed.
     if (config.redactLogs) {
       const serializers = (routeOptions.logSerializers ??= {}) as Record<string, unknown>
       if (!Object.hasOwn(serializers, 'req')) serializers.req = serializeReq
     }
+    if (rules === false) return addOnRequest(routeOptions, stripBearerOnUpgrade)
+    // A HEAD request can never be upgraded (the HEAD twin Fastify adds to a GET route, too): no token work.
+    if ([routeOptions.method].flat().every((m) => m === 'HEAD')) return addOnRequest(routeOptions, headIsNoHandshake)
     // Kept on the route's config (Fastify copies symbol keys) for wsguardAuth.authenticate(token, request).
     routeOptions.config = { ...routeOptions.config, [kRouteRules]: rules } as RouteOptions['config']
     // An in-band refresh runs the route's scope rules too (core's handshake checks).
     addHandshakeCheck(routeOptions, { source: SOURCE, check: (_request, principal) => checkScopes(principal.scopes, rules) })
-    const hook = makeHook(config, authenticator, challenges, rules, route, bound, app, admitted)
-    const existing = routeOptions.onRequest
-    routeOptions.onRequest = existing === undefined ? [hook] : [...(Array.isArray(existing) ? existing : [existing]), hook]
+    addOnRequest(routeOptions, makeHook(config, authenticator, challenges, rules, route, bound, app, admitted))
   })
+
+  /** On a route that opted out, an upgrade's `bearer.` entry is still removed, so `ws` cannot echo it. */
+  function stripBearerOnUpgrade (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
+    if (request.ws === true && request.headers['sec-websocket-protocol'] !== undefined) {
+      stripBearerProtocol(request.raw.headers, config.subprotocolPrefix)
+    }
+    done()
+  }
+}
+
+function addOnRequest (routeOptions: RouteOptions, hook: OnRequest): void {
+  const existing = routeOptions.onRequest
+  routeOptions.onRequest = [...(existing === undefined ? [] : Array.isArray(existing) ? existing : [existing]), hook]
+}
+
+/**
+ * A HEAD request is no handshake, even with an Upgrade header: answered 404 as
+ * @fastify/websocket answers any HEAD of a websocket route, before any credential is read.
+ */
+function headIsNoHandshake (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+  if (request.ws === true) {
+    reply.code(404).send()
+    return
+  }
+  done()
 }
 
 /** The client certificate of a request: forwarded by a trusted proxy, or from this TLS connection. */
@@ -139,6 +166,11 @@ function makeHook (
   }
 
   return function wsguardAuthenticate (request, reply, done) {
+    // Only an upgrade can open a websocket. Anything else costs no credential work: a plain
+    // GET gets @fastify/websocket's 404 (`websocket: true`) or the app's own HTTP handler
+    // (`wsHandler`), which this plugin does not govern (request.principal stays null there).
+    if (request.ws !== true) return done()
+    if (request.method === 'HEAD') return headIsNoHandshake(request, reply, done)
     const started = rejected.hasSubscribers || authenticated.hasSubscribers ? performance.now() : 0
     const origin = request.headers.origin
     if (origin === undefined ? requireOrigin : (allowedOrigins !== undefined && !allowedOrigins(origin))) {

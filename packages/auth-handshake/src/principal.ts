@@ -23,7 +23,8 @@ export function principalFromClaims (claims: StandardClaims, kind: PrincipalKind
     kind,
     method: 'jwt',
     issuer: claims.iss as string,
-    scopes: Object.freeze(readScopes(claims)),
+    // checkClaims refused, before the signature, any scope claim readScopes cannot read.
+    scopes: Object.freeze(readScopes(claims) as string[]),
     // The same claims object is returned on a verified-token cache hit: freezing it keeps it shared and safe.
     claims: deepFreeze(claims) as Principal['claims'],
     sessionId: typeof claims.sid === 'string' && claims.sid.length > 0 ? claims.sid : randomUUID()

@@ -18,6 +18,7 @@ const DESCRIPTIONS: Record<TokenFault | 'unavailable', string> = {
   signature: 'The token signature is invalid',
   claims: 'The token claims do not match the schema',
   'unknown-key': 'The token was signed with an unknown key',
+  scope: 'The token scope claim is malformed',
   unavailable: 'The issuer keys are unavailable'
 }
 

@@ -94,6 +94,7 @@ const brokenDocuments: Array<[string, (idp: JwksServer) => void]> = [
   ['a jwks_uri that is not https', (idp) => idp.setDiscovery({ issuer: idp.issuer, jwks_uri: 'http://idp.example/jwks' })],
   ['a key set without keys', (idp) => idp.setKeys({ nope: true } as never)],
   ['a document that is not JSON', (idp) => idp.failWith(200, 'not json')],
+  ['an answer without a body (204)', (idp) => idp.failWith(204)],
   ['a document that is a JSON array', (idp) => idp.failWith(200, '[]')],
   ['a document declared too large', (idp) => idp.failWith(200, '{}', { 'content-length': String(600 * 1024) })],
   ['a document too large', (idp) => idp.failWith(200, JSON.stringify({ keys: [], pad: 'x'.repeat(600 * 1024) }))]

@@ -33,10 +33,11 @@ t.test('kind, generated session id, scp array', async (t) => {
   const { url } = await buildApp(t, { jwt: jwt() }, {
     routes: (app) => app.get('/p', { websocket: true }, (socket, req) => { seen.push(req.principal); socket.send('{}') })
   })
-  await connect(t, url, { ...bearer(mintToken(key, { ...claimsFor(ISS, AUD, 'svc'), client_id: 'svc', scp: ['x', 7, 'y', ''] })), path: '/p' })
+  const svc = mintToken(key, { ...claimsFor(ISS, AUD, 'svc'), client_id: 'svc', scp: ['x', 'y', 'x'] })
+  await connect(t, url, { ...bearer(svc), path: '/p' })
   await connect(t, url, { ...bearer(mintToken(key, { ...claimsFor(ISS, AUD, 'bob'), client_id: 'web', sid: '' })), path: '/p' })
   t.equal(seen[0]?.kind, 'workload', 'client_id equal to sub: a workload')
-  t.same(seen[0]?.scopes, ['x', 'y'])
+  t.same(seen[0]?.scopes, ['x', 'y'], 'each scope once')
   t.equal(seen[0]?.tokenId, undefined)
   t.equal(seen[1]?.kind, 'user')
   t.same(seen[1]?.scopes, [])

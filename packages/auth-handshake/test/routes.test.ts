@@ -38,6 +38,51 @@ t.test('route scopes: required and allowed', async (t) => {
   t.match(!over.open && over.headers['www-authenticate'], /error="insufficient_scope"/)
 })
 
+const INVALID = 'Bearer realm="wsguard", error="invalid_token"'
+const tokenClaims = (claims: Record<string, unknown>): string => mintToken(key, { ...claimsFor(ISS, AUD, 'alice'), ...claims })
+
+t.test('allowedScopes reads every scope claim shape, and refuses the ones it cannot read', async (t) => {
+  const { url } = await buildApp(t, { jwt }, {
+    routes: (app) => {
+      app.get('/guarded', { websocket: true, config: { auth: { allowedScopes: ['feed:read'] } } }, (socket, req) => {
+        socket.send(JSON.stringify({ principal: req.principal }))
+      })
+    }
+  })
+  const attempt = async (claims: Record<string, unknown>) =>
+    await connect(t, url, { ...bearer(tokenClaims(claims)), path: '/guarded' })
+  const accepted: Array<Record<string, unknown>> = [
+    { scope: 'feed:read' }, { scope: ['feed:read'] }, { scp: ['feed:read'] }, { scp: 'feed:read' },
+    { scope: 'feed:read', scp: ['feed:read'] }, {}
+  ]
+  for (const claims of accepted) {
+    const res = await attempt(claims)
+    t.equal(res.open, true, `${JSON.stringify(claims)} opens`)
+    const scopes = res.open ? (res.message.principal as { scopes: string[] }).scopes : undefined
+    t.same(scopes, 'scope' in claims || 'scp' in claims ? ['feed:read'] : [], `${JSON.stringify(claims)}: scopes`)
+  }
+  const overscoped: Array<Record<string, unknown>> = [
+    { scope: 'feed:read admin' }, { scope: ['feed:read', 'admin'] }, { scp: 'feed:read admin' }, { scp: ['admin'] },
+    { scope: 'feed:read', scp: ['admin'] }, { scope: 'feed:read', scp: 'admin' }
+  ]
+  for (const claims of overscoped) {
+    const res = await attempt(claims)
+    t.equal(!res.open && res.status, 403, `${JSON.stringify(claims)}: 403`)
+    t.equal(!res.open && JSON.parse(res.body).code, 'WSG_OVERSCOPED_TOKEN', `${JSON.stringify(claims)}: over-scoped`)
+  }
+  const malformed: Array<Record<string, unknown>> = [
+    { scope: { admin: true } }, { scope: 42 }, { scope: null }, { scope: true }, { scope: ['feed:read', 7] },
+    { scope: ['feed:read admin'] }, { scope: [''] }, { scp: { 0: 'admin' } }, { scp: [['admin']] }, { scope: 'feed:read', scp: 1 }
+  ]
+  for (const claims of malformed) {
+    const res = await attempt(claims)
+    t.equal(!res.open && res.status, 401, `${JSON.stringify(claims)}: 401`)
+    t.equal(!res.open && JSON.parse(res.body).code, 'WSG_TOKEN_INVALID', `${JSON.stringify(claims)}: invalid`)
+    t.equal(!res.open && res.headers['www-authenticate'], `${INVALID}, error_description="The token scope claim is malformed"`,
+      `${JSON.stringify(claims)}: why`)
+  }
+})
+
 t.test('opting out, plain HTTP routes, and a plain GET to a websocket route', async (t) => {
   const { url, app } = await buildApp(t, { jwt }, {
     routes: (app) => {
@@ -53,7 +98,7 @@ t.test('opting out, plain HTTP routes, and a plain GET to a websocket route', as
   t.equal(plain.statusCode, 200, 'plain HTTP routes are untouched')
   t.same(plain.json(), { principal: null })
   const noUpgrade = await app.inject({ url: '/feed' })
-  t.equal(noUpgrade.statusCode, 401, 'a non-upgrade GET of a websocket route is authenticated too')
+  t.equal(noUpgrade.statusCode, 404, 'a non-upgrade GET of a websocket route is no handshake: @fastify/websocket\'s 404')
 })
 
 t.test('bad route rules fail the registration, naming the route', async (t) => {

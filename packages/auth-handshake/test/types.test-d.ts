@@ -4,7 +4,10 @@ import Fastify from 'fastify'
 import websocket from '@fastify/websocket'
 import { Type } from '@sinclair/typebox'
 import type { Principal, PrincipalKind } from '@wsguard/core'
-import { authHandshake, redactingReqSerializer, type AuthHandshakeOptions, type JwtIssuerOptions, type AuthOutcome, type Carrier, type ClientCertificate, type MtlsIdentity } from '../src/index.js'
+import {
+  authHandshake, redactingReqSerializer, type AuthHandshakeOptions, type JwtIssuerOptions, type AuthOutcome, type Carrier,
+  type ClientCertificate, type MtlsIdentity, type TokenFault
+} from '../src/index.js'
 
 const issuer: JwtIssuerOptions = {
   issuer: 'https://idp.example',
@@ -84,6 +87,9 @@ export const badCache: AuthHandshakeOptions = { jwt: issuer, verifiedTokenCacheS
 // @ts-expect-error redactLogs is a boolean
 export const badRedact: AuthHandshakeOptions = { jwt: issuer, redactLogs: 1 }
 export const carrier: Carrier = 'cookie'
+export const scopeFault: TokenFault = 'scope'
+// @ts-expect-error fault words are fixed
+export const badFault: TokenFault = 'scopes'
 
 export async function routes (): Promise<void> {
   const app = Fastify()
