@@ -61,3 +61,20 @@ t.test('upgrades to unknown paths and plain HTTP routes are not refused as ungov
   t.notOk(logs.text().includes('was added before'), 'no route-order error')
   t.notOk(logs.text().includes('undefined'), 'no "route undefined"')
 })
+
+t.test('the route\'s scope rules are a registered handshake check, so a refresh runs them on the new principal', async (t) => {
+  const { runHandshakeChecks } = await import('@wsguard/core')
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(websocket)
+  await app.register(authHandshake, { jwt })
+  app.get('/orders', { websocket: true, config: { auth: { scopes: ['orders:read'], allowedScopes: ['orders:read'] } } }, (socket, req) => {
+    const again = (scopes: string[]): Promise<unknown> => runHandshakeChecks(req, { ...req.principal, scopes })
+    Promise.all([again(['orders:read']), again([]), again(['orders:read', 'admin'])])
+      .then((codes) => { socket.send(JSON.stringify(codes.map(String))) }, () => {})
+  })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const url = `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}/orders`
+  const scoped = mintToken(key, { ...claimsFor(ISS, AUD, 'alice'), scope: 'orders:read' })
+  t.same(await probeUpgrade(url, { authorization: `Bearer ${scoped}` }, (fn) => { t.teardown(fn) }), { kind: 'message', data: '["undefined","WSG_INSUFFICIENT_SCOPE","WSG_OVERSCOPED_TOKEN"]' })
+})

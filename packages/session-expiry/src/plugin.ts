@@ -214,6 +214,8 @@ function makeHandshakeHook (host: SessionHost, route: string) {
   }
 
   return function wsguardSessionCheck (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+    // Not an upgrade: no socket will open, so nothing to admit or check.
+    if (request.ws !== true) return done()
     // Taken before the check starts: a revocation delivered while the store answers is applied to its result.
     const seen = host.delivered()
     const principal = request.principal ?? null

@@ -141,6 +141,8 @@ function makeTopicCheck (cacheSize: number, decider: Decider, policy: RoutePolic
 
 function makeHandshakeHook (check: TopicCheck, route: string, admitted: WeakSet<FastifyRequest>) {
   return function wsguardHandshakeTopic (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+    // Not an upgrade (a plain GET, or the HTTP side of a { handler, wsHandler } route): no handshake to check.
+    if (request.ws !== true) return done()
     const started = rejected.hasSubscribers ? performance.now() : 0
     const principal = request.principal ?? null
     const denied = check(request, principal)
