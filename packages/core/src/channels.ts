@@ -104,12 +104,18 @@ export interface SessionClosedMessage extends SessionMessage {
   framesOut: number
 }
 
-export type TopicDenyReason = 'no-rule' | 'missing-scope' | 'claim-mismatch' | 'predicate' | 'stale-auth' | 'invalid-topic'
+/**
+ * Why topic-authz denied. `unknown-action`: the action is not one of the plugin's `actions`
+ * (a client-chosen string is never a metric label or a log field).
+ */
+export type TopicDenyReason =
+  | 'no-rule' | 'missing-scope' | 'claim-mismatch' | 'predicate' | 'stale-auth' | 'invalid-topic' | 'unknown-action'
 
 export interface TopicDecisionMessage {
   /** the app that published it (see `AppIdentity`) */
   app: AppIdentity
   route?: string
+  /** one of the plugin's configured actions, or `[unknown]` for any other (never the string as asked) */
   action: string
   allow: boolean
   /** the pattern of the rule that allowed */

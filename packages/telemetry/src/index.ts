@@ -5,6 +5,7 @@ export type { WsguardTelemetry } from './plugin.js'
 export type { TelemetryOptions, RateWindow } from './options.js'
 export { DEFAULT_METRICS_PATH, DEFAULT_METRICS_PREFIX, DEFAULT_STORM_ACTION } from './options.js'
 export { DEFAULT_MAX_TRACKED_KEYS } from './window.js'
+export { MAX_LABEL_LENGTH, MAX_LABEL_VALUES } from './labels.js'
 export { AuditEventSchema, AuditSubject, AUDIT_SCHEMA_VERSION, type AuditEvent } from './audit.js'
 export type { WsguardMetrics } from './metrics.js'
 

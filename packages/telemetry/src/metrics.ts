@@ -1,6 +1,9 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 
-/** The metrics and their labels. Every label value is bounded: routes, codes, actions, reasons, kinds. */
+/**
+ * The metrics and their labels. Every label value is bounded (labels.ts): route patterns,
+ * catalogue codes, known close codes, capped actions, reasons and selectors, fixed words.
+ */
 export interface WsguardMetrics {
   readonly registry: Registry
   /** handshakes by route, outcome (accepted | rejected) and code (WSG_* or none) */
@@ -8,7 +11,7 @@ export interface WsguardMetrics {
   /** seconds from the first wsguard check to its verdict, by route and outcome */
   readonly handshakeDuration: Histogram<'route' | 'outcome'>
   readonly activeSessions: Gauge<'route'>
-  /** seconds a session was open, by route and close code */
+  /** seconds a session was open, by route and close code (a known one, or `other`) */
   readonly sessionDuration: Histogram<'route' | 'code'>
   /** in-band refreshes by route, outcome (success | failure) and code */
   readonly refreshes: Counter<'route' | 'outcome' | 'code'>

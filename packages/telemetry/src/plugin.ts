@@ -7,6 +7,7 @@ import {
   type SessionOpenedMessage, type TimerHandle
 } from '@wsguard/core'
 import { AUDIT_SCHEMA_VERSION, auditSubject, type AuditEvent } from './audit.js'
+import { CappedLabel, auditAction, closeCodeLabel, codeLabel, routeLabel } from './labels.js'
 import { createMetrics } from './metrics.js'
 import { validateOptions, type RateWindow, type TelemetryConfig, type TelemetryOptions } from './options.js'
 import { SlidingWindow } from './window.js'
@@ -171,11 +172,15 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
   // not timed or counted and no storm gate runs on them. Its sessions are still audited
   // (those events come from the channels), so this says so once per route, at warn, rather
   // than refusing; the plugins that guard access refuse such routes themselves.
+  // Only a real websocket route counts: not the HEAD twin Fastify adds (onRoute skips it), not
+  // an unmatched URL, not an upgrade sent to a plain HTTP route (request.ws is true for any
+  // upgrade). @fastify/websocket 11 marks every `websocket: true` route with schema.hide; a
+  // route of the `{ handler, wsHandler }` form has no such mark and is not warned about.
   const unobserved = new Set<string>()
   fastify.addHook('preHandler', function wsguardTelemetryUnobservedRoute (request, _reply, done) {
-    if (request.ws === true && (request as Timed)[kStarted] === 0) {
-      const route = request.routeOptions.url as string // a matched route always has its pattern
-      if (!unobserved.has(route)) {
+    if (request.ws === true && (request as Timed)[kStarted] === 0 && request.method !== 'HEAD') {
+      const { url: route, schema } = request.routeOptions
+      if (route !== undefined && (schema as { hide?: unknown } | undefined)?.hide === true && !unobserved.has(route)) {
         unobserved.add(route)
         fastify.log.warn({ route }, `${SOURCE}: websocket route ${route} was added before the plugin, so its handshakes are not timed or counted and no storm gate runs on them. Register the plugin before the route.`)
       }
@@ -242,13 +247,14 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
   }
 
   // Audit events are built only when there is an audit logger to write them.
+  const labels = { action: new CappedLabel(), reason: new CappedLabel(), by: new CappedLabel() }
   on(ChannelName.handshakeRejected, (m) => {
-    metrics?.handshakes.inc({ route: m.route, outcome: 'rejected', code: m.code })
-    if (audit !== undefined) emit({ event: 'handshake.rejected', route: m.route, who: auditSubject(m.principal), source: m.source, code: m.code, statusCode: m.statusCode, detail: m.detail, remoteAddress: m.remoteAddress, origin: m.origin })
+    metrics?.handshakes.inc({ route: routeLabel(m.route), outcome: 'rejected', code: codeLabel(m.code) })
+    if (audit !== undefined) emit({ event: 'handshake.rejected', route: routeLabel(m.route), who: auditSubject(m.principal), source: m.source, code: m.code, statusCode: m.statusCode, detail: m.detail, remoteAddress: m.remoteAddress, origin: m.origin })
     countFailure(m.code, m.route)
   })
   on(ChannelName.sessionOpened, (m: SessionOpenedMessage) => {
-    tally(m.route).active++
+    tally(routeLabel(m.route)).active++
     if (open === undefined) return
     const w = audit !== undefined ? auditSubject(m.principal) : undefined
     open.set(m.sessionId, { route: m.route, openedAt: m.openedAt, remoteAddress: m.remoteAddress, origin: m.origin, principal: m.principal, who: w, flagged: false })
@@ -256,7 +262,7 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
     if (config.longSessionMs !== undefined && longTimer === undefined) longTimer = clock.setTimer(checkLongSessions, Math.min(config.longSessionMs, MINUTE_MS))
   })
   on(ChannelName.sessionRefreshed, (m) => {
-    metrics?.refreshes.inc({ route: m.route, outcome: 'success', code: 'none' })
+    metrics?.refreshes.inc({ route: routeLabel(m.route), outcome: 'success', code: 'none' })
     const s = open?.get(m.sessionId)
     const w = audit !== undefined ? auditSubject(m.principal) : undefined
     if (s !== undefined) {
@@ -266,28 +272,36 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
     if (audit !== undefined) emit({ event: 'session.refreshed', sessionId: m.sessionId, route: m.route, who: w, remoteAddress: s?.remoteAddress, origin: s?.origin, previousExpiresAt: m.previousExpiresAt })
   })
   on(ChannelName.sessionRefreshFailed, (m) => {
-    metrics?.refreshes.inc({ route: m.route, outcome: 'failure', code: m.code })
+    metrics?.refreshes.inc({ route: routeLabel(m.route), outcome: 'failure', code: codeLabel(m.code) })
     const s = open?.get(m.sessionId)
     if (audit !== undefined) emit({ event: 'session.refresh_failed', sessionId: m.sessionId, route: m.route, who: who(m.principal, s), remoteAddress: s?.remoteAddress, origin: s?.origin, code: m.code })
   })
   on(ChannelName.sessionRevoked, (m) => {
-    metrics?.revocations.inc({ route: m.route, by: m.by })
+    metrics?.revocations.inc({ route: routeLabel(m.route), by: labels.by.label(m.by) })
     const s = open?.get(m.sessionId)
     if (audit !== undefined) emit({ event: 'session.revoked', sessionId: m.sessionId, route: m.route, who: who(m.principal, s), remoteAddress: s?.remoteAddress, origin: s?.origin, by: m.by })
   })
   on(ChannelName.sessionClosed, (m) => {
     const durationMs = m.closedAt - m.openedAt
-    tally(m.route).active--
-    metrics?.sessionDuration.observe({ route: m.route, code: String(m.closeCode) }, durationMs / 1000)
+    const route = routeLabel(m.route)
+    tally(route).active--
+    // A client chooses its close code (1000-4999): only the ones wsguard or the standard knows are labels.
+    metrics?.sessionDuration.observe({ route, code: closeCodeLabel(m.closeCode) }, durationMs / 1000)
     if (open === undefined) return
     const s = open.get(m.sessionId)
     if (audit !== undefined) emit({ event: 'session.closed', sessionId: m.sessionId, route: m.route, who: who(m.principal, s), remoteAddress: s?.remoteAddress, origin: s?.origin, code: m.closeCode, reason: m.reason, openedAt: m.openedAt, durationMs, framesIn: m.framesIn, framesOut: m.framesOut })
     open.delete(m.sessionId)
   })
   on(ChannelName.topicDecision, (m) => {
-    metrics?.topicDecisions.inc({ route: m.route ?? '', action: m.action, outcome: m.allow ? 'allow' : 'deny', reason: m.reason ?? 'none', shadow: String(m.shadow) })
+    metrics?.topicDecisions.inc({
+      route: routeLabel(m.route),
+      action: labels.action.label(m.action),
+      outcome: m.allow ? 'allow' : 'deny',
+      reason: labels.reason.label(m.reason ?? 'none'),
+      shadow: String(m.shadow)
+    })
     if (!m.allow && audit !== undefined) {
-      emit({ event: 'topic.denied', route: m.route, who: auditSubject(m.principal), sessionId: m.sessionId, remoteAddress: m.remoteAddress, action: m.action, topic: m.topic, reason: m.reason as string, rule: m.rule, shadow: m.shadow })
+      emit({ event: 'topic.denied', route: m.route, who: auditSubject(m.principal), sessionId: m.sessionId, remoteAddress: m.remoteAddress, action: auditAction(m.action), topic: m.topic, reason: m.reason as string, rule: m.rule, shadow: m.shadow })
     }
   })
 

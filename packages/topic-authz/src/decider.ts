@@ -1,7 +1,8 @@
 import { ChannelName, channel, type AppIdentity, type Principal } from '@wsguard/core'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { DecisionCache } from './cache.js'
-import { evaluate, INVALID_TOPIC, type RuleSet, type TopicDecision } from './policy.js'
+import { evaluate, INVALID_TOPIC, UNKNOWN_ACTION, type RuleSet, type TopicDecision } from './policy.js'
+import { publishedTopic, UNKNOWN_ACTION_LABEL } from './published.js'
 import type { TopicAuthzConfig } from './options.js'
 import { parseTopic } from './topic.js'
 
@@ -30,17 +31,19 @@ export class Decider {
   }
 
   /**
-   * Decides on `topic` (any value; a non-string is `invalid-topic`). `invalid` is set when
-   * the caller already knows the topic is not well formed (a handshake placeholder whose
-   * value is not one segment).
+   * Decides on `topic` (any value; a non-string is `invalid-topic`). An action outside the
+   * plugin's `actions` is `unknown-action`: never evaluated, cached or published as given.
+   * `invalid` is set when the caller already knows the topic is not well formed (a handshake
+   * placeholder whose value is not one segment).
    */
   decide (policy: RoutePolicy, principal: Principal | null, action: string, topic: unknown, cache: DecisionCache | undefined, log: FastifyBaseLogger, request?: FastifyRequest, invalid = false): TopicDecision {
-    let verdict: TopicDecision
+    const known = this.#config.actions.has(action)
     const text = typeof topic === 'string' ? topic : ''
-    const cached = cache?.get(principal, action, text, this.#now)
+    let verdict: TopicDecision = UNKNOWN_ACTION
+    const cached = known ? cache?.get(principal, action, text, this.#now) : undefined
     if (cached !== undefined) {
       verdict = cached.decision
-    } else {
+    } else if (known) {
       const segs = invalid ? undefined : parseTopic(topic, this.#config)
       if (segs === undefined) {
         verdict = INVALID_TOPIC
@@ -57,7 +60,8 @@ export class Decider {
       decisions.publish({
         app: this.#app,
         ...(policy.route !== undefined ? { route: policy.route } : {}),
-        action,
+        // A client chooses the action: only the configured ones become a label or a log field.
+        action: known ? action : UNKNOWN_ACTION_LABEL,
         allow: verdict.allow,
         ...(verdict.rule !== undefined ? { rule: verdict.rule } : {}),
         ...(verdict.reason !== undefined ? { reason: verdict.reason } : {}),
@@ -70,18 +74,6 @@ export class Decider {
     }
     return this.#shadow ? shadowOf(verdict) : verdict
   }
-}
-
-// A compact JWS is three base64url segments, which the topic grammar accepts as a topic. A
-// client that sends its token where a topic belongs must not have it copied into telemetry's
-// audit log.
-const COMPACT_JWS = /^eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*/
-const REDACTED_TOPIC = '[redacted: looks like a token]'
-
-/** The topic as published: never something shaped like a token, never longer than the bound. */
-function publishedTopic (text: string, max: number): string {
-  if (COMPACT_JWS.test(text)) return REDACTED_TOPIC
-  return text.length > max ? text.slice(0, max) : text
 }
 
 /** session-expiry's connection id, read through the request (no import), when it is there. */

@@ -24,7 +24,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /**
      * Decides `action` on `topic` for `request.principal` with this route's rules. Never
-     * throws: a malformed topic is denied with reason `invalid-topic`.
+     * throws: a malformed topic is denied with reason `invalid-topic`, an action outside the
+     * plugin's `actions` with `unknown-action`.
      */
     authorizeTopic(action: string, topic: string): TopicDecision
   }

@@ -47,6 +47,7 @@ export class RuleSet {
 }
 
 export const INVALID_TOPIC: TopicDecision = Object.freeze({ allow: false, reason: 'invalid-topic' })
+export const UNKNOWN_ACTION: TopicDecision = Object.freeze({ allow: false, reason: 'unknown-action' })
 const NO_RULE: TopicDecision = Object.freeze({ allow: false, reason: 'no-rule' })
 const FOREVER = Number.POSITIVE_INFINITY
 

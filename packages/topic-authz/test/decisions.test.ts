@@ -39,7 +39,7 @@ t.test('every reason, through app.topicAuthz.authorize', async (t) => {
   t.same(az(acmeTrader, 'publish', 'orders.acme.o1.cancel'), { allow: true, rule: 'orders.{tenant}.*.cancel', captures: { tenant: 'acme' } })
   t.same(az(acmeViewer, 'publish', 'orders.acme.o1.cancel'), { allow: false, rule: 'orders.{tenant}.*.cancel', reason: 'predicate' })
   t.same(az(acmeTrader, 'publish', 'orders.acme.eu'), { allow: false, reason: 'no-rule' }, 'subscribe rule does not grant publish')
-  t.same(az(acmeTrader, 'delete', 'orders.acme.eu'), { allow: false, reason: 'no-rule' }, 'an unknown action is granted by nothing')
+  t.same(az(acmeTrader, 'delete', 'orders.acme.eu'), { allow: false, reason: 'unknown-action' }, 'an unknown action is granted by nothing')
   t.same(az(acmeReader, 'subscribe', 'orders.acme.*'), { allow: false, reason: 'invalid-topic' }, 'wildcards are not topics')
   t.same(az(acmeReader, 'subscribe', 42 as unknown as string), { allow: false, reason: 'invalid-topic' })
   t.same(app.topicAuthz.authorize(acmeReader, 'subscribe', 'orders.acme.eu'), { allow: false, reason: 'no-rule' }, 'without route: app-wide rules only')
@@ -171,7 +171,7 @@ t.test('custom actions and bounds', async (t) => {
   const app = await build(t, { actions: ['presence', 'history:read'], maxSegments: 3, policies: [{ pattern: 'room.*', actions: ['presence', 'history:read'] }] })
   t.equal(app.topicAuthz.authorize(principal(), 'presence', 'room.1').allow, true)
   t.equal(app.topicAuthz.authorize(principal(), 'history:read', 'room.1').allow, true)
-  t.equal(app.topicAuthz.authorize(principal(), 'subscribe', 'room.1').reason, 'no-rule', 'the default actions are replaced')
+  t.equal(app.topicAuthz.authorize(principal(), 'subscribe', 'room.1').reason, 'unknown-action', 'the default actions are replaced')
   t.equal(app.topicAuthz.authorize(principal(), 'presence', 'room.1.a.b').reason, 'invalid-topic', 'over maxSegments')
 })
 

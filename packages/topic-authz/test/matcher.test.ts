@@ -1,12 +1,18 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import fc from 'fast-check'
 import { parseTopic } from '../src/topic.js'
 import { parsePattern } from '../src/pattern.js'
-import { compileRule, type CompileContext } from '../src/rules.js'
+import { compileRule, compileRules, type CompileContext } from '../src/rules.js'
 import { SegmentTrie } from '../src/trie.js'
 import { compilePath, valueMatches } from '../src/paths.js'
 import { principal } from './helpers.js'
-import { referenceMatches } from './reference.js'
+import { referenceDecide, referenceMatches } from './reference.js'
+import Fastify from 'fastify'
+import { ChannelName, channel, type TopicDecisionMessage } from '@wsguard/core'
+import { DecisionCache } from '../src/cache.js'
+import { Decider, type RoutePolicy } from '../src/decider.js'
+import { validateOptions } from '../src/options.js'
+import { RuleSet } from '../src/policy.js'
 
 const limits = { maxTopicLength: 256, maxSegments: 16 }
 const ctx: CompileContext = { actions: new Set(['subscribe', 'publish']), maxSegments: 16 }
@@ -98,8 +104,15 @@ const patternArb = fc.tuple(
   .map(([segs, rest]) => [...segs.map((s, i) => (s === '{}' ? `{c${i}}` : s)), ...(rest ? ['>'] : [])].join('.'))
 const topicArb = fc.array(literal, { minLength: 1, maxLength: 7 }).map((s) => s.join('.'))
 
+/** Runs a property and asserts it held for every run (fast-check's report is the message). */
+function holds (t: Test, property: fc.IProperty<never> | fc.IProperty<unknown[]>, numRuns: number): void {
+  const details = fc.check(property as fc.IProperty<unknown[]>, { numRuns })
+  t.equal(details.failed, false, fc.defaultReportMessage(details) ?? '')
+  t.equal(details.numRuns, numRuns)
+}
+
 t.test('property: the trie and the naive reference agree on random patterns and topics', async (t) => {
-  fc.assert(fc.property(fc.array(patternArb, { minLength: 1, maxLength: 30 }), fc.array(topicArb, { minLength: 1, maxLength: 20 }), (patterns, topics) => {
+  holds(t, fc.property(fc.array(patternArb, { minLength: 1, maxLength: 30 }), fc.array(topicArb, { minLength: 1, maxLength: 20 }), (patterns, topics) => {
     const trie = trieOf(patterns)
     for (const topic of topics) {
       const expected = patterns.map((p, i) => (referenceMatches(p, topic) ? i : -1)).filter((i) => i >= 0)
@@ -107,14 +120,57 @@ t.test('property: the trie and the naive reference agree on random patterns and 
       if (JSON.stringify(got) !== JSON.stringify(expected)) return false
     }
     return true
-  }), { numRuns: 500 })
-  t.pass('500 random rule sets agreed with the reference')
+  }), 500)
 })
 
 t.test('property: parseTopic accepts exactly the strings the grammar describes', async (t) => {
   const grammar = /^[A-Za-z0-9_\-:@~+=]+(\.[A-Za-z0-9_\-:@~+=]+)*$/
-  fc.assert(fc.property(fc.string({ unit: fc.constantFrom('a', 'Z', '9', '.', '*', '>', '{', '}', ' ', '-', 'é', ':'), maxLength: 12 }), (s) => {
+  holds(t, fc.property(fc.string({ unit: fc.constantFrom('a', 'Z', '9', '.', '*', '>', '{', '}', ' ', '-', 'é', ':'), maxLength: 12 }), (s) => {
     return (parseTopic(s, limits) !== undefined) === grammar.test(s)
-  }), { numRuns: 2000 })
-  t.pass('2000 random strings')
+  }), 2000)
+})
+
+// Whole decisions (pattern parser, trie, rule order, captures, topic checks, the cache)
+// against the reference: rules that ask nothing, so the first declared match allows.
+const actionArb = fc.constantFrom('subscribe', 'publish')
+const ruleArb = fc.record({ pattern: patternArb, actions: fc.uniqueArray(actionArb, { minLength: 1, maxLength: 2 }) })
+const askedActionArb = fc.oneof(fc.constantFrom('subscribe', 'publish', 'delete', ''), fc.string({ maxLength: 6 }))
+const askedTopicArb = fc.oneof({ weight: 4, arbitrary: topicArb }, { weight: 1, arbitrary: fc.string({ maxLength: 10 }) })
+const log = Fastify({ logger: false }).log
+
+function deciderFor (rules: ReadonlyArray<{ pattern: string, actions: readonly string[] }>, maxTopicLength = 256): { decider: Decider, policy: RoutePolicy } {
+  const config = validateOptions({ maxTopicLength })
+  const compiled = compileRules(rules, 0, 'p', { actions: config.actions, maxSegments: config.maxSegments })
+  return { decider: new Decider(config, Symbol('app')), policy: { route: undefined, sets: [new RuleSet(compiled)] } }
+}
+
+t.test('property: decisions match the reference: allow or deny, the rule, the captures', async (t) => {
+  const known = new Set(['subscribe', 'publish'])
+  holds(t, fc.property(fc.array(ruleArb, { minLength: 0, maxLength: 12 }), fc.array(fc.tuple(askedActionArb, askedTopicArb), { minLength: 1, maxLength: 20 }), (rules, asks) => {
+    const { decider, policy } = deciderFor(rules)
+    const cache = new DecisionCache(8)
+    for (const [action, topic] of asks) {
+      const expected = JSON.stringify(referenceDecide(rules, known, action, topic, limits))
+      // Asked twice: the second answer may come from the cache and must be the same.
+      for (let i = 0; i < 2; i++) {
+        if (JSON.stringify(decider.decide(policy, null, action, topic, cache, log)) !== expected) return false
+      }
+    }
+    return true
+  }), 1000)
+})
+
+t.test('property: nothing throws, whatever the topic or action', async (t) => {
+  const seen: TopicDecisionMessage[] = []
+  const listener = (m: TopicDecisionMessage): void => { seen.push(m) }
+  channel(ChannelName.topicDecision).subscribe(listener)
+  t.teardown(() => channel(ChannelName.topicDecision).unsubscribe(listener))
+  const { decider, policy } = deciderFor([{ pattern: 'a.{x}.>', actions: ['subscribe'] }, { pattern: '>', actions: ['publish'] }], 32)
+  const cache = new DecisionCache(4)
+  holds(t, fc.property(fc.oneof(fc.string(), fc.anything()), fc.oneof(fc.string({ unit: 'binary' }), fc.anything()), (action, topic) => {
+    const d = decider.decide(policy, null, action as string, topic, cache, log)
+    const m = seen.at(-1) as TopicDecisionMessage
+    return typeof d.allow === 'boolean' && (d.allow || typeof d.reason === 'string') &&
+      ['subscribe', 'publish', '[unknown]'].includes(m.action) && m.topic.length <= 32
+  }), 2000)
 })
