@@ -56,7 +56,7 @@ export interface SessionExpiryOptions {
   authenticate?: RefreshAuthenticator
   /** names of the control messages' `type`. Default `auth.expiring`, `auth.refresh`, `auth.refreshed`, `auth.refresh_failed`, `topic.revoked` */
   messages?: Partial<ControlMessageNames>
-  /** text frames larger than this are never taken for control messages, bytes. Default 16384 */
+  /** refresh messages are parsed only up to this size; a larger frame that holds the refresh `type` member closes 4400, bytes. Default 16384 */
   maxControlFrameBytes?: number
   /** where open sessions are listed. Default in memory */
   registry?: SessionRegistry
