@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net'
 import Fastify from 'fastify'
 import websocket from '@fastify/websocket'
 import { Value } from '@sinclair/typebox/value'
-import { captureLogs, openSocket } from '@wsguard/testing'
+import { captureLogs, openSocket, probeUpgrade } from '@wsguard/testing'
 import { AuditEventSchema, telemetry } from '../src/index.js'
 import { connect, harness } from './helpers.js'
 
@@ -67,11 +67,12 @@ t.test('the warning is for a websocket route added before telemetry, and nothing
 
 t.test('no series and no audit line gets route "undefined", whatever the path', async (t) => {
   const h = await harness(t, {}, (app) => { app.get('/plain', async () => 'plain') })
-  for (const path of ['/nowhere', '/plain']) {
-    const refused = await connect(t, `${h.base}${path}`)
-    t.ok('refused' in refused, `${path}: refused by a plugin's route-order guard`)
-  }
-  t.equal(await headUpgrade((h.app.server.address() as AddressInfo).port, '/feed/acme'), 401)
+  const teardown = (fn: () => void): void => { t.teardown(fn) }
+  t.same(await probeUpgrade(`${h.base}/nowhere`, {}, teardown), { kind: 'refused', status: 404, code: undefined }, 'an unknown path: 404')
+  t.same(await probeUpgrade(`${h.base}/plain`, {}, teardown), { kind: 'cut' }, 'a plain route: closed, never refused as ungoverned')
+  t.equal(await headUpgrade((h.app.server.address() as AddressInfo).port, '/feed/acme'), 404, 'a HEAD upgrade: 404')
+  const missing = await connect(t, `${h.base}/feed/acme`)
+  t.same('refused' in missing && missing.status, 401, 'a real refusal, audited with its route')
   const body = (await h.app.inject('/metrics')).body
   t.notMatch(body, /route="undefined"/)
   const events = h.audit()
