@@ -23,13 +23,15 @@ export interface Plan {
   /** this client's voluntary closes per second */
   churnPerS: number
   rampConcurrency: number
+  /** a refresher answers auth.expiring after a random delay below this, ms */
+  refreshJitterMs: number
 }
 
 export type Command =
   | { type: 'ramp', plan: Plan }
   | { type: 'quiesce', timeoutMs: number }
   | { type: 'report', timeoutMs: number }
-  | { type: 'unloaded', plan: Plan, count: number, warmup: number }
+  | { type: 'unloaded', plan: Plan, count: number, warmup: number, intervalMs: number }
   | { type: 'probe', intervalMs: number, maxCount: number }
   | { type: 'probe-stop' }
 
@@ -99,6 +101,8 @@ interface Slot {
   minted: number
   deadline: number | undefined
   pending: boolean
+  /** a refresh about to be sent (after its jitter) */
+  waiting: NodeJS.Timeout | undefined
 }
 
 let plan: Plan
@@ -122,6 +126,15 @@ function subscribe (slot: Slot, ws: WebSocket, withDenied: boolean): void {
   if (withDenied) ws.send(JSON.stringify({ type: 'subscribe', topic: `orders.${otherTenant(slot)}.eu` }))
 }
 
+function refresh (slot: Slot, ws: WebSocket): void {
+  slot.waiting = undefined
+  if (stopping || slot.ws !== ws || ws.readyState !== WebSocket.OPEN) return
+  slot.minted++
+  slot.pending = true
+  tally.refreshSent++
+  ws.send(JSON.stringify({ type: 'auth.refresh', token: tokenFor(slot) }))
+}
+
 function onMessage (slot: Slot, ws: WebSocket, raw: string): void {
   const msg = JSON.parse(raw) as { type: string, deadline?: number, code?: string, topic?: string, reason?: string }
   switch (msg.type) {
@@ -129,10 +142,8 @@ function onMessage (slot: Slot, ws: WebSocket, raw: string): void {
       tally.notices++
       slot.deadline = msg.deadline
       if (!slot.refresher || stopping) return
-      slot.minted++
-      slot.pending = true
-      tally.refreshSent++
-      ws.send(JSON.stringify({ type: 'auth.refresh', token: tokenFor(slot) }))
+      // A fleet answers over a spread of network and client delays, not in the same millisecond.
+      slot.waiting = setTimeout(() => refresh(slot, ws), Math.random() * plan.refreshJitterMs)
       return
     case 'auth.refreshed':
     case 'auth.refresh_failed':
@@ -195,6 +206,8 @@ function closed (slot: Slot, code: number): void {
   bump(tally.closedByCode, code)
   if (slot.pending) tally.unanswered++
   slot.pending = false
+  clearTimeout(slot.waiting)
+  slot.waiting = undefined
   if (code === 4401) {
     if (slot.deadline === undefined) tally.expiredWithoutNotice++
     else if (tally.overshootMs.length < MAX_SAMPLES) tally.overshootMs.push(Date.now() - slot.deadline)
@@ -208,7 +221,7 @@ async function ramp (p: Plan): Promise<void> {
   plan = p
   key = { alg: p.key.alg, kid: p.key.kid, privateKey: createPrivateKey({ key: p.key.privateJwk as never, format: 'jwk' }) } as TestKey
   for (let i = 0; i < p.share; i++) {
-    slots.push({ i, subject: `c${p.index}-s${i}`, tenant: `t${i % 50}`, refresher: i % p.nonRefreshEvery !== 0, ws: undefined, minted: 0, deadline: undefined, pending: false })
+    slots.push({ i, subject: `c${p.index}-s${i}`, tenant: `t${i % 50}`, refresher: i % p.nonRefreshEvery !== 0, ws: undefined, minted: 0, deadline: undefined, pending: false, waiting: undefined })
   }
   const started = performance.now()
   let next = 0
@@ -231,7 +244,7 @@ function churn (perS: number): void {
     const start = Math.floor(Math.random() * slots.length)
     for (let k = 0; k < slots.length; k++) {
       const slot = slots[(start + k) % slots.length] as Slot
-      if (slot.refresher && !slot.pending && slot.ws?.readyState === WebSocket.OPEN) {
+      if (slot.refresher && !slot.pending && slot.waiting === undefined && slot.ws?.readyState === WebSocket.OPEN) {
         slot.ws.close(1000, 'churn')
         return
       }
@@ -277,14 +290,14 @@ function probeOnce (): Promise<number | string> {
   })
 }
 
-async function probeRun (count: number, intervalMs: number, skip = 0): Promise<ClientMessage> {
+async function probeRun (count: number, intervalMs: number): Promise<Extract<ClientMessage, { type: 'latencies' }>> {
   const ms: number[] = []
   const failed: Record<string, number> = {}
   for (let k = 0; k < count && !probeState.stop; k++) {
     const next = Date.now() + intervalMs
     const r = await probeOnce()
     if (typeof r === 'string') bump(failed, r)
-    else if (k >= skip) ms.push(r)
+    else ms.push(r)
     const wait = next - Date.now()
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
   }
@@ -306,7 +319,10 @@ process.on('message', (c: Command) => {
   else if (c.type === 'unloaded') {
     plan = c.plan
     key = { alg: c.plan.key.alg, kid: c.plan.key.kid, privateKey: createPrivateKey({ key: c.plan.key.privateJwk as never, format: 'jwk' }) } as TestKey
-    probeRun(c.warmup + c.count, 0, c.warmup).then(send, crash)
+    probeRun(c.warmup, 0).then(async (warm) => {
+      const run = await probeRun(c.count, c.intervalMs)
+      return { ...run, failed: { ...warm.failed, ...run.failed } } // a refusal in the warm-up counts too
+    }).then(send, crash)
   } else if (c.type === 'probe') probing = probeRun(c.maxCount, c.intervalMs)
   else if (c.type === 'probe-stop') {
     probeState.stop = true

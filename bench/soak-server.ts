@@ -5,7 +5,7 @@
 // 'stop' it closes (every session 1001) and reports what telemetry counted.
 import './built.js'
 import { readFileSync } from 'node:fs'
-import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks'
 import type { AddressInfo } from 'node:net'
 import Fastify from 'fastify'
 import websocket from '@fastify/websocket'
@@ -24,7 +24,7 @@ export const GRACE_MS = 5_000
 /** What the server sends its parent. */
 export type ServerMessage =
   | { type: 'listening', port: number, openFiles: number }
-  | { type: 'sample', at: number, rss: number, heapUsed: number, open: number, delayP50: number, delayP99: number, delayMax: number }
+  | { type: 'sample', at: number, rss: number, heapUsed: number, open: number, delayP50: number, delayP99: number, delayMax: number, gcMaxMs: number, gcMs: number }
   | { type: 'stopped', closeMs: number, metrics: MetricSummary }
 
 export interface MetricSummary {
@@ -94,10 +94,20 @@ async function main (): Promise<void> {
   const delay = monitorEventLoopDelay({ resolution: 10 })
   delay.enable()
   const ms = (ns: number): number => Math.max(0, Math.round(ns / 1e4 - 1000) / 100)
+  // Garbage collection in the interval: the longest pause and the total, to tell a GC stall from the others.
+  const gc = { max: 0, total: 0 }
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      gc.max = Math.max(gc.max, e.duration)
+      gc.total += e.duration
+    }
+  }).observe({ entryTypes: ['gc'] })
   const sampler = setInterval(() => {
     const mem = process.memoryUsage()
-    send({ type: 'sample', at: Date.now(), rss: mem.rss, heapUsed: mem.heapUsed, open: app.websocketServer.clients.size, delayP50: ms(delay.percentile(50)), delayP99: ms(delay.percentile(99)), delayMax: ms(delay.max) })
+    send({ type: 'sample', at: Date.now(), rss: mem.rss, heapUsed: mem.heapUsed, open: app.websocketServer.clients.size, delayP50: ms(delay.percentile(50)), delayP99: ms(delay.percentile(99)), delayMax: ms(delay.max), gcMaxMs: Math.round(gc.max), gcMs: Math.round(gc.total) })
     delay.reset()
+    gc.max = 0
+    gc.total = 0
   }, sampleMs)
 
   process.on('message', (m: { type: string }) => {

@@ -28,6 +28,7 @@ const TOKEN_MAX_S = env('TOKEN_MAX_S', 90)
 const RAMP_CONCURRENCY = Math.max(1, env('RAMP_CONCURRENCY', 8))
 const PROBE_UNLOADED = Math.max(1, env('PROBE_UNLOADED', 300))
 const PROBE_INTERVAL_MS = Math.max(10, env('PROBE_INTERVAL_MS', 200))
+const REFRESH_JITTER_MS = env('REFRESH_JITTER_MS', 1_000)
 const SAMPLE_MS = env('SAMPLE_MS', Math.min(30_000, Math.max(5_000, Math.round(SOAK_MS / 20))))
 /** file descriptors the server needs beyond one per session (listener, stdio, IPC, epoll, closing sockets) */
 const FD_MARGIN = 200
@@ -137,12 +138,14 @@ async function main (): Promise<void> {
     tokenMaxS: TOKEN_MAX_S,
     nonRefreshEvery: NON_REFRESH_EVERY,
     churnPerS: CHURN_PER_S / CLIENTS,
-    rampConcurrency: RAMP_CONCURRENCY
+    rampConcurrency: RAMP_CONCURRENCY,
+    refreshJitterMs: REFRESH_JITTER_MS
   }
 
-  // 1. Unloaded: handshakes one at a time on the idle server (after a warm-up).
+  // 1. Unloaded: after a warm-up, handshakes one at a time on the idle server, at the same pace
+  // as under load (so both samples span a stretch of the machine's own noise, not one quiet second).
   const probe = await client('probe')
-  const unloaded = await ask<Extract<ClientMessage, { type: 'latencies' }>>(probe, { type: 'unloaded', plan, count: PROBE_UNLOADED, warmup: 50 }, 'latencies', 120_000)
+  const unloaded = await ask<Extract<ClientMessage, { type: 'latencies' }>>(probe, { type: 'unloaded', plan, count: PROBE_UNLOADED, warmup: 50, intervalMs: PROBE_INTERVAL_MS }, 'latencies', 60_000 + 2 * PROBE_UNLOADED * PROBE_INTERVAL_MS)
 
   // 2. The ramp: every client opens its share.
   const clients = await Promise.all(Array.from({ length: CLIENTS }, () => client('load')))
@@ -205,7 +208,8 @@ function report (r: Run): boolean {
   console.log(`\n## Soak: ${SESSIONS} sessions, ${(r.soakMs / 60_000).toFixed(1)} min, ${CLIENTS} client processes\n`)
   console.log(`${new Date(r.startedAt).toISOString()}; ${cpu.length} × ${cpu[0]?.model ?? '?'}, ${mb(totalmem())} MB, Node ${process.version}, ` +
     `open files ${r.limit} per process; load average ${r.load0.map((x) => x.toFixed(2)).join(' ')} at the start, ${loadavg().map((x) => x.toFixed(2)).join(' ')} at the end.`)
-  console.log(`Tokens ES256, ${TOKEN_MIN_S}-${TOKEN_MAX_S} s, notice ${NOTICE_MS / 1000} s, grace ${GRACE_MS / 1000} s; every ${NON_REFRESH_EVERY}th slot never refreshes; ` +
+  console.log(`Tokens ES256, ${TOKEN_MIN_S}-${TOKEN_MAX_S} s, notice ${NOTICE_MS / 1000} s, grace ${GRACE_MS / 1000} s; every ${NON_REFRESH_EVERY}th slot never refreshes, the others ` +
+    `answer auth.expiring within ${REFRESH_JITTER_MS} ms; ` +
     `churn ${CHURN_PER_S}/s; ramp: ${SESSIONS} handshakes in ${(r.rampMs / 1000).toFixed(1)} s (${(SESSIONS / r.rampMs * 1000).toFixed(0)}/s, ${RAMP_CONCURRENCY * CLIENTS} at a time).\n`)
 
   const over = t.overshootMs
@@ -241,7 +245,7 @@ function report (r: Run): boolean {
 
   console.log('\n| handshake latency, ms | n | p50 | p99 | max |')
   console.log('|---|---:|---:|---:|---:|')
-  for (const [name, xs] of [['probe, unloaded (one at a time)', r.unloaded.ms], ['probe, under load', r.loaded.ms], ['load clients, after the ramp (reopens)', t.handshakeMs]] as const) {
+  for (const [name, xs] of [[`probe, unloaded (one every ${PROBE_INTERVAL_MS} ms)`, r.unloaded.ms], ['probe, under load (the same)', r.loaded.ms], ['load clients, after the ramp (reopens)', t.handshakeMs]] as const) {
     console.log(`| ${name} | ${xs.length} | ${f1(quantile(xs, 0.5))} | ${f1(quantile(xs, 0.99))} | ${f1(xs.length === 0 ? Number.NaN : Math.max(...xs))} |`)
   }
 
@@ -253,10 +257,10 @@ function report (r: Run): boolean {
   for (const c of codes) console.log(`| ${c} | ${clientClosed[c] ?? 0} | ${r.server.closedByCode[c] ?? 0} |`)
 
   console.log('\nCPU as a share of one core over each interval; "others" is the machine\'s busy time outside the soak\'s processes.\n')
-  console.log('| since start | open sockets | server RSS MB | heap MB | event-loop delay p50 / p99 / max, ms | CPU: server | clients | others |')
-  console.log('|---:|---:|---:|---:|---|---:|---:|---:|')
+  console.log('| since start | open sockets | server RSS MB | heap MB | event-loop delay p50 / p99 / max, ms | GC longest / total, ms | CPU: server | clients | others |')
+  console.log('|---:|---:|---:|---:|---|---|---:|---:|---:|')
   for (const s of r.samples) {
-    console.log(`| ${((s.at - r.startedAt) / 1000).toFixed(0)} s | ${s.open} | ${mb(s.rss)} | ${mb(s.heapUsed)} | ${s.delayP50} / ${s.delayP99} / ${s.delayMax} | ` +
+    console.log(`| ${((s.at - r.startedAt) / 1000).toFixed(0)} s | ${s.open} | ${mb(s.rss)} | ${mb(s.heapUsed)} | ${s.delayP50} / ${s.delayP99} / ${s.delayMax} | ${s.gcMaxMs} / ${s.gcMs} | ` +
       `${pc(s.cpu.server)} | ${pc(s.cpu.clients)} | ${pc(s.cpu.others)} |`)
   }
 
