@@ -116,7 +116,20 @@ function tokenFor (slot: Pick<Slot, 'i' | 'subject' | 'tenant' | 'minted'>): str
   const lifetimeS = plan.tokenMinS + ((slot.i * 7 + slot.minted * 13) % span) // staggered
   const iat = Math.floor(Date.now() / 1000)
   const jti = `${process.pid}-${slot.i}-${slot.minted}`
-  return mintToken(key, { iss: plan.iss, aud: plan.aud, sub: slot.subject, iat, exp: iat + lifetimeS, jti, scope: 'feed:read', tenant: slot.tenant })
+  const claims = { iss: plan.iss, aud: plan.aud, sub: slot.subject, iat, exp: iat + lifetimeS, jti, scope: 'feed:read' }
+  return mintToken(key, { ...claims, tenant: slot.tenant })
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+function signingKey (p: Plan): TestKey {
+  const privateKey = createPrivateKey({ key: p.key.privateJwk as never, format: 'jwk' })
+  return { alg: p.key.alg, kid: p.key.kid, privateKey } as TestKey
+}
+
+function open (tenant: string, token: string): WebSocket {
+  const url = `ws://127.0.0.1:${plan.port}/feed/${tenant}`
+  return new WebSocket(url, { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false })
 }
 
 function otherTenant (slot: Slot): string { return `t${(Number(slot.tenant.slice(1)) + 1) % 50}` }
@@ -172,7 +185,7 @@ function connect (slot: Slot, done?: () => void): void {
   slot.pending = false
   const started = performance.now()
   const timed = rampDone
-  const ws = new WebSocket(`ws://127.0.0.1:${plan.port}/feed/${slot.tenant}`, { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false })
+  const ws = open(slot.tenant, token)
   slot.ws = ws
   let opened = false
   // Refused or never opened: counted, and the slot tries again a second later.
@@ -219,9 +232,12 @@ function closed (slot: Slot, code: number): void {
 
 async function ramp (p: Plan): Promise<void> {
   plan = p
-  key = { alg: p.key.alg, kid: p.key.kid, privateKey: createPrivateKey({ key: p.key.privateJwk as never, format: 'jwk' }) } as TestKey
+  key = signingKey(p)
   for (let i = 0; i < p.share; i++) {
-    slots.push({ i, subject: `c${p.index}-s${i}`, tenant: `t${i % 50}`, refresher: i % p.nonRefreshEvery !== 0, ws: undefined, minted: 0, deadline: undefined, pending: false, waiting: undefined })
+    const refresher = i % p.nonRefreshEvery !== 0
+    const subject = `c${p.index}-s${i}`
+    const tenant = `t${i % 50}`
+    slots.push({ i, subject, tenant, refresher, ws: undefined, minted: 0, deadline: undefined, pending: false, waiting: undefined })
   }
   const started = performance.now()
   let next = 0
@@ -256,7 +272,7 @@ function churn (perS: number): void {
 async function quiesce (timeoutMs: number): Promise<number> {
   stopping = true
   const until = Date.now() + timeoutMs
-  while (slots.some((s) => s.pending) && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 50))
+  while (slots.some((s) => s.pending) && Date.now() < until) await sleep(50)
   const pending = slots.filter((s) => s.pending).length
   tally.unanswered += pending
   for (const s of slots) s.pending = false
@@ -265,7 +281,7 @@ async function quiesce (timeoutMs: number): Promise<number> {
 
 async function report (timeoutMs: number): Promise<Tally> {
   const until = Date.now() + timeoutMs
-  while (slots.some((s) => s.ws !== undefined) && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 50))
+  while (slots.some((s) => s.ws !== undefined) && Date.now() < until) await sleep(50)
   tally.stillOpen = slots.filter((s) => s.ws !== undefined).length
   return tally
 }
@@ -281,7 +297,7 @@ function probeOnce (): Promise<number | string> {
   const token = tokenFor(slot)
   return new Promise((resolve) => {
     const started = performance.now()
-    const ws = new WebSocket(`ws://127.0.0.1:${plan.port}/feed/t0`, { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false })
+    const ws = open('t0', token)
     let ms: number | string = 'no-open'
     ws.on('unexpected-response', (req, res) => { res.resume(); req.destroy(); resolve(String(res.statusCode)) })
     ws.on('error', () => { ms = 'socket-error' })
@@ -299,7 +315,7 @@ async function probeRun (count: number, intervalMs: number): Promise<Extract<Cli
     if (typeof r === 'string') bump(failed, r)
     else ms.push(r)
     const wait = next - Date.now()
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
+    if (wait > 0) await sleep(wait)
   }
   return { type: 'latencies', ms, failed }
 }
@@ -318,7 +334,7 @@ process.on('message', (c: Command) => {
   else if (c.type === 'report') report(c.timeoutMs).then((t) => send({ type: 'report', tally: t }), crash)
   else if (c.type === 'unloaded') {
     plan = c.plan
-    key = { alg: c.plan.key.alg, kid: c.plan.key.kid, privateKey: createPrivateKey({ key: c.plan.key.privateJwk as never, format: 'jwk' }) } as TestKey
+    key = signingKey(c.plan)
     probeRun(c.warmup, 0).then(async (warm) => {
       const run = await probeRun(c.count, c.intervalMs)
       return { ...run, failed: { ...warm.failed, ...run.failed } } // a refusal in the warm-up counts too

@@ -24,8 +24,21 @@ export const GRACE_MS = 5_000
 /** What the server sends its parent. */
 export type ServerMessage =
   | { type: 'listening', port: number, openFiles: number }
-  | { type: 'sample', at: number, rss: number, heapUsed: number, open: number, delayP50: number, delayP99: number, delayMax: number, gcMaxMs: number, gcMs: number }
-  | { type: 'stopped', closeMs: number, metrics: MetricSummary }
+  | { type: 'sample' } & Sample
+  | { type: 'stopped', closeMs: number, metrics: MetricSummary, lateMs: number[] }
+
+/** One interval of the server: memory, open sockets, event-loop delay past the timer, GC pauses (ms). */
+export interface Sample {
+  at: number
+  rss: number
+  heapUsed: number
+  open: number
+  delayP50: number
+  delayP99: number
+  delayMax: number
+  gcMaxMs: number
+  gcMs: number
+}
 
 export interface MetricSummary {
   accepted: number
@@ -45,7 +58,8 @@ interface PromValue { labels: Record<string, string | number>, value: number, me
 interface PromMetric { name: string, values: PromValue[] }
 
 /** Sums a metric's values by a key made of their labels (`undefined` leaves a value out). */
-function sumBy (metrics: PromMetric[], name: string, label: (l: PromValue['labels']) => string | undefined, metricName = name): Record<string, number> {
+function sumBy (metrics: PromMetric[], name: string, label: (l: PromValue['labels']) => string | undefined,
+  metricName = name): Record<string, number> {
   const out: Record<string, number> = {}
   for (const v of metrics.find((m) => m.name === name)?.values ?? []) {
     if ((v.metricName ?? name) !== metricName) continue
@@ -59,13 +73,18 @@ function sumBy (metrics: PromMetric[], name: string, label: (l: PromValue['label
 async function main (): Promise<void> {
   const sampleMs = Number(process.env.SAMPLE_MS)
   const keySet = JSON.parse(process.env.SOAK_JWKS as string) as ReturnType<typeof jwks>
+  const late: number[] = []
   const app = Fastify({ logger: { level: 'info', stream: pino.destination({ dest: '/dev/null', sync: false }) } })
   await app.register(websocket)
   await app.register(telemetry, {
     anomalies: {
       // Every client is 127.0.0.1: the per-IP limit is far above the load; the per-principal
       // one is the README's example, and throttles (no slot reconnects that often).
-      reconnectStorm: { perIp: { max: 10_000_000, windowMs: 60_000 }, perPrincipal: { max: 30, windowMs: 60_000 }, action: 'throttle' },
+      reconnectStorm: {
+        perIp: { max: 10_000_000, windowMs: 60_000 },
+        perPrincipal: { max: 30, windowMs: 60_000 },
+        action: 'throttle'
+      },
       failureSpike: { ratio: 5, minPerMinute: 20 }
     }
   })
@@ -76,16 +95,28 @@ async function main (): Promise<void> {
     websocket: true,
     config: {
       auth: { scopes: ['feed:read'] },
-      topics: [{ pattern: 'orders.{tenant}.>', actions: ['subscribe'], scopes: ['feed:read'], where: { tenant: 'claims.tenant' } }],
+      topics: [
+        { pattern: 'orders.{tenant}.>', actions: ['subscribe'], scopes: ['feed:read'], where: { tenant: 'claims.tenant' } }
+      ],
       handshakeTopic: { action: 'subscribe', topic: 'orders.{params.tenant}.all' }
     }
   }, (socket, req) => {
+    // Instrumentation: when session-expiry sends close 4401, how late past expiry + grace (the server's
+    // share of the lateness the clients see). ws calls close() again on the peer's answer: the first call counts.
+    const close = socket.close.bind(socket)
+    socket.close = (code?: number, reason?: string | Buffer) => {
+      const expiresAt = req.principal?.expiresAt
+      if (code === 4401 && expiresAt !== undefined && late.length < 1_000_000) late.push(Date.now() - expiresAt - GRACE_MS)
+      socket.close = close
+      close(code, reason)
+    }
     socket.on('message', (raw) => {
       const msg = JSON.parse(String(raw)) as { type?: string, topic?: string }
       if (msg.type !== 'subscribe' || typeof msg.topic !== 'string') return
       const d = req.authorizeTopic('subscribe', msg.topic)
       if (d.allow) req.wsSession.trackTopic(msg.topic, 'subscribe')
-      socket.send(JSON.stringify({ type: d.allow ? 'subscribed' : 'denied', topic: msg.topic, ...(d.allow ? {} : { reason: d.reason }) }))
+      const answer = d.allow ? { type: 'subscribed', topic: msg.topic } : { type: 'denied', topic: msg.topic, reason: d.reason }
+      socket.send(JSON.stringify(answer))
     })
   })
   await app.listen({ port: 0, host: '127.0.0.1' })
@@ -104,7 +135,18 @@ async function main (): Promise<void> {
   }).observe({ entryTypes: ['gc'] })
   const sampler = setInterval(() => {
     const mem = process.memoryUsage()
-    send({ type: 'sample', at: Date.now(), rss: mem.rss, heapUsed: mem.heapUsed, open: app.websocketServer.clients.size, delayP50: ms(delay.percentile(50)), delayP99: ms(delay.percentile(99)), delayMax: ms(delay.max), gcMaxMs: Math.round(gc.max), gcMs: Math.round(gc.total) })
+    send({
+      type: 'sample',
+      at: Date.now(),
+      rss: mem.rss,
+      heapUsed: mem.heapUsed,
+      open: app.websocketServer.clients.size,
+      delayP50: ms(delay.percentile(50)),
+      delayP99: ms(delay.percentile(99)),
+      delayMax: ms(delay.max),
+      gcMaxMs: Math.round(gc.max),
+      gcMs: Math.round(gc.total)
+    })
     delay.reset()
     gc.max = 0
     gc.total = 0
@@ -116,18 +158,21 @@ async function main (): Promise<void> {
     const started = Date.now()
     app.close().then(async () => {
       const closeMs = Date.now() - started
-      const metrics = await (app.wsguardTelemetry.registry as { getMetricsAsJSON: () => Promise<PromMetric[]> }).getMetricsAsJSON()
+      const registry = app.wsguardTelemetry.registry as { getMetricsAsJSON: () => Promise<PromMetric[]> }
+      const metrics = await registry.getMetricsAsJSON()
       const handshakes = (outcome: string): Record<string, number> =>
         sumBy(metrics, 'wsguard_handshakes_total', (l) => l.outcome === outcome ? String(l.code) : undefined)
       send({
         type: 'stopped',
         closeMs,
+        lateMs: late,
         metrics: {
           accepted: Object.values(handshakes('accepted')).reduce((a, b) => a + b, 0),
           rejected: handshakes('rejected'),
-          closedByCode: sumBy(metrics, 'wsguard_session_duration_seconds', (l) => String(l.code), 'wsguard_session_duration_seconds_count'),
+          closedByCode: sumBy(metrics, 'wsguard_session_duration_seconds', (l) => String(l.code),
+            'wsguard_session_duration_seconds_count'),
           refreshes: sumBy(metrics, 'wsguard_refreshes_total', (l) => `${String(l.outcome)} ${String(l.code)}`),
-          topicDecisions: sumBy(metrics, 'wsguard_topic_decisions_total', (l) => `${String(l.outcome)} ${String(l.reason)}`)
+          topicDecisions: sumBy(metrics, 'wsguard_topic_decisions_total', (l) => `${l.outcome} ${l.reason}`)
         }
       })
       process.disconnect()
