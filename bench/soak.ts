@@ -1,0 +1,190 @@
+// The soak (pnpm bench:soak; not in CI): SESSIONS authenticated sessions on one server process
+// (soak-server.ts), held by CLIENTS load processes (soak-client.ts), for SOAK_MS, with
+// short-lived tokens refreshed in-band, slots that never refresh (closed 4401), churn, and a
+// probe process timing handshakes before the load and under it. It stops by itself, prints a
+// report (soak-report.ts) and exits 1 when an aim or a check is missed. bench/README.md
+// ("Soak") says what each aim means.
+import './built.js'
+import { fork, type ChildProcess } from 'node:child_process'
+import { loadavg } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import { generateKey, jwks } from '@wsguard/testing'
+import { cpuMeter } from './soak-cpu.js'
+import { addUp, progress, report, type Sample, type Settings } from './soak-report.js'
+import { AUD, GRACE_MS, ISS, NOTICE_MS, openFilesLimit, type ServerMessage } from './soak-server.js'
+import type { ClientMessage, Command, Plan } from './soak-client.js'
+
+const env = (name: string, fallback: number): number => {
+  const v = Number(process.env[name] ?? fallback)
+  if (!Number.isFinite(v) || v < 0) throw new Error(`${name} must be a number ≥ 0`)
+  return v
+}
+const SOAK_MS = env('SOAK_MS', 600_000)
+const SESSIONS = env('SESSIONS', 19_000)
+const CLIENTS = Math.max(1, env('CLIENTS', 4))
+const CHURN_PER_S = env('CHURN_PER_S', 10)
+const NON_REFRESH_EVERY = Math.max(1, env('NON_REFRESH_EVERY', 20))
+const TOKEN_MIN_S = env('TOKEN_MIN_S', 60)
+const TOKEN_MAX_S = env('TOKEN_MAX_S', 90)
+const RAMP_CONCURRENCY = Math.max(1, env('RAMP_CONCURRENCY', 8))
+const PROBE_UNLOADED = Math.max(1, env('PROBE_UNLOADED', 300))
+const PROBE_INTERVAL_MS = Math.max(10, env('PROBE_INTERVAL_MS', 200))
+const REFRESH_JITTER_MS = env('REFRESH_JITTER_MS', 1_000)
+const SAMPLE_MS = env('SAMPLE_MS', Math.min(30_000, Math.max(5_000, Math.round(SOAK_MS / 20))))
+/** file descriptors the server needs beyond one per session (listener, stdio, IPC, epoll, closing sockets) */
+const FD_MARGIN = 200
+
+const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url))
+const children: ChildProcess[] = []
+let ending = false
+
+function spawnChild (file: string, args: string[], extraEnv: Record<string, string> = {}): ChildProcess {
+  const child = fork(here(file), args, { execArgv: ['--import', 'tsx'], env: { ...process.env, ...extraEnv } })
+  child.once('exit', (code) => {
+    if (!ending) fail(`${file} ${args.join(' ')} exited with ${String(code)} during the run`)
+  })
+  children.push(child)
+  return child
+}
+
+/** A client process, once it has loaded and listens. */
+async function client (mode: 'load' | 'probe'): Promise<ChildProcess> {
+  const c = spawnChild('soak-client.ts', [mode])
+  await ask(c, undefined, 'ready', 60_000)
+  return c
+}
+
+function fail (why: string): never {
+  console.error(`soak: ${why}`)
+  ending = true
+  for (const c of children) c.kill()
+  process.exit(1)
+}
+
+type Answer<T extends string> = Extract<ClientMessage | ServerMessage, { type: T }>
+
+/** Sends a command (or nothing) and waits, bounded, for the answer of that type. */
+function ask<T extends string> (child: ChildProcess, msg: Command | { type: 'stop' } | undefined, type: T,
+  timeoutMs: number): Promise<Answer<T>> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => fail(`no '${type}' within ${timeoutMs} ms`), timeoutMs)
+    const on = (m: Answer<T>): void => {
+      if (m.type !== type) return
+      clearTimeout(timer)
+      child.off('message', on)
+      resolve(m)
+    }
+    child.on('message', on)
+    if (msg !== undefined) child.send(msg)
+  })
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+async function main (): Promise<void> {
+  const limit = openFilesLimit()
+  if (limit < SESSIONS + FD_MARGIN) {
+    fail(`${SESSIONS} sessions need ${SESSIONS + FD_MARGIN} open files in the server process; this process ` +
+      `may open ${limit} (raise \`ulimit -n\`, or lower SESSIONS)`)
+  }
+  if (TOKEN_MIN_S * 1000 <= NOTICE_MS || TOKEN_MAX_S < TOKEN_MIN_S) {
+    fail(`tokens must live longer than the ${NOTICE_MS} ms notice, and TOKEN_MIN_S ≤ TOKEN_MAX_S`)
+  }
+  const startedAt = Date.now()
+  const load0 = loadavg()
+  const watchdog = setTimeout(() => fail('the run took longer than SOAK_MS + 15 min'), SOAK_MS + 15 * 60_000)
+  watchdog.unref()
+  const key = generateKey('ES256')
+
+  const serverEnv = { SOAK_JWKS: JSON.stringify(jwks(key)), SAMPLE_MS: String(SAMPLE_MS) }
+  const server = spawnChild('soak-server.ts', ['serve'], serverEnv)
+  const samples: Sample[] = []
+  const meter = cpuMeter(() => server.pid, () => children.filter((c) => c !== server).map((c) => c.pid))
+  server.on('message', (m: ServerMessage) => {
+    if (m.type !== 'sample') return
+    const sample = { ...m, cpu: meter() }
+    samples.push(sample)
+    process.stderr.write(progress(sample, startedAt))
+  })
+  const listening = await ask(server, undefined, 'listening', 60_000)
+  const plan: Plan = {
+    port: listening.port,
+    index: -1,
+    share: 0,
+    key: { alg: key.alg, kid: key.kid, privateJwk: key.privateJwk },
+    iss: ISS,
+    aud: AUD,
+    tokenMinS: TOKEN_MIN_S,
+    tokenMaxS: TOKEN_MAX_S,
+    nonRefreshEvery: NON_REFRESH_EVERY,
+    churnPerS: CHURN_PER_S / CLIENTS,
+    rampConcurrency: RAMP_CONCURRENCY,
+    refreshJitterMs: REFRESH_JITTER_MS
+  }
+
+  // 1. Unloaded: after a warm-up, handshakes one at a time on the idle server, at the same pace
+  // as under load (so both samples span a stretch of the machine's own noise, not one quiet second).
+  const probe = await client('probe')
+  const unloadedCmd: Command = { type: 'unloaded', plan, count: PROBE_UNLOADED, warmup: 50, intervalMs: PROBE_INTERVAL_MS }
+  const unloaded = await ask(probe, unloadedCmd, 'latencies', 60_000 + 2 * PROBE_UNLOADED * PROBE_INTERVAL_MS)
+
+  // 2. The ramp: every client opens its share.
+  const clients = await Promise.all(Array.from({ length: CLIENTS }, () => client('load')))
+  const rampStarted = Date.now()
+  const shareOf = (i: number): number => Math.floor(SESSIONS / CLIENTS) + (i < SESSIONS % CLIENTS ? 1 : 0)
+  await Promise.all(clients.map((c, i) => {
+    return ask(c, { type: 'ramp', plan: { ...plan, index: i, share: shareOf(i) } }, 'ramped', 300_000)
+  }))
+  const rampMs = Date.now() - rampStarted
+  const soakStarted = Date.now()
+  process.stderr.write(`soak: ${SESSIONS} sessions open in ${(rampMs / 1000).toFixed(1)} s; ` +
+    `soaking for ${SOAK_MS / 1000} s\n`)
+
+  // 3. The soak: the probe times a handshake every PROBE_INTERVAL_MS while the clients churn and refresh.
+  const maxCount = Math.ceil(SOAK_MS / PROBE_INTERVAL_MS) + 10
+  probe.send({ type: 'probe', intervalMs: PROBE_INTERVAL_MS, maxCount } satisfies Command)
+  await sleep(SOAK_MS)
+  const loaded = await ask(probe, { type: 'probe-stop' }, 'latencies', 30_000)
+
+  // 4. The end: no new refreshes or handshakes, the ones in flight answered, then the server closes (1001).
+  const quiesce: Command = { type: 'quiesce', timeoutMs: 10_000 }
+  const quiesced = await Promise.all(clients.map((c) => ask(c, quiesce, 'quiesced', 20_000)))
+  const soakMs = Date.now() - soakStarted
+  const stopped = await ask(server, { type: 'stop' }, 'stopped', 60_000)
+  const reportCmd: Command = { type: 'report', timeoutMs: 30_000 }
+  const tallies = await Promise.all([...clients, probe].map((c) => ask(c, reportCmd, 'report', 40_000)))
+  ending = true
+  for (const c of children) if (c.connected) c.disconnect()
+
+  const settings: Settings = {
+    sessions: SESSIONS,
+    clients: CLIENTS,
+    tokenMinS: TOKEN_MIN_S,
+    tokenMaxS: TOKEN_MAX_S,
+    noticeMs: NOTICE_MS,
+    graceMs: GRACE_MS,
+    nonRefreshEvery: NON_REFRESH_EVERY,
+    refreshJitterMs: REFRESH_JITTER_MS,
+    churnPerS: CHURN_PER_S,
+    rampConcurrency: RAMP_CONCURRENCY,
+    probeIntervalMs: PROBE_INTERVAL_MS
+  }
+  const ok = report(settings, {
+    startedAt,
+    load0,
+    limit,
+    rampMs,
+    soakMs,
+    unloaded,
+    loaded,
+    total: addUp(tallies.map((t) => t.tally)),
+    samples,
+    server: stopped.metrics,
+    closeMs: stopped.closeMs,
+    serverLateMs: stopped.lateMs,
+    pendingAtEnd: quiesced.reduce((a, q) => a + q.pending, 0)
+  })
+  process.exit(ok ? 0 : 1)
+}
+
+await main()
