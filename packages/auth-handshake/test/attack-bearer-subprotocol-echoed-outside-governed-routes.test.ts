@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import Fastify, { type FastifyInstance } from 'fastify'
 import websocket from '@fastify/websocket'
 import net, { type AddressInfo } from 'node:net'
@@ -37,7 +37,7 @@ function rawUpgrade (port: number, path: string, protocol: string): Promise<stri
   })
 }
 
-async function build (t: Parameters<Parameters<typeof t.test>[1]>[0], early: (app: FastifyInstance) => void, late: (app: FastifyInstance) => void) {
+async function build (t: Test, early: (app: FastifyInstance) => void, late: (app: FastifyInstance) => void) {
   const logs = captureLogs()
   const app = Fastify({ logger: { level: 'info', stream: logs.stream } })
   t.teardown(() => app.close())

@@ -1,5 +1,5 @@
 import t from 'tap'
-import Fastify from 'fastify'
+import Fastify, { type FastifyServerOptions } from 'fastify'
 import websocket from '@fastify/websocket'
 import net, { type AddressInfo } from 'node:net'
 import { captureLogs, claimsFor, generateKey, jwks, mintToken } from '@wsguard/testing'
@@ -41,7 +41,7 @@ for (const [name, carriers, routerOptions, path] of [
 ] as const) {
   t.test(`a query token is never logged: ${name}`, async (t) => {
     const logs = captureLogs()
-    const app = Fastify({ logger: { level: 'info', stream: logs.stream }, routerOptions })
+    const app = Fastify({ logger: { level: 'info', stream: logs.stream }, routerOptions: routerOptions as FastifyServerOptions['routerOptions'] })
     t.teardown(() => app.close())
     await app.register(websocket)
     await app.register(authHandshake, { jwt: { issuer: ISS, audience: AUD, algorithms: ['ES256'], jwks: jwks(key) }, ...(carriers === undefined ? {} : { carriers: [...carriers] }) })

@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { IncomingMessage } from 'node:http'
 import { until } from '@wsguard/testing'
 import { harness, open } from './helpers.js'
@@ -10,7 +10,7 @@ import { harness, open } from './helpers.js'
 
 interface Sink { frames: string[], raw: IncomingMessage | undefined }
 
-async function setup (t: Parameters<Parameters<typeof t.test>[1]>[0], sink: Sink) {
+async function setup (t: Test, sink: Sink) {
   return await harness(t, {
     routes: (app) => {
       app.get('/sink', { websocket: true }, (socket, req) => {

@@ -21,8 +21,8 @@ t.test('a revoked token id never opens a socket again, not even within the clock
   app.get('/feed', { websocket: true }, (socket) => { socket.send('opened') })
   await app.listen({ port: 0, host: '127.0.0.1' })
   const url = `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}/feed`
-  const claims = { ...claimsFor(ISS, AUD, 'mallory', clock.now(), 60), jti: 'stolen-1' }
-  const token = mintToken(key, claims)
+  const claims = claimsFor(ISS, AUD, 'mallory', clock.now(), 60)
+  const token = mintToken(key, { ...claims, jti: 'stolen-1' })
   const teardown = (fn: () => void): void => { t.teardown(fn) }
 
   const first = await connectSocket(url, { token, teardown })
