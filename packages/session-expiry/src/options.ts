@@ -66,7 +66,7 @@ export interface SessionExpiryOptions {
   revocationRetentionMs?: number
   /** how long an asynchronous revocation store may take to answer a check before the handshake or refresh is refused (503 / WSG_UNAVAILABLE), ms. Default 2000 */
   revocationTimeoutMs?: number
-  /** on shutdown, how long to wait for clients to answer the 1001 close before cutting them off, ms. Default 5000 */
+  /** how long a client has to answer any close the plugin starts (4401, 4403, 4408, 4409, 1001 on shutdown) before it is cut off, ms. Default 5000 */
   closeTimeoutMs?: number
   /** `realm` of the challenge sent with 401 WSG_TOKEN_REVOKED. Default 'wsguard' */
   realm?: string

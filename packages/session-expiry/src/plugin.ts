@@ -111,9 +111,13 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
       const now = config.clock.now()
       let until = now + config.revocationRetentionMs
       if ('tokenId' in f) {
-        // A token id is refused until the token would have expired, when a live session tells us when.
-        const known = [...live].map((s) => (s.principal?.tokenId === f.tokenId ? s.expiresAt : undefined)).filter((e) => e !== undefined)
-        if (known.length > 0) until = Math.max(...known)
+        // A token id is refused for the retention past the token's expiry, when a live session
+        // tells it: a verifier accepts a token a little past its exp (its clock tolerance),
+        // so the record must outlive the exp itself.
+        for (const s of live) {
+          const exp = s.principal?.tokenId === f.tokenId ? s.expiresAt : undefined
+          if (exp !== undefined) until = Math.max(until, exp + config.revocationRetentionMs)
+        }
       }
       const closed = closeMatching(f)
       await revocations.revoke({ filter: f, at: now, until })

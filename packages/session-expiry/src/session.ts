@@ -4,7 +4,7 @@ import type { FastifyRequest } from 'fastify'
 import type { WebSocket } from '@fastify/websocket'
 import {
   ChannelName, channel, CloseCode, publishedOrigin, runHandshakeChecks, type AppIdentity, type AuthOutcome, type Principal,
-  type RevocationStore, type SessionFilter, type SessionInfo, type SessionRegistry, type TopicDenyReason, type WsguardErrorCode
+  type RevocationStore, type SessionFilter, type SessionInfo, type SessionRegistry, type TimerHandle, type TopicDenyReason, type WsguardErrorCode
 } from '@wsguard/core'
 import type { ControlMatcher } from './control.js'
 import type { SessionExpiryConfig } from './options.js'
@@ -82,6 +82,7 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
   #closeReason = ''
   #ended = false
   #topics: Map<string, string> | undefined
+  #closeTimer: TimerHandle | undefined
 
   constructor (host: SessionHost, request: FastifyRequest, socket: WebSocket, route: string) {
     super()
@@ -152,12 +153,18 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
     this.#host.scheduler.arm(this, this.#nextDue())
   }
 
-  /** Closes the socket with a code; the session ends when the socket reports closed. */
+  /**
+   * Closes the socket with a code; the session ends when the socket reports closed. From now
+   * on no frame reaches the app, and a peer that does not answer the close frame within
+   * `closeTimeoutMs` is cut off (ws itself would wait 30 s, delivering frames meanwhile).
+   */
   close (code: number, reason: string): void {
     if (this.closed) return
     this.#closeCode = code
     this.#closeReason = reason
     this.#host.scheduler.cancel(this)
+    const { clock, closeTimeoutMs } = this.#host.config
+    this.#closeTimer = clock.setTimer(() => { this.#socket.terminate() }, closeTimeoutMs)
     this.#socket.close(code, reason)
   }
 
@@ -219,6 +226,8 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
       } else if (event === 'close') {
         session.#onClose(args[0] as number, args[1] as Buffer)
       } else if (event === 'message') {
+        // A session being closed (expired, revoked, idle, shutting down) delivers nothing more.
+        if (session.#closeCode !== undefined) return false
         session.#framesIn++
         session.#lastActivity = session.#host.config.clock.now()
         if (control !== undefined) {
@@ -323,6 +332,7 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
 
   #onClose (code: number, reason: Buffer): void {
     this.#ended = true
+    if (this.#closeTimer !== undefined) this.#host.config.clock.clearTimer(this.#closeTimer)
     this.#host.scheduler.cancel(this)
     const closeCode = this.#closeCode ?? code
     const closeReason = this.#closeCode !== undefined ? this.#closeReason : reason.toString('utf8')
