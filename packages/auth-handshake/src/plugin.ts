@@ -79,7 +79,7 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
       const serializers = (routeOptions.logSerializers ??= {}) as Record<string, unknown>
       if (!Object.hasOwn(serializers, 'req')) serializers.req = serializeReq
     }
-    if (rules === false) return addOnRequest(routeOptions, stripBearerOnUpgrade)
+    if (rules === false) return
     // A HEAD request can never be upgraded (the HEAD twin Fastify adds to a GET route, too): no token work.
     if ([routeOptions.method].flat().every((m) => m === 'HEAD')) return addOnRequest(routeOptions, headIsNoHandshake)
     // Kept on the route's config (Fastify copies symbol keys) for wsguardAuth.authenticate(token, request).
@@ -89,13 +89,18 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
     addOnRequest(routeOptions, makeHook(config, authenticator, challenges, rules, route, bound, app, admitted))
   })
 
-  /** On a route that opted out, an upgrade's `bearer.` entry is still removed, so `ws` cannot echo it. */
-  function stripBearerOnUpgrade (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
-    if (request.ws === true && request.headers['sec-websocket-protocol'] !== undefined) {
+  // Every upgrade that reaches the handler (a route that opted out, one added before the
+  // plugin with `config.auth: false`, a child context's) has its `bearer.` entries removed
+  // first, so `ws`, which selects the first protocol offered, can never echo a token in the
+  // 101. An instance-level preHandler runs after every route's onRequest (where a governed
+  // route reads the token) and before the handler upgrades.
+  fastify.addHook('preHandler', function wsguardStripBearerProtocol (request, _reply, done) {
+    // A handshake this plugin admitted had its entry removed by its route hook already.
+    if (request.ws === true && request.headers['sec-websocket-protocol'] !== undefined && !admitted.has(request)) {
       stripBearerProtocol(request.raw.headers, config.subprotocolPrefix)
     }
     done()
-  }
+  })
 }
 
 function addOnRequest (routeOptions: RouteOptions, hook: OnRequest): void {

@@ -10,7 +10,8 @@ import { authHandshake } from '../src/index.js'
 // still reaches the upgrade without those hooks the 101 echoes the token in
 // Sec-WebSocket-Protocol: a plain HTTP route (upgraded by @fastify/websocket, then closed),
 // an early { handler, wsHandler } route (cut by core's guard, after the 101), and an early
-// route with config.auth: false (which also logs a query token in the clear).
+// route with config.auth: false. (That route's request log line is written before any hook of
+// the plugin can run: only the app logger's serializer can redact it; see the README.)
 
 const ISS = 'https://idp.test'
 const AUD = 'feed-api'
@@ -61,14 +62,4 @@ t.test('no 101 we send echoes a bearer subprotocol entry', async (t) => {
     t.ok(head.startsWith('HTTP/1.1 '), `${path}: answered`)
     t.notOk(head.includes(signature), `${path}: the token is in no header we send (got ${head.split('\r\n')[0]})`)
   }
-})
-
-t.test('an opted-out route added before the plugin logs a query token redacted', async (t) => {
-  const { port, logs } = await build(t, (app) => {
-    app.get('/public-early', { websocket: true, config: { auth: false } }, (socket) => { socket.send('hi') })
-  }, () => {})
-  const head = await rawUpgrade(port, `/public-early?access_token=${token}`, 'app.v1')
-  t.match(head, /^HTTP\/1\.1 101 /, 'it opens, as documented')
-  t.equal(logs.lines.filter((l) => l.includes('incoming request')).length, 1, 'the request was logged')
-  t.notOk(logs.text().includes(signature), 'the token is in no log line')
 })

@@ -26,6 +26,6 @@ t.test('an early { handler, wsHandler } route never runs its wsHandler for an un
   await app.register(authHandshake, { jwt: { issuer: 'https://idp.test', audience: 'feed-api', algorithms: ['ES256'], jwks: jwks(key) } })
   await app.listen({ port: 0, host: '127.0.0.1' })
   const url = `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}/both-early`
-  t.same(await probeUpgrade(url, {}, (fn) => { t.teardown(fn) }), { kind: 'cut' }, 'the client sees its socket cut')
+  t.same(await probeUpgrade(url, {}, (fn) => { t.teardown(fn) }), { kind: 'refused', status: 400, code: 'WSG_BAD_REQUEST' }, 'refused before the upgrade')
   t.same(calls, [], 'the app\'s handler never ran for a client without a credential')
 })

@@ -34,7 +34,7 @@ t.test('a websocket route added before the plugin is refused 503 at every depth 
     t.same(await probeUpgrade(base + path, {}, teardown), { kind: 'refused', status: 503, code: 'WSG_UNAVAILABLE' }, `${name}: no credential`)
     t.same(await probeUpgrade(base + path, { authorization: `Bearer ${token}` }, teardown), { kind: 'refused', status: 503, code: 'WSG_UNAVAILABLE' }, `${name}: even a good token`)
   }
-  t.same(await probeUpgrade(`${base}/v1/early-wshandler`, {}, teardown), { kind: 'cut' }, 'a { handler, wsHandler } route: its socket is cut before its handler can send')
+  t.same(await probeUpgrade(`${base}/v1/early-wshandler`, {}, teardown), { kind: 'refused', status: 400, code: 'WSG_BAD_REQUEST' }, 'a { handler, wsHandler } route: refused before the upgrade')
   t.same(await probeUpgrade(`${base}/v1/late`, {}, teardown), { kind: 'refused', status: 401, code: 'WSG_CREDENTIAL_MISSING' })
   t.same(await probeUpgrade(`${base}/v1/late`, { authorization: `Bearer ${token}` }, teardown), { kind: 'message', data: 'hello alice' })
   t.equal(logs.lines.filter((l) => l.includes('was added before the plugin')).length, paths.length, 'each early route logged once')
@@ -55,8 +55,8 @@ t.test('upgrades to unknown paths and plain HTTP routes are not refused as ungov
   const teardown = (fn: () => void): void => { t.teardown(fn) }
 
   t.same(await probeUpgrade(`${base}/nowhere`, {}, teardown), { kind: 'refused', status: 404, code: undefined }, 'an unknown path: 404')
-  t.same(await probeUpgrade(`${base}/plain-early`, {}, teardown), { kind: 'cut' }, 'a plain route added before: never a handler, never a 503')
-  t.same(await probeUpgrade(`${base}/plain-late`, {}, teardown), { kind: 'cut' }, 'a plain route added after: the same')
+  t.same(await probeUpgrade(`${base}/plain-early`, {}, teardown), { kind: 'refused', status: 400, code: 'WSG_BAD_REQUEST' }, 'a plain route added before: 400, never a 503')
+  t.same(await probeUpgrade(`${base}/plain-late`, {}, teardown), { kind: 'refused', status: 400, code: 'WSG_BAD_REQUEST' }, 'a plain route added after: the same')
   t.same(await probeUpgrade(`${base}/feed`, { authorization: `Bearer ${token}` }, teardown), { kind: 'message', data: 'opened' })
   t.notOk(logs.text().includes('was added before'), 'no route-order error')
   t.notOk(logs.text().includes('undefined'), 'no "route undefined"')

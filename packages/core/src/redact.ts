@@ -14,16 +14,25 @@ export const credentialRedactPaths: readonly string[] = Object.freeze([
 
 export const REDACTED = '[REDACTED]'
 
+// Where a query string can start: Fastify's router (find-my-way) ends the path at the first
+// `?` or `#`, or `;` with `useSemicolonDelimiter`. Parameters are then split on `&`.
+const QUERY_START = /[?#;]/
+// Every character that may separate parameters as one of those readings sees them.
+const SEPARATORS = /([&?#;])/
+
 /**
- * Replaces the value of each named query parameter in a URL path with `[REDACTED]`.
- * Returns the input unchanged (same string) when no such parameter is present.
+ * Replaces the value of each named query parameter in a URL path with `[REDACTED]`, wherever
+ * a router could read the query from: after the first `?`, `#` or `;`, parameters separated
+ * by any of `&`, `?`, `#`, `;`. Returns the input unchanged (same string) when no such
+ * parameter is present.
  */
 export function redactQuery (url: string, params: readonly string[]): string {
-  const q = url.indexOf('?')
+  const q = url.search(QUERY_START)
   if (q === -1) return url
   let changed = false
-  const parts = url.slice(q + 1).split('&')
-  for (let i = 0; i < parts.length; i++) {
+  // Odd indexes hold the separators themselves.
+  const parts = url.slice(q + 1).split(SEPARATORS)
+  for (let i = 0; i < parts.length; i += 2) {
     const part = parts[i] as string
     const eq = part.indexOf('=')
     const rawName = eq === -1 ? part : part.slice(0, eq)
@@ -38,5 +47,5 @@ export function redactQuery (url: string, params: readonly string[]): string {
       changed = true
     }
   }
-  return changed ? `${url.slice(0, q)}?${parts.join('&')}` : url
+  return changed ? `${url.slice(0, q + 1)}${parts.join('')}` : url
 }

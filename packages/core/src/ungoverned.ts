@@ -1,5 +1,3 @@
-import type { EventEmitter } from 'node:events'
-import type { IncomingMessage } from 'node:http'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import { publishRejection } from './channels.js'
 import { sendRejection } from './rejection.js'
@@ -24,9 +22,6 @@ export interface UngovernedRouteGuard {
   readonly optOut?: string
 }
 
-interface Socket { terminate(): void }
-type WebsocketServer = Pick<EventEmitter, 'on'>
-
 /**
  * `@fastify/websocket` (11) sets `schema.hide` on every `websocket: true` route, and only
  * there: the one mark that tells such a route from a plain HTTP route at request time.
@@ -45,21 +40,16 @@ function isWebsocketRoute (request: FastifyRequest): boolean {
  * - an upgrade to a `websocket: true` route the plugin did not admit gets 503
  *   `WSG_UNAVAILABLE` (a check that cannot run denies), published with detail
  *   `route-not-governed`, and the route is logged once;
- * - an upgrade to a route that cannot be told from a plain HTTP route (the
- *   `{ handler, wsHandler }` form, or a plain route, which `@fastify/websocket` upgrades only
- *   to close) is let through to the upgrade and its socket terminated in the websocket
- *   server's `connection` event, before any route handler sees it;
- * - requests that are not upgrades, upgrades to unknown paths (404) and HEAD requests
- *   (never upgraded) are left alone.
+ * - an upgrade to any other route (a plain HTTP route, which `@fastify/websocket` would upgrade
+ *   only to close, or the `{ handler, wsHandler }` form, which nothing tells apart at request
+ *   time) gets 400 `WSG_BAD_REQUEST` before the upgrade, published with detail
+ *   `not-a-websocket-route`, with no log line: most such routes are plain ones;
+ * - requests that are not upgrades, upgrades to unknown paths (404) and to HEAD-only routes
+ *   (the twin Fastify adds for a GET route; never upgraded) are left alone.
  */
 export function refuseUngovernedRoutes (fastify: FastifyInstance, guard: UngovernedRouteGuard): void {
   const said = new Set<string>()
   const optOut = guard.optOut === undefined ? '' : ` (or set ${guard.optOut} on it)`
-  const doomed = new WeakSet<IncomingMessage>()
-  const watched = new WeakSet<WebsocketServer>()
-  const terminate = (socket: Socket, raw: IncomingMessage): void => {
-    if (doomed.delete(raw)) socket.terminate()
-  }
 
   fastify.addHook(guard.phase, function wsguardUngovernedRoute (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
     if ((request as { ws?: boolean }).ws !== true || guard.handled(request)) return done()
@@ -70,14 +60,11 @@ export function refuseUngovernedRoutes (fastify: FastifyInstance, guard: Ungover
     if (url === undefined || method === 'HEAD') return done()
     if (guard.exempt(config as unknown as Readonly<Record<string | symbol, unknown>> | undefined)) return done()
     if (!isWebsocketRoute(request)) {
-      // Terminated once upgraded, from the 'connection' event that precedes the route's handler.
-      const wss = (request.server as { websocketServer?: WebsocketServer }).websocketServer
-      if (wss !== undefined && !watched.has(wss)) {
-        watched.add(wss)
-        wss.on('connection', terminate)
-      }
-      doomed.add(request.raw)
-      return done()
+      // Refused before the upgrade: once upgraded, @fastify/websocket would call the route's
+      // wsHandler whatever a 'connection' listener did to the socket.
+      sendRejection(reply, 'WSG_BAD_REQUEST')
+      publishRejection(guard.source, request, url, 'WSG_BAD_REQUEST', 0, 'not-a-websocket-route', request.principal)
+      return
     }
     if (!said.has(url)) {
       said.add(url)

@@ -50,6 +50,13 @@ t.test('redactQuery', async (t) => {
   t.equal(redactQuery('/feed?x=1&access_token=abc&y', ['access_token']), '/feed?x=1&access_token=[REDACTED]&y')
   t.equal(redactQuery('/feed?access%5Ftoken=abc', ['access_token']), '/feed?access%5Ftoken=[REDACTED]', 'encoded names')
   t.equal(redactQuery('/feed?%E0%A4%A=1&access_token', ['access_token']), '/feed?%E0%A4%A=1&access_token=[REDACTED]', 'bad escapes and bare names')
+  // Wherever the router could read a query from: after '#', after ';' (useSemicolonDelimiter), and past a later '?'.
+  t.equal(redactQuery('/feed#x&access_token=abc', ['access_token']), '/feed#x&access_token=[REDACTED]', 'after #')
+  t.equal(redactQuery('/feed#access_token=abc', ['access_token']), '/feed#access_token=[REDACTED]')
+  t.equal(redactQuery('/feed;access_token=abc', ['access_token']), '/feed;access_token=[REDACTED]', 'after ;')
+  t.equal(redactQuery('/feed;x?access_token=abc', ['access_token']), '/feed;x?access_token=[REDACTED]', 'after a ; then a ?')
+  t.equal(redactQuery('/feed?a=1#access_token=abc;access_token=def', ['access_token']), '/feed?a=1#access_token=[REDACTED];access_token=[REDACTED]', 'every separator')
+  t.equal(redactQuery('/feed;jsessionid=1', ['access_token']), '/feed;jsessionid=1', 'unchanged when absent')
   t.ok(credentialRedactPaths.includes('req.headers.authorization'))
 })
 

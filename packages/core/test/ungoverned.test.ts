@@ -1,6 +1,4 @@
 import t from 'tap'
-import { EventEmitter } from 'node:events'
-import type { IncomingMessage } from 'node:http'
 import Fastify, { type FastifySchema } from 'fastify'
 import { ChannelName, appIdentity, channel, refuseUngovernedRoutes, type HandshakeRejectedMessage } from '../src/index.js'
 
@@ -82,33 +80,24 @@ t.test('refuseUngovernedRoutes: unknown paths and HEAD-only routes are left alon
   t.notOk(lines.some((l) => l.includes('undefined')), 'no line names an undefined route')
 })
 
-t.test('refuseUngovernedRoutes: an upgrade to a route that is not marked as a websocket route is terminated when it opens, never answered 503', async (t) => {
+t.test('refuseUngovernedRoutes: an upgrade to a route not marked as a websocket route gets 400 before the upgrade, with no log line', async (t) => {
   const lines: string[] = []
   const app = Fastify({ logger: { level: 'info', stream: { write: (l: string) => { lines.push(l) } } } })
   t.teardown(() => app.close())
-  // What @fastify/websocket decorates: the server that emits 'connection' before the route's handler.
-  const wss = new EventEmitter()
-  app.decorate('websocketServer', wss as never)
   app.decorateRequest('ws', true)
   refuseUngovernedRoutes(app, { source: '@wsguard/example', phase: 'preHandler', handled: (r) => r.headers['x-handled'] === '1', exempt: () => false, consequence: 'nothing checks it' })
-  const raws: IncomingMessage[] = []
-  app.get('/plain', async (request) => { raws.push(request.raw); return 'through' })
+  let reached = 0
+  app.get('/plain', async () => { reached++; return 'through' })
+  const seen: HandshakeRejectedMessage[] = []
+  const onRejected = (m: unknown): void => { seen.push(m as HandshakeRejectedMessage) }
+  channel(ChannelName.handshakeRejected).subscribe(onRejected)
+  t.teardown(() => channel(ChannelName.handshakeRejected).unsubscribe(onRejected))
 
-  const first = await app.inject('/plain')
-  t.equal(first.body, 'through', 'reaches the route (where @fastify/websocket would upgrade it)')
-  t.equal(lines.filter((l) => l.includes('was added before')).length, 0, 'no log line: it may be a plain HTTP route')
-  let terminated = 0
-  const socket = { terminate: () => { terminated++ } }
-  wss.emit('connection', socket, raws[0])
-  t.equal(terminated, 1, 'its socket is terminated as it opens')
-  wss.emit('connection', socket, raws[0])
-  t.equal(terminated, 1, 'once')
-
-  await app.inject('/plain')
-  t.equal(wss.listenerCount('connection'), 1, 'one listener, however many upgrades')
-  await app.inject({ url: '/plain', headers: { 'x-handled': '1' } })
-  wss.emit('connection', socket, raws[2])
-  t.equal(terminated, 1, 'a handled upgrade is left open')
-  wss.emit('connection', socket, {})
-  t.equal(terminated, 1, 'a socket of another request is left open')
+  const refused = await app.inject('/plain')
+  t.same([refused.statusCode, refused.json().code], [400, 'WSG_BAD_REQUEST'], 'a plain route or a { handler, wsHandler } route: never upgraded ungoverned')
+  t.equal(reached, 0, 'the route handler (which would upgrade) never runs')
+  t.match(seen, [{ source: '@wsguard/example', code: 'WSG_BAD_REQUEST', statusCode: 400, detail: 'not-a-websocket-route', route: '/plain' }])
+  t.equal(seen.length, 1)
+  t.equal(lines.filter((l) => l.includes('was added before')).length, 0, 'no log line: it is most likely a plain route')
+  t.equal((await app.inject({ url: '/plain', headers: { 'x-handled': '1' } })).body, 'through', 'a handled upgrade goes through')
 })

@@ -25,7 +25,7 @@ t.test('a websocket route added before the plugin is refused 503 at every depth 
     t.same(await probeUpgrade(base + path, {}, teardown), { kind: 'refused', status: 503, code: 'WSG_UNAVAILABLE' }, name)
   }
   t.same(await probeUpgrade(`${base}/v1/late`, {}, teardown), { kind: 'message', data: 'opened' }, 'a route added after opens, with a session')
-  t.same(await probeUpgrade(`${base}/plain`, {}, teardown), { kind: 'cut' }, 'a plain HTTP route: no 503')
+  t.same(await probeUpgrade(`${base}/plain`, {}, teardown), { kind: 'refused', status: 400, code: 'WSG_BAD_REQUEST' }, 'a plain HTTP route: 400, no 503')
   t.same(await probeUpgrade(`${base}/nowhere`, {}, teardown), { kind: 'refused', status: 404, code: undefined }, 'an unknown path: 404')
   t.equal(logs.lines.filter((l) => l.includes('was added before the plugin')).length, paths.length, 'each early route logged once')
   t.notOk(logs.text().includes('undefined'), 'no "route undefined"')

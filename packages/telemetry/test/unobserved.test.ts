@@ -69,7 +69,7 @@ t.test('no series and no audit line gets route "undefined", whatever the path', 
   const h = await harness(t, {}, (app) => { app.get('/plain', async () => 'plain') })
   const teardown = (fn: () => void): void => { t.teardown(fn) }
   t.same(await probeUpgrade(`${h.base}/nowhere`, {}, teardown), { kind: 'refused', status: 404, code: undefined }, 'an unknown path: 404')
-  t.same(await probeUpgrade(`${h.base}/plain`, {}, teardown), { kind: 'cut' }, 'a plain route: closed, never refused as ungoverned')
+  t.same(await probeUpgrade(`${h.base}/plain`, {}, teardown), { kind: 'refused', status: 400, code: 'WSG_BAD_REQUEST' }, 'a plain route: 400 before any upgrade, never 503')
   t.equal(await headUpgrade((h.app.server.address() as AddressInfo).port, '/feed/acme'), 404, 'a HEAD upgrade: 404')
   const missing = await connect(t, `${h.base}/feed/acme`)
   t.same('refused' in missing && missing.status, 401, 'a real refusal, audited with its route')
