@@ -1,7 +1,7 @@
 import { Cluster, Redis } from 'ioredis'
 import type { EventEmitter } from 'node:events'
 import { validateConnection, validateOptions, type RedisConnection, type RedisStoresOptions } from './options.js'
-import { Health, Keys, type Client, type HealthEvents } from './redis.js'
+import { Health, Keys, timed, type Client, type HealthEvents } from './redis.js'
 import { RedisSessionRegistry } from './registry.js'
 import { RedisRevocationStore } from './revocations.js'
 
@@ -69,7 +69,7 @@ export function redisStores (connection: RedisConnection, opts?: RedisStoresOpti
         client.off('close', onClose)
         client.off('ready', onReady)
         await revocations.close()
-        if (owned) await client.quit().catch(() => { client.disconnect() })
+        if (owned) await timed(client.quit(), config.commandTimeoutMs, 'quit').catch(() => { client.disconnect() })
       })()
       return closing
     }

@@ -45,6 +45,7 @@ export class RedisRevocationStore implements RevocationStore {
   #current = false
   #closed = false
   #wake: (() => void) | undefined
+  #interrupt: (() => void) | undefined
   readonly #loop: Promise<void>
   #loaded: Promise<void>
   #loadedNow: () => void = () => {}
@@ -56,7 +57,10 @@ export class RedisRevocationStore implements RevocationStore {
     this.#config = config
     this.#health = health
     this.#loaded = new Promise((resolve) => { this.#loadedNow = resolve })
-    reader.on('close', () => { this.#stale('the revocation stream connection closed') })
+    reader.on('close', () => {
+      this.#stale('the revocation stream connection closed')
+      this.#interrupt?.()
+    })
     reader.on('ready', () => { this.#wake?.() })
     this.#loop = this.#run()
   }
@@ -92,6 +96,7 @@ export class RedisRevocationStore implements RevocationStore {
   async close (): Promise<void> {
     this.#closed = true
     this.#wake?.()
+    this.#interrupt?.()
     this.#reader.disconnect()
     await this.#loop
   }
@@ -113,7 +118,12 @@ export class RedisRevocationStore implements RevocationStore {
       try {
         if (!this.#current) await this.#catchUp()
         const read = this.#reader.xread('COUNT', PAGE, 'BLOCK', blockMs, 'STREAMS', this.#keys.stream, this.#lastId as string)
-        const answer = await timed(read, blockMs + commandTimeoutMs, 'XREAD')
+        // The connection closing ends the wait at once: a blocked read is not always failed by the client.
+        const answer = await new Promise<Awaited<typeof read>>((resolve, reject) => {
+          this.#interrupt = () => { reject(new Error('the revocation stream connection closed')) }
+          timed(read, blockMs + commandTimeoutMs, 'XREAD').then(resolve, reject)
+        })
+        this.#interrupt = undefined
         if (answer !== null) this.#applyEntries((answer[0] as [string, Entries])[1])
       } catch (err) {
         if (this.#closed) return
