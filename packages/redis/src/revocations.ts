@@ -48,7 +48,7 @@ export class RedisRevocationStore implements RevocationStore {
   #interrupt: (() => void) | undefined
   readonly #loop: Promise<void>
   #loaded: Promise<void>
-  #loadedNow: () => void = () => {}
+  #loadedNow: (() => void) | undefined
 
   constructor (client: Client, reader: Client, keys: Keys, config: RedisStoresConfig, health: Health) {
     this.#client = client
@@ -137,11 +137,7 @@ export class RedisRevocationStore implements RevocationStore {
   async #catchUp (): Promise<void> {
     const { commandTimeoutMs } = this.#config
     const stream = this.#keys.stream
-    if (this.#lastId !== undefined) {
-      // Entries past the last applied one trimmed away (MAXLEN) while cut off: load the records again.
-      const first = await timed(this.#reader.xrange(stream, '-', '+', 'COUNT', 1), commandTimeoutMs, 'XRANGE')
-      if (first.length > 0 && compareIds((first[0] as [string, string[]])[0], this.#lastId) > 0) this.#lastId = undefined
-    }
+    if (this.#lastId !== undefined && await this.#trimmedPast(this.#lastId)) this.#lastId = undefined
     if (this.#lastId === undefined) {
       const loaded = await timed(LOAD.run(this.#reader, [this.#keys.records, stream], [Date.now()]), commandTimeoutMs, 'load')
       const [id, records] = loaded as [string, string[]]
@@ -154,8 +150,24 @@ export class RedisRevocationStore implements RevocationStore {
       if (page.length < PAGE) break
     }
     this.#current = true
-    this.#loadedNow()
+    this.#loadedNow?.()
     this.#health.up('mirror')
+  }
+
+  /**
+   * Whether entries after `id` were trimmed away (MAXLEN) while this instance was cut off: then
+   * the records are loaded again. Told by the oldest entry being past `id` (or, in an empty
+   * stream, the last id generated); a stream that is gone counts as trimmed.
+   */
+  async #trimmedPast (id: string): Promise<boolean> {
+    const read = timed(this.#reader.call('XINFO', 'STREAM', this.#keys.stream), this.#config.commandTimeoutMs, 'XINFO')
+    // No stream (deleted), or no answer: load again, which is always safe.
+    const fields = await read.catch(() => undefined)
+    if (fields === undefined) return true
+    const list = fields as unknown[]
+    const first = list[list.indexOf('first-entry') + 1] as [string, string[]] | null
+    const oldest = first !== null ? first[0] : list[list.indexOf('last-generated-id') + 1] as string
+    return compareIds(oldest, id) > 0
   }
 
   #applyEntries (entries: Entries): void {
@@ -168,7 +180,6 @@ export class RedisRevocationStore implements RevocationStore {
 
   /** Waits until the reader connection is up again (or the store closes). */
   async #ready (): Promise<void> {
-    if (this.#closed) return
     await new Promise<void>((resolve) => {
       this.#wake = resolve
       // Connected but failing (a timeout, an error reply): try again shortly, not in a tight loop.
