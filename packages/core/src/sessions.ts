@@ -27,12 +27,23 @@ export type SessionFilter =
   | { readonly tokenId: string }
   | { readonly issuer: string }
 
+/** One principal, as a per-principal session cap counts it: its subject and, when it has one, its issuer. */
+export interface PrincipalRef {
+  readonly subject: string
+  readonly issuer?: string
+}
+
 /** Where open sessions are recorded, for `list()` across instances. In memory by default. */
 export interface SessionRegistry {
   add(info: SessionInfo): void | Promise<void>
   update(info: SessionInfo): void | Promise<void>
   remove(id: string): void | Promise<void>
   list(filter?: SessionFilter): readonly SessionInfo[] | Promise<readonly SessionInfo[]>
+  /**
+   * How many sessions of exactly this principal (same subject, same issuer or none) are open,
+   * on every instance the registry spans. Optional: without it a cap counts `list({ subject })`.
+   */
+  count?(principal: PrincipalRef): number | Promise<number>
 }
 
 /** One revocation, as stored and as broadcast to every instance. */

@@ -10,10 +10,11 @@ export type { SessionExpiryOptions, RefreshAuthenticator, ControlMessageNames } 
 export {
   DEFAULT_NOTICE_MS, DEFAULT_GRACE_MS, DEFAULT_MAX_LIFETIME_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_HEARTBEAT_MS,
   DEFAULT_REFRESH_LIMIT, DEFAULT_MAX_CONTROL_FRAME_BYTES, DEFAULT_REVOCATION_RETENTION_MS, DEFAULT_REVOCATION_TIMEOUT_MS, DEFAULT_CLOSE_TIMEOUT_MS,
+  DEFAULT_MAX_SESSIONS_RETRY_AFTER_MS,
   DEFAULT_REALM, DEFAULT_MESSAGES
 } from './options.js'
 export { MemorySessionRegistry, MemoryRevocationStore } from './memory.js'
-export type { SessionFilter, SessionInfo, SessionRegistry, Revocation, RevocationStore, TimerClock } from '@wsguard/core'
+export type { PrincipalRef, SessionFilter, SessionInfo, SessionRegistry, Revocation, RevocationStore, TimerClock } from '@wsguard/core'
 
 /** `request.wsSession`: the open socket's session. */
 export interface WsSession extends EventEmitter<SessionEvents> {

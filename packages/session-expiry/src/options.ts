@@ -11,6 +11,7 @@ export const DEFAULT_MAX_CONTROL_FRAME_BYTES = 16_384
 export const DEFAULT_REVOCATION_RETENTION_MS = 24 * 3_600_000
 export const DEFAULT_CLOSE_TIMEOUT_MS = 5_000
 export const DEFAULT_REVOCATION_TIMEOUT_MS = 2_000
+export const DEFAULT_MAX_SESSIONS_RETRY_AFTER_MS = 30_000
 export const DEFAULT_REALM = 'wsguard'
 export const DEFAULT_MESSAGES: Readonly<ControlMessageNames> = Object.freeze({
   expiring: 'auth.expiring',
@@ -66,6 +67,14 @@ export interface SessionExpiryOptions {
   revocationRetentionMs?: number
   /** how long an asynchronous revocation store may take to answer a check before the handshake or refresh is refused (503 / WSG_UNAVAILABLE), ms. Default 2000 */
   revocationTimeoutMs?: number
+  /**
+   * at most this many open sessions per principal (same issuer and subject), counted across
+   * the registry (every instance's with a shared one); the next handshake gets 429
+   * WSG_RATE_LIMITED with Retry-After. 0 for no cap. Default 0
+   */
+  maxSessionsPerPrincipal?: number
+  /** the Retry-After sent with a handshake over `maxSessionsPerPrincipal`, ms (sent in whole seconds). Default 30000 */
+  maxSessionsRetryAfterMs?: number
   /** how long a client has to answer any close the plugin starts (4401, 4403, 4408, 4409, 1001 on shutdown) before it is cut off, ms. Default 5000 */
   closeTimeoutMs?: number
   /** `realm` of the challenge sent with 401 WSG_TOKEN_REVOKED. Default 'wsguard' */
@@ -89,18 +98,26 @@ export interface SessionExpiryConfig {
   readonly revocations: RevocationStore | undefined
   readonly revocationRetentionMs: number
   readonly revocationTimeoutMs: number
+  readonly maxSessionsPerPrincipal: number
+  readonly maxSessionsRetryAfterMs: number
   readonly closeTimeoutMs: number
   readonly realm: string
   readonly clock: TimerClock
 }
 
-const KEYS = new Set(['noticeMs', 'graceMs', 'maxLifetimeMs', 'idleTimeoutMs', 'heartbeatMs', 'refresh', 'refreshLimit', 'authenticate', 'messages', 'maxControlFrameBytes', 'registry', 'revocations', 'revocationRetentionMs', 'revocationTimeoutMs', 'closeTimeoutMs', 'realm', 'clock'])
+const KEYS = new Set(['noticeMs', 'graceMs', 'maxLifetimeMs', 'idleTimeoutMs', 'heartbeatMs', 'refresh', 'refreshLimit', 'authenticate', 'messages', 'maxControlFrameBytes', 'registry', 'revocations', 'revocationRetentionMs', 'revocationTimeoutMs', 'maxSessionsPerPrincipal', 'maxSessionsRetryAfterMs', 'closeTimeoutMs', 'realm', 'clock'])
 const MESSAGE_NAME = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/
 const REALM = /^[\x20\x21\x23-\x5b\x5d-\x7e]+$/
 
 function duration (value: unknown, path: string, fallback: number, min: number): number {
   if (value === undefined) return fallback
   if (!Number.isSafeInteger(value) || (value as number) < min) throw invalidOption(`${path} must be an integer ≥ ${min} (ms)`)
+  return value as number
+}
+
+function sessionCap (value: unknown): number {
+  if (value === undefined) return 0
+  if (!Number.isSafeInteger(value) || (value as number) < 0) throw invalidOption('opts.maxSessionsPerPrincipal must be an integer ≥ 0 (0 for no cap)')
   return value as number
 }
 
@@ -154,6 +171,8 @@ export function validateOptions (opts: unknown): SessionExpiryConfig {
     revocations: o.revocations as RevocationStore | undefined,
     revocationRetentionMs: duration(o.revocationRetentionMs, 'opts.revocationRetentionMs', DEFAULT_REVOCATION_RETENTION_MS, 1),
     revocationTimeoutMs: duration(o.revocationTimeoutMs, 'opts.revocationTimeoutMs', DEFAULT_REVOCATION_TIMEOUT_MS, 1),
+    maxSessionsPerPrincipal: sessionCap(o.maxSessionsPerPrincipal),
+    maxSessionsRetryAfterMs: duration(o.maxSessionsRetryAfterMs, 'opts.maxSessionsRetryAfterMs', DEFAULT_MAX_SESSIONS_RETRY_AFTER_MS, 1000),
     closeTimeoutMs: duration(o.closeTimeoutMs, 'opts.closeTimeoutMs', DEFAULT_CLOSE_TIMEOUT_MS, 0),
     realm: (o.realm ?? DEFAULT_REALM) as string,
     clock: (o.clock ?? systemTimerClock) as TimerClock

@@ -7,6 +7,7 @@ import {
   type Principal, type SessionFilter, type SessionInfo, type WsguardErrorCode
 } from '@wsguard/core'
 import { bounded } from './bounded.js'
+import { SessionCap, type CapCheck } from './cap.js'
 import { ControlMatcher } from './control.js'
 import { checkFilter, filterKind, matches } from './filter.js'
 import { LiveSessionRegistry, MemoryRevocationStore } from './memory.js'
@@ -24,7 +25,10 @@ type OnClose = { onClose(fn: (instance: FastifyInstance, done: (err?: unknown) =
  * 'connection' event. A WeakMap, not a property on the raw request: adding (and deleting) a
  * property would change the shape of every IncomingMessage and slow all code that reads them.
  */
-const pendingByRaw = new WeakMap<IncomingMessage, { request: FastifyRequest, route: string, seen: number }>()
+const pendingByRaw = new WeakMap<IncomingMessage, Pending>()
+
+/** A handshake admitted by the check; `held` when it holds a place under `maxSessionsPerPrincipal`. */
+interface Pending { request: FastifyRequest, route: string, seen: number, held: boolean }
 
 /** How long revocations are remembered for handshakes admitted but not yet upgraded, ms. */
 const IN_FLIGHT_WINDOW_MS = 60_000
@@ -48,6 +52,7 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
   const live = new Set<Session>()
   const registry = config.registry ?? new LiveSessionRegistry(live)
   const revocations = config.revocations ?? new MemoryRevocationStore()
+  const cap = config.maxSessionsPerPrincipal > 0 ? new SessionCap(config.maxSessionsPerPrincipal, config.registry) : undefined
   let authenticate: RefreshAuthenticator | undefined = config.authenticate
   let drained: (() => void) | undefined
 
@@ -56,6 +61,7 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
     registry,
     revocations,
     instance: randomUUID(),
+    cap,
     app: appIdentity(fastify),
     scheduler: schedulerFor(config.clock, (err) => fastify.log.error({ err }, 'session-expiry: a session timer failed')),
     control: config.refresh ? new ControlMatcher(config.messages.refresh, config.maxControlFrameBytes) : undefined,
@@ -64,6 +70,7 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
     revokedSince,
     ended: (session) => {
       live.delete(session)
+      if (cap !== undefined && session.principal !== null) cap.ended(session.principal)
       if (live.size === 0) drained?.()
     }
   }
@@ -134,6 +141,11 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
     const pending = pendingByRaw.get(raw)
     if (pending === undefined) return
     pendingByRaw.delete(raw)
+    const principal = pending.request.principal ?? null
+    if (cap !== undefined && principal !== null) {
+      if (pending.held) cap.release(principal, raw)
+      cap.opened(principal)
+    }
     const session = new Session(host, pending.request, socket, pending.route)
     pending.request.wsSession = session
     live.add(session)
@@ -182,6 +194,15 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
     optOut: 'config.session: false'
   })
 
+  function releaseHeld (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
+    const pending = pendingByRaw.get(request.raw)
+    if (pending !== undefined) {
+      pendingByRaw.delete(request.raw)
+      if (pending.held) (cap as SessionCap).release(request.principal, request.raw)
+    }
+    done()
+  }
+
   fastify.addHook('onRoute', (routeOptions: RouteOptions) => {
     if (routeOptions.websocket !== true && typeof routeOptions.wsHandler !== 'function') return
     const value = (routeOptions.config as { session?: unknown } | undefined)?.session
@@ -190,9 +211,14 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
     // An in-band refresh checks the new principal's revocations too (core's handshake checks).
     addHandshakeCheck(routeOptions, { source: SOURCE, check: (_request, principal) => revocationCheck(host, principal) })
     const hook = makeHandshakeHook(host, routeOptions.url)
-    const existing = routeOptions.preValidation
-    routeOptions.preValidation = existing === undefined ? [hook] : [...(Array.isArray(existing) ? existing : [existing]), hook]
+    routeOptions.preValidation = [...hooksOf(routeOptions.preValidation), hook]
+    // A handshake refused by a later hook gets an HTTP answer: the place it held under the cap is given back.
+    if (cap !== undefined) routeOptions.onResponse = [...hooksOf(routeOptions.onResponse), releaseHeld]
   })
+}
+
+function hooksOf<H> (existing: H | H[] | undefined): H[] {
+  return existing === undefined ? [] : Array.isArray(existing) ? existing : [existing]
 }
 
 /** The revocation store's answer for a principal, bounded by `revocationTimeoutMs`: a refusal code or `undefined`. */
@@ -205,15 +231,19 @@ function revocationCheck (host: SessionHost, principal: Principal): WsguardError
 
 /**
  * Before the upgrade: a revoked token (by id, or its subject, session or issuer revoked
- * after it was issued) gets 401 WSG_TOKEN_REVOKED; a store that fails gets 503. Runs in
- * preValidation, after every onRequest hook, so auth-handshake's principal is set.
+ * after it was issued) gets 401 WSG_TOKEN_REVOKED; a principal already holding
+ * `maxSessionsPerPrincipal` sessions gets 429 WSG_RATE_LIMITED with Retry-After; a store or
+ * registry that fails gets 503. Runs in preValidation, after every onRequest hook, so
+ * auth-handshake's principal is set.
  */
 function makeHandshakeHook (host: SessionHost, route: string) {
-  const { config } = host
+  const { config, cap } = host
   const challenge = { 'www-authenticate': `Bearer realm="${config.realm}", error="invalid_token", error_description="The token has been revoked"` }
+  const retryAfter = { 'retry-after': String(Math.ceil(config.maxSessionsRetryAfterMs / 1000)) }
+  const headers: Partial<Record<WsguardErrorCode, Record<string, string>>> = { WSG_TOKEN_REVOKED: challenge, WSG_RATE_LIMITED: retryAfter }
 
   function refuse (request: FastifyRequest, reply: FastifyReply, code: WsguardErrorCode, principal: Principal, detail: string): void {
-    sendRejection(reply, code, code === 'WSG_TOKEN_REVOKED' ? challenge : undefined)
+    sendRejection(reply, code, headers[code])
     publishRejection(SOURCE, request, route, code, 0, detail, principal)
   }
 
@@ -223,27 +253,44 @@ function makeHandshakeHook (host: SessionHost, route: string) {
     // Taken before the check starts: a revocation delivered while the store answers is applied to its result.
     const seen = host.delivered()
     const principal = request.principal ?? null
-    const admit = (): void => {
-      pendingByRaw.set(request.raw, { request, route, seen })
+    const admit = (held: boolean): void => {
+      pendingByRaw.set(request.raw, { request, route, seen, held })
       done()
     }
-    if (principal === null) return admit()
-    const failed = (err: unknown): void => {
-      request.log.error({ err }, 'session-expiry: revocation check failed; handshake refused')
-      refuse(request, reply, 'WSG_UNAVAILABLE', principal, 'revocation-store')
+    if (principal === null) return admit(false)
+    const failed = (what: string) => (err: unknown): void => {
+      request.log.error({ err }, `session-expiry: ${what} check failed; handshake refused`)
+      refuse(request, reply, 'WSG_UNAVAILABLE', principal, what === 'revocation' ? 'revocation-store' : 'session-registry')
     }
     const decide = (code: WsguardErrorCode | undefined): void => {
       if (code === undefined && host.revokedSince(seen, '', principal) !== undefined) code = 'WSG_TOKEN_REVOKED'
-      if (code === undefined) admit()
-      else refuse(request, reply, code, principal, 'revoked')
+      if (code !== undefined) return refuse(request, reply, code, principal, 'revoked')
+      if (cap === undefined) return admit(false)
+      let check: CapCheck
+      try {
+        check = cap.check(principal)
+      } catch (err) {
+        return failed('session cap')(err)
+      }
+      const counted = (open: number): void => {
+        if (!cap.admit(check, open, request.raw, config.clock.now())) return refuse(request, reply, 'WSG_RATE_LIMITED', principal, 'session-cap')
+        admit(true)
+      }
+      const open = check.open
+      if (!(open instanceof Promise)) return counted(open)
+      const answer = bounded(open, config.clock, config.revocationTimeoutMs, 'the session registry') as Promise<number>
+      answer.then(counted, (err: unknown) => {
+        cap.drop(check)
+        failed('session cap')(err)
+      }).catch(done)
     }
     let answer: WsguardErrorCode | undefined | Promise<WsguardErrorCode | undefined>
     try {
       answer = revocationCheck(host, principal)
     } catch (err) {
-      return failed(err)
+      return failed('revocation')(err)
     }
-    if (answer instanceof Promise) answer.then(decide, failed).catch(done)
+    if (answer instanceof Promise) answer.then(decide, failed('revocation')).catch(done)
     else decide(answer)
   }
 }

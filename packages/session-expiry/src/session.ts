@@ -6,6 +6,7 @@ import {
   ChannelName, channel, CloseCode, publishedOrigin, runHandshakeChecks, type AppIdentity, type AuthOutcome, type Principal,
   type RevocationStore, type SessionFilter, type SessionInfo, type SessionRegistry, type TimerHandle, type TopicDenyReason, type WsguardErrorCode
 } from '@wsguard/core'
+import type { SessionCap } from './cap.js'
 import type { ControlMatcher } from './control.js'
 import type { SessionExpiryConfig } from './options.js'
 import type { Scheduled, Scheduler } from './scheduler.js'
@@ -24,6 +25,8 @@ export interface SessionHost {
   readonly registry: SessionRegistry
   readonly revocations: RevocationStore
   readonly instance: string
+  /** `maxSessionsPerPrincipal`, when set */
+  readonly cap: SessionCap | undefined
   /** the app its messages name (`appIdentity(fastify)`) */
   readonly app: AppIdentity
   readonly control: ControlMatcher | undefined

@@ -27,6 +27,9 @@ const bad: Array<[string, unknown, RegExp]> = [
   ['revocationRetentionMs', { revocationRetentionMs: 0 }, /opts\.revocationRetentionMs must be an integer ≥ 1/],
   ['closeTimeoutMs', { closeTimeoutMs: -1 }, /opts\.closeTimeoutMs must be an integer ≥ 0/],
   ['revocationTimeoutMs', { revocationTimeoutMs: 0 }, /opts\.revocationTimeoutMs must be an integer ≥ 1/],
+  ['maxSessionsPerPrincipal', { maxSessionsPerPrincipal: -1 }, /opts\.maxSessionsPerPrincipal must be an integer ≥ 0 \(0 for no cap\)/],
+  ['maxSessionsPerPrincipal as text', { maxSessionsPerPrincipal: '5' }, /opts\.maxSessionsPerPrincipal must be an integer/],
+  ['maxSessionsRetryAfterMs', { maxSessionsRetryAfterMs: 999 }, /opts\.maxSessionsRetryAfterMs must be an integer ≥ 1000/],
   ['realm', { realm: 'a"b' }, /opts\.realm must be printable ASCII/],
   ['clock', { clock: { now: () => 1 } }, /opts\.clock must implement TimerClock/]
 ]
@@ -43,7 +46,7 @@ t.test('bad options fail registration with a message naming the option', async (
 t.test('defaults, and options are copied', async (t) => {
   const messages = { refresh: 'reauth' }
   const c = validateOptions({ messages })
-  t.match(c, { noticeMs: 60_000, graceMs: 5_000, maxLifetimeMs: 28_800_000, idleTimeoutMs: 300_000, heartbeatMs: 30_000, refresh: true, refreshLimit: { max: 5, windowMs: 60_000 }, maxControlFrameBytes: 16_384, revocationRetentionMs: 86_400_000, revocationTimeoutMs: 2_000, closeTimeoutMs: 5_000, realm: 'wsguard' })
+  t.match(c, { noticeMs: 60_000, graceMs: 5_000, maxLifetimeMs: 28_800_000, idleTimeoutMs: 300_000, heartbeatMs: 30_000, refresh: true, refreshLimit: { max: 5, windowMs: 60_000 }, maxControlFrameBytes: 16_384, revocationRetentionMs: 86_400_000, revocationTimeoutMs: 2_000, maxSessionsPerPrincipal: 0, maxSessionsRetryAfterMs: 30_000, closeTimeoutMs: 5_000, realm: 'wsguard' })
   t.same(c.messages, { expiring: 'auth.expiring', refresh: 'reauth', refreshed: 'auth.refreshed', refreshFailed: 'auth.refresh_failed', topicRevoked: 'topic.revoked' })
   t.same(messages, { refresh: 'reauth' }, 'not mutated')
   t.ok(Object.isFrozen(c))

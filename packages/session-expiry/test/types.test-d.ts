@@ -5,7 +5,7 @@ import websocket from '@fastify/websocket'
 import type { AuthOutcome, SessionInfo } from '@wsguard/core'
 import { FakeClock } from '@wsguard/testing'
 import {
-  sessionExpiry, MemoryRevocationStore, MemorySessionRegistry, DEFAULT_MESSAGES, DEFAULT_NOTICE_MS,
+  sessionExpiry, MemoryRevocationStore, MemorySessionRegistry, DEFAULT_MESSAGES, DEFAULT_NOTICE_MS, DEFAULT_MAX_SESSIONS_RETRY_AFTER_MS,
   type SessionExpiryOptions, type WsSession, type ControlMessageNames, type RefreshAuthenticator
 } from '../src/index.js'
 
@@ -27,6 +27,8 @@ const options: SessionExpiryOptions = {
   revocations: new MemoryRevocationStore(),
   revocationRetentionMs: 86_400_000,
   revocationTimeoutMs: 2_000,
+  maxSessionsPerPrincipal: 5,
+  maxSessionsRetryAfterMs: DEFAULT_MAX_SESSIONS_RETRY_AFTER_MS,
   closeTimeoutMs: 5_000,
   realm: 'wsguard',
   clock: new FakeClock()
@@ -62,6 +64,10 @@ const badRetention: SessionExpiryOptions = { revocationRetentionMs: '1d' }
 const badClose: SessionExpiryOptions = { closeTimeoutMs: '5s' }
 // @ts-expect-error revocationTimeoutMs is a number
 const badRevocationTimeout: SessionExpiryOptions = { revocationTimeoutMs: '2s' }
+// @ts-expect-error maxSessionsPerPrincipal is a number
+const badCap: SessionExpiryOptions = { maxSessionsPerPrincipal: '5' }
+// @ts-expect-error maxSessionsRetryAfterMs is a number
+const badCapRetry: SessionExpiryOptions = { maxSessionsRetryAfterMs: '30s' }
 // @ts-expect-error realm is a string
 const badRealm: SessionExpiryOptions = { realm: 1 }
 // @ts-expect-error clock needs timers
@@ -100,4 +106,4 @@ await app.wsSessions.revoke({ user: 'alice' })
 const list: readonly SessionInfo[] = await app.wsSessions.list({ subject: 'alice' })
 const size: number = app.wsSessions.size
 
-export { badNotice, badGrace, badLifetime, badIdle, badHeartbeat, badRefresh, badLimit, badAuth, badMessages, badBytes, badRegistry, badStore, badRetention, badClose, badRevocationTimeout, badRealm, badClock, closed, list, size }
+export { badNotice, badGrace, badLifetime, badIdle, badHeartbeat, badRefresh, badLimit, badAuth, badMessages, badBytes, badRegistry, badStore, badRetention, badClose, badRevocationTimeout, badCap, badCapRetry, badRealm, badClock, closed, list, size }

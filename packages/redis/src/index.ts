@@ -1,0 +1,77 @@
+import { Cluster, Redis } from 'ioredis'
+import type { EventEmitter } from 'node:events'
+import { validateConnection, validateOptions, type RedisConnection, type RedisStoresOptions } from './options.js'
+import { Health, Keys, timed, type Client, type HealthEvents } from './redis.js'
+import { RedisSessionRegistry } from './registry.js'
+import { RedisRevocationStore } from './revocations.js'
+
+export type { RedisConnection, RedisStoresOptions, StoreLogger } from './options.js'
+export type { HealthEvents } from './redis.js'
+export {
+  DEFAULT_KEY_PREFIX, DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_HEARTBEAT_MS, DEFAULT_HEARTBEAT_TTL_MS, DEFAULT_STREAM_MAX_LEN,
+  DEFAULT_BLOCK_MS
+} from './options.js'
+export { RedisSessionRegistry } from './registry.js'
+export { RedisRevocationStore } from './revocations.js'
+
+/** What `redisStores()` returns: pass `registry` and `revocations` to session-expiry. */
+export interface RedisStores {
+  /** the session registry across instances (`SessionRegistry`, with `count()` for `maxSessionsPerPrincipal`) */
+  readonly registry: RedisSessionRegistry
+  /** revocations on a Redis stream, checked from a local mirror (`RevocationStore`) */
+  readonly revocations: RedisRevocationStore
+  /** `unavailable` once per outage, `recovered` at its end: count them (telemetry, a metric) */
+  readonly events: EventEmitter<HealthEvents>
+  /** whether Redis answers and the revocation mirror is current */
+  readonly available: boolean
+  /** resolves once the revocations kept in Redis are loaded (await it before listening) */
+  ready(): Promise<void>
+  /** stops the heartbeat, removes this instance's sessions from Redis, closes the connections it opened */
+  close(): Promise<void>
+}
+
+function readerOf (client: Client): Client {
+  // An XREAD in flight when the connection drops fails at once (not re-sent), so the store
+  // knows its mirror is stale and catches up when the connection is back.
+  if (client instanceof Cluster) return client.duplicate()
+  return client.duplicate({ autoResendUnfulfilledCommands: false, maxRetriesPerRequest: null })
+}
+
+/**
+ * Session registry and revocation store on Redis (standalone, Sentinel or Cluster, through
+ * ioredis), for session-expiry on many instances. Options are checked here, with messages
+ * naming the option.
+ */
+export function redisStores (connection: RedisConnection, opts?: RedisStoresOptions): RedisStores {
+  const conn = validateConnection(connection)
+  const config = validateOptions(opts)
+  const owned = 'url' in conn
+  const client: Client = 'url' in conn ? new Redis(conn.url) : conn.client
+  const reader = readerOf(client)
+  const keys = new Keys(config.keyPrefix)
+  const health = new Health(['commands', 'mirror'], config.logger, config.failOpen)
+  const revocations = new RedisRevocationStore(client, reader, keys, config, health)
+  const registry = new RedisSessionRegistry(client, keys, config, health)
+  const onClose = (): void => { health.down('commands', 'the command connection closed') }
+  const onReady = (): void => { registry.heartbeat() }
+  client.on('close', onClose)
+  client.on('ready', onReady)
+  let closing: Promise<void> | undefined
+  return {
+    registry,
+    revocations,
+    events: health,
+    get available () { return health.available },
+    ready: () => revocations.loaded(),
+    close: () => {
+      closing ??= (async () => {
+        await registry.close()
+        client.off('close', onClose)
+        client.off('ready', onReady)
+        await revocations.close()
+        if (owned) await timed(client.quit(), config.commandTimeoutMs, 'quit').catch(() => { client.disconnect() })
+      })()
+      return closing
+    }
+  }
+}

@@ -1,0 +1,114 @@
+import { createHash } from 'node:crypto'
+import { EventEmitter } from 'node:events'
+import type { Cluster, Redis } from 'ioredis'
+import type { StoreLogger } from './options.js'
+
+export type Client = Redis | Cluster
+
+/** A command's answer, or a rejection once `ms` have passed: no caller waits on Redis longer. */
+export function timed<T> (answer: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => { reject(new Error(`redis: ${what} gave no answer within ${ms} ms`)) }, ms)
+    timer.unref()
+    answer.then(
+      (value) => { clearTimeout(timer); resolve(value) },
+      (err: unknown) => { clearTimeout(timer); reject(err) }
+    )
+  })
+}
+
+/** A Lua script run with EVALSHA, sent whole only when Redis does not have it (NOSCRIPT). */
+export class Script {
+  readonly #lua: string
+  readonly #sha: string
+
+  constructor (lua: string) {
+    this.#lua = lua
+    this.#sha = createHash('sha1').update(lua).digest('hex')
+  }
+
+  async run (client: Client, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown> {
+    try {
+      return await client.evalsha(this.#sha, keys.length, ...keys, ...args)
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err
+      return await client.eval(this.#lua, keys.length, ...keys, ...args)
+    }
+  }
+}
+
+/** The key names: all under one hash tag, `{prefix}`, so multi-key commands and scripts work on a Cluster. */
+export class Keys {
+  readonly tag: string
+  readonly stream: string
+  readonly records: string
+  readonly instances: string
+
+  constructor (prefix: string) {
+    this.tag = `{${prefix}}`
+    this.stream = `${this.tag}revocations`
+    this.records = `${this.tag}revoked`
+    this.instances = `${this.tag}instances`
+  }
+
+  sessions (instance: string): string { return `${this.tag}s:${instance}` }
+  counts (instance: string): string { return `${this.tag}c:${instance}` }
+}
+
+/** Compares two stream ids (`ms-seq`). */
+export function compareIds (a: string, b: string): number {
+  const [am, as] = a.split('-').map(Number) as [number, number]
+  const [bm, bs] = b.split('-').map(Number) as [number, number]
+  return am !== bm ? am - bm : as - bs
+}
+
+export interface HealthEvents {
+  /** Redis became unreachable (or the revocation mirror stale); emitted once per outage */
+  unavailable: [{ reason: string, error?: Error }]
+  /** Redis answers and the mirror has caught up again, after an outage */
+  recovered: [{ downMs: number }]
+}
+
+/**
+ * Whether the stores can answer from Redis: every part (`commands`, `mirror`) up. An outage
+ * is reported (event and log line) once, when the first part goes down after all were up or
+ * the stores never came up; its end once, when every part is up again.
+ */
+export class Health extends EventEmitter<HealthEvents> {
+  readonly #down = new Set<string>()
+  readonly #logger: StoreLogger | undefined
+  readonly #failOpen: boolean
+  #since: number | undefined
+  #reported = false
+
+  constructor (parts: readonly string[], logger: StoreLogger | undefined, failOpen: boolean) {
+    super()
+    for (const p of parts) this.#down.add(p)
+    this.#since = Date.now()
+    this.#logger = logger
+    this.#failOpen = failOpen
+  }
+
+  get available (): boolean { return this.#down.size === 0 }
+
+  down (part: string, reason: string, error?: Error): void {
+    this.#down.add(part)
+    this.#since ??= Date.now()
+    if (this.#reported) return
+    this.#reported = true
+    const mode = this.#failOpen ? 'fail-open: deciding from what this instance knows' : 'fail-closed: refusing new handshakes'
+    this.#logger?.warn({ reason, ...(error !== undefined ? { err: error } : {}) }, `@wsguard/redis: Redis unavailable (${mode})`)
+    this.emit('unavailable', { reason, ...(error !== undefined ? { error } : {}) })
+  }
+
+  up (part: string): void {
+    this.#down.delete(part)
+    if (this.#down.size > 0 || this.#since === undefined) return
+    const downMs = Date.now() - (this.#since as number)
+    this.#since = undefined
+    if (!this.#reported) return
+    this.#reported = false
+    this.#logger?.info({ downMs }, '@wsguard/redis: Redis available again')
+    this.emit('recovered', { downMs })
+  }
+}

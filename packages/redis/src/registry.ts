@@ -1,0 +1,212 @@
+import type { Principal, PrincipalRef, SessionFilter, SessionInfo, SessionRegistry } from '@wsguard/core'
+import type { RedisStoresConfig } from './options.js'
+import { Script, timed, type Client, type Health, type Keys } from './redis.js'
+
+const NOW = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)"
+
+/** Adds (or replaces) a session: KEYS instances, sessions, counts; ARGV instance, id, json, principal key or '', ttl, counted (1/0). */
+const ADD = new Script(`${NOW}
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+if ARGV[4] ~= '' and ARGV[6] == '1' then
+  redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
+  redis.call('PEXPIRE', KEYS[3], ARGV[5])
+end
+redis.call('ZADD', KEYS[1], now + ARGV[5], ARGV[1])
+`)
+
+/** Replaces a session's entry if it is there: KEYS sessions; ARGV id, json. */
+const UPDATE = new Script(`
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+`)
+
+/** Removes a session: KEYS sessions, counts; ARGV id, principal key or ''. */
+const REMOVE = new Script(`
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 1 and ARGV[2] ~= '' then
+  if redis.call('HINCRBY', KEYS[2], ARGV[2], -1) <= 0 then redis.call('HDEL', KEYS[2], ARGV[2]) end
+end
+`)
+
+/** Heartbeat: KEYS instances, sessions, counts; ARGV instance, ttl. Forgets dead instances; 0 when this one's entries are gone. */
+const BEAT = new Script(`${NOW}
+redis.call('ZADD', KEYS[1], now + ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('PEXPIRE', KEYS[3], ARGV[2])
+return redis.call('PEXPIRE', KEYS[2], ARGV[2])
+`)
+
+/** Sessions of a principal on every live instance: KEYS instances; ARGV tag, principal key. */
+const COUNT = new Script(`${NOW}
+local n = 0
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')) do
+  n = n + (tonumber(redis.call('HGET', ARGV[1] .. 'c:' .. id, ARGV[2])) or 0)
+end
+return n
+`)
+
+/** Every live instance's sessions: KEYS instances; ARGV tag. */
+const LIST = new Script(`${NOW}
+local out = {}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')) do
+  for _, v in ipairs(redis.call('HVALS', ARGV[1] .. 's:' .. id)) do out[#out + 1] = v end
+end
+return out
+`)
+
+/** One string per principal: issuer and subject, unambiguous whatever either contains. */
+function keyOf (p: PrincipalRef): string {
+  const issuer = p.issuer ?? ''
+  return `${issuer.length}:${issuer}${p.subject}`
+}
+
+function principalKey (p: Principal | null): string {
+  return p === null ? '' : keyOf(p.issuer === undefined ? { subject: p.id } : { subject: p.id, issuer: p.issuer })
+}
+
+/** Whether a session is selected by a filter (the same rule as session-expiry's). */
+function matches (filter: SessionFilter, s: SessionInfo): boolean {
+  const p = s.principal
+  if ('sessionId' in filter) return filter.sessionId === s.id || p?.sessionId === filter.sessionId
+  if (p === null) return false
+  if ('subject' in filter) return p.id === filter.subject && (filter.issuer === undefined || p.issuer === filter.issuer)
+  if ('tokenId' in filter) return p.tokenId === filter.tokenId
+  return p.issuer === filter.issuer
+}
+
+/**
+ * Open sessions of every instance. Each instance writes its own under its own keys (a hash
+ * of sessions, a hash of per-principal counts) with a TTL its heartbeat refreshes, and lists
+ * itself in a sorted set by the time its entries expire: an instance that dies without
+ * cleaning up drops out of `list()` and `count()` when its heartbeat is missed, and its keys
+ * expire. This instance keeps its own sessions in memory too, and writes them all again
+ * whenever a write failed or its keys were lost (Redis restarted, or it was cut off too long).
+ */
+export class RedisSessionRegistry implements SessionRegistry {
+  readonly #client: Client
+  readonly #keys: Keys
+  readonly #config: RedisStoresConfig
+  readonly #health: Health
+  readonly #mine = new Map<string, SessionInfo>()
+  readonly #counts = new Map<string, number>()
+  readonly #timer: NodeJS.Timeout
+  #dirty = true
+  #beating: Promise<void> | undefined
+
+  constructor (client: Client, keys: Keys, config: RedisStoresConfig, health: Health) {
+    this.#client = client
+    this.#keys = keys
+    this.#config = config
+    this.#health = health
+    this.#timer = setInterval(() => { this.heartbeat() }, config.heartbeatMs).unref()
+    this.heartbeat()
+  }
+
+  add (info: SessionInfo): Promise<void> {
+    const key = principalKey(info.principal)
+    const counted = !this.#mine.has(info.id)
+    this.#mine.set(info.id, info)
+    if (counted && key !== '') this.#counts.set(key, (this.#counts.get(key) ?? 0) + 1)
+    const { instance, heartbeatTtlMs } = this.#config
+    const keys = [this.#keys.instances, this.#keys.sessions(instance), this.#keys.counts(instance)]
+    return this.#write('add', ADD.run(this.#client, keys, [instance, info.id, JSON.stringify(info), key, heartbeatTtlMs, counted ? 1 : 0]))
+  }
+
+  update (info: SessionInfo): Promise<void> {
+    if (!this.#mine.has(info.id)) return Promise.resolve()
+    this.#mine.set(info.id, info)
+    return this.#write('update', UPDATE.run(this.#client, [this.#keys.sessions(this.#config.instance)], [info.id, JSON.stringify(info)]))
+  }
+
+  remove (id: string): Promise<void> {
+    const info = this.#mine.get(id)
+    if (info === undefined) return Promise.resolve()
+    this.#mine.delete(id)
+    const key = principalKey(info.principal)
+    if (key !== '') {
+      const n = (this.#counts.get(key) as number) - 1
+      if (n <= 0) this.#counts.delete(key)
+      else this.#counts.set(key, n)
+    }
+    const { instance } = this.#config
+    return this.#write('remove', REMOVE.run(this.#client, [this.#keys.sessions(instance), this.#keys.counts(instance)], [id, key]))
+  }
+
+  /** Sessions of the principal on every live instance: one command. Fail-open: this instance's count while Redis fails. */
+  async count (principal: PrincipalRef): Promise<number> {
+    const key = keyOf(principal)
+    try {
+      const n = await timed(COUNT.run(this.#client, [this.#keys.instances], [this.#keys.tag, key]), this.#config.commandTimeoutMs, 'count')
+      return n as number
+    } catch (err) {
+      this.#health.down('commands', 'a registry command failed', err as Error)
+      if (this.#config.failOpen) return this.#counts.get(key) ?? 0
+      throw err
+    }
+  }
+
+  /** Every live instance's sessions, optionally filtered. Rejects while Redis fails (whatever `onUnavailable`). */
+  async list (filter?: SessionFilter): Promise<readonly SessionInfo[]> {
+    const all = await timed(LIST.run(this.#client, [this.#keys.instances], [this.#keys.tag]), this.#config.commandTimeoutMs, 'list') as string[]
+    const sessions = all.map((json) => JSON.parse(json) as SessionInfo)
+    return filter === undefined ? sessions : sessions.filter((s) => matches(filter, s))
+  }
+
+  /** sessions of this instance */
+  get size (): number { return this.#mine.size }
+
+  /** Refreshes this instance's entries (on its interval; exposed for tests), writing them all again when needed. */
+  heartbeat (): Promise<void> {
+    this.#beating ??= this.#beat().finally(() => { this.#beating = undefined })
+    return this.#beating
+  }
+
+  /** Stops the heartbeat and removes this instance's entries. */
+  async close (): Promise<void> {
+    clearInterval(this.#timer)
+    await this.#beating
+    const { instance, commandTimeoutMs } = this.#config
+    const removal = this.#client.multi()
+      .del(this.#keys.sessions(instance), this.#keys.counts(instance))
+      .zrem(this.#keys.instances, instance)
+      .exec()
+    await timed(removal, commandTimeoutMs, 'close').catch(() => {})
+  }
+
+  async #beat (): Promise<void> {
+    const { instance, heartbeatTtlMs, commandTimeoutMs } = this.#config
+    const keys = [this.#keys.instances, this.#keys.sessions(instance), this.#keys.counts(instance)]
+    try {
+      const kept = await timed(BEAT.run(this.#client, keys, [instance, heartbeatTtlMs]), commandTimeoutMs, 'heartbeat')
+      if (this.#dirty || (kept === 0 && this.#mine.size > 0)) await this.#rewrite(keys)
+      this.#health.up('commands')
+    } catch (err) {
+      this.#dirty = true
+      this.#health.down('commands', 'a registry command failed', err as Error)
+    }
+  }
+
+  /** Writes this instance's entries again from what it holds, in one transaction. */
+  async #rewrite ([, sessions, counts]: string[]): Promise<void> {
+    const { heartbeatTtlMs, commandTimeoutMs } = this.#config
+    const m = this.#client.multi().del(sessions as string, counts as string)
+    if (this.#mine.size > 0) {
+      m.hset(sessions as string, Object.fromEntries([...this.#mine].map(([id, info]) => [id, JSON.stringify(info)])))
+      m.pexpire(sessions as string, heartbeatTtlMs)
+    }
+    if (this.#counts.size > 0) {
+      m.hset(counts as string, Object.fromEntries(this.#counts))
+      m.pexpire(counts as string, heartbeatTtlMs)
+    }
+    await timed(m.exec(), commandTimeoutMs, 'rewrite')
+    this.#dirty = false
+  }
+
+  async #write (what: string, command: Promise<unknown>): Promise<void> {
+    try {
+      await timed(command, this.#config.commandTimeoutMs, what)
+    } catch (err) {
+      this.#dirty = true
+      throw err
+    }
+  }
+}

@@ -1,0 +1,140 @@
+import t, { type Test } from 'tap'
+import { until } from '@wsguard/testing'
+import { redisStores, type RedisStoresOptions } from '../src/index.js'
+import { Health, compareIds } from '../src/redis.js'
+import { parse, RevocationMirror, serialise } from '../src/mirror.js'
+import { principal, REDIS_URL, revocation, startRelay, testClient, testPrefix } from './helpers.js'
+import { info } from './suite.js'
+
+async function cutOff (t: Test, opts: RedisStoresOptions = {}) {
+  const relay = await startRelay(t)
+  const keyPrefix = testPrefix()
+  const client = testClient(t, keyPrefix)
+  const direct = redisStores({ url: REDIS_URL }, { keyPrefix })
+  const viaRelay = redisStores({ url: relay.url }, { keyPrefix, commandTimeoutMs: 100, ...opts })
+  t.teardown(() => direct.close())
+  t.teardown(() => viaRelay.close())
+  await Promise.all([direct.ready(), viaRelay.ready()])
+  return { relay, client, direct, viaRelay, tag: `{${keyPrefix}}` }
+}
+
+t.test('fail-closed: while Redis is unreachable the checks throw and the commands reject in time', async (t) => {
+  const { relay, viaRelay } = await cutOff(t)
+  await viaRelay.registry.add(info('s1', 'alice'))
+  await viaRelay.registry.add(info('s2', 'alice'))
+  await relay.stop()
+  await until(() => !viaRelay.available, 'the outage is seen')
+  t.throws(() => viaRelay.revocations.isRevoked(principal('alice'), Date.now()), { message: /not current.*fail-closed/ })
+  await t.rejects(viaRelay.registry.count({ subject: 'alice', issuer: 'https://idp.test' }), { message: /count gave no answer within 100 ms/ })
+  await t.rejects(viaRelay.revocations.revoke(revocation({ subject: 'x' })), { message: /revoke gave no answer within 100 ms/ })
+  await t.rejects(viaRelay.registry.list(), { message: /list gave no answer/ })
+  await t.rejects(viaRelay.registry.remove('s1'), { message: /remove gave no answer/ })
+  await relay.start()
+  await until(() => viaRelay.available, 'recovered')
+  await viaRelay.registry.heartbeat()
+  t.equal(await viaRelay.registry.count({ subject: 'alice', issuer: 'https://idp.test' }), 1, 'the failed remove was written again')
+})
+
+t.test('fail-open: the count is this instance\'s own while Redis is unreachable', async (t) => {
+  const { relay, direct, viaRelay } = await cutOff(t, { onUnavailable: 'fail-open' })
+  await direct.registry.add(info('d1', 'alice'))
+  await viaRelay.registry.add(info('s1', 'alice'))
+  t.equal(await viaRelay.registry.count({ subject: 'alice', issuer: 'https://idp.test' }), 2)
+  await relay.stop()
+  t.equal(await viaRelay.registry.count({ subject: 'alice', issuer: 'https://idp.test' }), 1)
+  t.equal(await viaRelay.registry.count({ subject: 'bob' }), 0)
+})
+
+t.test('revocations trimmed from the stream while an instance was cut off come from the records', async (t) => {
+  for (const how of ['trimmed', 'deleted'] as const) {
+    const { relay, client, direct, viaRelay, tag } = await cutOff(t)
+    await direct.revocations.revoke(revocation({ subject: 'before' }))
+    await until(() => viaRelay.revocations.size === 1, 'mirrored')
+    await relay.stop()
+    await until(() => !viaRelay.revocations.current, 'stale')
+    await direct.revocations.revoke(revocation({ subject: 'during' }))
+    if (how === 'trimmed') await client.xtrim(`${tag}revocations`, 'MAXLEN', 0)
+    else await client.del(`${tag}revocations`)
+    await relay.start()
+    await until(() => viaRelay.revocations.current, 'caught up')
+    t.equal(viaRelay.revocations.isRevoked(principal('during'), Date.now()), true, how)
+  }
+})
+
+t.test('the health of the stores is reported once per outage', async (t) => {
+  const warned: object[] = []
+  const health = new Health(['a', 'b'], { warn: (o) => warned.push(o), info: () => {} }, false)
+  const events: string[] = []
+  health.on('unavailable', (e) => events.push(`down:${e.reason}:${e.error === undefined ? '-' : 'err'}`))
+  health.on('recovered', () => events.push('up'))
+  health.up('a')
+  health.up('b')
+  health.up('b')
+  t.same(events, [], 'coming up the first time is no recovery')
+  health.down('a', 'closed')
+  health.down('b', 'failed', new Error('x'))
+  health.up('a')
+  t.equal(health.available, false)
+  health.up('b')
+  t.same(events, ['down:closed:-', 'up'])
+  t.equal(warned.length, 1)
+  const errors: object[] = []
+  const failing = new Health(['a'], { warn: (o) => errors.push(o), info: () => {} }, true)
+  failing.down('a', 'failed', new Error('boom'))
+  t.match(errors, [{ reason: 'failed', err: { message: 'boom' } }])
+  t.equal(errors.length, 1)
+  const silent = new Health(['a'], undefined, true)
+  silent.down('a', 'x')
+  silent.up('a')
+  t.equal(silent.available, true)
+})
+
+t.test('stream ids compare by time, then sequence', async (t) => {
+  t.ok(compareIds('5-1', '5-2') < 0)
+  t.ok(compareIds('6-0', '5-9') > 0)
+  t.equal(compareIds('5-1', '5-1'), 0)
+})
+
+t.test('the mirror keeps several records per key, once each', async (t) => {
+  const mirror = new RevocationMirror()
+  const now = Date.now()
+  const first = serialise({ filter: { subject: 'a' }, at: now - 10_000, until: now + 1_000 })
+  t.ok(mirror.add(first, now))
+  t.equal(mirror.add(first, now), undefined)
+  t.ok(mirror.add(serialise({ filter: { subject: 'a' }, at: now, until: now + 1_000 }), now))
+  t.equal(mirror.isRevoked(principal('a', { claims: { iat: (now - 5_000) / 1000 } }), now), true, 'the later record')
+  for (let i = 0; i < 100; i++) mirror.add(serialise({ filter: { tokenId: `t${i}` }, at: now, until: now + (i < 50 ? -1 : 1_000) }), now)
+  t.ok(mirror.size < 102, `expired records swept (${mirror.size})`)
+})
+
+t.test('an error reply while connected makes the mirror stale until it reads again', async (t) => {
+  const { client, viaRelay, tag } = await cutOff(t, { blockMs: 50 })
+  const events: string[] = []
+  viaRelay.events.on('unavailable', ({ reason }) => events.push(reason))
+  await client.del(`${tag}revocations`)
+  await client.set(`${tag}revocations`, 'not a stream')
+  await until(() => !viaRelay.revocations.current, 'the read failed')
+  await client.del(`${tag}revocations`)
+  await until(() => viaRelay.revocations.current, 'read again')
+  t.same(events, ['reading the revocation stream failed'])
+})
+
+t.test('records read back are checked before they are trusted', async (t) => {
+  for (const junk of ['null', '{}', '{"filter":{"subject":"a"},"at":"1","until":2}', '{"filter":{"who":"a"},"at":1,"until":2}', '{"filter":{"subject":7},"at":1,"until":2}']) {
+    t.equal(parse(junk), undefined, junk)
+  }
+  const mirror = new RevocationMirror()
+  mirror.add(serialise({ filter: { sessionId: 's' }, at: 1_000, until: Date.now() + 1_000 }), Date.now())
+  t.equal(mirror.isRevoked(principal('x', { sessionId: 's', claims: {} }), Date.now()), true, 'a token without iat counts as issued before')
+})
+
+t.test('sessions without an issuer, or added twice, are counted once', async (t) => {
+  const keyPrefix = testPrefix()
+  testClient(t, keyPrefix)
+  const stores = redisStores({ url: REDIS_URL }, { keyPrefix })
+  t.teardown(() => stores.close())
+  const mtls = { ...info('m1', null), principal: principal('spiffe://a/b', { issuer: undefined }) }
+  await stores.registry.add(mtls)
+  await stores.registry.add(mtls)
+  t.equal(await stores.registry.count({ subject: 'spiffe://a/b' }), 1)
+})

@@ -1,0 +1,78 @@
+import { randomUUID } from 'node:crypto'
+import { connect, createServer, type Server, type Socket } from 'node:net'
+import type { AddressInfo } from 'node:net'
+import type { Test } from 'tap'
+import { Cluster, Redis } from 'ioredis'
+import type { Principal, Revocation } from '@wsguard/core'
+
+export const REDIS_URL = 'redis://127.0.0.1:6379'
+
+/** A key prefix of its own for one test. */
+export function testPrefix (): string {
+  return `wsg-test-${randomUUID().slice(0, 8)}:`
+}
+
+/** Deletes every key under the prefix's hash tag (on each master of a Cluster). */
+export async function deleteKeys (client: Redis | Cluster, prefix: string): Promise<number> {
+  const nodes = client instanceof Cluster ? client.nodes('master') : [client]
+  let deleted = 0
+  for (const node of nodes) {
+    let cursor = '0'
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', `{${prefix}}*`, 'COUNT', 1000)
+      cursor = next
+      for (const k of keys) deleted += await node.del(k)
+    } while (cursor !== '0')
+  }
+  return deleted
+}
+
+/** A client for the test, closed (its keys deleted first) in teardown. */
+export function testClient (t: Test, prefix: string, make: () => Redis | Cluster = () => new Redis(REDIS_URL)): Redis | Cluster {
+  const client = make()
+  t.teardown(async () => {
+    await deleteKeys(client, prefix)
+    client.disconnect()
+  })
+  return client
+}
+
+/** A TCP relay to Redis that can be stopped (every connection cut, new ones refused) and started again on its port. */
+export interface Relay {
+  readonly url: string
+  stop(): Promise<void>
+  start(): Promise<void>
+}
+
+export async function startRelay (t: Test, target = 6379): Promise<Relay> {
+  const sockets = new Set<Socket>()
+  let server: Server
+  let port = 0
+  const listen = async (): Promise<void> => {
+    server = createServer((client) => {
+      const upstream = connect(target, '127.0.0.1')
+      sockets.add(client).add(upstream)
+      client.pipe(upstream).pipe(client)
+      const cut = (): void => { client.destroy(); upstream.destroy(); sockets.delete(client); sockets.delete(upstream) }
+      client.on('error', cut).on('close', cut)
+      upstream.on('error', cut).on('close', cut)
+    })
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
+    port = (server.address() as AddressInfo).port
+  }
+  const stop = async (): Promise<void> => {
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+    for (const s of sockets) s.destroy()
+    sockets.clear()
+    await closed
+  }
+  await listen()
+  t.teardown(stop)
+  return { url: `redis://127.0.0.1:${port}`, stop, start: listen }
+}
+
+export const principal = (id: string, extra: Partial<Principal> = {}): Principal => Object.freeze({
+  id, kind: 'user', method: 'jwt', issuer: 'https://idp.test', scopes: [], claims: { iat: 1_000 }, sessionId: `sid-${id}`, ...extra
+})
+
+export const revocation = (filter: Revocation['filter'], until = Date.now() + 60_000): Revocation => ({ filter, at: Date.now(), until })

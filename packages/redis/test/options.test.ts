@@ -1,0 +1,51 @@
+import t from 'tap'
+import { Redis } from 'ioredis'
+import { redisStores, type RedisStoresOptions } from '../src/index.js'
+import { validateOptions } from '../src/options.js'
+
+const bad: Array<[string, unknown, unknown, RegExp]> = [
+  ['no connection', undefined, {}, /connection must be \{ url \} or \{ client \}/],
+  ['both', { url: 'redis://x', client: {} }, {}, /connection must be \{ url \} or \{ client \}, not both/],
+  ['url', { url: 'http://x' }, {}, /connection\.url must be a redis:\/\/ or rediss:\/\/ URL/],
+  ['url type', { url: 7 }, {}, /connection\.url must be/],
+  ['client', { client: {} }, {}, /connection\.client must be an ioredis Redis or Cluster/],
+  ['opts', { url: 'redis://x' }, 7, /opts must be an object/],
+  ['unknown', { url: 'redis://x' }, { prefix: 'x' }, /opts\.prefix is not an option of @wsguard\/redis/],
+  ['keyPrefix', { url: 'redis://x' }, { keyPrefix: 'a{b}' }, /opts\.keyPrefix must be 1–64 letters/],
+  ['onUnavailable', { url: 'redis://x' }, { onUnavailable: 'closed' }, /opts\.onUnavailable must be 'fail-closed' or 'fail-open'/],
+  ['logger', { url: 'redis://x' }, { logger: { warn () {} } }, /opts\.logger must have warn\(obj, msg\) and info\(obj, msg\)/],
+  ['logger null', { url: 'redis://x' }, { logger: null }, /opts\.logger must have/],
+  ['instance', { url: 'redis://x' }, { instance: '' }, /opts\.instance must be 1–64/],
+  ['commandTimeoutMs', { url: 'redis://x' }, { commandTimeoutMs: 0 }, /opts\.commandTimeoutMs must be an integer ≥ 1 \(ms\)/],
+  ['heartbeatMs', { url: 'redis://x' }, { heartbeatMs: 1.5 }, /opts\.heartbeatMs must be an integer ≥ 10/],
+  ['heartbeatTtlMs', { url: 'redis://x' }, { heartbeatMs: 1000, heartbeatTtlMs: 1000 }, /opts\.heartbeatTtlMs must be greater than opts\.heartbeatMs/],
+  ['streamMaxLen', { url: 'redis://x' }, { streamMaxLen: 10 }, /opts\.streamMaxLen must be an integer ≥ 100$/],
+  ['blockMs', { url: 'redis://x' }, { blockMs: '5s' }, /opts\.blockMs must be an integer/]
+]
+
+t.test('bad options throw at construction with a message naming the option', async (t) => {
+  for (const [name, connection, opts, message] of bad) {
+    t.throws(() => redisStores(connection as never, opts as RedisStoresOptions), { code: 'WSG_INVALID_OPTION', message }, name)
+  }
+})
+
+t.test('defaults, and options are copied', async (t) => {
+  const opts = { keyPrefix: 'app:', onUnavailable: 'fail-open' as const }
+  const c = validateOptions(opts)
+  t.match(c, { keyPrefix: 'app:', failOpen: true, commandTimeoutMs: 1_000, heartbeatMs: 5_000, heartbeatTtlMs: 15_000, streamMaxLen: 10_000, blockMs: 5_000 })
+  t.equal(typeof c.instance, 'string')
+  t.equal(validateOptions(undefined).keyPrefix, 'wsguard:')
+  t.equal(validateOptions({ heartbeatMs: 10_000 }).heartbeatTtlMs, 30_000, 'the TTL default is three heartbeats at least')
+  t.same(opts, { keyPrefix: 'app:', onUnavailable: 'fail-open' })
+  t.ok(Object.isFrozen(c))
+})
+
+t.test('a client passed in is left open by close()', async (t) => {
+  const client = new Redis('redis://127.0.0.1:6379')
+  t.teardown(() => client.disconnect())
+  const stores = redisStores({ client }, { keyPrefix: `wsg-test-own-${process.pid}:` })
+  await stores.ready()
+  await stores.close()
+  await stores.close()
+  t.equal(await client.ping(), 'PONG')
+})

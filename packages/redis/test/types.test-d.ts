@@ -1,0 +1,58 @@
+// Type tests: compiled by `pnpm typecheck`, never run. Each public option is used once with
+// its right type and once, under @ts-expect-error, with a wrong one.
+import { Cluster, Redis } from 'ioredis'
+import type { RevocationStore, SessionRegistry } from '@wsguard/core'
+import {
+  redisStores, DEFAULT_KEY_PREFIX, DEFAULT_COMMAND_TIMEOUT_MS,
+  type RedisStores, type RedisStoresOptions, type RedisConnection, type StoreLogger
+} from '../src/index.js'
+
+const logger: StoreLogger = { warn: (obj, msg) => { console.warn(obj, msg) }, info: (obj, msg) => { console.info(obj, msg) } }
+const options: RedisStoresOptions = {
+  keyPrefix: DEFAULT_KEY_PREFIX,
+  onUnavailable: 'fail-closed',
+  commandTimeoutMs: DEFAULT_COMMAND_TIMEOUT_MS,
+  heartbeatMs: 5_000,
+  heartbeatTtlMs: 15_000,
+  streamMaxLen: 10_000,
+  blockMs: 5_000,
+  logger,
+  instance: 'api-1'
+}
+const byUrl: RedisConnection = { url: 'redis://127.0.0.1:6379' }
+const byClient: RedisConnection = { client: new Redis() }
+const byCluster: RedisConnection = { client: new Cluster([{ host: '127.0.0.1', port: 7000 }]) }
+
+// @ts-expect-error keyPrefix is a string
+const badPrefix: RedisStoresOptions = { keyPrefix: 1 }
+// @ts-expect-error onUnavailable is one of two words
+const badMode: RedisStoresOptions = { onUnavailable: 'closed' }
+// @ts-expect-error commandTimeoutMs is a number
+const badTimeout: RedisStoresOptions = { commandTimeoutMs: '1s' }
+// @ts-expect-error heartbeatMs is a number
+const badHeartbeat: RedisStoresOptions = { heartbeatMs: '5s' }
+// @ts-expect-error heartbeatTtlMs is a number
+const badTtl: RedisStoresOptions = { heartbeatTtlMs: '15s' }
+// @ts-expect-error streamMaxLen is a number
+const badLen: RedisStoresOptions = { streamMaxLen: '10k' }
+// @ts-expect-error blockMs is a number
+const badBlock: RedisStoresOptions = { blockMs: true }
+// @ts-expect-error logger needs warn and info
+const badLogger: RedisStoresOptions = { logger: { warn: () => {} } }
+// @ts-expect-error instance is a string
+const badInstance: RedisStoresOptions = { instance: 7 }
+// @ts-expect-error a connection is { url } or { client }
+const badConnection: RedisConnection = { host: 'localhost' }
+
+const stores: RedisStores = redisStores(byUrl, options)
+const registry: SessionRegistry = stores.registry
+const revocations: RevocationStore = stores.revocations
+stores.events.on('unavailable', ({ reason, error }) => { logger.warn({ err: error }, reason) })
+stores.events.on('recovered', ({ downMs }) => { logger.info({ downMs }, 'recovered') })
+// @ts-expect-error no such event
+stores.events.on('down', () => {})
+const available: boolean = stores.available
+await stores.ready()
+await stores.close()
+
+export { byClient, byCluster, badPrefix, badMode, badTimeout, badHeartbeat, badTtl, badLen, badBlock, badLogger, badInstance, badConnection, registry, revocations, available }
