@@ -1,0 +1,118 @@
+// The server the security suite attacks: Fastify with all four plugins on one fake clock,
+// set up as the plugins' READMEs tell an app to (redacting request serializer on the app's
+// logger, a not-found handler that does not echo the URL), and with `err.rawPacket`
+// redacted: Fastify's trace-level client-error line carries the raw request head.
+import type { AddressInfo } from 'node:net'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import websocket from '@fastify/websocket'
+import { Type } from '@sinclair/typebox'
+import type { Test } from 'tap'
+import { authHandshake, redactingReqSerializer, type AuthHandshakeOptions, type JwtIssuerOptions } from '@wsguard/auth-handshake'
+import { sessionExpiry, type SessionExpiryOptions } from '@wsguard/session-expiry'
+import { telemetry, type TelemetryOptions } from '@wsguard/telemetry'
+import { topicAuthz } from '@wsguard/topic-authz'
+import { credentialRedactPaths } from '@wsguard/core'
+import { captureLogs, FakeClock, jwks, type CapturedLogs } from '@wsguard/testing'
+import { ALLOWED_ORIGIN } from './carriers.js'
+import { AUD, ec, ISS, rsa, T0, TENANT, TYP } from './tokens.js'
+
+export interface SecurityServerOptions {
+  /** issuer options over the suite's (static keys unless `jwksUri` is given) */
+  jwt?: Partial<JwtIssuerOptions>
+  /** auth-handshake options over the suite's (all four carriers, one allowed origin) */
+  auth?: Omit<AuthHandshakeOptions, 'jwt' | 'clock'>
+  session?: Omit<SessionExpiryOptions, 'clock'>
+  /** replaces the suite's telemetry options (a throttling storm gate too high to trip) */
+  telemetry?: Omit<TelemetryOptions, 'clock'>
+  /** Fastify's own options (timeouts) */
+  server?: Omit<FastifyServerOptions, 'logger'>
+  /** default 'info' */
+  logLevel?: 'info' | 'trace'
+  /** more routes, added after the plugins */
+  routes?: (app: FastifyInstance) => void
+}
+
+export interface SecurityServer {
+  app: FastifyInstance
+  clock: FakeClock
+  logs: CapturedLogs
+  port: number
+  /** `ws://127.0.0.1:<port><path>` */
+  url: (path: string) => string
+  /** the governed route of the allowed tenant */
+  feed: string
+  /** principal ids the governed route's handler saw, in order */
+  opened: string[]
+}
+
+const HIGH = { max: 1_000_000, windowMs: 60_000 }
+/** where Fastify's client-error line puts the bytes of a request Node could not parse */
+export const RAW_PACKET = 'err.rawPacket'
+
+/**
+ * `/ws/:tenant` takes `feed:read` tokens (nothing beyond `feed:read feed:write`), checks the
+ * handshake topic `orders.<tenant>.all` against the token's `tenant` claim, and answers text
+ * commands: `whoami` (the current principal's id), `authorize <action> <topic>` (the decision),
+ * `stream <frames> <bytes>` (that many frames of that size); anything else is echoed.
+ */
+export async function securityServer (t: Test, opts: SecurityServerOptions = {}): Promise<SecurityServer> {
+  const clock = new FakeClock(T0)
+  const logs = captureLogs()
+  const app = Fastify({
+    ...opts.server,
+    logger: {
+      level: opts.logLevel ?? 'info',
+      stream: logs.stream,
+      serializers: { req: redactingReqSerializer(['access_token']) },
+      redact: [...credentialRedactPaths, RAW_PACKET]
+    }
+  })
+  t.teardown(() => app.close())
+  app.setNotFoundHandler(async (_request, reply) => await reply.code(404).send({ statusCode: 404, error: 'Not Found' }))
+  await app.register(websocket)
+  await app.register(telemetry, {
+    anomalies: { reconnectStorm: { perIp: HIGH, perPrincipal: HIGH, action: 'throttle' } },
+    ...opts.telemetry,
+    clock
+  })
+  await app.register(authHandshake, {
+    jwt: {
+      issuer: ISS,
+      audience: AUD,
+      algorithms: ['ES256', 'RS256'],
+      typ: TYP,
+      claims: Type.Object({ tenant: Type.String() }),
+      jwks: opts.jwt?.jwksUri === undefined ? jwks(ec, rsa) : undefined,
+      ...opts.jwt
+    },
+    carriers: ['header', 'subprotocol', 'cookie', 'query'],
+    allowedOrigins: [ALLOWED_ORIGIN],
+    ...opts.auth,
+    clock
+  })
+  await app.register(topicAuthz, { clock })
+  await app.register(sessionExpiry, { heartbeatMs: 30_000, idleTimeoutMs: 0, ...opts.session, clock })
+
+  const opened: string[] = []
+  app.get('/ws/:tenant', {
+    websocket: true,
+    config: {
+      auth: { scopes: ['feed:read'], allowedScopes: ['feed:read', 'feed:write'] },
+      topics: [{ pattern: 'orders.{tenant}.>', actions: ['subscribe'], scopes: ['feed:read'], where: { tenant: 'claims.tenant' } }],
+      handshakeTopic: { action: 'subscribe', topic: 'orders.{params.tenant}.all' }
+    }
+  }, (socket, request) => {
+    opened.push(request.principal.id)
+    socket.on('message', (data) => {
+      const [command, a = '', b = ''] = String(data).split(' ')
+      if (command === 'whoami') socket.send(request.principal.id)
+      else if (command === 'authorize') socket.send(JSON.stringify(request.authorizeTopic(a, b)))
+      else if (command === 'stream') for (let i = 0; i < Number(a); i++) socket.send(Buffer.alloc(Number(b)))
+      else socket.send(String(data))
+    })
+  })
+  opts.routes?.(app)
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const port = (app.server.address() as AddressInfo).port
+  return { app, clock, logs, port, url: (path) => `ws://127.0.0.1:${port}${path}`, feed: `/ws/${TENANT}`, opened }
+}
