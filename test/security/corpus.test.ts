@@ -7,7 +7,7 @@ import t from 'tap'
 import { BASE_CARRIERS, PRESENTATIONS } from './carriers.js'
 import { handshake } from './client.js'
 import { parseCorpus, type Vocabulary } from './corpus.js'
-import { leaked, searchableLog } from './leaks.js'
+import { base64urlRuns, leaked, searchableLog } from './leaks.js'
 import { ec, highS, isHighS, RECIPES, secretsOf, setSpareBit, spareBitToken, T0 } from './tokens.js'
 
 const vocabulary: Vocabulary = { carriers: PRESENTATIONS, recipes: RECIPES, all: BASE_CARRIERS }
@@ -70,6 +70,8 @@ t.test('leaks are found in text and in logged Buffers', async (t) => {
   const lines = ['{"msg":"x","err":{"rawPacket":{"type":"Buffer","data":[83,69,67,82,69,84]}}}', '{"msg":"y"}']
   t.same(leaked(searchableLog(lines), ['SECRET', 'msg', 'nope']), ['SECRET', 'msg'])
   t.same(leaked('x'.repeat(50), ['x'.repeat(45)]), [`${'x'.repeat(40)}…`], 'cut for the report')
+  t.same([...base64urlRuns('{"url":"/ws?access_token=abcdefghijklmnop_-1","p":"bearer.abcdefghijklmnopq.r"}')], ['abcdefghijklmnop_-1', 'abcdefghijklmnopq'])
+  t.same([...base64urlRuns('short')], [], 'no run: no match at all')
 })
 
 t.test('handshake() rejects when nothing answers', async (t) => {

@@ -16,3 +16,12 @@ export function searchableLog (lines: readonly string[]): string {
 export function leaked (haystack: string, secrets: Iterable<string>): string[] {
   return [...new Set(secrets)].filter((s) => haystack.includes(s)).map((s) => (s.length > 40 ? `${s.slice(0, 40)}…` : s))
 }
+
+/**
+ * The runs of base64url characters in `text` (what a token or a token segment is made of),
+ * for looking up many secrets at once: a credential that reached the text is one run, or
+ * one run per segment, between quotes, `=`, `.` or spaces.
+ */
+export function base64urlRuns (text: string): Set<string> {
+  return new Set(text.match(/[A-Za-z0-9_-]{16,}/g))
+}

@@ -1,9 +1,12 @@
 // The server the security suite attacks: Fastify with all four plugins on one fake clock,
 // set up as the plugins' READMEs tell an app to (redacting request serializer on the app's
-// logger, a not-found handler that does not echo the URL), and with `err.rawPacket`
-// redacted: Fastify's trace-level client-error line carries the raw request head.
+// logger, a not-found handler that does not echo the URL), and with what they do not say
+// yet: `err.rawPacket` redacted (Fastify's trace-level client-error line carries the raw
+// request head) and `frameworkErrors` answered without the URL (Fastify's default answer to
+// a URL it cannot decode, or a parameter past maxParamLength, repeats the URL, query included).
+import { STATUS_CODES } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import websocket from '@fastify/websocket'
 import { Type } from '@sinclair/typebox'
 import type { Test } from 'tap'
@@ -46,6 +49,18 @@ export interface SecurityServer {
 }
 
 const HIGH = { max: 1_000_000, windowMs: 60_000 }
+/**
+ * Fastify's bad-URL and parameter-length errors, answered without repeating the URL. On an
+ * upgrade, the socket is outside the HTTP server's bookkeeping (@fastify/websocket answers
+ * through a ServerResponse it assigns by hand, and only its onResponse hook, which this path
+ * skips, closes it): it is closed once answered, or it stays open for good.
+ */
+export function answerWithoutUrl (error: { code: string, statusCode?: number }, request: FastifyRequest, reply: FastifyReply): void {
+  const statusCode = error.statusCode as number // both errors Fastify hands here carry one
+  reply.raw.once('finish', () => request.raw.socket.destroy())
+  reply.code(statusCode).header('connection', 'close').send({ statusCode, code: error.code, error: STATUS_CODES[statusCode] })
+}
+
 /** where Fastify's client-error line puts the bytes of a request Node could not parse */
 export const RAW_PACKET = 'err.rawPacket'
 
@@ -60,6 +75,7 @@ export async function securityServer (t: Test, opts: SecurityServerOptions = {})
   const logs = captureLogs()
   const app = Fastify({
     ...opts.server,
+    frameworkErrors: answerWithoutUrl,
     logger: {
       level: opts.logLevel ?? 'info',
       stream: logs.stream,
