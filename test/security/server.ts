@@ -4,7 +4,7 @@
 // yet: `err.rawPacket` redacted (Fastify's trace-level client-error line carries the raw
 // request head) and `frameworkErrors` answered without the URL (Fastify's default answer to
 // a URL it cannot decode, or a parameter past maxParamLength, repeats the URL, query included).
-import { STATUS_CODES } from 'node:http'
+import { STATUS_CODES, type ServerOptions } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import websocket from '@fastify/websocket'
@@ -27,8 +27,8 @@ export interface SecurityServerOptions {
   session?: Omit<SessionExpiryOptions, 'clock'>
   /** replaces the suite's telemetry options (a throttling storm gate too high to trip) */
   telemetry?: Omit<TelemetryOptions, 'clock'>
-  /** Fastify's own options (timeouts) */
-  server?: Omit<FastifyServerOptions, 'logger'>
+  /** Fastify's timeouts, and Node's (`http.headersTimeout`, `http.connectionsCheckingInterval`) */
+  server?: Pick<FastifyServerOptions, 'requestTimeout' | 'connectionTimeout' | 'keepAliveTimeout'> & { http?: ServerOptions }
   /** default 'info' */
   logLevel?: 'info' | 'trace'
   /** more routes, added after the plugins */
