@@ -31,6 +31,8 @@ export interface SecurityServerOptions {
   server?: Pick<FastifyServerOptions, 'requestTimeout' | 'connectionTimeout' | 'keepAliveTimeout'> & { http?: ServerOptions }
   /** default 'info' */
   logLevel?: 'info' | 'trace'
+  /** false: no redacting `req` serializer on the app's logger (only the plugins' own, per route). Default true */
+  appReqSerializer?: boolean
   /** more routes, added after the plugins */
   routes?: (app: FastifyInstance) => void
 }
@@ -79,7 +81,7 @@ export async function securityServer (t: Test, opts: SecurityServerOptions = {})
     logger: {
       level: opts.logLevel ?? 'info',
       stream: logs.stream,
-      serializers: { req: redactingReqSerializer(['access_token']) },
+      serializers: opts.appReqSerializer === false ? {} : { req: redactingReqSerializer(['access_token']) },
       redact: [...credentialRedactPaths, RAW_PACKET]
     }
   })

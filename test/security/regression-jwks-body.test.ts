@@ -1,0 +1,78 @@
+// Hardening finding 8: the key set was read whole (res.text()) before its size was checked,
+// so a key server sending an endless chunked body was read until jwksTimeoutMs ran out. Now
+// at most about 512 KB is read, and a body that drips is cut within jwksTimeoutMs; the
+// handshake meanwhile gets 503 WSG_UNAVAILABLE.
+import { createServer, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { performance } from 'node:perf_hooks'
+import t, { type Test } from 'tap'
+import { until } from '@wsguard/testing'
+import { ALLOWED_ORIGIN } from './carriers.js'
+import { handshake } from './client.js'
+import { securityServer } from './server.js'
+import { claims, ec, sign } from './tokens.js'
+
+const LIMIT_BYTES = 512 * 1024
+const CHUNK = ' '.repeat(16 * 1024) // JSON whitespace: the body stays a valid beginning
+const CAP_BYTES = 32 * 1024 * 1024 // the endless body ends here, so the test does too
+const DRIP_MS = 50
+const TIMEOUT_MS = 1_000
+
+interface KeyServer { url: string, written: () => number, closedAt: () => number | undefined }
+
+/** A key server whose /jwks body is `body(res)`; it counts what it wrote and sees when the reader hangs up. */
+async function keyServer (t: Test, body: (res: ServerResponse, count: (n: number) => void) => void): Promise<KeyServer> {
+  let written = 0
+  let closedAt: number | undefined
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' }) // no length: chunked
+    res.on('close', () => { closedAt ??= performance.now() })
+    body(res, (n) => { written += n })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) }))
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks`, written: () => written, closedAt: () => closedAt }
+}
+
+async function refusedUnavailable (t: Test, url: string): Promise<void> {
+  const server = await securityServer(t, { jwt: { jwksUri: url, jwksTimeoutMs: TIMEOUT_MS } })
+  const answer = await handshake(server.url(server.feed), { origin: ALLOWED_ORIGIN, authorization: `Bearer ${sign(ec, claims(server.clock.now()))}` }, (fn) => t.teardown(fn))
+  t.equal(answer.status, 503, 'the handshake is refused 503')
+  t.match(answer.body, '"code":"WSG_UNAVAILABLE"')
+}
+
+t.test('an endless chunked key set: about 512 KB read, then 503', async (t) => {
+  const keys = await keyServer(t, (res, count) => {
+    let sent = 0
+    res.write('{"keys":[')
+    const more = (): void => {
+      if (res.destroyed) return
+      if (sent >= CAP_BYTES) { res.end(']}'); return }
+      sent += CHUNK.length
+      count(CHUNK.length)
+      // one chunk a turn, as fast as the reader takes them, no faster
+      if (res.write(CHUNK)) setImmediate(more)
+      else res.once('drain', more)
+    }
+    more()
+  })
+  await refusedUnavailable(t, keys.url)
+  await until(() => keys.closedAt() !== undefined, 'the reader hung up or the body ended', { timeoutMs: 10_000 })
+  t.comment(`the key server wrote ${(keys.written() / 1024).toFixed(0)} KB before the reader hung up`)
+  t.ok(keys.written() <= 2 * LIMIT_BYTES, `at most about 512 KB read (${keys.written()} bytes written)`)
+})
+
+t.test('a key set that drips: cut within jwksTimeoutMs, then 503', async (t) => {
+  let opened = 0
+  const keys = await keyServer(t, (res) => {
+    opened = performance.now()
+    res.write('{"keys":[')
+    const drip = setInterval(() => { if (res.destroyed) clearInterval(drip); else res.write(' ') }, DRIP_MS)
+    res.on('close', () => clearInterval(drip))
+  })
+  await refusedUnavailable(t, keys.url)
+  await until(() => keys.closedAt() !== undefined, 'the reader hung up', { timeoutMs: 10 * TIMEOUT_MS })
+  const ms = (keys.closedAt() as number) - opened
+  t.comment(`the reader hung up ${ms.toFixed(0)} ms after the body began`)
+  t.ok(ms <= TIMEOUT_MS + 1_000, `within jwksTimeoutMs (${TIMEOUT_MS} ms, and a second for a busy machine)`)
+})
