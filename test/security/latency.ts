@@ -52,6 +52,26 @@ export async function compareUnderLoad (runs: number, measure: () => Promise<num
   return { unloaded, loaded }
 }
 
+/** How much slower the loaded p99 may be than the unloaded one (medians of the runs). */
+export const RATIO = 2
+
+export function withinRatio (c: Comparison): boolean {
+  return median(c.loaded) <= RATIO * median(c.unloaded)
+}
+
+/**
+ * Runs `compare` up to `attempts` times, stopping at the first within RATIO. Other work on a
+ * shared machine can spoil one comparison; a slowdown the load causes spoils every attempt.
+ */
+export async function settle (compare: () => Promise<Comparison>, attempts: number): Promise<Comparison[]> {
+  const all: Comparison[] = []
+  for (let i = 0; i < attempts; i++) {
+    all.push(await compare())
+    if (withinRatio(all[i] as Comparison)) break
+  }
+  return all
+}
+
 /** One line with the figures, for the test output. */
 export function describe (c: Comparison): string {
   const f = (xs: number[]): string => xs.map((x) => x.toFixed(1)).join(', ')
