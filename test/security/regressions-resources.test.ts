@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks'
 import t, { type Test } from 'tap'
 import { openSocket, until } from '@wsguard/testing'
 import { ALLOWED_ORIGIN } from './carriers.js'
-import { handshake } from './client.js'
+import { handshake, type Answer } from './client.js'
 import { securityServer } from './server.js'
 import { claims, ec, sign } from './tokens.js'
 
@@ -56,16 +56,23 @@ t.test('client-chosen actions and close codes do not grow the metrics registry',
 })
 
 // Hardening finding 8: the key set was read whole (res.text()) before its size was checked,
-// so a key server sending an endless chunked body was read as long as it kept sending (here
-// 32 MB over 3 s, jwksTimeoutMs 1 s notwithstanding). Now at most about 512 KB is read, a
-// body that drips is cut within jwksTimeoutMs, and the handshake gets 503 WSG_UNAVAILABLE.
+// so a key server sending an endless chunked body was read until jwksTimeoutMs (10 MB here),
+// or, in one run of several, past it (32 MB over 3 s with jwksTimeoutMs at 1 s: the timeout
+// signal was lost). Now at most about 512 KB is read, a body that drips is cut within
+// jwksTimeoutMs, and the handshake gets 503 WSG_UNAVAILABLE.
 const LIMIT_BYTES = 512 * 1024
 const CHUNK = ' '.repeat(16 * 1024) // JSON whitespace: the body stays a valid beginning
 const CAP_BYTES = 32 * 1024 * 1024 // the endless body ends here, so the test does too
 const DRIP_MS = 50
 const TIMEOUT_MS = 1_000
 
-interface KeyServer { url: string, written: () => number, closedAt: () => number | undefined }
+interface KeyServer {
+  url: string
+  written: () => number
+  closedAt: () => number | undefined
+  /** ends every response at once (a reader that never hangs up would hold the app's close) */
+  cut: () => void
+}
 
 /** A key server whose /jwks body is `body(res)`; it counts what it wrote and sees when the reader hangs up. */
 async function keyServer (t: Test, body: (res: ServerResponse, count: (n: number) => void) => void): Promise<KeyServer> {
@@ -78,13 +85,26 @@ async function keyServer (t: Test, body: (res: ServerResponse, count: (n: number
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) }))
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks`, written: () => written, closedAt: () => closedAt }
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks`,
+    written: () => written,
+    closedAt: () => closedAt,
+    cut: () => server.closeAllConnections()
+  }
 }
 
-async function refusedUnavailable (t: Test, url: string): Promise<void> {
-  const server = await securityServer(t, { jwt: { jwksUri: url, jwksTimeoutMs: TIMEOUT_MS } })
+async function refusedUnavailable (t: Test, keys: KeyServer): Promise<void> {
+  const server = await securityServer(t, { jwt: { jwksUri: keys.url, jwksTimeoutMs: TIMEOUT_MS } })
+  t.teardown(keys.cut) // runs before the app closes (teardowns run last added, first)
   const started = performance.now()
-  const answer = await handshake(server.url(server.feed), { origin: ALLOWED_ORIGIN, authorization: `Bearer ${sign(ec, claims(server.clock.now()))}` }, (fn) => t.teardown(fn))
+  // A handshake never answered fails here, well before tap's timeout.
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<Answer>((resolve) => { timer = setTimeout(() => resolve({ status: 0, headers: {}, body: 'no answer' }), TIMEOUT_MS + 5_000) })
+  const answer = await Promise.race([
+    handshake(server.url(server.feed), { origin: ALLOWED_ORIGIN, authorization: `Bearer ${sign(ec, claims(server.clock.now()))}` }, (fn) => t.teardown(fn)),
+    deadline
+  ])
+  clearTimeout(timer)
   const ms = performance.now() - started
   t.comment(`the handshake was answered in ${ms.toFixed(0)} ms (jwksTimeoutMs ${TIMEOUT_MS})`)
   t.equal(answer.status, 503, 'the handshake is refused 503')
@@ -109,7 +129,7 @@ t.test('an endless chunked key set: about 512 KB read, then 503', async (t) => {
     }
     more()
   })
-  await refusedUnavailable(t, keys.url)
+  await refusedUnavailable(t, keys)
   await until(() => keys.closedAt() !== undefined, 'the reader hung up or the body ended', { timeoutMs: 10_000 })
   t.comment(`the key server wrote ${(keys.written() / 1024).toFixed(0)} KB before the reader hung up`)
   t.ok(keys.written() <= 2 * LIMIT_BYTES, `at most about 512 KB read (${keys.written()} bytes written)`)
@@ -123,7 +143,7 @@ t.test('a key set that drips: cut within jwksTimeoutMs, then 503', async (t) => 
     const drip = setInterval(() => { if (res.destroyed) clearInterval(drip); else res.write(' ') }, DRIP_MS)
     res.on('close', () => clearInterval(drip))
   })
-  await refusedUnavailable(t, keys.url)
+  await refusedUnavailable(t, keys)
   await until(() => keys.closedAt() !== undefined, 'the reader hung up', { timeoutMs: 10 * TIMEOUT_MS })
   const ms = (keys.closedAt() as number) - opened
   t.comment(`the reader hung up ${ms.toFixed(0)} ms after the body began`)
