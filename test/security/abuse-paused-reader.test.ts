@@ -3,8 +3,7 @@
 // off, reported as 4408 'heartbeat timeout'. Other clients' handshakes keep their pace.
 import t from 'tap'
 import { appIdentity, channel, ChannelName, type SessionClosedMessage } from '@wsguard/core'
-import { openSocket, until, type SocketClient } from '@wsguard/testing'
-import { ALLOWED_ORIGIN } from './carriers.js'
+import { until, type SocketClient } from '@wsguard/testing'
 import { compareUnderLoad, describe, handshakeTimes, RATIO, settle, withinRatio, type Comparison } from './latency.js'
 import { securityServer } from './server.js'
 import { claims, ec, sign } from './tokens.js'
@@ -30,15 +29,17 @@ t.test('clients that never read are cut by the heartbeat (4408); other handshake
   let paused: SocketClient[] = []
   const stuck = (): number[] => [...server.app.websocketServer.clients].map((ws) => ws.bufferedAmount).filter((b) => b > 0)
   const outcomes: Array<{ code: number, reason: string }> = []
-  const comparisons = await settle(async () => await compareUnderLoad(RUNS, async () => await handshakeTimes(server.url(server.feed), token, HANDSHAKES), {
+  const measure = async (): Promise<number[]> => await handshakeTimes(server.url(server.feed), token, HANDSHAKES)
+  const comparisons = await settle(async () => await compareUnderLoad(RUNS, measure, {
     async start () {
       paused = await Promise.all(Array.from({ length: PAUSED_CLIENTS }, async () => {
-        const c = await openSocket(server.url(server.feed), { token, client: { origin: ALLOWED_ORIGIN }, teardown: (fn) => t.teardown(fn) })
+        const c = await server.open(t, token)
         c.ws.pause()
         c.send(`stream ${FRAMES} ${FRAME_BYTES}`)
         return c
       }))
-      await until(() => stuck().filter((b) => b >= STUCK_BYTES).length === PAUSED_CLIENTS, 'the server holds data the paused clients do not read')
+      const held = (): number => stuck().filter((b) => b >= STUCK_BYTES).length
+      await until(() => held() === PAUSED_CLIENTS, 'the server holds data the paused clients do not read')
     },
     async stop () {
       // The measured clients are gone; only the paused ones are left for the heartbeat.
@@ -54,7 +55,9 @@ t.test('clients that never read are cut by the heartbeat (4408); other handshake
     }
   }), ATTEMPTS)
   for (const c of comparisons) t.comment(describe(c))
-  t.same(outcomes, Array.from({ length: comparisons.length * RUNS * PAUSED_CLIENTS }, () => ({ code: 4408, reason: 'heartbeat timeout' })), 'each paused client ended 4408 heartbeat timeout')
+  const cut = { code: 4408, reason: 'heartbeat timeout' }
+  const expected = Array.from({ length: comparisons.length * RUNS * PAUSED_CLIENTS }, () => cut)
+  t.same(outcomes, expected, 'each paused client ended 4408 heartbeat timeout')
   t.equal(server.app.wsSessions.size, 0, 'no session left')
-  t.ok(withinRatio(comparisons.at(-1) as Comparison), `loaded p99 within ${RATIO}x of the unloaded p99 (medians of the runs)`)
+  t.ok(withinRatio(comparisons.at(-1) as Comparison), `loaded p99 within ${RATIO}x of the unloaded p99 (medians of runs)`)
 })

@@ -14,7 +14,8 @@ export interface Presentation {
 type Present = (token: string) => Presentation
 
 const q = (token: string, name = 'access_token'): string => `${name}=${encodeURIComponent(token)}`
-const only = (headers: Record<string, string | string[]>, query = ''): Presentation => ({ query, headers: { origin: ALLOWED_ORIGIN, ...headers } })
+const only = (headers: Record<string, string | string[]>, query = ''): Presentation =>
+  ({ query, headers: { origin: ALLOWED_ORIGIN, ...headers } })
 const authorization = (value: string | string[]): Presentation => only({ authorization: value })
 const protocols = (value: string | string[]): Presentation => only({ 'sec-websocket-protocol': value })
 const cookie = (value: string): Presentation => only({ cookie: value })
@@ -48,7 +49,7 @@ export const PRESENTATIONS: Readonly<Record<string, Present>> = Object.freeze({
   'query-repeated': (t) => only({}, `${q(t)}&${q(t)}`),
   'query-encoded-name': (t) => only({}, q(t, 'access%5Ftoken')),
   'query-among-others': (t) => only({}, `a=1&${q(t)}&b=2`),
-  'header+subprotocol': (t) => only({ authorization: `Bearer ${t}`, 'sec-websocket-protocol': `${APP_PROTOCOL}, bearer.${t}` }),
+  'header+subprotocol': (t) => only({ authorization: `Bearer ${t}`, 'sec-websocket-protocol': `bearer.${t}` }),
   'header+cookie': (t) => only({ authorization: `Bearer ${t}`, cookie: `access_token=${t}` }),
   'header+query': (t) => only({ authorization: `Bearer ${t}` }, q(t)),
   'subprotocol+cookie': (t) => only({ 'sec-websocket-protocol': `bearer.${t}`, cookie: `access_token=${t}` }),

@@ -14,7 +14,9 @@ export interface Answer {
  * headers; no subprotocol list of its own, so it never second-guesses the answer) and
  * resolves with the server's answer. A 101 is cut off at once: what is tested is the answer.
  */
-export function handshake (url: string, headers: Record<string, string | string[]>, teardown: (fn: () => void) => void): Promise<Answer> {
+export function handshake (
+  url: string, headers: Record<string, string | string[]>, teardown: (fn: () => void) => void
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { headers })
     teardown(() => ws.terminate())

@@ -44,7 +44,9 @@ export function parseCorpus (text: string, file: string, vocabulary: Vocabulary)
     if (!STATUSES.has(status)) fail(`status must be one of ${[...STATUSES].join(', ')}`)
     const code = codeText === '-' ? undefined : codeText
     if (code !== undefined && !Object.hasOwn(errorCatalogue, code)) fail(`'${code}' is not a WSG_* code of @wsguard/core`)
-    if (CODELESS.has(status) !== (code === undefined)) fail(CODELESS.has(status) ? `a ${status} has no code (-)` : 'a refusal names its code')
+    if (CODELESS.has(status) !== (code === undefined)) {
+      fail(CODELESS.has(status) ? `a ${status} has no code (-)` : 'a refusal names its code')
+    }
     cases.push({ where, carriers, recipe, status, code })
   }
   return cases

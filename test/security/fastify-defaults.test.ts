@@ -7,13 +7,13 @@ import Fastify from 'fastify'
 import websocket from '@fastify/websocket'
 import { captureLogs, until } from '@wsguard/testing'
 import { leaked, searchableLog } from './leaks.js'
-import { exchange } from './raw-http.js'
+import { exchange, UPGRADE_HEADERS } from './raw-http.js'
 import { securityServer } from './server.js'
 
 const SECRET = 'c2VjcmV0LXRva2VuLXZhbHVlLTEyMzQ1Njc4'
-const UPGRADE = 'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n'
-const BAD_URL = `GET /ws/%zz?access_token=${SECRET} HTTP/1.1\r\nHost: x\r\n${UPGRADE}\r\n`
-const OVERSIZED = `GET /ws/acme HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${SECRET}\r\nX-Pad: ${'p'.repeat(17_000)}\r\n\r\n`
+const BAD_URL = `GET /ws/%zz?access_token=${SECRET} HTTP/1.1\r\nHost: x\r\n${UPGRADE_HEADERS}\r\n`
+const OVERSIZED = `GET /ws/acme HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${SECRET}\r\n` +
+  `X-Pad: ${'p'.repeat(17_000)}\r\n\r\n`
 const SECOND = 'GET /elsewhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'
 
 /** A bare app (no frameworkErrors, no redact) with one websocket route, at trace; its sockets are cut at teardown. */
@@ -37,15 +37,17 @@ t.test('a URL Fastify cannot decode, on an upgrade', async (t) => {
   const bare = await bareApp(t)
   const answer = await exchange(bare.port, BAD_URL, 5000)
   t.equal(answer.status, 400)
-  t.same(leaked(answer.bytes.toString('latin1'), [SECRET]), [SECRET], 'by default the answer repeats the URL, query token included')
+  const body = answer.bytes.toString('latin1')
+  t.same(leaked(body, [SECRET]), [SECRET], 'by default the answer repeats the URL, query token included')
   // Once a later connection has come and gone, the server would have seen the first one end, if it read it.
   await exchange(bare.port, SECOND, 5000)
   await until(async () => await bare.connections() === 1, 'only the upgrade socket is left')
-  t.equal(await bare.connections(), 1, 'and by default the server keeps the upgrade socket, which nobody reads, open for good')
+  t.equal(await bare.connections(), 1, 'by default the server keeps the upgrade socket, which nobody reads, open for good')
 
   const server = await securityServer(t)
   const fixed = await exchange(server.port, BAD_URL, 5000)
-  t.same([fixed.status, leaked(fixed.bytes.toString('latin1'), [SECRET])], [400, []], 'frameworkErrors: no URL in the answer')
+  t.equal(fixed.status, 400)
+  t.same(leaked(fixed.bytes.toString('latin1'), [SECRET]), [], 'frameworkErrors: no URL in the answer')
   const count = (): Promise<number> => new Promise((resolve) => server.app.server.getConnections((_err, n) => resolve(n)))
   await until(async () => await count() === 0, 'the server closed the upgrade socket')
   t.equal(await count(), 0, 'and the socket is closed once answered')
@@ -55,7 +57,7 @@ t.test('a request head past 16 KB at trace level', async (t) => {
   const bare = await bareApp(t)
   t.equal((await exchange(bare.port, OVERSIZED, 5000)).status, 431)
   await until(() => bare.lines.some((l) => l.includes('client header_overflow')), 'the client-error line')
-  t.same(leaked(searchableLog(bare.lines), [SECRET]), [SECRET], 'by default its err.rawPacket holds the request head, token included')
+  t.same(leaked(searchableLog(bare.lines), [SECRET]), [SECRET], 'by default err.rawPacket holds the head, token included')
 
   const server = await securityServer(t, { logLevel: 'trace' })
   t.equal((await exchange(server.port, OVERSIZED, 5000)).status, 431)

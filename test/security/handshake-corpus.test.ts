@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { jwks, startJwksServer, until } from '@wsguard/testing'
-import { BASE_CARRIERS, PRESENTATIONS } from './carriers.js'
+import { BASE_CARRIERS, PRESENTATIONS, type Presentation } from './carriers.js'
 import { handshake } from './client.js'
 import { parseCorpus } from './corpus.js'
 import { leaked, searchableLog } from './leaks.js'
@@ -21,7 +21,8 @@ function codeOf (body: string): unknown {
 }
 
 t.test('the handshake corpus, every case in every carrier it names', async (t) => {
-  const cases = parseCorpus(readFileSync(new URL(FILE, import.meta.url), 'utf8'), FILE, { carriers: PRESENTATIONS, recipes: RECIPES, all: BASE_CARRIERS })
+  const text = readFileSync(new URL(FILE, import.meta.url), 'utf8')
+  const cases = parseCorpus(text, FILE, { carriers: PRESENTATIONS, recipes: RECIPES, all: BASE_CARRIERS })
   const idp = await startJwksServer(jwks(ec, rsa))
   t.teardown(() => idp.close())
   // Trace: every line Fastify and the plugins can write is searched for the tokens.
@@ -35,7 +36,7 @@ t.test('the handshake corpus, every case in every carrier it names', async (t) =
     for (const carrier of c.carriers) {
       const label = `${c.where} ${carrier} ${c.recipe}`
       const token = (RECIPES[c.recipe] as (now: number) => string)(server.clock.now())
-      const presented = (PRESENTATIONS[carrier] as (token: string) => { query: string, headers: Record<string, string | string[]> })(token)
+      const presented = (PRESENTATIONS[carrier] as (token: string) => Presentation)(token)
       const path = presented.query === '' ? server.feed : `${server.feed}?${presented.query}`
       const opened = server.opened.length
       const answer = await handshake(server.url(path), presented.headers, (fn) => t.teardown(fn))
@@ -43,13 +44,15 @@ t.test('the handshake corpus, every case in every carrier it names', async (t) =
       for (const s of secretsOf(token)) secrets.add(s)
       t.equal(answer.status, c.status, `${label}: status`)
       if (answer.status === 101) {
-        t.notMatch(String(answer.headers['sec-websocket-protocol']), /^bearer\./i, `${label}: the 101 selects no bearer. entry`)
+        const selected = String(answer.headers['sec-websocket-protocol'])
+        t.notMatch(selected, /^bearer\./i, `${label}: the 101 selects no bearer. entry`)
         await until(() => server.opened.length === opened + 1, `${label}: the handler ran`)
         t.equal(server.opened.at(-1), 'alice', `${label}: the principal`)
       } else {
         t.equal(codeOf(answer.body), c.code, `${label}: code`)
       }
-      t.same(leaked(answer.body + JSON.stringify(answer.headers), secretsOf(token)), [], `${label}: the token is not in the response`)
+      const sent = answer.body + JSON.stringify(answer.headers)
+      t.same(leaked(sent, secretsOf(token)), [], `${label}: the token is not in the response`)
     }
   }
   t.comment(`${cases.length} corpus lines, ${runs} handshakes`)

@@ -18,7 +18,8 @@ const vocabulary: Vocabulary = { carriers: PRESENTATIONS, recipes: RECIPES, all:
 const parse = (text: string): ReturnType<typeof parseCorpus> => parseCorpus(text, 'c.tsv', vocabulary)
 
 t.test('a corpus line: carriers, recipe, status, code; blank lines and comments skipped', async (t) => {
-  const cases = parse('# comment\n\n*\tvalid\t101\t-\nheader,query  expired  401  WSG_TOKEN_EXPIRED\n  cookie giant-token 431 -  \n')
+  const cases = parse('# comment\n\n*\tvalid\t101\t-\n' +
+    'header,query  expired  401  WSG_TOKEN_EXPIRED\n  cookie giant-token 431 -  \n')
   t.same(cases, [
     { where: 'c.tsv:3', carriers: BASE_CARRIERS, recipe: 'valid', status: 101, code: undefined },
     { where: 'c.tsv:4', carriers: ['header', 'query'], recipe: 'expired', status: 401, code: 'WSG_TOKEN_EXPIRED' },
@@ -41,7 +42,8 @@ t.test('a bad line throws, naming the file and line', async (t) => {
 })
 
 t.test('the corpus uses every recipe and every carrier', async (t) => {
-  const cases = parseCorpus(readFileSync(new URL('handshake-corpus.tsv', import.meta.url), 'utf8'), 'handshake-corpus.tsv', vocabulary)
+  const text = readFileSync(new URL('handshake-corpus.tsv', import.meta.url), 'utf8')
+  const cases = parseCorpus(text, 'handshake-corpus.tsv', vocabulary)
   t.same(Object.keys(RECIPES).filter((r) => !cases.some((c) => c.recipe === r)), [], 'recipes no line uses')
   t.same(Object.keys(PRESENTATIONS).filter((p) => !cases.some((c) => c.carriers.includes(p))), [], 'carriers no line uses')
 })
@@ -51,7 +53,8 @@ t.test('crafted tokens', async (t) => {
   const [h, p, s] = valid.split('.') as [string, string, string]
   const check = (token: string): boolean => {
     const [a, b, sig] = token.split('.') as [string, string, string]
-    return verify('sha256', Buffer.from(`${a}.${b}`), { key: ec.publicKey, dsaEncoding: 'ieee-p1363' }, Buffer.from(sig, 'base64url'))
+    const key = { key: ec.publicKey, dsaEncoding: 'ieee-p1363' as const }
+    return verify('sha256', Buffer.from(`${a}.${b}`), key, Buffer.from(sig, 'base64url'))
   }
   t.not(setSpareBit(s), s, 'a spare bit changes the text')
   t.same(Buffer.from(setSpareBit(s), 'base64url'), Buffer.from(s, 'base64url'), '… and not the bytes')
@@ -74,7 +77,8 @@ t.test('leaks are found in text and in logged Buffers', async (t) => {
   const lines = ['{"msg":"x","err":{"rawPacket":{"type":"Buffer","data":[83,69,67,82,69,84]}}}', '{"msg":"y"}']
   t.same(leaked(searchableLog(lines), ['SECRET', 'msg', 'nope']), ['SECRET', 'msg'])
   t.same(leaked('x'.repeat(50), ['x'.repeat(45)]), [`${'x'.repeat(40)}…`], 'cut for the report')
-  t.same([...base64urlRuns('{"url":"/ws?access_token=abcdefghijklmnop_-1","p":"bearer.abcdefghijklmnopq.r"}')], ['abcdefghijklmnop_-1', 'abcdefghijklmnopq'])
+  const line = '{"url":"/ws?access_token=abcdefghijklmnop_-1","p":"bearer.abcdefghijklmnopq.r"}'
+  t.same([...base64urlRuns(line)], ['abcdefghijklmnop_-1', 'abcdefghijklmnopq'])
   t.same([...base64urlRuns('short')], [], 'no run: no match at all')
 })
 
@@ -97,7 +101,10 @@ async function scripted (t: Test, reply: (socket: Socket) => void): Promise<numb
 const GET = 'GET / HTTP/1.1\r\nHost: x\r\n\r\n'
 
 t.test('a body of the announced length, in two writes', async (t) => {
-  const port = await scripted(t, (s) => { s.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhe'); setImmediate(() => s.write('llo')) })
+  const port = await scripted(t, (s) => {
+    s.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhe')
+    setImmediate(() => s.write('llo'))
+  })
   const a = await exchange(port, GET, 5000)
   t.equal(a.status, 200)
   t.equal(a.bytes.toString().endsWith('\r\n\r\nhello'), true)
@@ -105,7 +112,10 @@ t.test('a body of the announced length, in two writes', async (t) => {
 })
 
 t.test('a chunked body ends with its last chunk', async (t) => {
-  const port = await scripted(t, (s) => { s.write('HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nno\r\n'); setImmediate(() => s.write('0\r\n\r\n')) })
+  const port = await scripted(t, (s) => {
+    s.write('HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nno\r\n')
+    setImmediate(() => s.write('0\r\n\r\n'))
+  })
   const a = await exchange(port, GET, 5000)
   t.equal(a.status, 404)
   t.match(a.head, /transfer-encoding: chunked/i)
@@ -138,7 +148,8 @@ t.test('an answer is whole once its head is, and its body when it has one', asyn
   t.equal(whole(Buffer.from('HTTP/1.1 101 Switching Protocols\r\nUpgr'), false), undefined, 'a head not yet ended')
   t.equal(whole(Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nx'), false), undefined, 'a body not yet whole')
   t.equal(whole(Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nxy'), false)?.status, 200)
-  t.equal(whole(Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n'), false), undefined, 'chunks not yet ended')
+  const chunks = Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n')
+  t.equal(whole(chunks, false), undefined, 'chunks not yet ended')
 })
 
 t.test('latency figures: percentiles, the ratio, and a comparison run again only while beyond it', async (t) => {
@@ -152,5 +163,6 @@ t.test('latency figures: percentiles, the ratio, and a comparison run again only
   t.same(await settle(runs([fine, slow]), 2), [fine], 'within at once: one comparison')
   t.same(await settle(runs([slow, fine, slow]), 2), [slow, fine], 'beyond, then within')
   t.same(await settle(runs([slow, slow, fine]), 2), [slow, slow], 'beyond every time: the last one says so')
-  t.equal(describe(fine), 'handshake p99 per run, ms: unloaded 2.0, 4.0, 3.0 (median 3.0); loaded 5.0, 6.0, 7.0 (median 6.0); ratio 2.00')
+  t.equal(describe(fine),
+    'handshake p99 per run, ms: unloaded 2.0, 4.0, 3.0 (median 3.0); loaded 5.0, 6.0, 7.0 (median 6.0); ratio 2.00')
 })

@@ -75,6 +75,7 @@ export async function settle (compare: () => Promise<Comparison>, attempts: numb
 /** One line with the figures, for the test output. */
 export function describe (c: Comparison): string {
   const f = (xs: number[]): string => xs.map((x) => x.toFixed(1)).join(', ')
+  const ratio = median(c.loaded) / median(c.unloaded)
   return `handshake p99 per run, ms: unloaded ${f(c.unloaded)} (median ${median(c.unloaded).toFixed(1)}); ` +
-    `loaded ${f(c.loaded)} (median ${median(c.loaded).toFixed(1)}); ratio ${(median(c.loaded) / median(c.unloaded)).toFixed(2)}`
+    `loaded ${f(c.loaded)} (median ${median(c.loaded).toFixed(1)}); ratio ${ratio.toFixed(2)}`
 }

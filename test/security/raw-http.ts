@@ -15,6 +15,10 @@ export interface RawAnswer {
 
 const HEAD_END = Buffer.from('\r\n\r\n')
 
+/** The headers that make a request a WebSocket upgrade (RFC 6455 §4.1's sample key), each line ended. */
+export const UPGRADE_HEADERS = 'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n' +
+  'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n'
+
 /** The answer once `bytes` hold a whole one: a 101, a bodiless answer, or a body of the announced length. */
 export function whole (bytes: Buffer, bodiless: boolean): RawAnswer | undefined {
   const end = bytes.indexOf(HEAD_END)

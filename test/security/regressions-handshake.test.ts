@@ -16,8 +16,8 @@ import { claims, ec, RECIPES, rsa, secretsOf, sign } from './tokens.js'
 const EACH = 10 // GETs, and as many HEADs
 const GATE = { max: 5, windowMs: 60_000 }
 
-const plain = (method: string, path: string, token: string): string =>
-  `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: ${ALLOWED_ORIGIN}\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`
+const plain = (method: string, path: string, token: string): string => `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n` +
+  `Origin: ${ALLOWED_ORIGIN}\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`
 
 t.test('plain GET and HEAD requests with a token, to a websocket route', async (t) => {
   const idp = await startJwksServer(jwks(ec, rsa))
@@ -39,7 +39,9 @@ t.test('plain GET and HEAD requests with a token, to a websocket route', async (
 
   const first: number[] = []
   for (const method of ['GET', 'HEAD']) {
-    for (let i = 0; i < EACH; i++) first.push((await exchange(server.port, plain(method, server.feed, unknownKid), 5000)).status)
+    for (let i = 0; i < EACH; i++) {
+      first.push((await exchange(server.port, plain(method, server.feed, unknownKid), 5000)).status)
+    }
   }
   t.comment(`answers to plain requests naming an unknown key: ${first.join(' ')}`)
   t.equal(idp.hits.jwks, 1, `no key lookup for ${2 * EACH} plain requests (key-set fetches: ${idp.hits.jwks - 1})`)
@@ -69,10 +71,13 @@ t.test('a websocket route with config.auth: false keeps tokens out of logs and o
   const token = sign(ec, claims(server.clock.now()))
   const offers = [`bearer.${token}, app.v1`, `bearer.${token}`]
   for (const offer of offers) {
-    const answer = await handshake(server.url(`/open?access_token=${token}`), { origin: ALLOWED_ORIGIN, 'sec-websocket-protocol': offer }, (fn) => t.teardown(fn))
+    const headers = { origin: ALLOWED_ORIGIN, 'sec-websocket-protocol': offer }
+    const answer = await handshake(server.url(`/open?access_token=${token}`), headers, (fn) => t.teardown(fn))
     const label = offer.startsWith('bearer.') && offer.includes(',') ? 'bearer entry first' : 'bearer entry alone'
-    t.notMatch(String(answer.headers['sec-websocket-protocol']), /^bearer\./i, `${label}: the answer (${answer.status}) selects no bearer. entry`)
-    t.same(leaked(answer.body + JSON.stringify(answer.headers), secretsOf(token)), [], `${label}: the token is not in the answer`)
+    const selected = String(answer.headers['sec-websocket-protocol'])
+    t.notMatch(selected, /^bearer\./i, `${label}: the answer (${answer.status}) selects no bearer. entry`)
+    const sent = answer.body + JSON.stringify(answer.headers)
+    t.same(leaked(sent, secretsOf(token)), [], `${label}: the token is not in the answer`)
   }
   const requests = server.logs.lines.filter((l) => l.includes('"msg":"incoming request"') && l.includes('/open'))
   t.equal(requests.length, offers.length, 'each handshake logged its request line')
@@ -84,28 +89,36 @@ t.test('a websocket route with config.auth: false keeps tokens out of logs and o
 // token carrying its scopes as a `scope` array or an `scp` string had none, and passed
 // `allowedScopes` however much it held. Every shape is read now; one that cannot be read is
 // an invalid token.
-interface Row { name: string, scopes: Record<string, unknown>, path: 'allowed-only' | 'feed', status: number, code?: string }
+interface Row { name: string, scopes: Record<string, unknown>, path: string, status: number, code?: string }
+const ONLY = '/allowed-only' // a route with allowedScopes and no required scope
+const FEED = '/ws/acme' // the suite's route: feed:read required
+const OVER = 'WSG_OVERSCOPED_TOKEN'
 
+const ADMIN = ['feed:read', 'admin']
+// `scope: undefined` drops the suite's default `scope: 'feed:read'` from the claims
 const ROWS: Row[] = [
-  { name: '`scope` array beyond allowedScopes', scopes: { scope: ['feed:read', 'admin'] }, path: 'allowed-only', status: 403, code: 'WSG_OVERSCOPED_TOKEN' },
-  { name: '`scp` string beyond allowedScopes', scopes: { scope: undefined, scp: 'feed:read admin' }, path: 'allowed-only', status: 403, code: 'WSG_OVERSCOPED_TOKEN' },
-  { name: '`scope` object', scopes: { scope: { admin: true } }, path: 'allowed-only', status: 401, code: 'WSG_TOKEN_INVALID' },
-  { name: '`scope` array beyond allowedScopes, on a route that requires feed:read', scopes: { scope: ['feed:read', 'admin'] }, path: 'feed', status: 403, code: 'WSG_OVERSCOPED_TOKEN' },
-  { name: '`scope` array within', scopes: { scope: ['feed:read'] }, path: 'feed', status: 101 },
-  { name: '`scp` string within', scopes: { scope: undefined, scp: 'feed:read' }, path: 'feed', status: 101 },
+  { name: '`scope` array beyond allowedScopes', scopes: { scope: ADMIN }, path: ONLY, status: 403, code: OVER },
+  { name: '`scp` string beyond allowedScopes', scopes: { scope: undefined, scp: 'feed:read admin' }, path: ONLY, status: 403, code: OVER },
+  { name: '`scope` object', scopes: { scope: { admin: true } }, path: ONLY, status: 401, code: 'WSG_TOKEN_INVALID' },
+  { name: '`scope` array beyond, where feed:read is required', scopes: { scope: ADMIN }, path: FEED, status: 403, code: OVER },
+  { name: '`scope` array within', scopes: { scope: ['feed:read'] }, path: FEED, status: 101 },
+  { name: '`scp` string within', scopes: { scope: undefined, scp: 'feed:read' }, path: FEED, status: 101 },
   // the shapes that were read before, unchanged
-  { name: '`scope` string beyond allowedScopes', scopes: { scope: 'feed:read admin' }, path: 'allowed-only', status: 403, code: 'WSG_OVERSCOPED_TOKEN' },
-  { name: '`scp` array beyond allowedScopes', scopes: { scope: undefined, scp: ['feed:read', 'admin'] }, path: 'allowed-only', status: 403, code: 'WSG_OVERSCOPED_TOKEN' },
-  { name: '`scope` string within', scopes: { scope: 'feed:read' }, path: 'allowed-only', status: 101 }
+  { name: '`scope` string beyond allowedScopes', scopes: { scope: ADMIN.join(' ') }, path: ONLY, status: 403, code: OVER },
+  { name: '`scp` array beyond allowedScopes', scopes: { scope: undefined, scp: ADMIN }, path: ONLY, status: 403, code: OVER },
+  { name: '`scope` string within', scopes: { scope: 'feed:read' }, path: ONLY, status: 101 }
 ]
 
 t.test('scopes in every shape are held to allowedScopes', async (t) => {
   const server = await securityServer(t, {
-    routes: (app) => app.get('/allowed-only', { websocket: true, config: { auth: { allowedScopes: ['feed:read', 'feed:write'] } } }, (socket) => socket.send('open'))
+    routes: (app) => {
+      const config = { auth: { allowedScopes: ['feed:read', 'feed:write'] } }
+      app.get(ONLY, { websocket: true, config }, (socket) => socket.send('open'))
+    }
   })
   for (const row of ROWS) {
     const token = sign(ec, claims(server.clock.now(), row.scopes))
-    const answer = await handshake(server.url(row.path === 'feed' ? server.feed : '/allowed-only'), { origin: ALLOWED_ORIGIN, authorization: `Bearer ${token}` }, (fn) => t.teardown(fn))
+    const answer = await server.bearer(t, token, row.path)
     t.equal(answer.status, row.status, `${row.name}: status`)
     if (row.code !== undefined) t.match(answer.body, `"code":"${row.code}"`, `${row.name}: code`)
   }
@@ -127,7 +140,7 @@ t.test('non-canonical base64url is refused, a high-S signature is not', async (t
   const server = await securityServer(t)
   for (const [recipe, status, code] of ENCODINGS) {
     const token = (RECIPES[recipe] as (now: number) => string)(server.clock.now())
-    const answer = await handshake(server.url(server.feed), { origin: ALLOWED_ORIGIN, authorization: `Bearer ${token}` }, (fn) => t.teardown(fn))
+    const answer = await server.bearer(t, token)
     t.equal(answer.status, status, `${recipe}: status`)
     if (code !== undefined) t.match(answer.body, `"code":"${code}"`, `${recipe}: code`)
   }

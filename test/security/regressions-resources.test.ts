@@ -5,9 +5,8 @@ import { createServer, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import t, { type Test } from 'tap'
-import { openSocket, until } from '@wsguard/testing'
-import { ALLOWED_ORIGIN } from './carriers.js'
-import { handshake, type Answer } from './client.js'
+import { until, type SocketClient } from '@wsguard/testing'
+import type { Answer } from './client.js'
 import { securityServer } from './server.js'
 import { claims, ec, sign } from './tokens.js'
 
@@ -17,7 +16,10 @@ import { claims, ec, sign } from './tokens.js'
 // telemetry's registry with a bounded number of series and /metrics small.
 const ACTIONS = 3_000
 // every close code a client may send (RFC 6455 §7.4, as ws checks them): 2,012 of them
-const CLOSE_CODES = [1000, 1001, 1002, 1003, ...Array.from({ length: 8 }, (_, i) => 1007 + i), ...Array.from({ length: 2000 }, (_, i) => 3000 + i)]
+const CLOSE_CODES = [
+  1000, 1001, 1002, 1003, ...Array.from({ length: 8 }, (_, i) => 1007 + i),
+  ...Array.from({ length: 2000 }, (_, i) => 3000 + i)
+]
 const MAX_SERIES = 1_000
 const MAX_METRICS_BYTES = 64 * 1024
 const PARALLEL = 25
@@ -25,8 +27,7 @@ const PARALLEL = 25
 t.test('client-chosen actions and close codes do not grow the metrics registry', async (t) => {
   const server = await securityServer(t)
   const token = sign(ec, claims(server.clock.now()))
-  const open = async (): Promise<Awaited<ReturnType<typeof openSocket>>> =>
-    await openSocket(server.url(server.feed), { token, client: { origin: ALLOWED_ORIGIN }, teardown: (fn) => t.teardown(fn) })
+  const open = async (): Promise<SocketClient> => await server.open(t, token)
 
   const client = await open()
   for (let i = 0; i < ACTIONS; i++) client.send(`authorize act-${i} orders.acme.eu`)
@@ -34,7 +35,8 @@ t.test('client-chosen actions and close codes do not grow the metrics registry',
   for (let i = 0; i < ACTIONS; i++) decisions.push(await client.next() as { allow: boolean, reason?: string })
   const wrong = decisions.filter((d) => d.allow || d.reason !== 'unknown-action')
   t.same(wrong.slice(0, 2), [], `every unknown action is denied as unknown-action (${wrong.length} of ${ACTIONS} are not)`)
-  t.same(await client.ask('authorize subscribe orders.acme.eu'), { allow: true, rule: 'orders.{tenant}.>', captures: { tenant: 'acme' } }, 'a known action still decides')
+  const allowed = { allow: true, rule: 'orders.{tenant}.>', captures: { tenant: 'acme' } }
+  t.same(await client.ask('authorize subscribe orders.acme.eu'), allowed, 'a known action still decides')
   client.ws.close(1000)
   await client.closed
 
@@ -99,11 +101,10 @@ async function refusedUnavailable (t: Test, keys: KeyServer): Promise<void> {
   const started = performance.now()
   // A handshake never answered fails here, well before tap's timeout.
   let timer: NodeJS.Timeout | undefined
-  const deadline = new Promise<Answer>((resolve) => { timer = setTimeout(() => resolve({ status: 0, headers: {}, body: 'no answer' }), TIMEOUT_MS + 5_000) })
-  const answer = await Promise.race([
-    handshake(server.url(server.feed), { origin: ALLOWED_ORIGIN, authorization: `Bearer ${sign(ec, claims(server.clock.now()))}` }, (fn) => t.teardown(fn)),
-    deadline
-  ])
+  const deadline = new Promise<Answer>((resolve) => {
+    timer = setTimeout(() => resolve({ status: 0, headers: {}, body: 'no answer' }), TIMEOUT_MS + 5_000)
+  })
+  const answer = await Promise.race([server.bearer(t, sign(ec, claims(server.clock.now()))), deadline])
   clearTimeout(timer)
   const ms = performance.now() - started
   t.comment(`the handshake was answered in ${ms.toFixed(0)} ms (jwksTimeoutMs ${TIMEOUT_MS})`)

@@ -6,17 +6,22 @@
 // a URL it cannot decode, or a parameter past maxParamLength, repeats the URL, query included).
 import { STATUS_CODES, type ServerOptions } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import Fastify, {
+  type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions
+} from 'fastify'
 import websocket from '@fastify/websocket'
 import { Type } from '@sinclair/typebox'
 import type { Test } from 'tap'
-import { authHandshake, redactingReqSerializer, type AuthHandshakeOptions, type JwtIssuerOptions } from '@wsguard/auth-handshake'
+import {
+  authHandshake, redactingReqSerializer, type AuthHandshakeOptions, type JwtIssuerOptions
+} from '@wsguard/auth-handshake'
 import { sessionExpiry, type SessionExpiryOptions } from '@wsguard/session-expiry'
 import { telemetry, type TelemetryOptions } from '@wsguard/telemetry'
 import { topicAuthz } from '@wsguard/topic-authz'
 import { credentialRedactPaths } from '@wsguard/core'
-import { captureLogs, FakeClock, jwks, type CapturedLogs } from '@wsguard/testing'
+import { captureLogs, FakeClock, jwks, openSocket, type CapturedLogs, type SocketClient } from '@wsguard/testing'
 import { ALLOWED_ORIGIN } from './carriers.js'
+import { handshake, type Answer } from './client.js'
 import { AUD, ec, ISS, rsa, T0, TENANT, TYP } from './tokens.js'
 
 export interface SecurityServerOptions {
@@ -28,10 +33,10 @@ export interface SecurityServerOptions {
   /** replaces the suite's telemetry options (a throttling storm gate too high to trip) */
   telemetry?: Omit<TelemetryOptions, 'clock'>
   /** Fastify's timeouts, and Node's (`http.headersTimeout`, `http.connectionsCheckingInterval`) */
-  server?: Pick<FastifyServerOptions, 'requestTimeout' | 'connectionTimeout' | 'keepAliveTimeout'> & { http?: ServerOptions }
+  server?: Pick<FastifyServerOptions, 'requestTimeout' | 'keepAliveTimeout'> & { http?: ServerOptions }
   /** default 'info' */
   logLevel?: 'info' | 'trace'
-  /** false: no redacting `req` serializer on the app's logger (only the plugins' own, per route). Default true */
+  /** false: no redacting `req` serializer on the app's logger, only the plugins' own. Default true */
   appReqSerializer?: boolean
   /** more routes, added after the plugins */
   routes?: (app: FastifyInstance) => void
@@ -48,6 +53,10 @@ export interface SecurityServer {
   feed: string
   /** principal ids the governed route's handler saw, in order */
   opened: string[]
+  /** an open socket on `feed`, from the allowed Origin with `Authorization: Bearer <token>` */
+  open: (t: Test, token: string) => Promise<SocketClient>
+  /** the answer to a handshake on `path` (default `feed`), from the allowed Origin, with the token as a Bearer header */
+  bearer: (t: Test, token: string, path?: string) => Promise<Answer>
 }
 
 const HIGH = { max: 1_000_000, windowMs: 60_000 }
@@ -57,10 +66,13 @@ const HIGH = { max: 1_000_000, windowMs: 60_000 }
  * through a ServerResponse it assigns by hand, and only its onResponse hook, which this path
  * skips, closes it): it is closed once answered, or it stays open for good.
  */
-export function answerWithoutUrl (error: { code: string, statusCode?: number }, request: FastifyRequest, reply: FastifyReply): void {
+export function answerWithoutUrl (
+  error: { code: string, statusCode?: number }, request: FastifyRequest, reply: FastifyReply
+): void {
   const statusCode = error.statusCode as number // both errors Fastify hands here carry one
   reply.raw.once('finish', () => request.raw.socket.destroy())
-  reply.code(statusCode).header('connection', 'close').send({ statusCode, code: error.code, error: STATUS_CODES[statusCode] })
+  reply.code(statusCode).header('connection', 'close')
+    .send({ statusCode, code: error.code, error: STATUS_CODES[statusCode] })
 }
 
 /** where Fastify's client-error line puts the bytes of a request Node could not parse */
@@ -116,7 +128,9 @@ export async function securityServer (t: Test, opts: SecurityServerOptions = {})
     websocket: true,
     config: {
       auth: { scopes: ['feed:read'], allowedScopes: ['feed:read', 'feed:write'] },
-      topics: [{ pattern: 'orders.{tenant}.>', actions: ['subscribe'], scopes: ['feed:read'], where: { tenant: 'claims.tenant' } }],
+      topics: [
+        { pattern: 'orders.{tenant}.>', actions: ['subscribe'], scopes: ['feed:read'], where: { tenant: 'claims.tenant' } }
+      ],
       handshakeTopic: { action: 'subscribe', topic: 'orders.{params.tenant}.all' }
     }
   }, (socket, request) => {
@@ -132,5 +146,19 @@ export async function securityServer (t: Test, opts: SecurityServerOptions = {})
   opts.routes?.(app)
   await app.listen({ port: 0, host: '127.0.0.1' })
   const port = (app.server.address() as AddressInfo).port
-  return { app, clock, logs, port, url: (path) => `ws://127.0.0.1:${port}${path}`, feed: `/ws/${TENANT}`, opened }
+  const url = (path: string): string => `ws://127.0.0.1:${port}${path}`
+  const feed = `/ws/${TENANT}`
+  return {
+    app,
+    clock,
+    logs,
+    port,
+    url,
+    feed,
+    opened,
+    open: async (t, token) =>
+      await openSocket(url(feed), { token, client: { origin: ALLOWED_ORIGIN }, teardown: (fn) => t.teardown(fn) }),
+    bearer: async (t, token, path = feed) =>
+      await handshake(url(path), { origin: ALLOWED_ORIGIN, authorization: `Bearer ${token}` }, (fn) => t.teardown(fn))
+  }
 }

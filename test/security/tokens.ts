@@ -22,7 +22,8 @@ let serial = 0
 /** Claims of a token the route accepts at `nowMs`, with `extra` added or replacing. */
 export function claims (nowMs: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
   const iat = Math.floor(nowMs / 1000)
-  return { iss: ISS, aud: AUD, sub: 'alice', iat, exp: iat + 3600, scope: 'feed:read', tenant: TENANT, jti: `j-${++serial}`, ...extra }
+  const standard = { iss: ISS, aud: AUD, sub: 'alice', iat, exp: iat + 3600, jti: `j-${++serial}` }
+  return { ...standard, scope: 'feed:read', tenant: TENANT, ...extra }
 }
 
 /** The same claims without `name`. */
@@ -88,7 +89,11 @@ type Recipe = (nowMs: number) => string
 
 const valid = (now: number): string => sign(ec, claims(now))
 const parts = (now: number): [string, string, string] => valid(now).split('.') as [string, string, string]
-const tamper = (s: string): string => `${s.slice(0, 10)}${ALPHABET[(ALPHABET.indexOf(s[10] as string) + 1) % 64] as string}${s.slice(11)}`
+/** the signature with its eleventh character replaced by the next one of the alphabet */
+const tamper = (s: string): string => {
+  const next = ALPHABET[(ALPHABET.indexOf(s[10] as string) + 1) % 64] as string
+  return `${s.slice(0, 10)}${next}${s.slice(11)}`
+}
 const S = 1000
 
 /** Named token recipes, each given the server's current time (ms). */
