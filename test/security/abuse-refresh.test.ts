@@ -1,0 +1,176 @@
+// In-band refresh abused: a flood of auth.refresh frames (well-formed, then malformed), and
+// refreshes that try to move the socket to another subject. session-expiry's refreshLimit
+// answers WSG_RATE_LIMITED past the limit, a malformed frame closes 4400, another subject is
+// refused and the principal stays. The flooding client runs in a process of its own, as an
+// attacker would, while other clients' handshakes are timed.
+import { spawn } from 'node:child_process'
+import t, { type Test } from 'tap'
+import { until } from '@wsguard/testing'
+import { ALLOWED_ORIGIN } from './carriers.js'
+import { compareUnderLoad, describe, handshakeTimes, RATIO, withinRatio, type Comparison } from './latency.js'
+import { securityServer, type SecurityServer } from './server.js'
+import { claims, ec, sign } from './tokens.js'
+
+const LIMIT = { max: 5, windowMs: 60_000 }
+const BATCH = 20 // frames per turn of the flooder's event loop
+const MAX_FRAMES = 10_000 // per flooding client
+const RUNS = 3
+const HANDSHAKES = 100
+// A gap this suite found: past refreshLimit, every refresh frame is still parsed and answered
+// (a reply frame, a diagnostics message, an audit line each), so a flood costs the server in
+// proportion to its rate and other clients' handshakes slow down 5-30x. The contract's
+// assertions run, marked todo, until session-expiry bounds that work (e.g. closes 4429).
+const FLOOD_GAP = { todo: 'session-expiry answers every refresh frame past refreshLimit: a flood is not bounded by it' }
+
+/** What the flooder saw: frames sent, replies (by code, or type), its principal at the end, the close. */
+interface FloodReport {
+  sent: number
+  replies: Record<string, number>
+  who: string
+  close: { code: number, reason: string }
+}
+
+// The flooder: opens the socket, sends `frames` round-robin, BATCH a turn, until told to stop
+// (or MAX_FRAMES); then two sentinels (frames are handled in order, so once the second is
+// echoed every flood frame was seen and the checks in flight settled), `whoami`, and `last`
+// (a malformed refresh, or nothing: a normal close). It reports when the socket closes.
+const FLOODER = `
+const WebSocket = require('ws')
+const { url, token, origin, frames, last, batch, max } = JSON.parse(process.argv[1])
+const ws = new WebSocket(url, { headers: { authorization: 'Bearer ' + token }, origin })
+const report = { sent: 0, replies: {}, who: '' }
+let running = true
+let echoes = 0
+const pump = () => {
+  if (!running || report.sent >= max) return
+  for (let i = 0; i < batch; i++) ws.send(frames[report.sent++ % frames.length])
+  setImmediate(pump)
+}
+ws.on('open', () => { process.send('open'); pump() })
+ws.on('message', (data) => {
+  const text = String(data)
+  if (text === 'sentinel') {
+    if (++echoes === 1) ws.send('sentinel')
+    else ws.send('whoami')
+  } else if (!text.startsWith('{')) {
+    report.who = text
+    if (last === null) ws.close(1000)
+    else ws.send(last)
+  } else {
+    const r = JSON.parse(text)
+    const key = r.code ?? r.type
+    report.replies[key] = (report.replies[key] ?? 0) + 1
+  }
+})
+process.on('message', () => { running = false; ws.send('sentinel') })
+ws.on('close', (code, reason) => {
+  process.send({ ...report, close: { code, reason: String(reason) } })
+  process.disconnect()
+})
+`
+
+/** Starts a flooder process; `stop()` ends the flood and resolves with its report. */
+async function flood (t: Test, server: SecurityServer, token: string, frames: string[], last: string | null): Promise<Flood> {
+  const url = server.url(server.feed)
+  const settings = JSON.stringify({ url, token, origin: ALLOWED_ORIGIN, frames, last, batch: BATCH, max: MAX_FRAMES })
+  const child = spawn(process.execPath, ['-e', FLOODER, settings], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  t.teardown(() => { child.kill() })
+  const messages: unknown[] = []
+  child.on('message', (m) => messages.push(m))
+  await until(() => messages.includes('open'), 'the flooder is connected', { timeoutMs: 10_000 })
+  return {
+    async stop () {
+      child.send('stop')
+      await until(() => messages.length === 2, 'the flooder reported', { timeoutMs: 10_000 })
+      return messages[1] as FloodReport
+    }
+  }
+}
+
+interface Flood { stop: () => Promise<FloodReport> }
+
+/** `runs` pairs of unloaded and flooded runs; each flood is a new flooder process, its report kept. */
+async function underFlood (t: Test, server: SecurityServer, token: string, frames: string[], last: string | null): Promise<{
+  comparison: Comparison, reports: FloodReport[]
+}> {
+  let running: Flood | undefined
+  const reports: FloodReport[] = []
+  const measure = async (): Promise<number[]> => await handshakeTimes(server.url(server.feed), token, HANDSHAKES)
+  const comparison = await compareUnderLoad(RUNS, measure, {
+    async start () { running = await flood(t, server, token, frames, last) },
+    async stop () { reports.push(await (running as Flood).stop()) }
+  })
+  t.comment(describe(comparison))
+  return { comparison, reports }
+}
+
+const refresh = (token: string): string => JSON.stringify({ type: 'auth.refresh', token })
+/** a token of alice (or `extra.sub`) that expires an hour after the session's */
+const later = (now: number, extra: Record<string, unknown> = {}): string =>
+  sign(ec, claims(now, { exp: now / 1000 + 7200, ...extra }))
+const WITHIN = `loaded p99 within ${RATIO}x of the unloaded p99 (medians of runs)`
+
+t.test('a flood of auth.refresh: five checked, the rest WSG_RATE_LIMITED, a malformed one closes 4400', async (t) => {
+  const server = await securityServer(t, { session: { refreshLimit: LIMIT } })
+  const now = server.clock.now()
+  const malformed = JSON.stringify({ type: 'auth.refresh' })
+  const { comparison, reports } = await underFlood(t, server, sign(ec, claims(now)), [refresh(later(now))], malformed)
+  const sent = reports.reduce((n, r) => n + r.sent, 0)
+  const replies = reports.reduce((n, r) => n + Object.values(r.replies).reduce((a, b) => a + b, 0), 0)
+  const audited = server.logs.lines.filter((l) => l.includes('"event":"session.refresh_failed"')).length
+  const perFrame = (replies / sent).toFixed(3)
+  t.comment(`${sent} auth.refresh frames in ${RUNS} floods: ${replies} reply frames (${perFrame} a frame), ` +
+    `${audited} refresh_failed audit lines`)
+  for (const r of reports) {
+    const limited = r.replies.WSG_RATE_LIMITED ?? 0
+    const checked = { 'auth.refreshed': 1, WSG_TOKEN_INVALID: LIMIT.max - 1, WSG_RATE_LIMITED: 0 }
+    t.same({ ...r.replies, WSG_RATE_LIMITED: 0 }, checked, 'five checked: one refresh, then the same expiry again, refused')
+    t.ok(limited + LIMIT.max <= r.sent, `never more replies than frames (${limited + LIMIT.max} for ${r.sent})`)
+    t.ok(limited <= 1, `replies stay bounded by the limit, not one a flooded frame (${limited} WSG_RATE_LIMITED)`, FLOOD_GAP)
+    t.equal(r.who, 'alice')
+    t.same(r.close, { code: 4400, reason: 'malformed control message' }, 'a malformed refresh closes 4400')
+  }
+  t.ok(withinRatio(comparison), WITHIN, FLOOD_GAP)
+})
+
+t.test('a flood of malformed auth.refresh frames: one close 4400, no reply', async (t) => {
+  const server = await securityServer(t)
+  const client = await server.open(t, sign(ec, claims(server.clock.now())))
+  const replies: string[] = []
+  client.ws.on('message', (data) => replies.push(String(data)))
+  for (let i = 0; i < 1_000; i++) client.ws.send(JSON.stringify({ type: 'auth.refresh', token: i % 2 === 0 ? '' : 42 }))
+  t.same(await client.closed, { code: 4400, reason: 'malformed control message' })
+  t.same(replies, [], 'no reply frame')
+})
+
+t.test('refreshes with valid tokens of other subjects, flooded: refused, and the principal stays', async (t) => {
+  const server = await securityServer(t, { session: { refreshLimit: LIMIT } })
+  const now = server.clock.now()
+  const foreign = Array.from({ length: 50 }, (_, i) => refresh(later(now, { sub: `mallory-${i}` })))
+  const { comparison, reports } = await underFlood(t, server, sign(ec, claims(now)), foreign, null)
+  for (const r of reports) {
+    const checked = { WSG_TOKEN_INVALID: LIMIT.max, WSG_RATE_LIMITED: 0 }
+    t.same({ ...r.replies, WSG_RATE_LIMITED: 0 }, checked, 'five checked, each refused WSG_TOKEN_INVALID')
+    t.equal(r.who, 'alice', 'the socket is still alice\'s')
+    t.same(r.close, { code: 1000, reason: '' })
+  }
+  t.notOk(server.logs.lines.some((l) => l.includes('"event":"session.refreshed"')), 'no refresh was audited')
+  t.ok(withinRatio(comparison), WITHIN, FLOOD_GAP)
+})
+
+t.test('refreshes to other subjects, window after window: each refused, the principal never changes', async (t) => {
+  const server = await securityServer(t, { session: { refreshLimit: LIMIT } })
+  const now = server.clock.now()
+  const client = await server.open(t, sign(ec, claims(now)))
+  const refused = { type: 'auth.refresh_failed', code: 'WSG_TOKEN_INVALID' }
+  const limited = { type: 'auth.refresh_failed', code: 'WSG_RATE_LIMITED' }
+  for (let window = 0; window < 3; window++) {
+    const answers: unknown[] = []
+    for (let i = 0; i < LIMIT.max + 1; i++) {
+      answers.push(await client.ask(refresh(later(now, { sub: `mallory-${window}-${i}` }))))
+    }
+    t.same(answers, [...Array(LIMIT.max).fill(refused), limited], `window ${window}`)
+    t.equal(await client.ask('whoami'), 'alice')
+    server.clock.advance(LIMIT.windowMs)
+  }
+})
