@@ -159,6 +159,8 @@ t.test('latency figures: percentiles, the ratio, and a comparison run again only
   const fine: Comparison = { unloaded: [2, 4, 3], loaded: [5, 6, 7] }
   const slow: Comparison = { unloaded: [2, 3, 3], loaded: [7, 8, 9] }
   t.same([withinRatio(fine), withinRatio(slow)], [true, false])
+  t.equal(withinRatio({ unloaded: [1, 1, 1], loaded: [2.9, 2.9, 2.9] }), true, 'within 2 ms, whatever the ratio')
+  t.equal(withinRatio({ unloaded: [1, 1, 1], loaded: [3.1, 3.1, 3.1] }), false, 'past 2 ms and past the ratio')
   const runs = (results: Comparison[]): () => Promise<Comparison> => async () => results.shift() as Comparison
   t.same(await settle(runs([fine, slow]), 2), [fine], 'within at once: one comparison')
   t.same(await settle(runs([slow, fine, slow]), 2), [slow, fine], 'beyond, then within')

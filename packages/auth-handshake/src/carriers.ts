@@ -11,6 +11,8 @@ export interface Found {
 export type CarrierResult = Found | null | WsguardErrorCode
 
 const BEARER = /^bearer +(\S+) *$/i
+// The scheme alone, however the rest is spelled (RFC 6750 §2.1: the scheme is case-insensitive).
+const BEARER_SCHEME = /^\s*bearer(?![a-z0-9!#$%&'*+.^_`|~-])/i
 
 export interface CarrierInput {
   headers: IncomingHttpHeaders
@@ -29,12 +31,17 @@ export function findCredential (input: CarrierInput, config: AuthHandshakeConfig
 
   const authorization = input.headers.authorization
   if (authorization !== undefined) {
+    // Node keeps only the first Authorization header; a proxy may read the last. Two of them,
+    // whatever their schemes, are ambiguous (a Basic header must not hide a Bearer one).
+    if (countRaw(input.rawHeaders, 'authorization') > 1) return 'WSG_AMBIGUOUS_CREDENTIAL'
     const m = BEARER.exec(authorization)
     if (m !== null) {
       if (!carriers.has('header')) return 'WSG_BAD_REQUEST'
-      // Node keeps only the first Authorization header; a second one is still ambiguous.
-      if (countRaw(input.rawHeaders, 'authorization') > 1) return 'WSG_AMBIGUOUS_CREDENTIAL'
       found = { token: m[1] as string, carrier: 'header' }
+    } else if (BEARER_SCHEME.test(authorization)) {
+      // `Bearer<TAB>token`, `Bearer Bearer token`, `Bearer` alone: a bearer credential we
+      // cannot read is malformed, never "no credential" (which would let another carrier in).
+      return 'WSG_BAD_REQUEST'
     }
   }
 

@@ -128,14 +128,20 @@ export class IssuerKeys {
    * hostile or broken server can neither fill memory nor hold a fetch open.
    */
   async #getJson (url: string): Promise<Record<string, unknown>> {
-    const signal = AbortSignal.timeout(this.#config.jwksTimeoutMs)
+    // A timer we hold, not AbortSignal.timeout: on Node 20 a timeout signal nothing else
+    // references can be collected mid-fetch, and a body that keeps flowing is then never cut.
+    const controller = new AbortController()
+    const timer = setTimeout(() => { controller.abort() }, this.#config.jwksTimeoutMs)
+    timer.unref()
     let text: string
     try {
-      const res = await fetch(url, { signal, redirect: 'error', headers: { accept: 'application/json' } })
+      const res = await fetch(url, { signal: controller.signal, redirect: 'error', headers: { accept: 'application/json' } })
       text = await readCapped(res, url)
     } catch (err) {
-      if (signal.aborted) throw new Error(`no complete document from ${url} within ${this.#config.jwksTimeoutMs} ms`)
+      if (controller.signal.aborted) throw new Error(`no complete document from ${url} within ${this.#config.jwksTimeoutMs} ms`)
       throw err
+    } finally {
+      clearTimeout(timer)
     }
     const value: unknown = JSON.parse(text)
     if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`document at ${url} is not a JSON object`)

@@ -37,6 +37,24 @@ t.test('another scheme is no bearer credential: 401 with a bare challenge', asyn
   }
 })
 
+t.test('two Authorization headers are ambiguous whatever their schemes; a bearer header we cannot read is malformed', async (t) => {
+  const { url } = await app(t, { carriers: ['cookie', 'header'], allowedOrigins: [ORIGIN] })
+  const bob = mintToken(key, { ...claimsFor(ISS, AUD, 'bob'), scope: 'feed:read' })
+  const cases: Array<[string, Record<string, string | string[]>, string]> = [
+    // Node keeps the first header; a proxy reading the last would see bob.
+    ['a Basic header hiding a Bearer one, beside a cookie', { authorization: ['Basic YWxpY2U6cHc=', `Bearer ${bob}`], cookie: `access_token=${token}` }, 'WSG_AMBIGUOUS_CREDENTIAL'],
+    ['two Basic headers', { authorization: ['Basic YQ==', 'Basic Yg=='] }, 'WSG_AMBIGUOUS_CREDENTIAL'],
+    ['Bearer and a tab, beside a cookie', { authorization: `Bearer\t${bob}`, cookie: `access_token=${token}` }, 'WSG_BAD_REQUEST'],
+    ['Bearer twice', { authorization: `Bearer Bearer ${bob}` }, 'WSG_BAD_REQUEST'],
+    ['Bearer alone', { authorization: 'Bearer' }, 'WSG_BAD_REQUEST']
+  ]
+  for (const [name, headers, code] of cases) {
+    const res = await connect(t, url, { origin: ORIGIN, headers })
+    t.same(res.open ? 'opened' : [res.status, JSON.parse(res.body).code], [400, code], name)
+  }
+  t.equal(idOf(await connect(t, url, { origin: ORIGIN, headers: { authorization: 'Basic YWxpY2U6cHc=', cookie: `access_token=${token}` } })), 'alice', 'one header of another scheme is no credential: the cookie is')
+})
+
 t.test('subprotocol: the app\'s protocol is selected and the token never echoed', async (t) => {
   const { url } = await app(t)
   const res = await connect(t, url, { protocols: ['app.v1', `bearer.${token}`] })

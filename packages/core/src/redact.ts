@@ -9,7 +9,9 @@ export const credentialRedactPaths: readonly string[] = Object.freeze([
   'req.headers["sec-websocket-protocol"]',
   'headers.authorization',
   'headers.cookie',
-  'headers["sec-websocket-protocol"]'
+  'headers["sec-websocket-protocol"]',
+  // At trace level Fastify logs a request head it could not parse whole, credentials included.
+  'err.rawPacket'
 ])
 
 export const REDACTED = '[REDACTED]'

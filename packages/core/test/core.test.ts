@@ -58,6 +58,7 @@ t.test('redactQuery', async (t) => {
   t.equal(redactQuery('/feed?a=1#access_token=abc;access_token=def', ['access_token']), '/feed?a=1#access_token=[REDACTED];access_token=[REDACTED]', 'every separator')
   t.equal(redactQuery('/feed;jsessionid=1', ['access_token']), '/feed;jsessionid=1', 'unchanged when absent')
   t.ok(credentialRedactPaths.includes('req.headers.authorization'))
+  t.ok(credentialRedactPaths.includes('err.rawPacket'), 'the request head Fastify logs when it cannot parse it')
 })
 
 t.test('clock and principal schema', async (t) => {

@@ -262,7 +262,16 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
       this.#windowStart = now
       this.#attempts = 0
     }
-    if (++this.#attempts > config.refreshLimit.max) return this.#refreshFailed('WSG_RATE_LIMITED')
+    // Past the limit, the first attempt of the window is answered WSG_RATE_LIMITED and the
+    // next ones are dropped unanswered; a client that sends as many again in the window is
+    // flooding, and is closed 4400 (a misbehaving client, which must not loop). A flood of
+    // refresh frames costs no reply, no diagnostics message and no audit line each.
+    const { max } = config.refreshLimit
+    if (++this.#attempts > max) {
+      if (this.#attempts === max + 1) this.#refreshFailed('WSG_RATE_LIMITED')
+      else if (this.#attempts > 2 * max) this.close(CloseCode.BAD_CONTROL_MESSAGE, 'too many refresh messages')
+      return
+    }
     const before = this.principal
     // Taken before the checks start: a revocation delivered while they run is applied to their result.
     const seen = this.#host.delivered()

@@ -51,8 +51,21 @@ t.test('refresh attempts are rate-limited per session', async (t) => {
   t.same(await c.ask(refresh('x')), { type: 'auth.refresh_failed', code: 'WSG_TOKEN_INVALID' })
   t.same(await c.ask(refresh('x')), { type: 'auth.refresh_failed', code: 'WSG_TOKEN_INVALID' })
   t.same(await c.ask(refresh(token('alice', 7200))), { type: 'auth.refresh_failed', code: 'WSG_RATE_LIMITED' }, 'even a good token, over the limit')
+  c.send(refresh(token('alice', 7200)))
+  t.equal(await c.ask('after'), 'echo:after', 'the next attempt of the window is dropped unanswered (the next frame is the app\'s echo)')
   clock.advance(10_000)
   t.same(await c.ask(refresh(token('alice', 7200))), { type: 'auth.refreshed', expiresAt: T0 + 10_000 + 7_200_000 }, 'a new window')
+})
+
+t.test('a flood of refresh frames is closed 4400 once it sends twice the limit in a window, answered once over it', async (t) => {
+  const { base, token } = await harness(t, { session: { refreshLimit: { max: 2, windowMs: 10_000 } } })
+  const c = await open(t, `${base}/feed`, token('alice', 3600))
+  const replies: string[] = []
+  c.ws.on('message', (data) => { replies.push(String(data)) })
+  for (let i = 0; i < 50; i++) c.send(refresh('x'))
+  t.same(await c.closed, { code: 4400, reason: 'too many refresh messages' }, 'closed at the fifth attempt (twice the limit, plus one)')
+  t.same(replies.map((r) => JSON.parse(r)), [{ type: 'auth.refresh_failed', code: 'WSG_RATE_LIMITED' }],
+    'the third attempt is told it is limited; the answers of the two checked ones come after the close, and are not sent')
 })
 
 t.test('only control frames are intercepted; malformed ones close 4400', async (t) => {
