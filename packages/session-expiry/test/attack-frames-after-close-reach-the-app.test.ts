@@ -1,7 +1,8 @@
 import t, { type Test } from 'tap'
 import type { IncomingMessage } from 'node:http'
 import { until } from '@wsguard/testing'
-import { harness, open } from './helpers.js'
+import { ChannelName, type SessionClosedMessage } from '@wsguard/core'
+import { harness, listen, open } from './helpers.js'
 
 // When session-expiry ends a session it calls socket.close(code): ws only sends a close frame
 // and waits up to 30 s for the peer's. Meanwhile ws keeps emitting every 'message' it reads,
@@ -51,4 +52,20 @@ t.test('after the credential expired (4401 at exp + grace), the app receives no 
   t.equal(h.app.wsSessions.size, 1, 'the session is closing, not ended (no close frame came back)')
   await deliver(client, sink, 'after-expiry')
   t.same(sink.frames, ['before'], 'an expired session delivers nothing more to the app')
+})
+
+t.test('a client that does not answer the close is cut off after closeTimeoutMs, and the session reports its code', async (t) => {
+  const closed = listen<SessionClosedMessage>(t, ChannelName.sessionClosed)
+  const sink: Sink = { frames: [], raw: undefined }
+  const h = await setup(t, sink)
+  const client = await open(t, `${h.base}/sink`, h.token('alice', 300))
+  await deliver(client, sink, 'before')
+  client.ws.pause() // the close frame is never answered
+  t.same(await h.app.wsSessions.revoke({ subject: 'alice' }), { closed: 1 })
+  h.clock.advance(4_999)
+  t.equal(h.app.wsSessions.size, 1, '1 ms before closeTimeoutMs (5 s), still waiting for the close frame')
+  h.clock.advance(1)
+  const m = await closed.wait(() => true)
+  t.same([m.closeCode, m.reason], [4403, 'access revoked'], 'cut off, and reported with the code it was closed with')
+  t.equal(h.app.wsSessions.size, 0)
 })
