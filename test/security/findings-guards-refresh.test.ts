@@ -8,9 +8,9 @@ import { authHandshake } from '@wsguard/auth-handshake'
 import { topicAuthz } from '@wsguard/topic-authz'
 import { sessionExpiry, MemoryRevocationStore } from '@wsguard/session-expiry'
 import { telemetry } from '@wsguard/telemetry'
-import type { Principal, RevocationStore } from '@wsguard/core'
+import type { RevocationStore } from '@wsguard/core'
 import {
-  captureLogs, claimsFor, encapsulations, generateKey, jwks, mintToken, openSocket, probeUpgrade, until, type CapturedLogs
+  captureLogs, claimsFor, encapsulations, generateKey, jwks, lateAnswers, mintToken, openSocket, probeUpgrade, until, type CapturedLogs
 } from '@wsguard/testing'
 
 const ISS = 'https://idp.test'
@@ -18,26 +18,6 @@ const AUD = 'feed-api'
 const key = generateKey('ES256')
 const token = (sub: string, tenant: string, extra: Record<string, unknown> = {}): string =>
   mintToken(key, { ...claimsFor(ISS, AUD, sub, Date.now(), 3600), tenant, scope: 'orders:read', ...extra })
-
-/** A revocation store that answers late, as a remote one does (see session-expiry's races test). */
-function lateStore (): { store: RevocationStore, asked: () => number, answer: () => void } {
-  const memory = new MemoryRevocationStore()
-  const waiting: Array<() => void> = []
-  let asked = 0
-  return {
-    store: {
-      revoke: async (r) => { await memory.revoke(r) },
-      isRevoked: (p: Principal, now: number) => {
-        asked++
-        const then = memory.isRevoked(p, now)
-        return new Promise<boolean>((resolve) => { waiting.push(() => { resolve(then) }) })
-      },
-      subscribe: (l) => memory.subscribe(l)
-    },
-    asked: () => asked,
-    answer: () => { for (const go of waiting.splice(0)) go() }
-  }
-}
 
 interface Stack { app: FastifyInstance, base: string, logs: CapturedLogs }
 
@@ -87,7 +67,7 @@ t.test('finding 2: a refresh passes every handshake check of the route', async (
 })
 
 t.test('finding 3: a revocation delivered while an async store answers is never lost', async (t) => {
-  const late = lateStore()
+  const late = lateAnswers(new MemoryRevocationStore())
   const { app, base } = await stack(t, async () => {}, late.store)
   const pending = probeUpgrade(`${base}/orders/acme`, { authorization: `Bearer ${token('alice', 'acme')}` }, (fn) => { t.teardown(fn) })
   await until(() => late.asked() === 1, 'the handshake\'s check')

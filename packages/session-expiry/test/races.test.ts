@@ -1,32 +1,10 @@
 import t from 'tap'
-import { until } from '@wsguard/testing'
-import type { Principal, RevocationStore } from '@wsguard/core'
+import { lateAnswers, until } from '@wsguard/testing'
 import { MemoryRevocationStore } from '../src/index.js'
 import { harness, open, connect, T0 } from './helpers.js'
 
-/**
- * A store that answers late, as a remote one (Redis) does: each check waits until the test
- * lets it go, and then answers what the store held when the check was asked. Revocations are
- * recorded and delivered at once, while checks asked earlier are still waiting.
- */
-function lateStore (): { store: RevocationStore, asked: () => number, answer: () => void } {
-  const memory = new MemoryRevocationStore()
-  const waiting: Array<() => void> = []
-  let asked = 0
-  const store: RevocationStore = {
-    revoke: async (r) => { await memory.revoke(r) },
-    isRevoked: (p: Principal, now: number) => {
-      asked++
-      const then = memory.isRevoked(p, now)
-      return new Promise<boolean>((resolve) => { waiting.push(() => { resolve(then) }) })
-    },
-    subscribe: (l) => memory.subscribe(l)
-  }
-  return { store, asked: () => asked, answer: () => { for (const go of waiting.splice(0)) go() } }
-}
-
 t.test('a revocation delivered while the handshake\'s revocation check is answering refuses that handshake', async (t) => {
-  const late = lateStore()
+  const late = lateAnswers(new MemoryRevocationStore())
   const { app, base, token } = await harness(t, { session: { revocations: late.store } })
   const pending = connect(t, `${base}/feed`, token('alice', 3600))
   await until(() => late.asked() === 1, 'the handshake\'s check')
@@ -44,7 +22,7 @@ t.test('a revocation delivered while the handshake\'s revocation check is answer
 })
 
 t.test('revoking the new token\'s id while its refresh is being checked refuses the refresh', async (t) => {
-  const late = lateStore()
+  const late = lateAnswers(new MemoryRevocationStore())
   const { app, base, token } = await harness(t, { session: { revocations: late.store } })
   const pending = open(t, `${base}/feed`, token('alice', 120, { jti: 'old' }))
   await until(() => late.asked() === 1, 'the handshake\'s check')

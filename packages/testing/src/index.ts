@@ -9,3 +9,4 @@ export { createTestCa, type TestCa, type TestCertificate, type IssueOptions } fr
 export { until } from './until.js'
 export { probeUpgrade, type ProbeResult } from './probe.js'
 export { encapsulations, type DeclareRoute } from './encapsulation.js'
+export { lateAnswers, type LateStore } from './late-store.js'
