@@ -1,35 +1,15 @@
-import type { Principal, Revocation, SessionFilter } from '@wsguard/core'
-
-/** ms since epoch the token was issued; a token without `iat` counts as issued long ago. */
-function issuedAt (principal: Principal): number {
-  const iat = principal.claims.iat
-  return typeof iat === 'number' && Number.isFinite(iat) ? iat * 1000 : Number.NEGATIVE_INFINITY
-}
-
-function refuses (records: Revocation[] | undefined, now: number, iat: number, issuer?: string): boolean {
-  if (records === undefined) return false
-  for (const r of records) {
-    if (r.until < now || iat > r.at) continue
-    const f = r.filter as { issuer?: string }
-    if ('subject' in r.filter && f.issuer !== undefined && f.issuer !== issuer) continue
-    return true
-  }
-  return false
-}
+import { RevocationIndex, type Principal, type Revocation, type SessionFilter } from '@wsguard/core'
 
 const FIRST_SWEEP = 64
 
 /**
- * This instance's copy of the revocations kept in Redis, by what they select (token id,
- * session, subject, issuer), so a check is four map lookups; the same rules as session-expiry's
- * `MemoryRevocationStore`. Each record is kept once, by its serialised form (it reaches an
- * instance by the stream, by the load at start, and on the instance that issued it, at once).
+ * This instance's copy of the revocations kept in Redis, checked by core's `RevocationIndex`
+ * (the rules of session-expiry's `MemoryRevocationStore`). Each record is kept once, by its
+ * serialised form (it reaches an instance by the stream, by the load at start, and on the
+ * instance that issued it, at once).
  */
 export class RevocationMirror {
-  readonly #byToken = new Map<string, Revocation[]>()
-  readonly #bySession = new Map<string, Revocation[]>()
-  readonly #bySubject = new Map<string, Revocation[]>()
-  readonly #byIssuer = new Map<string, Revocation[]>()
+  readonly #index = new RevocationIndex()
   readonly #known = new Map<string, Revocation>()
   #sweepAt = FIRST_SWEEP
 
@@ -39,45 +19,20 @@ export class RevocationMirror {
     const r = parse(json)
     if (r === undefined) return undefined
     if (this.#known.size >= this.#sweepAt) {
-      this.#sweep(now)
+      for (const [text, kept] of this.#known) if (kept.until < now) this.#known.delete(text)
       this.#sweepAt = Math.max(FIRST_SWEEP, 2 * this.#known.size)
     }
     this.#known.set(json, r)
-    const [index, key] = this.#indexOf(r.filter)
-    const records = index.get(key)
-    if (records === undefined) index.set(key, [r])
-    else records.push(r)
+    this.#index.add(r, now)
     return r
   }
 
   isRevoked (principal: Principal, now: number): boolean {
-    if (principal.tokenId !== undefined && refuses(this.#byToken.get(principal.tokenId), now, Number.NEGATIVE_INFINITY)) return true
-    const iat = issuedAt(principal)
-    return refuses(this.#bySession.get(principal.sessionId), now, iat) ||
-      refuses(this.#bySubject.get(principal.id), now, iat, principal.issuer) ||
-      (principal.issuer !== undefined && refuses(this.#byIssuer.get(principal.issuer), now, iat))
+    return this.#index.isRevoked(principal, now)
   }
 
   /** records kept, those past their `until` included until the next sweep */
   get size (): number { return this.#known.size }
-
-  #indexOf (f: SessionFilter): [Map<string, Revocation[]>, string] {
-    if ('tokenId' in f) return [this.#byToken, f.tokenId]
-    if ('sessionId' in f) return [this.#bySession, f.sessionId]
-    if ('subject' in f) return [this.#bySubject, f.subject]
-    return [this.#byIssuer, f.issuer]
-  }
-
-  #sweep (now: number): void {
-    for (const [json, r] of this.#known) if (r.until < now) this.#known.delete(json)
-    for (const index of [this.#byToken, this.#bySession, this.#bySubject, this.#byIssuer]) {
-      for (const [key, records] of index) {
-        const kept = records.filter((r) => r.until >= now)
-        if (kept.length === 0) index.delete(key)
-        else index.set(key, kept)
-      }
-    }
-  }
 }
 
 const KINDS: Record<string, readonly string[]> = {
