@@ -3,8 +3,15 @@ import { RevocationIndex, type Principal, type Revocation } from '../src/index.j
 
 const T = 1_800_000_000_000
 const principal = (over: Partial<Principal> = {}, iat: number | undefined = T / 1000 - 10): Principal => Object.freeze({
-  id: 'alice', kind: 'user', method: 'jwt', issuer: 'https://idp.test', scopes: [], sessionId: 'sid-1', tokenId: 'jti-1',
-  claims: iat === undefined ? {} : { iat }, ...over
+  id: 'alice',
+  kind: 'user',
+  method: 'jwt',
+  issuer: 'https://idp.test',
+  scopes: [],
+  sessionId: 'sid-1',
+  tokenId: 'jti-1',
+  claims: iat === undefined ? {} : { iat },
+  ...over
 })
 const rev = (filter: Revocation['filter'], at = T, until = T + 60_000): Revocation => ({ filter, at, until })
 
