@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto'
+import { randomId } from '@wsguard/core'
 import type { Principal, WsguardErrorCode } from '@wsguard/core'
 import { certificateIdentity, type ClientCertificate, type MtlsConfig } from './mtls.js'
 import type { RouteMethod } from './route-rules.js'
@@ -26,7 +26,7 @@ export function certificatePrincipal (cert: ClientCertificate, mtls: MtlsConfig)
     method: 'mtls',
     scopes: w.scopes,
     claims: EMPTY_CLAIMS,
-    sessionId: randomUUID(),
+    sessionId: randomId(),
     expiresAt: cert.notAfter,
     certificate: certificateIdentity(cert, w.id)
   }) as Principal

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto'
+import { randomId } from '@wsguard/core'
 import type { Principal, PrincipalKind, StandardClaims } from '@wsguard/core'
 import { readScopes } from './claims.js'
 
@@ -27,7 +27,7 @@ export function principalFromClaims (claims: StandardClaims, kind: PrincipalKind
     scopes: Object.freeze(readScopes(claims) as string[]),
     // The same claims object is returned on a verified-token cache hit: freezing it keeps it shared and safe.
     claims: deepFreeze(claims) as Principal['claims'],
-    sessionId: typeof claims.sid === 'string' && claims.sid.length > 0 ? claims.sid : randomUUID()
+    sessionId: typeof claims.sid === 'string' && claims.sid.length > 0 ? claims.sid : randomId()
   }
   if (typeof claims.jti === 'string') principal.tokenId = claims.jti
   principal.expiresAt = (claims.exp as number) * 1000

@@ -1,9 +1,8 @@
 import { EventEmitter } from 'node:events'
-import { randomUUID } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import type { WebSocket } from '@fastify/websocket'
 import {
-  ChannelName, channel, CloseCode, publishedOrigin, runHandshakeChecks, type AppIdentity, type AuthOutcome, type Principal,
+  ChannelName, channel, CloseCode, publishedOrigin, randomId, runHandshakeChecks, type AppIdentity, type AuthOutcome, type Principal,
   type RevocationStore, type SessionFilter, type SessionInfo, type SessionRegistry, type TimerHandle, type TopicDenyReason, type WsguardErrorCode
 } from '@wsguard/core'
 import type { SessionCap } from './cap.js'
@@ -60,7 +59,7 @@ const EMPTY: ReadonlyMap<string, string> = new Map()
  */
 export class Session extends EventEmitter<SessionEvents> implements Scheduled {
   /** this connection's id, unique per socket */
-  readonly id: string = randomUUID()
+  readonly id: string = randomId()
   readonly openedAt: number
   readonly route: string
   dueAt = 0
