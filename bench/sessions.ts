@@ -1,7 +1,8 @@
 // Session benchmarks (pnpm bench). Four parts, each in its own child process so heaps do not mix:
 //   arm      the cost to arm and to move a deadline in the scheduler's heap, at 20,000 sessions
 //   revocations  the check every handshake and refresh makes, against 0 to 100,000 kept revocations
-//   memory   heap and RSS per open socket, bare @fastify/websocket vs with session-expiry
+//   memory   heap and RSS per open socket, bare @fastify/websocket vs with session-expiry,
+//            and vs the whole stack (all four plugins, a real ES256 token per socket)
 //   lateness 20,000 sessions whose credentials expire over one minute: how late each close is
 // Sockets come from @fastify/websocket's injectWS (real ws framing over in-memory streams):
 // 20,000 loopback sockets would need more than this machine's 20,000 file descriptors per
@@ -13,6 +14,11 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import websocket from '@fastify/websocket'
 import { systemTimerClock, type Principal } from '@wsguard/core'
 import { MemoryRevocationStore, sessionExpiry } from '@wsguard/session-expiry'
+import { authHandshake } from '@wsguard/auth-handshake'
+import { topicAuthz } from '@wsguard/topic-authz'
+import { telemetry } from '@wsguard/telemetry'
+import { Type } from '@sinclair/typebox'
+import { generateKey, jwks, claimsFor, mintToken } from '@wsguard/testing'
 import type { Scheduled, Scheduler as SchedulerClass } from '../packages/session-expiry/src/scheduler.js'
 
 // The scheduler is internal (not exported): the compiled one, by path (named in a variable so
@@ -64,6 +70,52 @@ async function server (withSessions: boolean): Promise<FastifyInstance> {
   })
   await app.ready()
   return app
+}
+
+/**
+ * All four plugins as an app registers them (bench/stack.ts's whole stack, logger off): the
+ * principal comes from a real ES256 token per socket, minted before the baseline is read.
+ */
+async function stackServer (): Promise<{ app: FastifyInstance, tokens: string[] }> {
+  const key = generateKey('ES256')
+  const iss = 'https://idp.bench'
+  const aud = 'feed-api'
+  const now = Date.now()
+  const tokens = Array.from({ length: SESSIONS }, (_, i) => mintToken(key, { ...claimsFor(iss, aud, `user-${i}`, now, 3600), jti: `jti-${i}`, scope: 'feed:read', tenant: 'acme' }))
+  const app = Fastify()
+  await app.register(websocket)
+  const without = (process.env.STACK_WITHOUT ?? '').split(',')
+  if (!without.includes('telemetry')) {
+    await app.register(telemetry, {
+      anomalies: {
+        reconnectStorm: { perIp: { max: 1_000_000, windowMs: 60_000 }, perPrincipal: { max: 1_000_000, windowMs: 60_000 } },
+        failureSpike: { ratio: 5, minPerMinute: 1_000_000 },
+        longSession: { afterMs: 12 * 3600_000 }
+      }
+    })
+  }
+  await app.register(authHandshake, { jwt: { issuer: iss, audience: aud, algorithms: ['ES256'], jwks: jwks(key), claims: Type.Object({ tenant: Type.String() }) } })
+  if (!without.includes('topics')) await app.register(topicAuthz, { policies: [{ pattern: 'prices.{tenant}.>', actions: ['subscribe'], scopes: ['feed:read'], where: { tenant: 'claims.tenant' } }] })
+  if (!without.includes('expiry')) await app.register(sessionExpiry, { graceMs: GRACE_MS })
+  app.get('/feed/:tenant', { websocket: true, config: { auth: { scopes: ['feed:read'] }, ...(without.includes('topics') ? {} : { handshakeTopic: { action: 'subscribe', topic: 'prices.{params.tenant}.all' } }) } }, (socket) => {
+    socket.on('message', () => {})
+  })
+  await app.ready()
+  return { app, tokens }
+}
+
+async function memoryStack (): Promise<void> {
+  const { app, tokens } = await stackServer()
+  gcNow()
+  const before = process.memoryUsage()
+  const sockets: unknown[] = []
+  for (let i = 0; i < SESSIONS; i++) sockets.push(await app.injectWS('/feed/acme', { headers: { authorization: `Bearer ${tokens[i] as string}` } }))
+  tokens.length = 0 // the client's copies are not the server's memory
+  gcNow()
+  gcNow()
+  const after = process.memoryUsage()
+  process.send?.({ heap: (after.heapUsed - before.heapUsed) / SESSIONS, rss: (after.rss - before.rss) / SESSIONS, open: sockets.length })
+  process.exit(0)
 }
 
 let onClose: ((principal: Principal, code: number) => void) | undefined
@@ -203,11 +255,14 @@ async function revocationsPart (): Promise<void> {
 }
 
 async function memoryPart (): Promise<void> {
-  const mem: Record<string, Array<Record<string, number>>> = { plain: [], session: [] }
+  const mem: Record<string, Array<Record<string, number>>> = { plain: [], session: [], stack: [] }
   for (let i = 0; i < 3; i++) {
     mem.plain?.push(await child(['memory-plain']) as Record<string, number>)
     mem.session?.push(await child(['memory-session']) as Record<string, number>)
+    mem.stack?.push(await child(['memory-stack']) as Record<string, number>)
   }
+  const heapStack = median((mem.stack ?? []).map((m) => m.heap as number))
+  const rssStack = median((mem.stack ?? []).map((m) => m.rss as number))
   const heapPlain = median((mem.plain ?? []).map((m) => m.heap as number))
   const heapSession = median((mem.session ?? []).map((m) => m.heap as number))
   const rssPlain = median((mem.plain ?? []).map((m) => m.rss as number))
@@ -218,6 +273,8 @@ async function memoryPart (): Promise<void> {
   console.log(`| bare @fastify/websocket | ${heapPlain.toFixed(0)} | ${rssPlain.toFixed(0)} |`)
   console.log(`| with session-expiry | ${heapSession.toFixed(0)} | ${rssSession.toFixed(0)} |`)
   console.log(`| **difference: per session** | **${(heapSession - heapPlain).toFixed(0)}** | ${(rssSession - rssPlain).toFixed(0)} |`)
+  console.log(`| whole stack (four plugins, real token) | ${heapStack.toFixed(0)} | ${rssStack.toFixed(0)} |`)
+  console.log(`| **difference: whole stack vs bare** | **${(heapStack - heapPlain).toFixed(0)}** | ${(rssStack - rssPlain).toFixed(0)} |`)
 }
 
 async function latenessPart (): Promise<void> {
@@ -232,5 +289,6 @@ if (mode === 'arm') arm()
 else if (mode === 'revocations') await revocations()
 else if (mode === 'memory-plain') await memory(false)
 else if (mode === 'memory-session') await memory(true)
+else if (mode === 'memory-stack') await memoryStack()
 else if (mode === 'lateness') await lateness()
 else await main()

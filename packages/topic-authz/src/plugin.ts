@@ -88,7 +88,7 @@ export async function topicAuthzPlugin (fastify: FastifyInstance, opts: TopicAut
     // Fastify copies config (symbol keys included) into the route's context.
     routeOptions.config = { ...routeConfig, [kPolicy]: policy } as RouteOptions['config']
     if (handshake !== undefined) {
-      const check = makeTopicCheck(config.decisionCacheSize, decider, policy, handshake)
+      const check = makeTopicCheck(decider, policy, handshake)
       // An in-band refresh must pass the handshake topic too (core's handshake checks).
       addHandshakeCheck(routeOptions, { source: SOURCE, check: (request, principal) => (check(request, principal) === undefined ? undefined : 'WSG_TOPIC_DENIED') })
       // preValidation runs after every onRequest hook (auth-handshake's included) and
@@ -124,15 +124,14 @@ function stepUpChallenge (stepUp: StepUp): Record<string, string> {
 /** The first of a route's handshake topics that `principal` may not hold: its decision, or `undefined` when all are allowed. */
 type TopicCheck = (request: FastifyRequest, principal: Principal | null) => TopicDecision | undefined
 
-function makeTopicCheck (cacheSize: number, decider: Decider, policy: RoutePolicy, topics: readonly CompiledHandshakeTopic[]): TopicCheck {
+function makeTopicCheck (decider: Decider, policy: RoutePolicy, topics: readonly CompiledHandshakeTopic[]): TopicCheck {
   return function firstDenied (request, principal) {
-    // The handshake's decisions go into the connection's cache: the same topic asked
-    // again in-band is answered without another evaluation.
-    const state = stateOf(request as RequestWithState, cacheSize, policy)
+    // Not through the connection's decision cache: most connections never ask in-band, and a
+    // cache made here would live (about 1 KiB) for as long as the socket does.
     for (const t of topics) {
       const segments = t.resolve(request.params, principal)
       const topic = segments === undefined ? t.template : segments.join('.')
-      const decision = decider.decide(state.policy, principal, t.action, topic, state.cache, request.log, request, segments === undefined)
+      const decision = decider.decide(policy, principal, t.action, topic, undefined, request.log, request, segments === undefined)
       if (!decision.allow) return decision
     }
     return undefined

@@ -182,7 +182,7 @@ t.test('a route without authentication: anonymous sockets get rules that ask for
   t.equal(!denied.open && denied.status, 403, 'a rule with scopes denies a socket without a principal')
 })
 
-t.test('the handshake decision is cached for the same topic asked in-band', async (t) => {
+t.test('the handshake decision is not kept per connection; in-band decisions are cached', async (t) => {
   let calls = 0
   const { base } = await build(t, {}, 'auth-first', (app) => {
     app.get('/ws/room/:room', {
@@ -197,9 +197,15 @@ t.test('the handshake decision is cached for the same topic asked in-band', asyn
   })
   const c = await open(t, `${base}/ws/room/r1`, token('alice', 'acme', ''))
   if (!c.open) throw new Error('opens')
-  c.ws.send('room.r1')
-  t.same(await new Promise((resolve) => c.ws.once('message', (d) => resolve(JSON.parse(String(d))))), { allow: true, rule: 'room.{r}', captures: { r: 'r1' } })
-  t.equal(calls, 1, 'the predicate ran once, at the handshake')
+  t.equal(calls, 1, 'the predicate ran at the handshake')
+  const ask = async (): Promise<unknown> => {
+    c.ws.send('room.r1')
+    return await new Promise((resolve) => c.ws.once('message', (d) => resolve(JSON.parse(String(d)))))
+  }
+  t.same(await ask(), { allow: true, rule: 'room.{r}', captures: { r: 'r1' } })
+  t.equal(calls, 2, 'asked in-band, it is evaluated again: the handshake left no cache on the connection')
+  t.same(await ask(), { allow: true, rule: 'room.{r}', captures: { r: 'r1' } })
+  t.equal(calls, 2, 'asked again, the connection cache answers')
 })
 
 t.test('principal placeholders in the handshake topic, existing preValidation hooks, HTTP and 404 requests', async (t) => {
