@@ -1,0 +1,91 @@
+// The Fastify server configurations bench/stack.ts and bench/peers.ts run, each in a process
+// of its own: plain @fastify/websocket, the bare fast-jwt hook (the cheapest authenticated
+// handshake), the do-it-yourself @fastify/jwt hook, and wsguard's plugins added one at a
+// time up to the whole stack, all four as users register them (issue 15).
+import Fastify, { type FastifyInstance } from 'fastify'
+import websocket from '@fastify/websocket'
+import fastifyJwt from '@fastify/jwt'
+import { createVerifier } from 'fast-jwt'
+import { Type } from '@sinclair/typebox'
+import type { jwks } from '@wsguard/testing'
+import { authHandshake } from '@wsguard/auth-handshake'
+import { topicAuthz } from '@wsguard/topic-authz'
+import { sessionExpiry } from '@wsguard/session-expiry'
+import { telemetry } from '@wsguard/telemetry'
+
+export const ISS = 'https://idp.bench'
+export const AUD = 'feed-api'
+/** The route every configuration answers; the token's `tenant` claim matches it. */
+export const FEED_PATH = '/feed/acme'
+
+/** What a server process runs: which plugins. */
+export type Stack = 'plain' | 'bare' | 'diy' | 'auth' | 'auth+topics' | 'auth+topics+expiry' | 'full' | 'full-no-audit'
+export type Logging = 'off' | 'app' | 'built'
+
+/** The one key a server trusts: its algorithm, its public key as PEM and as a JWKS. */
+export interface TrustedKey { alg: 'ES256' | 'RS256', pem: string, jwks: ReturnType<typeof jwks> }
+
+function logger (logging: Logging): boolean | Record<string, unknown> {
+  if (logging === 'off') return false
+  // 'app': Fastify's `logger: true` (pino's default destination, stdout, which the parent
+  // points at /dev/null). 'built': the same lines made, handed to a stream that drops them.
+  if (logging === 'app') return true
+  return { level: 'info', stream: { write (_line: string) {} } }
+}
+
+/** Builds the configuration and listens on 127.0.0.1, port 0; its websocket route is FEED_PATH. */
+export async function stackApp (stack: Stack, logging: Logging, key: TrustedKey): Promise<FastifyInstance> {
+  const app = Fastify({ logger: logger(logging) as never })
+  await app.register(websocket)
+  if (stack === 'bare') {
+    const verify = createVerifier({ key: key.pem, algorithms: [key.alg], allowedIss: ISS, allowedAud: AUD })
+    app.decorateRequest('user', null as unknown as string)
+    app.addHook('onRequest', (request, reply, done) => {
+      try {
+        (request as unknown as { user: unknown }).user = verify((request.headers.authorization ?? '').slice(7))
+        done()
+      } catch {
+        reply.code(401).send()
+      }
+    })
+  }
+  if (stack === 'diy') {
+    // What teams write today: @fastify/jwt and `await request.jwtVerify()` in onRequest.
+    await app.register(fastifyJwt, { secret: { public: key.pem }, verify: { algorithms: [key.alg], allowedIss: ISS, allowedAud: AUD } })
+    app.addHook('onRequest', async (request, reply) => {
+      try {
+        await request.jwtVerify()
+      } catch (err) {
+        return reply.send(err)
+      }
+    })
+  }
+  if (stack === 'full' || stack === 'full-no-audit') {
+    await app.register(telemetry, {
+      audit: stack === 'full',
+      anomalies: {
+        reconnectStorm: { perIp: { max: 1_000_000, windowMs: 60_000 }, perPrincipal: { max: 1_000_000, windowMs: 60_000 } },
+        failureSpike: { ratio: 5, minPerMinute: 1_000_000 },
+        longSession: { afterMs: 12 * 3600_000 }
+      }
+    })
+  }
+  const governed = stack !== 'plain' && stack !== 'bare' && stack !== 'diy'
+  if (governed) {
+    await app.register(authHandshake, { jwt: { issuer: ISS, audience: AUD, algorithms: [key.alg], jwks: key.jwks, claims: Type.Object({ tenant: Type.String() }) } })
+  }
+  if (stack === 'auth+topics' || stack === 'auth+topics+expiry' || stack === 'full' || stack === 'full-no-audit') {
+    await app.register(topicAuthz, { policies: [{ pattern: 'prices.{tenant}.>', actions: ['subscribe'], scopes: ['feed:read'], where: { tenant: 'claims.tenant' } }] })
+  }
+  if (stack === 'auth+topics+expiry' || stack === 'full' || stack === 'full-no-audit') {
+    await app.register(sessionExpiry, { noticeMs: 60_000, graceMs: 5_000, maxLifetimeMs: 8 * 3600_000, idleTimeoutMs: 300_000, heartbeatMs: 30_000, refresh: true })
+  }
+  app.get('/feed/:tenant', {
+    websocket: true,
+    config: governed
+      ? { auth: { scopes: ['feed:read'] }, ...(stack === 'auth' ? {} : { handshakeTopic: { action: 'subscribe', topic: 'prices.{params.tenant}.all' } }) }
+      : {}
+  }, () => {})
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  return app
+}
