@@ -12,6 +12,8 @@ export type { RouteAuthConfig, RouteMethod } from './route-rules.js'
 export type { MtlsOptions, MtlsIdentity, ClientCertificate } from './mtls.js'
 export { spiffeTrustDomain } from './mtls.js'
 export type { AuthOutcome } from '@wsguard/core'
+/** `request.principal` typed non-null, for handlers of routes this plugin governs (re-exported from `@wsguard/core`). */
+export { requirePrincipal } from '@wsguard/core'
 export type { TokenFault } from './claims.js'
 export { JWS_ALGORITHMS, type JwsAlgorithm } from './algorithms.js'
 export { redactingReqSerializer } from './log.js'

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import type {} from '@fastify/websocket'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
-import { ChannelName, addHandshakeCheck, appIdentity, channel, publishedOrigin, publishRejection, type AppIdentity, refuseUngovernedRoutes, sendRejection, type Principal, type WsguardAuth, type WsguardErrorCode, type AuthOutcome as CoreAuthOutcome } from '@wsguard/core'
+import { ChannelName, addHandshakeCheck, appIdentity, assertRegisteredOnce, channel, publishedOrigin, publishRejection, type AppIdentity, refuseUngovernedRoutes, sendRejection, type Principal, type WsguardAuth, type WsguardErrorCode, type AuthOutcome as CoreAuthOutcome } from '@wsguard/core'
 import { TokenAuthenticator, type AuthOutcome } from './authenticator.js'
 import { findCredential, stripBearerProtocol } from './carriers.js'
 import type { TokenFault } from './claims.js'
@@ -24,6 +24,7 @@ const rejected = channel(ChannelName.handshakeRejected)
 type OnRequest = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void
 
 export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthHandshakeOptions): Promise<void> {
+  assertRegisteredOnce(fastify, SOURCE, 'wsguardAuth')
   const config = validateOptions(opts)
   const authenticator = new TokenAuthenticator(config, fastify.log)
   const challenges = new Challenges(config.realm, Math.max(1, Math.ceil(authenticator.longestCooldownMs / 1000)))

@@ -5,7 +5,7 @@ import websocket from '@fastify/websocket'
 import { Type } from '@sinclair/typebox'
 import type { Principal, PrincipalKind } from '@wsguard/core'
 import {
-  authHandshake, redactingReqSerializer, type AuthHandshakeOptions, type JwtIssuerOptions, type AuthOutcome, type Carrier,
+  authHandshake, redactingReqSerializer, requirePrincipal, type AuthHandshakeOptions, type JwtIssuerOptions, type AuthOutcome, type Carrier,
   type ClientCertificate, type MtlsIdentity, type TokenFault
 } from '../src/index.js'
 
@@ -96,11 +96,15 @@ export async function routes (): Promise<void> {
   await app.register(websocket)
   await app.register(authHandshake, options)
   app.get('/feed', { websocket: true, config: { auth: { scopes: ['feed:read'], allowedScopes: ['feed:read'] } } }, (socket, req) => {
-    const p: Principal = req.principal
-    const id: string = req.principal.id
-    const scopes: readonly string[] = req.principal.scopes
+    // @ts-expect-error request.principal is null on opted-out routes: narrow it first
+    const unchecked: string = req.principal.id
+    const p: Principal = requirePrincipal(req)
+    const id: string = p.id
+    const scopes: readonly string[] = p.scopes
     // @ts-expect-error the principal is read-only
-    req.principal.id = 'mallory'
+    p.id = 'mallory'
+    const maybe: Principal | null = req.principal
+    app.log.info({ unchecked, maybe })
     socket.send(`${p.method} ${id} ${scopes.join(' ')}`)
   })
   app.get('/open', { websocket: true, config: { auth: false } }, () => {})
