@@ -6,7 +6,7 @@ import { Type } from '@sinclair/typebox'
 import type { Principal, PrincipalKind } from '@wsguard/core'
 import {
   authHandshake, redactingReqSerializer, requirePrincipal, type AuthHandshakeOptions, type JwtIssuerOptions, type AuthOutcome, type Carrier,
-  type ClientCertificate, type MtlsIdentity, type TokenFault
+  type ClientCertificate, type MtlsIdentity, type RouteAuthConfig, type TokenFault
 } from '../src/index.js'
 
 const issuer: JwtIssuerOptions = {
@@ -108,6 +108,24 @@ export async function routes (): Promise<void> {
     socket.send(`${p.method} ${id} ${scopes.join(' ')}`)
   })
   app.get('/open', { websocket: true, config: { auth: false } }, () => {})
+  // Near misses of the option names fail in app.get itself, not only at registration.
+  // @ts-expect-error `scope` for `scopes`
+  app.get('/typo', { websocket: true, config: { auth: { scope: ['feed:read'] } } }, () => {})
+  // @ts-expect-error `allowedScope` for `allowedScopes`
+  app.get('/typo2', { websocket: true, config: { auth: { allowedScope: ['feed:read'] } } }, () => {})
+  // @ts-expect-error `method` for `methods`
+  app.get('/typo3', { websocket: true, config: { auth: { method: ['jwt'] } } }, () => {})
+  // @ts-expect-error `requiredScopes` is not an option
+  app.get('/typo4', { websocket: true, config: { auth: { requiredScopes: ['feed:read'] } } }, () => {})
+  // @ts-expect-error `scp` is a claim, not a route rule
+  app.route({ method: 'GET', url: '/typo5', websocket: true, config: { auth: { scp: ['feed:read'] } }, handler: async () => 'x', wsHandler: () => {} })
+  // @ts-expect-error scopes is a list, not a string
+  app.get('/typo6', { websocket: true, config: { auth: { scopes: 'feed:read' } } }, () => {})
+  // @ts-expect-error with satisfies, any unknown key is an error
+  const exact = { scopes: ['feed:read'], roles: ['admin'] } satisfies RouteAuthConfig
+  app.log.info(exact)
+  const rule: RouteAuthConfig = { scopes: ['feed:read'], allowedScopes: ['feed:read'], methods: ['jwt'] }
+  app.get('/from-a-variable', { websocket: true, config: { auth: rule } }, () => {})
   app.get('/ingest', { websocket: true, config: { auth: { methods: ['mtls', 'jwt+mtls'] } } }, () => {})
   // @ts-expect-error methods are jwt, mtls, jwt+mtls
   app.get('/bad-method', { websocket: true, config: { auth: { methods: ['basic'] } } }, () => {})
