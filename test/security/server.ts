@@ -13,7 +13,7 @@ import websocket from '@fastify/websocket'
 import { Type } from '@sinclair/typebox'
 import type { Test } from 'tap'
 import {
-  authHandshake, redactingReqSerializer, type AuthHandshakeOptions, type JwtIssuerOptions
+  authHandshake, redactingReqSerializer, type AuthHandshakeOptions, type JwtKeySetIssuerOptions
 } from '@wsguard/auth-handshake'
 import { sessionExpiry, type SessionExpiryOptions } from '@wsguard/session-expiry'
 import { telemetry, type TelemetryOptions } from '@wsguard/telemetry'
@@ -26,7 +26,7 @@ import { AUD, ec, ISS, rsa, T0, TENANT, TYP } from './tokens.js'
 
 export interface SecurityServerOptions {
   /** issuer options over the suite's (static keys unless `jwksUri` is given) */
-  jwt?: Partial<JwtIssuerOptions>
+  jwt?: Partial<JwtKeySetIssuerOptions>
   /** auth-handshake options over the suite's (all four carriers, one allowed origin) */
   auth?: Omit<AuthHandshakeOptions, 'jwt' | 'clock'>
   session?: Omit<SessionExpiryOptions, 'clock'>

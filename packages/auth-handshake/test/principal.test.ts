@@ -3,13 +3,13 @@ import diagnostics from 'node:diagnostics_channel'
 import { Type } from '@sinclair/typebox'
 import { ChannelName, appIdentity, type HandshakeAuthenticatedMessage, type HandshakeRejectedMessage, type Principal } from '@wsguard/core'
 import { generateKey, jwks, mintToken, claimsFor, FakeClock } from '@wsguard/testing'
-import { requirePrincipal, type JwtIssuerOptions } from '../src/index.js'
+import { requirePrincipal, type JwtIssuerOptions, type JwtKeySetIssuerOptions } from '../src/index.js'
 import { buildApp, connect } from './helpers.js'
 
 const ISS = 'https://idp.test'
 const AUD = 'feed-api'
 const key = generateKey('ES256')
-const jwt = (extra: Partial<JwtIssuerOptions> = {}): JwtIssuerOptions => ({ issuer: ISS, audience: AUD, algorithms: ['ES256'], jwks: jwks(key), ...extra })
+const jwt = (extra: Partial<JwtKeySetIssuerOptions> = {}): JwtIssuerOptions => ({ issuer: ISS, audience: AUD, algorithms: ['ES256'], jwks: jwks(key), ...extra })
 const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } })
 
 t.test('the principal of a user token', async (t) => {
