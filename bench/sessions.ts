@@ -12,7 +12,7 @@ import { fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import Fastify, { type FastifyInstance } from 'fastify'
 import websocket from '@fastify/websocket'
-import { systemTimerClock, type Principal } from '@wsguard/core'
+import { requirePrincipal, systemTimerClock, type Principal } from '@wsguard/core'
 import { MemoryRevocationStore, sessionExpiry } from '@wsguard/session-expiry'
 import { authHandshake } from '@wsguard/auth-handshake'
 import { topicAuthz } from '@wsguard/topic-authz'
@@ -62,7 +62,7 @@ async function server (withSessions: boolean): Promise<FastifyInstance> {
       const close = socket.close.bind(socket)
       let first = true
       socket.close = (code?: number, reason?: string | Buffer) => {
-        if (first) onClose?.(req.principal, code as number)
+        if (first) onClose?.(requirePrincipal(req), code as number)
         first = false
         close(code, reason)
       }

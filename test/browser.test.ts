@@ -7,7 +7,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import websocket from '@fastify/websocket'
 import { authHandshake } from '@wsguard/auth-handshake'
 import { sessionExpiry } from '@wsguard/session-expiry'
-import { appIdentity, channel, ChannelName, type HandshakeRejectedMessage } from '@wsguard/core'
+import { appIdentity, channel, ChannelName, requirePrincipal, type HandshakeRejectedMessage } from '@wsguard/core'
 import { claimsFor, FakeClock, generateKey, jwks, mintToken, until } from '@wsguard/testing'
 import { launch, openInPage, pageAt, pageServer } from './browser.js'
 
@@ -42,7 +42,8 @@ async function api (allowed: string): Promise<Api> {
   const cookieSent: boolean[] = []
   app.addHook('onRequest', async (request) => { if (request.url === '/feed') cookieSent.push(request.headers.cookie !== undefined) })
   app.get('/feed', { websocket: true }, (socket, request) => {
-    socket.send(JSON.stringify({ hello: request.principal.id, method: request.principal.method }))
+    const { id, method } = requirePrincipal(request)
+    socket.send(JSON.stringify({ hello: id, method }))
     socket.on('message', (raw) => socket.send(`echo ${String(raw)}`))
   })
   const refused: HandshakeRejectedMessage[] = []

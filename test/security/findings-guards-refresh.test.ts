@@ -8,7 +8,7 @@ import { authHandshake } from '@wsguard/auth-handshake'
 import { topicAuthz } from '@wsguard/topic-authz'
 import { sessionExpiry, MemoryRevocationStore } from '@wsguard/session-expiry'
 import { telemetry } from '@wsguard/telemetry'
-import type { RevocationStore } from '@wsguard/core'
+import { requirePrincipal, type RevocationStore } from '@wsguard/core'
 import {
   captureLogs, claimsFor, encapsulations, generateKey, jwks, lateAnswers, mintToken, openSocket, probeUpgrade, until, type CapturedLogs
 } from '@wsguard/testing'
@@ -36,7 +36,10 @@ async function stack (t: Test, early: (app: FastifyInstance) => Promise<void>, r
     websocket: true,
     config: { auth: { scopes: ['orders:read'], allowedScopes: ['orders:read'] }, handshakeTopic: { action: 'subscribe', topic: 'orders.{params.tenant}' } }
   }, (socket, req) => {
-    socket.on('message', () => { socket.send(JSON.stringify({ id: req.principal.id, tenant: req.principal.claims.tenant })) })
+    socket.on('message', () => {
+      const { id, claims } = requirePrincipal(req)
+      socket.send(JSON.stringify({ id, tenant: claims.tenant }))
+    })
   })
   app.get('/plain', async () => 'plain')
   await app.listen({ port: 0, host: '127.0.0.1' })

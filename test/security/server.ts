@@ -13,12 +13,12 @@ import websocket from '@fastify/websocket'
 import { Type } from '@sinclair/typebox'
 import type { Test } from 'tap'
 import {
-  authHandshake, redactingReqSerializer, type AuthHandshakeOptions, type JwtIssuerOptions
+  authHandshake, redactingReqSerializer, type AuthHandshakeOptions, type JwtKeySetIssuerOptions
 } from '@wsguard/auth-handshake'
 import { sessionExpiry, type SessionExpiryOptions } from '@wsguard/session-expiry'
 import { telemetry, type TelemetryOptions } from '@wsguard/telemetry'
 import { topicAuthz } from '@wsguard/topic-authz'
-import { credentialRedactPaths } from '@wsguard/core'
+import { credentialRedactPaths, requirePrincipal } from '@wsguard/core'
 import { captureLogs, FakeClock, jwks, openSocket, type CapturedLogs, type SocketClient } from '@wsguard/testing'
 import { ALLOWED_ORIGIN } from './carriers.js'
 import { handshake, type Answer } from './client.js'
@@ -26,7 +26,7 @@ import { AUD, ec, ISS, rsa, T0, TENANT, TYP } from './tokens.js'
 
 export interface SecurityServerOptions {
   /** issuer options over the suite's (static keys unless `jwksUri` is given) */
-  jwt?: Partial<JwtIssuerOptions>
+  jwt?: Partial<JwtKeySetIssuerOptions>
   /** auth-handshake options over the suite's (all four carriers, one allowed origin) */
   auth?: Omit<AuthHandshakeOptions, 'jwt' | 'clock'>
   session?: Omit<SessionExpiryOptions, 'clock'>
@@ -134,10 +134,10 @@ export async function securityServer (t: Test, opts: SecurityServerOptions = {})
       handshakeTopic: { action: 'subscribe', topic: 'orders.{params.tenant}.all' }
     }
   }, (socket, request) => {
-    opened.push(request.principal.id)
+    opened.push(requirePrincipal(request).id)
     socket.on('message', (data) => {
       const [command, a = '', b = ''] = String(data).split(' ')
-      if (command === 'whoami') socket.send(request.principal.id)
+      if (command === 'whoami') socket.send(requirePrincipal(request).id)
       else if (command === 'authorize') socket.send(JSON.stringify(request.authorizeTopic(a, b)))
       else if (command === 'stream') for (let i = 0; i < Number(a); i++) socket.send(Buffer.alloc(Number(b)))
       else socket.send(String(data))

@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import websocket from '@fastify/websocket'
 import { Type, type Static } from '@sinclair/typebox'
-import { authHandshake } from '@wsguard/auth-handshake'
+import { authHandshake, requirePrincipal } from '@wsguard/auth-handshake'
 import { topicAuthz } from '@wsguard/topic-authz'
 import { sessionExpiry } from '@wsguard/session-expiry'
 import { telemetry } from '@wsguard/telemetry'
@@ -28,7 +28,8 @@ export async function buildServer (issuer: string, logger = true): Promise<Fasti
   // app.wsSessions.revoke() closes it at once.
   await app.register(sessionExpiry, { noticeMs: 60_000, graceMs: 5_000 })
   app.get('/feed', { websocket: true, config: { auth: { scopes: ['feed:read'], allowedScopes: ['feed:read'] } } }, (socket, req) => {
-    const { id, kind, claims, expiresAt } = req.principal
+    // Never null on a route auth-handshake governs; requirePrincipal says so to the compiler.
+    const { id, kind, claims, expiresAt } = requirePrincipal(req)
     socket.send(JSON.stringify({ hello: id, kind, tenant: claims.tenant, expiresAt }))
   })
 
@@ -42,7 +43,7 @@ export async function buildServer (issuer: string, logger = true): Promise<Fasti
     }
   }, (socket, req) => {
     // In a real app each client frame names a topic; here the server asks two on the client's behalf.
-    const own = req.authorizeTopic('subscribe', `orders.${req.principal.claims.tenant}.eu`)
+    const own = req.authorizeTopic('subscribe', `orders.${requirePrincipal(req).claims.tenant}.eu`)
     const other = req.authorizeTopic('subscribe', 'orders.globex.eu')
     socket.send(JSON.stringify({ own: own.allow, other: other.reason }))
   })

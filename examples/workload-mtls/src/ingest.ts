@@ -1,6 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import websocket from '@fastify/websocket'
-import { authHandshake } from '@wsguard/auth-handshake'
+import { authHandshake, requirePrincipal } from '@wsguard/auth-handshake'
 import { sessionExpiry } from '@wsguard/session-expiry'
 
 export interface IngestOptions {
@@ -33,7 +33,9 @@ export async function buildIngest (opts: IngestOptions): Promise<FastifyInstance
     let received = 0
     socket.on('message', (raw) => {
       received++
-      if (String(raw) === 'done') socket.send(JSON.stringify({ received, from: req.principal.certificate?.spiffeId, as: req.principal.id, method: req.principal.method }))
+      if (String(raw) !== 'done') return
+      const { certificate, id, method } = requirePrincipal(req)
+      socket.send(JSON.stringify({ received, from: certificate?.spiffeId, as: id, method }))
     })
   })
   return app

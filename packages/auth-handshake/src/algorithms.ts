@@ -12,9 +12,28 @@ export function isJwsAlgorithm (value: unknown): value is JwsAlgorithm {
   return typeof value === 'string' && (JWS_ALGORITHMS as readonly string[]).includes(value)
 }
 
-/** Whether a JWK's key type (and curve) can verify signatures of `alg`. */
-export function keyFitsAlgorithm (jwk: { kty?: unknown, crv?: unknown }, alg: JwsAlgorithm): boolean {
+/**
+ * HMAC algorithms: accepted only from an issuer verified by the app's `@fastify/jwt` with
+ * `allowHmac: true`. Whoever holds the shared secret can mint tokens, not only verify them.
+ */
+export const HMAC_ALGORITHMS = Object.freeze(['HS256', 'HS384', 'HS512'] as const)
+
+export type HmacAlgorithm = typeof HMAC_ALGORITHMS[number]
+
+export function isHmacAlgorithm (value: unknown): value is HmacAlgorithm {
+  return typeof value === 'string' && (HMAC_ALGORITHMS as readonly string[]).includes(value)
+}
+
+/**
+ * Whether a JWK's key type (and curve) can verify signatures of `alg`. Never for an HMAC
+ * algorithm: wsguard's key sets hold public keys only, and a public key must never be
+ * used as an HMAC secret.
+ */
+export function keyFitsAlgorithm (jwk: { kty?: unknown, crv?: unknown }, alg: JwsAlgorithm | HmacAlgorithm): boolean {
   switch (alg) {
+    case 'HS256':
+    case 'HS384':
+    case 'HS512': return false
     case 'ES256': return jwk.kty === 'EC' && jwk.crv === 'P-256'
     case 'ES384': return jwk.kty === 'EC' && jwk.crv === 'P-384'
     case 'ES512': return jwk.kty === 'EC' && jwk.crv === 'P-521'

@@ -1,22 +1,25 @@
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
 import type { TSchema } from '@sinclair/typebox'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Principal, StandardClaims, WsguardErrorCode } from '@wsguard/core'
 import { checkClaims, checkHeader, type TokenFault } from './claims.js'
 import { decodeToken } from './decode.js'
+import { FastifyJwtVerifier } from './fastify-jwt.js'
 import { IssuerKeys, type KeyLogger, type Verify } from './jwks.js'
 import type { JwsAlgorithm } from './algorithms.js'
-import type { AuthHandshakeConfig, IssuerConfig } from './options.js'
+import type { IssuerConfig } from './issuer-options.js'
+import type { AuthHandshakeConfig } from './options.js'
 import { defaultKind, principalFromClaims } from './principal.js'
 
 export type AuthOutcome =
   | { ok: true, principal: Principal }
   | { ok: false, code: WsguardErrorCode, fault: TokenFault | 'unavailable' }
 
-interface TrustedIssuer {
+/** A trusted issuer and what verifies its signatures: wsguard's key set, or the app's `@fastify/jwt`. */
+type TrustedIssuer = {
   config: IssuerConfig
-  keys: IssuerKeys
   claims: TypeCheck<TSchema> | undefined
-}
+} & ({ keys: IssuerKeys, external?: undefined } | { keys?: undefined, external: FastifyJwtVerifier })
 
 const fail = (code: WsguardErrorCode, fault: TokenFault | 'unavailable'): AuthOutcome => ({ ok: false, code, fault })
 const INVALID = (fault: TokenFault): AuthOutcome => fail('WSG_TOKEN_INVALID', fault)
@@ -32,21 +35,22 @@ export class TokenAuthenticator {
   readonly issuers = new Map<string, TrustedIssuer>()
   readonly #config: AuthHandshakeConfig
 
-  constructor (config: AuthHandshakeConfig, log: KeyLogger) {
+  /** `fastify`: where the plugin is registered, to find the app's `@fastify/jwt` (throws WSG_INVALID_OPTION when absent). */
+  constructor (config: AuthHandshakeConfig, log: KeyLogger, fastify: FastifyInstance) {
     this.#config = config
     const settings = { cacheSize: config.verifiedTokenCacheSize, cacheTtlMs: config.verifiedTokenCacheTtlMs }
-    for (const issuer of config.issuers) {
-      this.issuers.set(issuer.issuer, {
-        config: issuer,
-        keys: new IssuerKeys(issuer, config.clock, settings, log),
-        claims: issuer.claims === undefined ? undefined : TypeCompiler.Compile(issuer.claims)
-      })
-    }
+    config.issuers.forEach((issuer, i) => {
+      const claims = issuer.claims === undefined ? undefined : TypeCompiler.Compile(issuer.claims)
+      const path = config.issuers.length === 1 ? 'opts.jwt' : `opts.jwt[${i}]`
+      this.issuers.set(issuer.issuer, issuer.fastifyJwt === undefined
+        ? { config: issuer, claims, keys: new IssuerKeys(issuer, config.clock, settings, log) }
+        : { config: issuer, claims, external: new FastifyJwtVerifier(fastify, issuer, path, config.clock, log) })
+    })
   }
 
   /** Loads the key sets of remote issuers; never rejects (failures are logged by IssuerKeys). */
   async warmUp (): Promise<void> {
-    await Promise.all([...this.issuers.values()].map((i) => i.keys.refresh().catch(() => {})))
+    await Promise.all([...this.issuers.values()].map((i) => i.keys?.refresh().catch(() => {})))
   }
 
   /** Longest key-set cooldown, ms: when a 503 for unavailable keys is worth retrying. */
@@ -54,7 +58,12 @@ export class TokenAuthenticator {
     return Math.max(...this.#config.issuers.map((i) => i.jwksCooldownMs))
   }
 
-  authenticate (token: string): AuthOutcome | Promise<AuthOutcome> {
+  /**
+   * `request`: the handshake's (or, for a refresh, the socket's) request. Issuers verified by
+   * the app's `@fastify/jwt` need it (its key function is given it); without it their tokens
+   * are refused with a TypeError.
+   */
+  authenticate (token: string, request?: FastifyRequest): AuthOutcome | Promise<AuthOutcome> {
     if (token.length > this.#config.maxTokenBytes) return INVALID('malformed')
     const decoded = decodeToken(token)
     if (decoded === undefined) return INVALID('malformed')
@@ -66,6 +75,14 @@ export class TokenAuthenticator {
     const claimFault = checkClaims(payload, trusted.config, this.#config.clock.now())
     if (claimFault !== undefined) return claimFault === 'expired' ? fail('WSG_TOKEN_EXPIRED', 'expired') : INVALID(claimFault)
 
+    if (trusted.external !== undefined) {
+      if (request === undefined) {
+        return Promise.reject(new TypeError(`wsguardAuth.authenticate(token) needs the request for issuer ${trusted.config.issuer}, ` +
+          'which @fastify/jwt verifies (its key function is given the request)'))
+      }
+      // Signed bytes are the ones decoded above: once @fastify/jwt verified them, these are the claims.
+      return trusted.external.verify(token, request).then((verdict) => verdict === undefined ? this.#accept(payload, trusted) : fail(verdict.code, verdict.fault))
+    }
     const kid = header.kid as string | undefined
     const alg = header.alg as JwsAlgorithm
     const keys = trusted.keys
@@ -87,6 +104,11 @@ export class TokenAuthenticator {
     } catch {
       return INVALID('signature')
     }
+    return this.#accept(claims, trusted)
+  }
+
+  /** The checks after the signature: claims schema, kind, the principal. */
+  #accept (claims: StandardClaims, trusted: TrustedIssuer): AuthOutcome {
     if (trusted.claims !== undefined && !trusted.claims.Check(claims)) return INVALID('claims')
     const kind = (trusted.config.kind ?? defaultKind)(claims)
     // An app's kind() that answers anything else is a bug: fail the handshake loudly (500).

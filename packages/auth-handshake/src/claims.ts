@@ -1,14 +1,16 @@
 import type { StandardClaims } from '@wsguard/core'
-import type { IssuerConfig } from './options.js'
+import type { IssuerConfig } from './issuer-options.js'
 import type { JwsHeader } from './decode.js'
 
 /** Why a token was refused, for the `error_description` and diagnostics. Fixed words, never token content. */
 export type TokenFault =
   | 'malformed' | 'algorithm' | 'typ' | 'crit' | 'kid' | 'issuer' | 'audience' | 'subject'
   | 'expired' | 'missing-exp' | 'not-yet-valid' | 'issued-in-future' | 'too-old' | 'signature' | 'claims' | 'unknown-key'
-  | 'scope'
+  | 'scope' | 'verification' | 'key-header'
 
 const KID = /^[\x21-\x7e]{1,256}$/
+// Header members that name where a token's key is, or carry the key itself (RFC 7515 §4.1).
+const KEY_HEADERS = ['jku', 'jwk', 'x5u'] as const
 
 /** Header checks that need no key: algorithm allowlist, `typ`, `crit`, `kid` shape. */
 export function checkHeader (header: JwsHeader, issuer: IssuerConfig): TokenFault | undefined {
@@ -16,6 +18,9 @@ export function checkHeader (header: JwsHeader, issuer: IssuerConfig): TokenFaul
   // We implement no JWS extension, so any `crit` is one we do not understand (RFC 7515 §4.1.11).
   if (header.crit !== undefined) return 'crit'
   if (header.kid !== undefined && (typeof header.kid !== 'string' || !KID.test(header.kid))) return 'kid'
+  // An app's key function is handed the decoded header: one that followed these would let the
+  // token choose its own key. wsguard's own key sets never read them.
+  if (issuer.fastifyJwt !== undefined && KEY_HEADERS.some((name) => header[name] !== undefined)) return 'key-header'
   if (issuer.typ !== undefined) {
     if (typeof header.typ !== 'string' || header.typ.toLowerCase().replace(/^application\//, '') !== issuer.typ) return 'typ'
   }

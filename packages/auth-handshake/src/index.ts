@@ -2,18 +2,23 @@ import fp from 'fastify-plugin'
 import { authHandshakePlugin } from './plugin.js'
 import type { RouteAuthConfig } from './route-rules.js'
 
-export type { AuthHandshakeOptions, JwtIssuerOptions, Carrier, JsonWebKeySet } from './options.js'
+export type {
+  AuthHandshakeOptions, Carrier, FastifyJwtSource, JsonWebKeySet, JwtFastifyJwtHmacIssuerOptions, JwtFastifyJwtIssuerOptions,
+  JwtIssuerCommonOptions, JwtIssuerOptions, JwtKeySetIssuerOptions
+} from './options.js'
 export {
   DEFAULT_CARRIERS, DEFAULT_COOKIE_NAME, DEFAULT_QUERY_PARAMETER, DEFAULT_SUBPROTOCOL_PREFIX, DEFAULT_REALM,
   DEFAULT_MAX_TOKEN_BYTES, DEFAULT_CLOCK_TOLERANCE_MS, DEFAULT_JWKS_COOLDOWN_MS, DEFAULT_JWKS_MAX_AGE_MS,
-  DEFAULT_JWKS_TIMEOUT_MS, DEFAULT_VERIFIED_TOKEN_CACHE_SIZE, DEFAULT_VERIFIED_TOKEN_CACHE_TTL_MS
+  DEFAULT_JWKS_TIMEOUT_MS, DEFAULT_VERIFIED_TOKEN_CACHE_SIZE, DEFAULT_VERIFIED_TOKEN_CACHE_TTL_MS, DEFAULT_VERIFY_TIMEOUT_MS
 } from './options.js'
 export type { RouteAuthConfig, RouteMethod } from './route-rules.js'
 export type { MtlsOptions, MtlsIdentity, ClientCertificate } from './mtls.js'
 export { spiffeTrustDomain } from './mtls.js'
 export type { AuthOutcome } from '@wsguard/core'
+/** `request.principal` typed non-null, for handlers of routes this plugin governs (re-exported from `@wsguard/core`). */
+export { requirePrincipal } from '@wsguard/core'
 export type { TokenFault } from './claims.js'
-export { JWS_ALGORITHMS, type JwsAlgorithm } from './algorithms.js'
+export { JWS_ALGORITHMS, HMAC_ALGORITHMS, type JwsAlgorithm, type HmacAlgorithm } from './algorithms.js'
 export { redactingReqSerializer } from './log.js'
 
 export type { WsguardAuth } from '@wsguard/core'

@@ -2,7 +2,8 @@ import { createPublicKey, type JsonWebKey } from 'node:crypto'
 import { createVerifier } from 'fast-jwt'
 import type { Clock } from '@wsguard/core'
 import { isJwsAlgorithm, keyFitsAlgorithm, type JwsAlgorithm } from './algorithms.js'
-import type { IssuerConfig } from './options.js'
+import type { IssuerConfig } from './issuer-options.js'
+import { describeFailure, loggableUrl } from './failures.js'
 import { TokenCache } from './token-cache.js'
 import { isFetchableUrl } from './urls.js'
 
@@ -100,8 +101,9 @@ export class IssuerKeys {
     this.#fetchedAt = this.#clock.now()
     this.#inflight = this.#fetchKeys().then(
       (keys) => { this.#install(keys) },
-      (err: Error) => {
-        this.#log.warn({ issuer: this.#config.issuer, err: { message: err.message } }, 'wsguard: could not fetch the issuer\'s keys')
+      (err: unknown) => {
+        // The cause in words (connection refused, DNS, TLS, timeout), never a URL's query.
+        this.#log.warn({ issuer: this.#config.issuer, error: describeFailure(err) }, 'wsguard: could not fetch the issuer\'s keys')
         if (!this.#loaded) throw new KeysUnavailableError('keys unavailable')
       }
     ).finally(() => { this.#inflight = undefined })
@@ -133,18 +135,20 @@ export class IssuerKeys {
     const controller = new AbortController()
     const timer = setTimeout(() => { controller.abort() }, this.#config.jwksTimeoutMs)
     timer.unref()
-    let text: string
+    let value: unknown
     try {
       const res = await fetch(url, { signal: controller.signal, redirect: 'error', headers: { accept: 'application/json' } })
-      text = await readCapped(res, url)
+      value = JSON.parse(await readCapped(res))
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not a JSON object')
     } catch (err) {
-      if (controller.signal.aborted) throw new Error(`no complete document from ${url} within ${this.#config.jwksTimeoutMs} ms`)
-      throw err
+      // Named by the document it was after; a timeout is ours (the abort's own error says nothing).
+      const cause = controller.signal.aborted
+        ? Object.assign(new Error(`no complete document within ${this.#config.jwksTimeoutMs} ms`), { code: 'ETIMEDOUT' })
+        : err
+      throw new Error(`GET ${loggableUrl(url)}`, { cause })
     } finally {
       clearTimeout(timer)
     }
-    const value: unknown = JSON.parse(text)
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`document at ${url} is not a JSON object`)
     return value as Record<string, unknown>
   }
 
@@ -219,15 +223,15 @@ export class IssuerKeys {
 }
 
 /** The body of a successful response as text, read no further than MAX_DOCUMENT_BYTES. */
-async function readCapped (res: Response, url: string): Promise<string> {
+async function readCapped (res: Response): Promise<string> {
   const body = res.body
   if (!res.ok || body === null) {
     await body?.cancel()
-    throw new Error(res.ok ? `empty document at ${url}` : `HTTP ${res.status} from ${url}`)
+    throw new Error(res.ok ? 'empty document' : `HTTP ${res.status}`)
   }
   if (Number(res.headers.get('content-length') ?? 0) > MAX_DOCUMENT_BYTES) {
     await body.cancel()
-    throw new Error(`document at ${url} is too large`)
+    throw new Error(`document larger than ${MAX_DOCUMENT_BYTES} bytes`)
   }
   const reader = body.getReader()
   const chunks: Uint8Array[] = []
@@ -238,7 +242,7 @@ async function readCapped (res: Response, url: string): Promise<string> {
     size += value.byteLength
     if (size > MAX_DOCUMENT_BYTES) {
       await reader.cancel()
-      throw new Error(`document at ${url} is too large`)
+      throw new Error(`document larger than ${MAX_DOCUMENT_BYTES} bytes`)
     }
     chunks.push(value)
   }

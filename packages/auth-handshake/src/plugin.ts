@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import type {} from '@fastify/websocket'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
-import { ChannelName, addHandshakeCheck, appIdentity, channel, publishedOrigin, publishRejection, type AppIdentity, refuseUngovernedRoutes, sendRejection, type Principal, type WsguardAuth, type WsguardErrorCode, type AuthOutcome as CoreAuthOutcome } from '@wsguard/core'
+import { ChannelName, addHandshakeCheck, appIdentity, assertRegisteredOnce, channel, publishedOrigin, publishRejection, type AppIdentity, refuseUngovernedRoutes, sendRejection, type Principal, type WsguardAuth, type WsguardErrorCode, type AuthOutcome as CoreAuthOutcome } from '@wsguard/core'
 import { TokenAuthenticator, type AuthOutcome } from './authenticator.js'
 import { findCredential, stripBearerProtocol } from './carriers.js'
 import type { TokenFault } from './claims.js'
@@ -24,8 +24,9 @@ const rejected = channel(ChannelName.handshakeRejected)
 type OnRequest = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void
 
 export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthHandshakeOptions): Promise<void> {
+  assertRegisteredOnce(fastify, SOURCE, 'wsguardAuth')
   const config = validateOptions(opts)
-  const authenticator = new TokenAuthenticator(config, fastify.log)
+  const authenticator = new TokenAuthenticator(config, fastify.log, fastify)
   const challenges = new Challenges(config.realm, Math.max(1, Math.ceil(authenticator.longestCooldownMs / 1000)))
   const serializeReq = redactingReqSerializer([config.queryParameter])
   const available = new Set<RouteMethod>([
@@ -41,7 +42,7 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
   fastify.decorateRequest('principal', null as unknown as Principal)
   fastify.decorate('wsguardAuth', {
     async authenticate (token: string, request?: FastifyRequest): Promise<CoreAuthOutcome> {
-      const outcome = await authenticator.authenticate(token)
+      const outcome = await authenticator.authenticate(token, request)
       const rules = (request?.routeOptions.config as { [kRouteRules]?: RouteRules } | undefined)?.[kRouteRules]
       if (!outcome.ok || rules === undefined || request === undefined) return outcome
       // The same binding as the handshake: a refreshed token must fit the connection's certificate.
@@ -195,7 +196,7 @@ function makeHook (
       }
       return reject(request, reply, started, rules.methods.has('jwt') || typeof cert === 'object' ? 'WSG_CREDENTIAL_MISSING' : 'WSG_CERT_REQUIRED')
     }
-    const outcome = authenticator.authenticate(found.token)
+    const outcome = authenticator.authenticate(found.token, request)
     if (outcome instanceof Promise) {
       // .catch, not a second then-argument: an error thrown in finish must reach Fastify, not go unhandled.
       outcome.then((o) => finish(request, reply, done, started, o, found.carrier, cert)).catch(done)

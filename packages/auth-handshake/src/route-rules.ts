@@ -11,6 +11,17 @@ export interface RouteAuthConfig {
    * configured for (`jwt` with `opts.jwt`, `mtls` with `opts.mtls`, `jwt+mtls` with both)
    */
   methods?: ReadonlyArray<'jwt' | 'mtls' | 'jwt+mtls'>
+  /** not an option: `scp` is a token claim; the route's rule is `scopes` */
+  scp?: never
+  /** not an option: the required scopes are `scopes` */
+  requiredScopes?: never
+  /**
+   * Near misses of the option names (`scope`, `allowedScope`, `method`, …) fail to compile.
+   * Fastify types a route's `config` as the augmented `FastifyContextConfig` intersected
+   * with the literal's own type, so an arbitrary extra key cannot be a type error; these
+   * can. Every unknown key is also refused when the route is added (WSG_INVALID_OPTION).
+   */
+  [misspelt: `${string}scope` | `${string}Scope` | `${string}method` | `${string}Method`]: never
 }
 
 export type RouteMethod = 'jwt' | 'mtls' | 'jwt+mtls'

@@ -19,6 +19,8 @@ const DESCRIPTIONS: Record<TokenFault | 'unavailable', string> = {
   claims: 'The token claims do not match the schema',
   'unknown-key': 'The token was signed with an unknown key',
   scope: 'The token scope claim is malformed',
+  verification: 'The token did not pass verification',
+  'key-header': 'The token header names or carries a key',
   unavailable: 'The issuer keys are unavailable'
 }
 

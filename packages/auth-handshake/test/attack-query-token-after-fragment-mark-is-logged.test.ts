@@ -3,7 +3,7 @@ import Fastify, { type FastifyServerOptions } from 'fastify'
 import websocket from '@fastify/websocket'
 import net, { type AddressInfo } from 'node:net'
 import { captureLogs, claimsFor, generateKey, jwks, mintToken } from '@wsguard/testing'
-import { authHandshake } from '../src/index.js'
+import { authHandshake, requirePrincipal } from '../src/index.js'
 
 // find-my-way splits the query string off at the first '?' or '#' (and ';' with
 // useSemicolonDelimiter), so `/feed#x&access_token=…` gives request.query.access_token.
@@ -45,7 +45,7 @@ for (const [name, carriers, routerOptions, path] of [
     t.teardown(() => app.close())
     await app.register(websocket)
     await app.register(authHandshake, { jwt: { issuer: ISS, audience: AUD, algorithms: ['ES256'], jwks: jwks(key) }, ...(carriers === undefined ? {} : { carriers: [...carriers] }) })
-    app.get('/feed', { websocket: true }, (socket, req) => { socket.send(`hello ${req.principal.id}`) })
+    app.get('/feed', { websocket: true }, (socket, req) => { socket.send(`hello ${requirePrincipal(req).id}`) })
     await app.listen({ port: 0, host: '127.0.0.1' })
     const head = await rawUpgrade((app.server.address() as AddressInfo).port, path)
     t.match(head, /^HTTP\/1\.1 (101|400) /, 'the router read the token as a query parameter (opened, or refused as a disabled carrier)')

@@ -14,6 +14,8 @@ export interface TestApp {
 }
 
 export interface BuildOptions {
+  /** registers what auth-handshake needs before it (e.g. @fastify/jwt) */
+  before?: (app: FastifyInstance) => Promise<void>
   routes?: (app: FastifyInstance) => void
 }
 
@@ -23,6 +25,7 @@ export async function buildApp (t: Test, opts: AuthHandshakeOptions, build: Buil
   const app = Fastify({ logger: { level: 'trace', stream: logs.stream } })
   t.teardown(() => app.close())
   await app.register(websocket)
+  await build.before?.(app)
   await app.register(authHandshake, opts)
   app.get('/feed', { websocket: true }, (socket, req) => {
     socket.send(JSON.stringify({ principal: req.principal, protocol: socket.protocol }))

@@ -1,12 +1,12 @@
 import t, { type Test } from 'tap'
 import { generateKey, jwks, mintToken, claimsFor, startJwksServer, FakeClock, type JwksServer } from '@wsguard/testing'
-import type { JwtIssuerOptions } from '../src/index.js'
+import type { JwtKeySetIssuerOptions } from '../src/index.js'
 import { buildApp, connect } from './helpers.js'
 
 const AUD = 'feed-api'
 const key = generateKey('ES256', 'k1')
 
-async function setup (t: Test, issuerOptions: Partial<JwtIssuerOptions> = {}, keys = jwks(key)): Promise<{ idp: JwksServer, clock: FakeClock, url: string, logs: { text(): string }, token: (k?: typeof key, extra?: Record<string, unknown>) => string }> {
+async function setup (t: Test, issuerOptions: Partial<JwtKeySetIssuerOptions> = {}, keys = jwks(key)): Promise<{ idp: JwksServer, clock: FakeClock, url: string, logs: { text(): string }, token: (k?: typeof key, extra?: Record<string, unknown>) => string }> {
   const idp = await startJwksServer(keys)
   t.teardown(() => idp.close())
   const clock = new FakeClock()

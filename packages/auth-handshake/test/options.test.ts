@@ -27,8 +27,22 @@ const cases: Array<[string, unknown, RegExp]> = [
   ['audience empty array', { jwt: { ...issuer, audience: [] } }, /opts\.jwt\.audience must be/],
   ['algorithms missing', { jwt: { ...issuer, algorithms: undefined } }, /opts\.jwt\.algorithms must be a non-empty array of RS256/],
   ['algorithm none', { jwt: { ...issuer, algorithms: ['none'] } }, /opts\.jwt\.algorithms: "none" is not one of/],
-  ['algorithm HS256', { jwt: { ...issuer, algorithms: ['HS256'] } }, /opts\.jwt\.algorithms: "HS256" is not one of/],
-  ['no key source', { jwt: { ...issuer, jwks: undefined } }, /opts\.jwt needs exactly one of discovery: true, jwksUri, jwks/],
+  ['algorithm HS256', { jwt: { ...issuer, algorithms: ['HS256'] } }, /opts\.jwt\.algorithms: "HS256" is an HMAC algorithm, refused unless the issuer has fastifyJwt and allowHmac: true \(whoever holds the shared secret can mint tokens\)/],
+  ['HS256 with fastifyJwt but no opt-in', { jwt: { ...issuer, jwks: undefined, fastifyJwt: true, algorithms: ['HS256'] } }, /"HS256" is an HMAC algorithm, refused unless/],
+  ['allowHmac without fastifyJwt', { jwt: { ...issuer, allowHmac: true, algorithms: ['HS256'] } }, /opts\.jwt\.allowHmac needs fastifyJwt: wsguard's own key sets never hold shared secrets/],
+  ['allowHmac not boolean', { jwt: { ...issuer, jwks: undefined, fastifyJwt: true, allowHmac: 'yes' } }, /opts\.jwt\.allowHmac must be a boolean/],
+  ['allowHmac with a public-key algorithm', { jwt: { ...issuer, jwks: undefined, fastifyJwt: true, allowHmac: true, algorithms: ['HS256', 'RS256'] } }, /opts\.jwt\.algorithms: "RS256" is a public-key algorithm; with allowHmac: true every algorithm must be one of HS256, HS384, HS512 \(a key usable for both invites key confusion\)/],
+  ['allowHmac, algorithm none', { jwt: { ...issuer, jwks: undefined, fastifyJwt: true, allowHmac: true, algorithms: ['none'] } }, /opts\.jwt\.algorithms: "none" is not one of HS256, HS384, HS512/],
+  ['allowHmac, no algorithms', { jwt: { ...issuer, jwks: undefined, fastifyJwt: true, allowHmac: true, algorithms: [] } }, /opts\.jwt\.algorithms must be a non-empty array of HS256, HS384, HS512/],
+  ['fastifyJwt false', { jwt: { ...issuer, jwks: undefined, fastifyJwt: false } }, /opts\.jwt\.fastifyJwt must be true or \{ namespace\?, jwtVerify\? \}/],
+  ['fastifyJwt unknown key', { jwt: { ...issuer, jwks: undefined, fastifyJwt: { name: 'a' } } }, /opts\.jwt\.fastifyJwt\.name is not an option/],
+  ['fastifyJwt namespace empty', { jwt: { ...issuer, jwks: undefined, fastifyJwt: { namespace: '' } } }, /opts\.jwt\.fastifyJwt\.namespace must be a non-empty string/],
+  ['fastifyJwt jwtVerify not a string', { jwt: { ...issuer, jwks: undefined, fastifyJwt: { jwtVerify: 1 } } }, /opts\.jwt\.fastifyJwt\.jwtVerify must be a non-empty string/],
+  ['fastifyJwt and jwks', { jwt: { ...issuer, fastifyJwt: true } }, /opts\.jwt needs exactly one of discovery: true, jwksUri, jwks, fastifyJwt/],
+  ['fastifyJwt with a key-set option', { jwt: { ...issuer, jwks: undefined, fastifyJwt: true, jwksTimeoutMs: 100 } }, /opts\.jwt\.jwksTimeoutMs applies to key sets wsguard fetches; with fastifyJwt, @fastify\/jwt's secret or key function provides the keys/],
+  ['verifyTimeoutMs without fastifyJwt', { jwt: { ...issuer, verifyTimeoutMs: 100 } }, /opts\.jwt\.verifyTimeoutMs needs fastifyJwt/],
+  ['verifyTimeoutMs zero', { jwt: { ...issuer, jwks: undefined, fastifyJwt: true, verifyTimeoutMs: 0 } }, /opts\.jwt\.verifyTimeoutMs must be an integer, 1 or more/],
+  ['no key source', { jwt: { ...issuer, jwks: undefined } }, /opts\.jwt needs exactly one of discovery: true, jwksUri, jwks, fastifyJwt/],
   ['two key sources', { jwt: { ...issuer, jwksUri: 'https://idp.test/jwks' } }, /needs exactly one of/],
   ['discovery on plain http', { jwt: { ...issuer, jwks: undefined, discovery: true, issuer: 'http://idp.test' } }, /opts\.jwt\.issuer must be an https: URL \(http: only on a loopback host\)/],
   ['discovery issuer not a URL', { jwt: { ...issuer, jwks: undefined, discovery: true, issuer: 'idp' } }, /opts\.jwt\.issuer must be an absolute URL/],
@@ -92,6 +106,8 @@ t.test('defaults are applied and options are copied, not kept', async (t) => {
   t.equal(iss?.jwksMaxAgeMs, 600_000)
   t.equal(iss?.jwksTimeoutMs, 5_000)
   t.equal(iss?.maxTokenAgeMs, undefined)
+  t.equal(iss?.fastifyJwt, undefined)
+  t.equal(iss?.verifyTimeoutMs, 5_000)
   input.jwt.jwks.keys.length = 0
   t.equal(iss?.jwks?.keys.length, 1, 'the key set was copied')
 })
@@ -120,4 +136,23 @@ t.test('auth-handshake needs @fastify/websocket first', async (t) => {
   const app = Fastify()
   t.teardown(() => app.close())
   await t.rejects(async () => { await app.register(authHandshake, { jwt: issuer } as AuthHandshakeOptions) }, /@fastify\/websocket/)
+})
+
+t.test('fastifyJwt forms: true, a namespace and a renamed method, HMAC with the opt-in', async (t) => {
+  const { jwks: _jwks, ...base } = issuer
+  const config = validateOptions({
+    jwt: [
+      { ...base, fastifyJwt: true },
+      { ...base, issuer: 'https://b.test', fastifyJwt: { namespace: 'idp', jwtVerify: 'idpVerify' }, verifyTimeoutMs: 250 },
+      { ...base, issuer: 'https://c.test', fastifyJwt: {}, allowHmac: true, algorithms: ['HS256', 'HS512', 'HS256'] }
+    ]
+  })
+  t.same(config.issuers.map((i) => i.fastifyJwt), [
+    { namespace: undefined, jwtVerify: undefined },
+    { namespace: 'idp', jwtVerify: 'idpVerify' },
+    { namespace: undefined, jwtVerify: undefined }
+  ])
+  t.same(config.issuers.map((i) => i.verifyTimeoutMs), [5_000, 250, 5_000])
+  t.same(config.issuers[2]?.algorithms, ['HS256', 'HS512'])
+  t.same(validateOptions({ jwt: { ...base, fastifyJwt: true, allowHmac: false } }).issuers[0]?.algorithms, ['ES256'], 'allowHmac: false is the default, said out loud')
 })

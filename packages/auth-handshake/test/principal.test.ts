@@ -3,19 +3,19 @@ import diagnostics from 'node:diagnostics_channel'
 import { Type } from '@sinclair/typebox'
 import { ChannelName, appIdentity, type HandshakeAuthenticatedMessage, type HandshakeRejectedMessage, type Principal } from '@wsguard/core'
 import { generateKey, jwks, mintToken, claimsFor, FakeClock } from '@wsguard/testing'
-import type { JwtIssuerOptions } from '../src/index.js'
+import { requirePrincipal, type JwtIssuerOptions, type JwtKeySetIssuerOptions } from '../src/index.js'
 import { buildApp, connect } from './helpers.js'
 
 const ISS = 'https://idp.test'
 const AUD = 'feed-api'
 const key = generateKey('ES256')
-const jwt = (extra: Partial<JwtIssuerOptions> = {}): JwtIssuerOptions => ({ issuer: ISS, audience: AUD, algorithms: ['ES256'], jwks: jwks(key), ...extra })
+const jwt = (extra: Partial<JwtKeySetIssuerOptions> = {}): JwtIssuerOptions => ({ issuer: ISS, audience: AUD, algorithms: ['ES256'], jwks: jwks(key), ...extra })
 const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } })
 
 t.test('the principal of a user token', async (t) => {
   let principal: Principal | undefined
   const { url } = await buildApp(t, { jwt: jwt() }, {
-    routes: (app) => app.get('/p', { websocket: true }, (socket, req) => { principal = req.principal; socket.send('{}') })
+    routes: (app) => app.get('/p', { websocket: true }, (socket, req) => { principal = requirePrincipal(req); socket.send('{}') })
   })
   const base = claimsFor(ISS, AUD, 'alice')
   const claims = { ...base, scope: 'a  b', sid: 'sess-1', jti: 'tok-1', nested: { roles: ['x'] } }
@@ -31,7 +31,7 @@ t.test('the principal of a user token', async (t) => {
 t.test('kind, generated session id, scp array', async (t) => {
   const seen: Principal[] = []
   const { url } = await buildApp(t, { jwt: jwt() }, {
-    routes: (app) => app.get('/p', { websocket: true }, (socket, req) => { seen.push(req.principal); socket.send('{}') })
+    routes: (app) => app.get('/p', { websocket: true }, (socket, req) => { seen.push(requirePrincipal(req)); socket.send('{}') })
   })
   const svc = mintToken(key, { ...claimsFor(ISS, AUD, 'svc'), client_id: 'svc', scp: ['x', 'y', 'x'] })
   await connect(t, url, { ...bearer(svc), path: '/p' })

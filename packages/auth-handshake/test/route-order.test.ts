@@ -3,7 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import websocket from '@fastify/websocket'
 import type { AddressInfo } from 'node:net'
 import { captureLogs, claimsFor, encapsulations, generateKey, jwks, mintToken, probeUpgrade } from '@wsguard/testing'
-import { authHandshake } from '../src/index.js'
+import { authHandshake, requirePrincipal } from '../src/index.js'
 
 const ISS = 'https://idp.test'
 const AUD = 'feed-api'
@@ -25,7 +25,7 @@ t.test('a websocket route added before the plugin is refused 503 at every depth 
     c.route({ method: 'GET', url: '/v1/early-wshandler', handler: async () => 'http', wsHandler: (socket) => { socket.send('opened') } })
   })
   await app.register(authHandshake, { jwt })
-  await app.register(async (c) => { c.get('/v1/late', { websocket: true }, (socket, req) => { socket.send(`hello ${req.principal.id}`) }) })
+  await app.register(async (c) => { c.get('/v1/late', { websocket: true }, (socket, req) => { socket.send(`hello ${requirePrincipal(req).id}`) }) })
   await app.listen({ port: 0, host: '127.0.0.1' })
   const base = `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}`
   const teardown = (fn: () => void): void => { t.teardown(fn) }
@@ -69,7 +69,7 @@ t.test('the route\'s scope rules are a registered handshake check, so a refresh 
   await app.register(websocket)
   await app.register(authHandshake, { jwt })
   app.get('/orders', { websocket: true, config: { auth: { scopes: ['orders:read'], allowedScopes: ['orders:read'] } } }, (socket, req) => {
-    const again = (scopes: string[]): Promise<unknown> => runHandshakeChecks(req, { ...req.principal, scopes })
+    const again = (scopes: string[]): Promise<unknown> => runHandshakeChecks(req, { ...requirePrincipal(req), scopes })
     Promise.all([again(['orders:read']), again([]), again(['orders:read', 'admin'])])
       .then((codes) => { socket.send(JSON.stringify(codes.map(String))) }, () => {})
   })

@@ -2,7 +2,7 @@ import t from 'tap'
 import Fastify from 'fastify'
 import websocket from '@fastify/websocket'
 import { generateKey, jwks, mintToken, claimsFor } from '@wsguard/testing'
-import { authHandshake } from '../src/index.js'
+import { authHandshake, requirePrincipal } from '../src/index.js'
 import { buildApp, connect } from './helpers.js'
 
 const ISS = 'https://idp.test'
@@ -163,7 +163,7 @@ t.test("@fastify/websocket's injectWS works (its request has no rawHeaders)", as
   t.teardown(() => app.close())
   await app.register(websocket)
   await app.register(authHandshake, { jwt })
-  app.get('/feed', { websocket: true }, (socket, req) => { socket.send(req.principal.id) })
+  app.get('/feed', { websocket: true }, (socket, req) => { socket.send(requirePrincipal(req).id) })
   await app.ready()
   let first!: Promise<string>
   const ws = await app.injectWS('/feed', { headers: { authorization: `Bearer ${tokenWith('feed:read')}` } }, {
@@ -185,7 +185,7 @@ t.test('a websocket route added before the plugin is refused (503), not left ope
   app.get('/early-public', { websocket: true, config: { auth: false } }, (socket) => { socket.send('public') })
   app.get('/early-plain', async () => 'plain GET')
   await app.register(authHandshake, { jwt })
-  app.get('/late', { websocket: true }, (socket, req) => { socket.send(req.principal.id) })
+  app.get('/late', { websocket: true }, (socket, req) => { socket.send(requirePrincipal(req).id) })
   const seen: Array<{ code: string, detail?: string, route: string }> = []
   const onRejected = (m: unknown): void => { seen.push(m as { code: string, detail?: string, route: string }) }
   channel(ChannelName.handshakeRejected).subscribe(onRejected)

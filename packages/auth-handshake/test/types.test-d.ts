@@ -2,11 +2,15 @@
 // its right type and once, under @ts-expect-error, with a wrong one.
 import Fastify from 'fastify'
 import websocket from '@fastify/websocket'
+import fastifyJwt from '@fastify/jwt'
+import buildGetJwks from 'get-jwks'
 import { Type } from '@sinclair/typebox'
 import type { Principal, PrincipalKind } from '@wsguard/core'
 import {
-  authHandshake, redactingReqSerializer, type AuthHandshakeOptions, type JwtIssuerOptions, type AuthOutcome, type Carrier,
-  type ClientCertificate, type MtlsIdentity, type TokenFault
+  authHandshake, redactingReqSerializer, requirePrincipal, DEFAULT_VERIFY_TIMEOUT_MS, HMAC_ALGORITHMS, type AuthHandshakeOptions,
+  type JwtIssuerOptions, type AuthOutcome, type Carrier, type ClientCertificate, type FastifyJwtSource, type HmacAlgorithm,
+  type JwtFastifyJwtHmacIssuerOptions, type JwtFastifyJwtIssuerOptions, type JwtKeySetIssuerOptions, type MtlsIdentity,
+  type RouteAuthConfig, type TokenFault
 } from '../src/index.js'
 
 const issuer: JwtIssuerOptions = {
@@ -86,6 +90,54 @@ export const badClock: AuthHandshakeOptions = { jwt: issuer, clock: {} }
 export const badCache: AuthHandshakeOptions = { jwt: issuer, verifiedTokenCacheSize: true }
 // @ts-expect-error redactLogs is a boolean
 export const badRedact: AuthHandshakeOptions = { jwt: issuer, redactLogs: 1 }
+// Beside @fastify/jwt: the app's registration verifies the signature, every wsguard check applies.
+const common = { issuer: 'https://idp.example', audience: 'feed-api', typ: 'at+jwt', claims: Type.Object({ tenant: Type.String() }) }
+export const keySet: JwtKeySetIssuerOptions = { ...common, algorithms: ['ES256'], jwksUri: 'https://idp.example/jwks' }
+export const viaFastifyJwt: JwtFastifyJwtIssuerOptions = { ...common, algorithms: ['RS256', 'ES256'], fastifyJwt: true, verifyTimeoutMs: 2_000, certificateBound: 'optional' }
+export const source: FastifyJwtSource = { namespace: 'idp', jwtVerify: 'idpVerify' }
+export const viaNamespace: JwtIssuerOptions = { ...common, algorithms: ['RS256'], fastifyJwt: source }
+export const hmacOptIn: JwtFastifyJwtHmacIssuerOptions = { ...common, algorithms: ['HS256', 'HS512'], fastifyJwt: true, allowHmac: true }
+export const severalIssuers: AuthHandshakeOptions = { jwt: [keySet, viaFastifyJwt, hmacOptIn] }
+export const hmacList: readonly HmacAlgorithm[] = HMAC_ALGORITHMS
+export const verifyDefault: number = DEFAULT_VERIFY_TIMEOUT_MS
+// @ts-expect-error HMAC algorithms need allowHmac: true
+export const hmacNoOptIn: JwtIssuerOptions = { ...common, algorithms: ['HS256'], fastifyJwt: true }
+// @ts-expect-error allowHmac needs fastifyJwt: wsguard's own key sets hold no shared secrets
+export const hmacKeySet: JwtIssuerOptions = { ...common, algorithms: ['HS256'], jwks: { keys: [] }, allowHmac: true }
+// @ts-expect-error HMAC and public-key algorithms never mix
+export const mixed: JwtIssuerOptions = { ...common, algorithms: ['HS256', 'RS256'], fastifyJwt: true, allowHmac: true }
+// @ts-expect-error fastifyJwt and a key set are exclusive
+export const twoSources: JwtIssuerOptions = { ...common, algorithms: ['RS256'], fastifyJwt: true, jwks: { keys: [] } }
+// @ts-expect-error key-set options do not apply to a fastifyJwt issuer
+export const cooldownWithFastifyJwt: JwtIssuerOptions = { ...common, algorithms: ['RS256'], fastifyJwt: true, jwksCooldownMs: 1 }
+// @ts-expect-error verifyTimeoutMs is for fastifyJwt issuers
+export const verifyTimeoutKeySet: JwtIssuerOptions = { ...common, algorithms: ['RS256'], jwks: { keys: [] }, verifyTimeoutMs: 1 }
+// @ts-expect-error fastifyJwt is true or { namespace?, jwtVerify? }
+export const fastifyJwtFalse: JwtIssuerOptions = { ...common, algorithms: ['RS256'], fastifyJwt: false }
+// @ts-expect-error a namespace is a string
+export const badNamespace: JwtIssuerOptions = { ...common, algorithms: ['RS256'], fastifyJwt: { namespace: 1 } }
+// @ts-expect-error verifyTimeoutMs is a number of ms
+export const badVerifyTimeout: JwtIssuerOptions = { ...common, algorithms: ['RS256'], fastifyJwt: true, verifyTimeoutMs: '5s' }
+
+// The README's "Beside @fastify/jwt" registration, as written there.
+export async function besideFastifyJwt (): Promise<void> {
+  const app = Fastify()
+  await app.register(websocket)
+  const getJwks = buildGetJwks()
+  await app.register(fastifyJwt, {
+    decode: { complete: true },
+    secret: async (_request: unknown, token: unknown) => {
+      const { header, payload } = token as { header: { kid: string, alg: string }, payload: { iss: string } }
+      return await getJwks.getPublicKey({ kid: header.kid, alg: header.alg, domain: payload.iss })
+    }
+  })
+  await app.register(authHandshake, { jwt: { issuer: 'https://idp.example', audience: 'feed-api', algorithms: ['RS256'], fastifyJwt: true } })
+  app.addHook('onRequest', async (request) => {
+    if (request.ws && request.routeOptions.config.auth !== false) return
+    await request.jwtVerify()
+  })
+}
+
 export const carrier: Carrier = 'cookie'
 export const scopeFault: TokenFault = 'scope'
 // @ts-expect-error fault words are fixed
@@ -96,14 +148,36 @@ export async function routes (): Promise<void> {
   await app.register(websocket)
   await app.register(authHandshake, options)
   app.get('/feed', { websocket: true, config: { auth: { scopes: ['feed:read'], allowedScopes: ['feed:read'] } } }, (socket, req) => {
-    const p: Principal = req.principal
-    const id: string = req.principal.id
-    const scopes: readonly string[] = req.principal.scopes
+    // @ts-expect-error request.principal is null on opted-out routes: narrow it first
+    const unchecked: string = req.principal.id
+    const p: Principal = requirePrincipal(req)
+    const id: string = p.id
+    const scopes: readonly string[] = p.scopes
     // @ts-expect-error the principal is read-only
-    req.principal.id = 'mallory'
+    p.id = 'mallory'
+    const maybe: Principal | null = req.principal
+    app.log.info({ unchecked, maybe })
     socket.send(`${p.method} ${id} ${scopes.join(' ')}`)
   })
   app.get('/open', { websocket: true, config: { auth: false } }, () => {})
+  // Near misses of the option names fail in app.get itself, not only at registration.
+  // @ts-expect-error `scope` for `scopes`
+  app.get('/typo', { websocket: true, config: { auth: { scope: ['feed:read'] } } }, () => {})
+  // @ts-expect-error `allowedScope` for `allowedScopes`
+  app.get('/typo2', { websocket: true, config: { auth: { allowedScope: ['feed:read'] } } }, () => {})
+  // @ts-expect-error `method` for `methods`
+  app.get('/typo3', { websocket: true, config: { auth: { method: ['jwt'] } } }, () => {})
+  // @ts-expect-error `requiredScopes` is not an option
+  app.get('/typo4', { websocket: true, config: { auth: { requiredScopes: ['feed:read'] } } }, () => {})
+  // @ts-expect-error `scp` is a claim, not a route rule
+  app.route({ method: 'GET', url: '/typo5', websocket: true, config: { auth: { scp: ['feed:read'] } }, handler: async () => 'x', wsHandler: () => {} })
+  // @ts-expect-error scopes is a list, not a string
+  app.get('/typo6', { websocket: true, config: { auth: { scopes: 'feed:read' } } }, () => {})
+  // @ts-expect-error with satisfies, any unknown key is an error
+  const exact = { scopes: ['feed:read'], roles: ['admin'] } satisfies RouteAuthConfig
+  app.log.info(exact)
+  const rule: RouteAuthConfig = { scopes: ['feed:read'], allowedScopes: ['feed:read'], methods: ['jwt'] }
+  app.get('/from-a-variable', { websocket: true, config: { auth: rule } }, () => {})
   app.get('/ingest', { websocket: true, config: { auth: { methods: ['mtls', 'jwt+mtls'] } } }, () => {})
   // @ts-expect-error methods are jwt, mtls, jwt+mtls
   app.get('/bad-method', { websocket: true, config: { auth: { methods: ['basic'] } } }, () => {})

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { keyFitsAlgorithm, isJwsAlgorithm } from '../src/algorithms.js'
+import { keyFitsAlgorithm, isHmacAlgorithm, isJwsAlgorithm } from '../src/algorithms.js'
 import { redactingReqSerializer } from '../src/log.js'
 
 t.test('which key types fit which algorithm', async (t) => {
@@ -12,13 +12,20 @@ t.test('which key types fit which algorithm', async (t) => {
     [{ kty: 'OKP', crv: 'Ed25519' }, 'EdDSA', true],
     [{ kty: 'OKP', crv: 'Ed448' }, 'EdDSA', false],
     [{ kty: 'RSA' }, 'PS384', true],
-    [{ kty: 'EC', crv: 'P-256' }, 'RS256', false]
+    [{ kty: 'EC', crv: 'P-256' }, 'RS256', false],
+    // No key of a key set is ever an HMAC secret: an RSA key must not verify an HS256 token.
+    [{ kty: 'RSA' }, 'HS256', false],
+    [{ kty: 'oct', k: 'c2VjcmV0' }, 'HS384', false],
+    [{ kty: 'EC', crv: 'P-256' }, 'HS512', false]
   ]
   for (const [jwk, alg, fits] of table) {
     t.equal(keyFitsAlgorithm(jwk, alg as never), fits, `${JSON.stringify(jwk)} ${alg}`)
   }
   t.equal(isJwsAlgorithm('HS256'), false)
   t.equal(isJwsAlgorithm(256), false)
+  t.equal(isHmacAlgorithm('HS512'), true)
+  t.equal(isHmacAlgorithm('RS256'), false)
+  t.equal(isHmacAlgorithm(undefined), false)
 })
 
 t.test('the log serializer copes with a request without socket', async (t) => {

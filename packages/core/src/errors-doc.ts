@@ -16,7 +16,8 @@ const WHEN: Record<WsguardErrorCode, string> = {
   WSG_TOPIC_DENIED: 'the route\'s handshake topic is not allowed for the principal',
   WSG_RATE_LIMITED: 'a storm gate refused the handshake, or the principal already holds session-expiry\'s `maxSessionsPerPrincipal` sessions (counted across instances with a shared registry such as `@wsguard/redis`), with `Retry-After`; after the upgrade: too many in-band refresh attempts (`auth.refresh_failed`)',
   WSG_UNAVAILABLE: 'a dependency (the issuer\'s keys, a shared store) is unreachable and the check fails closed',
-  WSG_INVALID_OPTION: 'thrown by `register` or a route declaration: an option is invalid (never sent to a client)'
+  WSG_INVALID_OPTION: 'thrown by `register` or a route declaration: an option is invalid (never sent to a client)',
+  WSG_REGISTERED_TWICE: 'thrown by `register`: a wsguard plugin is registered a second time where one registration already governs the routes (the same context, or a parent of it); never sent to a client'
 }
 
 /** The error catalogue as a Markdown table: docs/errors.md is generated from this. */

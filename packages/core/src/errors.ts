@@ -34,7 +34,8 @@ export const errorCatalogue = {
   WSG_TOPIC_DENIED: { status: 403, message: 'Topic not allowed' },
   WSG_RATE_LIMITED: { status: 429, message: 'Too many connection attempts', closeCode: CloseCode.TOO_MANY_SESSIONS },
   WSG_UNAVAILABLE: { status: 503, message: 'An authentication dependency is unavailable' },
-  WSG_INVALID_OPTION: { status: 500, message: 'Invalid option: %s' }
+  WSG_INVALID_OPTION: { status: 500, message: 'Invalid option: %s' },
+  WSG_REGISTERED_TWICE: { status: 500, message: 'Registered twice: %s' }
 } as const satisfies Record<string, ErrorDefinition>
 
 export type WsguardErrorCode = keyof typeof errorCatalogue

@@ -9,9 +9,11 @@ declare module 'fastify' {
   interface FastifyRequest {
     /**
      * Who opened the socket, set by `@wsguard/auth-handshake` before the upgrade.
-     * `null` on routes that opt out (`config.auth: false`) and on plain HTTP routes.
+     * `null` on routes that opt out (`config.auth: false`), on plain HTTP routes, and in an
+     * app without auth-handshake. On a governed websocket route it is always set:
+     * `requirePrincipal(request)` returns it typed non-null (and throws where it is null).
      */
-    principal: Principal
+    principal: Principal | null
   }
   interface FastifyInstance {
     /** set by `@wsguard/auth-handshake`: its token checks, for in-band refresh */

@@ -1,6 +1,9 @@
 // Type tests, checked by the root `tsc` (typecheck); never run.
 import Fastify from 'fastify'
-import { appIdentity, ChannelName, channel, refuseUngovernedRoutes, type AppIdentity, type UngovernedRouteGuard } from '../src/index.js'
+import {
+  appIdentity, assertRegisteredOnce, ChannelName, channel, refuseUngovernedRoutes, requirePrincipal,
+  type AppIdentity, type Principal, type UngovernedRouteGuard, type WsguardClaims
+} from '../src/index.js'
 
 const app = Fastify()
 const guard: UngovernedRouteGuard = {
@@ -30,3 +33,20 @@ const forged: AppIdentity = 'my-app'
 channel(ChannelName.topicDecision).publish({ action: 'subscribe', allow: true, shadow: false, principal: null, topic: 'a' })
 
 export { early, vague, silent, forged }
+
+// request.principal tells the truth: null on opted-out and plain HTTP routes, so it must be narrowed.
+app.get('/who', async (request) => {
+  // @ts-expect-error request.principal may be null
+  const unchecked: string = request.principal.id
+  const checked: string | undefined = request.principal?.id
+  const sure: Principal = requirePrincipal(request)
+  const claims: Readonly<WsguardClaims> = sure.claims
+  return { unchecked, checked, sure: sure.id, claims }
+})
+// @ts-expect-error requirePrincipal reads a request, nothing else
+requirePrincipal({ principal: null })
+
+// A second registration is refused by the plugin, naming itself and the decorator that tells it.
+app.register(async (instance) => { assertRegisteredOnce(instance, '@wsguard/example', 'wsguardExample') })
+// @ts-expect-error the plugin's name is required
+assertRegisteredOnce(app, 'wsguardExample')

@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http'
 import type { WebSocket } from '@fastify/websocket'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
 import {
-  addHandshakeCheck, appIdentity, CloseCode, invalidOption, publishRejection, refuseUngovernedRoutes, sendRejection,
+  addHandshakeCheck, assertRegisteredOnce, appIdentity, CloseCode, invalidOption, publishRejection, refuseUngovernedRoutes, sendRejection,
   type Principal, type SessionFilter, type SessionInfo, type WsguardErrorCode
 } from '@wsguard/core'
 import { bounded } from './bounded.js'
@@ -27,8 +27,8 @@ type OnClose = { onClose(fn: (instance: FastifyInstance, done: (err?: unknown) =
  */
 const pendingByRaw = new WeakMap<IncomingMessage, Pending>()
 
-/** A handshake admitted by the check; `held` when it holds a place under `maxSessionsPerPrincipal`. */
-interface Pending { request: FastifyRequest, route: string, seen: number, held: boolean }
+/** A handshake admitted by the check; `held`: the principal holding a place under `maxSessionsPerPrincipal`. */
+interface Pending { request: FastifyRequest, route: string, seen: number, held: Principal | undefined }
 
 /** How long revocations are remembered for handshakes admitted but not yet upgraded, ms. */
 const IN_FLIGHT_WINDOW_MS = 60_000
@@ -48,6 +48,7 @@ export interface WsSessions {
 }
 
 export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: SessionExpiryOptions): Promise<void> {
+  assertRegisteredOnce(fastify, SOURCE, 'wsSessions')
   const config = validateOptions(opts)
   const live = new Set<Session>()
   const registry = config.registry ?? new LiveSessionRegistry(live)
@@ -143,7 +144,7 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
     pendingByRaw.delete(raw)
     const principal = pending.request.principal ?? null
     if (cap !== undefined && principal !== null) {
-      if (pending.held) cap.release(principal, raw)
+      if (pending.held !== undefined) cap.release(pending.held, raw)
       cap.opened(principal)
     }
     const session = new Session(host, pending.request, socket, pending.route)
@@ -198,7 +199,7 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
     const pending = pendingByRaw.get(request.raw)
     if (pending !== undefined) {
       pendingByRaw.delete(request.raw)
-      if (pending.held) (cap as SessionCap).release(request.principal, request.raw)
+      if (pending.held !== undefined) (cap as SessionCap).release(pending.held, request.raw)
     }
     done()
   }
@@ -253,11 +254,11 @@ function makeHandshakeHook (host: SessionHost, route: string) {
     // Taken before the check starts: a revocation delivered while the store answers is applied to its result.
     const seen = host.delivered()
     const principal = request.principal ?? null
-    const admit = (held: boolean): void => {
+    const admit = (held: Principal | undefined): void => {
       pendingByRaw.set(request.raw, { request, route, seen, held })
       done()
     }
-    if (principal === null) return admit(false)
+    if (principal === null) return admit(undefined)
     const failed = (what: string) => (err: unknown): void => {
       request.log.error({ err }, `session-expiry: ${what} check failed; handshake refused`)
       refuse(request, reply, 'WSG_UNAVAILABLE', principal, what === 'revocation' ? 'revocation-store' : 'session-registry')
@@ -265,7 +266,7 @@ function makeHandshakeHook (host: SessionHost, route: string) {
     const decide = (code: WsguardErrorCode | undefined): void => {
       if (code === undefined && host.revokedSince(seen, '', principal) !== undefined) code = 'WSG_TOKEN_REVOKED'
       if (code !== undefined) return refuse(request, reply, code, principal, 'revoked')
-      if (cap === undefined) return admit(false)
+      if (cap === undefined) return admit(undefined)
       let check: CapCheck
       try {
         check = cap.check(principal)
@@ -274,7 +275,7 @@ function makeHandshakeHook (host: SessionHost, route: string) {
       }
       const counted = (open: number): void => {
         if (!cap.admit(check, open, request.raw, config.clock.now())) return refuse(request, reply, 'WSG_RATE_LIMITED', principal, 'session-cap')
-        admit(true)
+        admit(principal)
       }
       const open = check.open
       if (!(open instanceof Promise)) return counted(open)

@@ -1,5 +1,5 @@
 import type { Test } from 'tap'
-import { channel } from '@wsguard/core'
+import { channel, requirePrincipal } from '@wsguard/core'
 import Fastify, { type FastifyInstance } from 'fastify'
 import websocket from '@fastify/websocket'
 import type { AddressInfo } from 'node:net'
@@ -45,8 +45,10 @@ export async function harness (t: Test, opts: HarnessOptions = {}): Promise<Harn
   app.get('/feed', { websocket: true, config: { auth: { scopes: ['feed:read'] } } }, (socket, req) => {
     socket.on('message', (data) => {
       const text = String(data)
-      if (text === 'who') socket.send(JSON.stringify({ id: req.principal.id, expiresAt: req.principal.expiresAt, tenant: req.principal.claims.tenant }))
-      else socket.send(`echo:${text}`)
+      if (text === 'who') {
+        const { id, expiresAt, claims } = requirePrincipal(req)
+        socket.send(JSON.stringify({ id, expiresAt, tenant: claims.tenant }))
+      } else socket.send(`echo:${text}`)
     })
   })
   opts.routes?.(app)

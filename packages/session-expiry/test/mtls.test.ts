@@ -2,7 +2,7 @@ import t from 'tap'
 import Fastify, { type FastifyInstance } from 'fastify'
 import websocket from '@fastify/websocket'
 import type { AddressInfo } from 'node:net'
-import { authHandshake } from '@wsguard/auth-handshake'
+import { authHandshake, requirePrincipal } from '@wsguard/auth-handshake'
 import { claimsFor, createTestCa, FakeClock, generateKey, jwks, mintToken, openSocket } from '@wsguard/testing'
 import { sessionExpiry } from '../src/index.js'
 
@@ -18,7 +18,7 @@ t.test('a workload session ends when its certificate ages out, before its token 
   await app.register(websocket)
   await app.register(authHandshake, { mtls: { trustDomains: ['prod.example'] }, jwt: { issuer: 'https://idp.test', audience: 'ingest', algorithms: ['ES256'], jwks: jwks(key) }, clock })
   await app.register(sessionExpiry, { clock, graceMs: 1_000, noticeMs: 60_000, heartbeatMs: 0, idleTimeoutMs: 0 })
-  app.get('/ingest', { websocket: true }, (socket, req) => { socket.send(JSON.stringify({ method: req.principal.method, expiresAt: req.wsSession.expiresAt })) })
+  app.get('/ingest', { websocket: true }, (socket, req) => { socket.send(JSON.stringify({ method: requirePrincipal(req).method, expiresAt: req.wsSession.expiresAt })) })
   await app.listen({ port: 0, host: '127.0.0.1' })
   const url = `wss://127.0.0.1:${(app.server.address() as AddressInfo).port}/ingest`
   // A token that lives an hour, bound to a certificate that lives ten minutes.

@@ -1,11 +1,11 @@
 import t from 'tap'
 import { topicAuthz } from '@wsguard/topic-authz'
-import type { Principal } from '@wsguard/core'
+import { requirePrincipal, type Principal } from '@wsguard/core'
 import { harness, open, T0 } from './helpers.js'
 
 const orders = (app: import('fastify').FastifyInstance): void => {
   app.get('/orders/:tenant', { websocket: true, config: { handshakeTopic: { action: 'subscribe', topic: 'orders.{params.tenant}' } } }, (socket, req) => {
-    socket.on('message', () => { socket.send(JSON.stringify({ tenant: req.principal.claims.tenant, expiresAt: req.principal.expiresAt })) })
+    socket.on('message', () => { socket.send(JSON.stringify({ tenant: requirePrincipal(req).claims.tenant, expiresAt: requirePrincipal(req).expiresAt })) })
   })
 }
 

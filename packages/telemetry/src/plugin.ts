@@ -3,7 +3,7 @@ import type {} from '@fastify/websocket'
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
 import { Registry } from 'prom-client'
 import {
-  ChannelName, appIdentity, channel, publishRejection, sendRejection, type ChannelMessages, type Principal,
+  ChannelName, appIdentity, assertRegisteredOnce, channel, publishRejection, sendRejection, type ChannelMessages, type Principal,
   type SessionOpenedMessage, type TimerHandle
 } from '@wsguard/core'
 import { AUDIT_SCHEMA_VERSION, auditSubject, type AuditEvent } from './audit.js'
@@ -43,6 +43,7 @@ interface RouteTally { accepted: number /* not yet handed to prom-client */, act
 interface OpenSession { route: string, openedAt: number, remoteAddress: string, origin: string | undefined, principal: Principal | null, who: Who, flagged: boolean }
 
 export async function telemetryPlugin (fastify: FastifyInstance, opts: TelemetryOptions): Promise<void> {
+  assertRegisteredOnce(fastify, SOURCE, 'wsguardTelemetry')
   const validated = validateOptions(opts)
   if (validated === false) {
     fastify.decorate('wsguardTelemetry', Object.freeze({ enabled: false, registry: undefined }) satisfies WsguardTelemetry)

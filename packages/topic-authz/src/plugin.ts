@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import type {} from '@fastify/websocket'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
-import { ChannelName, addHandshakeCheck, appIdentity, channel, publishRejection, refuseUngovernedRoutes, sendRejection, type Principal } from '@wsguard/core'
+import { ChannelName, addHandshakeCheck, appIdentity, assertRegisteredOnce, channel, publishRejection, refuseUngovernedRoutes, sendRejection, type Principal } from '@wsguard/core'
 import { DecisionCache } from './cache.js'
 import { Decider, type RoutePolicy } from './decider.js'
 import { compileHandshakeTopics, type CompiledHandshakeTopic } from './handshake-topic.js'
@@ -34,6 +34,7 @@ export interface TopicAuthz {
 }
 
 export async function topicAuthzPlugin (fastify: FastifyInstance, opts: TopicAuthzOptions): Promise<void> {
+  assertRegisteredOnce(fastify, SOURCE, 'topicAuthz')
   const config = validateOptions(opts)
   const ctx = { actions: config.actions, maxSegments: config.maxSegments }
   const appRules = compileRules(config.policies, 0, 'opts.policies', ctx)
