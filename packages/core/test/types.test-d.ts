@@ -1,6 +1,8 @@
 // Type tests, checked by the root `tsc` (typecheck); never run.
 import Fastify from 'fastify'
-import { appIdentity, ChannelName, channel, refuseUngovernedRoutes, type AppIdentity, type UngovernedRouteGuard } from '../src/index.js'
+import {
+  appIdentity, ChannelName, channel, refuseUngovernedRoutes, type AppIdentity, type ReplayStore, type SessionFilter, type UngovernedRouteGuard
+} from '../src/index.js'
 
 const app = Fastify()
 const guard: UngovernedRouteGuard = {
@@ -30,3 +32,17 @@ const forged: AppIdentity = 'my-app'
 channel(ChannelName.topicDecision).publish({ action: 'subscribe', allow: true, shadow: false, principal: null, topic: 'a' })
 
 export { early, vague, silent, forged }
+
+// A replay store answers whether an id is used for the first time, at once or later.
+const replays: ReplayStore = { claim: (id, until) => id.length > 0 && until > 0, release: () => {} }
+const sharedReplays: ReplayStore = { claim: async () => true, release: async () => {} }
+// @ts-expect-error claim answers a boolean: "seen before?" must not be a truthy string
+const vagueReplays: ReplayStore = { claim: () => 'first', release: () => {} }
+// @ts-expect-error release is required: a claim whose action failed must be undone
+const noRelease: ReplayStore = { claim: () => true }
+
+// A session or subject revocation may be narrowed to one issuer.
+const bySession: SessionFilter = { sessionId: 'sid-1', issuer: 'https://idp.example' }
+// @ts-expect-error the issuer is a string
+const badIssuer: SessionFilter = { sessionId: 'sid-1', issuer: 1 }
+export { replays, sharedReplays, bySession }
