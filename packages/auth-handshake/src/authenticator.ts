@@ -22,6 +22,7 @@ const fail = (code: WsguardErrorCode, fault: TokenFault | 'unavailable'): AuthOu
 const INVALID = (fault: TokenFault): AuthOutcome => fail('WSG_TOKEN_INVALID', fault)
 const UNKNOWN_KEY = INVALID('unknown-key')
 const UNAVAILABLE = fail('WSG_UNAVAILABLE', 'unavailable')
+const ACCESS_TOKEN_CLAIMS = Object.freeze(['iss', 'aud', 'sub', 'exp'])
 
 /**
  * Verifies bearer tokens against the trusted issuers. Every check that needs no key runs
@@ -34,7 +35,7 @@ export class TokenAuthenticator {
 
   constructor (config: AuthHandshakeConfig, log: KeyLogger) {
     this.#config = config
-    const settings = { cacheSize: config.verifiedTokenCacheSize, cacheTtlMs: config.verifiedTokenCacheTtlMs }
+    const settings = { cacheSize: config.verifiedTokenCacheSize, cacheTtlMs: config.verifiedTokenCacheTtlMs, requiredClaims: ACCESS_TOKEN_CLAIMS }
     for (const issuer of config.issuers) {
       this.issuers.set(issuer.issuer, {
         config: issuer,

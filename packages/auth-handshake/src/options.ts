@@ -133,18 +133,18 @@ const ISSUER_KEYS = new Set(['issuer', 'audience', 'algorithms', 'discovery', 'j
   'maxTokenAgeMs', 'typ', 'claims', 'kind', 'jwksCooldownMs', 'jwksMaxAgeMs', 'jwksTimeoutMs', 'certificateBound'])
 const TOKEN_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 
-function isObject (value: unknown): value is Record<string, unknown> {
+export function isObject (value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
-function nonEmptyString (value: unknown, path: string): string {
+export function nonEmptyString (value: unknown, path: string): string {
   if (typeof value !== 'string' || value.length === 0) throw invalidOption(`${path} must be a non-empty string`)
   return value
 }
 
-function duration (value: unknown, path: string, fallback: number): number
-function duration (value: unknown, path: string, fallback: undefined): number | undefined
-function duration (value: unknown, path: string, fallback: number | undefined): number | undefined {
+export function duration (value: unknown, path: string, fallback: number): number
+export function duration (value: unknown, path: string, fallback: undefined): number | undefined
+export function duration (value: unknown, path: string, fallback: number | undefined): number | undefined {
   if (value === undefined) return fallback
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
     throw invalidOption(`${path} must be a finite number of milliseconds, 0 or more`)
@@ -152,7 +152,7 @@ function duration (value: unknown, path: string, fallback: number | undefined): 
   return value
 }
 
-function positiveInteger (value: unknown, path: string, fallback: number, min = 1): number {
+export function positiveInteger (value: unknown, path: string, fallback: number, min = 1): number {
   if (value === undefined) return fallback
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
     throw invalidOption(`${path} must be an integer, ${min} or more`)
@@ -160,13 +160,13 @@ function positiveInteger (value: unknown, path: string, fallback: number, min = 
   return value
 }
 
-function bool (value: unknown, path: string, fallback: boolean): boolean {
+export function bool (value: unknown, path: string, fallback: boolean): boolean {
   if (value === undefined) return fallback
   if (typeof value !== 'boolean') throw invalidOption(`${path} must be a boolean`)
   return value
 }
 
-function unknownKeys (value: Record<string, unknown>, known: Set<string>, path: string): void {
+export function unknownKeys (value: Record<string, unknown>, known: Set<string>, path: string): void {
   for (const key of Object.keys(value)) {
     if (!known.has(key)) throw invalidOption(`${path}.${key} is not an option`)
   }
@@ -195,7 +195,7 @@ function stringList (value: unknown, path: string): string[] {
   return [...new Set(list as string[])]
 }
 
-function validateIssuer (value: unknown, path: string): IssuerConfig {
+export function validateIssuer (value: unknown, path: string): IssuerConfig {
   if (!isObject(value)) throw invalidOption(`${path} must be an object`)
   unknownKeys(value, ISSUER_KEYS, path)
   const issuer = nonEmptyString(value.issuer, `${path}.issuer`)

@@ -45,4 +45,4 @@ const noRelease: ReplayStore = { claim: () => true }
 const bySession: SessionFilter = { sessionId: 'sid-1', issuer: 'https://idp.example' }
 // @ts-expect-error the issuer is a string
 const badIssuer: SessionFilter = { sessionId: 'sid-1', issuer: 1 }
-export { replays, sharedReplays, bySession }
+export { replays, sharedReplays, vagueReplays, noRelease, bySession, badIssuer }
