@@ -90,6 +90,28 @@ export function storeSuite (t: Test, connect: () => Redis | Cluster): void {
     t.ok(length < 400, `trimmed to about 100 (${length})`)
   })
 
+  t.test('an id is claimed once across instances until its until; release frees it; racing claims, one wins', async (t) => {
+    const { client, tag, make } = await setup(t)
+    const a = await make()
+    const b = await make()
+    const end = Date.now() + 30_000
+    t.equal(await a.replays.claim('bcl:x', end), true, 'first use')
+    t.equal(await b.replays.claim('bcl:x', end), false, 'replayed to B')
+    t.equal(await a.replays.claim('bcl:x', end), false, 'replayed to A')
+    const ttl = await client.pttl(`${tag}replay:bcl:x`)
+    t.ok(ttl > 28_000 && ttl <= 30_000, `the key lives until the id's until (${ttl} ms)`)
+    await a.replays.release('bcl:x')
+    t.equal(await b.replays.claim('bcl:x', end), true, 'released: a retry is no replay')
+    const answers = await Promise.all([a, b, a, b, a, b].map((s) => s.replays.claim('bcl:race', end)))
+    t.equal(answers.filter((first) => first).length, 1, 'exactly one of six racing claims wins')
+    t.equal(await a.replays.claim('bcl:past', Date.now() - 5), true, 'an until already past keeps the key for 1 ms')
+    await until(async () => await client.exists(`${tag}replay:bcl:past`) === 0, 'and it expires')
+    for (const [id, end2] of [['', end], ['x'.repeat(257), end], ['x', Number.NaN]] as const) {
+      await t.rejects(a.replays.claim(id, end2), { name: 'TypeError', message: /@wsguard\/redis replays:/ })
+    }
+    await t.rejects(a.replays.release(''), { name: 'TypeError' })
+  })
+
   t.test('sessions are listed and counted across instances, per issuer and subject', async (t) => {
     const { make } = await setup(t)
     const a = await make()
