@@ -3,8 +3,10 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { sendRejection, type Revocation, type SessionFilter, type WsguardErrorCode } from '@wsguard/core'
 import { validateLogoutOptions, type BackchannelLogoutConfig, type BackchannelLogoutOptions } from './logout-options.js'
 import { LogoutTokenVerifier, type LogoutRequest, type LogoutTokenFault } from './logout-token.js'
+import { redactingReqSerializer } from './log.js'
 
 const FORM = 'application/x-www-form-urlencoded'
+const LOGOUT_TOKEN = 'logout_token'
 /** What the catch-all parser leaves for a body that is not a form. */
 const NOT_A_FORM = Symbol('not a form')
 const BODY_OVERHEAD_BYTES = 1024
@@ -12,7 +14,7 @@ const BODY_OVERHEAD_BYTES = 1024
 /** The one `logout_token` of a form body, or `undefined` (none, several, empty, not a form). */
 function logoutTokenOf (body: unknown): string | undefined {
   if (typeof body !== 'string') return undefined
-  const tokens = new URLSearchParams(body).getAll('logout_token')
+  const tokens = new URLSearchParams(body).getAll(LOGOUT_TOKEN)
   return tokens.length === 1 && (tokens[0] as string).length > 0 ? tokens[0] : undefined
 }
 
@@ -67,7 +69,9 @@ export async function backchannelLogoutPlugin (fastify: FastifyInstance, opts: B
       request.log.error({ err }, 'wsguard: back-channel logout failed')
       return answer(reply, 'WSG_UNAVAILABLE')
     })
-    endpoint.post(config.path, (request, reply) => handle(config, verifier, request, reply))
+    // The token belongs in the body; one sent in the URL anyway is not logged with it.
+    const logSerializers = { req: redactingReqSerializer([LOGOUT_TOKEN]) }
+    endpoint.post(config.path, { logSerializers }, (request, reply) => handle(config, verifier, request, reply))
   })
 }
 
@@ -105,8 +109,11 @@ async function handle (config: BackchannelLogoutConfig, verifier: LogoutTokenVer
   if (first === false) return refuse(request, reply, 'replayed')
   if (first !== true) return fail(request, reply, 'the replay store answered something other than true or false')
 
-  const now = config.clock.now()
-  const revocation: Revocation = { filter: filterOf(logout, config.revokeBy), at: now, until: now + config.revocationRetentionMs }
+  // As of the logout's iat, on the IdP's clock (the clock of the tokens it refuses), not of its
+  // arrival: a retry or a late delivery of one logout is the same record, and does not refuse
+  // the tokens of a sign-in made after the logout.
+  const at = logout.issuedAt
+  const revocation: Revocation = { filter: filterOf(logout, config.revokeBy), at, until: at + config.revocationRetentionMs }
   try {
     await bounded(() => revocations.revoke(revocation), storeTimeoutMs, 'revocation store')
   } catch (err) {

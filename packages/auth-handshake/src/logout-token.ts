@@ -14,9 +14,10 @@ export type LogoutTokenFault =
   | 'missing-iat' | 'issued-in-future' | 'too-old' | 'expired' | 'not-yet-valid' | 'jti' | 'events'
   | 'subject' | 'nonce' | 'unknown-key' | 'signature' | 'replayed'
 
-/** What a valid logout token asks, and until when its `jti` must be remembered (ms since epoch). */
+/** What a valid logout token asks, when the IdP issued it, and until when its `jti` must be remembered (ms since epoch). */
 export interface LogoutRequest {
   issuer: string
+  issuedAt: number
   jti: string
   sid: string | undefined
   sub: string | undefined
@@ -120,7 +121,7 @@ export class LogoutTokenVerifier {
     if (Object.hasOwn(payload, 'nonce')) return 'nonce'
     // The jti is remembered for as long as the token would pass these checks.
     const replayUntil = typeof exp === 'number' ? Math.min(oldUntil, exp * 1000 + tolerance) : oldUntil
-    return { issuer: issuer.issuer, jti, sid: sid as string | undefined, sub: sub as string | undefined, replayUntil }
+    return { issuer: issuer.issuer, issuedAt: iat * 1000, jti, sid: sid as string | undefined, sub: sub as string | undefined, replayUntil }
   }
 }
 

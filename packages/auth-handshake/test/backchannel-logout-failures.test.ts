@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import type { ReplayStore } from '@wsguard/core'
 import { generateKey, jwks, startJwksServer, until } from '@wsguard/testing'
 import { MemoryReplayStore } from '../src/index.js'
-import { CLIENT, T0, form, key, logoutApp, logoutClaims, logoutToken, type LogoutApp } from './logout-helpers.js'
+import { CLIENT, ISS, T0, form, key, logoutApp, logoutClaims, logoutToken, type LogoutApp } from './logout-helpers.js'
 
 /** A failure: 503 WSG_UNAVAILABLE with no-store, logged at error without the token. */
 async function unavailable (t: Test, env: LogoutApp, token: string, logged: RegExp): Promise<void> {
@@ -46,8 +46,10 @@ t.test('a revocation store that fails: 503, and the jti is released so the IdP\'
   env.store.failWith = 'never'
   await unavailable(t, env, token, /"message":"the revocation store gave no answer within 50 ms"/)
   env.store.failWith = undefined
+  env.clock.advance(60_000)
   t.equal((await env.post(form({ logout_token: token }))).statusCode, 200, 'the retry is applied')
-  t.equal(env.store.revoked.length, 1)
+  t.same(env.store.revoked, [{ filter: { sessionId: 'sid-1', issuer: ISS }, at: T0, until: T0 + 86_400_000 }],
+    'as of the logout\'s iat, a minute later too: a retry is the same record')
   t.equal((await env.post(form({ logout_token: token }))).statusCode, 400, 'and only once')
 })
 

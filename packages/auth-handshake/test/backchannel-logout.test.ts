@@ -18,9 +18,10 @@ async function refused (t: Test, env: LogoutApp, token: string, fault: string, b
   }
 }
 
-t.test('a valid logout token: 200, no-store, its IdP session revoked from now for the retention', async (t) => {
+t.test('a valid logout token: 200, no-store, its IdP session revoked as of the token\'s iat, for the retention', async (t) => {
   const env = await logoutApp(t)
   const token = logoutToken()
+  env.clock.advance(30_000) // delivered 30 s after the IdP issued it: tokens issued since are not refused
   const res = await env.post(form({ logout_token: token, state: 'ignored' }))
   t.equal(res.statusCode, 200)
   t.equal(res.body, '')
@@ -165,6 +166,9 @@ t.test('the request: a form POST with exactly one logout_token, else 400', async
   t.equal(noBody.headers['cache-control'], 'no-store')
   const noType = await env.app.inject({ method: 'POST', url: '/oidc/backchannel-logout', payload: Buffer.from(form({ logout_token: token })) })
   t.equal(noType.statusCode, 400, 'a body without a content type')
+  const inUrl = await env.app.inject({ method: 'POST', url: `/oidc/backchannel-logout?${form({ logout_token: token })}` })
+  t.equal(inUrl.statusCode, 400, 'a token in the URL is no logout request')
+  t.match(env.logs.text(), /"url":"\/oidc\/backchannel-logout\?logout_token=\[REDACTED\]"/, 'and the URL is logged without it')
   t.equal(env.store.revoked.length, 0)
   t.notOk(env.logs.text().includes(token.split('.')[1] as string), 'no part of the token is logged')
 })
