@@ -25,6 +25,7 @@ const fail = (code: WsguardErrorCode, fault: TokenFault | 'unavailable'): AuthOu
 const INVALID = (fault: TokenFault): AuthOutcome => fail('WSG_TOKEN_INVALID', fault)
 const UNKNOWN_KEY = INVALID('unknown-key')
 const UNAVAILABLE = fail('WSG_UNAVAILABLE', 'unavailable')
+const ACCESS_TOKEN_CLAIMS = Object.freeze(['iss', 'aud', 'sub', 'exp'])
 
 /**
  * Verifies bearer tokens against the trusted issuers. Every check that needs no key runs
@@ -38,7 +39,7 @@ export class TokenAuthenticator {
   /** `fastify`: where the plugin is registered, to find the app's `@fastify/jwt` (throws WSG_INVALID_OPTION when absent). */
   constructor (config: AuthHandshakeConfig, log: KeyLogger, fastify: FastifyInstance) {
     this.#config = config
-    const settings = { cacheSize: config.verifiedTokenCacheSize, cacheTtlMs: config.verifiedTokenCacheTtlMs }
+    const settings = { cacheSize: config.verifiedTokenCacheSize, cacheTtlMs: config.verifiedTokenCacheTtlMs, requiredClaims: ACCESS_TOKEN_CLAIMS }
     config.issuers.forEach((issuer, i) => {
       const claims = issuer.claims === undefined ? undefined : TypeCompiler.Compile(issuer.claims)
       const path = config.issuers.length === 1 ? 'opts.jwt' : `opts.jwt[${i}]`

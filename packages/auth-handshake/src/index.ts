@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import { authHandshakePlugin } from './plugin.js'
+import { backchannelLogoutPlugin } from './backchannel-logout.js'
 import type { RouteAuthConfig } from './route-rules.js'
 
 export type {
@@ -20,6 +21,13 @@ export { requirePrincipal } from '@wsguard/core'
 export type { TokenFault } from './claims.js'
 export { JWS_ALGORITHMS, HMAC_ALGORITHMS, type JwsAlgorithm, type HmacAlgorithm } from './algorithms.js'
 export { redactingReqSerializer } from './log.js'
+export type { BackchannelLogoutOptions, LogoutIssuerOptions } from './logout-options.js'
+export {
+  DEFAULT_LOGOUT_PATH, DEFAULT_LOGOUT_MAX_TOKEN_AGE_MS, DEFAULT_LOGOUT_REVOCATION_RETENTION_MS, DEFAULT_LOGOUT_STORE_TIMEOUT_MS
+} from './logout-options.js'
+export { BACKCHANNEL_LOGOUT_EVENT, type LogoutTokenFault } from './logout-token.js'
+export { MemoryReplayStore, DEFAULT_REPLAY_MAX_ENTRIES, type MemoryReplayStoreOptions } from './replay-memory.js'
+export type { ReplayStore, RevocationStore } from '@wsguard/core'
 
 export type { WsguardAuth } from '@wsguard/core'
 
@@ -41,3 +49,14 @@ export const authHandshake = fp(authHandshakePlugin, {
 })
 
 export default authHandshake
+
+/**
+ * OpenID Connect Back-Channel Logout 1.0: a POST endpoint that accepts an IdP's
+ * `logout_token`, verifies it with auth-handshake's key sets, refuses a replayed `jti` through
+ * a `ReplayStore`, and revokes the IdP session (or user) through a `RevocationStore`, so every
+ * instance closes the matching sockets (4403) and refuses older tokens.
+ */
+export const backchannelLogout = fp(backchannelLogoutPlugin, {
+  fastify: '5.x',
+  name: '@wsguard/auth-handshake/backchannel-logout'
+})

@@ -12,6 +12,8 @@ export type Verify = (token: string) => Record<string, unknown>
 export interface VerifierSettings {
   cacheSize: number
   cacheTtlMs: number
+  /** claims fast-jwt requires after the signature: an access token's, or a logout token's */
+  requiredClaims: readonly string[]
 }
 
 interface KeyEntry {
@@ -205,7 +207,7 @@ export class IssuerKeys {
       algorithms: [alg],
       allowedIss: c.issuer,
       allowedAud: [...c.audiences],
-      requiredClaims: ['iss', 'aud', 'sub', 'exp'],
+      requiredClaims: [...this.#settings.requiredClaims],
       ignoreExpiration: true,
       ignoreNotBefore: true,
       ...(c.typ !== undefined ? { checkTyp: c.typ } : {})

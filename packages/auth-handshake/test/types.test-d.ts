@@ -10,7 +10,8 @@ import {
   authHandshake, redactingReqSerializer, requirePrincipal, DEFAULT_VERIFY_TIMEOUT_MS, HMAC_ALGORITHMS, type AuthHandshakeOptions,
   type JwtIssuerOptions, type AuthOutcome, type Carrier, type ClientCertificate, type FastifyJwtSource, type HmacAlgorithm,
   type JwtFastifyJwtHmacIssuerOptions, type JwtFastifyJwtIssuerOptions, type JwtKeySetIssuerOptions, type MtlsIdentity,
-  type RouteAuthConfig, type TokenFault
+  type RouteAuthConfig, type TokenFault, backchannelLogout, MemoryReplayStore, BACKCHANNEL_LOGOUT_EVENT,
+  type BackchannelLogoutOptions, type LogoutIssuerOptions, type LogoutTokenFault, type RevocationStore
 } from '../src/index.js'
 
 const issuer: JwtIssuerOptions = {
@@ -199,3 +200,73 @@ const redacted = Fastify({ logger: { serializers: { req: redactingReqSerializer(
 redacted.log.info('ready')
 // @ts-expect-error the parameter names are an array
 redactingReqSerializer('access_token')
+
+// Back-channel logout: each option once with its type, and once wrong.
+const revocationStore: RevocationStore = { revoke: async () => {}, isRevoked: () => false, subscribe: () => () => {} }
+const logoutIssuer: LogoutIssuerOptions = {
+  issuer: 'https://idp.example',
+  audience: 'feed-web',
+  algorithms: ['RS256', 'ES256'],
+  discovery: true,
+  jwksUri: 'https://idp.example/jwks',
+  jwks: { keys: [{ kty: 'RSA' }] },
+  jwksCooldownMs: 30_000,
+  jwksMaxAgeMs: 600_000,
+  jwksTimeoutMs: 5_000
+}
+export const logout: BackchannelLogoutOptions = {
+  path: '/oidc/backchannel-logout',
+  issuers: [logoutIssuer],
+  revocations: revocationStore,
+  replays: new MemoryReplayStore({ maxEntries: 10_000, clock: { now: () => Date.now() } }),
+  revokeBy: 'session',
+  maxTokenAgeMs: 120_000,
+  clockToleranceMs: 5_000,
+  requireExplicitTyp: true,
+  revocationRetentionMs: 86_400_000,
+  storeTimeoutMs: 2_000,
+  maxTokenBytes: 8192,
+  clock: { now: () => Date.now() }
+}
+export const sharedReplays: BackchannelLogoutOptions = { issuers: logoutIssuer, revocations: revocationStore, replays: { claim: async () => true, release: async () => {} }, revokeBy: 'subject' }
+// @ts-expect-error revocations is required: a logout that revokes nothing is no logout
+export const noStore: BackchannelLogoutOptions = { issuers: logoutIssuer }
+// @ts-expect-error issuers is required
+export const noIssuers: BackchannelLogoutOptions = { revocations: revocationStore }
+// @ts-expect-error a logout issuer has no access-token options such as typ
+export const typedIssuer: LogoutIssuerOptions = { ...logoutIssuer, typ: 'at+jwt' }
+// @ts-expect-error none is not an accepted algorithm
+export const noneIssuer: LogoutIssuerOptions = { ...logoutIssuer, algorithms: ['none'] }
+// @ts-expect-error revokeBy is 'session' or 'subject'
+export const badRevokeBy: BackchannelLogoutOptions = { ...logout, revokeBy: 'sid' }
+// @ts-expect-error a replay store has claim and release
+export const badReplays: BackchannelLogoutOptions = { ...logout, replays: { claim: () => true } }
+// @ts-expect-error durations are numbers of ms
+export const badAge: BackchannelLogoutOptions = { ...logout, maxTokenAgeMs: '2m' }
+// @ts-expect-error durations are numbers of ms
+export const badTolerance: BackchannelLogoutOptions = { ...logout, clockToleranceMs: '5s' }
+// @ts-expect-error durations are numbers of ms
+export const badRetention: BackchannelLogoutOptions = { ...logout, revocationRetentionMs: '1d' }
+// @ts-expect-error durations are numbers of ms
+export const badTimeout: BackchannelLogoutOptions = { ...logout, storeTimeoutMs: true }
+// @ts-expect-error requireExplicitTyp is a boolean
+export const badTyp: BackchannelLogoutOptions = { ...logout, requireExplicitTyp: 'logout+jwt' }
+// @ts-expect-error the path is a string
+export const badPath: BackchannelLogoutOptions = { ...logout, path: /logout/ }
+// @ts-expect-error maxTokenBytes is a number
+export const badBytes: BackchannelLogoutOptions = { ...logout, maxTokenBytes: '8k' }
+// @ts-expect-error clock needs now()
+export const badLogoutClock: BackchannelLogoutOptions = { ...logout, clock: {} }
+// @ts-expect-error maxEntries is a number
+export const badMax = new MemoryReplayStore({ maxEntries: 'many' })
+export const logoutFault: LogoutTokenFault = 'replayed'
+// @ts-expect-error fault words are fixed
+export const badLogoutFault: LogoutTokenFault = 'replay'
+export const event: string = BACKCHANNEL_LOGOUT_EVENT
+
+export async function logoutEndpoint (): Promise<void> {
+  const app = Fastify()
+  await app.register(backchannelLogout, logout)
+  // @ts-expect-error the options are checked by register's types too
+  await app.register(backchannelLogout, { issuers: logoutIssuer })
+}

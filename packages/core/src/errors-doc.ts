@@ -14,8 +14,9 @@ const WHEN: Record<WsguardErrorCode, string> = {
   WSG_INSUFFICIENT_SCOPE: 'the token lacks a scope the route requires',
   WSG_OVERSCOPED_TOKEN: 'the token carries a scope outside the route\'s `allowedScopes`',
   WSG_TOPIC_DENIED: 'the route\'s handshake topic is not allowed for the principal',
+  WSG_LOGOUT_TOKEN_INVALID: 'OpenID Connect back-channel logout (auth-handshake\'s `backchannelLogout`): the request is not a form POST with exactly one `logout_token`, or the token fails a check (signature, `alg`, `typ`, `iss`, `aud`, `iat`, `exp`, `jti`, `events`, `sid`/`sub`, `nonce`), or its `jti` was seen before; nothing is revoked. Never after the upgrade',
   WSG_RATE_LIMITED: 'a storm gate refused the handshake, or the principal already holds session-expiry\'s `maxSessionsPerPrincipal` sessions (counted across instances with a shared registry such as `@wsguard/redis`), with `Retry-After`; after the upgrade: too many in-band refresh attempts (`auth.refresh_failed`)',
-  WSG_UNAVAILABLE: 'a dependency (the issuer\'s keys, a shared store) is unreachable and the check fails closed',
+  WSG_UNAVAILABLE: 'a dependency (the issuer\'s keys, a shared store) is unreachable and the check fails closed; at the back-channel logout endpoint: the keys, the replay store or the revocation store failed, so the logout was not applied (the IdP may retry)',
   WSG_INVALID_OPTION: 'thrown by `register` or a route declaration: an option is invalid (never sent to a client)',
   WSG_REGISTERED_TWICE: 'thrown by `register`: a wsguard plugin is registered a second time where one registration already governs the routes (the same context, or a parent of it); never sent to a client'
 }

@@ -32,6 +32,7 @@ export const errorCatalogue = {
   WSG_INSUFFICIENT_SCOPE: { status: 403, message: 'The token lacks a scope this route requires', bearer: 'insufficient_scope' },
   WSG_OVERSCOPED_TOKEN: { status: 403, message: 'The token carries scopes this route does not allow', bearer: 'insufficient_scope' },
   WSG_TOPIC_DENIED: { status: 403, message: 'Topic not allowed' },
+  WSG_LOGOUT_TOKEN_INVALID: { status: 400, message: 'The logout request or its logout token is invalid' },
   WSG_RATE_LIMITED: { status: 429, message: 'Too many connection attempts', closeCode: CloseCode.TOO_MANY_SESSIONS },
   WSG_UNAVAILABLE: { status: 503, message: 'An authentication dependency is unavailable' },
   WSG_INVALID_OPTION: { status: 500, message: 'Invalid option: %s' },

@@ -8,12 +8,13 @@ function issuedAt (principal: Principal): number {
 }
 
 /** Whether one of a key's records refuses a token issued at `iat`, at `now`. */
-function refuses (records: Revocation[] | undefined, now: number, iat: number, issuer?: string): boolean {
+function refuses (records: Revocation[] | undefined, now: number, iat: number, issuer: string | undefined): boolean {
   if (records === undefined) return false
   for (const r of records) {
     if (r.until < now || iat > r.at) continue
+    // A record's issuer (beside a subject or session; an issuer record's own key) must be the token's.
     const f = r.filter as { issuer?: string }
-    if ('subject' in r.filter && f.issuer !== undefined && f.issuer !== issuer) continue
+    if (f.issuer !== undefined && f.issuer !== issuer) continue
     return true
   }
   return false
@@ -53,11 +54,11 @@ export class RevocationIndex {
 
   isRevoked (principal: Principal, now: number): boolean {
     // A token id is refused whenever it was issued; the others only for tokens issued before.
-    if (principal.tokenId !== undefined && refuses(this.#byToken.get(principal.tokenId), now, Number.NEGATIVE_INFINITY)) return true
+    if (principal.tokenId !== undefined && refuses(this.#byToken.get(principal.tokenId), now, Number.NEGATIVE_INFINITY, principal.issuer)) return true
     const iat = issuedAt(principal)
-    return refuses(this.#bySession.get(principal.sessionId), now, iat) ||
+    return refuses(this.#bySession.get(principal.sessionId), now, iat, principal.issuer) ||
       refuses(this.#bySubject.get(principal.id), now, iat, principal.issuer) ||
-      (principal.issuer !== undefined && refuses(this.#byIssuer.get(principal.issuer), now, iat))
+      (principal.issuer !== undefined && refuses(this.#byIssuer.get(principal.issuer), now, iat, principal.issuer))
   }
 
   /** records kept, those past their `until` included until the next sweep */

@@ -19,11 +19,13 @@ export interface SessionInfo {
 
 /**
  * Which sessions a revocation or a listing is about. `sessionId` matches the connection's
- * own id or the principal's `sessionId` (the token's `sid`).
+ * own id or the principal's `sessionId` (the token's `sid`). With `issuer`, a `subject` or
+ * `sessionId` filter selects that issuer's principals only (a `sid` or `sub` is unique
+ * within its issuer, not across issuers).
  */
 export type SessionFilter =
   | { readonly subject: string, readonly issuer?: string }
-  | { readonly sessionId: string }
+  | { readonly sessionId: string, readonly issuer?: string }
   | { readonly tokenId: string }
   | { readonly issuer: string }
 
@@ -66,4 +68,21 @@ export interface RevocationStore {
   isRevoked(principal: Principal, now: number): boolean | Promise<boolean>
   /** receives every revocation, from any instance; returns an unsubscribe function */
   subscribe(listener: (revocation: Revocation) => void): () => void
+}
+
+/**
+ * Remembers ids that may be used once (an OpenID Connect logout token's `jti`, a one-time
+ * ticket), so a second use is refused on every instance that shares the store. In memory
+ * by default (auth-handshake's `MemoryReplayStore`); `@wsguard/redis` shares one.
+ */
+export interface ReplayStore {
+  /**
+   * Records `id` as used until `until` (ms since epoch), atomically: `true` when it was not
+   * recorded before (this is its first use), `false` when it was (a replay). Throws or
+   * rejects when it cannot tell: the caller refuses. A claim that failed leaves `id` unused
+   * as far as the store can make sure of it.
+   */
+  claim(id: string, until: number): boolean | Promise<boolean>
+  /** forgets a claim this caller made whose action then failed, so a retry is not taken for a replay */
+  release(id: string): void | Promise<void>
 }

@@ -33,10 +33,14 @@ t.test('each kind of record refuses what it selects, until its until, and only t
 
   index.add(rev({ sessionId: 'sid-9' }), T)
   t.equal(index.isRevoked(principal({ sessionId: 'sid-9', tokenId: undefined }), T), true, 'a session')
+  index.add(rev({ sessionId: 'sid-7', issuer: 'https://other.test' }), T)
+  t.equal(index.isRevoked(principal({ sessionId: 'sid-7', tokenId: undefined }), T), false, 'a session of another issuer (one sid, two issuers)')
+  t.equal(index.isRevoked(principal({ sessionId: 'sid-7', tokenId: undefined, issuer: undefined }), T), false, 'nor a principal without issuer')
+  t.equal(index.isRevoked(principal({ sessionId: 'sid-7', tokenId: undefined, issuer: 'https://other.test' }), T), true, 'that issuer\'s session')
   index.add(rev({ issuer: 'https://gone.test' }), T)
   t.equal(index.isRevoked(principal({ issuer: 'https://gone.test', tokenId: undefined }), T), true, 'an issuer')
   t.equal(index.isRevoked(principal({ issuer: undefined, tokenId: undefined }), T), false, 'a principal without issuer')
-  t.equal(index.size, 5)
+  t.equal(index.size, 6)
 })
 
 t.test('expired records are swept when the count has doubled since the last sweep', async (t) => {

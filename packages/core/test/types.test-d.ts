@@ -2,7 +2,7 @@
 import Fastify from 'fastify'
 import {
   appIdentity, assertRegisteredOnce, ChannelName, channel, refuseUngovernedRoutes, requirePrincipal,
-  type AppIdentity, type Principal, type UngovernedRouteGuard, type WsguardClaims
+  type AppIdentity, type Principal, type ReplayStore, type SessionFilter, type UngovernedRouteGuard, type WsguardClaims
 } from '../src/index.js'
 
 const app = Fastify()
@@ -50,3 +50,16 @@ requirePrincipal({ principal: null })
 app.register(async (instance) => { assertRegisteredOnce(instance, '@wsguard/example', 'wsguardExample') })
 // @ts-expect-error the plugin's name is required
 assertRegisteredOnce(app, 'wsguardExample')
+// A replay store answers whether an id is used for the first time, at once or later.
+const replays: ReplayStore = { claim: (id, until) => id.length > 0 && until > 0, release: () => {} }
+const sharedReplays: ReplayStore = { claim: async () => true, release: async () => {} }
+// @ts-expect-error claim answers a boolean: "seen before?" must not be a truthy string
+const vagueReplays: ReplayStore = { claim: () => 'first', release: () => {} }
+// @ts-expect-error release is required: a claim whose action failed must be undone
+const noRelease: ReplayStore = { claim: () => true }
+
+// A session or subject revocation may be narrowed to one issuer.
+const bySession: SessionFilter = { sessionId: 'sid-1', issuer: 'https://idp.example' }
+// @ts-expect-error the issuer is a string
+const badIssuer: SessionFilter = { sessionId: 'sid-1', issuer: 1 }
+export { replays, sharedReplays, vagueReplays, noRelease, bySession, badIssuer }

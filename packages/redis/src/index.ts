@@ -4,6 +4,7 @@ import { validateConnection, validateOptions, type RedisConnection, type RedisSt
 import { Health, Keys, timed, type Client, type HealthEvents } from './redis.js'
 import { RedisSessionRegistry } from './registry.js'
 import { RedisRevocationStore } from './revocations.js'
+import { RedisReplayStore } from './replays.js'
 
 export type { RedisConnection, RedisStoresOptions, StoreLogger } from './options.js'
 export type { HealthEvents } from './redis.js'
@@ -13,13 +14,16 @@ export {
 } from './options.js'
 export { RedisSessionRegistry } from './registry.js'
 export { RedisRevocationStore } from './revocations.js'
+export { RedisReplayStore } from './replays.js'
 
-/** What `redisStores()` returns: pass `registry` and `revocations` to session-expiry. */
+/** What `redisStores()` returns: pass `registry` and `revocations` to session-expiry, `revocations` and `replays` to back-channel logout. */
 export interface RedisStores {
   /** the session registry across instances (`SessionRegistry`, with `count()` for `maxSessionsPerPrincipal`) */
   readonly registry: RedisSessionRegistry
   /** revocations on a Redis stream, checked from a local mirror (`RevocationStore`) */
   readonly revocations: RedisRevocationStore
+  /** ids used once across instances, e.g. back-channel logout `jti`s (`ReplayStore`); always fail-closed */
+  readonly replays: RedisReplayStore
   /** `unavailable` once per outage, `recovered` at its end: count them (telemetry, a metric) */
   readonly events: EventEmitter<HealthEvents>
   /** whether Redis answers and the revocation mirror is current */
@@ -60,6 +64,7 @@ export function redisStores (connection: RedisConnection, opts?: RedisStoresOpti
   return {
     registry,
     revocations,
+    replays: new RedisReplayStore(client, keys, config),
     events: health,
     get available () { return health.available },
     ready: () => revocations.loaded(),

@@ -36,7 +36,12 @@ export class RevocationMirror {
 }
 
 const KINDS: Record<string, readonly string[]> = {
-  subject: ['subject'], 'issuer,subject': ['issuer', 'subject'], sessionId: ['sessionId'], tokenId: ['tokenId'], issuer: ['issuer']
+  subject: ['subject'],
+  'issuer,subject': ['issuer', 'subject'],
+  sessionId: ['sessionId'],
+  'issuer,sessionId': ['issuer', 'sessionId'],
+  tokenId: ['tokenId'],
+  issuer: ['issuer']
 }
 
 /** A revocation read back from Redis, checked: anything else in the stream is skipped, never trusted. */

@@ -53,6 +53,7 @@ export class Keys {
 
   sessions (instance: string): string { return `${this.tag}s:${instance}` }
   counts (instance: string): string { return `${this.tag}c:${instance}` }
+  replay (id: string): string { return `${this.tag}replay:${id}` }
 }
 
 /** Compares two stream ids (`ms-seq`). */

@@ -66,7 +66,9 @@ function principalKey (p: Principal | null): string {
 /** Whether a session is selected by a filter (the same rule as session-expiry's). */
 function matches (filter: SessionFilter, s: SessionInfo): boolean {
   const p = s.principal
-  if ('sessionId' in filter) return filter.sessionId === s.id || p?.sessionId === filter.sessionId
+  if ('sessionId' in filter) {
+    return (filter.sessionId === s.id || p?.sessionId === filter.sessionId) && (filter.issuer === undefined || p?.issuer === filter.issuer)
+  }
   if (p === null) return false
   if ('subject' in filter) return p.id === filter.subject && (filter.issuer === undefined || p.issuer === filter.issuer)
   if ('tokenId' in filter) return p.tokenId === filter.tokenId

@@ -2,13 +2,15 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import websocket from '@fastify/websocket'
 import type { AddressInfo } from 'node:net'
 import type { Test } from 'tap'
-import { authHandshake } from '@wsguard/auth-handshake'
+import { authHandshake, backchannelLogout } from '@wsguard/auth-handshake'
 import { sessionExpiry } from '@wsguard/session-expiry'
 import { claimsFor, generateKey, jwks, mintToken } from '@wsguard/testing'
 import type { RedisStores } from '../src/index.js'
 
 export const ISS = 'https://idp.test'
 export const AUD = 'feed-api'
+/** the web app's client id at the OP: the logout tokens' audience */
+export const CLIENT_ID = 'feed-web'
 const key = generateKey('ES256')
 
 export function token (sub: string, extra: Record<string, unknown> = {}): string {
@@ -27,4 +29,26 @@ export async function instance (t: Test, stores: RedisStores, maxSessionsPerPrin
   app.get('/feed', { websocket: true }, (socket) => { socket.send('hello') })
   await app.listen({ port: 0, host: '127.0.0.1' })
   return { app, url: `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}/feed` }
+}
+
+/**
+ * One instance in front of a real OpenID Provider: auth-handshake finds the OP's keys by
+ * discovery, session-expiry and back-channel logout share the Redis stores, and /feed echoes.
+ */
+export async function oidcInstance (t: Test, stores: RedisStores, issuer: string, build?: (app: FastifyInstance) => void): Promise<{ app: FastifyInstance, url: string, logoutUri: string }> {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  build?.(app)
+  await app.register(websocket)
+  await app.register(authHandshake, { jwt: { issuer, audience: AUD, algorithms: ['ES256'], discovery: true, typ: 'at+jwt' } })
+  await app.register(sessionExpiry, { heartbeatMs: 0, idleTimeoutMs: 0, registry: stores.registry, revocations: stores.revocations })
+  await app.register(backchannelLogout, {
+    issuers: { issuer, audience: CLIENT_ID, algorithms: ['ES256'], discovery: true },
+    revocations: stores.revocations,
+    replays: stores.replays
+  })
+  app.get('/feed', { websocket: true }, (socket) => { socket.on('message', (data) => socket.send(`echo:${String(data)}`)) })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const origin = `127.0.0.1:${(app.server.address() as AddressInfo).port}`
+  return { app, url: `ws://${origin}/feed`, logoutUri: `http://${origin}/oidc/backchannel-logout` }
 }

@@ -35,6 +35,21 @@ t.test('fail-closed: while Redis is unreachable the checks throw and the command
   t.equal(await viaRelay.registry.count({ subject: 'alice', issuer: 'https://idp.test' }), 1, 'the failed remove was written again')
 })
 
+t.test('replays fail closed whatever onUnavailable says, and a claim that timed out is undone when Redis applies it late', async (t) => {
+  const { relay, direct, viaRelay } = await cutOff(t, { onUnavailable: 'fail-open' })
+  t.equal(await viaRelay.replays.claim('bcl:before', Date.now() + 60_000), true)
+  await relay.stop()
+  await until(() => !viaRelay.available, 'the outage is seen')
+  await t.rejects(viaRelay.replays.claim('bcl:during', Date.now() + 60_000), { message: /claim gave no answer within 100 ms/ })
+  await t.rejects(viaRelay.replays.release('bcl:before'), { message: /release gave no answer within 100 ms/ })
+  await relay.start()
+  await until(() => viaRelay.available, 'recovered')
+  // A command sent now runs after the queued ones: the late SET, then the undo, then the late DEL.
+  t.equal(await viaRelay.replays.claim('bcl:after', Date.now() + 60_000), true)
+  t.equal(await direct.replays.claim('bcl:during', Date.now() + 60_000), true, 'the late SET was undone: the retry is no replay')
+  t.equal(await direct.replays.claim('bcl:before', Date.now() + 60_000), true, 'the late release went through')
+})
+
 t.test('fail-open: the count is this instance\'s own while Redis is unreachable', async (t) => {
   const { relay, direct, viaRelay } = await cutOff(t, { onUnavailable: 'fail-open' })
   await direct.registry.add(info('d1', 'alice'))

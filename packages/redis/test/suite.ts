@@ -52,7 +52,10 @@ export function storeSuite (t: Test, connect: () => Redis | Cluster): void {
     await a.revocations.revoke(revocation({ tokenId: 'jti-1' }))
     await a.revocations.revoke(revocation({ sessionId: 'sid-bob' }))
     await a.revocations.revoke(revocation({ issuer: 'https://bad.test' }))
-    await until(() => b.revocations.size === 4, 'B mirrored all four')
+    await a.revocations.revoke(revocation({ sessionId: 'sid-erin', issuer: 'https://idp.test' }))
+    await until(() => b.revocations.size === 5, 'B mirrored all five')
+    t.equal(b.revocations.isRevoked(principal('erin'), now), true, 'a session of one issuer')
+    t.equal(b.revocations.isRevoked(principal('erin', { issuer: 'https://other.test' }), now), false, 'the same sid at another issuer')
     t.equal(b.revocations.isRevoked(principal('carol', { tokenId: 'jti-1' }), now), true)
     t.equal(b.revocations.isRevoked(principal('bob'), now), true)
     t.equal(b.revocations.isRevoked(principal('dave', { issuer: 'https://bad.test' }), now), true)
@@ -87,6 +90,28 @@ export function storeSuite (t: Test, connect: () => Redis | Cluster): void {
     t.ok(length < 400, `trimmed to about 100 (${length})`)
   })
 
+  t.test('an id is claimed once across instances until its until; release frees it; racing claims, one wins', async (t) => {
+    const { client, tag, make } = await setup(t)
+    const a = await make()
+    const b = await make()
+    const end = Date.now() + 30_000
+    t.equal(await a.replays.claim('bcl:x', end), true, 'first use')
+    t.equal(await b.replays.claim('bcl:x', end), false, 'replayed to B')
+    t.equal(await a.replays.claim('bcl:x', end), false, 'replayed to A')
+    const ttl = await client.pttl(`${tag}replay:bcl:x`)
+    t.ok(ttl > 28_000 && ttl <= 30_000, `the key lives until the id's until (${ttl} ms)`)
+    await a.replays.release('bcl:x')
+    t.equal(await b.replays.claim('bcl:x', end), true, 'released: a retry is no replay')
+    const answers = await Promise.all([a, b, a, b, a, b].map((s) => s.replays.claim('bcl:race', end)))
+    t.equal(answers.filter((first) => first).length, 1, 'exactly one of six racing claims wins')
+    t.equal(await a.replays.claim('bcl:past', Date.now() - 5), true, 'an until already past keeps the key for 1 ms')
+    await until(async () => await client.exists(`${tag}replay:bcl:past`) === 0, 'and it expires')
+    for (const [id, end2] of [['', end], ['x'.repeat(257), end], ['x', Number.NaN]] as const) {
+      await t.rejects(a.replays.claim(id, end2), { name: 'TypeError', message: /@wsguard\/redis replays:/ })
+    }
+    await t.rejects(a.replays.release(''), { name: 'TypeError' })
+  })
+
   t.test('sessions are listed and counted across instances, per issuer and subject', async (t) => {
     const { make } = await setup(t)
     const a = await make()
@@ -101,6 +126,8 @@ export function storeSuite (t: Test, connect: () => Redis | Cluster): void {
     t.equal((await b.registry.list()).length, 4)
     t.same((await b.registry.list({ subject: 'alice', issuer: 'https://idp.test' })).map((s) => s.id).sort(), ['a1', 'b1'])
     t.same((await b.registry.list({ sessionId: 'b2' })).map((s) => s.id), ['b2'])
+    t.same((await b.registry.list({ sessionId: 'sid-alice', issuer: 'https://other.test' })).map((s) => s.id), ['a2'])
+    t.same((await b.registry.list({ sessionId: 'b2', issuer: 'https://idp.test' })).map((s) => s.id), [], 'an anonymous session has no issuer')
     t.same((await b.registry.list({ tokenId: 'none' })).map((s) => s.id), [])
     t.same((await b.registry.list({ issuer: 'https://other.test' })).map((s) => s.id), ['a2'])
     await a.registry.update({ ...info('a1', 'alice'), deadline: 99 })

@@ -1,7 +1,7 @@
 // Type tests: compiled by `pnpm typecheck`, never run. Each public option is used once with
 // its right type and once, under @ts-expect-error, with a wrong one.
 import { Cluster, Redis } from 'ioredis'
-import type { RevocationStore, SessionRegistry } from '@wsguard/core'
+import type { ReplayStore, RevocationStore, SessionRegistry } from '@wsguard/core'
 import {
   redisStores, DEFAULT_KEY_PREFIX, DEFAULT_COMMAND_TIMEOUT_MS,
   type RedisStores, type RedisStoresOptions, type RedisConnection, type StoreLogger
@@ -47,6 +47,10 @@ const badConnection: RedisConnection = { host: 'localhost' }
 const stores: RedisStores = redisStores(byUrl, options)
 const registry: SessionRegistry = stores.registry
 const revocations: RevocationStore = stores.revocations
+const replays: ReplayStore = stores.replays
+const first: Promise<boolean> = stores.replays.claim('bcl:id', Date.now() + 120_000)
+// @ts-expect-error until is ms since epoch, not a Date
+await stores.replays.claim('bcl:id', new Date())
 stores.events.on('unavailable', ({ reason, error }) => { logger.warn({ err: error }, reason) })
 stores.events.on('recovered', ({ downMs }) => { logger.info({ downMs }, 'recovered') })
 // @ts-expect-error no such event
@@ -55,4 +59,4 @@ const available: boolean = stores.available
 await stores.ready()
 await stores.close()
 
-export { byClient, byCluster, badPrefix, badMode, badTimeout, badHeartbeat, badTtl, badLen, badBlock, badLogger, badInstance, badConnection, registry, revocations, available }
+export { byClient, byCluster, badPrefix, badMode, badTimeout, badHeartbeat, badTtl, badLen, badBlock, badLogger, badInstance, badConnection, registry, revocations, replays, first, available }

@@ -7,10 +7,11 @@ export function checkFilter (filter: unknown, what: string): SessionFilter {
   const keys = Object.keys(f).sort().join(',')
   const ok = (k: string): boolean => typeof f[k] === 'string' && (f[k] as string).length > 0
   if ((keys === 'subject' && ok('subject')) || (keys === 'issuer,subject' && ok('subject') && ok('issuer')) ||
-    (keys === 'sessionId' && ok('sessionId')) || (keys === 'tokenId' && ok('tokenId')) || (keys === 'issuer' && ok('issuer'))) {
+    (keys === 'sessionId' && ok('sessionId')) || (keys === 'issuer,sessionId' && ok('sessionId') && ok('issuer')) ||
+    (keys === 'tokenId' && ok('tokenId')) || (keys === 'issuer' && ok('issuer'))) {
     return Object.freeze({ ...f }) as SessionFilter
   }
-  throw new TypeError(`${what}: the filter must be one of { subject[, issuer] }, { sessionId }, { tokenId }, { issuer } with non-empty strings`)
+  throw new TypeError(`${what}: the filter must be one of { subject[, issuer] }, { sessionId[, issuer] }, { tokenId }, { issuer } with non-empty strings`)
 }
 
 /** Which field a filter selects by, for the `revoked` event and channel. */
@@ -23,7 +24,10 @@ export function filterKind (filter: SessionFilter): 'subject' | 'sessionId' | 't
 
 /** Whether a live session (its own id and principal) is selected by a filter. */
 export function matches (filter: SessionFilter, id: string, principal: Principal | null): boolean {
-  if ('sessionId' in filter) return filter.sessionId === id || principal?.sessionId === filter.sessionId
+  if ('sessionId' in filter) {
+    return (filter.sessionId === id || principal?.sessionId === filter.sessionId) &&
+      (filter.issuer === undefined || principal?.issuer === filter.issuer)
+  }
   if (principal === null) return false
   if ('subject' in filter) return principal.id === filter.subject && (filter.issuer === undefined || principal.issuer === filter.issuer)
   if ('tokenId' in filter) return principal.tokenId === filter.tokenId

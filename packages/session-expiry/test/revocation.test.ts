@@ -55,13 +55,17 @@ t.test('revoke by session id (the connection, or the token sid) and by issuer', 
   t.same((await sid1.closed).code, 4403)
   t.same((await sid2.closed).code, 4403)
   t.equal('refused' in (await connect(t, `${base}/feed`, token('carol', 3600, { sid: 'idp-session-9' }))), true)
+  const sid3 = await open(t, `${base}/feed`, token('carol', 3600, { sid: 'idp-session-3' }))
+  t.same(await app.wsSessions.revoke({ sessionId: 'idp-session-3', issuer: 'https://other.test' }), { closed: 0 }, 'the same sid at another issuer')
+  t.same(await app.wsSessions.revoke({ sessionId: 'idp-session-3', issuer: 'https://idp.test' }), { closed: 1 }, 'that issuer\'s session')
+  t.same((await sid3.closed).code, 4403)
 
   clock.advance(1_000)
   const d = await open(t, `${base}/feed`, token('dave', 3600))
   t.same(await app.wsSessions.revoke({ issuer: 'https://idp.test' }), { closed: 1 })
   t.same((await d.closed).code, 4403)
   t.equal('refused' in (await connect(t, `${base}/feed`, token('erin', 3600))), true, 'every older token of the issuer')
-  t.same(revokedMsgs.seen.map((m) => m.by), ['sessionId', 'sessionId', 'sessionId', 'issuer'])
+  t.same(revokedMsgs.seen.map((m) => m.by), ['sessionId', 'sessionId', 'sessionId', 'sessionId', 'issuer'])
   t.same(await app.wsSessions.revoke({ subject: 'nobody', issuer: 'https://idp.test' }), { closed: 0 })
 })
 
@@ -79,6 +83,7 @@ t.test('list: who is connected, since when, until when', async (t) => {
   t.same(await app.wsSessions.list({ subject: 'carol' }), [])
   await t.rejects(app.wsSessions.list({ subject: '' }), { name: 'TypeError', message: /wsSessions\.list: the filter must be one of/ })
   await t.rejects(app.wsSessions.revoke({ subject: 'a', tokenId: 'b' } as never), { name: 'TypeError', message: /wsSessions\.revoke: the filter must be one of/ })
+  await t.rejects(app.wsSessions.revoke({ sessionId: 's', issuer: '' }), { name: 'TypeError', message: /\{ sessionId\[, issuer\] \}/ })
   await t.rejects(app.wsSessions.revoke(null as never), { name: 'TypeError', message: /must be an object/ })
 })
 

@@ -99,6 +99,7 @@ app.get('/bad', { websocket: true, config: { session: true } }, () => {})
 const { closed }: { closed: number } = await app.wsSessions.revoke({ subject: 'alice' })
 await app.wsSessions.revoke({ subject: 'alice', issuer: 'https://idp.example' })
 await app.wsSessions.revoke({ sessionId: 's' })
+await app.wsSessions.revoke({ sessionId: 's', issuer: 'https://idp.example' })
 await app.wsSessions.revoke({ tokenId: 'j' })
 await app.wsSessions.revoke({ issuer: 'https://idp.example' })
 // @ts-expect-error a filter needs one of its keys

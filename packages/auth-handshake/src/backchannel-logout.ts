@@ -1,0 +1,128 @@
+import { createHash } from 'node:crypto'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { sendRejection, type Revocation, type SessionFilter, type WsguardErrorCode } from '@wsguard/core'
+import { validateLogoutOptions, type BackchannelLogoutConfig, type BackchannelLogoutOptions } from './logout-options.js'
+import { LogoutTokenVerifier, type LogoutRequest, type LogoutTokenFault } from './logout-token.js'
+import { redactingReqSerializer } from './log.js'
+
+const FORM = 'application/x-www-form-urlencoded'
+const LOGOUT_TOKEN = 'logout_token'
+/** What the catch-all parser leaves for a body that is not a form. */
+const NOT_A_FORM = Symbol('not a form')
+const BODY_OVERHEAD_BYTES = 1024
+
+/** The one `logout_token` of a form body, or `undefined` (none, several, empty, not a form). */
+function logoutTokenOf (body: unknown): string | undefined {
+  if (typeof body !== 'string') return undefined
+  const tokens = new URLSearchParams(body).getAll(LOGOUT_TOKEN)
+  return tokens.length === 1 && (tokens[0] as string).length > 0 ? tokens[0] : undefined
+}
+
+/**
+ * The replay store's id of a logout token: its issuer and `jti` (a `jti` is unique within its
+ * issuer), hashed so the store holds nothing of the token and every id has one short spelling.
+ * Never the token's text: anyone holding an ECDSA token can respell its signature.
+ */
+function replayId (logout: LogoutRequest): string {
+  return 'bcl:' + createHash('sha256').update(JSON.stringify([logout.issuer, logout.jti])).digest('base64url')
+}
+
+/** The sessions a logout selects, by `revokeBy`; always narrowed to the token's issuer. */
+function filterOf (logout: LogoutRequest, revokeBy: 'session' | 'subject'): SessionFilter {
+  const { issuer, sid, sub } = logout
+  if (sid !== undefined && (revokeBy === 'session' || sub === undefined)) return { sessionId: sid, issuer }
+  return { subject: sub as string, issuer }
+}
+
+/** The store's answer, or a rejection after `ms`: no logout waits on a store for longer. */
+function bounded<T> (run: () => T | Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    // Not unref()ed: it belongs to a request in flight, which must get its answer.
+    const timer = setTimeout(() => { reject(new Error(`the ${what} gave no answer within ${ms} ms`)) }, ms)
+    Promise.resolve().then(run).then(
+      (value) => { clearTimeout(timer); resolve(value) },
+      (err: unknown) => { clearTimeout(timer); reject(err) }
+    )
+  })
+}
+
+export async function backchannelLogoutPlugin (fastify: FastifyInstance, opts: BackchannelLogoutOptions): Promise<void> {
+  const config = validateLogoutOptions(opts)
+  const verifier = new LogoutTokenVerifier(config, fastify.log)
+  fastify.addHook('onReady', function warmUpLogoutKeys () {
+    verifier.warmUp() // never rejects; an IdP that is down must not stop the app from starting
+  })
+  // Its own context: its body parsers, error handler and headers stay off the app's routes.
+  await fastify.register(async function backchannelLogoutEndpoint (endpoint) {
+    endpoint.removeAllContentTypeParsers()
+    endpoint.addContentTypeParser(FORM, { parseAs: 'string', bodyLimit: config.maxTokenBytes + BODY_OVERHEAD_BYTES }, (_req, body, done) => {
+      done(null, body)
+    })
+    endpoint.addContentTypeParser('*', (_req, _payload, done) => { done(null, NOT_A_FORM) })
+    // Every answer, refusals and failures included (Back-Channel Logout §2.8).
+    endpoint.addHook('onSend', async (_request, reply) => { reply.header('cache-control', 'no-store') })
+    // What Fastify refuses before the handler (a body past the limit, a bad length) is a bad
+    // request; anything else is a failure, never a success. Nothing of the body is logged.
+    endpoint.setErrorHandler((err: FastifyError, request, reply) => {
+      const status = err.statusCode ?? 500
+      if (status >= 400 && status < 500) return refuse(request, reply, 'request')
+      request.log.error({ err }, 'wsguard: back-channel logout failed')
+      return answer(reply, 'WSG_UNAVAILABLE')
+    })
+    // The token belongs in the body; one sent in the URL anyway is not logged with it.
+    const logSerializers = { req: redactingReqSerializer([LOGOUT_TOKEN]) }
+    endpoint.post(config.path, { logSerializers }, (request, reply) => handle(config, verifier, request, reply))
+  })
+}
+
+function answer (reply: FastifyReply, code: WsguardErrorCode): FastifyReply {
+  sendRejection(reply, code)
+  return reply
+}
+
+function refuse (request: FastifyRequest, reply: FastifyReply, fault: LogoutTokenFault): FastifyReply {
+  request.log.info({ fault }, 'wsguard: logout token refused')
+  return answer(reply, 'WSG_LOGOUT_TOKEN_INVALID')
+}
+
+function fail (request: FastifyRequest, reply: FastifyReply, what: string, err?: unknown): FastifyReply {
+  request.log.error(err === undefined ? {} : { err }, `wsguard: back-channel logout not applied: ${what}`)
+  return answer(reply, 'WSG_UNAVAILABLE')
+}
+
+async function handle (config: BackchannelLogoutConfig, verifier: LogoutTokenVerifier, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  const token = logoutTokenOf(request.body)
+  if (token === undefined) return refuse(request, reply, 'request')
+  const outcome = await verifier.verify(token)
+  if (!outcome.ok) return outcome.fault === 'unavailable' ? fail(request, reply, 'the issuer\'s keys are unavailable') : refuse(request, reply, outcome.fault)
+  const { logout } = outcome
+  const { replays, revocations, storeTimeoutMs } = config
+
+  // Claimed only now, once every check passed: a refused token never uses up its jti.
+  const id = replayId(logout)
+  let first: boolean
+  try {
+    first = await bounded(() => replays.claim(id, logout.replayUntil), storeTimeoutMs, 'replay store')
+  } catch (err) {
+    return fail(request, reply, 'the replay store failed', err)
+  }
+  if (first === false) return refuse(request, reply, 'replayed')
+  if (first !== true) return fail(request, reply, 'the replay store answered something other than true or false')
+
+  // As of the logout's iat, on the IdP's clock (the clock of the tokens it refuses), not of its
+  // arrival: a retry or a late delivery of one logout is the same record, and does not refuse
+  // the tokens of a sign-in made after the logout.
+  const at = logout.issuedAt
+  const revocation: Revocation = { filter: filterOf(logout, config.revokeBy), at, until: at + config.revocationRetentionMs }
+  try {
+    await bounded(() => revocations.revoke(revocation), storeTimeoutMs, 'revocation store')
+  } catch (err) {
+    // Not applied: the IdP may send the same token again, which must not read as a replay.
+    await bounded(() => replays.release(id), storeTimeoutMs, 'replay store').catch((releaseErr: unknown) => {
+      request.log.warn({ err: releaseErr }, 'wsguard: a logout token\'s jti could not be released; a retry of it will be refused')
+    })
+    return fail(request, reply, 'the revocation store failed', err)
+  }
+  request.log.info({ issuer: logout.issuer, by: 'sessionId' in revocation.filter ? 'sessionId' : 'subject' }, 'wsguard: back-channel logout applied')
+  return reply.code(200).send()
+}

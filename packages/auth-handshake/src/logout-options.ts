@@ -1,0 +1,138 @@
+import { invalidOption, isClock, systemClock, type Clock, type ReplayStore, type RevocationStore } from '@wsguard/core'
+import type { JwsAlgorithm } from './algorithms.js'
+import { bool, duration, isObject, nonEmptyString, positiveInteger, unknownKeys } from './option-checks.js'
+import { validateIssuer, DEFAULT_CLOCK_TOLERANCE_MS, type IssuerConfig, type JsonWebKeySet } from './issuer-options.js'
+import { DEFAULT_MAX_TOKEN_BYTES } from './options.js'
+import { MemoryReplayStore } from './replay-memory.js'
+
+/** One issuer whose logout tokens are accepted: its keys as auth-handshake finds them, and your client id there. */
+export interface LogoutIssuerOptions {
+  /** exact `iss` value; discovery reads `<issuer>/.well-known/openid-configuration` */
+  issuer: string
+  /** your client id(s) at this issuer: the logout token's `aud` must name one */
+  audience: string | readonly string[]
+  /** JWS algorithms accepted from this issuer (required, no default; `none` and `HS*` cannot be listed) */
+  algorithms: readonly JwsAlgorithm[]
+  /** find `jwks_uri` by OpenID Connect discovery. One of `discovery`, `jwksUri`, `jwks` is required. */
+  discovery?: boolean
+  /** where the issuer's keys are served */
+  jwksUri?: string
+  /** static keys, fetched from nowhere */
+  jwks?: JsonWebKeySet
+  /** least time between two key-set fetches triggered by an unknown `kid`, ms. Default 30_000 */
+  jwksCooldownMs?: number
+  /** key-set age after which it is refreshed in the background, ms. Default 600_000 */
+  jwksMaxAgeMs?: number
+  /** timeout of one discovery or key-set request, ms. Default 5_000 */
+  jwksTimeoutMs?: number
+}
+
+export interface BackchannelLogoutOptions {
+  /** the endpoint's path (your client's `backchannel_logout_uri`). Default '/oidc/backchannel-logout' */
+  path?: string
+  /** the issuer(s) whose logout tokens are accepted */
+  issuers: LogoutIssuerOptions | readonly LogoutIssuerOptions[]
+  /** where logouts are revoked: the store session-expiry checks (`stores.revocations` of `@wsguard/redis`). Required */
+  revocations: RevocationStore
+  /** where used `jti`s are remembered. Default a `MemoryReplayStore` (this process only) */
+  replays?: ReplayStore
+  /**
+   * `'session'`: a token's `sid` revokes that IdP session, its `sub` only when it has no `sid`.
+   * `'subject'`: its `sub` revokes every session of the user at that issuer, its `sid` only when it
+   * has no `sub` (for access tokens that carry no `sid`). Default 'session'
+   */
+  revokeBy?: 'session' | 'subject'
+  /** refuse logout tokens whose `iat` is older than this, ms. Default 120_000 */
+  maxTokenAgeMs?: number
+  /** skew allowed on `iat`, `exp` and `nbf`, ms. Default 5_000 */
+  clockToleranceMs?: number
+  /** refuse logout tokens whose `typ` header is not `logout+jwt` (by default it may also be absent or `JWT`). Default false */
+  requireExplicitTyp?: boolean
+  /** how long a logout refuses tokens issued before it, ms: at least your longest access token lifetime. Default 86_400_000 */
+  revocationRetentionMs?: number
+  /** a replay or revocation store that has not answered within this fails the logout (503), ms. Default 2_000 */
+  storeTimeoutMs?: number
+  /** longest logout token, bytes; the request body may be 1 KB longer. Default 8192 */
+  maxTokenBytes?: number
+  /** time source. Default `Date.now` */
+  clock?: Clock
+}
+
+export const DEFAULT_LOGOUT_PATH = '/oidc/backchannel-logout'
+export const DEFAULT_LOGOUT_MAX_TOKEN_AGE_MS = 120_000
+export const DEFAULT_LOGOUT_REVOCATION_RETENTION_MS = 86_400_000
+export const DEFAULT_LOGOUT_STORE_TIMEOUT_MS = 2_000
+
+export interface BackchannelLogoutConfig {
+  path: string
+  issuers: readonly IssuerConfig[]
+  revocations: RevocationStore
+  replays: ReplayStore
+  revokeBy: 'session' | 'subject'
+  maxTokenAgeMs: number
+  clockToleranceMs: number
+  requireExplicitTyp: boolean
+  revocationRetentionMs: number
+  storeTimeoutMs: number
+  maxTokenBytes: number
+  clock: Clock
+}
+
+const OPTION_KEYS = new Set(['path', 'issuers', 'revocations', 'replays', 'revokeBy', 'maxTokenAgeMs', 'clockToleranceMs',
+  'requireExplicitTyp', 'revocationRetentionMs', 'storeTimeoutMs', 'maxTokenBytes', 'clock'])
+const ISSUER_KEYS = new Set(['issuer', 'audience', 'algorithms', 'discovery', 'jwksUri', 'jwks', 'jwksCooldownMs', 'jwksMaxAgeMs', 'jwksTimeoutMs'])
+const PATH = /^\/[\x21-\x7e]*$/
+
+function hasMethods (value: unknown, names: readonly string[]): boolean {
+  return isObject(value) && names.every((n) => typeof value[n] === 'function')
+}
+
+function validateIssuers (value: unknown, toleranceMs: number, maxAgeMs: number): IssuerConfig[] {
+  const list = Array.isArray(value) ? value : [value]
+  if (value === undefined || list.length === 0) throw invalidOption('opts.issuers must name at least one issuer')
+  const seen = new Set<string>()
+  return list.map((entry: unknown, i) => {
+    const path = Array.isArray(value) ? `opts.issuers[${i}]` : 'opts.issuers'
+    if (!isObject(entry)) throw invalidOption(`${path} must be an object`)
+    unknownKeys(entry, ISSUER_KEYS, path)
+    const config = validateIssuer(entry, path)
+    if (seen.has(config.issuer)) throw invalidOption(`opts.issuers: issuer ${JSON.stringify(config.issuer)} is listed twice`)
+    seen.add(config.issuer)
+    return { ...config, clockToleranceMs: toleranceMs, maxTokenAgeMs: maxAgeMs }
+  })
+}
+
+/** Validates and copies the options; throws WSG_INVALID_OPTION naming the option path. */
+export function validateLogoutOptions (opts: unknown): BackchannelLogoutConfig {
+  if (!isObject(opts)) throw invalidOption('opts must be an object')
+  unknownKeys(opts, OPTION_KEYS, 'opts')
+  const path = opts.path === undefined ? DEFAULT_LOGOUT_PATH : nonEmptyString(opts.path, 'opts.path')
+  if (!PATH.test(path)) throw invalidOption('opts.path must start with / and hold no spaces or control characters')
+  if (!hasMethods(opts.revocations, ['revoke', 'isRevoked', 'subscribe'])) {
+    throw invalidOption('opts.revocations must be a RevocationStore (revoke, isRevoked, subscribe): the one session-expiry checks')
+  }
+  if (opts.replays !== undefined && !hasMethods(opts.replays, ['claim', 'release'])) {
+    throw invalidOption('opts.replays must be a ReplayStore (claim, release)')
+  }
+  if (opts.revokeBy !== undefined && opts.revokeBy !== 'session' && opts.revokeBy !== 'subject') {
+    throw invalidOption("opts.revokeBy must be 'session' or 'subject'")
+  }
+  if (opts.clock !== undefined && !isClock(opts.clock)) throw invalidOption('opts.clock must be an object with a now() method')
+  const clock = (opts.clock as Clock | undefined) ?? systemClock
+  const clockToleranceMs = duration(opts.clockToleranceMs, 'opts.clockToleranceMs', DEFAULT_CLOCK_TOLERANCE_MS)
+  const maxTokenAgeMs = positiveInteger(opts.maxTokenAgeMs, 'opts.maxTokenAgeMs', DEFAULT_LOGOUT_MAX_TOKEN_AGE_MS)
+  return {
+    path,
+    issuers: validateIssuers(opts.issuers, clockToleranceMs, maxTokenAgeMs),
+    revocations: opts.revocations as RevocationStore,
+    replays: (opts.replays as ReplayStore | undefined) ?? new MemoryReplayStore({ clock }),
+    revokeBy: (opts.revokeBy ?? 'session') as 'session' | 'subject',
+    maxTokenAgeMs,
+    clockToleranceMs,
+    requireExplicitTyp: bool(opts.requireExplicitTyp, 'opts.requireExplicitTyp', false),
+    revocationRetentionMs: positiveInteger(opts.revocationRetentionMs, 'opts.revocationRetentionMs', DEFAULT_LOGOUT_REVOCATION_RETENTION_MS),
+    storeTimeoutMs: positiveInteger(opts.storeTimeoutMs, 'opts.storeTimeoutMs', DEFAULT_LOGOUT_STORE_TIMEOUT_MS),
+    maxTokenBytes: positiveInteger(opts.maxTokenBytes, 'opts.maxTokenBytes', DEFAULT_MAX_TOKEN_BYTES, 16),
+    clock
+  }
+}
