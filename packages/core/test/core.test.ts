@@ -134,3 +134,23 @@ t.test('publishRejection builds a message only when someone listens', async (t) 
   t.equal((seen[3] as { origin: string }).origin.length, 301, 'a flood of an Origin is cut')
   t.equal(seen.length, 4)
 })
+
+t.test('revocationOrigin keeps only its string fields, cut, frozen', async (t) => {
+  const { revocationOrigin, MAX_REVOCATION_ORIGIN_LENGTH } = await import('../src/index.js')
+  t.equal(revocationOrigin(undefined), undefined)
+  t.equal(revocationOrigin('api-1'), undefined)
+  t.equal(revocationOrigin({}), undefined)
+  t.equal(revocationOrigin({ instance: '', actor: 7 }), undefined, 'empty and non-string fields are dropped')
+  const kept = revocationOrigin({ instance: 'api-1', actor: 'admin', reason: 'r'.repeat(500), extra: 'x' })
+  t.strictSame(kept, { instance: 'api-1', actor: 'admin', reason: `${'r'.repeat(MAX_REVOCATION_ORIGIN_LENGTH)}…` })
+  t.ok(Object.isFrozen(kept))
+})
+
+t.test('a sliding estimate weighs the previous window by what it still covers', async (t) => {
+  const { slidingEstimate, isWindowCounter } = await import('../src/index.js')
+  t.equal(slidingEstimate({ current: 3, previous: 10, start: 1000, elapsedMs: 0 }, 1000), 13)
+  t.equal(slidingEstimate({ current: 3, previous: 10, start: 1000, elapsedMs: 500 }, 1000), 8)
+  t.equal(isWindowCounter({ hit: () => undefined }), true)
+  t.equal(isWindowCounter({ hit: 1 }), false)
+  t.equal(isWindowCounter(null), false)
+})
