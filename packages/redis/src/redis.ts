@@ -53,6 +53,8 @@ export class Keys {
 
   sessions (instance: string): string { return `${this.tag}s:${instance}` }
   counts (instance: string): string { return `${this.tag}c:${instance}` }
+  /** a window counter: its window length, and its key as `counterField` made it */
+  counter (windowMs: number, field: string): string { return `${this.tag}n:${windowMs}:${field}` }
 }
 
 /** Compares two stream ids (`ms-seq`). */
