@@ -14,8 +14,8 @@ const WHEN: Record<WsguardErrorCode, string> = {
   WSG_INSUFFICIENT_SCOPE: 'the token lacks a scope the route requires',
   WSG_OVERSCOPED_TOKEN: 'the token carries a scope outside the route\'s `allowedScopes`',
   WSG_TOPIC_DENIED: 'the route\'s handshake topic is not allowed for the principal',
-  WSG_RATE_LIMITED: 'a storm gate refused the handshake, or the principal already holds session-expiry\'s `maxSessionsPerPrincipal` sessions (counted across instances with a shared registry such as `@wsguard/redis`), with `Retry-After`; after the upgrade: too many in-band refresh attempts (`auth.refresh_failed`)',
-  WSG_UNAVAILABLE: 'a dependency (the issuer\'s keys, a shared store) is unreachable and the check fails closed',
+  WSG_RATE_LIMITED: 'a storm gate refused the handshake (counted across instances with a shared counter store such as `@wsguard/redis`\'s), or the principal already holds session-expiry\'s `maxSessionsPerPrincipal` sessions (counted across instances with a shared registry such as `@wsguard/redis`), with `Retry-After`; after the upgrade: too many in-band refresh attempts (`auth.refresh_failed`)',
+  WSG_UNAVAILABLE: 'a dependency (the issuer\'s keys, a shared store: revocations, the session registry, a storm gate\'s counters) is unreachable and the check fails closed, with `Retry-After` from auth-handshake and telemetry',
   WSG_INVALID_OPTION: 'thrown by `register` or a route declaration: an option is invalid (never sent to a client)'
 }
 

@@ -1,9 +1,9 @@
 // Type tests: compiled by `pnpm typecheck`, never run. Each public option is used once with
 // its right type and once, under @ts-expect-error, with a wrong one.
 import { Cluster, Redis } from 'ioredis'
-import type { RevocationStore, SessionRegistry } from '@wsguard/core'
+import type { RevocationStore, SessionRegistry, WindowCounter, WindowCounts } from '@wsguard/core'
 import {
-  redisStores, DEFAULT_KEY_PREFIX, DEFAULT_COMMAND_TIMEOUT_MS,
+  redisStores, DEFAULT_KEY_PREFIX, DEFAULT_COMMAND_TIMEOUT_MS, MAX_RAW_COUNTER_KEY, MAX_PENDING_COUNTS, RedisWindowCounter,
   type RedisStores, type RedisStoresOptions, type RedisConnection, type StoreLogger
 } from '../src/index.js'
 
@@ -22,6 +22,7 @@ const options: RedisStoresOptions = {
 const byUrl: RedisConnection = { url: 'redis://127.0.0.1:6379' }
 const byClient: RedisConnection = { client: new Redis() }
 const byCluster: RedisConnection = { client: new Cluster([{ host: '127.0.0.1', port: 7000 }]) }
+const bySentinel: RedisConnection = { client: new Redis({ sentinels: [{ host: '127.0.0.1', port: 26379 }], name: 'mymaster' }) }
 
 // @ts-expect-error keyPrefix is a string
 const badPrefix: RedisStoresOptions = { keyPrefix: 1 }
@@ -47,6 +48,15 @@ const badConnection: RedisConnection = { host: 'localhost' }
 const stores: RedisStores = redisStores(byUrl, options)
 const registry: SessionRegistry = stores.registry
 const revocations: RevocationStore = stores.revocations
+const instanceName: string = stores.revocations.instance
+const counters: WindowCounter = stores.counters
+const concrete: RedisWindowCounter = stores.counters
+const counted: Promise<WindowCounts | undefined> | undefined = stores.counters.hit('ip 10.0.0.1', 60_000, Date.now())
+const pending: number = stores.counters.pending + MAX_PENDING_COUNTS + MAX_RAW_COUNTER_KEY
+// @ts-expect-error a window length is a number
+stores.counters.hit('ip 10.0.0.1', '1m', Date.now())
+// @ts-expect-error the counters are read-only
+stores.counters = concrete
 stores.events.on('unavailable', ({ reason, error }) => { logger.warn({ err: error }, reason) })
 stores.events.on('recovered', ({ downMs }) => { logger.info({ downMs }, 'recovered') })
 // @ts-expect-error no such event
@@ -55,4 +65,4 @@ const available: boolean = stores.available
 await stores.ready()
 await stores.close()
 
-export { byClient, byCluster, badPrefix, badMode, badTimeout, badHeartbeat, badTtl, badLen, badBlock, badLogger, badInstance, badConnection, registry, revocations, available }
+export { bySentinel, instanceName, counters, counted, pending, byClient, byCluster, badPrefix, badMode, badTimeout, badHeartbeat, badTtl, badLen, badBlock, badLogger, badInstance, badConnection, registry, revocations, available }
