@@ -55,6 +55,8 @@ export class Keys {
   counts (instance: string): string { return `${this.tag}c:${instance}` }
   /** a window counter: its window length, and its key as `counterField` made it */
   counter (windowMs: number, field: string): string { return `${this.tag}n:${windowMs}:${field}` }
+  /** the counters of one window length, by their last count */
+  counters (windowMs: number): string { return `${this.tag}n:${windowMs}` }
 }
 
 /** Compares two stream ids (`ms-seq`). */

@@ -160,7 +160,7 @@ export function storeSuite (t: Test, connect: () => Redis | Cluster): void {
     t.match(await a.counters.hit('ip 10.0.0.2', hour, 0, 0), { current: 3 }, 'amount 0 reads')
     await a.counters.hit('ip 10.0.0.1', 60_000, 0)
     const keys = (await scanKeys(client, tag)).filter((k) => k.startsWith(`${tag}n:`)).sort()
-    t.same(keys, [`${tag}n:${hour}:=ip 10.0.0.1`, `${tag}n:${hour}:=ip 10.0.0.2`, `${tag}n:60000:=ip 10.0.0.1`])
+    t.same(keys, [`${tag}n:${hour}`, `${tag}n:${hour}:=ip 10.0.0.1`, `${tag}n:${hour}:=ip 10.0.0.2`, `${tag}n:60000`, `${tag}n:60000:=ip 10.0.0.1`])
     for (const k of keys) {
       const ttl = await client.pttl(k)
       t.ok(ttl > 0, `${k} expires (${ttl} ms)`)
@@ -177,7 +177,7 @@ export function storeSuite (t: Test, connect: () => Redis | Cluster): void {
     t.match(await a.counters.hit(`${long}y`, 60_000, 0), { current: 1 }, 'another long key counts apart')
     t.match(await a.counters.hit(long, 60_000, 0), { current: 3 })
     await a.counters.hit('principal \n\u0000 x', 60_000, 0)
-    const keys = (await scanKeys(client, tag)).filter((k) => k.startsWith(`${tag}n:`))
+    const keys = (await scanKeys(client, tag)).filter((k) => k.startsWith(`${tag}n:60000:`))
     t.equal(keys.length, 3)
     for (const k of keys) t.match(k, /^\{[^}]+\}n:60000:#[A-Za-z0-9_-]{43}$/, 'a SHA-256 in base64url')
     t.throws(() => a.counters.hit('k', 0, 0), { name: 'TypeError', message: /windowMs must be an integer ≥ 1/ })
@@ -199,7 +199,30 @@ export function storeSuite (t: Test, connect: () => Redis | Cluster): void {
     }
     t.ok(await client.hlen(`${tag}n:${w}:=k`) <= 2, 'at most the current and the previous window are kept')
     t.ok(await client.pttl(`${tag}n:${w}:=k`) <= 2 * w)
-    await until(async () => await client.exists(`${tag}n:${w}:=k`) === 0, 'the key expired two windows after the last count')
+    await until(async () => await client.exists(`${tag}n:${w}:=k`, `${tag}n:${w}`) === 0, 'the key and its list expired two windows after the last count')
+  })
+
+  t.test('counter keys are bounded per window length: past maxCounterKeys the least recently counted is evicted', async (t) => {
+    const { client, tag, make } = await setup(t, { maxCounterKeys: 3 })
+    const a = await make()
+    const b = await make()
+    // Each count on a later millisecond of Redis's clock, so "least recently" has one answer.
+    const later = async (): Promise<void> => {
+      const [s, us] = await client.time()
+      const ms = Number(s) * 1000 + Math.floor(Number(us) / 1000)
+      await until(async () => { const [s2, us2] = await client.time(); return Number(s2) * 1000 + Math.floor(Number(us2) / 1000) > ms }, 'the next millisecond')
+    }
+    for (const k of ['k1', 'k2', 'k3', 'k1']) {
+      await a.counters.hit(k, 60_000, 0)
+      await later()
+    }
+    await b.counters.hit('k4', 60_000, 0)
+    t.equal(await client.zcard(`${tag}n:60000`), 3)
+    t.equal(await client.exists(`${tag}n:60000:=k2`), 0, 'k2, counted least recently, was evicted, by another instance')
+    t.equal(await client.exists(`${tag}n:60000:=k1`, `${tag}n:60000:=k3`, `${tag}n:60000:=k4`), 3)
+    t.match(await a.counters.hit('k1', 60_000, 0), { current: 3 }, 'a kept key keeps its count')
+    t.match(await a.counters.hit('k2', 60_000, 0), { current: 1 }, 'an evicted key starts again')
+    t.equal((await scanKeys(client, tag)).filter((k) => k.startsWith(`${tag}n:60000:`)).length, 3)
   })
 }
 

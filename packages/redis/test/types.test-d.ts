@@ -3,7 +3,7 @@
 import { Cluster, Redis } from 'ioredis'
 import type { RevocationStore, SessionRegistry, WindowCounter, WindowCounts } from '@wsguard/core'
 import {
-  redisStores, DEFAULT_KEY_PREFIX, DEFAULT_COMMAND_TIMEOUT_MS, MAX_RAW_COUNTER_KEY, MAX_PENDING_COUNTS, RedisWindowCounter,
+  redisStores, DEFAULT_KEY_PREFIX, DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_MAX_COUNTER_KEYS, MAX_RAW_COUNTER_KEY, MAX_PENDING_COUNTS, RedisWindowCounter,
   type RedisStores, type RedisStoresOptions, type RedisConnection, type StoreLogger
 } from '../src/index.js'
 
@@ -17,7 +17,8 @@ const options: RedisStoresOptions = {
   streamMaxLen: 10_000,
   blockMs: 5_000,
   logger,
-  instance: 'api-1'
+  instance: 'api-1',
+  maxCounterKeys: DEFAULT_MAX_COUNTER_KEYS
 }
 const byUrl: RedisConnection = { url: 'redis://127.0.0.1:6379' }
 const byClient: RedisConnection = { client: new Redis() }
@@ -40,6 +41,8 @@ const badLen: RedisStoresOptions = { streamMaxLen: '10k' }
 const badBlock: RedisStoresOptions = { blockMs: true }
 // @ts-expect-error logger needs warn and info
 const badLogger: RedisStoresOptions = { logger: { warn: () => {} } }
+// @ts-expect-error maxCounterKeys is a number
+const badMaxKeys: RedisStoresOptions = { maxCounterKeys: '100k' }
 // @ts-expect-error instance is a string
 const badInstance: RedisStoresOptions = { instance: 7 }
 // @ts-expect-error a connection is { url } or { client }
@@ -65,4 +68,4 @@ const available: boolean = stores.available
 await stores.ready()
 await stores.close()
 
-export { bySentinel, instanceName, counters, counted, pending, byClient, byCluster, badPrefix, badMode, badTimeout, badHeartbeat, badTtl, badLen, badBlock, badLogger, badInstance, badConnection, registry, revocations, available }
+export { badMaxKeys, bySentinel, instanceName, counters, counted, pending, byClient, byCluster, badPrefix, badMode, badTimeout, badHeartbeat, badTtl, badLen, badBlock, badLogger, badInstance, badConnection, registry, revocations, available }
