@@ -34,10 +34,11 @@ export interface WindowCounter {
 /**
  * Events over the sliding window of `windowMs` ending now, estimated from two fixed windows:
  * the current one, plus the previous one weighted by how much of it the sliding window still
- * covers.
+ * covers (between none and all of it, whatever `elapsedMs` a store answered).
  */
 export function slidingEstimate (counts: WindowCounts, windowMs: number): number {
-  return counts.current + counts.previous * (1 - counts.elapsedMs / windowMs)
+  const covered = Math.min(1, Math.max(0, 1 - counts.elapsedMs / windowMs))
+  return counts.current + counts.previous * covered
 }
 
 export function isWindowCounter (value: unknown): value is WindowCounter {

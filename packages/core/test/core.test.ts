@@ -150,6 +150,8 @@ t.test('a sliding estimate weighs the previous window by what it still covers', 
   const { slidingEstimate, isWindowCounter } = await import('../src/index.js')
   t.equal(slidingEstimate({ current: 3, previous: 10, start: 1000, elapsedMs: 0 }, 1000), 13)
   t.equal(slidingEstimate({ current: 3, previous: 10, start: 1000, elapsedMs: 500 }, 1000), 8)
+  t.equal(slidingEstimate({ current: 3, previous: 10, start: 1000, elapsedMs: 5000 }, 1000), 3, 'an elapsed time past the window weighs nothing, never less')
+  t.equal(slidingEstimate({ current: 3, previous: 10, start: 1000, elapsedMs: -5 }, 1000), 13, 'nor more than all of it')
   t.equal(isWindowCounter({ hit: () => undefined }), true)
   t.equal(isWindowCounter({ hit: 1 }), false)
   t.equal(isWindowCounter(null), false)
