@@ -27,8 +27,12 @@ export interface GateOptions {
 /** One gated handshake. */
 interface Attempt { key: string, route: string, request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction }
 
-/** An address as a key: an IPv4 client seen by a dual-stack socket (`::ffff:10.0.0.1`) is the same client as `10.0.0.1`. */
-export function ipKey (ip: string): string {
+/**
+ * An address as a key: an IPv4 client seen by a dual-stack socket (`::ffff:10.0.0.1`) is the
+ * same client as `10.0.0.1`. A request without one (`app.injectWS`) is `''`.
+ */
+export function ipKey (ip: string | undefined): string {
+  if (ip === undefined) return ''
   return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip
 }
 

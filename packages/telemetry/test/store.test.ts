@@ -148,6 +148,7 @@ t.test('an IPv4 client seen through a dual-stack socket is the same key', async 
   t.equal(ipKey('10.0.0.1'), '10.0.0.1')
   t.equal(ipKey('::ffff:a:b'), '::ffff:a:b', 'not a mapped IPv4')
   t.equal(ipKey('2001:db8::1'), '2001:db8::1')
+  t.equal(ipKey(undefined), '', 'an injected request has no address')
 })
 
 t.test('a failure spike counted across instances: neither alone reaches the minimum', async (t) => {
