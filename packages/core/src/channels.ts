@@ -1,5 +1,6 @@
 import diagnostics from 'node:diagnostics_channel'
 import type { Principal } from './principal.js'
+import type { RevocationOrigin } from './sessions.js'
 import { performance } from 'node:perf_hooks'
 import { errorInfo, type WsguardErrorCode } from './errors.js'
 
@@ -94,9 +95,15 @@ export interface SessionOpenedMessage extends SessionMessage { openedAt: number,
 export interface SessionExpiringMessage extends SessionMessage { expiresAt: number, deadline: number }
 export interface SessionRefreshedMessage extends SessionMessage { principal: Principal, previousExpiresAt?: number, expiresAt?: number }
 export interface SessionRefreshFailedMessage extends SessionMessage { code: WsguardErrorCode }
-export interface SessionRevokedMessage extends SessionMessage { by: 'subject' | 'sessionId' | 'tokenId' | 'issuer' }
+export interface SessionRevokedMessage extends SessionMessage {
+  by: 'subject' | 'sessionId' | 'tokenId' | 'issuer'
+  /** where the revocation came from (the issuing instance, who asked, why), when it says */
+  revocation?: RevocationOrigin
+}
 export interface SessionClosedMessage extends SessionMessage {
   closeCode: number
+  /** when a revocation closed the session (4403): where it came from, when it says */
+  revocation?: RevocationOrigin
   reason: string
   openedAt: number
   closedAt: number

@@ -48,6 +48,45 @@ export interface SessionRegistry {
   count?(principal: PrincipalRef): number | Promise<number>
 }
 
+/**
+ * Where a revocation came from, for the audit trail of every instance it reaches: the
+ * instance that issued it and, when the caller said, who asked and why. Each field is at most
+ * `MAX_REVOCATION_ORIGIN_LENGTH` characters.
+ */
+export interface RevocationOrigin {
+  /** the instance that issued it (`RevocationStore.instance`, else the issuer's own id) */
+  readonly instance?: string
+  /** who asked for it (an operator, a service, `backchannel-logout`) */
+  readonly actor?: string
+  /** why (free text) */
+  readonly reason?: string
+}
+
+/** The longest `RevocationOrigin` field kept; longer ones are cut. */
+export const MAX_REVOCATION_ORIGIN_LENGTH = 128
+
+const ORIGIN_FIELDS = ['instance', 'actor', 'reason'] as const
+
+/**
+ * A revocation origin as it may be kept and published: only its string fields, each cut
+ * past `MAX_REVOCATION_ORIGIN_LENGTH` characters (ending in `…`), frozen; `undefined` when
+ * `value` is not an object or has none of them. For what arrives from elsewhere (a shared
+ * store, a publisher): never trusted as given.
+ */
+export function revocationOrigin (value: unknown): RevocationOrigin | undefined {
+  if (typeof value !== 'object' || value === null) return undefined
+  const v = value as Record<string, unknown>
+  const out: Record<string, string> = {}
+  let kept = 0
+  for (const field of ORIGIN_FIELDS) {
+    const text = v[field]
+    if (typeof text !== 'string' || text.length === 0) continue
+    out[field] = text.length <= MAX_REVOCATION_ORIGIN_LENGTH ? text : `${text.slice(0, MAX_REVOCATION_ORIGIN_LENGTH)}…`
+    kept++
+  }
+  return kept === 0 ? undefined : Object.freeze(out)
+}
+
 /** One revocation, as stored and as broadcast to every instance. */
 export interface Revocation {
   readonly filter: SessionFilter
@@ -55,6 +94,8 @@ export interface Revocation {
   readonly at: number
   /** ms since epoch: after this the record can be forgotten */
   readonly until: number
+  /** where it came from (audited where it closes sessions); absent from stores and callers that predate it */
+  readonly origin?: RevocationOrigin
 }
 
 /**
@@ -62,6 +103,11 @@ export interface Revocation {
  * instance (each closes its matching live sessions). In memory by default.
  */
 export interface RevocationStore {
+  /**
+   * This instance's name in the store, when it has one: session-expiry puts it in the origin
+   * of the revocations it issues (else its own random id).
+   */
+  readonly instance?: string
   /** records the revocation and delivers it to every subscriber, this instance's included */
   revoke(revocation: Revocation): Promise<void>
   /** whether a principal is refused: its token id, or its subject / session / issuer revoked after the token was issued */

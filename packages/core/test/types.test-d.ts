@@ -2,7 +2,8 @@
 import Fastify from 'fastify'
 import {
   appIdentity, assertRegisteredOnce, ChannelName, channel, refuseUngovernedRoutes, requirePrincipal,
-  type AppIdentity, type Principal, type ReplayStore, type SessionFilter, type UngovernedRouteGuard, type WsguardClaims
+  type AppIdentity, type Principal, type ReplayStore, type Revocation, type SessionFilter, type UngovernedRouteGuard, type WindowCounter,
+  type WindowCounts, type WsguardClaims
 } from '../src/index.js'
 
 const app = Fastify()
@@ -32,7 +33,6 @@ const forged: AppIdentity = 'my-app'
 // @ts-expect-error a message without its app is not a message
 channel(ChannelName.topicDecision).publish({ action: 'subscribe', allow: true, shadow: false, principal: null, topic: 'a' })
 
-export { early, vague, silent, forged }
 
 // request.principal tells the truth: null on opted-out and plain HTTP routes, so it must be narrowed.
 app.get('/who', async (request) => {
@@ -63,3 +63,15 @@ const bySession: SessionFilter = { sessionId: 'sid-1', issuer: 'https://idp.exam
 // @ts-expect-error the issuer is a string
 const badIssuer: SessionFilter = { sessionId: 'sid-1', issuer: 1 }
 export { replays, sharedReplays, vagueReplays, noRelease, bySession, badIssuer }
+// A revocation may say where it came from; a counter answers counts, nothing (fail-open) or a rejection.
+const withOrigin: Revocation = { filter: { subject: 'a' }, at: 0, until: 1, origin: { instance: 'api-1', actor: 'admin', reason: 'offboarded' } }
+const withoutOrigin: Revocation = { filter: { subject: 'a' }, at: 0, until: 1 }
+// @ts-expect-error an origin's fields are strings
+const badOrigin: Revocation = { filter: { subject: 'a' }, at: 0, until: 1, origin: { instance: 1 } }
+const counter: WindowCounter = { hit: async (_key, windowMs, now, amount = 1) => ({ current: amount, previous: 0, start: now - (now % windowMs), elapsedMs: now % windowMs }) }
+const failOpen: WindowCounter = { hit: () => undefined }
+// @ts-expect-error a counter answers counts, not a number
+const badCounter: WindowCounter = { hit: () => 1 }
+const counts: WindowCounts | undefined | Promise<WindowCounts | undefined> = counter.hit('ip 10.0.0.1', 60_000, Date.now())
+
+export { early, vague, silent, forged, withOrigin, withoutOrigin, badOrigin, failOpen, badCounter, counts }

@@ -2,6 +2,7 @@ import { Cluster, Redis } from 'ioredis'
 import type { EventEmitter } from 'node:events'
 import { validateConnection, validateOptions, type RedisConnection, type RedisStoresOptions } from './options.js'
 import { Health, Keys, timed, type Client, type HealthEvents } from './redis.js'
+import { RedisWindowCounter } from './counters.js'
 import { RedisSessionRegistry } from './registry.js'
 import { RedisRevocationStore } from './revocations.js'
 import { RedisReplayStore } from './replays.js'
@@ -10,13 +11,15 @@ export type { RedisConnection, RedisStoresOptions, StoreLogger } from './options
 export type { HealthEvents } from './redis.js'
 export {
   DEFAULT_KEY_PREFIX, DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_HEARTBEAT_MS, DEFAULT_HEARTBEAT_TTL_MS, DEFAULT_STREAM_MAX_LEN,
-  DEFAULT_BLOCK_MS
+  DEFAULT_BLOCK_MS, DEFAULT_MAX_COUNTER_KEYS
 } from './options.js'
 export { RedisSessionRegistry } from './registry.js'
 export { RedisRevocationStore } from './revocations.js'
 export { RedisReplayStore } from './replays.js'
 
-/** What `redisStores()` returns: pass `registry` and `revocations` to session-expiry, `revocations` and `replays` to back-channel logout. */
+export { RedisWindowCounter, MAX_RAW_COUNTER_KEY, MAX_PENDING_COUNTS } from './counters.js'
+
+/** What `redisStores()` returns: pass `registry` and `revocations` to session-expiry, `counters` to telemetry, `revocations` and `replays` to back-channel logout. */
 export interface RedisStores {
   /** the session registry across instances (`SessionRegistry`, with `count()` for `maxSessionsPerPrincipal`) */
   readonly registry: RedisSessionRegistry
@@ -24,6 +27,8 @@ export interface RedisStores {
   readonly revocations: RedisRevocationStore
   /** ids used once across instances, e.g. back-channel logout `jti`s (`ReplayStore`); always fail-closed */
   readonly replays: RedisReplayStore
+  /** window counters for telemetry's storm gates and failure-spike detector (`WindowCounter`) */
+  readonly counters: RedisWindowCounter
   /** `unavailable` once per outage, `recovered` at its end: count them (telemetry, a metric) */
   readonly events: EventEmitter<HealthEvents>
   /** whether Redis answers and the revocation mirror is current */
@@ -42,8 +47,8 @@ function readerOf (client: Client): Client {
 }
 
 /**
- * Session registry and revocation store on Redis (standalone, Sentinel or Cluster, through
- * ioredis), for session-expiry on many instances. Options are checked here, with messages
+ * Session registry, revocation store and window counters on Redis (standalone, Sentinel or
+ * Cluster, through ioredis), for session-expiry and telemetry on many instances. Options are checked here, with messages
  * naming the option.
  */
 export function redisStores (connection: RedisConnection, opts?: RedisStoresOptions): RedisStores {
@@ -56,6 +61,7 @@ export function redisStores (connection: RedisConnection, opts?: RedisStoresOpti
   const health = new Health(['commands', 'mirror'], config.logger, config.failOpen)
   const revocations = new RedisRevocationStore(client, reader, keys, config, health)
   const registry = new RedisSessionRegistry(client, keys, config, health)
+  const counters = new RedisWindowCounter(client, keys, config, health)
   const onClose = (): void => { health.down('commands', 'the command connection closed') }
   const onReady = (): void => { registry.heartbeat() }
   client.on('close', onClose)
@@ -65,6 +71,7 @@ export function redisStores (connection: RedisConnection, opts?: RedisStoresOpti
     registry,
     revocations,
     replays: new RedisReplayStore(client, keys, config),
+    counters,
     events: health,
     get available () { return health.available },
     ready: () => revocations.loaded(),

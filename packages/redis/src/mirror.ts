@@ -1,4 +1,4 @@
-import { RevocationIndex, type Principal, type Revocation, type SessionFilter } from '@wsguard/core'
+import { RevocationIndex, revocationOrigin, type Principal, type Revocation, type SessionFilter } from '@wsguard/core'
 
 const FIRST_SWEEP = 64
 
@@ -44,22 +44,34 @@ const KINDS: Record<string, readonly string[]> = {
   issuer: ['issuer']
 }
 
-/** A revocation read back from Redis, checked: anything else in the stream is skipped, never trusted. */
+/**
+ * A revocation read back from Redis, checked: anything else in the stream is skipped, never
+ * trusted. Its origin is bounded (`revocationOrigin`); a malformed origin is dropped, not the
+ * revocation (refusing more is the safe side).
+ */
 export function parse (json: string): Revocation | undefined {
   let r: unknown
   try { r = JSON.parse(json) } catch { return undefined }
-  const v = r as { filter?: Record<string, unknown>, at?: unknown, until?: unknown }
+  const v = r as { filter?: Record<string, unknown>, at?: unknown, until?: unknown, origin?: unknown }
   if (typeof v !== 'object' || v === null || typeof v.filter !== 'object' || v.filter === null) return undefined
   if (typeof v.at !== 'number' || typeof v.until !== 'number') return undefined
   const names = KINDS[Object.keys(v.filter).sort().join(',')]
   if (names === undefined || !names.every((n) => typeof v.filter?.[n] === 'string')) return undefined
-  return Object.freeze({ filter: Object.freeze({ ...v.filter }) as SessionFilter, at: v.at, until: v.until })
+  const origin = revocationOrigin(v.origin)
+  const filter = Object.freeze({ ...v.filter }) as SessionFilter
+  return Object.freeze(origin === undefined ? { filter, at: v.at, until: v.until } : { filter, at: v.at, until: v.until, origin })
 }
 
-/** The one serialised form of a revocation (the same record always gives the same text). */
-export function serialise (r: Revocation): string {
+/**
+ * The one serialised form of a revocation (the same record always gives the same text). Its
+ * origin is bounded before it is written, and names `instance` when it names none.
+ */
+export function serialise (r: Revocation, instance: string): string {
   const f = r.filter as Record<string, string>
   const filter: Record<string, string> = {}
   for (const k of Object.keys(f).sort()) filter[k] = f[k] as string
-  return JSON.stringify({ filter, at: r.at, until: r.until })
+  const o = revocationOrigin({ ...r.origin, instance: r.origin?.instance ?? instance }) as Record<string, string>
+  const origin: Record<string, string> = {}
+  for (const k of Object.keys(o).sort()) origin[k] = o[k] as string
+  return JSON.stringify({ filter, at: r.at, until: r.until, origin })
 }

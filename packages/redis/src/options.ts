@@ -8,6 +8,7 @@ export const DEFAULT_HEARTBEAT_MS = 5_000
 export const DEFAULT_HEARTBEAT_TTL_MS = 15_000
 export const DEFAULT_STREAM_MAX_LEN = 10_000
 export const DEFAULT_BLOCK_MS = 5_000
+export const DEFAULT_MAX_COUNTER_KEYS = 100_000
 
 /** Where Redis is: a URL (the stores open and close their own connections), or a client of yours. */
 export type RedisConnection = { url: string } | { client: Redis | Cluster }
@@ -39,8 +40,13 @@ export interface RedisStoresOptions {
   blockMs?: number
   /** where an outage and its end are logged, once each (e.g. `app.log`). Default none */
   logger?: StoreLogger
-  /** this instance's name in the registry's keys. Default a random UUID */
+  /** this instance's name in the registry's keys and in the origin of its revocations. Default a random UUID */
   instance?: string
+  /**
+   * counter keys kept per window length, all instances together; past it a new key evicts the
+   * one counted least recently (telemetry's `maxTrackedKeys` rule, on Redis). Default 100000
+   */
+  maxCounterKeys?: number
 }
 
 export interface RedisStoresConfig {
@@ -53,9 +59,10 @@ export interface RedisStoresConfig {
   readonly blockMs: number
   readonly logger: StoreLogger | undefined
   readonly instance: string
+  readonly maxCounterKeys: number
 }
 
-const KEYS = new Set(['keyPrefix', 'onUnavailable', 'commandTimeoutMs', 'heartbeatMs', 'heartbeatTtlMs', 'streamMaxLen', 'blockMs', 'logger', 'instance'])
+const KEYS = new Set(['keyPrefix', 'onUnavailable', 'commandTimeoutMs', 'heartbeatMs', 'heartbeatTtlMs', 'streamMaxLen', 'blockMs', 'logger', 'instance', 'maxCounterKeys'])
 const NAME = /^[A-Za-z0-9_.:\-/]{1,64}$/
 
 function integer (value: unknown, path: string, fallback: number, min: number, unit = ' (ms)'): number {
@@ -118,6 +125,7 @@ export function validateOptions (opts: unknown): RedisStoresConfig {
     streamMaxLen: integer(o.streamMaxLen, 'opts.streamMaxLen', DEFAULT_STREAM_MAX_LEN, 100, ''),
     blockMs: integer(o.blockMs, 'opts.blockMs', DEFAULT_BLOCK_MS, 10),
     logger: logger as StoreLogger | undefined,
-    instance: (o.instance ?? randomUUID()) as string
+    instance: (o.instance ?? randomUUID()) as string,
+    maxCounterKeys: integer(o.maxCounterKeys, 'opts.maxCounterKeys', DEFAULT_MAX_COUNTER_KEYS, 1, '')
   })
 }

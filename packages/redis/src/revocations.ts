@@ -65,9 +65,13 @@ export class RedisRevocationStore implements RevocationStore {
     this.#loop = this.#run()
   }
 
-  /** Records the revocation in Redis and delivers it here at once; rejects if Redis has not accepted it within `commandTimeoutMs`. */
+  /**
+   * Records the revocation in Redis and delivers it here at once; rejects if Redis has not
+   * accepted it within `commandTimeoutMs`. Its origin travels with it (bounded; this
+   * instance's name when it names none), so every instance can audit where it came from.
+   */
   async revoke (revocation: Revocation): Promise<void> {
-    const json = serialise(revocation)
+    const json = serialise(revocation, this.#config.instance)
     const args = [json, revocation.until, Date.now(), this.#config.streamMaxLen]
     await timed(REVOKE.run(this.#client, [this.#keys.records, this.#keys.stream], args), this.#config.commandTimeoutMs, 'revoke')
     // Applied here now, so a handshake on this instance right after revoke() resolves is refused.
@@ -80,6 +84,9 @@ export class RedisRevocationStore implements RevocationStore {
     }
     return this.#mirror.isRevoked(principal, now)
   }
+
+  /** this instance's name (the `instance` option): the origin of the revocations it issues */
+  get instance (): string { return this.#config.instance }
 
   subscribe (listener: (revocation: Revocation) => void): () => void {
     this.#listeners.add(listener)

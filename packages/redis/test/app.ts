@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net'
 import type { Test } from 'tap'
 import { authHandshake, backchannelLogout } from '@wsguard/auth-handshake'
 import { sessionExpiry } from '@wsguard/session-expiry'
-import { claimsFor, generateKey, jwks, mintToken } from '@wsguard/testing'
+import { telemetry, type TelemetryOptions } from '@wsguard/telemetry'
+import { captureLogs, claimsFor, generateKey, jwks, mintToken, type CapturedLogs } from '@wsguard/testing'
 import type { RedisStores } from '../src/index.js'
 
 export const ISS = 'https://idp.test'
@@ -17,18 +18,40 @@ export function token (sub: string, extra: Record<string, unknown> = {}): string
   return mintToken(key, { ...claimsFor(ISS, AUD, sub, Date.now(), 600), scope: 'feed:read', ...extra })
 }
 
-/** One instance: auth-handshake and session-expiry on the shared stores, with /feed. */
-export async function instance (t: Test, stores: RedisStores, maxSessionsPerPrincipal = 0): Promise<{ app: FastifyInstance, url: string }> {
-  const app = Fastify()
+export interface InstanceOptions {
+  /** session-expiry's maxSessionsPerPrincipal. Default 0 (none) */
+  cap?: number
+  /** registers telemetry first, with these options, its log lines kept in `logs` */
+  telemetry?: TelemetryOptions
+}
+
+export interface Instance {
+  app: FastifyInstance
+  url: string
+  logs: CapturedLogs
+  /** telemetry's audit events, in order */
+  audit(): Array<Record<string, unknown>>
+}
+
+/** One instance: (telemetry,) auth-handshake and session-expiry on the shared stores, with /feed. */
+export async function instance (t: Test, stores: RedisStores, opts: InstanceOptions = {}): Promise<Instance> {
+  const logs = captureLogs()
+  const app = Fastify(opts.telemetry === undefined ? {} : { logger: { level: 'info', stream: logs.stream } })
   t.teardown(() => app.close())
   await app.register(websocket)
+  if (opts.telemetry !== undefined) await app.register(telemetry, opts.telemetry)
   await app.register(authHandshake, { jwt: { issuer: ISS, audience: AUD, algorithms: ['ES256'], jwks: jwks(key) } })
   await app.register(sessionExpiry, {
-    heartbeatMs: 0, idleTimeoutMs: 0, registry: stores.registry, revocations: stores.revocations, maxSessionsPerPrincipal
+    heartbeatMs: 0, idleTimeoutMs: 0, registry: stores.registry, revocations: stores.revocations, maxSessionsPerPrincipal: opts.cap ?? 0
   })
   app.get('/feed', { websocket: true }, (socket) => { socket.send('hello') })
   await app.listen({ port: 0, host: '127.0.0.1' })
-  return { app, url: `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}/feed` }
+  return {
+    app,
+    url: `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}/feed`,
+    logs,
+    audit: () => logs.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.name === 'wsguard.audit').map((l) => l.audit as Record<string, unknown>)
+  }
 }
 
 /**

@@ -9,7 +9,8 @@ import { until } from '@wsguard/testing'
 
 const run = promisify(execFile)
 
-async function free (port: number): Promise<boolean> {
+/** Whether a loopback port is free now. */
+export async function free (port: number): Promise<boolean> {
   return await new Promise((resolve) => {
     const s = createServer().once('error', () => resolve(false))
     s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)))

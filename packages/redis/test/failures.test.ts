@@ -113,12 +113,12 @@ t.test('stream ids compare by time, then sequence', async (t) => {
 t.test('the mirror keeps several records per key, once each', async (t) => {
   const mirror = new RevocationMirror()
   const now = Date.now()
-  const first = serialise({ filter: { subject: 'a' }, at: now - 10_000, until: now + 1_000 })
+  const first = serialise({ filter: { subject: 'a' }, at: now - 10_000, until: now + 1_000 }, 'x')
   t.ok(mirror.add(first, now))
   t.equal(mirror.add(first, now), undefined)
-  t.ok(mirror.add(serialise({ filter: { subject: 'a' }, at: now, until: now + 1_000 }), now))
+  t.ok(mirror.add(serialise({ filter: { subject: 'a' }, at: now, until: now + 1_000 }, 'x'), now))
   t.equal(mirror.isRevoked(principal('a', { claims: { iat: (now - 5_000) / 1000 } }), now), true, 'the later record')
-  for (let i = 0; i < 100; i++) mirror.add(serialise({ filter: { tokenId: `t${i}` }, at: now, until: now + (i < 50 ? -1 : 1_000) }), now)
+  for (let i = 0; i < 100; i++) mirror.add(serialise({ filter: { tokenId: `t${i}` }, at: now, until: now + (i < 50 ? -1 : 1_000) }, 'x'), now)
   t.ok(mirror.size < 102, `expired records swept (${mirror.size})`)
 })
 
@@ -139,7 +139,7 @@ t.test('records read back are checked before they are trusted', async (t) => {
     t.equal(parse(junk), undefined, junk)
   }
   const mirror = new RevocationMirror()
-  mirror.add(serialise({ filter: { sessionId: 's' }, at: 1_000, until: Date.now() + 1_000 }), Date.now())
+  mirror.add(serialise({ filter: { sessionId: 's' }, at: 1_000, until: Date.now() + 1_000 }, 'x'), Date.now())
   t.equal(mirror.isRevoked(principal('x', { sessionId: 's', claims: {} }), Date.now()), true, 'a token without iat counts as issued before')
 })
 
@@ -152,4 +152,61 @@ t.test('sessions without an issuer, or added twice, are counted once', async (t)
   await stores.registry.add(mtls)
   await stores.registry.add(mtls)
   t.equal(await stores.registry.count({ subject: 'spiffe://a/b' }), 1)
+})
+
+t.test('a revocation\'s origin is bounded when written and when read back; a bad origin drops only itself', async (t) => {
+  const now = Date.now()
+  const base = { filter: { subject: 'a' }, at: now, until: now + 1_000 }
+  t.strictSame(parse(serialise(base, 'api-1'))?.origin, { instance: 'api-1' }, 'the writer\'s name when it names none')
+  t.strictSame(parse(serialise({ ...base, origin: { instance: 'api-2', reason: 'r'.repeat(300), actor: 'ops' } }, 'api-1'))?.origin, {
+    actor: 'ops', instance: 'api-2', reason: `${'r'.repeat(128)}…`
+  })
+  t.equal(serialise({ ...base, origin: { reason: 'x', actor: 'y' } }, 'i'), serialise({ ...base, origin: { actor: 'y', reason: 'x' } }, 'i'), 'one text per record')
+  const odd = parse(JSON.stringify({ ...base, origin: { instance: 7, note: 'x' } }))
+  t.strictSame(odd, { filter: { subject: 'a' }, at: now, until: now + 1_000 }, 'kept, without the origin')
+  t.strictSame(parse(JSON.stringify(base)), base, 'a record written before origins')
+})
+
+t.test('counters, fail-closed: unreachable or unanswered, a count fails at once or within commandTimeoutMs, reported once', async (t) => {
+  const { relay, viaRelay } = await cutOff(t)
+  const events: string[] = []
+  viaRelay.events.on('unavailable', ({ reason }) => events.push(reason))
+  viaRelay.events.on('recovered', () => events.push('recovered'))
+  t.match(await viaRelay.counters.hit('ip a', 60_000, 0), { current: 1 })
+  relay.hold()
+  await t.rejects(viaRelay.counters.hit('ip a', 60_000, 0) as Promise<unknown>, { message: 'redis: count gave no answer within 100 ms' })
+  relay.release()
+  await until(() => viaRelay.available, 'answering again')
+  await relay.stop()
+  await until(() => !viaRelay.available, 'the outage is seen')
+  t.throws(() => viaRelay.counters.hit('ip a', 60_000, 0), { message: 'redis: the command connection is not ready' }, 'no command queued while the connection is down')
+  await relay.start()
+  await until(() => viaRelay.available, 'recovered')
+  t.match(await viaRelay.counters.hit('ip a', 60_000, 0), { current: 3 }, 'the held count reached Redis late; nothing was lost')
+  t.match(events, ['a counter command failed', 'recovered', /connection closed/, 'recovered'], 'each outage reported once, and its end')
+  t.equal(events.length, 4)
+})
+
+t.test('counters, fail-open: undefined while Redis cannot answer, so the gate decides alone', async (t) => {
+  const { relay, viaRelay } = await cutOff(t, { onUnavailable: 'fail-open' })
+  relay.hold()
+  t.equal(await viaRelay.counters.hit('ip a', 60_000, 0), undefined)
+  relay.release()
+  await relay.stop()
+  // Once the command connection knows it is down, the answer comes at once, not as a promise.
+  await until(() => viaRelay.counters.hit('ip a', 60_000, 0) === undefined, 'answered at once')
+  t.equal(viaRelay.counters.hit('ip b', 60_000, 0), undefined, 'at once, not a promise')
+})
+
+t.test('counts left unanswered are bounded: past MAX_PENDING_COUNTS a count answers as if Redis were unreachable', async (t) => {
+  const { MAX_PENDING_COUNTS } = await import('../src/index.js')
+  const { relay, viaRelay } = await cutOff(t, { onUnavailable: 'fail-open', commandTimeoutMs: 10_000 })
+  relay.hold()
+  const held = Array.from({ length: MAX_PENDING_COUNTS }, () => viaRelay.counters.hit('ip flood', 60_000, 0))
+  t.equal(viaRelay.counters.pending, MAX_PENDING_COUNTS)
+  t.equal(viaRelay.counters.hit('ip flood', 60_000, 0), undefined, 'not sent, not queued')
+  relay.release()
+  const answers = await Promise.all(held)
+  t.match(answers.at(-1), { current: MAX_PENDING_COUNTS })
+  t.equal(viaRelay.counters.pending, 0)
 })

@@ -37,22 +37,33 @@ export function testClient (t: Test, prefix: string, make: () => Redis | Cluster
   return client
 }
 
-/** A TCP relay to Redis that can be stopped (every connection cut, new ones refused) and started again on its port. */
+/**
+ * A TCP relay to Redis that can be stopped (every connection cut, new ones refused) and
+ * started again on its port, or hold what clients send (connections stay up, Redis hears
+ * nothing: commands go unanswered) until released.
+ */
 export interface Relay {
   readonly url: string
   stop(): Promise<void>
   start(): Promise<void>
+  hold(): void
+  release(): void
 }
 
 export async function startRelay (t: Test, target = 6379): Promise<Relay> {
   const sockets = new Set<Socket>()
   let server: Server
   let port = 0
+  let held: Array<() => void> | undefined
   const listen = async (): Promise<void> => {
     server = createServer((client) => {
       const upstream = connect(target, '127.0.0.1')
       sockets.add(client).add(upstream)
-      client.pipe(upstream).pipe(client)
+      client.on('data', (chunk) => {
+        if (held === undefined) upstream.write(chunk)
+        else held.push(() => upstream.write(chunk))
+      })
+      upstream.pipe(client)
       const cut = (): void => { client.destroy(); upstream.destroy(); sockets.delete(client); sockets.delete(upstream) }
       client.on('error', cut).on('close', cut)
       upstream.on('error', cut).on('close', cut)
@@ -68,7 +79,12 @@ export async function startRelay (t: Test, target = 6379): Promise<Relay> {
   }
   await listen()
   t.teardown(stop)
-  return { url: `redis://127.0.0.1:${port}`, stop, start: listen }
+  const release = (): void => {
+    const queued = held ?? []
+    held = undefined
+    for (const send of queued) send()
+  }
+  return { url: `redis://127.0.0.1:${port}`, stop, start: listen, hold: () => { held ??= [] }, release }
 }
 
 export const principal = (id: string, extra: Partial<Principal> = {}): Principal => Object.freeze({

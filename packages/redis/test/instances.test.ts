@@ -12,8 +12,8 @@ async function twoInstances (t: Test, opts: RedisStoresOptions = {}, cap = 0, ur
   t.teardown(() => storesA.close())
   t.teardown(() => storesB.close())
   await Promise.all([storesA.ready(), storesB.ready()])
-  const a = await instance(t, storesA, cap)
-  const b = await instance(t, storesB, cap)
+  const a = await instance(t, storesA, { cap })
+  const b = await instance(t, storesB, { cap })
   return { a, b, storesA, storesB }
 }
 
@@ -102,7 +102,7 @@ t.test('fail-open: while Redis is unreachable, B decides from its mirror', async
   t.teardown(() => storesB.close())
   await Promise.all([storesA.ready(), storesB.ready()])
   const a = await instance(t, storesA)
-  const b = await instance(t, storesB, 1)
+  const b = await instance(t, storesB, { cap: 1 })
   await a.app.wsSessions.revoke({ subject: 'mallory' })
   await until(() => storesB.revocations.size === 1, 'B mirrored the revocation')
   await relay.stop()

@@ -1,6 +1,6 @@
 import type { Test } from 'tap'
-import type { Cluster, Redis } from 'ioredis'
-import type { Revocation, SessionInfo } from '@wsguard/core'
+import { Cluster as ClusterClass, type Cluster, type Redis } from 'ioredis'
+import type { Revocation, SessionInfo, WindowCounts } from '@wsguard/core'
 import { until } from '@wsguard/testing'
 import { redisStores, type RedisStores, type RedisStoresOptions } from '../src/index.js'
 import { deleteKeys, principal, revocation, testPrefix } from './helpers.js'
@@ -169,4 +169,101 @@ export function storeSuite (t: Test, connect: () => Redis | Cluster): void {
     await until(async () => await client.exists(`${tag}s:dead`, `${tag}c:dead`) === 0, 'its keys expired', { timeoutMs: 5_000 })
     await dead.close()
   })
+
+  t.test('counters count every instance\'s events in shared windows on Redis\'s clock, each key with a TTL', async (t) => {
+    const { client, tag, make } = await setup(t)
+    const a = await make()
+    const b = await make()
+    const hour = 3_600_000
+    let last: WindowCounts | undefined
+    for (let i = 0; i < 6; i++) last = await a.counters.hit('ip 10.0.0.1', hour, 0)
+    for (let i = 0; i < 5; i++) last = await b.counters.hit('ip 10.0.0.1', hour, 0)
+    const c = last as WindowCounts
+    t.equal(c.current + c.previous, 11, 'eleven, on two instances (in this window and, at an hour boundary, the one before)')
+    t.equal(c.start % hour, 0, 'windows start at multiples of windowMs')
+    t.ok(c.elapsedMs >= 0 && c.elapsedMs < hour)
+    t.ok(Math.abs(c.start + c.elapsedMs - Date.now()) < 5_000, 'on Redis\'s clock, not the caller\'s now (0)')
+    t.match(await b.counters.hit('ip 10.0.0.2', hour, 0, 3), { current: 3 }, 'an amount, another key')
+    t.match(await a.counters.hit('ip 10.0.0.2', hour, 0, 0), { current: 3 }, 'amount 0 reads')
+    await a.counters.hit('ip 10.0.0.1', 60_000, 0)
+    const keys = (await scanKeys(client, tag)).filter((k) => k.startsWith(`${tag}n:`)).sort()
+    t.same(keys, [`${tag}n:${hour}`, `${tag}n:${hour}:=ip 10.0.0.1`, `${tag}n:${hour}:=ip 10.0.0.2`, `${tag}n:60000`, `${tag}n:60000:=ip 10.0.0.1`])
+    for (const k of keys) {
+      const ttl = await client.pttl(k)
+      t.ok(ttl > 0, `${k} expires (${ttl} ms)`)
+      if (k.startsWith(`${tag}n:${hour}:`)) t.ok(ttl <= 2 * hour, 'two windows at most')
+    }
+  })
+
+  t.test('counter keys are bounded: a long or unprintable key is hashed, and still its own', async (t) => {
+    const { client, tag, make } = await setup(t)
+    const a = await make()
+    const long = `principal https://idp.test ${'x'.repeat(5_000)}`
+    await a.counters.hit(long, 60_000, 0)
+    await a.counters.hit(long, 60_000, 0)
+    t.match(await a.counters.hit(`${long}y`, 60_000, 0), { current: 1 }, 'another long key counts apart')
+    t.match(await a.counters.hit(long, 60_000, 0), { current: 3 })
+    await a.counters.hit('principal \n\u0000 x', 60_000, 0)
+    const keys = (await scanKeys(client, tag)).filter((k) => k.startsWith(`${tag}n:60000:`))
+    t.equal(keys.length, 3)
+    for (const k of keys) t.match(k, /^\{[^}]+\}n:60000:#[A-Za-z0-9_-]{43}$/, 'a SHA-256 in base64url')
+    t.throws(() => a.counters.hit('k', 0, 0), { name: 'TypeError', message: /windowMs must be an integer ≥ 1/ })
+    t.throws(() => a.counters.hit('k', 1_000, 0, -1), { name: 'TypeError' })
+  })
+
+  t.test('a counter keeps two windows: older ones are dropped, the previous one is carried, the key expires', async (t) => {
+    const { client, tag, make } = await setup(t)
+    const a = await make()
+    const w = 40
+    const first = await a.counters.hit('k', w, 0) as WindowCounts
+    let next = first
+    // Counting on until Redis's clock is three windows on (no fixed sleep: each answer says where it is).
+    while (next.start < first.start + 3 * w) {
+      const c = await a.counters.hit('k', w, 0) as WindowCounts
+      if (c.start === next.start + w) t.equal(c.previous, next.current, 'the window just ended is the previous one')
+      else if (c.start > next.start) t.equal(c.previous, 0, 'a window with nothing counted in it')
+      next = c
+    }
+    t.ok(await client.hlen(`${tag}n:${w}:=k`) <= 2, 'at most the current and the previous window are kept')
+    t.ok(await client.pttl(`${tag}n:${w}:=k`) <= 2 * w)
+    await until(async () => await client.exists(`${tag}n:${w}:=k`, `${tag}n:${w}`) === 0, 'the key and its list expired two windows after the last count')
+  })
+
+  t.test('counter keys are bounded per window length: past maxCounterKeys the least recently counted is evicted', async (t) => {
+    const { client, tag, make } = await setup(t, { maxCounterKeys: 3 })
+    const a = await make()
+    const b = await make()
+    // Each count on a later millisecond of Redis's clock, so "least recently" has one answer.
+    const later = async (): Promise<void> => {
+      const [s, us] = await client.time()
+      const ms = Number(s) * 1000 + Math.floor(Number(us) / 1000)
+      await until(async () => { const [s2, us2] = await client.time(); return Number(s2) * 1000 + Math.floor(Number(us2) / 1000) > ms }, 'the next millisecond')
+    }
+    for (const k of ['k1', 'k2', 'k3', 'k1']) {
+      await a.counters.hit(k, 60_000, 0)
+      await later()
+    }
+    await b.counters.hit('k4', 60_000, 0)
+    t.equal(await client.zcard(`${tag}n:60000`), 3)
+    t.equal(await client.exists(`${tag}n:60000:=k2`), 0, 'k2, counted least recently, was evicted, by another instance')
+    t.equal(await client.exists(`${tag}n:60000:=k1`, `${tag}n:60000:=k3`, `${tag}n:60000:=k4`), 3)
+    t.match(await a.counters.hit('k1', 60_000, 0), { current: 3 }, 'a kept key keeps its count')
+    t.match(await a.counters.hit('k2', 60_000, 0), { current: 1 }, 'an evicted key starts again')
+    t.equal((await scanKeys(client, tag)).filter((k) => k.startsWith(`${tag}n:60000:`)).length, 3)
+  })
+}
+
+/** Every key under a hash tag (on each master of a Cluster). */
+async function scanKeys (client: Redis | Cluster, tag: string): Promise<string[]> {
+  const nodes = client instanceof ClusterClass ? client.nodes('master') : [client]
+  const found: string[] = []
+  for (const node of nodes) {
+    let cursor = '0'
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', `${tag}*`, 'COUNT', 1000)
+      cursor = next
+      found.push(...keys)
+    } while (cursor !== '0')
+  }
+  return found
 }

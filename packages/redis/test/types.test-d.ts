@@ -1,9 +1,9 @@
 // Type tests: compiled by `pnpm typecheck`, never run. Each public option is used once with
 // its right type and once, under @ts-expect-error, with a wrong one.
 import { Cluster, Redis } from 'ioredis'
-import type { ReplayStore, RevocationStore, SessionRegistry } from '@wsguard/core'
+import type { ReplayStore, RevocationStore, SessionRegistry, WindowCounter, WindowCounts } from '@wsguard/core'
 import {
-  redisStores, DEFAULT_KEY_PREFIX, DEFAULT_COMMAND_TIMEOUT_MS,
+  redisStores, DEFAULT_KEY_PREFIX, DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_MAX_COUNTER_KEYS, MAX_RAW_COUNTER_KEY, MAX_PENDING_COUNTS, RedisWindowCounter,
   type RedisStores, type RedisStoresOptions, type RedisConnection, type StoreLogger
 } from '../src/index.js'
 
@@ -17,11 +17,13 @@ const options: RedisStoresOptions = {
   streamMaxLen: 10_000,
   blockMs: 5_000,
   logger,
-  instance: 'api-1'
+  instance: 'api-1',
+  maxCounterKeys: DEFAULT_MAX_COUNTER_KEYS
 }
 const byUrl: RedisConnection = { url: 'redis://127.0.0.1:6379' }
 const byClient: RedisConnection = { client: new Redis() }
 const byCluster: RedisConnection = { client: new Cluster([{ host: '127.0.0.1', port: 7000 }]) }
+const bySentinel: RedisConnection = { client: new Redis({ sentinels: [{ host: '127.0.0.1', port: 26379 }], name: 'mymaster' }) }
 
 // @ts-expect-error keyPrefix is a string
 const badPrefix: RedisStoresOptions = { keyPrefix: 1 }
@@ -39,6 +41,8 @@ const badLen: RedisStoresOptions = { streamMaxLen: '10k' }
 const badBlock: RedisStoresOptions = { blockMs: true }
 // @ts-expect-error logger needs warn and info
 const badLogger: RedisStoresOptions = { logger: { warn: () => {} } }
+// @ts-expect-error maxCounterKeys is a number
+const badMaxKeys: RedisStoresOptions = { maxCounterKeys: '100k' }
 // @ts-expect-error instance is a string
 const badInstance: RedisStoresOptions = { instance: 7 }
 // @ts-expect-error a connection is { url } or { client }
@@ -51,6 +55,15 @@ const replays: ReplayStore = stores.replays
 const first: Promise<boolean> = stores.replays.claim('bcl:id', Date.now() + 120_000)
 // @ts-expect-error until is ms since epoch, not a Date
 await stores.replays.claim('bcl:id', new Date())
+const instanceName: string = stores.revocations.instance
+const counters: WindowCounter = stores.counters
+const concrete: RedisWindowCounter = stores.counters
+const counted: Promise<WindowCounts | undefined> | undefined = stores.counters.hit('ip 10.0.0.1', 60_000, Date.now())
+const pending: number = stores.counters.pending + MAX_PENDING_COUNTS + MAX_RAW_COUNTER_KEY
+// @ts-expect-error a window length is a number
+stores.counters.hit('ip 10.0.0.1', '1m', Date.now())
+// @ts-expect-error the counters are read-only
+stores.counters = concrete
 stores.events.on('unavailable', ({ reason, error }) => { logger.warn({ err: error }, reason) })
 stores.events.on('recovered', ({ downMs }) => { logger.info({ downMs }, 'recovered') })
 // @ts-expect-error no such event
@@ -59,4 +72,4 @@ const available: boolean = stores.available
 await stores.ready()
 await stores.close()
 
-export { byClient, byCluster, badPrefix, badMode, badTimeout, badHeartbeat, badTtl, badLen, badBlock, badLogger, badInstance, badConnection, registry, revocations, replays, first, available }
+export { replays, first, badMaxKeys, bySentinel, instanceName, counters, counted, pending, byClient, byCluster, badPrefix, badMode, badTimeout, badHeartbeat, badTtl, badLen, badBlock, badLogger, badInstance, badConnection, registry, revocations, available }

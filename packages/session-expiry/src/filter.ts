@@ -1,4 +1,12 @@
-import type { Principal, SessionFilter } from '@wsguard/core'
+import { MAX_REVOCATION_ORIGIN_LENGTH, type Principal, type SessionFilter } from '@wsguard/core'
+
+/** What `revoke()` may say of itself besides the filter: who asked and why (kept with the revocation, audited everywhere). */
+export interface RevokeOptions {
+  /** who asked for it (an operator, a service), at most 128 characters */
+  actor?: string
+  /** why, at most 128 characters */
+  reason?: string
+}
 
 /** Checks a filter passed to `revoke()` or `list()`: exactly one of its shapes, non-empty strings. */
 export function checkFilter (filter: unknown, what: string): SessionFilter {
@@ -12,6 +20,23 @@ export function checkFilter (filter: unknown, what: string): SessionFilter {
     return Object.freeze({ ...f }) as SessionFilter
   }
   throw new TypeError(`${what}: the filter must be one of { subject[, issuer] }, { sessionId[, issuer] }, { tokenId }, { issuer } with non-empty strings`)
+}
+
+/** Checks `revoke()`'s options: only `actor` and `reason`, each a string of 1–128 characters. */
+export function checkRevokeOptions (options: unknown, what: string): RevokeOptions {
+  if (options === undefined) return {}
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new TypeError(`${what}: the options must be an object`)
+  const o = options as Record<string, unknown>
+  const out: RevokeOptions = {}
+  for (const key of Object.keys(o)) {
+    if (key !== 'actor' && key !== 'reason') throw new TypeError(`${what}: ${key} is not an option (actor, reason)`)
+    const v = o[key]
+    if (typeof v !== 'string' || v.length === 0 || v.length > MAX_REVOCATION_ORIGIN_LENGTH) {
+      throw new TypeError(`${what}: ${key} must be a string of 1–${MAX_REVOCATION_ORIGIN_LENGTH} characters`)
+    }
+    out[key] = v
+  }
+  return out
 }
 
 /** Which field a filter selects by, for the `revoked` event and channel. */

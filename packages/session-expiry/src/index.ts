@@ -5,6 +5,7 @@ import { sessionExpiryPlugin, type WsSessions } from './plugin.js'
 import type { SessionEvents } from './session.js'
 
 export type { WsSessions } from './plugin.js'
+export type { RevokeOptions } from './filter.js'
 export type { SessionEvents } from './session.js'
 export type { SessionExpiryOptions, RefreshAuthenticator, ControlMessageNames } from './options.js'
 export {
@@ -14,7 +15,7 @@ export {
   DEFAULT_REALM, DEFAULT_MESSAGES
 } from './options.js'
 export { MemorySessionRegistry, MemoryRevocationStore } from './memory.js'
-export type { PrincipalRef, SessionFilter, SessionInfo, SessionRegistry, Revocation, RevocationStore, TimerClock } from '@wsguard/core'
+export type { PrincipalRef, SessionFilter, SessionInfo, SessionRegistry, Revocation, RevocationOrigin, RevocationStore, TimerClock } from '@wsguard/core'
 
 /** `request.wsSession`: the open socket's session. */
 export interface WsSession extends EventEmitter<SessionEvents> {

@@ -3,13 +3,13 @@ import type { IncomingMessage } from 'node:http'
 import type { WebSocket } from '@fastify/websocket'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
 import {
-  addHandshakeCheck, assertRegisteredOnce, appIdentity, CloseCode, invalidOption, publishRejection, refuseUngovernedRoutes, sendRejection,
-  type Principal, type SessionFilter, type SessionInfo, type WsguardErrorCode
+  addHandshakeCheck, assertRegisteredOnce, appIdentity, CloseCode, invalidOption, publishRejection, refuseUngovernedRoutes, revocationOrigin, sendRejection,
+  type Principal, type RevocationOrigin, type RevocationStore, type SessionFilter, type SessionInfo, type WsguardErrorCode
 } from '@wsguard/core'
 import { bounded } from './bounded.js'
 import { SessionCap, type CapCheck } from './cap.js'
 import { ControlMatcher } from './control.js'
-import { checkFilter, filterKind, matches } from './filter.js'
+import { checkFilter, checkRevokeOptions, filterKind, matches, type RevokeOptions } from './filter.js'
 import { LiveSessionRegistry, MemoryRevocationStore } from './memory.js'
 import { validateOptions, type RefreshAuthenticator, type SessionExpiryOptions } from './options.js'
 import { schedulerFor } from './scheduler.js'
@@ -30,6 +30,9 @@ const pendingByRaw = new WeakMap<IncomingMessage, Pending>()
 /** A handshake admitted by the check; `held`: the principal holding a place under `maxSessionsPerPrincipal`. */
 interface Pending { request: FastifyRequest, route: string, seen: number, held: Principal | undefined }
 
+/** A revocation delivered to this instance, numbered in delivery order. */
+export interface Delivered { filter: SessionFilter, origin: RevocationOrigin | undefined, seq: number, deliveredAt: number }
+
 /** How long revocations are remembered for handshakes admitted but not yet upgraded, ms. */
 const IN_FLIGHT_WINDOW_MS = 60_000
 
@@ -39,8 +42,10 @@ export interface WsSessions {
    * Closes every matching live session with 4403 at once, and refuses at the next handshake
    * the same token id (until it would have expired) or, for a subject, session or issuer,
    * tokens issued at or before now. Resolves with how many sessions this instance closed.
+   * `options` say who asked and why: kept with the revocation, with this instance's name, and
+   * published (`revocation`) wherever it closes a session.
    */
-  revoke(filter: SessionFilter): Promise<{ closed: number }>
+  revoke(filter: SessionFilter, options?: RevokeOptions): Promise<{ closed: number }>
   /** Open sessions (from the registry: every instance's with a shared one), optionally filtered. */
   list(filter?: SessionFilter): Promise<readonly SessionInfo[]>
   /** sessions open on this instance */
@@ -52,7 +57,7 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
   const config = validateOptions(opts)
   const live = new Set<Session>()
   const registry = config.registry ?? new LiveSessionRegistry(live)
-  const revocations = config.revocations ?? new MemoryRevocationStore()
+  const revocations: RevocationStore = config.revocations ?? new MemoryRevocationStore()
   const cap = config.maxSessionsPerPrincipal > 0 ? new SessionCap(config.maxSessionsPerPrincipal, config.registry) : undefined
   let authenticate: RefreshAuthenticator | undefined = config.authenticate
   let drained: (() => void) | undefined
@@ -76,12 +81,12 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
     }
   }
 
-  function closeMatching (filter: SessionFilter): number {
+  function closeMatching (filter: SessionFilter, origin: RevocationOrigin | undefined): number {
     let closed = 0
     const by = filterKind(filter)
     for (const s of live) {
       if (!s.closed && matches(filter, s.id, s.principal)) {
-        s.revoke(by)
+        s.revoke(by, origin)
         closed++
       }
     }
@@ -93,29 +98,32 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
   // check and the live sessions it closes. Recent ones are kept, numbered in delivery order:
   // a handshake or refresh takes the current number before its check starts, and applies
   // every later one to its result.
-  const recent: Array<{ filter: SessionFilter, seq: number, deliveredAt: number }> = []
+  const recent: Delivered[] = []
   let delivered = 0
   const unsubscribe = revocations.subscribe((r) => {
-    closeMatching(r.filter)
+    // What a store delivers is published as it is only once checked: it may come from elsewhere.
+    const origin = revocationOrigin(r.origin)
+    closeMatching(r.filter, origin)
     const now = config.clock.now()
-    while (recent.length > 0 && (recent[0] as { deliveredAt: number }).deliveredAt < now - IN_FLIGHT_WINDOW_MS) recent.shift()
-    recent.push({ filter: r.filter, seq: ++delivered, deliveredAt: now })
+    while (recent.length > 0 && (recent[0] as Delivered).deliveredAt < now - IN_FLIGHT_WINDOW_MS) recent.shift()
+    recent.push({ filter: r.filter, origin, seq: ++delivered, deliveredAt: now })
   })
 
   /** The first revocation delivered after mark `seen` that selects a connection (its id) or principal. */
-  function revokedSince (seen: number, id: string, principal: Principal | null): SessionFilter | undefined {
+  function revokedSince (seen: number, id: string, principal: Principal | null): Delivered | undefined {
     for (let i = recent.length - 1; i >= 0; i--) {
-      const r = recent[i] as { filter: SessionFilter, seq: number }
+      const r = recent[i] as Delivered
       if (r.seq <= seen) return undefined
-      if (matches(r.filter, id, principal)) return r.filter
+      if (matches(r.filter, id, principal)) return r
     }
     return undefined
   }
 
   fastify.decorateRequest('wsSession', null as never)
   fastify.decorate('wsSessions', {
-    async revoke (filter: SessionFilter): Promise<{ closed: number }> {
+    async revoke (filter: SessionFilter, options?: RevokeOptions): Promise<{ closed: number }> {
       const f = checkFilter(filter, 'wsSessions.revoke')
+      const origin = Object.freeze({ instance: revocations.instance ?? host.instance, ...checkRevokeOptions(options, 'wsSessions.revoke') })
       const now = config.clock.now()
       let until = now + config.revocationRetentionMs
       if ('tokenId' in f) {
@@ -127,8 +135,8 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
           if (exp !== undefined) until = Math.max(until, exp + config.revocationRetentionMs)
         }
       }
-      const closed = closeMatching(f)
-      await revocations.revoke({ filter: f, at: now, until })
+      const closed = closeMatching(f, origin)
+      await revocations.revoke({ filter: f, at: now, until, origin })
       return { closed }
     },
     async list (filter?: SessionFilter): Promise<readonly SessionInfo[]> {
@@ -152,7 +160,7 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
     live.add(session)
     session.start()
     const revokedBy = revokedSince(pending.seen, session.id, session.principal)
-    if (revokedBy !== undefined) session.revoke(filterKind(revokedBy))
+    if (revokedBy !== undefined) session.revoke(filterKind(revokedBy.filter), revokedBy.origin)
   }
   wss.on('connection', onConnection)
 

@@ -3,11 +3,12 @@ import type { FastifyRequest } from 'fastify'
 import type { WebSocket } from '@fastify/websocket'
 import {
   ChannelName, channel, CloseCode, publishedOrigin, randomId, runHandshakeChecks, type AppIdentity, type AuthOutcome, type Principal,
-  type RevocationStore, type SessionFilter, type SessionInfo, type SessionRegistry, type TimerHandle, type TopicDenyReason, type WsguardErrorCode
+  type RevocationOrigin, type RevocationStore, type SessionInfo, type SessionRegistry, type TimerHandle, type TopicDenyReason, type WsguardErrorCode
 } from '@wsguard/core'
 import type { SessionCap } from './cap.js'
 import type { ControlMatcher } from './control.js'
 import type { SessionExpiryConfig } from './options.js'
+import type { Delivered } from './plugin.js'
 import type { Scheduled, Scheduler } from './scheduler.js'
 
 const opened = channel(ChannelName.sessionOpened)
@@ -33,7 +34,7 @@ export interface SessionHost {
   /** how many revocations this instance has been delivered: a mark taken before a check starts */
   delivered(): number
   /** the first revocation delivered after mark `seen` that selects a connection id or principal */
-  revokedSince(seen: number, id: string, principal: Principal | null): SessionFilter | undefined
+  revokedSince(seen: number, id: string, principal: Principal | null): Delivered | undefined
   ended(session: Session): void
 }
 
@@ -42,7 +43,7 @@ export interface SessionEvents {
   refreshed: [{ previousExpiresAt: number | undefined, expiresAt: number | undefined, principal: Principal }]
   refresh_failed: [{ code: WsguardErrorCode }]
   'topic-revoked': [{ topic: string, action: string, reason: TopicDenyReason | undefined }]
-  revoked: [{ by: 'subject' | 'sessionId' | 'tokenId' | 'issuer' }]
+  revoked: [{ by: 'subject' | 'sessionId' | 'tokenId' | 'issuer', revocation?: RevocationOrigin }]
   closed: [{ code: number, reason: string }]
 }
 
@@ -82,6 +83,7 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
   #attempts = 0
   #closeCode: number | undefined
   #closeReason = ''
+  #revokedBy: RevocationOrigin | undefined
   #ended = false
   #topics: Map<string, string> | undefined
   #closeTimer: TimerHandle | undefined
@@ -170,10 +172,12 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
     this.#socket.close(code, reason)
   }
 
-  /** Closes 4403 because a revocation selected this session. */
-  revoke (by: 'subject' | 'sessionId' | 'tokenId' | 'issuer'): void {
-    if (revoked.hasSubscribers) revoked.publish({ app: this.#host.app, sessionId: this.id, route: this.route, principal: this.principal, by })
-    this.emit('revoked', { by })
+  /** Closes 4403 because a revocation selected this session; `origin` says where the revocation came from. */
+  revoke (by: 'subject' | 'sessionId' | 'tokenId' | 'issuer', origin?: RevocationOrigin): void {
+    const revocation = origin !== undefined ? { revocation: origin } : {}
+    if (revoked.hasSubscribers) revoked.publish({ app: this.#host.app, sessionId: this.id, route: this.route, principal: this.principal, by, ...revocation })
+    this.emit('revoked', { by, ...revocation })
+    this.#revokedBy = origin
     this.close(CloseCode.REVOKED, 'access revoked')
   }
 
@@ -360,7 +364,8 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
         openedAt: this.openedAt,
         closedAt: this.#host.config.clock.now(),
         framesIn: this.#framesIn,
-        framesOut: this.#framesOut
+        framesOut: this.#framesOut,
+        ...(this.#revokedBy !== undefined ? { revocation: this.#revokedBy } : {})
       })
     }
     this.emit('closed', { code: closeCode, reason: closeReason })

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { ChannelName, type HandshakeRejectedMessage, type SessionRevokedMessage } from '@wsguard/core'
+import { ChannelName, type HandshakeRejectedMessage, type Revocation, type SessionClosedMessage, type SessionRevokedMessage } from '@wsguard/core'
+import { until } from '@wsguard/testing'
 import { harness, open, connect, listen, T0 } from './helpers.js'
 
 t.test('revoke by subject closes 4403 at once and refuses older tokens at the next handshake', async (t) => {
@@ -131,7 +132,7 @@ t.test('a revocation that lands between the handshake check and the upgrade stil
   const raced = await connect(t, `${base}/racy`, token('alice', 3600), { headers: { 'x-revoke': 'yes' } })
   if ('refused' in raced) throw new Error('the check had passed: it opens, then closes')
   t.same(await raced.closed, { code: 4403, reason: 'access revoked' })
-  t.match(revokedMsgs.seen, [{ principal: { id: 'alice' }, by: 'subject' }])
+  t.match(revokedMsgs.seen, [{ principal: { id: 'alice' }, by: 'subject', revocation: { instance: /^[0-9a-f-]{36}$/ } }])
   t.equal(revokedMsgs.seen.length, 1, 'closed once')
   const bob = await open(t, `${base}/racy`, token('bob', 3600))
   t.equal(await bob.ask('x'), 'echo:x', 'an earlier revocation of someone else does not touch a new session')
@@ -139,4 +140,68 @@ t.test('a revocation that lands between the handshake check and the upgrade stil
   clock.advance(61_000) // the remembered revocation ages out of the in-flight window
   t.same(await app.wsSessions.revoke({ subject: 'carol' }), { closed: 0 })
   t.equal(await bob.ask('y'), 'echo:y')
+})
+
+t.test('a revocation says where it came from: on the revoked and closed messages, here and on the other instance', async (t) => {
+  const { MemoryRevocationStore } = await import('../src/index.js')
+  const revokedMsgs = listen<SessionRevokedMessage>(t, ChannelName.sessionRevoked)
+  const closedMsgs = listen<SessionClosedMessage>(t, ChannelName.sessionClosed)
+  const shared = new MemoryRevocationStore()
+  const stored: Revocation[] = []
+  shared.subscribe((r) => stored.push(r))
+  const one = await harness(t, { session: { revocations: shared } })
+  const two = await harness(t, { session: { revocations: shared } })
+  const here = await open(t, `${one.base}/feed`, one.token('alice', 3600))
+  const there = await open(t, `${two.base}/feed`, two.token('alice', 3600))
+  await one.app.wsSessions.revoke({ subject: 'alice' }, { actor: 'admin:42', reason: 'account locked' })
+  await Promise.all([here.closed, there.closed])
+  await until(() => closedMsgs.seen.length === 2, 'both closes published')
+  const instance = stored[0]?.origin?.instance as string
+  t.match(instance, /^[0-9a-f-]{36}$/, "without a store name, the issuing plugin's own id")
+  t.strictSame(stored[0]?.origin, { instance, actor: 'admin:42', reason: 'account locked' })
+  const origin = { instance, actor: 'admin:42', reason: 'account locked' }
+  t.equal(revokedMsgs.seen.length, 2)
+  for (const m of revokedMsgs.seen) t.strictSame(m.revocation, origin)
+  t.equal(closedMsgs.seen.length, 2)
+  for (const m of closedMsgs.seen) t.match(m, { closeCode: 4403, revocation: origin })
+})
+
+t.test("a store's name becomes the origin's instance; what a store delivers is bounded before it is published", async (t) => {
+  const { MemoryRevocationStore } = await import('../src/index.js')
+  const revokedMsgs = listen<SessionRevokedMessage>(t, ChannelName.sessionRevoked)
+  const closedMsgs = listen<SessionClosedMessage>(t, ChannelName.sessionClosed)
+  const store = Object.assign(new MemoryRevocationStore(), { instance: 'api-1' })
+  const { app, base, token, clock } = await harness(t, { session: { revocations: store } })
+  const a = await open(t, `${base}/feed`, token('alice', 3600))
+  await app.wsSessions.revoke({ subject: 'alice' })
+  await a.closed
+  t.strictSame(revokedMsgs.seen[0]?.revocation, { instance: 'api-1' })
+  const b = await open(t, `${base}/feed`, token('bob', 3600))
+  // Another instance wrote this one: an over-long field is cut, an unknown one dropped.
+  await store.revoke({ filter: { subject: 'bob' }, at: clock.now(), until: clock.now() + 60_000, origin: { instance: 'x'.repeat(300), by: 'me' } as never })
+  await b.closed
+  t.strictSame(revokedMsgs.seen[1]?.revocation, { instance: `${'x'.repeat(128)}…` })
+  const c = await open(t, `${base}/feed`, token('carol', 3600))
+  await store.revoke({ filter: { subject: 'carol' }, at: clock.now(), until: clock.now() + 60_000 })
+  await c.closed
+  await closedMsgs.wait((m) => m.principal?.id === 'carol')
+  t.notOk('revocation' in (revokedMsgs.seen[2] as object), 'a revocation without an origin publishes none')
+  t.notOk('revocation' in (closedMsgs.seen.find((m) => m.principal?.id === 'carol') as object))
+})
+
+t.test('revoke options are checked: a bad one throws a TypeError and revokes nothing', async (t) => {
+  const { app, base, token } = await harness(t)
+  const a = await open(t, `${base}/feed`, token('alice', 3600))
+  for (const [options, message] of [
+    [null, /the options must be an object/],
+    [['x'], /the options must be an object/],
+    [{ by: 'me' }, /by is not an option \(actor, reason\)/],
+    [{ reason: '' }, /reason must be a string of 1–128 characters/],
+    [{ actor: 'a'.repeat(129) }, /actor must be a string of 1–128 characters/],
+    [{ actor: 7 }, /actor must be a string/]
+  ] as const) {
+    await t.rejects(app.wsSessions.revoke({ subject: 'alice' }, options as never), { name: 'TypeError', message })
+  }
+  t.equal(await a.ask('still'), 'echo:still')
+  t.equal(app.wsSessions.size, 1)
 })

@@ -6,7 +6,7 @@ import type { AuthOutcome, SessionInfo } from '@wsguard/core'
 import { FakeClock } from '@wsguard/testing'
 import {
   sessionExpiry, MemoryRevocationStore, MemorySessionRegistry, DEFAULT_MESSAGES, DEFAULT_NOTICE_MS, DEFAULT_MAX_SESSIONS_RETRY_AFTER_MS,
-  type SessionExpiryOptions, type WsSession, type ControlMessageNames, type RefreshAuthenticator
+  type SessionExpiryOptions, type WsSession, type ControlMessageNames, type RefreshAuthenticator, type RevokeOptions
 } from '../src/index.js'
 
 const authenticate: RefreshAuthenticator = async (token, request): Promise<AuthOutcome> => (token.length > 0 && request.principal !== null ? { ok: true, principal: request.principal } : { ok: false, code: 'WSG_TOKEN_INVALID' })
@@ -85,7 +85,7 @@ app.get('/feed', { websocket: true }, (socket, req) => {
   s.on('refreshed', (e) => { socket.send(e.principal.id) })
   s.on('refresh_failed', (e) => { socket.send(e.code) })
   s.on('topic-revoked', (e) => { socket.send(e.topic) })
-  s.on('revoked', (e) => { socket.send(e.by) })
+  s.on('revoked', (e) => { socket.send(`${e.by} ${e.revocation?.instance ?? ''}`) })
   s.on('closed', (e) => { app.log.info(e.code) })
   // @ts-expect-error no such event
   s.on('expired', () => {})
@@ -104,6 +104,12 @@ await app.wsSessions.revoke({ tokenId: 'j' })
 await app.wsSessions.revoke({ issuer: 'https://idp.example' })
 // @ts-expect-error a filter needs one of its keys
 await app.wsSessions.revoke({ user: 'alice' })
+const revokeOptions: RevokeOptions = { actor: 'admin:42', reason: 'account locked' }
+await app.wsSessions.revoke({ subject: 'alice' }, revokeOptions)
+// @ts-expect-error actor is a string
+await app.wsSessions.revoke({ subject: 'alice' }, { actor: 42 })
+// @ts-expect-error only actor and reason
+await app.wsSessions.revoke({ subject: 'alice' }, { instance: 'api-1' })
 const list: readonly SessionInfo[] = await app.wsSessions.list({ subject: 'alice' })
 const size: number = app.wsSessions.size
 

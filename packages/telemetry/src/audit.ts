@@ -20,6 +20,13 @@ export const AuditSubject = Type.Object({
   expiresAt: Optional(Type.Number())
 }, { additionalProperties: false })
 
+/** Where the revocation that closed a session came from: the issuing instance, who asked, why (each at most 128 characters, then `…`). */
+export const AuditRevocation = Type.Object({
+  instance: Optional(Type.String()),
+  actor: Optional(Type.String()),
+  reason: Optional(Type.String())
+}, { additionalProperties: false })
+
 const base = {
   /** the schema version */
   v: Type.Literal(AUDIT_SCHEMA_VERSION),
@@ -43,8 +50,8 @@ export const AuditEventSchema = Type.Union([
   Type.Object({ ...session, event: Type.Literal('session.opened'), deadline: Type.Number() }, { additionalProperties: false }),
   Type.Object({ ...session, event: Type.Literal('session.refreshed'), previousExpiresAt: Optional(Type.Number()) }, { additionalProperties: false }),
   Type.Object({ ...session, event: Type.Literal('session.refresh_failed'), code: Type.String() }, { additionalProperties: false }),
-  Type.Object({ ...session, event: Type.Literal('session.revoked'), by: Type.String() }, { additionalProperties: false }),
-  Type.Object({ ...session, event: Type.Literal('session.closed'), code: Type.Number(), reason: Type.String(), openedAt: Type.Number(), durationMs: Type.Number(), framesIn: Type.Number(), framesOut: Type.Number() }, { additionalProperties: false }),
+  Type.Object({ ...session, event: Type.Literal('session.revoked'), by: Type.String(), revocation: Optional(AuditRevocation) }, { additionalProperties: false }),
+  Type.Object({ ...session, event: Type.Literal('session.closed'), code: Type.Number(), reason: Type.String(), openedAt: Type.Number(), durationMs: Type.Number(), framesIn: Type.Number(), framesOut: Type.Number(), revocation: Optional(AuditRevocation) }, { additionalProperties: false }),
   Type.Object({ ...base, event: Type.Literal('topic.denied'), sessionId: Optional(Type.String()), remoteAddress: Optional(Type.String()), action: Type.String(), topic: Type.String(), reason: Type.String(), rule: Optional(Type.String()), shadow: Type.Boolean() }, { additionalProperties: false }),
   Type.Object({ ...base, event: Type.Literal('anomaly'), kind: Type.Union([Type.Literal('reconnect-storm'), Type.Literal('failure-spike'), Type.Literal('long-session')]), scope: Optional(Type.String()), key: Optional(Type.String()), count: Optional(Type.Number()), limit: Optional(Type.Number()), throttled: Optional(Type.Boolean()), reasons: Optional(Type.Record(Type.String(), Type.Number())), sessionId: Optional(Type.String()), remoteAddress: Optional(Type.String()) }, { additionalProperties: false })
 ])

@@ -3,10 +3,11 @@ import { telemetryPlugin, type WsguardTelemetry } from './plugin.js'
 
 export type { WsguardTelemetry } from './plugin.js'
 export type { TelemetryOptions, RateWindow } from './options.js'
-export { DEFAULT_METRICS_PATH, DEFAULT_METRICS_PREFIX, DEFAULT_STORM_ACTION } from './options.js'
+export { DEFAULT_METRICS_PATH, DEFAULT_METRICS_PREFIX, DEFAULT_STORM_ACTION, DEFAULT_STORE_TIMEOUT_MS } from './options.js'
+export { STORE_UNAVAILABLE_RETRY_AFTER_S } from './gates.js'
 export { DEFAULT_MAX_TRACKED_KEYS } from './window.js'
 export { MAX_LABEL_LENGTH, MAX_LABEL_VALUES } from './labels.js'
-export { AuditEventSchema, AuditSubject, AUDIT_SCHEMA_VERSION, type AuditEvent } from './audit.js'
+export { AuditEventSchema, AuditSubject, AuditRevocation, AUDIT_SCHEMA_VERSION, type AuditEvent } from './audit.js'
 export type { WsguardMetrics } from './metrics.js'
 
 declare module 'fastify' {

@@ -19,6 +19,8 @@ export interface WsguardMetrics {
   /** topic decisions by route, action, outcome (allow | deny) and reason; shadow (true | false) */
   readonly topicDecisions: Counter<'route' | 'action' | 'outcome' | 'reason' | 'shadow'>
   readonly anomalies: Counter<'kind'>
+  /** decisions taken without the counter store, by use (ip | principal | failure-spike) and decision (refused | local) */
+  readonly counterStoreUnavailable: Counter<'use' | 'decision'>
 }
 
 const SESSION_BUCKETS = [1, 10, 60, 300, 900, 1800, 3600, 4 * 3600, 8 * 3600, 24 * 3600]
@@ -44,6 +46,7 @@ export function createMetrics (registry: Registry, prefix: string, collectors: C
     refreshes: new Counter({ name: `${prefix}refreshes_total`, help: 'In-band credential refreshes, by route, outcome and code', labelNames: ['route', 'outcome', 'code'], registers }),
     revocations: new Counter({ name: `${prefix}revocations_total`, help: 'Sessions closed by a revocation, by route and selector', labelNames: ['route', 'by'], registers }),
     topicDecisions: new Counter({ name: `${prefix}topic_decisions_total`, help: 'Topic authorization decisions, by route, action, outcome, reason and shadow mode', labelNames: ['route', 'action', 'outcome', 'reason', 'shadow'], registers }),
-    anomalies: new Counter({ name: `${prefix}anomalies_total`, help: 'Anomalies raised, by kind', labelNames: ['kind'], registers })
+    anomalies: new Counter({ name: `${prefix}anomalies_total`, help: 'Anomalies raised, by kind', labelNames: ['kind'], registers }),
+    counterStoreUnavailable: new Counter({ name: `${prefix}counter_store_unavailable_total`, help: 'Decisions the storm gates and the failure-spike detector took without their counter store, by use and decision', labelNames: ['use', 'decision'], registers })
   }
 }

@@ -1,11 +1,12 @@
 import type { Registry } from 'prom-client'
-import { invalidOption, isTimerClock, systemTimerClock, type TimerClock } from '@wsguard/core'
+import { invalidOption, isTimerClock, isWindowCounter, systemTimerClock, type TimerClock, type WindowCounter } from '@wsguard/core'
 import { DEFAULT_MAX_TRACKED_KEYS } from './window.js'
 
 export const DEFAULT_METRICS_PATH = '/metrics'
 export const DEFAULT_METRICS_PREFIX = 'wsguard_'
 export const DEFAULT_STORM_ACTION = 'log'
 export const DEFAULT_EWMA_ALPHA = 0.3
+export const DEFAULT_STORE_TIMEOUT_MS = 2_000
 
 export interface RateWindow {
   /** events allowed in the window */
@@ -39,6 +40,12 @@ export interface TelemetryOptions {
       action?: 'log' | 'throttle'
       /** keys (IPs, principals) tracked at once per window; past it one not seen lately is dropped (second chance). Default 10000 */
       maxTrackedKeys?: number
+      /**
+       * counts shared by every instance (`@wsguard/redis`'s `counters`), one call per gated
+       * handshake; this process's windows are kept too, for when the store lets it decide
+       * alone. Default none: this process's windows only
+       */
+      store?: WindowCounter
     }
     /** rejections in a minute against their own moving (EWMA) baseline */
     failureSpike?: {
@@ -46,9 +53,13 @@ export interface TelemetryOptions {
       ratio: number
       /** and at least this many rejections */
       minPerMinute: number
+      /** rejections counted with every instance's (`@wsguard/redis`'s `counters`). Default none: this process's */
+      store?: WindowCounter
     }
     /** sessions open longer than this, ms */
     longSession?: { afterMs: number }
+    /** a counter store that has not answered within this long has failed, ms. Default 2000 */
+    storeTimeoutMs?: number
   }
   /** time and timers. Default the system clock */
   clock?: TimerClock
@@ -61,7 +72,9 @@ export interface TelemetryConfig {
   readonly perIp: RateWindow | undefined
   readonly throttle: boolean
   readonly maxTrackedKeys: number
-  readonly failureSpike: { readonly ratio: number, readonly minPerMinute: number } | undefined
+  readonly stormStore: WindowCounter | undefined
+  readonly failureSpike: { readonly ratio: number, readonly minPerMinute: number, readonly store: WindowCounter | undefined } | undefined
+  readonly storeTimeoutMs: number
   readonly longSessionMs: number | undefined
   readonly clock: TimerClock
 }
@@ -81,6 +94,11 @@ function rateWindow (value: unknown, path: string): RateWindow | undefined {
   if (value === undefined) return undefined
   const v = keysOf(value, path, ['max', 'windowMs'])
   return Object.freeze({ max: positive(v.max, `${path}.max`), windowMs: positive(v.windowMs, `${path}.windowMs`) })
+}
+
+function counterStore (value: unknown, path: string): WindowCounter | undefined {
+  if (value !== undefined && !isWindowCounter(value)) throw invalidOption(`${path} must implement WindowCounter (hit)`)
+  return value
 }
 
 /** Checks the plugin's options once, at registration; every message names the option. */
@@ -103,14 +121,18 @@ export function validateOptions (opts: unknown): TelemetryConfig | false {
   }
   if (o.audit !== undefined && typeof o.audit !== 'boolean') throw invalidOption('opts.audit must be a boolean')
 
-  const a = o.anomalies === undefined ? {} : keysOf(o.anomalies, 'opts.anomalies', ['reconnectStorm', 'failureSpike', 'longSession'])
-  const storm = a.reconnectStorm === undefined ? {} : keysOf(a.reconnectStorm, 'opts.anomalies.reconnectStorm', ['perPrincipal', 'perIp', 'action', 'maxTrackedKeys'])
+  const a = o.anomalies === undefined ? {} : keysOf(o.anomalies, 'opts.anomalies', ['reconnectStorm', 'failureSpike', 'longSession', 'storeTimeoutMs'])
+  const storm = a.reconnectStorm === undefined ? {} : keysOf(a.reconnectStorm, 'opts.anomalies.reconnectStorm', ['perPrincipal', 'perIp', 'action', 'maxTrackedKeys', 'store'])
   if (storm.action !== undefined && storm.action !== 'log' && storm.action !== 'throttle') throw invalidOption("opts.anomalies.reconnectStorm.action must be 'log' or 'throttle'")
   let failureSpike: TelemetryConfig['failureSpike']
   if (a.failureSpike !== undefined) {
-    const f = keysOf(a.failureSpike, 'opts.anomalies.failureSpike', ['ratio', 'minPerMinute'])
+    const f = keysOf(a.failureSpike, 'opts.anomalies.failureSpike', ['ratio', 'minPerMinute', 'store'])
     if (typeof f.ratio !== 'number' || !Number.isFinite(f.ratio) || f.ratio <= 1) throw invalidOption('opts.anomalies.failureSpike.ratio must be a number > 1')
-    failureSpike = Object.freeze({ ratio: f.ratio, minPerMinute: positive(f.minPerMinute, 'opts.anomalies.failureSpike.minPerMinute') })
+    failureSpike = Object.freeze({
+      ratio: f.ratio,
+      minPerMinute: positive(f.minPerMinute, 'opts.anomalies.failureSpike.minPerMinute'),
+      store: counterStore(f.store, 'opts.anomalies.failureSpike.store')
+    })
   }
   let longSessionMs: number | undefined
   if (a.longSession !== undefined) {
@@ -125,7 +147,9 @@ export function validateOptions (opts: unknown): TelemetryConfig | false {
     perIp: rateWindow(storm.perIp, 'opts.anomalies.reconnectStorm.perIp'),
     throttle: (storm.action ?? DEFAULT_STORM_ACTION) === 'throttle',
     maxTrackedKeys: storm.maxTrackedKeys === undefined ? DEFAULT_MAX_TRACKED_KEYS : positive(storm.maxTrackedKeys, 'opts.anomalies.reconnectStorm.maxTrackedKeys'),
+    stormStore: counterStore(storm.store, 'opts.anomalies.reconnectStorm.store'),
     failureSpike,
+    storeTimeoutMs: a.storeTimeoutMs === undefined ? DEFAULT_STORE_TIMEOUT_MS : positive(a.storeTimeoutMs, 'opts.anomalies.storeTimeoutMs'),
     longSessionMs,
     clock: (o.clock ?? systemTimerClock) as TimerClock
   })

@@ -3,18 +3,18 @@ import type {} from '@fastify/websocket'
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
 import { Registry } from 'prom-client'
 import {
-  ChannelName, appIdentity, assertRegisteredOnce, channel, publishRejection, sendRejection, type ChannelMessages, type Principal,
+  ChannelName, appIdentity, assertRegisteredOnce, channel, revocationOrigin, type ChannelMessages, type Principal,
   type SessionOpenedMessage, type TimerHandle
 } from '@wsguard/core'
 import { AUDIT_SCHEMA_VERSION, auditSubject, type AuditEvent } from './audit.js'
 import { CappedLabel, auditAction, closeCodeLabel, codeLabel, routeLabel } from './labels.js'
 import { createMetrics } from './metrics.js'
 import { validateOptions, type RateWindow, type TelemetryConfig, type TelemetryOptions } from './options.js'
-import { SlidingWindow } from './window.js'
+import { ipKey, principalKey, StormGate, SOURCE, type Storm } from './gates.js'
+import { FailureSpikes, MINUTE_MS } from './spike.js'
+import { storeContext } from './store.js'
 
-export const SOURCE = '@wsguard/telemetry'
 const kStarted = Symbol('wsguard.telemetryStarted')
-const MINUTE_MS = 60_000
 const MESSAGES: Record<AuditEvent['event'], string> = {
   'handshake.rejected': 'wsguard handshake.rejected',
   'session.opened': 'wsguard session.opened',
@@ -25,7 +25,6 @@ const MESSAGES: Record<AuditEvent['event'], string> = {
   'topic.denied': 'wsguard topic.denied',
   anomaly: 'wsguard anomaly'
 }
-const EWMA_ALPHA = 0.3
 
 type Timed = FastifyRequest & { [kStarted]: number }
 type Hook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void
@@ -102,24 +101,18 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
     if (audit !== undefined) emit({ event: 'anomaly', ...fields })
   }
 
-  // --- reconnect storms ------------------------------------------------------------------
-  const ipWindow = config.perIp === undefined ? undefined : new SlidingWindow(config.perIp.windowMs, config.maxTrackedKeys)
-  const principalWindow = config.perPrincipal === undefined ? undefined : new SlidingWindow(config.perPrincipal.windowMs, config.maxTrackedKeys)
-
-  /** Counts one handshake for a key; true when it must be refused. */
-  function storm (window: SlidingWindow, limit: RateWindow, scope: 'ip' | 'principal', key: string, route: string, request: FastifyRequest, reply: FastifyReply): boolean {
-    const now = clock.now()
-    const count = window.hit(key, now)
-    if (count <= limit.max) return false
-    if (window.firstReport(key, now)) {
-      anomaly({ kind: 'reconnect-storm', scope, key, count: Math.round(count), limit: limit.max, throttled: config.throttle, remoteAddress: request.ip, who: who(request.principal), route })
-    }
-    if (!config.throttle) return false
-    const retryAfter = Math.max(1, Math.ceil(window.retryAfterMs(key, now) / 1000))
-    sendRejection(reply, 'WSG_RATE_LIMITED', { 'retry-after': String(retryAfter) })
-    publishRejection(SOURCE, request, route, 'WSG_RATE_LIMITED', (request as Timed)[kStarted], `reconnect-storm-${scope}`, request.principal)
-    return true
+  // --- reconnect storms and failure spikes -----------------------------------------------
+  // Counted in this process's windows and, with a store, in the store's too: the store's
+  // failures are logged once per outage and each decision taken without it is counted.
+  const stores = storeContext(clock, config.storeTimeoutMs, fastify.log, metrics?.counterStoreUnavailable)
+  const raiseStorm = (s: Storm): void => {
+    anomaly({ kind: 'reconnect-storm', scope: s.scope, key: s.key, count: s.count, limit: s.limit, throttled: config.throttle, remoteAddress: s.request.ip, who: who(s.request.principal), route: s.route })
   }
+  const gate = (scope: 'ip' | 'principal', limit: RateWindow | undefined): StormGate | undefined => limit === undefined
+    ? undefined
+    : new StormGate({ scope, limit, maxTrackedKeys: config.maxTrackedKeys, store: config.stormStore, throttle: config.throttle, context: stores, raise: raiseStorm, started: (r) => (r as Timed)[kStarted] })
+  const ipGate = gate('ip', config.perIp)
+  const principalGate = gate('principal', config.perPrincipal)
 
   function prepend (routeOptions: RouteOptions, phase: 'onRequest' | 'preValidation' | 'preHandler' | 'onResponse', hook: Hook): void {
     const existing = routeOptions[phase] as Hook | Hook[] | undefined
@@ -141,15 +134,14 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
     prepend(routeOptions, 'onRequest', function wsguardTelemetryStart (request, reply, done) {
       if (request.ws !== true) return done() // a plain GET on a websocket route
       ;(request as Timed)[kStarted] = performance.now()
-      if (ipWindow !== undefined && storm(ipWindow, config.perIp as RateWindow, 'ip', request.ip, route, request, reply)) return
-      done()
+      if (ipGate === undefined) return done()
+      ipGate.check(ipKey(request.ip), route, request, reply, done)
     })
-    if (principalWindow !== undefined) {
+    if (principalGate !== undefined) {
       prepend(routeOptions, 'preValidation', function wsguardTelemetryPrincipalGate (request, reply, done) {
         const p = request.principal
         if (p == null) return done() // a route without authentication
-        if (storm(principalWindow, config.perPrincipal as RateWindow, 'principal', `${String(p.issuer)} ${p.id}`, route, request, reply)) return
-        done()
+        principalGate.check(principalKey(p), route, request, reply, done)
       })
     }
     if (metrics !== undefined) {
@@ -189,35 +181,9 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
     done()
   })
 
-  // --- failure spikes ----------------------------------------------------------------------
-  let minute = -1
-  let perMinute = 0
-  let reasons: Record<string, number> = {}
-  let baseline: number | undefined
-  let spikeReported = false
-  function countFailure (code: string, route: string): void {
-    const spike = config.failureSpike
-    if (spike === undefined) return
-    const m = Math.floor(clock.now() / MINUTE_MS)
-    if (m !== minute) {
-      if (minute >= 0) {
-        baseline = baseline === undefined ? perMinute : EWMA_ALPHA * perMinute + (1 - EWMA_ALPHA) * baseline
-        // Minutes with no rejection at all pull the baseline down too.
-        for (let gap = minute + 1; gap < m; gap++) baseline = (1 - EWMA_ALPHA) * baseline
-      }
-      minute = m
-      perMinute = 0
-      reasons = {}
-      spikeReported = false
-    }
-    perMinute++
-    reasons[code] = (reasons[code] ?? 0) + 1
-    const limit = Math.max(spike.minPerMinute, spike.ratio * Math.max(baseline ?? 0, 1))
-    if (!spikeReported && perMinute >= limit) {
-      spikeReported = true
-      anomaly({ kind: 'failure-spike', count: perMinute, limit: Math.ceil(limit), reasons: { ...reasons }, route })
-    }
-  }
+  const spikes = config.failureSpike === undefined
+    ? undefined
+    : new FailureSpikes(config.failureSpike, stores, (spike) => { anomaly({ kind: 'failure-spike', ...spike }) })
 
   // --- long sessions -------------------------------------------------------------------------
   let longTimer: TimerHandle | undefined
@@ -252,7 +218,7 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
   on(ChannelName.handshakeRejected, (m) => {
     metrics?.handshakes.inc({ route: routeLabel(m.route), outcome: 'rejected', code: codeLabel(m.code) })
     if (audit !== undefined) emit({ event: 'handshake.rejected', route: routeLabel(m.route), who: auditSubject(m.principal), source: m.source, code: m.code, statusCode: m.statusCode, detail: m.detail, remoteAddress: m.remoteAddress, origin: m.origin })
-    countFailure(m.code, m.route)
+    spikes?.count(m.code, m.route)
   })
   on(ChannelName.sessionOpened, (m: SessionOpenedMessage) => {
     tally(routeLabel(m.route)).active++
@@ -280,7 +246,7 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
   on(ChannelName.sessionRevoked, (m) => {
     metrics?.revocations.inc({ route: routeLabel(m.route), by: labels.by.label(m.by) })
     const s = open?.get(m.sessionId)
-    if (audit !== undefined) emit({ event: 'session.revoked', sessionId: m.sessionId, route: m.route, who: who(m.principal, s), remoteAddress: s?.remoteAddress, origin: s?.origin, by: m.by })
+    if (audit !== undefined) emit({ event: 'session.revoked', sessionId: m.sessionId, route: m.route, who: who(m.principal, s), remoteAddress: s?.remoteAddress, origin: s?.origin, by: m.by, revocation: revocationOrigin(m.revocation) })
   })
   on(ChannelName.sessionClosed, (m) => {
     const durationMs = m.closedAt - m.openedAt
@@ -290,7 +256,7 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
     metrics?.sessionDuration.observe({ route, code: closeCodeLabel(m.closeCode) }, durationMs / 1000)
     if (open === undefined) return
     const s = open.get(m.sessionId)
-    if (audit !== undefined) emit({ event: 'session.closed', sessionId: m.sessionId, route: m.route, who: who(m.principal, s), remoteAddress: s?.remoteAddress, origin: s?.origin, code: m.closeCode, reason: m.reason, openedAt: m.openedAt, durationMs, framesIn: m.framesIn, framesOut: m.framesOut })
+    if (audit !== undefined) emit({ event: 'session.closed', sessionId: m.sessionId, route: m.route, who: who(m.principal, s), remoteAddress: s?.remoteAddress, origin: s?.origin, code: m.closeCode, reason: m.reason, openedAt: m.openedAt, durationMs, framesIn: m.framesIn, framesOut: m.framesOut, revocation: revocationOrigin(m.revocation) })
     open.delete(m.sessionId)
   })
   on(ChannelName.topicDecision, (m) => {
@@ -319,6 +285,7 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
     // every session.opened has had its session.closed by now.
     for (const [name, fn] of listeners) channel(name).unsubscribe(fn as never)
     if (longTimer !== undefined) clock.clearTimer(longTimer)
+    spikes?.stop()
     done()
   })
 }

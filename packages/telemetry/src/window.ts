@@ -1,3 +1,5 @@
+import { slidingEstimate, type WindowCounts } from '@wsguard/core'
+
 /** Default bound on the keys (IPs, principals) a window tracks at once. */
 export const DEFAULT_MAX_TRACKED_KEYS = 10_000
 
@@ -36,9 +38,14 @@ export class SlidingWindow {
 
   /** Counts one event for `key` at `now`; returns the estimate including it. */
   hit (key: string, now: number): number {
+    return slidingEstimate(this.add(key, now), this.#windowMs)
+  }
+
+  /** Counts `amount` events for `key` at `now` (0: none, to read); returns its two windows' counts. */
+  add (key: string, now: number, amount = 1): WindowCounts {
     const slot = this.#touch(key, now)
-    slot.current++
-    return this.#estimate(slot, now)
+    slot.current += amount
+    return { current: slot.current, previous: slot.previous, start: slot.start, elapsedMs: now - slot.start }
   }
 
   /** The estimate for `key` at `now`, without counting. */
@@ -46,7 +53,7 @@ export class SlidingWindow {
     const slot = this.#slots.get(key)
     if (slot === undefined) return 0
     this.#roll(slot, now)
-    return this.#estimate(slot, now)
+    return slot.current + slot.previous * (1 - (now - slot.start) / this.#windowMs)
   }
 
   /** Whether this is the first report for `key` in its current window (and marks it reported). */
@@ -55,12 +62,6 @@ export class SlidingWindow {
     if (slot.reportedIn === slot.start) return false
     slot.reportedIn = slot.start
     return true
-  }
-
-  /** ms until the current window of `key` ends (for Retry-After). */
-  retryAfterMs (key: string, now: number): number {
-    const slot = this.#slots.get(key)
-    return slot === undefined ? 0 : Math.max(0, slot.start + this.#windowMs - now)
   }
 
   #touch (key: string, now: number): Slot {
@@ -94,10 +95,5 @@ export class SlidingWindow {
     slot.previous = start - slot.start === this.#windowMs ? slot.current : 0
     slot.current = 0
     slot.start = start
-  }
-
-  #estimate (slot: Slot, now: number): number {
-    const overlap = 1 - (now - slot.start) / this.#windowMs
-    return slot.current + slot.previous * overlap
   }
 }

@@ -23,6 +23,9 @@ const bad: Array<[string, unknown, RegExp]> = [
   ['spike ratio', { anomalies: { failureSpike: { ratio: 1, minPerMinute: 5 } } }, /failureSpike\.ratio must be a number > 1/],
   ['spike min', { anomalies: { failureSpike: { ratio: 2, minPerMinute: 0 } } }, /failureSpike\.minPerMinute must be an integer ≥ 1/],
   ['long session', { anomalies: { longSession: { afterMs: -1 } } }, /longSession\.afterMs must be an integer ≥ 1/],
+  ['storm store', { anomalies: { reconnectStorm: { store: {} } } }, /opts\.anomalies\.reconnectStorm\.store must implement WindowCounter \(hit\)/],
+  ['spike store', { anomalies: { failureSpike: { ratio: 2, minPerMinute: 1, store: 1 } } }, /opts\.anomalies\.failureSpike\.store must implement WindowCounter/],
+  ['storeTimeoutMs', { anomalies: { storeTimeoutMs: 0 } }, /opts\.anomalies\.storeTimeoutMs must be an integer ≥ 1/],
   ['clock', { clock: { now: () => 0 } }, /opts\.clock must implement TimerClock/]
 ]
 

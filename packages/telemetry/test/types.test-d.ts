@@ -5,17 +5,23 @@ import websocket from '@fastify/websocket'
 import { Registry } from 'prom-client'
 import type { Static } from '@sinclair/typebox'
 import { FakeClock } from '@wsguard/testing'
-import { telemetry, AuditEventSchema, AUDIT_SCHEMA_VERSION, DEFAULT_METRICS_PATH, type AuditEvent, type TelemetryOptions, type RateWindow, type WsguardTelemetry } from '../src/index.js'
+import type { WindowCounter } from '@wsguard/core'
+import {
+  telemetry, AuditEventSchema, AuditRevocation, AUDIT_SCHEMA_VERSION, DEFAULT_METRICS_PATH, DEFAULT_STORE_TIMEOUT_MS,
+  STORE_UNAVAILABLE_RETRY_AFTER_S, type AuditEvent, type TelemetryOptions, type RateWindow, type WsguardTelemetry
+} from '../src/index.js'
 
 const perIp: RateWindow = { max: 120, windowMs: 60_000 }
+const store: WindowCounter = { hit: () => undefined }
 const options: TelemetryOptions = {
   enabled: true,
   metrics: { path: DEFAULT_METRICS_PATH, registry: new Registry(), prefix: 'wsguard_' },
   audit: true,
   anomalies: {
-    reconnectStorm: { perPrincipal: { max: 30, windowMs: 60_000 }, perIp, action: 'throttle', maxTrackedKeys: 10_000 },
-    failureSpike: { ratio: 5, minPerMinute: 20 },
-    longSession: { afterMs: 12 * 3_600_000 }
+    reconnectStorm: { perPrincipal: { max: 30, windowMs: 60_000 }, perIp, action: 'throttle', maxTrackedKeys: 10_000, store },
+    failureSpike: { ratio: 5, minPerMinute: 20, store },
+    longSession: { afterMs: 12 * 3_600_000 },
+    storeTimeoutMs: DEFAULT_STORE_TIMEOUT_MS
   },
   clock: new FakeClock()
 }
@@ -42,6 +48,12 @@ const badKeys: TelemetryOptions = { anomalies: { reconnectStorm: { maxTrackedKey
 const badSpike: TelemetryOptions = { anomalies: { failureSpike: { ratio: 5 } } }
 // @ts-expect-error longSession.afterMs is a number
 const badLong: TelemetryOptions = { anomalies: { longSession: { afterMs: '12h' } } }
+// @ts-expect-error a store implements WindowCounter
+const badStormStore: TelemetryOptions = { anomalies: { reconnectStorm: { store: { incr: () => 1 } } } }
+// @ts-expect-error a store answers counts
+const badSpikeStore: TelemetryOptions = { anomalies: { failureSpike: { ratio: 5, minPerMinute: 20, store: { hit: () => 1 } } } }
+// @ts-expect-error storeTimeoutMs is a number
+const badStoreTimeout: TelemetryOptions = { anomalies: { storeTimeoutMs: '2s' } }
 // @ts-expect-error clock needs timers
 const badClock: TelemetryOptions = { clock: { now: () => 0 } }
 
@@ -55,4 +67,9 @@ const also: Static<typeof AuditEventSchema> = event
 // @ts-expect-error no such audit event
 const badEvent: AuditEvent = { v: 1, at: 0, event: 'session.started', sessionId: 's', route: '/' }
 
-export { noMetrics, noRoute, badEnabled, badMetrics, badRegistry, badPrefix, badAudit, badAction, badWindow, badKeys, badSpike, badLong, badClock, t, registry, also, badEvent }
+const revocation: Static<typeof AuditRevocation> = { instance: 'api-1', actor: 'admin', reason: 'locked' }
+const closedByRevocation: AuditEvent = {
+  v: AUDIT_SCHEMA_VERSION, at: 0, event: 'session.closed', sessionId: 's', route: '/', code: 4403, reason: 'access revoked', openedAt: 0, durationMs: 1, framesIn: 0, framesOut: 0, revocation
+}
+
+export { revocation, closedByRevocation, badStormStore, badSpikeStore, badStoreTimeout, STORE_UNAVAILABLE_RETRY_AFTER_S, noMetrics, noRoute, badEnabled, badMetrics, badRegistry, badPrefix, badAudit, badAction, badWindow, badKeys, badSpike, badLong, badClock, t, registry, also, badEvent }

@@ -1,0 +1,101 @@
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
+import { publishRejection, sendRejection, slidingEstimate, type Principal, type WindowCounter, type WindowCounts } from '@wsguard/core'
+import type { RateWindow } from './options.js'
+import type { StoreAnswer, StoreContext } from './store.js'
+import { SlidingWindow } from './window.js'
+
+export const SOURCE = '@wsguard/telemetry'
+/** The Retry-After sent with 503 when a gate's counter store cannot answer, s. */
+export const STORE_UNAVAILABLE_RETRY_AFTER_S = 5
+
+/** What a storm raises. */
+export interface Storm { scope: 'ip' | 'principal', key: string, count: number, limit: number, request: FastifyRequest, route: string }
+
+export interface GateOptions {
+  readonly scope: 'ip' | 'principal'
+  readonly limit: RateWindow
+  readonly maxTrackedKeys: number
+  readonly store: WindowCounter | undefined
+  /** 'throttle' refuses a storm (429) and, when the store fails, the handshake (503) */
+  readonly throttle: boolean
+  readonly context: StoreContext
+  readonly raise: (storm: Storm) => void
+  /** when the handshake's first wsguard check started (`performance.now()`, 0 when not timed) */
+  readonly started: (request: FastifyRequest) => number
+}
+
+/** One gated handshake. */
+interface Attempt { key: string, route: string, request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction }
+
+/**
+ * An address as a key: an IPv4 client seen by a dual-stack socket (`::ffff:10.0.0.1`) is the
+ * same client as `10.0.0.1`. A request without one (`app.injectWS`) is `''`.
+ */
+export function ipKey (ip: string | undefined): string {
+  if (ip === undefined) return ''
+  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip
+}
+
+/** The key of a verified principal: issuer and subject. */
+export function principalKey (p: Principal): string {
+  return `${String(p.issuer)} ${p.id}`
+}
+
+/**
+ * A reconnect-storm gate: handshakes per key (an IP, a principal) over a sliding window. It
+ * always counts in this process's window (bounded by `maxTrackedKeys`); with a store it also
+ * counts there, one command per handshake, and decides on the higher of the shared estimate
+ * and its own. When the store lets it (`undefined`: fail-open) it decides on its own counts;
+ * when the store fails (a throw, a rejection, no answer in time) a throttling gate refuses the
+ * handshake with 503 and a logging gate decides on its own counts.
+ */
+export class StormGate {
+  readonly #o: GateOptions
+  readonly #window: SlidingWindow
+  readonly #storeKey: string
+
+  constructor (options: GateOptions) {
+    this.#o = options
+    this.#window = new SlidingWindow(options.limit.windowMs, options.maxTrackedKeys)
+    this.#storeKey = `${options.scope} `
+  }
+
+  /** Counts a handshake for `key`; calls `done()` when it may go on, else answers it (429, 503). */
+  check (key: string, route: string, request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+    const { context, store, limit } = this.#o
+    const local = this.#window.add(key, context.clock.now())
+    const a: Attempt = { key, route, request, reply, done }
+    if (store === undefined) return this.#decide(local, a)
+    const answer = context.ask(store, this.#storeKey + key, limit.windowMs, 1)
+    if (answer instanceof Promise) answer.then((x) => { this.#settle(store, local, x, a) }).catch(done)
+    else this.#settle(store, local, answer, a)
+  }
+
+  #settle (store: WindowCounter, local: WindowCounts, answer: StoreAnswer, a: Attempt): void {
+    const { context, scope, throttle, limit } = this.#o
+    if (answer instanceof Error || answer === undefined) {
+      const refuse = answer instanceof Error && throttle
+      context.failed(store, scope, refuse ? 'refused' : 'local', answer)
+      if (!refuse) return this.#decide(local, a)
+      sendRejection(a.reply, 'WSG_UNAVAILABLE', { 'retry-after': String(STORE_UNAVAILABLE_RETRY_AFTER_S) })
+      publishRejection(SOURCE, a.request, a.route, 'WSG_UNAVAILABLE', this.#o.started(a.request), 'counter-store', a.request.principal)
+      return
+    }
+    context.answered(store)
+    // A store that lost its keys (Redis flushed or restarted) counts less than this process did.
+    this.#decide(slidingEstimate(answer, limit.windowMs) >= slidingEstimate(local, limit.windowMs) ? answer : local, a)
+  }
+
+  #decide (counts: WindowCounts, a: Attempt): void {
+    const { limit, scope, throttle } = this.#o
+    const count = slidingEstimate(counts, limit.windowMs)
+    if (count <= limit.max) return a.done()
+    if (this.#window.firstReport(a.key, this.#o.context.clock.now())) {
+      this.#o.raise({ scope, key: a.key, count: Math.round(count), limit: limit.max, request: a.request, route: a.route })
+    }
+    if (!throttle) return a.done()
+    const retryAfter = Math.max(1, Math.ceil((limit.windowMs - counts.elapsedMs) / 1000))
+    sendRejection(a.reply, 'WSG_RATE_LIMITED', { 'retry-after': String(retryAfter) })
+    publishRejection(SOURCE, a.request, a.route, 'WSG_RATE_LIMITED', this.#o.started(a.request), `reconnect-storm-${scope}`, a.request.principal)
+  }
+}
