@@ -239,12 +239,16 @@ function commit (): string {
 
 async function main (): Promise<void> {
   const unknown = PARTS.filter((p) => p !== 'handshakes' && p !== 'memory')
-  if (unknown.length > 0) throw new Error(`PARTS takes handshakes and/or memory, not ${unknown.join(', ')}`)
+  if (unknown.length > 0) {
+    console.error(`peers: PARTS takes handshakes and/or memory, not ${unknown.join(', ')}`)
+    process.exit(1)
+  }
   if (PARTS.includes('memory')) {
-    // Each side of MEM_CONNECTIONS loopback sockets needs that many descriptors, plus some.
+    // Each side of MEM_CONNECTIONS loopback sockets needs that many descriptors, plus some. Node
+    // raises its soft limit to the hard limit when it starts, so this reads the hard limit.
     const limit = openFilesLimit()
     if (!(limit >= MEM_CONNECTIONS + 1024)) {
-      console.error(`peers: ${MEM_CONNECTIONS} connections need an open-files limit of at least ${MEM_CONNECTIONS + 1024} per process; it is ${limit}. Raise the soft limit (\`ulimit -Sn "$(ulimit -Hn)"\`, as \`pnpm bench:peers\` does) or lower MEM_CONNECTIONS.`)
+      console.error(`peers: ${MEM_CONNECTIONS} connections need an open-files limit of at least ${MEM_CONNECTIONS + 1024} per process; this process has ${limit} (Node raised its soft limit to the hard limit). Raise the hard limit (\`ulimit -Hn\`, as root) or lower MEM_CONNECTIONS.`)
       process.exit(1)
     }
   }
