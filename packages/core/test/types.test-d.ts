@@ -1,6 +1,6 @@
 // Type tests, checked by the root `tsc` (typecheck); never run.
 import Fastify from 'fastify'
-import { appIdentity, ChannelName, channel, refuseUngovernedRoutes, type AppIdentity, type UngovernedRouteGuard } from '../src/index.js'
+import { appIdentity, ChannelName, channel, principalOf, refuseUngovernedRoutes, requestOf, sessionOf, type AppIdentity, type UngovernedRouteGuard } from '../src/index.js'
 
 const app = Fastify()
 const guard: UngovernedRouteGuard = {
@@ -30,3 +30,17 @@ const forged: AppIdentity = 'my-app'
 channel(ChannelName.topicDecision).publish({ action: 'subscribe', allow: true, shadow: false, principal: null, topic: 'a' })
 
 export { early, vague, silent, forged }
+
+// From a raw request (tRPC's createContext, ws's verifyClient): the principal, or null.
+declare const raw: import('node:http').IncomingMessage
+const who: import('../src/index.js').Principal | null = principalOf(raw)
+const request: import('fastify').FastifyRequest | undefined = requestOf(raw)
+// Without session-expiry's types, there is no session type to give.
+const session: null = sessionOf(raw)
+// @ts-expect-error principalOf takes the raw request, not a string
+principalOf('alice')
+// @ts-expect-error config.governHttp is a boolean
+app.get('/x', { config: { governHttp: 'yes' } }, async () => 'ok')
+app.get('/y', { config: { governHttp: true } }, async () => 'ok')
+
+export { who, request, session }
