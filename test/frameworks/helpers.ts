@@ -17,9 +17,9 @@ export const AUD = 'orders-api'
 export const T0 = 1_800_000_000_000
 export const key = generateKey('ES256')
 
-/** A token of `sub` (tenant `tenant`, scope `orders:read`) valid for `lifetimeS` from the clock's now. */
-export function token (clock: FakeClock, sub: string, lifetimeS: number, tenant = 'acme'): string {
-  return mintToken(key, { ...claimsFor(ISS, AUD, sub, clock.now(), lifetimeS), scope: 'orders:read', tenant })
+/** A token of `sub` (tenant `acme`, scope `orders:read`) valid for `lifetimeS` from the clock's now. */
+export function token (clock: FakeClock, sub: string, lifetimeS: number): string {
+  return mintToken(key, { ...claimsFor(ISS, AUD, sub, clock.now(), lifetimeS), scope: 'orders:read', tenant: 'acme' })
 }
 
 /** A token that expired `agoMs` before the clock's now: still inside auth-handshake's 5 s clock tolerance. */
@@ -56,7 +56,7 @@ export type Frames = string[]
  *
  * A stand-in for `@wsguard/client`'s WebSocket class factory, which replaces it.
  */
-export function bearerWebSocket (getToken: () => string, frames: Frames, ownProtocol = 'app'): typeof WebSocket {
+export function bearerWebSocket (getToken: () => string, frames: Frames, ownProtocol: string): new (url: string | URL, protocols?: string | string[]) => WebSocket {
   return class BearerWebSocket extends WebSocket {
     constructor (url: string | URL, protocols?: string | string[]) {
       const offered = protocols === undefined ? [] : [protocols].flat()

@@ -97,7 +97,7 @@ function gqlClient (t: Test, url: string, getToken: () => string, retryAttempts 
   const gaveUp: unknown[] = []
   const client = createClient({
     url,
-    webSocketImpl: bearerWebSocket(getToken, frames),
+    webSocketImpl: bearerWebSocket(getToken, frames, 'unused'),
     retryAttempts,
     retryWait: async () => {},
     shouldRetry: () => true,
@@ -122,7 +122,7 @@ async function subscribe (c: GqlClient, tenant: string, opened: { seen: SessionO
 async function deliver (s: Server, it: AsyncIterableIterator<unknown>, tenant: string, id: string): Promise<unknown> {
   const next = it.next()
   let got: IteratorResult<unknown> | undefined
-  void next.then((r) => { got = r })
+  next.then((r) => { got = r }, () => {})
   await until(async () => { if (got === undefined) await s.publish(tenant, id); return got !== undefined }, 'an event to arrive')
   return (got as IteratorResult<unknown>).value
 }

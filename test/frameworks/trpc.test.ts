@@ -40,7 +40,8 @@ async function server (t: Test): Promise<Server> {
   await registerWsguard(app, clock)
   // The adapter's websocket route, declared by the app so that it carries the route rules
   // (fastifyTRPCPlugin's useWSS route takes no route options).
-  const onConnection = getWSConnectionHandler({ router, createContext })
+  // (Its types ask for the server too, which @fastify/websocket holds.)
+  const onConnection = getWSConnectionHandler({ router, createContext, wss: app.websocketServer })
   app.get('/trpc', { websocket: true, config: { auth: { scopes: ['orders:read'] } } }, (socket, req) => { onConnection(socket, req.raw) })
   await app.listen({ port: 0, host: '127.0.0.1' })
   return { app, clock, url: `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}/trpc` }
@@ -71,7 +72,7 @@ t.test('refused before the upgrade with its code: no socket, no context', async 
   const opened = record<SessionOpenedMessage>(t, ChannelName.sessionOpened)
   const wrong = token(s.clock, 'alice', 600).replace(/\.[^.]+$/, '.AAAA')
   const { client } = trpcClient(t, s.url, () => wrong)
-  void client.whoami.query().catch(() => {})
+  client.whoami.query().catch(() => {})
   await until(() => rejected.seen.length >= 2, 'two refused attempts')
   t.match(rejected.seen[0], { code: 'WSG_TOKEN_INVALID', statusCode: 401, route: '/trpc' })
   t.equal(opened.seen.length, 0)

@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { generateKey, jwks, mintToken, claimsFor } from '@wsguard/testing'
 import { ChannelName, channel, principalOf } from '@wsguard/core'
 import { buildApp, connect } from './helpers.js'
@@ -12,7 +12,7 @@ const key = generateKey('ES256')
 const token = (scope: string): string => mintToken(key, { ...claimsFor(ISS, AUD, 'alice'), scope })
 const bearer = (scope = 'feed:read'): Record<string, string> => ({ authorization: `Bearer ${token(scope)}` })
 
-async function governed (t: Parameters<Parameters<typeof t.test>[1]>[0]) {
+async function governed (t: Test) {
   const rejected: unknown[] = []
   const authenticated: unknown[] = []
   const onRejected = (m: unknown): void => { rejected.push(m) }

@@ -9,7 +9,7 @@ t.test('principalOf / requestOf / sessionOf: from the raw request of a linked (a
   const app = Fastify()
   t.teardown(() => app.close())
   app.decorateRequest('principal', null as unknown as Principal)
-  app.decorateRequest('wsSession', null)
+  app.decorateRequest('wsSession', null as never)
   const seen: unknown[] = []
   app.get('/linked', async (request) => {
     request.principal = alice

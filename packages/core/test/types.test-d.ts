@@ -35,8 +35,8 @@ export { early, vague, silent, forged }
 declare const raw: import('node:http').IncomingMessage
 const who: import('../src/index.js').Principal | null = principalOf(raw)
 const request: import('fastify').FastifyRequest | undefined = requestOf(raw)
-// Without session-expiry's types, there is no session type to give.
-const session: null = sessionOf(raw)
+// The session: typed by session-expiry's types where they are loaded (its own type test says which).
+const session: unknown = sessionOf(raw)
 // @ts-expect-error principalOf takes the raw request, not a string
 principalOf('alice')
 // @ts-expect-error config.governHttp is a boolean

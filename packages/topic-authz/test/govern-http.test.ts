@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import Fastify from 'fastify'
 import websocket from '@fastify/websocket'
 import type { AddressInfo } from 'node:net'
@@ -11,7 +11,7 @@ import { principal } from './helpers.js'
 // it asks for its HTTP requests to be governed too (config.governHttp).
 const handshakeTopic = { action: 'subscribe', topic: 'orders.{params.tenant}' }
 
-async function app (t: Parameters<Parameters<typeof t.test>[1]>[0]) {
+async function app (t: Test) {
   const rejected: unknown[] = []
   const onRejected = (m: unknown): void => { rejected.push(m) }
   channel(ChannelName.handshakeRejected).subscribe(onRejected)
