@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import type {} from '@fastify/websocket'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
-import { ChannelName, addHandshakeCheck, appIdentity, assertRegisteredOnce, channel, publishedOrigin, publishRejection, type AppIdentity, refuseUngovernedRoutes, sendRejection, type Principal, type WsguardAuth, type WsguardErrorCode, type AuthOutcome as CoreAuthOutcome } from '@wsguard/core'
+import { ChannelName, addHandshakeCheck, appIdentity, assertRegisteredOnce, channel, governsHttp, linkRequest, publishedOrigin, publishRejection, type AppIdentity, refuseUngovernedRoutes, sendRejection, type Principal, type WsguardAuth, type WsguardErrorCode, type AuthOutcome as CoreAuthOutcome } from '@wsguard/core'
 import { TokenAuthenticator, type AuthOutcome } from './authenticator.js'
 import { findCredential, stripBearerProtocol } from './carriers.js'
 import type { TokenFault } from './claims.js'
@@ -80,14 +80,18 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
       const serializers = (routeOptions.logSerializers ??= {}) as Record<string, unknown>
       if (!Object.hasOwn(serializers, 'req')) serializers.req = serializeReq
     }
+    // Read (and validated) even on an opted-out route: a typo fails registration everywhere.
+    const http = governsHttp(routeOptions)
     if (rules === false) return
-    // A HEAD request can never be upgraded (the HEAD twin Fastify adds to a GET route, too): no token work.
-    if ([routeOptions.method].flat().every((m) => m === 'HEAD')) return addOnRequest(routeOptions, headIsNoHandshake)
+    // A HEAD request can never be upgraded (the HEAD twin Fastify adds to a GET route, too): no
+    // token work, unless the route asked for its HTTP requests to be governed (the HEAD twin of
+    // a { handler, wsHandler } route runs its handler).
+    if (!http && [routeOptions.method].flat().every((m) => m === 'HEAD')) return addOnRequest(routeOptions, headIsNoHandshake)
     // Kept on the route's config (Fastify copies symbol keys) for wsguardAuth.authenticate(token, request).
     routeOptions.config = { ...routeOptions.config, [kRouteRules]: rules } as RouteOptions['config']
     // An in-band refresh runs the route's scope rules too (core's handshake checks).
     addHandshakeCheck(routeOptions, { source: SOURCE, check: (_request, principal) => checkScopes(principal.scopes, rules) })
-    addOnRequest(routeOptions, makeHook(config, authenticator, challenges, rules, route, bound, app, admitted))
+    addOnRequest(routeOptions, makeHook({ config, authenticator, challenges, rules, route, bound, app, admitted, http }))
   })
 
   // Every upgrade that reaches the handler (a route that opted out, one added before the
@@ -134,17 +138,31 @@ function certificateOf (request: FastifyRequest, mtls: MtlsConfig | undefined, n
   return readClientCertificate(request.raw.socket, now)
 }
 
-function makeHook (
-  config: AuthHandshakeConfig, authenticator: TokenAuthenticator, challenges: Challenges, rules: RouteRules, route: string,
-  bound: ReadonlySet<string>, app: AppIdentity, admitted: WeakSet<FastifyRequest>
-): OnRequest {
+/** What one governed route's hook needs, built once per route. */
+interface RouteContext {
+  readonly config: AuthHandshakeConfig
+  readonly authenticator: TokenAuthenticator
+  readonly challenges: Challenges
+  readonly rules: RouteRules
+  readonly route: string
+  /** issuers whose tokens must be certificate-bound */
+  readonly bound: ReadonlySet<string>
+  readonly app: AppIdentity
+  /** the positive mark of an admitted request */
+  readonly admitted: WeakSet<FastifyRequest>
+  /** `config.governHttp`: plain HTTP requests are checked too */
+  readonly http: boolean
+}
+
+function makeHook ({ config, authenticator, challenges, rules, route, bound, app, admitted, http }: RouteContext): OnRequest {
   const { allowedOrigins, requireOrigin, subprotocolPrefix, mtls } = config
   const wantsCertificate = rules.methods.has('mtls') || rules.methods.has('jwt+mtls')
 
   function reject (request: FastifyRequest, reply: FastifyReply, started: number, code: WsguardErrorCode, fault?: TokenFault | 'unavailable', principal?: Principal): void {
     const scope = code === 'WSG_INSUFFICIENT_SCOPE' ? rules.requiredText : undefined
     sendRejection(reply, code, challenges.headers(code, fault, scope))
-    publishRejection(SOURCE, request, route, code, started, fault, principal)
+    // A plain HTTP request (config.governHttp) is answered alike, but is no handshake to count.
+    if (request.ws === true) publishRejection(SOURCE, request, route, code, started, fault, principal)
   }
 
   function finish (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, started: number, outcome: AuthOutcome, carrier: string | undefined, cert: CertificateState | typeof LATER): void {
@@ -157,8 +175,9 @@ function makeHook (
     if (scopeFault !== undefined) return reject(request, reply, started, scopeFault, undefined, principal)
     request.principal = principal
     admitted.add(request)
+    linkRequest(request)
     if (carrier === 'subprotocol') stripBearerProtocol(request.raw.headers, subprotocolPrefix)
-    if (authenticated.hasSubscribers) {
+    if (authenticated.hasSubscribers && request.ws === true) {
       authenticated.publish({
         app,
         principal,
@@ -174,9 +193,13 @@ function makeHook (
   return function wsguardAuthenticate (request, reply, done) {
     // Only an upgrade can open a websocket. Anything else costs no credential work: a plain
     // GET gets @fastify/websocket's 404 (`websocket: true`) or the app's own HTTP handler
-    // (`wsHandler`), which this plugin does not govern (request.principal stays null there).
-    if (request.ws !== true) return done()
-    if (request.method === 'HEAD') return headIsNoHandshake(request, reply, done)
+    // (`wsHandler`), which this plugin does not govern (request.principal stays null there)
+    // unless the route asked for it (config.governHttp: the same checks as the handshake).
+    if (request.ws !== true) {
+      if (!http) return done()
+    } else if (request.method === 'HEAD') {
+      return headIsNoHandshake(request, reply, done)
+    }
     const started = rejected.hasSubscribers || authenticated.hasSubscribers ? performance.now() : 0
     const origin = request.headers.origin
     if (origin === undefined ? requireOrigin : (allowedOrigins !== undefined && !allowedOrigins(origin))) {

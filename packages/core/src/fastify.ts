@@ -15,6 +15,15 @@ declare module 'fastify' {
      */
     principal: Principal | null
   }
+  interface FastifyContextConfig {
+    /**
+     * wsguard: also govern this websocket route's plain HTTP requests (the `handler` of a
+     * `{ handler, wsHandler }` route, and its HEAD twin) with the checks of its handshake:
+     * credential and scope rules, revocations, handshake topic. Default false: only the
+     * upgrade is governed.
+     */
+    governHttp?: boolean
+  }
   interface FastifyInstance {
     /** set by `@wsguard/auth-handshake`: its token checks, for in-band refresh */
     wsguardAuth: WsguardAuth

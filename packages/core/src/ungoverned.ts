@@ -44,15 +44,39 @@ function isWebsocketRoute (request: FastifyRequest): boolean {
  *   only to close, or the `{ handler, wsHandler }` form, which nothing tells apart at request
  *   time) gets 400 `WSG_BAD_REQUEST` before the upgrade, published with detail
  *   `not-a-websocket-route`, with no log line: most such routes are plain ones;
- * - requests that are not upgrades, upgrades to unknown paths (404) and to HEAD-only routes
- *   (the twin Fastify adds for a GET route; never upgraded) are left alone.
+ * - a plain request (no upgrade) to a route that asked for its HTTP requests to be governed
+ *   (`config.governHttp: true`) and that the plugin did not admit gets 503 `WSG_UNAVAILABLE`
+ *   too (not published: it is no handshake), and the route is logged once;
+ * - other requests that are not upgrades, upgrades to unknown paths (404) and to HEAD-only
+ *   routes (the twin Fastify adds for a GET route; never upgraded) are left alone.
  */
 export function refuseUngovernedRoutes (fastify: FastifyInstance, guard: UngovernedRouteGuard): void {
   const said = new Set<string>()
   const optOut = guard.optOut === undefined ? '' : ` (or set ${guard.optOut} on it)`
 
+  const saidHttp = new Set<string>()
+
+  /**
+   * A plain request is governed only on a route that asked (`config.governHttp: true`), and
+   * only websocket routes can ask, which are GET routes and their HEAD twins: any other
+   * method never reads the route's options (a getter that builds an object per call).
+   */
+  function refuseHttp (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+    if ((request.method !== 'GET' && request.method !== 'HEAD') || guard.handled(request)) return done()
+    const { config, url } = request.routeOptions
+    const routeConfig = config as unknown as Readonly<Record<string | symbol, unknown>> | undefined
+    if (url === undefined || routeConfig?.governHttp !== true || guard.exempt(routeConfig)) return done()
+    if (!saidHttp.has(url)) {
+      saidHttp.add(url)
+      fastify.log.error({ route: url }, `${guard.source}: route ${url} asks for its HTTP requests to be governed (config.governHttp) but was added before the plugin, so ${guard.consequence}; its requests are refused. Register the plugin before the route${optOut}.`)
+    }
+    // Not a handshake: answered, not published on the handshake channel.
+    sendRejection(reply, 'WSG_UNAVAILABLE')
+  }
+
   fastify.addHook(guard.phase, function wsguardUngovernedRoute (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
-    if ((request as { ws?: boolean }).ws !== true || guard.handled(request)) return done()
+    if ((request as { ws?: boolean }).ws !== true) return refuseHttp(request, reply, done)
+    if (guard.handled(request)) return done()
     const { config, url, method } = request.routeOptions
     // No route (404), or a HEAD-only route: @fastify/websocket never hands either to the
     // upgrade. A route declared for ['GET', 'HEAD'] hands a HEAD upgrade to ws (which answers

@@ -1,7 +1,7 @@
 // Type tests, checked by the root `tsc` (typecheck); never run.
 import Fastify from 'fastify'
 import {
-  appIdentity, assertRegisteredOnce, ChannelName, channel, refuseUngovernedRoutes, requirePrincipal,
+  appIdentity, assertRegisteredOnce, ChannelName, channel, principalOf, refuseUngovernedRoutes, requestOf, requirePrincipal, sessionOf,
   type AppIdentity, type Principal, type ReplayStore, type Revocation, type SessionFilter, type UngovernedRouteGuard, type WindowCounter,
   type WindowCounts, type WsguardClaims
 } from '../src/index.js'
@@ -32,7 +32,6 @@ channel(ChannelName.sessionClosed).subscribe((m) => { if (m.app === mine) consol
 const forged: AppIdentity = 'my-app'
 // @ts-expect-error a message without its app is not a message
 channel(ChannelName.topicDecision).publish({ action: 'subscribe', allow: true, shadow: false, principal: null, topic: 'a' })
-
 
 // request.principal tells the truth: null on opted-out and plain HTTP routes, so it must be narrowed.
 app.get('/who', async (request) => {
@@ -75,3 +74,17 @@ const badCounter: WindowCounter = { hit: () => 1 }
 const counts: WindowCounts | undefined | Promise<WindowCounts | undefined> = counter.hit('ip 10.0.0.1', 60_000, Date.now())
 
 export { early, vague, silent, forged, withOrigin, withoutOrigin, badOrigin, failOpen, badCounter, counts }
+
+// From a raw request (tRPC's createContext, ws's verifyClient): the principal, or null.
+declare const raw: import('node:http').IncomingMessage
+const who: import('../src/index.js').Principal | null = principalOf(raw)
+const request: import('fastify').FastifyRequest | undefined = requestOf(raw)
+// The session: typed by session-expiry's types where they are loaded (its own type test says which).
+const session: unknown = sessionOf(raw)
+// @ts-expect-error principalOf takes the raw request, not a string
+principalOf('alice')
+// @ts-expect-error config.governHttp is a boolean
+app.get('/x', { config: { governHttp: 'yes' } }, async () => 'ok')
+app.get('/y', { config: { governHttp: true } }, async () => 'ok')
+
+export { who, request, session }

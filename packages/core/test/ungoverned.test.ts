@@ -101,3 +101,41 @@ t.test('refuseUngovernedRoutes: an upgrade to a route not marked as a websocket 
   t.equal(lines.filter((l) => l.includes('was added before')).length, 0, 'no log line: it is most likely a plain route')
   t.equal((await app.inject({ url: '/plain', headers: { 'x-handled': '1' } })).body, 'through', 'a handled upgrade goes through')
 })
+
+t.test('refuseUngovernedRoutes: a plain request to a route that asks for its HTTP requests to be governed (config.governHttp) and was not admitted gets 503', async (t) => {
+  const lines: string[] = []
+  const app = Fastify({ logger: { level: 'info', stream: { write: (l: string) => { lines.push(l) } } } })
+  t.teardown(() => app.close())
+  app.decorateRequest('ws', false)
+  refuseUngovernedRoutes(app, {
+    source: '@wsguard/example',
+    phase: 'preHandler',
+    handled: (r) => r.headers['x-handled'] === '1',
+    exempt: (config) => config?.skip === true,
+    consequence: 'it has no authentication',
+    optOut: 'config.skip: true'
+  })
+  let reached = 0
+  app.get('/asked', { config: { governHttp: true } }, async () => { reached++; return 'through' })
+  app.get('/asked-skipped', { config: { governHttp: true, skip: true } as never }, async () => 'skipped')
+  app.get('/plain', async () => 'plain')
+  app.post('/asked-post', { config: { governHttp: true } }, async () => 'post')
+  const seen: HandshakeRejectedMessage[] = []
+  const onRejected = (m: unknown): void => { seen.push(m as HandshakeRejectedMessage) }
+  channel(ChannelName.handshakeRejected).subscribe(onRejected)
+  t.teardown(() => channel(ChannelName.handshakeRejected).unsubscribe(onRejected))
+
+  const refused = await app.inject('/asked')
+  t.same([refused.statusCode, refused.json().code], [503, 'WSG_UNAVAILABLE'], 'the app asked; nothing governed it: refused')
+  t.equal((await app.inject({ method: 'HEAD', url: '/asked' })).statusCode, 503, 'its HEAD twin runs the same handler: refused too')
+  t.equal(reached, 0)
+  const said = lines.filter((l) => l.includes('asks for its HTTP requests'))
+  t.equal(said.length, 1, 'logged once per route')
+  t.match(JSON.parse(said[0] as string), { level: 50, route: '/asked', msg: '@wsguard/example: route /asked asks for its HTTP requests to be governed (config.governHttp) but was added before the plugin, so it has no authentication; its requests are refused. Register the plugin before the route (or set config.skip: true on it).' })
+  t.equal(seen.length, 0, 'not a handshake: nothing published on the handshake channel')
+  t.equal((await app.inject({ url: '/asked', headers: { 'x-handled': '1' } })).body, 'through', 'admitted by the plugin: through')
+  t.equal((await app.inject('/asked-skipped')).body, 'skipped', 'exempt: through')
+  t.equal((await app.inject('/plain')).body, 'plain', 'a route that did not ask: untouched')
+  t.equal((await app.inject({ method: 'POST', url: '/asked-post' })).body, 'post', 'only GET and HEAD can be the HTTP half of a websocket route')
+  t.equal((await app.inject('/nowhere')).statusCode, 404, 'no route: the not-found answer')
+})

@@ -7,11 +7,11 @@ import type { SessionEvents } from './session.js'
 export type { WsSessions } from './plugin.js'
 export type { RevokeOptions } from './filter.js'
 export type { SessionEvents } from './session.js'
-export type { SessionExpiryOptions, RefreshAuthenticator, ControlMessageNames } from './options.js'
+export type { SessionExpiryOptions, RefreshAuthenticator, ControlMessageNames, ShutdownOrder } from './options.js'
 export {
   DEFAULT_NOTICE_MS, DEFAULT_GRACE_MS, DEFAULT_MAX_LIFETIME_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_HEARTBEAT_MS,
   DEFAULT_REFRESH_LIMIT, DEFAULT_MAX_CONTROL_FRAME_BYTES, DEFAULT_REVOCATION_RETENTION_MS, DEFAULT_REVOCATION_TIMEOUT_MS, DEFAULT_CLOSE_TIMEOUT_MS,
-  DEFAULT_MAX_SESSIONS_RETRY_AFTER_MS,
+  DEFAULT_MAX_SESSIONS_RETRY_AFTER_MS, DEFAULT_MIN_REMAINING_MS, DEFAULT_SHUTDOWN, BUILT_IN_CLOSED_SUBPROTOCOLS,
   DEFAULT_REALM, DEFAULT_MESSAGES
 } from './options.js'
 export { MemorySessionRegistry, MemoryRevocationStore } from './memory.js'
@@ -33,6 +33,12 @@ export interface WsSession extends EventEmitter<SessionEvents> {
   readonly deadline: number
   /** true once a close has begun */
   readonly closed: boolean
+  /**
+   * false when the socket negotiated a closed subprotocol (`graphql-transport-ws`,
+   * `graphql-ws`, `closedSubprotocols`): no control frame is sent or read on it; the events
+   * (`expiring`, …) still fire
+   */
+  readonly controlFrames: boolean
   /** topics the client holds (topic → action), re-checked with `request.authorizeTopic` after a refresh */
   readonly topics: ReadonlyMap<string, string>
   trackTopic(topic: string, action?: string): void
@@ -40,6 +46,13 @@ export interface WsSession extends EventEmitter<SessionEvents> {
   info(): SessionInfo
   /** closes the socket with a code and a reason (never put a credential in it) */
   close(code: number, reason: string): void
+}
+
+declare module '@wsguard/core' {
+  interface WsguardRequestParts {
+    /** types `sessionOf(raw)` */
+    session: WsSession
+  }
 }
 
 declare module 'fastify' {

@@ -13,6 +13,23 @@ export const DEFAULT_CLOSE_TIMEOUT_MS = 5_000
 export const DEFAULT_REVOCATION_TIMEOUT_MS = 2_000
 export const DEFAULT_MAX_SESSIONS_RETRY_AFTER_MS = 30_000
 export const DEFAULT_REALM = 'wsguard'
+export const DEFAULT_MIN_REMAINING_MS = 1_000
+export const DEFAULT_SHUTDOWN: ShutdownOrder = 'first'
+/**
+ * Subprotocols whose every message the framework defines, and which therefore take no control
+ * frame: graphql-ws's `graphql-transport-ws`, and `graphql-ws` (subscriptions-transport-ws,
+ * mercurius's legacy protocol). A graphql-ws client closes itself 4004 on a message it does
+ * not know.
+ */
+export const BUILT_IN_CLOSED_SUBPROTOCOLS: readonly string[] = Object.freeze(['graphql-transport-ws', 'graphql-ws'])
+
+/**
+ * When shutdown closes the sessions: `'first'`, before any `preClose` hook (every session
+ * gets 1001 before @fastify/websocket's default `preClose` closes its clients with no code);
+ * `'after-preclose'`, after the `preClose` hooks, so the app's own `preClose` (given to
+ * @fastify/websocket) says its goodbye first and sessions still open then get 1001.
+ */
+export type ShutdownOrder = 'first' | 'after-preclose'
 export const DEFAULT_MESSAGES: Readonly<ControlMessageNames> = Object.freeze({
   expiring: 'auth.expiring',
   refresh: 'auth.refresh',
@@ -79,6 +96,21 @@ export interface SessionExpiryOptions {
   closeTimeoutMs?: number
   /** `realm` of the challenge sent with 401 WSG_TOKEN_REVOKED. Default 'wsguard' */
   realm?: string
+  /**
+   * subprotocols that take no control frame, added to the built-in `graphql-transport-ws` and
+   * `graphql-ws`: on a socket that negotiated one, no `auth.*`/`topic.revoked` frame is sent
+   * and none is read (every frame is the app's); expiry still closes 4401. Default []
+   */
+  closedSubprotocols?: readonly string[]
+  /**
+   * a handshake whose credential expires within this long, or has already expired (a verifier
+   * accepts a token up to its clock tolerance past `exp`), is refused 401 WSG_TOKEN_EXPIRED
+   * before the upgrade instead of being opened to be closed 4401; a refresh to such a
+   * credential is refused alike; ms. Default 1000
+   */
+  minRemainingMs?: number
+  /** when shutdown closes the sessions: before every `preClose` hook, or after them. Default 'first' */
+  shutdown?: ShutdownOrder
   /** time and timers (one timer for all sessions). Default the system clock */
   clock?: TimerClock
 }
@@ -102,12 +134,26 @@ export interface SessionExpiryConfig {
   readonly maxSessionsRetryAfterMs: number
   readonly closeTimeoutMs: number
   readonly realm: string
+  /** the built-in closed subprotocols and the app's */
+  readonly closedSubprotocols: ReadonlySet<string>
+  readonly minRemainingMs: number
+  readonly shutdown: ShutdownOrder
   readonly clock: TimerClock
 }
 
-const KEYS = new Set(['noticeMs', 'graceMs', 'maxLifetimeMs', 'idleTimeoutMs', 'heartbeatMs', 'refresh', 'refreshLimit', 'authenticate', 'messages', 'maxControlFrameBytes', 'registry', 'revocations', 'revocationRetentionMs', 'revocationTimeoutMs', 'maxSessionsPerPrincipal', 'maxSessionsRetryAfterMs', 'closeTimeoutMs', 'realm', 'clock'])
+const KEYS = new Set(['noticeMs', 'graceMs', 'maxLifetimeMs', 'idleTimeoutMs', 'heartbeatMs', 'refresh', 'refreshLimit', 'authenticate', 'messages', 'maxControlFrameBytes', 'registry', 'revocations', 'revocationRetentionMs', 'revocationTimeoutMs', 'maxSessionsPerPrincipal', 'maxSessionsRetryAfterMs', 'closeTimeoutMs', 'realm', 'closedSubprotocols', 'minRemainingMs', 'shutdown', 'clock'])
 const MESSAGE_NAME = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/
 const REALM = /^[\x20\x21\x23-\x5b\x5d-\x7e]+$/
+/** RFC 6455: a subprotocol is an RFC 7230 token */
+const SUBPROTOCOL = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+
+function closedSubprotocols (value: unknown): ReadonlySet<string> {
+  if (value === undefined) return new Set(BUILT_IN_CLOSED_SUBPROTOCOLS)
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && SUBPROTOCOL.test(v))) {
+    throw invalidOption('opts.closedSubprotocols must be an array of subprotocol names (RFC 7230 tokens)')
+  }
+  return new Set([...BUILT_IN_CLOSED_SUBPROTOCOLS, ...(value as string[])])
+}
 
 function duration (value: unknown, path: string, fallback: number, min: number): number {
   if (value === undefined) return fallback
@@ -155,6 +201,7 @@ export function validateOptions (opts: unknown): SessionExpiryConfig {
   if (o.registry !== undefined && !hasMethods(o.registry, ['add', 'update', 'remove', 'list'])) throw invalidOption('opts.registry must implement SessionRegistry (add, update, remove, list)')
   if (o.revocations !== undefined && !hasMethods(o.revocations, ['revoke', 'isRevoked', 'subscribe'])) throw invalidOption('opts.revocations must implement RevocationStore (revoke, isRevoked, subscribe)')
   if (o.realm !== undefined && (typeof o.realm !== 'string' || !REALM.test(o.realm))) throw invalidOption('opts.realm must be printable ASCII without quotes or backslashes')
+  if (o.shutdown !== undefined && o.shutdown !== 'first' && o.shutdown !== 'after-preclose') throw invalidOption("opts.shutdown must be 'first' or 'after-preclose'")
   if (o.clock !== undefined && !isTimerClock(o.clock)) throw invalidOption('opts.clock must implement TimerClock (now, setTimer, clearTimer)')
   const config: SessionExpiryConfig = {
     noticeMs: duration(o.noticeMs, 'opts.noticeMs', DEFAULT_NOTICE_MS, 0),
@@ -175,6 +222,9 @@ export function validateOptions (opts: unknown): SessionExpiryConfig {
     maxSessionsRetryAfterMs: duration(o.maxSessionsRetryAfterMs, 'opts.maxSessionsRetryAfterMs', DEFAULT_MAX_SESSIONS_RETRY_AFTER_MS, 1000),
     closeTimeoutMs: duration(o.closeTimeoutMs, 'opts.closeTimeoutMs', DEFAULT_CLOSE_TIMEOUT_MS, 0),
     realm: (o.realm ?? DEFAULT_REALM) as string,
+    closedSubprotocols: closedSubprotocols(o.closedSubprotocols),
+    minRemainingMs: duration(o.minRemainingMs, 'opts.minRemainingMs', DEFAULT_MIN_REMAINING_MS, 0),
+    shutdown: (o.shutdown ?? DEFAULT_SHUTDOWN) as ShutdownOrder,
     clock: (o.clock ?? systemTimerClock) as TimerClock
   }
   return Object.freeze(config)

@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http'
 import type { WebSocket } from '@fastify/websocket'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
 import {
-  addHandshakeCheck, assertRegisteredOnce, appIdentity, CloseCode, invalidOption, publishRejection, refuseUngovernedRoutes, revocationOrigin, sendRejection,
+  addHandshakeCheck, assertRegisteredOnce, appIdentity, CloseCode, governsHttp, invalidOption, linkRequest, publishRejection, refuseUngovernedRoutes, revocationOrigin, sendRejection,
   type Principal, type RevocationOrigin, type RevocationStore, type SessionFilter, type SessionInfo, type WsguardErrorCode
 } from '@wsguard/core'
 import { bounded } from './bounded.js'
@@ -11,7 +11,7 @@ import { SessionCap, type CapCheck } from './cap.js'
 import { ControlMatcher } from './control.js'
 import { checkFilter, checkRevokeOptions, filterKind, matches, type RevokeOptions } from './filter.js'
 import { LiveSessionRegistry, MemoryRevocationStore } from './memory.js'
-import { validateOptions, type RefreshAuthenticator, type SessionExpiryOptions } from './options.js'
+import { validateOptions, type RefreshAuthenticator, type SessionExpiryConfig, type SessionExpiryOptions } from './options.js'
 import { schedulerFor } from './scheduler.js'
 import { Session, type SessionHost } from './session.js'
 
@@ -145,6 +145,10 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
     get size () { return live.size }
   } satisfies WsSessions)
 
+  // The positive mark of a plain HTTP request (config.governHttp) the check let through: it
+  // opens no socket, so it is not pending a connection and holds no place under the cap.
+  const httpAdmitted = new WeakSet<FastifyRequest>()
+
   const wss = fastify.websocketServer
   function onConnection (socket: WebSocket, raw: IncomingMessage): void {
     const pending = pendingByRaw.get(raw)
@@ -174,8 +178,16 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
         for (const s of live) s.terminate(CloseCode.GOING_AWAY, 'server shutting down')
       }, config.closeTimeoutMs)
       drained = () => { config.clock.clearTimer(timer); resolve() }
-      for (const s of [...live]) s.close(CloseCode.GOING_AWAY, 'server shutting down')
+      // A socket the app's own preClose is already closing keeps its code; it is waited for.
+      for (const s of [...live]) if (s.socketOpen) s.close(CloseCode.GOING_AWAY, 'server shutting down')
     })
+  }
+  const runShutdown = (done: (err?: unknown) => void): void => { shutdown().then(() => done(), done) }
+
+  if (config.shutdown === 'after-preclose') {
+    // preClose hooks run in the order they were added, and @fastify/websocket (a declared
+    // dependency) added its own, the app's custom preClose included, before this one.
+    fastify.addHook('preClose', function wsguardShutdown (done) { runShutdown(done as (err?: unknown) => void) })
   }
 
   fastify.addHook('onReady', function (done) {
@@ -189,7 +201,7 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
     // onClose handlers run last-in first-out, and Fastify registers the one that runs the
     // preClose hooks before onReady. Added now, this one runs first: every session is
     // closed 1001 before @fastify/websocket's preClose closes its clients with no code.
-    ;(fastify as unknown as OnClose).onClose((_instance, closed) => { shutdown().then(() => closed(), closed) })
+    if (config.shutdown === 'first') (fastify as unknown as OnClose).onClose((_instance, closed) => { runShutdown(closed) })
     done()
   })
 
@@ -197,7 +209,7 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
   refuseUngovernedRoutes(fastify, {
     source: SOURCE,
     phase: 'preHandler',
-    handled: (request) => pendingByRaw.has(request.raw),
+    handled: (request) => pendingByRaw.has(request.raw) || httpAdmitted.has(request),
     exempt: (routeConfig) => routeConfig?.session === false,
     consequence: 'its sockets could not expire or be revoked',
     optOut: 'config.session: false'
@@ -217,9 +229,13 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
     const value = (routeOptions.config as { session?: unknown } | undefined)?.session
     if (value === false) return
     if (value !== undefined) throw invalidOption(`route ${String(routeOptions.method)} ${routeOptions.url}: config.session must be false or absent`)
-    // An in-band refresh checks the new principal's revocations too (core's handshake checks).
-    addHandshakeCheck(routeOptions, { source: SOURCE, check: (_request, principal) => revocationCheck(host, principal) })
-    const hook = makeHandshakeHook(host, routeOptions.url)
+    const http = governsHttp(routeOptions)
+    // An in-band refresh checks the new principal's expiry and revocations too (core's handshake checks).
+    addHandshakeCheck(routeOptions, {
+      source: SOURCE,
+      check: (_request, principal) => expiryCheck(config, principal) ?? revocationCheck(host, principal)
+    })
+    const hook = makeHandshakeHook({ host, route: routeOptions.url, http, httpAdmitted })
     routeOptions.preValidation = [...hooksOf(routeOptions.preValidation), hook]
     // A handshake refused by a later hook gets an HTTP answer: the place it held under the cap is given back.
     if (cap !== undefined) routeOptions.onResponse = [...hooksOf(routeOptions.onResponse), releaseHeld]
@@ -239,34 +255,73 @@ function revocationCheck (host: SessionHost, principal: Principal): WsguardError
 }
 
 /**
+ * A credential that has expired (inside the verifier's clock tolerance) or expires within
+ * `minRemainingMs` is refused: admitted, its socket would be closed 4401 at once, and a client
+ * that reconnects with the same token would loop open → close. The code says which credential:
+ * a certificate-only principal's certificate, else the token.
+ */
+function expiryCheck (config: SessionExpiryConfig, principal: Principal): WsguardErrorCode | undefined {
+  const { expiresAt } = principal
+  if (expiresAt === undefined) return undefined
+  const left = expiresAt - config.clock.now()
+  if (left > 0 && left >= config.minRemainingMs) return undefined
+  return principal.method === 'mtls' ? 'WSG_CERT_UNTRUSTED' : 'WSG_TOKEN_EXPIRED'
+}
+
+/**
  * Before the upgrade: a revoked token (by id, or its subject, session or issuer revoked
  * after it was issued) gets 401 WSG_TOKEN_REVOKED; a principal already holding
  * `maxSessionsPerPrincipal` sessions gets 429 WSG_RATE_LIMITED with Retry-After; a store or
  * registry that fails gets 503. Runs in preValidation, after every onRequest hook, so
  * auth-handshake's principal is set.
  */
-function makeHandshakeHook (host: SessionHost, route: string) {
+/** What one governed route's handshake hook needs, built once per route. */
+interface HandshakeRoute {
+  readonly host: SessionHost
+  readonly route: string
+  /** `config.governHttp`: plain HTTP requests are checked too */
+  readonly http: boolean
+  /** the positive mark of a plain HTTP request let through */
+  readonly httpAdmitted: WeakSet<FastifyRequest>
+}
+
+function makeHandshakeHook ({ host, route, http, httpAdmitted }: HandshakeRoute) {
   const { config, cap } = host
-  const challenge = { 'www-authenticate': `Bearer realm="${config.realm}", error="invalid_token", error_description="The token has been revoked"` }
+  const challenge = (description: string): Record<string, string> =>
+    ({ 'www-authenticate': `Bearer realm="${config.realm}", error="invalid_token", error_description="${description}"` })
   const retryAfter = { 'retry-after': String(Math.ceil(config.maxSessionsRetryAfterMs / 1000)) }
-  const headers: Partial<Record<WsguardErrorCode, Record<string, string>>> = { WSG_TOKEN_REVOKED: challenge, WSG_RATE_LIMITED: retryAfter }
+  const headers: Partial<Record<WsguardErrorCode, Record<string, string>>> = {
+    WSG_TOKEN_REVOKED: challenge('The token has been revoked'),
+    WSG_TOKEN_EXPIRED: challenge('The token has expired'),
+    WSG_RATE_LIMITED: retryAfter
+  }
 
   function refuse (request: FastifyRequest, reply: FastifyReply, code: WsguardErrorCode, principal: Principal, detail: string): void {
     sendRejection(reply, code, headers[code])
-    publishRejection(SOURCE, request, route, code, 0, detail, principal)
+    // A plain HTTP request (config.governHttp) is answered alike, but is no handshake to count.
+    if (request.ws === true) publishRejection(SOURCE, request, route, code, 0, detail, principal)
   }
 
   return function wsguardSessionCheck (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
-    // Not an upgrade: no socket will open, so nothing to admit or check.
-    if (request.ws !== true) return done()
+    // Not an upgrade: no socket will open, so nothing to admit, unless the route asked for
+    // its HTTP requests to be governed: then the same expiry and revocation checks, no cap.
+    const upgrade = request.ws === true
+    if (!upgrade && !http) return done()
     // Taken before the check starts: a revocation delivered while the store answers is applied to its result.
     const seen = host.delivered()
     const principal = request.principal ?? null
     const admit = (held: Principal | undefined): void => {
-      pendingByRaw.set(request.raw, { request, route, seen, held })
+      if (upgrade) {
+        pendingByRaw.set(request.raw, { request, route, seen, held })
+        linkRequest(request)
+      } else {
+        httpAdmitted.add(request)
+      }
       done()
     }
     if (principal === null) return admit(undefined)
+    const expired = expiryCheck(config, principal)
+    if (expired !== undefined) return refuse(request, reply, expired, principal, 'expired')
     const failed = (what: string) => (err: unknown): void => {
       request.log.error({ err }, `session-expiry: ${what} check failed; handshake refused`)
       refuse(request, reply, 'WSG_UNAVAILABLE', principal, what === 'revocation' ? 'revocation-store' : 'session-registry')
@@ -274,7 +329,7 @@ function makeHandshakeHook (host: SessionHost, route: string) {
     const decide = (code: WsguardErrorCode | undefined): void => {
       if (code === undefined && host.revokedSince(seen, '', principal) !== undefined) code = 'WSG_TOKEN_REVOKED'
       if (code !== undefined) return refuse(request, reply, code, principal, 'revoked')
-      if (cap === undefined) return admit(undefined)
+      if (cap === undefined || !upgrade) return admit(undefined)
       let check: CapCheck
       try {
         check = cap.check(principal)

@@ -63,6 +63,11 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
   readonly id: string = randomId()
   readonly openedAt: number
   readonly route: string
+  /**
+   * false on a socket that negotiated a closed subprotocol (graphql-transport-ws, graphql-ws,
+   * the app's `closedSubprotocols`): no control frame is sent or read there
+   */
+  readonly controlFrames: boolean
   dueAt = 0
   heapIndex = -1
 
@@ -101,6 +106,7 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
     this.#nextPingAt = config.heartbeatMs > 0 ? now + config.heartbeatMs : FOREVER
     this.#capAt = config.maxLifetimeMs > 0 ? now + config.maxLifetimeMs : FOREVER
     this.#expiresAt = this.principal?.expiresAt
+    this.controlFrames = !config.closedSubprotocols.has(socket.protocol)
     this.#send = socket.send
     this.#intercept()
   }
@@ -111,6 +117,8 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
   /** when the socket will be closed unless the credential is refreshed: expiry + grace, or the lifetime cap */
   get deadline (): number { return Math.min(this.#credentialCloseAt(), this.#capAt) }
   get closed (): boolean { return this.#ended || this.#closeCode !== undefined }
+  /** whether the socket is open: no close begun by either side, or by the app */
+  get socketOpen (): boolean { return this.#socket.readyState === this.#socket.OPEN }
 
   /** Remembers a topic the client holds, so a refresh that narrows the grants can revoke it. */
   trackTopic (topic: string, action = 'subscribe'): void { (this.#topics ??= new Map()).set(topic, action) }
@@ -211,6 +219,8 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
   }
 
   #control (message: Record<string, unknown>): void {
+    // A closed subprotocol's client would fail on a message its protocol does not define.
+    if (!this.controlFrames) return
     this.#framesOut++
     ;(this.#send as (data: string) => void).call(this.#socket, JSON.stringify(message))
   }
@@ -223,7 +233,8 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
     const session = this
     const socket = this.#socket
     const emit = socket.emit
-    const control = this.#host.control
+    // On a closed subprotocol every frame is the framework's: none is read as a refresh.
+    const control = this.controlFrames ? this.#host.control : undefined
     // pong and close are seen here too: no listener, and no closure, per socket for them.
     socket.emit = function (this: WebSocket, event: string | symbol, ...args: unknown[]): boolean {
       if (event === 'pong') {

@@ -99,3 +99,16 @@ t.test('a refused handshake creates no session', async (t) => {
   t.equal('refused' in r && r.status, 401)
   t.equal(app.wsSessions.size, 0)
 })
+
+t.test('wsSession.close twice: the first close stands', async (t) => {
+  const { base, token } = await harness(t, {
+    routes: (app) => {
+      app.get('/twice', { websocket: true }, (_socket, req) => {
+        req.wsSession.close(4000, 'first')
+        req.wsSession.close(4001, 'second')
+      })
+    }
+  })
+  const c = await open(t, `${base}/twice`, token('alice', 600))
+  t.same(await c.closed, { code: 4000, reason: 'first' })
+})

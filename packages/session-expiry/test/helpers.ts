@@ -1,7 +1,7 @@
 import type { Test } from 'tap'
 import { channel, requirePrincipal } from '@wsguard/core'
 import Fastify, { type FastifyInstance } from 'fastify'
-import websocket from '@fastify/websocket'
+import websocket, { type WebsocketPluginOptions } from '@fastify/websocket'
 import type { AddressInfo } from 'node:net'
 import type WebSocket from 'ws'
 import { authHandshake } from '@wsguard/auth-handshake'
@@ -26,6 +26,10 @@ export interface HarnessOptions {
   routes?: (app: FastifyInstance) => void
   before?: (app: FastifyInstance) => Promise<void>
   auth?: boolean
+  /** auth-handshake's clock tolerance, ms. Default 0 */
+  clockToleranceMs?: number
+  /** @fastify/websocket's options */
+  websocket?: WebsocketPluginOptions
 }
 
 /**
@@ -36,9 +40,9 @@ export async function harness (t: Test, opts: HarnessOptions = {}): Promise<Harn
   const clock = new FakeClock(T0)
   const app = Fastify()
   t.teardown(() => app.close())
-  await app.register(websocket)
+  await app.register(websocket, opts.websocket ?? {})
   if (opts.auth !== false) {
-    await app.register(authHandshake, { jwt: { issuer: ISS, audience: AUD, algorithms: ['ES256'], jwks: jwks(key), clockToleranceMs: 0 }, clock })
+    await app.register(authHandshake, { jwt: { issuer: ISS, audience: AUD, algorithms: ['ES256'], jwks: jwks(key), clockToleranceMs: opts.clockToleranceMs ?? 0 }, clock })
   }
   await opts.before?.(app)
   await app.register(sessionExpiry, { heartbeatMs: 0, idleTimeoutMs: 0, ...opts.session, clock })

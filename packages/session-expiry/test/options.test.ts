@@ -31,7 +31,11 @@ const bad: Array<[string, unknown, RegExp]> = [
   ['maxSessionsPerPrincipal as text', { maxSessionsPerPrincipal: '5' }, /opts\.maxSessionsPerPrincipal must be an integer/],
   ['maxSessionsRetryAfterMs', { maxSessionsRetryAfterMs: 999 }, /opts\.maxSessionsRetryAfterMs must be an integer ≥ 1000/],
   ['realm', { realm: 'a"b' }, /opts\.realm must be printable ASCII/],
-  ['clock', { clock: { now: () => 1 } }, /opts\.clock must implement TimerClock/]
+  ['clock', { clock: { now: () => 1 } }, /opts\.clock must implement TimerClock/],
+  ['closedSubprotocols', { closedSubprotocols: 'graphql-ws' }, /opts\.closedSubprotocols must be an array of subprotocol names/],
+  ['closedSubprotocols entry', { closedSubprotocols: ['has space'] }, /opts\.closedSubprotocols must be an array of subprotocol names/],
+  ['minRemainingMs', { minRemainingMs: -1 }, /opts\.minRemainingMs must be an integer ≥ 0/],
+  ['shutdown', { shutdown: 'never' }, /opts\.shutdown must be 'first' or 'after-preclose'/]
 ]
 
 t.test('bad options fail registration with a message naming the option', async (t) => {
@@ -46,7 +50,11 @@ t.test('bad options fail registration with a message naming the option', async (
 t.test('defaults, and options are copied', async (t) => {
   const messages = { refresh: 'reauth' }
   const c = validateOptions({ messages })
-  t.match(c, { noticeMs: 60_000, graceMs: 5_000, maxLifetimeMs: 28_800_000, idleTimeoutMs: 300_000, heartbeatMs: 30_000, refresh: true, refreshLimit: { max: 5, windowMs: 60_000 }, maxControlFrameBytes: 16_384, revocationRetentionMs: 86_400_000, revocationTimeoutMs: 2_000, maxSessionsPerPrincipal: 0, maxSessionsRetryAfterMs: 30_000, closeTimeoutMs: 5_000, realm: 'wsguard' })
+  t.match(c, { noticeMs: 60_000, graceMs: 5_000, maxLifetimeMs: 28_800_000, idleTimeoutMs: 300_000, heartbeatMs: 30_000, refresh: true, refreshLimit: { max: 5, windowMs: 60_000 }, maxControlFrameBytes: 16_384, revocationRetentionMs: 86_400_000, revocationTimeoutMs: 2_000, maxSessionsPerPrincipal: 0, maxSessionsRetryAfterMs: 30_000, closeTimeoutMs: 5_000, realm: 'wsguard', minRemainingMs: 1_000, shutdown: 'first' })
+  t.same([...c.closedSubprotocols], ['graphql-transport-ws', 'graphql-ws'])
+  const list = ['acme.v1']
+  t.same([...validateOptions({ closedSubprotocols: list }).closedSubprotocols], ['graphql-transport-ws', 'graphql-ws', 'acme.v1'], 'added to the built-in ones')
+  t.same(list, ['acme.v1'], 'not mutated')
   t.same(c.messages, { expiring: 'auth.expiring', refresh: 'reauth', refreshed: 'auth.refreshed', refreshFailed: 'auth.refresh_failed', topicRevoked: 'topic.revoked' })
   t.same(messages, { refresh: 'reauth' }, 'not mutated')
   t.ok(Object.isFrozen(c))

@@ -2,10 +2,11 @@
 // its right type and once, under @ts-expect-error, with a wrong one.
 import Fastify from 'fastify'
 import websocket from '@fastify/websocket'
-import type { AuthOutcome, SessionInfo } from '@wsguard/core'
+import { sessionOf, type AuthOutcome, type SessionInfo } from '@wsguard/core'
 import { FakeClock } from '@wsguard/testing'
 import {
   sessionExpiry, MemoryRevocationStore, MemorySessionRegistry, DEFAULT_MESSAGES, DEFAULT_NOTICE_MS, DEFAULT_MAX_SESSIONS_RETRY_AFTER_MS,
+  DEFAULT_MIN_REMAINING_MS, DEFAULT_SHUTDOWN, BUILT_IN_CLOSED_SUBPROTOCOLS, type ShutdownOrder,
   type SessionExpiryOptions, type WsSession, type ControlMessageNames, type RefreshAuthenticator, type RevokeOptions
 } from '../src/index.js'
 
@@ -31,8 +32,25 @@ const options: SessionExpiryOptions = {
   maxSessionsRetryAfterMs: DEFAULT_MAX_SESSIONS_RETRY_AFTER_MS,
   closeTimeoutMs: 5_000,
   realm: 'wsguard',
+  closedSubprotocols: ['acme.v1'],
+  minRemainingMs: DEFAULT_MIN_REMAINING_MS,
+  shutdown: 'after-preclose',
   clock: new FakeClock()
 }
+const builtIn: readonly string[] = BUILT_IN_CLOSED_SUBPROTOCOLS
+const order: ShutdownOrder = DEFAULT_SHUTDOWN
+// @ts-expect-error closedSubprotocols is a list
+const badClosed: SessionExpiryOptions = { closedSubprotocols: 'graphql-ws' }
+// @ts-expect-error minRemainingMs is a number
+const badRemaining: SessionExpiryOptions = { minRemainingMs: '1s' }
+// @ts-expect-error shutdown is one of two orders
+const badShutdown: SessionExpiryOptions = { shutdown: 'last' }
+// The session from the raw request is session-expiry's WsSession once its types are loaded.
+declare const rawRequest: import('node:http').IncomingMessage
+const fromRaw: WsSession | null = sessionOf(rawRequest)
+const frames: boolean | undefined = fromRaw?.controlFrames
+// @ts-expect-error it is typed (not `null` alone, as it is without session-expiry's types)
+const untyped: null = sessionOf(rawRequest)
 
 // @ts-expect-error noticeMs is a number of ms
 const badNotice: SessionExpiryOptions = { noticeMs: '1m' }
@@ -113,4 +131,4 @@ await app.wsSessions.revoke({ subject: 'alice' }, { instance: 'api-1' })
 const list: readonly SessionInfo[] = await app.wsSessions.list({ subject: 'alice' })
 const size: number = app.wsSessions.size
 
-export { badNotice, badGrace, badLifetime, badIdle, badHeartbeat, badRefresh, badLimit, badAuth, badMessages, badBytes, badRegistry, badStore, badRetention, badClose, badRevocationTimeout, badCap, badCapRetry, badRealm, badClock, closed, list, size }
+export { badNotice, badGrace, badLifetime, badIdle, badHeartbeat, badRefresh, badLimit, badAuth, badMessages, badBytes, badRegistry, badStore, badRetention, badClose, badRevocationTimeout, badCap, badCapRetry, badRealm, badClock, closed, list, size, builtIn, order, badClosed, badRemaining, badShutdown, fromRaw, frames, untyped }

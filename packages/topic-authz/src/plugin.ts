@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import type {} from '@fastify/websocket'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
-import { ChannelName, addHandshakeCheck, appIdentity, assertRegisteredOnce, channel, publishRejection, refuseUngovernedRoutes, sendRejection, type Principal } from '@wsguard/core'
+import { ChannelName, addHandshakeCheck, appIdentity, assertRegisteredOnce, channel, governsHttp, publishRejection, refuseUngovernedRoutes, sendRejection, type Principal } from '@wsguard/core'
 import { DecisionCache } from './cache.js'
 import { Decider, type RoutePolicy } from './decider.js'
 import { compileHandshakeTopics, type CompiledHandshakeTopic } from './handshake-topic.js'
@@ -76,6 +76,7 @@ export async function topicAuthzPlugin (fastify: FastifyInstance, opts: TopicAut
 
   fastify.addHook('onRoute', (routeOptions: RouteOptions) => {
     if (routeOptions.websocket !== true && typeof routeOptions.wsHandler !== 'function') return
+    const http = governsHttp(routeOptions)
     const routeConfig = routeOptions.config as { topics?: unknown, handshakeTopic?: unknown } | undefined
     if (routeConfig?.topics === undefined && routeConfig?.handshakeTopic === undefined) return
     const url = routeOptions.url
@@ -95,7 +96,7 @@ export async function topicAuthzPlugin (fastify: FastifyInstance, opts: TopicAut
       // preValidation runs after every onRequest hook (auth-handshake's included) and
       // before the websocket handler upgrades, whatever order the plugins were registered in.
       const existing = routeOptions.preValidation
-      const hook = makeHandshakeHook(check, url, admitted)
+      const hook = makeHandshakeHook(check, url, admitted, http)
       routeOptions.preValidation = existing === undefined ? [hook] : [...(Array.isArray(existing) ? existing : [existing]), hook]
     }
   })
@@ -139,16 +140,19 @@ function makeTopicCheck (decider: Decider, policy: RoutePolicy, topics: readonly
   }
 }
 
-function makeHandshakeHook (check: TopicCheck, route: string, admitted: WeakSet<FastifyRequest>) {
+function makeHandshakeHook (check: TopicCheck, route: string, admitted: WeakSet<FastifyRequest>, http: boolean) {
   return function wsguardHandshakeTopic (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
-    // Not an upgrade (a plain GET, or the HTTP side of a { handler, wsHandler } route): no handshake to check.
-    if (request.ws !== true) return done()
+    // Not an upgrade (a plain GET, or the HTTP side of a { handler, wsHandler } route): no
+    // handshake to check, unless the route asked for its HTTP requests to be governed.
+    const upgrade = request.ws === true
+    if (!upgrade && !http) return done()
     const started = rejected.hasSubscribers ? performance.now() : 0
     const principal = request.principal ?? null
     const denied = check(request, principal)
     if (denied !== undefined) {
       sendRejection(reply, 'WSG_TOPIC_DENIED', denied.reason === 'stale-auth' ? stepUpChallenge(denied.stepUp as StepUp) : undefined)
-      publishRejection(SOURCE, request, route, 'WSG_TOPIC_DENIED', started, denied.reason, principal)
+      // A plain HTTP request is answered alike, but is no handshake to count.
+      if (upgrade) publishRejection(SOURCE, request, route, 'WSG_TOPIC_DENIED', started, denied.reason, principal)
       return
     }
     admitted.add(request)

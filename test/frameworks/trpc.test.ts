@@ -1,0 +1,137 @@
+// tRPC 11 subscriptions over @fastify/websocket behind wsguard, with tRPC's own client: the
+// recipe in docs/recipes/trpc.md, proved.
+import t, { type Test } from 'tap'
+import type { AddressInfo } from 'node:net'
+import { EventEmitter, on } from 'node:events'
+import Fastify, { type FastifyInstance } from 'fastify'
+import websocket from '@fastify/websocket'
+import { initTRPC, TRPCError, tracked } from '@trpc/server'
+import { getWSConnectionHandler, type CreateWSSContextFnOptions } from '@trpc/server/adapters/ws'
+import { createTRPCClient, createWSClient, wsLink } from '@trpc/client'
+import { ChannelName, principalOf, sessionOf, type HandshakeRejectedMessage, type SessionClosedMessage, type SessionOpenedMessage } from '@wsguard/core'
+import { FakeClock, until } from '@wsguard/testing'
+import { bearerWebSocket, expiredToken, record, registerWsguard, T0, token, type Frames } from './helpers.js'
+
+// The principal reaches tRPC through the raw request its createContext receives.
+function createContext ({ req }: CreateWSSContextFnOptions) {
+  return { principal: principalOf(req), session: sessionOf(req) }
+}
+const tr = initTRPC.context<typeof createContext>().create()
+const orders = new EventEmitter()
+let seq = 0
+
+const router = tr.router({
+  whoami: tr.procedure.query(({ ctx }) => ({ id: ctx.principal?.id ?? null, tenant: ctx.principal?.claims.tenant ?? null, session: ctx.session?.id !== undefined })),
+  orders: tr.procedure.subscription(async function * ({ ctx, signal }) {
+    if (ctx.principal === null) throw new TRPCError({ code: 'UNAUTHORIZED' })
+    for await (const [order] of on(orders, 'order', { signal })) {
+      yield tracked(String(++seq), { ...(order as { id: string }), viewer: ctx.principal.id })
+    }
+  })
+})
+
+interface Server { app: FastifyInstance, clock: FakeClock, url: string }
+
+async function server (t: Test): Promise<Server> {
+  const clock = new FakeClock(T0)
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(websocket)
+  await registerWsguard(app, clock)
+  // The adapter's websocket route, declared by the app so that it carries the route rules
+  // (fastifyTRPCPlugin's useWSS route takes no route options).
+  // (Its types ask for the server too, which @fastify/websocket holds.)
+  const onConnection = getWSConnectionHandler({ router, createContext, wss: app.websocketServer })
+  app.get('/trpc', { websocket: true, config: { auth: { scopes: ['orders:read'] } } }, (socket, req) => { onConnection(socket, req.raw) })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  return { app, clock, url: `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}/trpc` }
+}
+
+function trpcClient (t: Test, url: string, getToken: () => string) {
+  const frames: Frames = []
+  const closes: number[] = []
+  const ws = createWSClient({
+    url,
+    WebSocket: bearerWebSocket(getToken, frames, 'trpc') as unknown as typeof globalThis.WebSocket,
+    retryDelayMs: () => 0,
+    onClose: (cause) => { closes.push(cause?.code ?? 0) }
+  })
+  t.teardown(async () => { await ws.close() })
+  return { client: createTRPCClient<typeof router>({ links: [wsLink({ client: ws })] }), frames, closes }
+}
+
+t.test('accepted: the principal and the session in createContext (principalOf/sessionOf of the raw request)', async (t) => {
+  const s = await server(t)
+  const { client } = trpcClient(t, s.url, () => token(s.clock, 'alice', 600))
+  t.same(await client.whoami.query(), { id: 'alice', tenant: 'acme', session: true })
+})
+
+t.test('refused before the upgrade with its code: no socket, no context', async (t) => {
+  const s = await server(t)
+  const rejected = record<HandshakeRejectedMessage>(t, ChannelName.handshakeRejected)
+  const opened = record<SessionOpenedMessage>(t, ChannelName.sessionOpened)
+  const wrong = token(s.clock, 'alice', 600).replace(/\.[^.]+$/, '.AAAA')
+  const { client } = trpcClient(t, s.url, () => wrong)
+  client.whoami.query().catch(() => {})
+  await until(() => rejected.seen.length >= 2, 'two refused attempts')
+  t.match(rejected.seen[0], { code: 'WSG_TOKEN_INVALID', statusCode: 401, route: '/trpc' })
+  t.equal(opened.seen.length, 0)
+})
+
+t.test('expiry: an unknown control frame is ignored by the tRPC client; 4401, then it resumes with a fresh token', async (t) => {
+  const s = await server(t)
+  const opened = record<SessionOpenedMessage>(t, ChannelName.sessionOpened)
+  const closed = record<SessionClosedMessage>(t, ChannelName.sessionClosed)
+  const issued: string[] = []
+  const c = trpcClient(t, s.url, () => { const tok = token(s.clock, 'alice', 120); issued.push(tok); return tok })
+  const got: Array<{ id: string, viewer: string }> = []
+  const errors: unknown[] = []
+  const sub = c.client.orders.subscribe(undefined, { onData: (d) => { got.push(d.data) }, onError: (e) => { errors.push(e) } })
+  t.teardown(() => sub.unsubscribe())
+  const publishUntil = async (n: number, id: string): Promise<void> => {
+    await until(() => { if (got.length < n) orders.emit('order', { id }); return got.length >= n }, `order ${id}`)
+  }
+  await until(() => opened.seen.length === 1, 'the socket to open')
+  await publishUntil(1, 'o-1')
+  s.clock.advance(60_000) // auth.expiring goes out: tRPC's client ignores a frame without an id
+  await until(() => c.frames.some((f) => f.includes('auth.expiring')), 'the notice')
+  await publishUntil(2, 'o-2')
+  s.clock.advance(65_000)
+  await until(() => opened.seen.length === 2, 'the client to reconnect')
+  t.match(closed.seen, [{ closeCode: 4401 }])
+  t.equal(issued.length, 2, 'a fresh token for the new socket')
+  await publishUntil(3, 'o-3')
+  t.match(got, [{ id: 'o-1', viewer: 'alice' }, { id: 'o-2' }, { id: 'o-3', viewer: 'alice' }], 'the subscription resumed on the new socket')
+  t.same(errors, [], 'no error reached the app')
+  t.same(c.closes, [4401])
+})
+
+t.test('revocation closes the socket 4403; reconnecting with the same token is refused 401', async (t) => {
+  const s = await server(t)
+  const opened = record<SessionOpenedMessage>(t, ChannelName.sessionOpened)
+  const rejected = record<HandshakeRejectedMessage>(t, ChannelName.handshakeRejected)
+  const tok = token(s.clock, 'alice', 600)
+  const c = trpcClient(t, s.url, () => tok)
+  const sub = c.client.orders.subscribe(undefined, { onData: () => {} })
+  t.teardown(() => sub.unsubscribe())
+  await until(() => opened.seen.length === 1, 'the socket to open')
+  s.clock.advance(1_000)
+  t.same(await s.app.wsSessions.revoke({ subject: 'alice' }), { closed: 1 })
+  await until(() => rejected.seen.length > 0, 'tRPC to reconnect')
+  t.same(c.closes, [4403])
+  t.match(rejected.seen[0], { code: 'WSG_TOKEN_REVOKED', statusCode: 401 })
+  t.equal(opened.seen.length, 1)
+})
+
+t.test('an expired token inside the clock tolerance: tRPC\'s reconnect loop meets 401s, no socket opens', async (t) => {
+  const s = await server(t)
+  const opened = record<SessionOpenedMessage>(t, ChannelName.sessionOpened)
+  const rejected = record<HandshakeRejectedMessage>(t, ChannelName.handshakeRejected)
+  const stale = expiredToken(s.clock, 'alice', 2_000)
+  const c = trpcClient(t, s.url, () => stale)
+  const sub = c.client.orders.subscribe(undefined, { onData: () => {} })
+  t.teardown(() => sub.unsubscribe())
+  await until(() => rejected.seen.length >= 11, 'eleven attempts (the issue saw eleven open → 4401 cycles)')
+  t.ok(rejected.seen.every((m) => m.code === 'WSG_TOKEN_EXPIRED'))
+  t.equal(opened.seen.length, 0, 'no open → 4401 loop')
+})
