@@ -66,15 +66,11 @@ export function bearerWebSocket (getToken: () => string, frames: Frames, ownProt
   }
 }
 
-/** A channel's messages, collected for the test's duration; `next` resolves with the first one past those seen. */
-export function record<M> (t: Test, name: ChannelName): { seen: M[], next: () => Promise<M> } {
+/** A channel's messages, collected for the test's duration. */
+export function record<M> (t: Test, name: ChannelName): { seen: M[] } {
   const seen: M[] = []
-  const waiting: Array<(m: M) => void> = []
-  const listener = (m: unknown): void => {
-    seen.push(m as M)
-    waiting.shift()?.(m as M)
-  }
+  const listener = (m: unknown): void => { seen.push(m as M) }
   channel(name).subscribe(listener as never)
   t.teardown(() => channel(name).unsubscribe(listener as never))
-  return { seen, next: () => new Promise((resolve) => waiting.push(resolve)) }
+  return { seen }
 }
