@@ -26,6 +26,19 @@ async function clusterPort (taken: readonly number[]): Promise<number> {
   throw new Error('no free port pair for a cluster node')
 }
 
+/**
+ * Stops the nodes if the test process is told to end (tap's timeout sends SIGTERM): else
+ * they would outlive it, holding their ports. Returns the function that stops listening.
+ */
+export function reapOnSignal (nodes: readonly ChildProcess[]): () => void {
+  const reap = (): void => {
+    for (const n of nodes) if (n.exitCode === null) n.kill('SIGTERM')
+    process.exit(143)
+  }
+  process.once('SIGTERM', reap)
+  return () => { process.off('SIGTERM', reap) }
+}
+
 export interface TestCluster {
   readonly ports: readonly number[]
   stop(): Promise<void>
@@ -36,7 +49,9 @@ export async function startCluster (): Promise<TestCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'wsguard-cluster-'))
   const ports: number[] = []
   const nodes: ChildProcess[] = []
+  const unreap = reapOnSignal(nodes)
   const stop = async (): Promise<void> => {
+    unreap()
     await Promise.all(nodes.map((n) => new Promise<void>((resolve) => {
       if (n.exitCode !== null) return resolve()
       n.once('exit', () => resolve())

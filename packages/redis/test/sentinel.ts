@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { until } from '@wsguard/testing'
-import { free } from './cluster.js'
+import { free, reapOnSignal } from './cluster.js'
 
 export const MASTER_NAME = 'mymaster'
 
@@ -32,7 +32,9 @@ export interface TestSentinel {
 export async function startSentinel (): Promise<TestSentinel> {
   const dir = await mkdtemp(join(tmpdir(), 'wsguard-sentinel-'))
   const nodes: ChildProcess[] = []
+  const unreap = reapOnSignal(nodes)
   const stop = async (): Promise<void> => {
+    unreap()
     await Promise.all(nodes.map((n) => new Promise<void>((resolve) => {
       if (n.exitCode !== null) return resolve()
       n.once('exit', () => resolve())

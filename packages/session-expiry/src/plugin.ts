@@ -123,7 +123,8 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
   fastify.decorate('wsSessions', {
     async revoke (filter: SessionFilter, options?: RevokeOptions): Promise<{ closed: number }> {
       const f = checkFilter(filter, 'wsSessions.revoke')
-      const origin = Object.freeze({ instance: revocations.instance ?? host.instance, ...checkRevokeOptions(options, 'wsSessions.revoke') })
+      // The store's name is the store's to give: bounded like any origin before it is kept or published.
+      const origin = revocationOrigin({ ...checkRevokeOptions(options, 'wsSessions.revoke'), instance: revocations.instance ?? host.instance })
       const now = config.clock.now()
       let until = now + config.revocationRetentionMs
       if ('tokenId' in f) {

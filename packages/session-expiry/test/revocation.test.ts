@@ -187,6 +187,11 @@ t.test("a store's name becomes the origin's instance; what a store delivers is b
   await closedMsgs.wait((m) => m.principal?.id === 'carol')
   t.notOk('revocation' in (revokedMsgs.seen[2] as object), 'a revocation without an origin publishes none')
   t.notOk('revocation' in (closedMsgs.seen.find((m) => m.principal?.id === 'carol') as object))
+  store.instance = 'n'.repeat(300)
+  const d = await open(t, `${base}/feed`, token('dave', 3600))
+  await app.wsSessions.revoke({ subject: 'dave' })
+  await d.closed
+  t.strictSame(revokedMsgs.seen.at(-1)?.revocation, { instance: `${'n'.repeat(128)}…` }, 'a store\'s over-long name is cut too')
 })
 
 t.test('revoke options are checked: a bad one throws a TypeError and revokes nothing', async (t) => {
