@@ -92,19 +92,19 @@ export class RedisWindowCounter implements WindowCounter {
     return this.#count(counterField(key), windowMs, amount)
   }
 
-  async #count (field: string, windowMs: number, amount: number): Promise<WindowCounts | undefined> {
+  #count (field: string, windowMs: number, amount: number): Promise<WindowCounts | undefined> {
     this.#pending++
-    try {
-      const keys = [this.#keys.counter(windowMs, field), this.#keys.counters(windowMs)]
-      const args = [windowMs, amount, this.#config.maxCounterKeys, field, this.#keys.counter(windowMs, '')]
-      const [current, previous, start, elapsedMs] = await timed(HIT.run(this.#client, keys, args), this.#config.commandTimeoutMs, 'count') as number[]
-      this.#health.up('commands')
-      return { current: current as number, previous: previous as number, start: start as number, elapsedMs: elapsedMs as number }
-    } catch (err) {
-      return this.#unavailable(err as Error)
-    } finally {
+    const keys = [this.#keys.counter(windowMs, field), this.#keys.counters(windowMs)]
+    const args = [windowMs, amount, this.#config.maxCounterKeys, field, this.#keys.counter(windowMs, '')]
+    return timed(HIT.run(this.#client, keys, args), this.#config.commandTimeoutMs, 'count').then((reply) => {
       this.#pending--
-    }
+      this.#health.up('commands')
+      const [current, previous, start, elapsedMs] = reply as [number, number, number, number]
+      return { current, previous, start, elapsedMs }
+    }, (err: unknown) => {
+      this.#pending--
+      return this.#unavailable(err as Error)
+    })
   }
 
   #unavailable (err: Error): undefined {
