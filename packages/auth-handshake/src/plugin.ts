@@ -39,7 +39,7 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
   // The positive mark of a handshake this plugin admitted (see refuseUngovernedRoutes).
   const admitted = new WeakSet<FastifyRequest>()
 
-  fastify.decorateRequest('principal', null as unknown as Principal)
+  fastify.decorateRequest('principal', null)
   fastify.decorate('wsguardAuth', {
     async authenticate (token: string, request?: FastifyRequest): Promise<CoreAuthOutcome> {
       const outcome = await authenticator.authenticate(token, request)
