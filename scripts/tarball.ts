@@ -36,6 +36,12 @@ function exportTargets (value: unknown, path: string[] = []): Array<{ conditions
   return Object.entries(value).flatMap(([key, inner]) => exportTargets(inner, [...path, key]))
 }
 
+/** An `exports` value without the workspace-only @wsguard/source condition. */
+function withoutSourceCondition (value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return value
+  return Object.fromEntries(Object.entries(value).filter(([key]) => key !== '@wsguard/source').map(([key, inner]) => [key, withoutSourceCondition(inner)]))
+}
+
 /** The problems of one tarball, as sentences; empty when it is fine. */
 export function inspectTarball (pkg: WorkspacePackage, tarball: string): string[] {
   const dir = mkdtempSync(join(tmpdir(), 'wsguard-tarball-'))
@@ -50,6 +56,11 @@ export function inspectTarball (pkg: WorkspacePackage, tarball: string): string[
     for (const name of ALWAYS_SHIPPED) if (!files.has(name)) problems.push(`${name} is not in the tarball`)
     if (files.has('LICENSE') && readFileSync(join(root, 'LICENSE'), 'utf8') !== readFileSync(join(ROOT, 'LICENSE'), 'utf8')) {
       problems.push('LICENSE differs from the root LICENSE')
+    }
+    // publishConfig.exports repeats exports without the condition: a subpath added to one only
+    // would be missing from the published package.
+    if (JSON.stringify(manifest.exports) !== JSON.stringify(withoutSourceCondition(pkg.manifest.exports))) {
+      problems.push('the published exports are not the workspace exports without @wsguard/source (publishConfig.exports is out of step)')
     }
     for (const { conditions, target } of exportTargets(manifest.exports)) {
       const where = `exports[${conditions.map((c) => JSON.stringify(c)).join('][')}]`
