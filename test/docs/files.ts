@@ -17,7 +17,8 @@ export const DOCS = [
   'examples/minimal/README.md',
   'examples/workload-mtls/README.md',
   'test/README.md',
-  'bench/README.md'
+  'bench/README.md',
+  'ops/README.md'
 ]
 
 /** A file's text, by its path from the repository root. */
