@@ -183,8 +183,8 @@ export function storeSuite (t: Test, connect: () => Redis | Cluster): void {
     t.equal(c.start % hour, 0, 'windows start at multiples of windowMs')
     t.ok(c.elapsedMs >= 0 && c.elapsedMs < hour)
     t.ok(Math.abs(c.start + c.elapsedMs - Date.now()) < 5_000, 'on Redis\'s clock, not the caller\'s now (0)')
-    t.match(await b.counters.hit('ip 10.0.0.2', hour, 0, 3), { current: 3 }, 'an amount, another key')
-    t.match(await a.counters.hit('ip 10.0.0.2', hour, 0, 0), { current: 3 }, 'amount 0 reads')
+    t.equal(counted(await b.counters.hit('ip 10.0.0.2', hour, 0, 3)), 3, 'an amount, another key')
+    t.equal(counted(await a.counters.hit('ip 10.0.0.2', hour, 0, 0)), 3, 'amount 0 reads')
     await a.counters.hit('ip 10.0.0.1', 60_000, 0)
     const keys = (await scanKeys(client, tag)).filter((k) => k.startsWith(`${tag}n:`)).sort()
     t.same(keys, [`${tag}n:${hour}`, `${tag}n:${hour}:=ip 10.0.0.1`, `${tag}n:${hour}:=ip 10.0.0.2`, `${tag}n:60000`, `${tag}n:60000:=ip 10.0.0.1`])
@@ -202,7 +202,7 @@ export function storeSuite (t: Test, connect: () => Redis | Cluster): void {
     await a.counters.hit(long, 60_000, 0)
     await a.counters.hit(long, 60_000, 0)
     t.match(await a.counters.hit(`${long}y`, 60_000, 0), { current: 1 }, 'another long key counts apart')
-    t.match(await a.counters.hit(long, 60_000, 0), { current: 3 })
+    t.equal(counted(await a.counters.hit(long, 60_000, 0)), 3)
     await a.counters.hit('principal \n\u0000 x', 60_000, 0)
     const keys = (await scanKeys(client, tag)).filter((k) => k.startsWith(`${tag}n:60000:`))
     t.equal(keys.length, 3)
@@ -247,10 +247,19 @@ export function storeSuite (t: Test, connect: () => Redis | Cluster): void {
     t.equal(await client.zcard(`${tag}n:60000`), 3)
     t.equal(await client.exists(`${tag}n:60000:=k2`), 0, 'k2, counted least recently, was evicted, by another instance')
     t.equal(await client.exists(`${tag}n:60000:=k1`, `${tag}n:60000:=k3`, `${tag}n:60000:=k4`), 3)
-    t.match(await a.counters.hit('k1', 60_000, 0), { current: 3 }, 'a kept key keeps its count')
+    t.equal(counted(await a.counters.hit('k1', 60_000, 0)), 3, 'a kept key keeps its count')
     t.match(await a.counters.hit('k2', 60_000, 0), { current: 1 }, 'an evicted key starts again')
     t.equal((await scanKeys(client, tag)).filter((k) => k.startsWith(`${tag}n:60000:`)).length, 3)
   })
+}
+
+/**
+ * What a fixed-window counter holds for a key: this window and the one before, so that a test
+ * crossing a window boundary (a minute, on Redis's clock) counts the same.
+ */
+export function counted (c: WindowCounts | undefined): number {
+  const { current, previous } = c as WindowCounts
+  return current + previous
 }
 
 /** Every key under a hash tag (on each master of a Cluster). */
