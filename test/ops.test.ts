@@ -28,7 +28,13 @@ const DATASOURCE_VAR = '${datasource}'
 async function telemetrySeries (t: Test): Promise<{ series: Map<string, ExportedSeries>, families: Set<string> }> {
   const server = await securityServer(t, {
     // a storm at the second handshake from one address, only logged
-    telemetry: { anomalies: { reconnectStorm: { perIp: { max: 1, windowMs: 60_000 }, action: 'log' } } }
+    telemetry: {
+      // the storm's shared counter store lets this process decide (fail-open: `undefined`),
+      // so each gated handshake counts as a decision taken without it
+      anomalies: { reconnectStorm: { perIp: { max: 1, windowMs: 60_000 }, action: 'log', store: { hit: () => undefined } } },
+      // a store that answers: its gauge is one of the families the files may query
+      metrics: { stores: { redis: { available: true } } }
+    }
   })
   const now = server.clock.now()
   const client = await server.open(t, sign(ec, claims(now)))

@@ -16,7 +16,7 @@ async function stores (t: Test, keyPrefix: string, url: string, opts: RedisStore
 
 /** An instance whose per-IP storm gate (max per hour, throttling) counts in its stores' counters. */
 const gated = (t: Test, s: RedisStores, max: number): Promise<Instance> =>
-  instance(t, s, { telemetry: { anomalies: { reconnectStorm: { perIp: { max, windowMs: HOUR }, action: 'throttle', store: s.counters } } } })
+  instance(t, s, { telemetry: { metrics: { stores: { redis: s } }, anomalies: { reconnectStorm: { perIp: { max, windowMs: HOUR }, action: 'throttle', store: s.counters } } } })
 
 async function outcomes (t: Test, url: string, n: number): Promise<Array<number | 'open'>> {
   const out: Array<number | 'open'> = []
@@ -31,8 +31,8 @@ async function outcomes (t: Test, url: string, n: number): Promise<Array<number 
   return out
 }
 
-const metric = async (i: Instance, labels: string): Promise<number> => {
-  const line = (await i.app.inject('/metrics')).body.split('\n').find((l) => l.startsWith(`wsguard_counter_store_unavailable_total{${labels}}`))
+const metric = async (i: Instance, labels: string, name = 'wsguard_counter_store_unavailable_total'): Promise<number> => {
+  const line = (await i.app.inject('/metrics')).body.split('\n').find((l) => l.startsWith(`${name}{${labels}}`))
   return line === undefined ? 0 : Number(line.split(' ')[1])
 }
 
@@ -64,7 +64,10 @@ t.test('fail-closed: with Redis cut off, B\'s storm gate refuses 503 with Retry-
   const storesB = await stores(t, keyPrefix, relay.url, { commandTimeoutMs: 200, logger })
   const b = await gated(t, storesB, 10)
   t.same(await outcomes(t, b.url, 1), ['open'])
+  t.equal(await metric(b, 'store="redis"', 'wsguard_store_available'), 1, 'the store gauge: up')
   await relay.stop()
+  await until(() => !storesB.available, 'the outage is seen')
+  t.equal(await metric(b, 'store="redis"', 'wsguard_store_available'), 0, 'the store gauge: down (what the alert WsguardStoreUnavailable reads)')
   for (let i = 0; i < 3; i++) {
     const r = await attempt(t, b.url, token('alice')) as Refusal
     t.equal(r.status, 503)
@@ -81,6 +84,7 @@ t.test('fail-closed: with Redis cut off, B\'s storm gate refuses 503 with Retry-
   t.equal(b.logs.lines.filter((l) => l.includes('the counter store cannot answer')).length, 1, 'telemetry too')
   await relay.start()
   await until(() => storesB.available, 'Redis answers again', { timeoutMs: 10_000 })
+  t.equal(await metric(b, 'store="redis"', 'wsguard_store_available'), 1, 'the store gauge: up again')
   t.same(await outcomes(t, b.url, 1), ['open'], 'handshakes pass again: 5 attempts counted here, 2 in Redis')
   t.equal(b.logs.lines.filter((l) => l.includes('the counter store answers again')).length, 1)
 })

@@ -21,6 +21,17 @@ export interface WsguardMetrics {
   readonly anomalies: Counter<'kind'>
   /** decisions taken without the counter store, by use (ip | principal | failure-spike) and decision (refused | local) */
   readonly counterStoreUnavailable: Counter<'use' | 'decision'>
+  /** 1 while a store named in `metrics.stores` can answer, 0 while it cannot, by store name */
+  readonly storeAvailable: Gauge<'store'>
+}
+
+/** A store's `available`, read at a scrape; a probe that throws counts as unavailable. */
+export function isAvailable (probe: { readonly available: boolean }): boolean {
+  try {
+    return probe.available === true
+  } catch {
+    return false
+  }
 }
 
 const SESSION_BUCKETS = [1, 10, 60, 300, 900, 1800, 3600, 4 * 3600, 8 * 3600, 24 * 3600]
@@ -33,6 +44,7 @@ const HANDSHAKE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
 export interface Collectors {
   handshakes: (this: Counter<'route' | 'outcome' | 'code'>) => void
   activeSessions: (this: Gauge<'route'>) => void
+  storeAvailable: (this: Gauge<'store'>) => void
 }
 
 export function createMetrics (registry: Registry, prefix: string, collectors: Collectors): WsguardMetrics {
@@ -47,6 +59,7 @@ export function createMetrics (registry: Registry, prefix: string, collectors: C
     revocations: new Counter({ name: `${prefix}revocations_total`, help: 'Sessions closed by a revocation, by route and selector', labelNames: ['route', 'by'], registers }),
     topicDecisions: new Counter({ name: `${prefix}topic_decisions_total`, help: 'Topic authorization decisions, by route, action, outcome, reason and shadow mode', labelNames: ['route', 'action', 'outcome', 'reason', 'shadow'], registers }),
     anomalies: new Counter({ name: `${prefix}anomalies_total`, help: 'Anomalies raised, by kind', labelNames: ['kind'], registers }),
-    counterStoreUnavailable: new Counter({ name: `${prefix}counter_store_unavailable_total`, help: 'Decisions the storm gates and the failure-spike detector took without their counter store, by use and decision', labelNames: ['use', 'decision'], registers })
+    counterStoreUnavailable: new Counter({ name: `${prefix}counter_store_unavailable_total`, help: 'Decisions the storm gates and the failure-spike detector took without their counter store, by use and decision', labelNames: ['use', 'decision'], registers }),
+    storeAvailable: new Gauge({ name: `${prefix}store_available`, help: 'Whether a store wsguard depends on (revocations, sessions, counters) can answer: 1 yes, 0 no, by store', labelNames: ['store'], registers, collect: collectors.storeAvailable })
   }
 }

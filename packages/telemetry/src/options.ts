@@ -15,6 +15,15 @@ export interface RateWindow {
   windowMs: number
 }
 
+/** Anything that can say whether it can answer now (`@wsguard/redis`'s stores do). */
+export interface StoreProbe {
+  readonly available: boolean
+}
+
+/** The most stores `metrics.stores` names; each name is a label value. */
+export const MAX_STORE_PROBES = 16
+const STORE_NAME = /^[A-Za-z0-9_.:-]{1,64}$/
+
 export interface TelemetryOptions {
   /** `false` turns everything off: no route, no hook, no subscription. Default true */
   enabled?: boolean
@@ -26,6 +35,12 @@ export interface TelemetryOptions {
     registry?: Registry
     /** metric name prefix. Default 'wsguard_' */
     prefix?: string
+    /**
+     * stores to report as `wsguard_store_available{store}` (1 can answer, 0 cannot), read when
+     * the registry is scraped, by the name you give (e.g. `{ redis: redisStores(...) }`: any
+     * object with a boolean `available`). Default none
+     */
+    stores?: Record<string, StoreProbe>
   }
   /** structured audit events on the child logger `wsguard.audit`. Default true */
   audit?: boolean
@@ -66,7 +81,7 @@ export interface TelemetryOptions {
 }
 
 export interface TelemetryConfig {
-  readonly metrics: false | { readonly path: string | false, readonly registry: Registry | undefined, readonly prefix: string }
+  readonly metrics: false | { readonly path: string | false, readonly registry: Registry | undefined, readonly prefix: string, readonly stores: ReadonlyArray<readonly [string, StoreProbe]> }
   readonly audit: boolean
   readonly perPrincipal: RateWindow | undefined
   readonly perIp: RateWindow | undefined
@@ -96,6 +111,20 @@ function rateWindow (value: unknown, path: string): RateWindow | undefined {
   return Object.freeze({ max: positive(v.max, `${path}.max`), windowMs: positive(v.windowMs, `${path}.windowMs`) })
 }
 
+function storeProbes (value: unknown): ReadonlyArray<readonly [string, StoreProbe]> {
+  if (value === undefined) return []
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalidOption('opts.metrics.stores must be an object of stores by name')
+  const entries = Object.entries(value)
+  if (entries.length > MAX_STORE_PROBES) throw invalidOption(`opts.metrics.stores names at most ${MAX_STORE_PROBES} stores`)
+  return Object.freeze(entries.map(([name, probe]) => {
+    if (!STORE_NAME.test(name)) throw invalidOption(`opts.metrics.stores: ${JSON.stringify(name)} is not a name of 1 to 64 letters, digits, _ . : -`)
+    if (typeof probe !== 'object' || probe === null || typeof (probe as StoreProbe).available !== 'boolean') {
+      throw invalidOption(`opts.metrics.stores.${name} must have a boolean \`available\``)
+    }
+    return Object.freeze([name, probe as StoreProbe] as const)
+  }))
+}
+
 function counterStore (value: unknown, path: string): WindowCounter | undefined {
   if (value !== undefined && !isWindowCounter(value)) throw invalidOption(`${path} must implement WindowCounter (hit)`)
   return value
@@ -107,17 +136,17 @@ export function validateOptions (opts: unknown): TelemetryConfig | false {
   if (o.enabled !== undefined && typeof o.enabled !== 'boolean') throw invalidOption('opts.enabled must be a boolean')
   if (o.enabled === false) return false
 
-  let metrics: TelemetryConfig['metrics'] = { path: DEFAULT_METRICS_PATH, registry: undefined, prefix: DEFAULT_METRICS_PREFIX }
+  let metrics: TelemetryConfig['metrics'] = { path: DEFAULT_METRICS_PATH, registry: undefined, prefix: DEFAULT_METRICS_PREFIX, stores: [] }
   if (o.metrics === false) {
     metrics = false
   } else if (o.metrics !== undefined) {
-    const m = keysOf(o.metrics, 'opts.metrics', ['path', 'registry', 'prefix'])
+    const m = keysOf(o.metrics, 'opts.metrics', ['path', 'registry', 'prefix', 'stores'])
     if (m.path !== undefined && m.path !== false && (typeof m.path !== 'string' || !m.path.startsWith('/'))) throw invalidOption("opts.metrics.path must be a path starting with '/', or false")
     if (m.registry !== undefined && (typeof m.registry !== 'object' || m.registry === null || typeof (m.registry as Registry).registerMetric !== 'function')) {
       throw invalidOption('opts.metrics.registry must be a prom-client Registry')
     }
     if (m.prefix !== undefined && (typeof m.prefix !== 'string' || !/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(m.prefix))) throw invalidOption('opts.metrics.prefix must be a valid Prometheus name prefix')
-    metrics = { path: (m.path ?? DEFAULT_METRICS_PATH) as string | false, registry: m.registry as Registry | undefined, prefix: (m.prefix ?? DEFAULT_METRICS_PREFIX) as string }
+    metrics = { path: (m.path ?? DEFAULT_METRICS_PATH) as string | false, registry: m.registry as Registry | undefined, prefix: (m.prefix ?? DEFAULT_METRICS_PREFIX) as string, stores: storeProbes(m.stores) }
   }
   if (o.audit !== undefined && typeof o.audit !== 'boolean') throw invalidOption('opts.audit must be a boolean')
 

@@ -8,7 +8,7 @@ import {
 } from '@wsguard/core'
 import { AUDIT_SCHEMA_VERSION, auditSubject, type AuditEvent } from './audit.js'
 import { CappedLabel, auditAction, closeCodeLabel, codeLabel, routeLabel } from './labels.js'
-import { createMetrics } from './metrics.js'
+import { createMetrics, isAvailable } from './metrics.js'
 import { validateOptions, type RateWindow, type TelemetryConfig, type TelemetryOptions } from './options.js'
 import { ipKey, principalKey, StormGate, SOURCE, type Storm } from './gates.js'
 import { FailureSpikes, MINUTE_MS } from './spike.js'
@@ -58,6 +58,7 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
     if (t === undefined) tallies.set(route, t = { accepted: 0, active: 0 })
     return t
   }
+  const probes = config.metrics === false ? [] : config.metrics.stores
   const metrics = config.metrics === false
     ? undefined
     : createMetrics(config.metrics.registry ?? new Registry(), config.metrics.prefix, {
@@ -69,6 +70,9 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
       },
       activeSessions () {
         for (const [route, t] of tallies) this.set({ route }, t.active)
+      },
+      storeAvailable () {
+        for (const [store, probe] of probes) this.set({ store }, isAvailable(probe) ? 1 : 0)
       }
     })
   // Audit lines are evidence, not operational logging: their child logger has a level of its

@@ -14,6 +14,12 @@ const bad: Array<[string, unknown, RegExp]> = [
   ['metrics.registry', { metrics: { registry: {} } }, /opts\.metrics\.registry must be a prom-client Registry/],
   ['metrics.registry null', { metrics: { registry: null } }, /opts\.metrics\.registry must be a prom-client Registry/],
   ['metrics.prefix', { metrics: { prefix: '9x' } }, /opts\.metrics\.prefix must be a valid Prometheus name prefix/],
+  ['metrics.stores', { metrics: { stores: [] } }, /opts\.metrics\.stores must be an object of stores by name/],
+  ['metrics.stores null', { metrics: { stores: null } }, /opts\.metrics\.stores must be an object of stores by name/],
+  ['metrics.stores name', { metrics: { stores: { 'a b': { available: true } } } }, /opts\.metrics\.stores: "a b" is not a name of 1 to 64/],
+  ['metrics.stores probe', { metrics: { stores: { redis: { available: 'yes' } } } }, /opts\.metrics\.stores\.redis must have a boolean `available`/],
+  ['metrics.stores null probe', { metrics: { stores: { redis: null } } }, /opts\.metrics\.stores\.redis must have a boolean `available`/],
+  ['metrics.stores many', { metrics: { stores: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`s${i}`, { available: true }])) } }, /opts\.metrics\.stores names at most 16 stores/],
   ['audit', { audit: 'yes' }, /opts\.audit must be a boolean/],
   ['anomalies', { anomalies: { storm: {} } }, /opts\.anomalies\.storm is not an option/],
   ['storm action', { anomalies: { reconnectStorm: { action: 'block' } } }, /action must be 'log' or 'throttle'/],
@@ -75,4 +81,30 @@ t.test('a shared registry, a prefix, no route; metrics: false', async (t) => {
   await none.register(telemetry, { metrics: false })
   t.same(none.wsguardTelemetry, { enabled: true, registry: undefined })
   t.equal((await none.inject('/metrics')).statusCode, 404)
+})
+
+t.test('metrics.stores: each named store is 1 while it can answer and 0 while it cannot, read at each scrape', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(websocket)
+  let redisUp = false
+  const redis = { get available () { return redisUp } }
+  const broken = { available: true }
+  await app.register(telemetry, { metrics: { stores: { redis, broken } }, audit: false })
+  // A probe whose getter throws after registration counts as unavailable, and the scrape still answers.
+  Object.defineProperty(broken, 'available', { get () { throw new Error('probe failed') } })
+  const scrape = async (): Promise<Map<string, number>> => parseMetrics((await app.inject('/metrics')).body)
+  let m = await scrape()
+  t.equal(m.get('wsguard_store_available{store="redis"}'), 0, 'down before it connects')
+  t.equal(m.get('wsguard_store_available{store="broken"}'), 0, 'a probe that throws is down')
+  redisUp = true
+  m = await scrape()
+  t.equal(m.get('wsguard_store_available{store="redis"}'), 1, 'up at the next scrape')
+
+  const none = Fastify()
+  t.teardown(() => none.close())
+  await none.register(websocket)
+  await none.register(telemetry, { audit: false })
+  const plain = parseMetrics((await none.inject('/metrics')).body)
+  t.notOk([...plain.keys()].some((k) => k.startsWith('wsguard_store_available')), 'no store named, no series')
 })

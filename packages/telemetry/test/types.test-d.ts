@@ -8,7 +8,7 @@ import { FakeClock } from '@wsguard/testing'
 import type { WindowCounter } from '@wsguard/core'
 import {
   telemetry, AuditEventSchema, AuditRevocation, AUDIT_SCHEMA_VERSION, DEFAULT_METRICS_PATH, DEFAULT_STORE_TIMEOUT_MS,
-  STORE_UNAVAILABLE_RETRY_AFTER_S, type AuditEvent, type TelemetryOptions, type RateWindow, type WsguardTelemetry
+  STORE_UNAVAILABLE_RETRY_AFTER_S, MAX_STORE_PROBES, type AuditEvent, type StoreProbe, type TelemetryOptions, type RateWindow, type WsguardTelemetry
 } from '../src/index.js'
 
 const perIp: RateWindow = { max: 120, windowMs: 60_000 }
@@ -27,6 +27,11 @@ const options: TelemetryOptions = {
 }
 const noMetrics: TelemetryOptions = { metrics: false }
 const noRoute: TelemetryOptions = { metrics: { path: false } }
+const probe: StoreProbe = { get available () { return true } }
+const withStores: TelemetryOptions = { metrics: { stores: { redis: probe, sessions: { available: false } } } }
+// @ts-expect-error a store probe has a boolean available
+const badProbe: TelemetryOptions = { metrics: { stores: { redis: { available: 1 } } } }
+const probes: number = MAX_STORE_PROBES
 
 // @ts-expect-error enabled is a boolean
 const badEnabled: TelemetryOptions = { enabled: 'yes' }
@@ -72,4 +77,4 @@ const closedByRevocation: AuditEvent = {
   v: AUDIT_SCHEMA_VERSION, at: 0, event: 'session.closed', sessionId: 's', route: '/', code: 4403, reason: 'access revoked', openedAt: 0, durationMs: 1, framesIn: 0, framesOut: 0, revocation
 }
 
-export { revocation, closedByRevocation, badStormStore, badSpikeStore, badStoreTimeout, STORE_UNAVAILABLE_RETRY_AFTER_S, noMetrics, noRoute, badEnabled, badMetrics, badRegistry, badPrefix, badAudit, badAction, badWindow, badKeys, badSpike, badLong, badClock, t, registry, also, badEvent }
+export { revocation, closedByRevocation, badStormStore, badSpikeStore, badStoreTimeout, STORE_UNAVAILABLE_RETRY_AFTER_S, noMetrics, noRoute, withStores, badProbe, probes, badEnabled, badMetrics, badRegistry, badPrefix, badAudit, badAction, badWindow, badKeys, badSpike, badLong, badClock, t, registry, also, badEvent }
