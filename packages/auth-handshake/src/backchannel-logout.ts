@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { sendRejection, type Revocation, type SessionFilter, type WsguardErrorCode } from '@wsguard/core'
+import { sendRejection, STORE_UNAVAILABLE_HEADERS, type Revocation, type SessionFilter, type WsguardErrorCode } from '@wsguard/core'
 import { validateLogoutOptions, type BackchannelLogoutConfig, type BackchannelLogoutOptions } from './logout-options.js'
 import { LogoutTokenVerifier, type LogoutRequest, type LogoutTokenFault } from './logout-token.js'
 import { redactingReqSerializer } from './log.js'
@@ -76,7 +76,8 @@ export async function backchannelLogoutPlugin (fastify: FastifyInstance, opts: B
 }
 
 function answer (reply: FastifyReply, code: WsguardErrorCode): FastifyReply {
-  sendRejection(reply, code)
+  // a 503 says when to try again: the OP may retry a logout it could not deliver
+  sendRejection(reply, code, code === 'WSG_UNAVAILABLE' ? STORE_UNAVAILABLE_HEADERS : undefined)
   return reply
 }
 

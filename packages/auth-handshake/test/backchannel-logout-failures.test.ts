@@ -10,6 +10,7 @@ async function unavailable (t: Test, env: LogoutApp, token: string, logged: RegE
   t.equal(res.statusCode, 503, 'never a 200 when the logout was not applied')
   t.equal(res.json().code, 'WSG_UNAVAILABLE')
   t.equal(res.headers['cache-control'], 'no-store')
+  t.equal(res.headers['retry-after'], '5', 'the OP may retry in 5 s')
   t.match(env.logs.text(), logged)
   t.notOk(env.logs.text().includes(token.split('.')[1] as string), 'no part of the token is logged')
 }

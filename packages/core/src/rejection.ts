@@ -22,6 +22,15 @@ export function rejection (code: WsguardErrorCode): Rejection {
   return rejections.get(code) as Rejection
 }
 
+/**
+ * The Retry-After, in seconds, sent with a 503 `WSG_UNAVAILABLE` when a store (revocations,
+ * sessions, counters, replays) could not answer: long enough for a blip or a failover to
+ * pass, short enough that clients are back soon after.
+ */
+export const STORE_UNAVAILABLE_RETRY_AFTER_S = 5
+/** The headers of a 503 refused because a store could not answer. */
+export const STORE_UNAVAILABLE_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'retry-after': String(STORE_UNAVAILABLE_RETRY_AFTER_S) })
+
 /** The minimal reply surface a rejection needs (a Fastify reply satisfies it). */
 export interface RejectableReply {
   code(statusCode: number): this

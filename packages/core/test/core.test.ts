@@ -2,7 +2,7 @@ import t from 'tap'
 import diagnostics from 'node:diagnostics_channel'
 import {
   ChannelName, channel, CloseCode, errorCatalogue, errorClass, errorInfo, invalidOption, isWsguardError, wsgError,
-  rejection, sendRejection, redactQuery, credentialRedactPaths, systemClock, isClock, systemTimerClock, isTimerClock, PrincipalSchema, ERROR_PREFIX, errorTableMarkdown
+  rejection, sendRejection, STORE_UNAVAILABLE_HEADERS, STORE_UNAVAILABLE_RETRY_AFTER_S, redactQuery, credentialRedactPaths, systemClock, isClock, systemTimerClock, isTimerClock, PrincipalSchema, ERROR_PREFIX, errorTableMarkdown
 } from '../src/index.js'
 import { Value } from '@sinclair/typebox/value'
 
@@ -42,6 +42,8 @@ t.test('rejections are pre-serialised in Fastify\'s error shape', async (t) => {
   sendRejection(reply, 'WSG_ORIGIN_DENIED')
   t.same(sent.map(([k]) => k), ['code', 'content-type', 'retry-after', 'body', 'code', 'content-type', 'body'])
   t.equal(sent[0]?.[1], 429)
+  t.same(STORE_UNAVAILABLE_HEADERS, { 'retry-after': String(STORE_UNAVAILABLE_RETRY_AFTER_S) })
+  t.ok(Object.isFrozen(STORE_UNAVAILABLE_HEADERS), 'one object shared by every plugin, never changed')
 })
 
 t.test('redactQuery', async (t) => {

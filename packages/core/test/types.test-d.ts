@@ -1,7 +1,7 @@
 // Type tests, checked by the root `tsc` (typecheck); never run.
 import Fastify from 'fastify'
 import {
-  appIdentity, assertRegisteredOnce, ChannelName, channel, principalOf, refuseUngovernedRoutes, requestOf, requirePrincipal, sessionOf,
+  appIdentity, assertRegisteredOnce, STORE_UNAVAILABLE_HEADERS, STORE_UNAVAILABLE_RETRY_AFTER_S, ChannelName, channel, principalOf, refuseUngovernedRoutes, requestOf, requirePrincipal, sessionOf,
   type AppIdentity, type Principal, type ReplayStore, type Revocation, type SessionFilter, type UngovernedRouteGuard, type WindowCounter,
   type WindowCounts, type WsguardClaims
 } from '../src/index.js'
@@ -87,4 +87,8 @@ principalOf('alice')
 app.get('/x', { config: { governHttp: 'yes' } }, async () => 'ok')
 app.get('/y', { config: { governHttp: true } }, async () => 'ok')
 
-export { who, request, session }
+const retryAfterS: number = STORE_UNAVAILABLE_RETRY_AFTER_S
+// @ts-expect-error the headers of a 503 are read-only
+STORE_UNAVAILABLE_HEADERS['retry-after'] = '1'
+
+export { who, request, session, retryAfterS }

@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http'
 import type { WebSocket } from '@fastify/websocket'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
 import {
-  addHandshakeCheck, assertRegisteredOnce, appIdentity, CloseCode, governsHttp, invalidOption, linkRequest, publishRejection, refuseUngovernedRoutes, revocationOrigin, sendRejection,
+  addHandshakeCheck, assertRegisteredOnce, appIdentity, CloseCode, governsHttp, invalidOption, linkRequest, publishRejection, refuseUngovernedRoutes, revocationOrigin, sendRejection, STORE_UNAVAILABLE_HEADERS,
   type Principal, type RevocationOrigin, type RevocationStore, type SessionFilter, type SessionInfo, type WsguardErrorCode
 } from '@wsguard/core'
 import { bounded } from './bounded.js'
@@ -294,7 +294,8 @@ function makeHandshakeHook ({ host, route, http, httpAdmitted }: HandshakeRoute)
   const headers: Partial<Record<WsguardErrorCode, Record<string, string>>> = {
     WSG_TOKEN_REVOKED: challenge('The token has been revoked'),
     WSG_TOKEN_EXPIRED: challenge('The token has expired'),
-    WSG_RATE_LIMITED: retryAfter
+    WSG_RATE_LIMITED: retryAfter,
+    WSG_UNAVAILABLE: STORE_UNAVAILABLE_HEADERS
   }
 
   function refuse (request: FastifyRequest, reply: FastifyReply, code: WsguardErrorCode, principal: Principal, detail: string): void {

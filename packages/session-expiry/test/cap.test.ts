@@ -102,6 +102,7 @@ t.test('the cap counts through the registry given: count() when it has one, else
   const down = await connect(t, `${h.base}/feed`, h.token('alice', 600)) as Refused
   t.equal(down.status, 503)
   t.equal(down.body.code, 'WSG_UNAVAILABLE')
+  t.equal(down.headers['retry-after'], '5', 'a store that cannot answer: come back in 5 s')
 })
 
 t.test('a registry count that never answers is bounded by revocationTimeoutMs', async (t) => {

@@ -160,7 +160,7 @@ t.test('a revocation store that gives no answer in time denies: the handshake wi
   clock.advance(1)
   t.equal(clock.pendingTimers, 1, 'at the limit, given up')
   const r = await refused
-  t.same('refused' in r && [r.status, r.body.code], [503, 'WSG_UNAVAILABLE'])
+  t.same('refused' in r && [r.status, r.body.code, r.headers['retry-after']], [503, 'WSG_UNAVAILABLE', '5'])
   t.match(logs.text(), /the revocation store gave no answer within 500 ms/)
   c.send({ type: 'auth.refresh', token: 'x' })
   await until(() => calls === 3, 'the refresh\'s check')

@@ -1,12 +1,12 @@
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
-import { publishRejection, sendRejection, slidingEstimate, type Principal, type WindowCounter, type WindowCounts } from '@wsguard/core'
+import { publishRejection, sendRejection, slidingEstimate, STORE_UNAVAILABLE_HEADERS, type Principal, type WindowCounter, type WindowCounts } from '@wsguard/core'
 import type { RateWindow } from './options.js'
 import type { StoreAnswer, StoreContext } from './store.js'
 import { SlidingWindow } from './window.js'
 
 export const SOURCE = '@wsguard/telemetry'
-/** The Retry-After sent with 503 when a gate's counter store cannot answer, s. */
-export const STORE_UNAVAILABLE_RETRY_AFTER_S = 5
+/** The Retry-After sent with 503 when a gate's counter store cannot answer, s (core's, for every store). */
+export { STORE_UNAVAILABLE_RETRY_AFTER_S } from '@wsguard/core'
 
 /** What a storm raises. */
 export interface Storm { scope: 'ip' | 'principal', key: string, count: number, limit: number, request: FastifyRequest, route: string }
@@ -77,7 +77,7 @@ export class StormGate {
       const refuse = answer instanceof Error && throttle
       context.failed(store, scope, refuse ? 'refused' : 'local', answer)
       if (!refuse) return this.#decide(local, a)
-      sendRejection(a.reply, 'WSG_UNAVAILABLE', { 'retry-after': String(STORE_UNAVAILABLE_RETRY_AFTER_S) })
+      sendRejection(a.reply, 'WSG_UNAVAILABLE', STORE_UNAVAILABLE_HEADERS)
       publishRejection(SOURCE, a.request, a.route, 'WSG_UNAVAILABLE', this.#o.started(a.request), 'counter-store', a.request.principal)
       return
     }
