@@ -42,10 +42,12 @@ t.test('with @fastify/jwt as the verifier: revocation, handshake topic and in-ba
   t.match(otherTenant, { refused: true, status: 403, body: { code: 'WSG_TOPIC_DENIED' } }, 'the handshake topic')
 
   // In-band refresh: verified through @fastify/jwt with the socket's request, then every handshake check.
-  t.match(await socket.ask({ type: 'auth.refresh', token: token({ jti: 'second' }) }), { type: 'auth.refreshed' })
+  // A refresh must move exp forward (session-expiry): these tokens live longer than the first.
+  const later = (hours: number): number => Math.floor(Date.now() / 1000) + hours * 3600
+  t.match(await socket.ask({ type: 'auth.refresh', token: token({ jti: 'second', exp: later(2) }) }), { type: 'auth.refreshed' })
   t.same(await socket.ask('who'), { jti: 'second' })
-  t.match(await socket.ask({ type: 'auth.refresh', token: token({ jti: 'forged' }, other) }), { type: 'auth.refresh_failed', code: 'WSG_TOKEN_INVALID' }, 'a key @fastify/jwt does not hold')
-  t.match(await socket.ask({ type: 'auth.refresh', token: token({ jti: 'third', tenant: 'globex' }) }), { type: 'auth.refresh_failed', code: 'WSG_TOPIC_DENIED' }, 'another tenant')
+  t.match(await socket.ask({ type: 'auth.refresh', token: token({ jti: 'forged', exp: later(3) }, other) }), { type: 'auth.refresh_failed', code: 'WSG_TOKEN_INVALID' }, 'a key @fastify/jwt does not hold')
+  t.match(await socket.ask({ type: 'auth.refresh', token: token({ jti: 'third', tenant: 'globex', exp: later(3) }) }), { type: 'auth.refresh_failed', code: 'WSG_TOPIC_DENIED' }, 'another tenant')
 
   // Revocation: the open socket closes 4403, the same token is refused at the next handshake.
   const revoked = await app.wsSessions.revoke({ tokenId: 'second' })
