@@ -4,26 +4,37 @@ import { Script, timed, type Client, type Health, type Keys } from './redis.js'
 
 const NOW = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)"
 
-/** Adds (or replaces) a session: KEYS instances, sessions, counts; ARGV instance, id, json, principal key or '', ttl, counted (1/0). */
-const ADD = new Script(`${NOW}
-redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
-redis.call('PEXPIRE', KEYS[2], ARGV[5])
-if ARGV[4] ~= '' and ARGV[6] == '1' then
-  redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
-  redis.call('PEXPIRE', KEYS[3], ARGV[5])
+/**
+ * Applies this instance's queued writes in order, in one script: KEYS instances, sessions,
+ * counts; ARGV instance, ttl, then the writes, each an op and its arguments:
+ * `a` id json principal-key-or-'' counted(1/0) adds (or replaces) a session;
+ * `u` id json replaces a session's entry if it is there; `r` id principal-key-or-'' removes one.
+ * After an add the keys' TTLs are renewed and the instance is listed as live.
+ */
+const APPLY = new Script(`${NOW}
+local i = 3
+local added = false
+while i <= #ARGV do
+  local op = ARGV[i]
+  if op == 'a' then
+    redis.call('HSET', KEYS[2], ARGV[i + 1], ARGV[i + 2])
+    if ARGV[i + 3] ~= '' and ARGV[i + 4] == '1' then redis.call('HINCRBY', KEYS[3], ARGV[i + 3], 1) end
+    added = true
+    i = i + 5
+  elseif op == 'u' then
+    if redis.call('HEXISTS', KEYS[2], ARGV[i + 1]) == 1 then redis.call('HSET', KEYS[2], ARGV[i + 1], ARGV[i + 2]) end
+    i = i + 3
+  else
+    if redis.call('HDEL', KEYS[2], ARGV[i + 1]) == 1 and ARGV[i + 2] ~= '' then
+      if redis.call('HINCRBY', KEYS[3], ARGV[i + 2], -1) <= 0 then redis.call('HDEL', KEYS[3], ARGV[i + 2]) end
+    end
+    i = i + 3
+  end
 end
-redis.call('ZADD', KEYS[1], now + ARGV[5], ARGV[1])
-`)
-
-/** Replaces a session's entry if it is there: KEYS sessions; ARGV id, json. */
-const UPDATE = new Script(`
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
-`)
-
-/** Removes a session: KEYS sessions, counts; ARGV id, principal key or ''. */
-const REMOVE = new Script(`
-if redis.call('HDEL', KEYS[1], ARGV[1]) == 1 and ARGV[2] ~= '' then
-  if redis.call('HINCRBY', KEYS[2], ARGV[2], -1) <= 0 then redis.call('HDEL', KEYS[2], ARGV[2]) end
+if added then
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  redis.call('PEXPIRE', KEYS[3], ARGV[2])
+  redis.call('ZADD', KEYS[1], now + ARGV[2], ARGV[1])
 end
 `)
 
@@ -93,6 +104,7 @@ export class RedisSessionRegistry implements SessionRegistry {
   readonly #timer: NodeJS.Timeout
   #dirty = true
   #beating: Promise<void> | undefined
+  #batch: Batch | undefined
 
   constructor (client: Client, keys: Keys, config: RedisStoresConfig, health: Health) {
     this.#client = client
@@ -108,15 +120,13 @@ export class RedisSessionRegistry implements SessionRegistry {
     const counted = !this.#mine.has(info.id)
     this.#mine.set(info.id, info)
     if (counted && key !== '') this.#counts.set(key, (this.#counts.get(key) ?? 0) + 1)
-    const { instance, heartbeatTtlMs } = this.#config
-    const keys = [this.#keys.instances, this.#keys.sessions(instance), this.#keys.counts(instance)]
-    return this.#write('add', ADD.run(this.#client, keys, [instance, info.id, JSON.stringify(info), key, heartbeatTtlMs, counted ? 1 : 0]))
+    return this.#queue('add', 'a', info.id, JSON.stringify(info), key, counted ? 1 : 0)
   }
 
   update (info: SessionInfo): Promise<void> {
     if (!this.#mine.has(info.id)) return Promise.resolve()
     this.#mine.set(info.id, info)
-    return this.#write('update', UPDATE.run(this.#client, [this.#keys.sessions(this.#config.instance)], [info.id, JSON.stringify(info)]))
+    return this.#queue('update', 'u', info.id, JSON.stringify(info))
   }
 
   remove (id: string): Promise<void> {
@@ -129,8 +139,7 @@ export class RedisSessionRegistry implements SessionRegistry {
       if (n <= 0) this.#counts.delete(key)
       else this.#counts.set(key, n)
     }
-    const { instance } = this.#config
-    return this.#write('remove', REMOVE.run(this.#client, [this.#keys.sessions(instance), this.#keys.counts(instance)], [id, key]))
+    return this.#queue('remove', 'r', id, key)
   }
 
   /** Sessions of the principal on every live instance: one command. Fail-open: this instance's count while Redis fails. */
@@ -190,6 +199,10 @@ export class RedisSessionRegistry implements SessionRegistry {
   /** Writes this instance's entries again from what it holds, in one transaction. */
   async #rewrite ([, sessions, counts]: string[]): Promise<void> {
     const { heartbeatTtlMs, commandTimeoutMs } = this.#config
+    // The writes still queued are in what it holds: the rewrite makes them, and their batch
+    // must not apply them again (an add would count twice); it settles with the rewrite.
+    const covered = this.#batch
+    this.#batch = undefined
     const m = this.#client.multi().del(sessions as string, counts as string)
     if (this.#mine.size > 0) {
       m.hset(sessions as string, Object.fromEntries([...this.#mine].map(([id, info]) => [id, JSON.stringify(info)])))
@@ -199,16 +212,52 @@ export class RedisSessionRegistry implements SessionRegistry {
       m.hset(counts as string, Object.fromEntries(this.#counts))
       m.pexpire(counts as string, heartbeatTtlMs)
     }
-    await timed(m.exec(), commandTimeoutMs, 'rewrite')
+    const done = timed(m.exec(), commandTimeoutMs, 'rewrite')
+    if (covered !== undefined) covered.rewrite = done
+    await done
     this.#dirty = false
   }
 
-  async #write (what: string, command: Promise<unknown>): Promise<void> {
+  /**
+   * Queues a write; the writes queued in one turn of the event loop go to Redis in one
+   * command (`APPLY`), in order, so a burst of handshakes costs one round trip, not two per
+   * session. The promise settles with that command; a failed one marks the registry dirty, and
+   * the next heartbeat writes every entry again.
+   */
+  #queue (what: string, ...op: Array<string | number>): Promise<void> {
+    if (this.#batch === undefined) {
+      const batch: Batch = { args: [this.#config.instance, this.#config.heartbeatTtlMs], what: new Set(), done: undefined as unknown as Promise<void> }
+      batch.done = new Promise<void>((resolve) => { setImmediate(resolve) }).then(() => this.#flush(batch))
+      this.#batch = batch
+    }
+    this.#batch.what.add(what)
+    for (const a of op) this.#batch.args.push(a)
+    return this.#batch.done
+  }
+
+  async #flush (batch: Batch): Promise<void> {
+    if (batch.rewrite !== undefined) {
+      await batch.rewrite
+      return
+    }
+    this.#batch = undefined
+    const { instance, commandTimeoutMs } = this.#config
+    const keys = [this.#keys.instances, this.#keys.sessions(instance), this.#keys.counts(instance)]
     try {
-      await timed(command, this.#config.commandTimeoutMs, what)
+      await timed(APPLY.run(this.#client, keys, batch.args), commandTimeoutMs, [...batch.what].join(', '))
     } catch (err) {
       this.#dirty = true
       throw err
     }
   }
+}
+
+/** Writes queued for one command: the script's ARGV. */
+interface Batch {
+  readonly args: Array<string | number>
+  /** the writes it holds, named in the error when it fails: add, update, remove */
+  readonly what: Set<string>
+  /** set when a rewrite of every entry was sent before it: it settles with that, sends nothing */
+  rewrite?: Promise<unknown>
+  done: Promise<void>
 }
