@@ -22,7 +22,14 @@ export function open (options: ConnectOptions, defaultWebSocket: typeof WebSocke
   /** the next token must be a new one (after 4401, or a ticket request refused 401) */
   let reason: TokenReason = 'connect'
   let refreshing = false
-  const emit = (event: ClientEvent): void => { o.onEvent(event) }
+  /** An app's onEvent that throws is reported as uncaught, never left to stop the reconnect logic midway. */
+  const emit = (event: ClientEvent): void => {
+    try {
+      o.onEvent(event)
+    } catch (error) {
+      queueMicrotask(() => { throw error })
+    }
+  }
   /** read through a call: an await may have let close() run */
   const stopped = (): boolean => state === 'stopped'
 
@@ -126,8 +133,7 @@ export function open (options: ConnectOptions, defaultWebSocket: typeof WebSocke
     return true
   }
 
-  // dial() and refresh() catch their own failures; only a throwing onEvent rejects them
-  dial()
+  dial() // it catches its own failures
   return {
     get state () { return state },
     get topics () { return [...topics] },

@@ -221,3 +221,26 @@ t.test('close() stops for good', async (t) => {
     t.equal(h.sockets[0]?.closedWith, undefined)
   })
 })
+
+t.test('an onEvent that throws is reported as uncaught and stops nothing', async (t) => {
+  // tap fails a test on an uncaught exception: take its listeners off for this test only
+  const listeners = process.listeners('uncaughtException')
+  process.removeAllListeners('uncaughtException')
+  const uncaught: unknown[] = []
+  const onUncaught = (error: unknown): void => { uncaught.push(error) }
+  process.on('uncaughtException', onUncaught)
+  t.teardown(() => {
+    process.off('uncaughtException', onUncaught)
+    for (const listener of listeners) process.on('uncaughtException', listener)
+  })
+  const boom = new Error('a UI bug')
+  const h = harness(t, { random: () => 0.5, onEvent: (event) => { if (event.type === 'closed' || event.type === 'connecting') throw boom } })
+  const first = await h.socket(1)
+  first.accept()
+  first.drop(1011)
+  t.same(h.of('retrying'), [{ type: 'retrying', delayMs: DEFAULT_BASE_DELAY_MS * 0.5, code: 1011 }], 'the retry was armed all the same')
+  h.clock.advance(DEFAULT_BASE_DELAY_MS * 0.5)
+  await h.socket(2)
+  await new Promise((resolve) => setImmediate(resolve))
+  t.same(uncaught, [boom, boom, boom], 'each throw surfaced (connecting, closed, connecting)')
+})
