@@ -2,7 +2,8 @@
 // (default: packs them first) with plain npm into a new app in the system's temporary folder,
 // outside the workspace, type-checks the app with an ordinary NodeNext tsconfig
 // (skipLibCheck false, no custom conditions) and runs it with plain node: a handshake
-// accepted, one refused with its code, an in-band refresh, a revocation, /metrics read.
+// accepted, one refused with its code, an in-band refresh, a revocation, /metrics read, and
+// @wsguard/client's Node build connecting and stopping on a revocation.
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'

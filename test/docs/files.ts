@@ -14,6 +14,7 @@ export const DOCS = [
   'packages/telemetry/README.md',
   'packages/redis/README.md',
   'packages/testing/README.md',
+  'packages/client/README.md',
   'examples/minimal/README.md',
   'examples/workload-mtls/README.md',
   'test/README.md',

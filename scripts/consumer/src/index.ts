@@ -7,6 +7,7 @@ import websocket from '@fastify/websocket'
 import { Type, type Static } from '@sinclair/typebox'
 import { Registry } from 'prom-client'
 import { authHandshake } from '@wsguard/auth-handshake'
+import { connect, type ClientEvent } from '@wsguard/client'
 import { CloseCode, isWsguardError, type WsguardErrorCode } from '@wsguard/core'
 import { redisStores } from '@wsguard/redis'
 import { sessionExpiry } from '@wsguard/session-expiry'
@@ -22,8 +23,8 @@ declare module '@wsguard/core' {
 const AUDIENCE = 'consumer-api'
 const key = generateKey('ES256')
 const idp = await startJwksServer(jwks(key))
-const token = (scope: string, ttlSeconds: number): string =>
-  mintToken(key, { ...claimsFor(idp.issuer, AUDIENCE, 'alice', Date.now(), ttlSeconds), scope, tenant: 'acme' })
+const token = (scope: string, ttlSeconds: number, sub = 'alice'): string =>
+  mintToken(key, { ...claimsFor(idp.issuer, AUDIENCE, sub, Date.now(), ttlSeconds), scope, tenant: 'acme' })
 
 const registry = new Registry()
 const app = Fastify()
@@ -93,6 +94,25 @@ try {
   // @wsguard/redis loads and validates its options without a server.
   assert.throws(() => redisStores({ url: 'redis://127.0.0.1:6379' }, { keyPrefix: '{bad}' }), (err: unknown) => isWsguardError(err) && err.code === 'WSG_INVALID_OPTION')
   console.log('redis: a bad keyPrefix throws WSG_INVALID_OPTION')
+
+  // @wsguard/client's Node build (on ws): the token in the handshake, stopped by a revocation.
+  const seen: Array<ClientEvent['type']> = []
+  const stopped = await new Promise<ClientEvent>((resolve, reject) => {
+    const feed = connect({
+      url: `ws://${base}/orders/acme`,
+      protocols: ['orders.v1'],
+      getToken: () => token('orders:read', 600, 'bob'),
+      onEvent: (event) => {
+        seen.push(event.type)
+        if (event.type === 'connected') app.wsSessions.revoke({ subject: 'bob' }).catch(reject)
+        if (event.type === 'stopped') resolve(event)
+      }
+    })
+    assert.equal(feed.state, 'connecting')
+  })
+  assert.deepEqual(seen, ['connecting', 'connected', 'closed', 'stopped'])
+  assert.deepEqual(stopped, { type: 'stopped', cause: 'revoked', code: CloseCode.REVOKED, reason: 'access revoked' })
+  console.log(`client: connected as bob, stopped on ${CloseCode.REVOKED}`)
 } finally {
   await app.close()
   await idp.close()

@@ -1,0 +1,173 @@
+import { backoffDelay, hintedDelayMs } from './backoff.js'
+import { CredentialError, credentialEntry } from './credential.js'
+import { invalidOption, resolveOptions } from './options.js'
+import type { ClientEvent, ConnectOptions, Connection, ConnectionState, SendData, TokenReason } from './types.js'
+
+const OPEN = 1
+
+/** Close codes after which the client reconnects at once (with a little jitter) if the socket had been stable. */
+const PROMPT = new Set([1001, 4401, 4409])
+
+/** `connect()` with the platform's WebSocket class as the default. */
+export function open (options: ConnectOptions, defaultWebSocket: typeof WebSocket | undefined): Connection {
+  const o = resolveOptions(options, defaultWebSocket)
+  const { clock, messages: names } = o
+  const topics = new Set(o.topics)
+  let state: ConnectionState = 'connecting'
+  let socket: WebSocket | null = null
+  let timer: unknown
+  /** consecutive failures since the last stable socket: the backoff's exponent */
+  let failures = 0
+  let openedAt = 0
+  /** the next token must be a new one (after 4401, or a ticket request refused 401) */
+  let reason: TokenReason = 'connect'
+  let refreshing = false
+  /** An app's onEvent that throws is reported as uncaught, never left to stop the reconnect logic midway. */
+  const emit = (event: ClientEvent): void => {
+    try {
+      o.onEvent(event)
+    } catch (error) {
+      queueMicrotask(() => { throw error })
+    }
+  }
+  /** read through a call: an await may have let close() run */
+  const stopped = (): boolean => state === 'stopped'
+
+  const backoff = (): number => backoffDelay(failures++, o.baseDelayMs, o.maxDelayMs, o.random)
+
+  function retry (delayMs: number, code?: number): void {
+    state = 'waiting'
+    timer = clock.setTimer(() => { timer = undefined; dial() }, delayMs)
+    emit(code === undefined ? { type: 'retrying', delayMs } : { type: 'retrying', delayMs, code })
+  }
+
+  async function dial (): Promise<void> {
+    state = 'connecting'
+    emit({ type: 'connecting', attempt: failures })
+    let ws: WebSocket
+    try {
+      const entry = await credentialEntry(o, reason)
+      if (stopped()) return
+      ws = new o.WebSocket(o.url, entry === undefined ? o.protocols : [...o.protocols, entry])
+    } catch (error) {
+      if (stopped()) return
+      reason = error instanceof CredentialError && error.status === 401 ? 'expired' : 'connect'
+      emit({ type: 'credential-failed', error })
+      return retry(backoff())
+    }
+    reason = 'connect'
+    socket = ws
+    ws.binaryType = 'arraybuffer'
+    ws.onopen = () => {
+      state = 'open'
+      openedAt = clock.now()
+      for (const topic of topics) ws.send(o.subscribeMessage(topic))
+      emit({ type: 'connected', protocol: ws.protocol })
+    }
+    ws.onmessage = (event: { data: unknown }) => { onMessage(ws, event.data as string | ArrayBuffer) }
+    ws.onclose = (event: { code: number, reason: string }) => { onClose(event.code, event.reason) }
+    ws.onerror = () => {} // a close event follows; the error says no more than it
+  }
+
+  // close() detaches a socket's handlers, so only the current socket gets here
+  function onClose (code: number, why: string): void {
+    socket = null
+    const stable = state === 'open' && clock.now() - openedAt >= o.stableAfterMs
+    if (stable) failures = 0
+    emit({ type: 'closed', code, reason: why })
+    if (code === 4403 || code === 4400) return stop(code === 4403 ? 'revoked' : 'bad-control-message', code, why)
+    if (code === 4401) reason = 'expired'
+    const hinted = code === 4429 ? hintedDelayMs(why) ?? o.rateLimitedDelayMs : undefined
+    const delayMs = hinted !== undefined
+      ? hinted + o.random() * o.promptJitterMs
+      : PROMPT.has(code) && stable ? o.random() * o.promptJitterMs : backoff()
+    retry(delayMs, code)
+  }
+
+  function onMessage (ws: WebSocket, data: string | ArrayBuffer): void {
+    const message = typeof data === 'string' && data[0] === '{' && Object.values(names).some((name) => data.includes(`"${name}"`))
+      ? parse(data)
+      : undefined
+    switch (message?.type) {
+      case names.expiring:
+        emit({ type: 'expiring', expiresAt: number(message.expiresAt), deadline: number(message.deadline) })
+        refresh(ws)
+        return
+      case names.refreshed:
+        return emit({ type: 'refreshed', expiresAt: number(message.expiresAt) })
+      case names.refreshFailed:
+        return emit({ type: 'refresh-failed', code: typeof message.code === 'string' ? message.code : undefined })
+      case names.topicRevoked:
+        if (typeof message.topic === 'string') {
+          topics.delete(message.topic)
+          return emit({ type: 'topic-revoked', topic: message.topic })
+        }
+    }
+    o.onMessage?.(data)
+  }
+
+  async function refresh (ws: WebSocket): Promise<void> {
+    if (o.getToken === undefined || refreshing) return
+    refreshing = true
+    try {
+      const token = await o.getToken({ reason: 'refresh' })
+      if (typeof token !== 'string' || token === '') throw new CredentialError('getToken() result must be a non-empty string')
+      if (ws === socket && ws.readyState === OPEN) ws.send(JSON.stringify({ type: names.refresh, token }))
+    } catch (error) {
+      emit({ type: 'refresh-failed', error })
+    } finally {
+      refreshing = false
+    }
+  }
+
+  function stop (cause: 'revoked' | 'bad-control-message' | 'closed', code: number, why: string): void {
+    state = 'stopped'
+    if (timer !== undefined) clock.clearTimer(timer)
+    timer = undefined
+    emit({ type: 'stopped', cause, code, reason: why })
+  }
+
+  const sendOpen = (data: SendData): boolean => {
+    if (socket === null || socket.readyState !== OPEN) return false
+    socket.send(data)
+    return true
+  }
+
+  dial() // it catches its own failures
+  return {
+    get state () { return state },
+    get topics () { return [...topics] },
+    send: sendOpen,
+    subscribe (topic) {
+      if (typeof topic !== 'string' || topic === '') throw invalidOption('subscribe(topic): the topic must be a non-empty string')
+      if (topics.has(topic)) return
+      topics.add(topic)
+      sendOpen(o.subscribeMessage(topic))
+    },
+    unsubscribe (topic) {
+      if (topics.delete(topic)) sendOpen(o.unsubscribeMessage(topic))
+    },
+    close (code = 1000, why = '') {
+      if (code !== 1000 && (code < 3000 || code > 4999)) throw invalidOption('close(code): the code must be 1000 or 3000-4999')
+      if (state === 'stopped') return
+      const ws = socket
+      socket = null
+      if (ws !== null) {
+        ws.onclose = ws.onmessage = ws.onopen = null
+        ws.close(code, why)
+      }
+      stop('closed', code, why)
+    }
+  }
+}
+
+/** A frame that starts with `{` parses to an object, or not at all. */
+function parse (text: string): Record<string, unknown> | undefined {
+  try {
+    return JSON.parse(text) as Record<string, unknown>
+  } catch {
+    return undefined
+  }
+}
+
+const number = (value: unknown): number | undefined => (typeof value === 'number' ? value : undefined)

@@ -1,0 +1,88 @@
+// credentialWebSocket(): a WebSocket class for frameworks that construct their own sockets
+// (graphql-ws's webSocketImpl, tRPC's createWSClient({ WebSocket })).
+import t from 'tap'
+import WsWebSocket from 'ws'
+import { credentialWebSocket, TICKET_PREFIX } from '../src/index.js'
+import { credentialWebSocket as nodeCredentialWebSocket } from '../src/node.js'
+import { fakeWebSocket, type FakeSocket } from './helpers.js'
+
+const last = (sockets: FakeSocket[]): FakeSocket => sockets[sockets.length - 1] as FakeSocket
+
+t.test('a synchronous getToken: the bearer entry after the framework\'s protocols and ours, asked for each socket', async (t) => {
+  const { WebSocket, sockets } = fakeWebSocket()
+  let n = 0
+  const Authed = credentialWebSocket({ getToken: () => `tok-${++n}`, WebSocket })
+  const graphql = new Authed('wss://api.test/graphql', 'graphql-transport-ws')
+  t.ok(graphql instanceof WebSocket, 'a subclass of the base')
+  t.same(last(sockets).protocols, ['graphql-transport-ws', 'bearer.tok-1'])
+  t.ok(new Authed('wss://api.test/graphql', ['a', 'b']))
+  t.same(last(sockets).protocols, ['a', 'b', 'bearer.tok-2'])
+  const Trpc = credentialWebSocket({ getToken: () => 'tok', protocols: ['trpc'], subprotocolPrefix: 'jwt.', WebSocket })
+  t.ok(new Trpc('wss://api.test/trpc'))
+  t.same(last(sockets).protocols, ['trpc', 'jwt.tok'], 'tRPC offers none: ours, then the credential')
+  t.equal(last(sockets).url, 'wss://api.test/trpc')
+})
+
+t.test('without getToken or ticketUrl: only the protocols (a cookie carries the credential)', async (t) => {
+  const { WebSocket, sockets } = fakeWebSocket()
+  const Plain = credentialWebSocket({ protocols: ['trpc'], WebSocket })
+  t.ok(new Plain('wss://api.test/trpc'))
+  t.same(last(sockets).protocols, ['trpc'])
+})
+
+t.test('an async getToken: prepare(url) before each socket; without it the constructor throws', async (t) => {
+  const { WebSocket, sockets } = fakeWebSocket()
+  let n = 0
+  const Authed = credentialWebSocket({ getToken: async () => `async-${++n}`, WebSocket })
+  t.equal(await Authed.prepare('wss://api.test/graphql'), 'wss://api.test/graphql')
+  t.ok(new Authed('wss://api.test/graphql', 'graphql-transport-ws'))
+  t.same(last(sockets).protocols, ['graphql-transport-ws', 'bearer.async-1'])
+  t.throws(() => new Authed('wss://api.test/graphql'), { name: 'TypeError', message: /getToken\(\) must return a token synchronously here/ })
+  t.equal(sockets.length, 1, 'the prepared credential was used once')
+  const Rejecting = credentialWebSocket({ getToken: async () => { throw new Error('signed out') }, WebSocket })
+  t.throws(() => new Rejecting('wss://api.test/graphql'), { name: 'TypeError' }, 'its rejection is not left unhandled')
+  await t.rejects(Rejecting.prepare('wss://api.test/graphql'), { message: 'signed out' })
+})
+
+t.test('a ticket per socket through prepare(url), with the bearer token and the url\'s path', async (t) => {
+  const { WebSocket, sockets } = fakeWebSocket()
+  const requests: Array<{ url: string, init: RequestInit }> = []
+  let n = 0
+  const fetchSpy = async (url: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    requests.push({ url: String(url), init: init as RequestInit })
+    return new Response(JSON.stringify({ ticket: `t${++n}`, expiresAt: 0 }))
+  }
+  const Ticketed = credentialWebSocket({ getToken: () => 'tok', ticketUrl: 'https://api.test/tickets', protocols: ['trpc'], WebSocket, fetch: fetchSpy as typeof fetch })
+  t.throws(() => new Ticketed('wss://api.test/trpc'), { name: 'TypeError', message: /with ticketUrl, call prepare\(url\) before each socket/ })
+  t.equal(await Ticketed.prepare(new URL('wss://api.test/trpc?x=1')), 'wss://api.test/trpc?x=1')
+  t.ok(new Ticketed('wss://api.test/trpc?x=1'))
+  t.same(last(sockets).protocols, ['trpc', `${TICKET_PREFIX}t1`])
+  t.equal(requests[0]?.url, 'https://api.test/tickets')
+  t.same(requests[0]?.init.headers, { 'content-type': 'application/json', authorization: 'Bearer tok' })
+  t.equal(requests[0]?.init.body, JSON.stringify({ path: '/trpc' }))
+  t.throws(() => new Ticketed('wss://api.test/trpc'), { name: 'TypeError' }, 'a ticket is used once')
+  await t.rejects(Ticketed.prepare('ftp://api.test/trpc'), { code: 'WSG_INVALID_OPTION', message: /prepare\(url\): url must be a ws: or wss: URL/ })
+})
+
+t.test('options are checked when the class is made', async (t) => {
+  const { WebSocket } = fakeWebSocket()
+  const bad: Array<[Record<string, unknown>, RegExp]> = [
+    [{ getToken: 'tok' }, /opts\.getToken must be a function/],
+    [{ protocols: 'trpc' }, /opts\.protocols must be an array of subprotocol names/],
+    [{ protocols: ['a b'] }, /opts\.protocols/],
+    [{ subprotocolPrefix: '' }, /opts\.subprotocolPrefix/],
+    [{ WebSocket: 'ws' }, /opts\.WebSocket must be a WebSocket class/],
+    [{ fetch: 1 }, /opts\.fetch must be a function/],
+    [{ ticketUrl: 'wss://api.test/t' }, /opts\.ticketUrl must be a http: or https: URL/]
+  ]
+  for (const [change, message] of bad) {
+    t.throws(() => credentialWebSocket({ WebSocket, ...change } as never), { name: 'TypeError', code: 'WSG_INVALID_OPTION', message })
+  }
+})
+
+t.test('the Node build extends ws', async (t) => {
+  const Authed = nodeCredentialWebSocket({ getToken: () => 'tok', protocols: ['trpc'] })
+  t.equal(Object.getPrototypeOf(Authed), WsWebSocket)
+  // prepare() resolves relative to nothing on Node: an absolute URL is needed
+  await t.rejects(Authed.prepare('/trpc'), { code: 'WSG_INVALID_OPTION' })
+})

@@ -1,0 +1,139 @@
+// Options are checked once, in connect(): a bad one throws a TypeError naming it, and nothing starts.
+import t from 'tap'
+import { FakeClock } from '@wsguard/testing'
+import { connect, credentialWebSocket, DEFAULT_MESSAGES, type ConnectOptions } from '../src/index.js'
+import { connect as connectNode } from '../src/node.js'
+import { systemClock } from '../src/options.js'
+import { fakeWebSocket } from './helpers.js'
+
+const { WebSocket, sockets } = fakeWebSocket()
+const base: ConnectOptions = { url: 'ws://api.test/feed', protocols: ['feed.v1'], WebSocket, clock: new FakeClock() }
+
+const bad: Array<[string, Record<string, unknown>, RegExp]> = [
+  ['url missing', { url: undefined }, /opts\.url must be a ws: or wss: URL/],
+  ['url not a URL', { url: 'http://[' }, /opts\.url must be a ws: or wss: URL/],
+  ['url of another scheme', { url: 'ftp://api.test/feed' }, /opts\.url must be a ws: or wss: URL/],
+  ['url relative, with no page', { url: '/feed' }, /opts\.url must be a ws: or wss: URL/],
+  ['url a number', { url: 42 }, /opts\.url/],
+  ['protocols not an array', { protocols: 'feed.v1' }, /opts\.protocols must be an array of subprotocol names/],
+  ['protocols with a space', { protocols: ['feed v1'] }, /opts\.protocols/],
+  ['protocols empty beside a token', { protocols: [], getToken: () => 'x' }, /opts\.protocols must name at least one subprotocol/],
+  ['protocols empty beside a ticket', { protocols: undefined, ticketUrl: 'https://api.test/t' }, /opts\.protocols must name at least one/],
+  ['getToken not a function', { getToken: 'token' }, /opts\.getToken must be a function/],
+  ['ticketUrl of another scheme', { ticketUrl: 'ws://api.test/t' }, /opts\.ticketUrl must be a http: or https: URL/],
+  ['topics with an empty one', { topics: ['a', ''] }, /opts\.topics must be an array of non-empty strings/],
+  ['subscribeMessage', { subscribeMessage: 'SUB' }, /opts\.subscribeMessage must be a function/],
+  ['unsubscribeMessage', { unsubscribeMessage: 1 }, /opts\.unsubscribeMessage must be a function/],
+  ['onEvent', { onEvent: {} }, /opts\.onEvent must be a function/],
+  ['onMessage', { onMessage: true }, /opts\.onMessage must be a function/],
+  ['baseDelayMs negative', { baseDelayMs: -1 }, /opts\.baseDelayMs must be a finite number of ms, 0 or more/],
+  ['maxDelayMs infinite', { maxDelayMs: Infinity }, /opts\.maxDelayMs must be a finite number/],
+  ['maxDelayMs under baseDelayMs', { baseDelayMs: 5_000, maxDelayMs: 1_000 }, /opts\.maxDelayMs must be at least opts\.baseDelayMs/],
+  ['promptJitterMs a string', { promptJitterMs: '1000' }, /opts\.promptJitterMs/],
+  ['rateLimitedDelayMs NaN', { rateLimitedDelayMs: NaN }, /opts\.rateLimitedDelayMs/],
+  ['stableAfterMs', { stableAfterMs: null }, /opts\.stableAfterMs/],
+  ['subprotocolPrefix with a comma', { subprotocolPrefix: 'bearer,' }, /opts\.subprotocolPrefix must be a subprotocol prefix/],
+  ['messages not an object', { messages: 'auth' }, /opts\.messages must be an object/],
+  ['a message name empty', { messages: { refresh: '' } }, /opts\.messages\.refresh must be a non-empty string/],
+  ['WebSocket not a class', { WebSocket: {} }, /opts\.WebSocket must be a WebSocket class/],
+  ['fetch', { fetch: 'fetch' }, /opts\.fetch must be a function/],
+  ['clock without timers', { clock: { now: () => 0 } }, /opts\.clock must be an object with now\(\), setTimer\(\) and clearTimer\(\)/],
+  ['clock null', { clock: null }, /opts\.clock/],
+  ['random', { random: 0.5 }, /opts\.random must be a function/]
+]
+
+for (const [what, change, message] of bad) {
+  t.test(`${what}: a TypeError naming the option`, async (t) => {
+    let asked = false
+    const options = { ...base, getToken: () => { asked = true; return 'tok' }, ...change } as unknown as ConnectOptions
+    const before = sockets.length
+    t.throws(() => connect(options), { name: 'TypeError', code: 'WSG_INVALID_OPTION', message })
+    await new Promise((resolve) => setImmediate(resolve))
+    t.equal(sockets.length, before, 'no socket')
+    t.equal(asked, false, 'no token asked for')
+  })
+}
+
+t.test('options that are not an object', async (t) => {
+  t.throws(() => connect(null as unknown as ConnectOptions), { code: 'WSG_INVALID_OPTION', message: /opts must be an object/ })
+  t.throws(() => credentialWebSocket(undefined as unknown as Parameters<typeof credentialWebSocket>[0]), { code: 'WSG_INVALID_OPTION' })
+})
+
+t.test('the options are copied: changing them later changes nothing', async (t) => {
+  const protocols = ['feed.v1']
+  const topics = ['a']
+  const messages = { refresh: 'x.refresh' }
+  const client = connect({ ...base, protocols, topics, messages })
+  t.teardown(() => { client.close() })
+  protocols.push('other')
+  topics.push('b')
+  messages.refresh = 'y'
+  t.same(client.topics, ['a'])
+  t.same(DEFAULT_MESSAGES.refresh, 'auth.refresh')
+})
+
+t.test('without a global WebSocket (Node 20), the browser build asks for one', async (t) => {
+  const saved = Object.getOwnPropertyDescriptor(globalThis, 'WebSocket')
+  // Node 20 has none; a later Node has one: take it away for this test
+  Reflect.deleteProperty(globalThis, 'WebSocket')
+  t.teardown(() => { if (saved !== undefined) Object.defineProperty(globalThis, 'WebSocket', saved) })
+  t.throws(() => connect({ url: 'ws://api.test/feed' }), { code: 'WSG_INVALID_OPTION', message: /opts\.WebSocket is required where there is no global WebSocket/ })
+  t.throws(() => credentialWebSocket({}), { code: 'WSG_INVALID_OPTION', message: /opts\.WebSocket is required where there is no global WebSocket/ })
+})
+
+t.test('the browser build takes the global WebSocket', async (t) => {
+  const { WebSocket: Global, sockets: made } = fakeWebSocket()
+  const saved = Object.getOwnPropertyDescriptor(globalThis, 'WebSocket')
+  Object.defineProperty(globalThis, 'WebSocket', { value: Global, configurable: true, writable: true })
+  t.teardown(() => {
+    if (saved === undefined) Reflect.deleteProperty(globalThis, 'WebSocket')
+    else Object.defineProperty(globalThis, 'WebSocket', saved)
+  })
+  const client = connect({ url: 'ws://api.test/feed', clock: new FakeClock() })
+  t.teardown(() => { client.close() })
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(made.length, 1)
+  t.same(made[0]?.protocols, [], 'no credential: no entry, and no protocol needed')
+})
+
+t.test('a relative or http(s): url is resolved against the page, as browsers do', async (t) => {
+  const saved = Object.getOwnPropertyDescriptor(globalThis, 'location')
+  Object.defineProperty(globalThis, 'location', { value: { href: 'https://app.test/orders/list' }, configurable: true })
+  t.teardown(() => {
+    if (saved === undefined) Reflect.deleteProperty(globalThis, 'location')
+    else Object.defineProperty(globalThis, 'location', saved)
+  })
+  const { WebSocket: Made, sockets: made } = fakeWebSocket()
+  for (const url of ['/feed?x=1', 'https://app.test/feed?x=1', new URL('wss://app.test/feed?x=1'), 'http://plain.test/feed']) {
+    const client = connect({ url, protocols: ['p'], WebSocket: Made, clock: new FakeClock() })
+    t.teardown(() => { client.close() })
+  }
+  await new Promise((resolve) => setImmediate(resolve))
+  t.same(made.map((s) => s.url), ['wss://app.test/feed?x=1', 'wss://app.test/feed?x=1', 'wss://app.test/feed?x=1', 'ws://plain.test/feed'])
+})
+
+t.test('the Node build defaults to ws', async (t) => {
+  // a port nothing listens on: ws reports the refusal through its error and close events
+  const events: string[] = []
+  let retrying: () => void = () => {}
+  const done = new Promise<void>((resolve) => { retrying = resolve })
+  const client = connectNode({
+    url: 'ws://127.0.0.1:1/feed',
+    clock: new FakeClock(),
+    onEvent: (e) => { events.push(e.type); if (e.type === 'retrying') retrying() }
+  })
+  t.teardown(() => { client.close() })
+  await done
+  t.same(events, ['connecting', 'closed', 'retrying'])
+})
+
+t.test('the default clock: Date.now and real timers', async (t) => {
+  const before = Date.now()
+  t.ok(systemClock.now() >= before)
+  const fired: string[] = []
+  const cancelled = systemClock.setTimer(() => fired.push('cancelled'), 1)
+  systemClock.clearTimer(cancelled)
+  // a later timer: by the time it fires, the cancelled one would have
+  await new Promise<void>((resolve) => { systemClock.setTimer(() => { fired.push('later'); resolve() }, 2) })
+  t.same(fired, ['later'])
+})
