@@ -10,77 +10,42 @@ import type { ChildProcess } from 'node:child_process'
 import type { AddressInfo } from 'node:net'
 import Fastify, { type FastifyInstance } from 'fastify'
 import websocket from '@fastify/websocket'
-import fastifyJwt from '@fastify/jwt'
-import { createVerifier } from 'fast-jwt'
 import { generateKey, jwks, claimsFor, mintToken, type TestKey } from '@wsguard/testing'
 import { authHandshake } from '@wsguard/auth-handshake'
 import type { TokenSpec } from './client.js'
 import { measure, median, pin, socketTracker, startClient, type Measured } from './lib.js'
+import { AUD, FEED_PATH, ISS, stackApp, type Stack } from './stack-app.js'
 
 const ROUNDS = Number(process.env.ROUNDS ?? 7)
 const COUNT = Number(process.env.COUNT ?? 1500)
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 16)
-const ISS = 'https://idp.bench'
-const AUD = 'feed-api'
 
 const es = generateKey('ES256')
 const rs = generateKey('RS256')
 const ed = generateKey('EdDSA')
-const esPem = es.publicKey.export({ type: 'spki', format: 'pem' }) as string
+const esKey = { alg: 'ES256' as const, pem: es.publicKey.export({ type: 'spki', format: 'pem' }) as string, jwks: jwks(es) }
 
 // Open sockets over every server here: a batch is read once they have all closed.
 const sockets = socketTracker()
 
-async function listen (app: FastifyInstance): Promise<string> {
-  app.get('/feed', { websocket: true }, () => {})
-  await app.listen({ port: 0, host: '127.0.0.1' })
+function tracked (app: FastifyInstance): string {
   sockets.track(app)
-  return `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}/feed`
+  return `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}${FEED_PATH}`
 }
 
-async function plainServer (): Promise<string> {
-  const app = Fastify()
-  await app.register(websocket)
-  return await listen(app)
+/** stack-app's plain @fastify/websocket, bare fast-jwt hook (the cheapest authenticated handshake) or DIY @fastify/jwt hook, trusting ES256. */
+async function peerServer (stack: Extract<Stack, 'plain' | 'bare' | 'diy'>): Promise<string> {
+  return tracked(await stackApp(stack, 'off', esKey))
 }
 
-/** The cheapest possible authenticated handshake: one fast-jwt verify, nothing else. */
-async function bareServer (): Promise<string> {
-  const app = Fastify()
-  await app.register(websocket)
-  const verify = createVerifier({ key: esPem, algorithms: ['ES256'], allowedIss: ISS, allowedAud: AUD })
-  app.decorateRequest('user', null as unknown as string)
-  app.addHook('onRequest', (request, reply, done) => {
-    try {
-      (request as unknown as { user: unknown }).user = verify((request.headers.authorization ?? '').slice(7))
-      done()
-    } catch {
-      reply.code(401).send()
-    }
-  })
-  return await listen(app)
-}
-
-/** What teams write today: @fastify/jwt and `await request.jwtVerify()` in onRequest. */
-async function diyServer (): Promise<string> {
-  const app = Fastify()
-  await app.register(websocket)
-  await app.register(fastifyJwt, { secret: { public: esPem }, verify: { algorithms: ['ES256'], allowedIss: ISS, allowedAud: AUD } })
-  app.addHook('onRequest', async (request, reply) => {
-    try {
-      await request.jwtVerify()
-    } catch (err) {
-      return reply.send(err)
-    }
-  })
-  return await listen(app)
-}
-
+/** auth-handshake alone, trusting three algorithms, with no route rules. */
 async function wsguardServer (): Promise<string> {
   const app = Fastify()
   await app.register(websocket)
   await app.register(authHandshake, { jwt: { issuer: ISS, audience: AUD, algorithms: ['ES256', 'RS256', 'EdDSA'], jwks: jwks(es, rs, ed) } })
-  return await listen(app)
+  app.get('/feed/:tenant', { websocket: true }, () => {})
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  return tracked(app)
 }
 
 const claims = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({ ...claimsFor(ISS, AUD, 'alice', Date.now(), 3600), scope: 'feed:read', ...extra })
@@ -94,7 +59,7 @@ function run (child: ChildProcess, s: Scenario): Promise<Measured> {
 }
 
 async function main (): Promise<void> {
-  const [plain, bare, diy, guard] = await Promise.all([plainServer(), bareServer(), diyServer(), wsguardServer()])
+  const [plain, bare, diy, guard] = await Promise.all([peerServer('plain'), peerServer('bare'), peerServer('diy'), wsguardServer()])
   const expired = mintToken(es, claims({ exp: Math.floor(Date.now() / 1000) - 60 }))
   const foreign = mintToken(es, claims({ iss: 'https://elsewhere.test' }))
   const wrongAud = mintToken(es, claims({ aud: 'other-api' }))

@@ -1,5 +1,5 @@
 // The Fastify server configurations bench/stack.ts and bench/peers.ts run, each in a process
-// of its own: plain @fastify/websocket, the bare fast-jwt hook (the cheapest authenticated
+// of its own (bench/handshake.ts runs its plain, bare and DIY ones in-process): plain @fastify/websocket, the bare fast-jwt hook (the cheapest authenticated
 // handshake), the do-it-yourself @fastify/jwt hook, and wsguard's plugins added one at a
 // time up to the whole stack, all four as users register them (issue 15).
 import Fastify, { type FastifyInstance } from 'fastify'

@@ -5,7 +5,7 @@ import type { RouteAuthConfig } from './route-rules.js'
 
 export type {
   AuthHandshakeOptions, Carrier, FastifyJwtSource, JsonWebKeySet, JwtFastifyJwtHmacIssuerOptions, JwtFastifyJwtIssuerOptions,
-  JwtIssuerCommonOptions, JwtIssuerOptions, JwtKeySetIssuerOptions
+  JwtIssuerCommonOptions, JwtIssuerOptions, JwtKeySetIssuerOptions, KeySetOptions
 } from './options.js'
 export {
   DEFAULT_CARRIERS, DEFAULT_COOKIE_NAME, DEFAULT_QUERY_PARAMETER, DEFAULT_SUBPROTOCOL_PREFIX, DEFAULT_REALM,

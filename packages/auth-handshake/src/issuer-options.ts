@@ -41,11 +41,12 @@ export interface JwtIssuerCommonOptions {
   certificateBound?: 'required' | 'optional'
 }
 
-/** An issuer whose public keys wsguard fetches (discovery, `jwksUri`) or is given (`jwks`). */
-export interface JwtKeySetIssuerOptions extends JwtIssuerCommonOptions {
-  /** JWS algorithms accepted from this issuer (required, no default) */
-  algorithms: readonly JwsAlgorithm[]
-  /** find `jwks_uri` by OpenID Connect discovery. One of `discovery`, `jwksUri`, `jwks`, `fastifyJwt` is required. */
+/**
+ * Where an issuer's public keys come from, when wsguard holds them (the handshake's issuers
+ * without `fastifyJwt`, and back-channel logout's), and how often they are fetched.
+ */
+export interface KeySetOptions {
+  /** find `jwks_uri` by OpenID Connect discovery. One of `discovery`, `jwksUri`, `jwks` (or a handshake issuer's `fastifyJwt`) is required. */
   discovery?: boolean
   /** where the issuer's keys are served */
   jwksUri?: string
@@ -57,6 +58,12 @@ export interface JwtKeySetIssuerOptions extends JwtIssuerCommonOptions {
   jwksMaxAgeMs?: number
   /** timeout of one discovery or key-set request, ms. Default 5_000 */
   jwksTimeoutMs?: number
+}
+
+/** An issuer whose public keys wsguard fetches (discovery, `jwksUri`) or is given (`jwks`). */
+export interface JwtKeySetIssuerOptions extends JwtIssuerCommonOptions, KeySetOptions {
+  /** JWS algorithms accepted from this issuer (required, no default) */
+  algorithms: readonly JwsAlgorithm[]
   fastifyJwt?: undefined
   allowHmac?: undefined
   verifyTimeoutMs?: undefined
@@ -134,9 +141,10 @@ export interface IssuerConfig {
   certificateBound: boolean
 }
 
-const ISSUER_KEYS = new Set(['issuer', 'audience', 'algorithms', 'discovery', 'jwksUri', 'jwks', 'fastifyJwt', 'allowHmac',
-  'verifyTimeoutMs', 'clockToleranceMs', 'maxTokenAgeMs', 'typ', 'claims', 'kind', 'jwksCooldownMs', 'jwksMaxAgeMs',
-  'jwksTimeoutMs', 'certificateBound'])
+/** The keys of `KeySetOptions`: where the keys come from, then how often they are fetched. */
+export const KEY_SET_KEYS = ['discovery', 'jwksUri', 'jwks', 'jwksCooldownMs', 'jwksMaxAgeMs', 'jwksTimeoutMs'] as const
+const ISSUER_KEYS = new Set(['issuer', 'audience', 'algorithms', ...KEY_SET_KEYS, 'fastifyJwt', 'allowHmac', 'verifyTimeoutMs',
+  'clockToleranceMs', 'maxTokenAgeMs', 'typ', 'claims', 'kind', 'certificateBound'])
 const KEY_SET_ONLY = ['jwksCooldownMs', 'jwksMaxAgeMs', 'jwksTimeoutMs'] as const
 const SOURCE_KEYS = new Set(['namespace', 'jwtVerify'])
 

@@ -1,30 +1,18 @@
 import { invalidOption, isClock, systemClock, type Clock, type ReplayStore, type RevocationStore } from '@wsguard/core'
 import type { JwsAlgorithm } from './algorithms.js'
 import { bool, duration, isObject, nonEmptyString, positiveInteger, unknownKeys } from './option-checks.js'
-import { validateIssuer, DEFAULT_CLOCK_TOLERANCE_MS, type IssuerConfig, type JsonWebKeySet } from './issuer-options.js'
+import { validateIssuer, DEFAULT_CLOCK_TOLERANCE_MS, KEY_SET_KEYS, type IssuerConfig, type KeySetOptions } from './issuer-options.js'
 import { DEFAULT_MAX_TOKEN_BYTES } from './options.js'
 import { MemoryReplayStore } from './replay-memory.js'
 
 /** One issuer whose logout tokens are accepted: its keys as auth-handshake finds them, and your client id there. */
-export interface LogoutIssuerOptions {
+export interface LogoutIssuerOptions extends KeySetOptions {
   /** exact `iss` value; discovery reads `<issuer>/.well-known/openid-configuration` */
   issuer: string
   /** your client id(s) at this issuer: the logout token's `aud` must name one */
   audience: string | readonly string[]
   /** JWS algorithms accepted from this issuer (required, no default; `none` and `HS*` cannot be listed) */
   algorithms: readonly JwsAlgorithm[]
-  /** find `jwks_uri` by OpenID Connect discovery. One of `discovery`, `jwksUri`, `jwks` is required. */
-  discovery?: boolean
-  /** where the issuer's keys are served */
-  jwksUri?: string
-  /** static keys, fetched from nowhere */
-  jwks?: JsonWebKeySet
-  /** least time between two key-set fetches triggered by an unknown `kid`, ms. Default 30_000 */
-  jwksCooldownMs?: number
-  /** key-set age after which it is refreshed in the background, ms. Default 600_000 */
-  jwksMaxAgeMs?: number
-  /** timeout of one discovery or key-set request, ms. Default 5_000 */
-  jwksTimeoutMs?: number
 }
 
 export interface BackchannelLogoutOptions {
@@ -80,7 +68,7 @@ export interface BackchannelLogoutConfig {
 
 const OPTION_KEYS = new Set(['path', 'issuers', 'revocations', 'replays', 'revokeBy', 'maxTokenAgeMs', 'clockToleranceMs',
   'requireExplicitTyp', 'revocationRetentionMs', 'storeTimeoutMs', 'maxTokenBytes', 'clock'])
-const ISSUER_KEYS = new Set(['issuer', 'audience', 'algorithms', 'discovery', 'jwksUri', 'jwks', 'jwksCooldownMs', 'jwksMaxAgeMs', 'jwksTimeoutMs'])
+const ISSUER_KEYS = new Set(['issuer', 'audience', 'algorithms', ...KEY_SET_KEYS])
 const PATH = /^\/[\x21-\x7e]*$/
 
 function hasMethods (value: unknown, names: readonly string[]): boolean {

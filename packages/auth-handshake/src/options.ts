@@ -6,7 +6,7 @@ import { validateMtls, type MtlsConfig, type MtlsOptions } from './mtls.js'
 export {
   DEFAULT_CLOCK_TOLERANCE_MS, DEFAULT_JWKS_COOLDOWN_MS, DEFAULT_JWKS_MAX_AGE_MS, DEFAULT_JWKS_TIMEOUT_MS, DEFAULT_VERIFY_TIMEOUT_MS,
   type FastifyJwtSource, type IssuerConfig, type JsonWebKeySet, type JwtFastifyJwtHmacIssuerOptions, type JwtFastifyJwtIssuerOptions,
-  type JwtIssuerCommonOptions, type JwtIssuerOptions, type JwtKeySetIssuerOptions
+  type JwtIssuerCommonOptions, type JwtIssuerOptions, type JwtKeySetIssuerOptions, type KeySetOptions
 } from './issuer-options.js'
 
 export type Carrier = 'header' | 'subprotocol' | 'cookie' | 'query'

@@ -1,9 +1,10 @@
 import t, { type Test } from 'tap'
 import Fastify, { type FastifyInstance } from 'fastify'
 import websocket from '@fastify/websocket'
-import net, { type AddressInfo } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { captureLogs, claimsFor, generateKey, jwks, mintToken } from '@wsguard/testing'
 import { authHandshake } from '../src/index.js'
+import { rawUpgrade } from './helpers.js'
 
 // The `bearer.` subprotocol entry is stripped only by hooks auth-handshake adds in onRoute.
 // ws's default handleProtocols selects the first protocol offered, so on every route that
@@ -19,24 +20,6 @@ const key = generateKey('ES256')
 const token = mintToken(key, claimsFor(ISS, AUD, 'alice'))
 const signature = token.split('.')[2] as string
 const jwt = { issuer: ISS, audience: AUD, algorithms: ['ES256' as const], jwks: jwks(key) }
-
-/** A raw upgrade: the response head as sent, whatever the server does after it. */
-function rawUpgrade (port: number, path: string, protocol: string): Promise<string> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1', () => {
-      s.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
-        `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: ${protocol}\r\n\r\n`)
-    })
-    let head = ''
-    s.on('data', (d) => {
-      head += String(d)
-      const end = head.indexOf('\r\n\r\n')
-      if (end !== -1) { s.destroy(); resolve(head.slice(0, end)) }
-    })
-    s.on('close', () => resolve(head))
-    s.on('error', () => resolve(head))
-  })
-}
 
 async function build (t: Test, early: (app: FastifyInstance) => void, late: (app: FastifyInstance) => void) {
   const logs = captureLogs()
@@ -58,7 +41,7 @@ t.test('no 101 we send echoes a bearer subprotocol entry', async (t) => {
     app.get('/health', async () => 'ok')
   })
   for (const path of ['/public-early', '/both-early', '/health']) {
-    const head = await rawUpgrade(port, path, `bearer.${token}, app.v1`)
+    const head = await rawUpgrade(port, path, `Sec-WebSocket-Protocol: bearer.${token}, app.v1\r\n`)
     t.ok(head.startsWith('HTTP/1.1 '), `${path}: answered`)
     t.notOk(head.includes(signature), `${path}: the token is in no header we send (got ${head.split('\r\n')[0]})`)
   }

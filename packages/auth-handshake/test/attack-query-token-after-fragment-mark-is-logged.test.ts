@@ -1,9 +1,10 @@
 import t from 'tap'
 import Fastify, { type FastifyServerOptions } from 'fastify'
 import websocket from '@fastify/websocket'
-import net, { type AddressInfo } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { captureLogs, claimsFor, generateKey, jwks, mintToken } from '@wsguard/testing'
 import { authHandshake, requirePrincipal } from '../src/index.js'
+import { rawUpgrade } from './helpers.js'
 
 // find-my-way splits the query string off at the first '?' or '#' (and ';' with
 // useSemicolonDelimiter), so `/feed#x&access_token=…` gives request.query.access_token.
@@ -15,24 +16,6 @@ const AUD = 'feed-api'
 const key = generateKey('ES256')
 const token = mintToken(key, claimsFor(ISS, AUD, 'alice'))
 const signature = token.split('.')[2] as string
-
-/** Sends a raw upgrade request (a WHATWG URL client would drop the fragment) and returns the response head. */
-function rawUpgrade (port: number, path: string): Promise<string> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1', () => {
-      s.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
-        'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n')
-    })
-    let head = ''
-    s.on('data', (d) => {
-      head += String(d)
-      const end = head.indexOf('\r\n\r\n')
-      if (end !== -1) { s.destroy(); resolve(head.slice(0, end)) }
-    })
-    s.on('close', () => resolve(head))
-    s.on('error', () => resolve(head))
-  })
-}
 
 for (const [name, carriers, routerOptions, path] of [
   ['query carrier on, token after a #', ['header', 'query'], {}, `/feed#x&access_token=${token}`],

@@ -2,7 +2,7 @@ import type { Test } from 'tap'
 import Fastify, { type FastifyInstance } from 'fastify'
 import websocket from '@fastify/websocket'
 import WebSocket from 'ws'
-import type { AddressInfo } from 'node:net'
+import net, { type AddressInfo } from 'node:net'
 import type { IncomingHttpHeaders } from 'node:http'
 import { captureLogs, type CapturedLogs } from '@wsguard/testing'
 import { authHandshake, type AuthHandshakeOptions } from '../src/index.js'
@@ -69,5 +69,27 @@ export function connect (t: Test, base: string, options: ConnectOptions = {}): P
     })
     // A refusal arrives as 'unexpected-response'; anything else going wrong fails the test.
     ws.on('error', reject)
+  })
+}
+
+/**
+ * Sends an upgrade request as written (a WHATWG URL client would drop a fragment, `ws` would
+ * check the answer) and resolves with the response head as sent, whatever the server does after
+ * it. `headers`: more header lines, each ending in CRLF.
+ */
+export function rawUpgrade (port: number, path: string, headers = ''): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1', () => {
+      s.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+        `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${headers}\r\n`)
+    })
+    let head = ''
+    s.on('data', (d) => {
+      head += String(d)
+      const end = head.indexOf('\r\n\r\n')
+      if (end !== -1) { s.destroy(); resolve(head.slice(0, end)) }
+    })
+    s.on('close', () => resolve(head))
+    s.on('error', () => resolve(head))
   })
 }

@@ -11,7 +11,7 @@ import {
   type JwtIssuerOptions, type AuthOutcome, type Carrier, type ClientCertificate, type FastifyJwtSource, type HmacAlgorithm,
   type JwtFastifyJwtHmacIssuerOptions, type JwtFastifyJwtIssuerOptions, type JwtKeySetIssuerOptions, type MtlsIdentity,
   type RouteAuthConfig, type TokenFault, backchannelLogout, MemoryReplayStore, BACKCHANNEL_LOGOUT_EVENT,
-  type BackchannelLogoutOptions, type LogoutIssuerOptions, type LogoutTokenFault, type RevocationStore
+  type BackchannelLogoutOptions, type LogoutIssuerOptions, type LogoutTokenFault, type RevocationStore, type KeySetOptions
 } from '../src/index.js'
 
 const issuer: JwtIssuerOptions = {
@@ -233,6 +233,10 @@ export const sharedReplays: BackchannelLogoutOptions = { issuers: logoutIssuer, 
 export const noStore: BackchannelLogoutOptions = { issuers: logoutIssuer }
 // @ts-expect-error issuers is required
 export const noIssuers: BackchannelLogoutOptions = { revocations: revocationStore }
+// The key-set options both kinds of issuer share.
+export const keySetOf: KeySetOptions[] = [logoutIssuer, keySet]
+// @ts-expect-error durations are numbers of ms
+export const badKeySet: KeySetOptions = { jwksUri: 'https://idp.example/jwks', jwksTimeoutMs: '5s' }
 // @ts-expect-error a logout issuer has no access-token options such as typ
 export const typedIssuer: LogoutIssuerOptions = { ...logoutIssuer, typ: 'at+jwt' }
 // @ts-expect-error none is not an accepted algorithm

@@ -1,4 +1,7 @@
-/** WebSocket close codes wsguard uses after the upgrade (DESIGN.md, "Close codes"). */
+/**
+ * WebSocket close codes wsguard uses after the upgrade (this package's README, `CloseCode`; what a
+ * client should do on each: the repository's docs/ARCHITECTURE.md, "Close codes after upgrade").
+ */
 export const CloseCode = Object.freeze({
   /** server shutting down: reconnect with backoff */
   GOING_AWAY: 1001,

@@ -22,7 +22,7 @@ t.test('every code has the prefix, a status, and an @fastify/error class', async
   t.notOk(isWsguardError(null))
 })
 
-t.test('close codes of DESIGN.md', async (t) => {
+t.test('close codes of docs/ARCHITECTURE.md', async (t) => {
   t.same(CloseCode, { GOING_AWAY: 1001, BAD_CONTROL_MESSAGE: 4400, CREDENTIAL_EXPIRED: 4401, REVOKED: 4403, IDLE_TIMEOUT: 4408, MAX_LIFETIME: 4409, TOO_MANY_SESSIONS: 4429 })
   t.equal(errorInfo('WSG_TOKEN_EXPIRED').closeCode, 4401)
   t.equal(errorInfo('WSG_TOKEN_REVOKED').closeCode, 4403)

@@ -82,7 +82,7 @@ export interface SessionExpiryOptions {
   revocations?: RevocationStore
   /** how long a subject, session or issuer revocation refuses older tokens, ms. Default 86400000 (24 h) */
   revocationRetentionMs?: number
-  /** how long an asynchronous revocation store may take to answer a check before the handshake or refresh is refused (503 / WSG_UNAVAILABLE), ms. Default 2000 */
+  /** how long an asynchronous revocation store (or the registry's count, for the cap) may take to answer before the handshake or refresh is refused (503 / WSG_UNAVAILABLE), ms. Default 2000 */
   revocationTimeoutMs?: number
   /**
    * at most this many open sessions per principal (same issuer and subject), counted across
