@@ -4,7 +4,7 @@
 import type { FastifyInstance } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import type { Test } from 'tap'
-import WebSocket from 'ws'
+import { credentialWebSocket, type CredentialWebSocketClass } from '@wsguard/client'
 import { authHandshake } from '@wsguard/auth-handshake'
 import { sessionExpiry, type SessionExpiryOptions } from '@wsguard/session-expiry'
 import { topicAuthz } from '@wsguard/topic-authz'
@@ -48,20 +48,19 @@ export async function registerWsguard (app: FastifyInstance, clock: FakeClock, s
 export type Frames = string[]
 
 /**
- * A `WebSocket` class that adds the credential to the handshake as a `bearer.<token>`
- * subprotocol entry beside the framework's own protocols (or `ownProtocol` when the framework
- * offers none: a lone `bearer.` entry would be stripped, and a client that offered a protocol
- * fails on an answer that selects none). `getToken()` is asked at each construction, so a
- * client that reconnects brings a fresh token.
- *
- * A stand-in for `@wsguard/client`'s WebSocket class factory, which replaces it.
+ * `@wsguard/client`'s WebSocket class (`credentialWebSocket`), as the recipes in
+ * docs/recipes/ use it: the credential as a `bearer.<token>` subprotocol entry after the
+ * framework's own protocols and `protocols` (tRPC offers none: a lone `bearer.` entry would
+ * be stripped, and a client that offered a protocol fails on an answer that selects none).
+ * `getToken()` is asked at each construction, so a client that reconnects brings a fresh
+ * token. Each socket it makes records the text frames it receives in `frames`.
  */
-export function bearerWebSocket (getToken: () => string, frames: Frames, ownProtocol: string): new (url: string | URL, protocols?: string | string[]) => WebSocket {
-  return class BearerWebSocket extends WebSocket {
-    constructor (url: string | URL, protocols?: string | string[]) {
-      const offered = protocols === undefined ? [] : [protocols].flat()
-      super(url, [...(offered.length > 0 ? offered : [ownProtocol]), `bearer.${getToken()}`])
-      this.on('message', (data) => { frames.push(String(data)) })
+export function recordingWebSocket (getToken: () => string, frames: Frames, protocols: string[] = []): CredentialWebSocketClass {
+  const Base = credentialWebSocket({ getToken, protocols })
+  return class RecordingWebSocket extends Base {
+    constructor (...args: ConstructorParameters<CredentialWebSocketClass>) {
+      super(...args)
+      this.addEventListener('message', (event) => { frames.push(String(event.data)) })
     }
   }
 }

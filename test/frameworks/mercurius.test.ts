@@ -8,7 +8,7 @@ import mercurius, { type IResolvers } from 'mercurius'
 import { createClient, type Client } from 'graphql-ws'
 import { ChannelName, principalOf, type HandshakeRejectedMessage, type Principal, type SessionOpenedMessage } from '@wsguard/core'
 import { connectSocket, FakeClock, until } from '@wsguard/testing'
-import { bearerWebSocket, expiredToken, record, registerWsguard, T0, token, type Frames } from './helpers.js'
+import { recordingWebSocket, expiredToken, record, registerWsguard, T0, token, type Frames } from './helpers.js'
 
 const schema = `
   type Order { id: ID!, tenant: String!, viewer: String }
@@ -97,7 +97,7 @@ function gqlClient (t: Test, url: string, getToken: () => string, retryAttempts 
   const gaveUp: unknown[] = []
   const client = createClient({
     url,
-    webSocketImpl: bearerWebSocket(getToken, frames, 'unused'),
+    webSocketImpl: recordingWebSocket(getToken, frames),
     retryAttempts,
     retryWait: async () => {},
     shouldRetry: () => true,

@@ -10,7 +10,7 @@ import { getWSConnectionHandler, type CreateWSSContextFnOptions } from '@trpc/se
 import { createTRPCClient, createWSClient, wsLink } from '@trpc/client'
 import { ChannelName, principalOf, sessionOf, type HandshakeRejectedMessage, type SessionClosedMessage, type SessionOpenedMessage } from '@wsguard/core'
 import { FakeClock, until } from '@wsguard/testing'
-import { bearerWebSocket, expiredToken, record, registerWsguard, T0, token, type Frames } from './helpers.js'
+import { recordingWebSocket, expiredToken, record, registerWsguard, T0, token, type Frames } from './helpers.js'
 
 // The principal reaches tRPC through the raw request its createContext receives.
 function createContext ({ req }: CreateWSSContextFnOptions) {
@@ -52,7 +52,7 @@ function trpcClient (t: Test, url: string, getToken: () => string) {
   const closes: number[] = []
   const ws = createWSClient({
     url,
-    WebSocket: bearerWebSocket(getToken, frames, 'trpc') as unknown as typeof globalThis.WebSocket,
+    WebSocket: recordingWebSocket(getToken, frames, ['trpc']),
     retryDelayMs: () => 0,
     onClose: (cause) => { closes.push(cause?.code ?? 0) }
   })
