@@ -64,6 +64,12 @@ end
 return out
 `)
 
+/**
+ * How long a registry write waits for others to go with it, ms: the sessions opened and closed
+ * on this instance reach Redis (and other instances' `list()` and `count()`) this much later.
+ */
+export const REGISTRY_WRITE_DELAY_MS = 5
+
 /** One string per principal: issuer and subject, unambiguous whatever either contains. */
 function keyOf (p: PrincipalRef): string {
   const issuer = p.issuer ?? ''
@@ -120,7 +126,9 @@ export class RedisSessionRegistry implements SessionRegistry {
     const counted = !this.#mine.has(info.id)
     this.#mine.set(info.id, info)
     if (counted && key !== '') this.#counts.set(key, (this.#counts.get(key) ?? 0) + 1)
-    return this.#queue('add', 'a', info.id, JSON.stringify(info), key, counted ? 1 : 0)
+    const written = this.#queue('add', 'a', info.id, JSON.stringify(info), key, counted ? 1 : 0)
+    if (counted && key !== '') this.#pendingCount(key, 1)
+    return written
   }
 
   update (info: SessionInfo): Promise<void> {
@@ -139,15 +147,19 @@ export class RedisSessionRegistry implements SessionRegistry {
       if (n <= 0) this.#counts.delete(key)
       else this.#counts.set(key, n)
     }
-    return this.#queue('remove', 'r', id, key)
+    const written = this.#queue('remove', 'r', id, key)
+    if (key !== '') this.#pendingCount(key, -1)
+    return written
   }
 
   /** Sessions of the principal on every live instance: one command. Fail-open: this instance's count while Redis fails. */
   async count (principal: PrincipalRef): Promise<number> {
     const key = keyOf(principal)
+    // This instance's writes still queued reach Redis after this count: add them in.
+    const queued = this.#batch?.counts.get(key) ?? 0
     try {
       const n = await timed(COUNT.run(this.#client, [this.#keys.instances], [this.#keys.tag, key]), this.#config.commandTimeoutMs, 'count')
-      return n as number
+      return (n as number) + queued
     } catch (err) {
       this.#health.down('commands', 'a registry command failed', err as Error)
       if (this.#config.failOpen) return this.#counts.get(key) ?? 0
@@ -174,7 +186,10 @@ export class RedisSessionRegistry implements SessionRegistry {
   /** Stops the heartbeat and removes this instance's entries. */
   async close (): Promise<void> {
     clearInterval(this.#timer)
-    await this.#beating
+    // the writes still queued go first, so the removal below is the last word
+    const queued = this.#batch
+    queued?.send()
+    await Promise.all([this.#beating, queued?.done.catch(() => {})])
     const { instance, commandTimeoutMs } = this.#config
     const removal = this.#client.multi()
       .del(this.#keys.sessions(instance), this.#keys.counts(instance))
@@ -219,20 +234,31 @@ export class RedisSessionRegistry implements SessionRegistry {
   }
 
   /**
-   * Queues a write; the writes queued in one turn of the event loop go to Redis in one
-   * command (`APPLY`), in order, so a burst of handshakes costs one round trip, not two per
-   * session. The promise settles with that command; a failed one marks the registry dirty, and
+   * Queues a write; the writes queued within `REGISTRY_WRITE_DELAY_MS` go to Redis in one
+   * command (`APPLY`), in order, so a burst of handshakes costs one write to the socket, not
+   * two per session (on a loopback socket the write itself costs more CPU than the command). The promise settles with that command; a failed one marks the registry dirty, and
    * the next heartbeat writes every entry again.
    */
   #queue (what: string, ...op: Array<string | number>): Promise<void> {
     if (this.#batch === undefined) {
-      const batch: Batch = { args: [this.#config.instance, this.#config.heartbeatTtlMs], what: new Set(), done: undefined as unknown as Promise<void> }
-      batch.done = new Promise<void>((resolve) => { setImmediate(resolve) }).then(() => this.#flush(batch))
+      let send!: () => void
+      const due = new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, REGISTRY_WRITE_DELAY_MS)
+        send = () => { clearTimeout(timer); resolve() }
+      })
+      const batch: Batch = { args: [this.#config.instance, this.#config.heartbeatTtlMs], what: new Set(), counts: new Map(), send, done: undefined as unknown as Promise<void> }
+      batch.done = due.then(() => this.#flush(batch))
       this.#batch = batch
     }
     this.#batch.what.add(what)
     for (const a of op) this.#batch.args.push(a)
     return this.#batch.done
+  }
+
+  /** What the queued batch changes in a principal's count (it exists: a write was just queued). */
+  #pendingCount (key: string, change: number): void {
+    const counts = (this.#batch as Batch).counts
+    counts.set(key, (counts.get(key) ?? 0) + change)
   }
 
   async #flush (batch: Batch): Promise<void> {
@@ -257,6 +283,10 @@ interface Batch {
   readonly args: Array<string | number>
   /** the writes it holds, named in the error when it fails: add, update, remove */
   readonly what: Set<string>
+  /** what its writes change in each principal's count, for `count()` while it waits */
+  readonly counts: Map<string, number>
+  /** sends it now instead of at the end of its delay */
+  readonly send: () => void
   /** set when a rewrite of every entry was sent before it: it settles with that, sends nothing */
   rewrite?: Promise<unknown>
   done: Promise<void>

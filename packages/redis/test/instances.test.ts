@@ -40,6 +40,8 @@ t.test('sessions are listed across instances, and the cap counts across A and B'
   await open(t, a.url, token('alice'))
   await open(t, b.url, token('alice'))
   await open(t, b.url, token('bob'))
+  // B's sessions reach Redis within REGISTRY_WRITE_DELAY_MS of opening
+  await until(async () => (await a.app.wsSessions.list()).length === 3, 'A sees B\'s sessions')
   const listed = await a.app.wsSessions.list({ subject: 'alice' })
   t.equal(listed.length, 2)
   const third = await attempt(t, a.url, token('alice')) as Refusal

@@ -61,3 +61,31 @@ t.test('writes queued before a rewrite of every entry are made by it, not applie
   t.same(await admin.hgetall(`{${keyPrefix}}c:i2`), { '16:https://idp.testalice': '1' }, 'counted once')
   t.same(Object.keys(await admin.hgetall(`{${keyPrefix}}s:i2`)), ['c1'])
 })
+
+t.test('close() sends the writes still queued before it removes the instance\'s entries', async (t) => {
+  const keyPrefix = testPrefix()
+  const admin = testClient(t, keyPrefix) as Redis
+  const stores = redisStores({ url: REDIS_URL }, { keyPrefix, instance: 'i3' })
+  await stores.ready()
+  await stores.registry.heartbeat()
+  const added = stores.registry.add(info('q1', 'alice'))
+  await stores.close()
+  await added
+  t.equal(await admin.exists(`{${keyPrefix}}s:i3`, `{${keyPrefix}}c:i3`), 0, 'nothing written after the removal')
+  t.equal(await admin.zscore(`{${keyPrefix}}instances`, 'i3'), null)
+})
+
+t.test('count() adds this instance\'s writes that have not reached Redis yet', async (t) => {
+  const keyPrefix = testPrefix()
+  testClient(t, keyPrefix)
+  const stores = redisStores({ url: REDIS_URL }, { keyPrefix, instance: 'i4' })
+  t.teardown(() => stores.close())
+  await stores.ready()
+  await stores.registry.add(info('k1', 'alice'))
+  const alice = { subject: 'alice', issuer: 'https://idp.test' }
+  const queued = [stores.registry.add(info('k2', 'alice')), stores.registry.add(info('k3', 'alice')), stores.registry.remove('k1'), stores.registry.add(info('k4', 'bob'))]
+  t.equal(await stores.registry.count(alice), 2, 'one in Redis, two added and one removed still queued')
+  await Promise.all(queued)
+  t.equal(await stores.registry.count(alice), 2, 'the same once they are written')
+  t.equal(await stores.registry.count({ subject: 'bob', issuer: 'https://idp.test' }), 1)
+})
