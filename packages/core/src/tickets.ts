@@ -28,8 +28,9 @@ export interface TicketStore {
   issue(id: string, record: TicketRecord, ttlMs: number): void | Promise<void>
   /**
    * Removes the record and returns it, atomically: of any number of callers, one gets it,
-   * once. `undefined` when there is none (never issued, already used, expired). Throws or
-   * rejects when it cannot tell: the handshake is refused (503).
+   * once. `undefined` when there is none (never issued, already used, dropped after its TTL);
+   * a record past its `expiresAt` may still be returned, and the handshake refuses it. Throws
+   * or rejects when it cannot tell: the handshake is refused (503).
    */
   consume(id: string): TicketRecord | undefined | Promise<TicketRecord | undefined>
 }
