@@ -1,6 +1,7 @@
 // A real browser against auth-handshake and session-expiry: what a browser can send (a
 // subprotocol, a cookie), what it sees (the selected subprotocol, close codes and reasons, or
-// only a failed connection), and cross-site WebSocket hijacking refused by Origin.
+// only a failed connection), and cross-site WebSocket hijacking refused by Origin; with
+// browserRejection: 'close', the refusal's code and reason; and one-time tickets.
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import Fastify, { type FastifyInstance } from 'fastify'
@@ -137,4 +138,77 @@ t.test('expiry reaches the page as close 4401 with its reason; an in-band refres
   t.match(r.messages.map((m) => JSON.parse(m) as Record<string, unknown>), [{ hello: 'erin' }, { type: 'auth.refreshed' }, { type: 'auth.expiring' }])
   t.equal(r.messages.length, 3, 'nothing else reached the page')
   t.same(r.close, { code: 4401, reason: 'credential expired' }, 'the page sees the close code and reason')
+})
+
+/**
+ * The API with `browserRejection: 'close'` and tickets, serving its own page (so the page's
+ * fetch of a ticket is same-origin): `/feed` for any token, `/admin` for the `admin` scope.
+ */
+async function closingApi (): Promise<{ origin: string, token: (sub: string, lifetimeS?: number, at?: number) => string, refused: HandshakeRejectedMessage[] }> {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  let origin = ''
+  await app.register(websocket)
+  await app.register(authHandshake, {
+    jwt: { issuer: ISS, audience: AUD, algorithms: ['ES256'], jwks: jwks(key) },
+    carriers: ['header', 'subprotocol', 'ticket'],
+    allowedOrigins: (o) => o === origin,
+    tickets: {},
+    browserRejection: 'close'
+  })
+  app.get('/', async (_request, reply) => await reply.type('text/html').send('<!doctype html><title>wsguard api</title>'))
+  const hello = (socket: import('ws').WebSocket, request: import('fastify').FastifyRequest): void => {
+    const { id, method } = requirePrincipal(request)
+    socket.send(JSON.stringify({ hello: id, method }))
+  }
+  app.get('/feed', { websocket: true }, hello)
+  app.get('/admin', { websocket: true, config: { auth: { scopes: ['admin'] } } }, hello)
+  const refused: HandshakeRejectedMessage[] = []
+  const mine = appIdentity(app)
+  const onRefused = (m: HandshakeRejectedMessage): void => { if (m.app === mine) refused.push(m) }
+  channel(ChannelName.handshakeRejected).subscribe(onRefused)
+  t.teardown(() => { channel(ChannelName.handshakeRejected).unsubscribe(onRefused) })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  origin = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
+  return { origin, token: (sub, lifetimeS = 3600, at = Date.now()) => mintToken(key, claimsFor(ISS, AUD, sub, at, lifetimeS)), refused }
+}
+
+const closing = await closingApi()
+const wsUrl = (path: string): string => `${closing.origin.replace('http', 'ws')}${path}`
+
+t.test('browserRejection close: the page reads why it was refused, 4401 expired apart from 4403 forbidden', async (t) => {
+  const page = await pageAt(t, browser, closing.origin)
+  const expired = closing.token('alice', 60, Date.now() - 7_200_000)
+  const r1 = await openInPage(page, { url: wsUrl('/feed'), protocols: ['feed.v1', `bearer.${expired}`] })
+  t.same([r1.opened, r1.close, r1.messages], [true, { code: 4401, reason: 'WSG_TOKEN_EXPIRED' }, []], 'accepted only to close: no frame but the close')
+  t.equal(r1.protocol, 'feed.v1', 'the app protocol selected, never the token')
+  const r2 = await openInPage(page, { url: wsUrl('/admin'), protocols: ['feed.v1', `bearer.${closing.token('alice')}`] })
+  t.same(r2.close, { code: 4403, reason: 'WSG_INSUFFICIENT_SCOPE' })
+  const evil = await pageServer(t)
+  const attacker = await pageAt(t, browser, evil)
+  const r3 = await openInPage(attacker, { url: wsUrl('/feed'), protocols: ['feed.v1', `bearer.${closing.token('alice')}`] })
+  t.same(r3.close, { code: 4403, reason: 'WSG_ORIGIN_DENIED' }, 'a page from another origin is refused, and told so')
+  const ok = await openInPage(page, { url: wsUrl('/feed'), protocols: ['feed.v1', `bearer.${closing.token('alice')}`], closeAfter: 1 })
+  t.same([ok.messages, ok.close], [[JSON.stringify({ hello: 'alice', method: 'jwt' })], { code: 1000, reason: 'done' }], 'an admitted socket is untouched')
+})
+
+t.test('a ticket: the page asks for it with its token, opens the socket with it once; the replay is refused', async (t) => {
+  const page = await pageAt(t, browser, closing.origin)
+  const before = closing.refused.length
+  // The function below runs in the page, not in Node, so Node's coverage cannot see it run.
+  /* c8 ignore start */
+  const answer = await page.evaluate(async (accessToken) => {
+    const res = await fetch('/ws-ticket', { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${accessToken}` }, body: JSON.stringify({ path: '/feed' }) })
+    return { status: res.status, cache: res.headers.get('cache-control'), body: await res.json() as { ticket: string, expiresAt: number } }
+  }, closing.token('alice'))
+  /* c8 ignore stop */
+  t.same([answer.status, answer.cache], [200, 'no-store'])
+  const { ticket } = answer.body
+  const first = await openInPage(page, { url: wsUrl('/feed'), protocols: ['feed.v1', `ticket.${ticket}`], closeAfter: 1 })
+  t.same([first.opened, first.protocol, first.messages], [true, 'feed.v1', [JSON.stringify({ hello: 'alice', method: 'ticket' })]])
+  const replay = await openInPage(page, { url: wsUrl('/feed'), protocols: ['feed.v1', `ticket.${ticket}`] })
+  t.same(replay.close, { code: 4401, reason: 'WSG_TICKET_INVALID' }, 'used once; the page is told')
+  const byQuery = await openInPage(page, { url: wsUrl(`/feed?ticket=${ticket}`) })
+  t.same(byQuery.close, { code: 4401, reason: 'WSG_TICKET_INVALID' }, 'in the query too')
+  t.match(closing.refused.slice(before), [{ code: 'WSG_TICKET_INVALID', detail: 'ticket-unknown', origin: closing.origin }, { code: 'WSG_TICKET_INVALID' }])
 })

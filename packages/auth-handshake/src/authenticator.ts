@@ -10,10 +10,14 @@ import type { JwsAlgorithm } from './algorithms.js'
 import type { IssuerConfig } from './issuer-options.js'
 import type { AuthHandshakeConfig } from './options.js'
 import { defaultKind, principalFromClaims } from './principal.js'
+import type { TicketFault } from './tickets.js'
+
+/** Why a credential was refused: a token's fault, a ticket's, or a dependency that failed. */
+export type Fault = TokenFault | TicketFault | 'unavailable'
 
 export type AuthOutcome =
   | { ok: true, principal: Principal }
-  | { ok: false, code: WsguardErrorCode, fault: TokenFault | 'unavailable' }
+  | { ok: false, code: WsguardErrorCode, fault: Fault }
 
 /** A trusted issuer and what verifies its signatures: wsguard's key set, or the app's `@fastify/jwt`. */
 type TrustedIssuer = {

@@ -4,6 +4,7 @@ import { sendRejection, STORE_UNAVAILABLE_HEADERS, type Revocation, type Session
 import { validateLogoutOptions, type BackchannelLogoutConfig, type BackchannelLogoutOptions } from './logout-options.js'
 import { LogoutTokenVerifier, type LogoutRequest, type LogoutTokenFault } from './logout-token.js'
 import { redactingReqSerializer } from './log.js'
+import { bounded } from './bounded.js'
 
 const FORM = 'application/x-www-form-urlencoded'
 const LOGOUT_TOKEN = 'logout_token'
@@ -32,18 +33,6 @@ function filterOf (logout: LogoutRequest, revokeBy: 'session' | 'subject'): Sess
   const { issuer, sid, sub } = logout
   if (sid !== undefined && (revokeBy === 'session' || sub === undefined)) return { sessionId: sid, issuer }
   return { subject: sub as string, issuer }
-}
-
-/** The store's answer, or a rejection after `ms`: no logout waits on a store for longer. */
-function bounded<T> (run: () => T | Promise<T>, ms: number, what: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    // Not unref()ed: it belongs to a request in flight, which must get its answer.
-    const timer = setTimeout(() => { reject(new Error(`the ${what} gave no answer within ${ms} ms`)) }, ms)
-    Promise.resolve().then(run).then(
-      (value) => { clearTimeout(timer); resolve(value) },
-      (err: unknown) => { clearTimeout(timer); reject(err) }
-    )
-  })
 }
 
 export async function backchannelLogoutPlugin (fastify: FastifyInstance, opts: BackchannelLogoutOptions): Promise<void> {

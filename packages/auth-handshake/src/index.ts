@@ -8,6 +8,7 @@ export type {
   JwtIssuerCommonOptions, JwtIssuerOptions, JwtKeySetIssuerOptions, KeySetOptions
 } from './options.js'
 export {
+  TICKET_PROTOCOL_PREFIX, TICKET_QUERY_PARAMETER,
   DEFAULT_CARRIERS, DEFAULT_COOKIE_NAME, DEFAULT_QUERY_PARAMETER, DEFAULT_SUBPROTOCOL_PREFIX, DEFAULT_REALM,
   DEFAULT_MAX_TOKEN_BYTES, DEFAULT_CLOCK_TOLERANCE_MS, DEFAULT_JWKS_COOLDOWN_MS, DEFAULT_JWKS_MAX_AGE_MS,
   DEFAULT_JWKS_TIMEOUT_MS, DEFAULT_VERIFIED_TOKEN_CACHE_SIZE, DEFAULT_VERIFIED_TOKEN_CACHE_TTL_MS, DEFAULT_VERIFY_TIMEOUT_MS
@@ -28,6 +29,11 @@ export {
 export { BACKCHANNEL_LOGOUT_EVENT, type LogoutTokenFault } from './logout-token.js'
 export { MemoryReplayStore, DEFAULT_REPLAY_MAX_ENTRIES, type MemoryReplayStoreOptions } from './replay-memory.js'
 export type { ReplayStore, RevocationStore } from '@wsguard/core'
+export type { TicketOptions } from './ticket-options.js'
+export { DEFAULT_TICKET_PATH, DEFAULT_TICKET_TTL_MS, MIN_TICKET_TTL_MS, MAX_TICKET_TTL_MS, DEFAULT_TICKET_STORE_TIMEOUT_MS } from './ticket-options.js'
+export { MemoryTicketStore, DEFAULT_TICKET_MAX_ENTRIES, type MemoryTicketStoreOptions } from './ticket-memory.js'
+export { REFUSAL_CLOSE_TIMEOUT_MS } from './browser-rejection.js'
+export type { TicketRecord, TicketStore } from '@wsguard/core'
 
 export type { WsguardAuth } from '@wsguard/core'
 

@@ -2,6 +2,7 @@ import { invalidOption, isClock, systemClock, type Clock } from '@wsguard/core'
 import { validateIssuer, type IssuerConfig, type JwtIssuerOptions } from './issuer-options.js'
 import { bool, duration, isObject, nonEmptyString, positiveInteger, unknownKeys } from './option-checks.js'
 import { validateMtls, type MtlsConfig, type MtlsOptions } from './mtls.js'
+import { validateTickets, type TicketConfig, type TicketOptions } from './ticket-options.js'
 
 export {
   DEFAULT_CLOCK_TOLERANCE_MS, DEFAULT_JWKS_COOLDOWN_MS, DEFAULT_JWKS_MAX_AGE_MS, DEFAULT_JWKS_TIMEOUT_MS, DEFAULT_VERIFY_TIMEOUT_MS,
@@ -9,15 +10,19 @@ export {
   type JwtIssuerCommonOptions, type JwtIssuerOptions, type JwtKeySetIssuerOptions, type KeySetOptions
 } from './issuer-options.js'
 
-export type Carrier = 'header' | 'subprotocol' | 'cookie' | 'query'
-export const CARRIERS: readonly Carrier[] = Object.freeze(['header', 'subprotocol', 'cookie', 'query'])
+export type Carrier = 'header' | 'subprotocol' | 'cookie' | 'query' | 'ticket'
+export const CARRIERS: readonly Carrier[] = Object.freeze(['header', 'subprotocol', 'cookie', 'query', 'ticket'])
 
 export interface AuthHandshakeOptions {
   /** trusted issuer(s); with `mtls`, may be left out for certificate-only services */
   jwt?: JwtIssuerOptions | readonly JwtIssuerOptions[]
   /** client certificates (mTLS) and workload identity */
   mtls?: MtlsOptions
-  /** where a credential may be presented. Default `['header', 'subprotocol']` */
+  /**
+   * where a credential may be presented. `'ticket'`: a one-time ticket from `opts.tickets`'s
+   * endpoint, in a `ticket.<ticket>` subprotocol entry or a `ticket` query parameter.
+   * Default `['header', 'subprotocol']`
+   */
   carriers?: readonly Carrier[]
   /** cookie read by the `cookie` carrier. Default `'access_token'` */
   cookieName?: string
@@ -39,9 +44,24 @@ export interface AuthHandshakeOptions {
   verifiedTokenCacheTtlMs?: number
   /** replace the `req` log serializer of websocket routes with one that redacts token query parameters. Default true */
   redactLogs?: boolean
+  /** one-time tickets: the endpoint that issues them (needs `'ticket'` in `carriers`). Default none */
+  tickets?: TicketOptions
+  /**
+   * how a refused upgrade that carries an `Origin` header (a browser's) is answered: `'http'`, a
+   * plain HTTP response (the page sees only a failed connection, 1006); `'close'`, the upgrade
+   * is accepted and closed at once with the 44xx code of the refusal's status and its `WSG_`
+   * code as reason, whichever wsguard plugin refused it. Upgrades without `Origin` always get
+   * the HTTP answer. Default 'http'
+   */
+  browserRejection?: 'http' | 'close'
   /** time source. Default `Date.now` */
   clock?: Clock
 }
+
+/** the `Sec-WebSocket-Protocol` entry prefix of the `ticket` carrier: `ticket.<ticket>` */
+export const TICKET_PROTOCOL_PREFIX = 'ticket.'
+/** the query parameter of the `ticket` carrier */
+export const TICKET_QUERY_PARAMETER = 'ticket'
 
 export const DEFAULT_CARRIERS: readonly Carrier[] = Object.freeze(['header', 'subprotocol'])
 export const DEFAULT_COOKIE_NAME = 'access_token'
@@ -66,11 +86,13 @@ export interface AuthHandshakeConfig {
   verifiedTokenCacheSize: number
   verifiedTokenCacheTtlMs: number
   redactLogs: boolean
+  tickets: TicketConfig | undefined
+  browserRejection: 'http' | 'close'
   clock: Clock
 }
 
 const OPTION_KEYS = new Set(['jwt', 'mtls', 'carriers', 'cookieName', 'queryParameter', 'subprotocolPrefix', 'allowedOrigins',
-  'requireOrigin', 'realm', 'maxTokenBytes', 'verifiedTokenCacheSize', 'verifiedTokenCacheTtlMs', 'redactLogs', 'clock'])
+  'requireOrigin', 'realm', 'maxTokenBytes', 'verifiedTokenCacheSize', 'verifiedTokenCacheTtlMs', 'redactLogs', 'tickets', 'browserRejection', 'clock'])
 const TOKEN_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 
 function validateOrigins (value: unknown): ((origin: string) => boolean) | undefined {
@@ -127,13 +149,26 @@ export function validateOptions (opts: unknown): AuthHandshakeConfig {
   const cookieName = opts.cookieName === undefined ? DEFAULT_COOKIE_NAME : nonEmptyString(opts.cookieName, 'opts.cookieName')
   if (!TOKEN_NAME.test(cookieName)) throw invalidOption('opts.cookieName must be a cookie name token')
   if (opts.clock !== undefined && !isClock(opts.clock)) throw invalidOption('opts.clock must be an object with a now() method')
+  const clock = (opts.clock as Clock | undefined) ?? systemClock
+  const tickets = validateTickets(opts.tickets, { clock, hasIssuers: issuers.length > 0, hasAllowedOrigins: allowedOrigins !== undefined, carrierOn: carriers.has('ticket') })
+  const subprotocolPrefix = (opts.subprotocolPrefix === undefined ? DEFAULT_SUBPROTOCOL_PREFIX : nonEmptyString(opts.subprotocolPrefix, 'opts.subprotocolPrefix')).toLowerCase()
+  const queryParameter = opts.queryParameter === undefined ? DEFAULT_QUERY_PARAMETER : nonEmptyString(opts.queryParameter, 'opts.queryParameter')
+  if (tickets !== undefined && (TICKET_PROTOCOL_PREFIX.startsWith(subprotocolPrefix) || subprotocolPrefix.startsWith(TICKET_PROTOCOL_PREFIX))) {
+    throw invalidOption(`opts.subprotocolPrefix must not overlap the ticket carrier's ${JSON.stringify(TICKET_PROTOCOL_PREFIX)}`)
+  }
+  if (tickets !== undefined && queryParameter === TICKET_QUERY_PARAMETER) {
+    throw invalidOption(`opts.queryParameter must not be the ticket carrier's ${JSON.stringify(TICKET_QUERY_PARAMETER)}`)
+  }
+  if (opts.browserRejection !== undefined && opts.browserRejection !== 'http' && opts.browserRejection !== 'close') {
+    throw invalidOption("opts.browserRejection must be 'http' or 'close'")
+  }
   return {
     issuers,
     mtls: opts.mtls === undefined ? undefined : validateMtls(opts.mtls),
     carriers,
     cookieName,
-    queryParameter: opts.queryParameter === undefined ? DEFAULT_QUERY_PARAMETER : nonEmptyString(opts.queryParameter, 'opts.queryParameter'),
-    subprotocolPrefix: (opts.subprotocolPrefix === undefined ? DEFAULT_SUBPROTOCOL_PREFIX : nonEmptyString(opts.subprotocolPrefix, 'opts.subprotocolPrefix')).toLowerCase(),
+    queryParameter,
+    subprotocolPrefix,
     allowedOrigins,
     requireOrigin: bool(opts.requireOrigin, 'opts.requireOrigin', false),
     realm: validateRealm(opts.realm),
@@ -141,7 +176,9 @@ export function validateOptions (opts: unknown): AuthHandshakeConfig {
     verifiedTokenCacheSize: positiveInteger(opts.verifiedTokenCacheSize, 'opts.verifiedTokenCacheSize', DEFAULT_VERIFIED_TOKEN_CACHE_SIZE, 0),
     verifiedTokenCacheTtlMs: duration(opts.verifiedTokenCacheTtlMs, 'opts.verifiedTokenCacheTtlMs', DEFAULT_VERIFIED_TOKEN_CACHE_TTL_MS),
     redactLogs: bool(opts.redactLogs, 'opts.redactLogs', true),
-    clock: (opts.clock as Clock | undefined) ?? systemClock
+    tickets,
+    browserRejection: (opts.browserRejection ?? 'http') as 'http' | 'close',
+    clock
   }
 }
 

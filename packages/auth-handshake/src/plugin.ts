@@ -1,12 +1,18 @@
 import { performance } from 'node:perf_hooks'
 import type {} from '@fastify/websocket'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
-import { ChannelName, addHandshakeCheck, appIdentity, assertRegisteredOnce, channel, governsHttp, linkRequest, publishedOrigin, publishRejection, type AppIdentity, refuseUngovernedRoutes, sendRejection, type Principal, type WsguardAuth, type WsguardErrorCode, type AuthOutcome as CoreAuthOutcome } from '@wsguard/core'
-import { TokenAuthenticator, type AuthOutcome } from './authenticator.js'
-import { findCredential, stripBearerProtocol } from './carriers.js'
-import type { TokenFault } from './claims.js'
+import {
+  ChannelName, addHandshakeCheck, appIdentity, assertRegisteredOnce, channel, deliverRejectionsWith, governsHttp, linkRequest, publishedOrigin, publishRejection,
+  refuseUngovernedRoutes, sendRejection, type AppIdentity, type Principal, type WsguardAuth, type WsguardErrorCode, type AuthOutcome as CoreAuthOutcome
+} from '@wsguard/core'
+import { TokenAuthenticator, type AuthOutcome, type Fault } from './authenticator.js'
+import { closeDelivery, type CloseDeliveryContext } from './browser-rejection.js'
+import { findCredential, stripCredentialProtocols, type Found } from './carriers.js'
 import { redactingReqSerializer } from './log.js'
-import { validateOptions, type AuthHandshakeConfig, type AuthHandshakeOptions } from './options.js'
+import { TICKET_PROTOCOL_PREFIX, TICKET_QUERY_PARAMETER, validateOptions, type AuthHandshakeConfig, type AuthHandshakeOptions } from './options.js'
+import { registerTicketEndpoint } from './ticket-endpoint.js'
+import { TicketRedeemer } from './ticket-redeem.js'
+import { TicketRoutes } from './ticket-routes.js'
 import { checkScopes, compileRouteRules, type RouteMethod, type RouteRules } from './route-rules.js'
 import { readClientCertificate, readForwardedCertificate, type MtlsConfig } from './mtls.js'
 import { bindToken, certificatePrincipal, type CertificateState } from './identity.js'
@@ -20,6 +26,11 @@ const kRouteRules = Symbol('wsguard.routeAuthRules')
 const NO_RAW_HEADERS: readonly string[] = []
 const authenticated = channel(ChannelName.handshakeAuthenticated)
 const rejected = channel(ChannelName.handshakeRejected)
+// A ticket's principal, and a refresh on a route that takes tickets, are checked as on a `jwt`
+// route: the token's certificate binding, if it has one.
+const TOKEN_METHODS: ReadonlySet<RouteMethod> = new Set(['jwt'])
+/** The methods whose credential is a token (a route with none of them takes no bearer token). */
+const TOKEN_OR_CERTIFICATE: readonly RouteMethod[] = ['jwt', 'jwt+mtls', 'mtls']
 
 type OnRequest = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void
 
@@ -28,12 +39,18 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
   const config = validateOptions(opts)
   const authenticator = new TokenAuthenticator(config, fastify.log, fastify)
   const challenges = new Challenges(config.realm, Math.max(1, Math.ceil(authenticator.longestCooldownMs / 1000)))
-  const serializeReq = redactingReqSerializer([config.queryParameter])
+  const { tickets } = config
+  const serializeReq = redactingReqSerializer(tickets === undefined ? [config.queryParameter] : [config.queryParameter, TICKET_QUERY_PARAMETER])
   const available = new Set<RouteMethod>([
     ...(config.issuers.length > 0 ? ['jwt' as const] : []),
     ...(config.mtls !== undefined ? ['mtls' as const] : []),
-    ...(config.issuers.length > 0 && config.mtls !== undefined ? ['jwt+mtls' as const] : [])
+    ...(config.issuers.length > 0 && config.mtls !== undefined ? ['jwt+mtls' as const] : []),
+    ...(tickets !== undefined ? ['ticket' as const] : [])
   ])
+  // Sec-WebSocket-Protocol entries that carry a credential: never echoed in a 101.
+  const credentialProtocols = tickets === undefined ? [config.subprotocolPrefix] : [config.subprotocolPrefix, TICKET_PROTOCOL_PREFIX]
+  const ticketRoutes = tickets === undefined ? undefined : new TicketRoutes(fastify)
+  const redeemer = tickets === undefined ? undefined : new TicketRedeemer(tickets, config.clock, fastify.log)
   const bound = new Set(config.issuers.filter((i) => i.certificateBound).map((i) => i.issuer))
   const app = appIdentity(fastify)
   // The positive mark of a handshake this plugin admitted (see refuseUngovernedRoutes).
@@ -46,7 +63,9 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
       const rules = (request?.routeOptions.config as { [kRouteRules]?: RouteRules } | undefined)?.[kRouteRules]
       if (!outcome.ok || rules === undefined || request === undefined) return outcome
       // The same binding as the handshake: a refreshed token must fit the connection's certificate.
-      const principal = bindToken(outcome.principal, () => certificateOf(request, config.mtls, config.clock.now()), config.mtls, rules.methods, bound.has(outcome.principal.issuer as string))
+      // A socket opened with a ticket is refreshed with a token: checked as on a `jwt` route.
+      const methods = rules.methods.has('ticket') && !rules.methods.has('jwt') ? new Set([...rules.methods, ...TOKEN_METHODS]) : rules.methods
+      const principal = bindToken(outcome.principal, () => certificateOf(request, config.mtls, config.clock.now()), config.mtls, methods, bound.has(outcome.principal.issuer as string))
       if (typeof principal === 'string') return { ok: false, code: principal }
       const code = checkScopes(principal.scopes, rules)
       return code === undefined ? { ok: true, principal } : { ok: false, code }
@@ -91,7 +110,8 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
     routeOptions.config = { ...routeOptions.config, [kRouteRules]: rules } as RouteOptions['config']
     // An in-band refresh runs the route's scope rules too (core's handshake checks).
     addHandshakeCheck(routeOptions, { source: SOURCE, check: (_request, principal) => checkScopes(principal.scopes, rules) })
-    addOnRequest(routeOptions, makeHook({ config, authenticator, challenges, rules, route, bound, app, admitted, http }))
+    if (rules.methods.has('ticket')) ticketRoutes?.add(route, rules)
+    addOnRequest(routeOptions, makeHook({ config, authenticator, challenges, rules, route, bound, app, admitted, http, redeemer, credentialProtocols }))
   })
 
   // Every upgrade that reaches the handler (a route that opted out, one added before the
@@ -102,10 +122,36 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
   fastify.addHook('preHandler', function wsguardStripBearerProtocol (request, _reply, done) {
     // A handshake this plugin admitted had its entry removed by its route hook already.
     if (request.ws === true && request.headers['sec-websocket-protocol'] !== undefined && !admitted.has(request)) {
-      stripBearerProtocol(request.raw.headers, config.subprotocolPrefix)
+      stripCredentialProtocols(request.raw.headers, credentialProtocols)
     }
     done()
   })
+
+  if (config.browserRejection === 'close') {
+    const delivery: CloseDeliveryContext = { server: fastify.websocketServer, credentialProtocols }
+    // Instance-level, so it runs before every route's own onRequest hooks (telemetry's storm
+    // gate among them): whichever plugin refuses this upgrade, the refusal becomes a close.
+    fastify.addHook('onRequest', function wsguardBrowserRejection (request, reply, done) {
+      // A browser always sends Origin with an upgrade; other clients get the HTTP answer.
+      // (@fastify/websocket's injectWS builds a request without a socket: it gets HTTP too.)
+      if (request.ws === true && request.method === 'GET' && request.headers.origin !== undefined && request.raw.socket != null) {
+        deliverRejectionsWith(request.raw, closeDelivery(request, reply, delivery))
+      }
+      done()
+    })
+  }
+
+  if (tickets !== undefined) {
+    await registerTicketEndpoint(fastify, {
+      config,
+      tickets,
+      authenticator,
+      challenges,
+      routes: ticketRoutes as TicketRoutes,
+      certificateOf: (request) => certificateOf(request, config.mtls, config.clock.now()),
+      bound
+    })
+  }
 }
 
 function addOnRequest (routeOptions: RouteOptions, hook: OnRequest): void {
@@ -152,23 +198,30 @@ interface RouteContext {
   readonly admitted: WeakSet<FastifyRequest>
   /** `config.governHttp`: plain HTTP requests are checked too */
   readonly http: boolean
+  /** takes tickets, when the plugin has them */
+  readonly redeemer: TicketRedeemer | undefined
+  /** the `Sec-WebSocket-Protocol` prefixes of credentials, removed once read */
+  readonly credentialProtocols: readonly string[]
 }
 
-function makeHook ({ config, authenticator, challenges, rules, route, bound, app, admitted, http }: RouteContext): OnRequest {
-  const { allowedOrigins, requireOrigin, subprotocolPrefix, mtls } = config
+function makeHook ({ config, authenticator, challenges, rules, route, bound, app, admitted, http, redeemer, credentialProtocols }: RouteContext): OnRequest {
+  const { allowedOrigins, requireOrigin, mtls } = config
   const wantsCertificate = rules.methods.has('mtls') || rules.methods.has('jwt+mtls')
+  // A route that takes only tickets refuses a token in any carrier: a credential it does not accept.
+  const takesTokens = TOKEN_OR_CERTIFICATE.some((m) => rules.methods.has(m))
 
-  function reject (request: FastifyRequest, reply: FastifyReply, started: number, code: WsguardErrorCode, fault?: TokenFault | 'unavailable', principal?: Principal): void {
+  function reject (request: FastifyRequest, reply: FastifyReply, started: number, code: WsguardErrorCode, fault?: Fault, principal?: Principal): void {
     const scope = code === 'WSG_INSUFFICIENT_SCOPE' ? rules.requiredText : undefined
     sendRejection(reply, code, challenges.headers(code, fault, scope))
     // A plain HTTP request (config.governHttp) is answered alike, but is no handshake to count.
     if (request.ws === true) publishRejection(SOURCE, request, route, code, started, fault, principal)
   }
 
-  function finish (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, started: number, outcome: AuthOutcome, carrier: string | undefined, cert: CertificateState | typeof LATER): void {
+  function finish (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, started: number, outcome: AuthOutcome, found: Found | undefined, cert: CertificateState | typeof LATER): void {
     if (!outcome.ok) return reject(request, reply, started, outcome.code, outcome.fault)
     const readCert = cert === LATER ? () => certificateOf(request, mtls, config.clock.now()) : () => cert
-    const combined = carrier === undefined ? outcome.principal : bindToken(outcome.principal, readCert, mtls, rules.methods, bound.has(outcome.principal.issuer as string))
+    const methods = found?.carrier === 'ticket' ? TOKEN_METHODS : rules.methods
+    const combined = found === undefined ? outcome.principal : bindToken(outcome.principal, readCert, mtls, methods, bound.has(outcome.principal.issuer as string))
     if (typeof combined === 'string') return reject(request, reply, started, combined, undefined, outcome.principal)
     const principal = combined
     const scopeFault = checkScopes(principal.scopes, rules)
@@ -176,7 +229,7 @@ function makeHook ({ config, authenticator, challenges, rules, route, bound, app
     request.principal = principal
     admitted.add(request)
     linkRequest(request)
-    if (carrier === 'subprotocol') stripBearerProtocol(request.raw.headers, subprotocolPrefix)
+    if (found?.inProtocol === true) stripCredentialProtocols(request.raw.headers, credentialProtocols)
     if (authenticated.hasSubscribers && request.ws === true) {
       authenticated.publish({
         app,
@@ -219,12 +272,20 @@ function makeHook ({ config, authenticator, challenges, rules, route, bound, app
       }
       return reject(request, reply, started, rules.methods.has('jwt') || typeof cert === 'object' ? 'WSG_CREDENTIAL_MISSING' : 'WSG_CERT_REQUIRED')
     }
-    const outcome = authenticator.authenticate(found.token, request)
+    let outcome: AuthOutcome | Promise<AuthOutcome>
+    if (found.carrier === 'ticket') {
+      // Only a route that takes tickets looks one up (and uses it up).
+      if (!rules.methods.has('ticket')) return reject(request, reply, started, 'WSG_BAD_REQUEST')
+      outcome = (redeemer as TicketRedeemer).redeem(found.token, request)
+    } else {
+      if (!takesTokens) return reject(request, reply, started, 'WSG_BAD_REQUEST')
+      outcome = authenticator.authenticate(found.token, request)
+    }
     if (outcome instanceof Promise) {
       // .catch, not a second then-argument: an error thrown in finish must reach Fastify, not go unhandled.
-      outcome.then((o) => finish(request, reply, done, started, o, found.carrier, cert)).catch(done)
+      outcome.then((o) => finish(request, reply, done, started, o, found, cert)).catch(done)
     } else {
-      finish(request, reply, done, started, outcome, found.carrier, cert)
+      finish(request, reply, done, started, outcome, found, cert)
     }
   }
 }

@@ -2,7 +2,8 @@ import { randomId } from '@wsguard/core'
 import type { Principal, PrincipalKind, StandardClaims } from '@wsguard/core'
 import { readScopes } from './claims.js'
 
-function deepFreeze<T> (value: T): T {
+/** Freezes a value and everything it holds. */
+export function deepFreeze<T> (value: T): T {
   if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
     Object.freeze(value)
     for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key])

@@ -8,9 +8,10 @@ export interface RouteAuthConfig {
   allowedScopes?: readonly string[]
   /**
    * how a client may authenticate on this route. Default: every method the plugin is
-   * configured for (`jwt` with `opts.jwt`, `mtls` with `opts.mtls`, `jwt+mtls` with both)
+   * configured for (`jwt` with `opts.jwt`, `mtls` with `opts.mtls`, `jwt+mtls` with both,
+   * `ticket` with `opts.tickets`)
    */
-  methods?: ReadonlyArray<'jwt' | 'mtls' | 'jwt+mtls'>
+  methods?: ReadonlyArray<'jwt' | 'mtls' | 'jwt+mtls' | 'ticket'>
   /** not an option: `scp` is a token claim; the route's rule is `scopes` */
   scp?: never
   /** not an option: the required scopes are `scopes` */
@@ -24,7 +25,7 @@ export interface RouteAuthConfig {
   [misspelt: `${string}scope` | `${string}Scope` | `${string}method` | `${string}Method`]: never
 }
 
-export type RouteMethod = 'jwt' | 'mtls' | 'jwt+mtls'
+export type RouteMethod = 'jwt' | 'mtls' | 'jwt+mtls' | 'ticket'
 
 export interface RouteRules {
   required: readonly string[]
@@ -36,7 +37,8 @@ export interface RouteRules {
 
 const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/
 const ROUTE_KEYS = new Set(['scopes', 'allowedScopes', 'methods'])
-const METHODS: readonly RouteMethod[] = ['jwt', 'mtls', 'jwt+mtls']
+const METHODS: readonly RouteMethod[] = ['jwt', 'mtls', 'jwt+mtls', 'ticket']
+const NEEDS: Record<RouteMethod, string> = { jwt: 'opts.jwt', mtls: 'opts.mtls', 'jwt+mtls': 'opts.jwt and opts.mtls', ticket: 'opts.tickets' }
 
 function scopeList (value: unknown, path: string): string[] {
   if (!Array.isArray(value) || !value.every((s) => typeof s === 'string' && SCOPE_TOKEN.test(s))) {
@@ -72,7 +74,7 @@ export function compileRouteRules (value: unknown, route: string, available: Rea
       throw invalidOption(`${path}.methods must be a non-empty array of ${METHODS.join(', ')}`)
     }
     for (const m of v.methods as RouteMethod[]) {
-      if (!available.has(m)) throw invalidOption(`${path}.methods: '${m}' needs ${m === 'jwt' ? 'opts.jwt' : m === 'mtls' ? 'opts.mtls' : 'opts.jwt and opts.mtls'}`)
+      if (!available.has(m)) throw invalidOption(`${path}.methods: '${m}' needs ${NEEDS[m]}`)
     }
     methods = new Set(v.methods as RouteMethod[])
   }

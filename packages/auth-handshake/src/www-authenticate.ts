@@ -1,7 +1,7 @@
 import { errorInfo, type WsguardErrorCode } from '@wsguard/core'
-import type { TokenFault } from './claims.js'
+import type { Fault } from './authenticator.js'
 
-const DESCRIPTIONS: Record<TokenFault | 'unavailable', string> = {
+const DESCRIPTIONS: Record<Fault, string> = {
   malformed: 'The token is malformed',
   algorithm: 'The token algorithm is not accepted',
   typ: 'The token type is not accepted',
@@ -21,7 +21,14 @@ const DESCRIPTIONS: Record<TokenFault | 'unavailable', string> = {
   scope: 'The token scope claim is malformed',
   verification: 'The token did not pass verification',
   'key-header': 'The token header names or carries a key',
-  unavailable: 'The issuer keys are unavailable'
+  unavailable: 'The issuer keys are unavailable',
+  // Tickets are no bearer tokens: WSG_TICKET_INVALID carries no challenge. Listed for completeness.
+  'ticket-malformed': 'The ticket is malformed',
+  'ticket-unknown': 'The ticket is unknown or already used',
+  'ticket-expired': 'The ticket has expired',
+  'ticket-route': 'The ticket is for another route',
+  'ticket-origin': 'The ticket is for another origin',
+  'ticket-store': 'The ticket store is unavailable'
 }
 
 /**
@@ -40,7 +47,7 @@ export class Challenges {
   }
 
   /** Headers for a rejection; `scope` is the route's required scopes for insufficient_scope. */
-  headers (code: WsguardErrorCode, fault?: TokenFault | 'unavailable', scope?: string): Record<string, string> | undefined {
+  headers (code: WsguardErrorCode, fault?: Fault, scope?: string): Record<string, string> | undefined {
     const key = `${code}|${fault ?? ''}|${scope ?? ''}`
     if (this.#cache.has(key)) return this.#cache.get(key)
     const value = this.#build(code, fault, scope)
@@ -48,7 +55,7 @@ export class Challenges {
     return value
   }
 
-  #build (code: WsguardErrorCode, fault?: TokenFault | 'unavailable', scope?: string): Record<string, string> | undefined {
+  #build (code: WsguardErrorCode, fault?: Fault, scope?: string): Record<string, string> | undefined {
     if (code === 'WSG_UNAVAILABLE') return { 'retry-after': this.#retryAfter }
     const def = errorInfo(code)
     if (code === 'WSG_CREDENTIAL_MISSING') return { 'www-authenticate': `Bearer realm="${this.#realm}"` }

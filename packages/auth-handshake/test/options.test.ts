@@ -70,15 +70,42 @@ const cases: Array<[string, unknown, RegExp]> = [
   ['max token bytes tiny', { jwt: issuer, maxTokenBytes: 3 }, /opts\.maxTokenBytes must be an integer, 16 or more/],
   ['cache size negative', { jwt: issuer, verifiedTokenCacheSize: -1 }, /opts\.verifiedTokenCacheSize must be an integer, 0 or more/],
   ['requireOrigin not boolean', { jwt: issuer, requireOrigin: 1 }, /opts\.requireOrigin must be a boolean/],
-  ['clock without now', { jwt: issuer, clock: {} }, /opts\.clock must be an object with a now\(\) method/]
+  ['clock without now', { jwt: issuer, clock: {} }, /opts\.clock must be an object with a now\(\) method/],
+  ['ticket carrier without tickets', { jwt: issuer, carriers: ['ticket'] }, /opts\.carriers includes 'ticket', which needs opts\.tickets/],
+  ['tickets without the ticket carrier', { jwt: issuer, tickets: {} }, /opts\.tickets issues tickets that no route would take: add 'ticket' to opts\.carriers/],
+  ['tickets not an object', { jwt: issuer, carriers: ['ticket'], tickets: true }, /opts\.tickets must be an object/],
+  ['tickets unknown key', { jwt: issuer, carriers: ['ticket'], tickets: { ttl: 1000 } }, /opts\.tickets\.ttl is not an option/],
+  ['tickets path', { jwt: issuer, carriers: ['ticket'], tickets: { path: 'ws-ticket' } }, /opts\.tickets\.path must start with \//],
+  ['tickets path empty', { jwt: issuer, carriers: ['ticket'], tickets: { path: '' } }, /opts\.tickets\.path must be a non-empty string/],
+  ['tickets ttl too short', { jwt: issuer, carriers: ['ticket'], tickets: { ttlMs: 999 } }, /opts\.tickets\.ttlMs must be an integer, 1000 or more/],
+  ['tickets ttl too long', { jwt: issuer, carriers: ['ticket'], tickets: { ttlMs: 300_001 } }, /opts\.tickets\.ttlMs must be at most 300000 \(5 minutes\)/],
+  ['tickets ttl not an integer', { jwt: issuer, carriers: ['ticket'], tickets: { ttlMs: 1500.5 } }, /opts\.tickets\.ttlMs must be an integer/],
+  ['tickets store', { jwt: issuer, carriers: ['ticket'], tickets: { store: { issue () {} } } }, /opts\.tickets\.store must be a TicketStore \(issue, consume\)/],
+  ['tickets store not an object', { jwt: issuer, carriers: ['ticket'], tickets: { store: 'redis' } }, /opts\.tickets\.store must be a TicketStore/],
+  ['tickets principalFor', { jwt: issuer, carriers: ['ticket'], tickets: { principalFor: 'session' } }, /opts\.tickets\.principalFor must be a function/],
+  ['tickets principalFor without origins', { jwt: issuer, carriers: ['ticket'], tickets: { principalFor: () => null } }, /opts\.tickets\.principalFor reads the app's own session, which needs opts\.allowedOrigins/],
+  ['tickets with no way to authenticate', { mtls: { identity: () => undefined }, carriers: ['ticket'], tickets: {} }, /opts\.tickets needs opts\.jwt \(a Bearer token gets a ticket\) or opts\.tickets\.principalFor/],
+  ['tickets store timeout', { jwt: issuer, carriers: ['ticket'], tickets: { storeTimeoutMs: 0 } }, /opts\.tickets\.storeTimeoutMs must be an integer, 1 or more/],
+  ['subprotocol prefix overlapping tickets', { jwt: issuer, carriers: ['ticket'], tickets: {}, subprotocolPrefix: 'ticket.' }, /opts\.subprotocolPrefix must not overlap the ticket carrier's "ticket\."/],
+  ['subprotocol prefix a prefix of tickets', { jwt: issuer, carriers: ['ticket'], tickets: {}, subprotocolPrefix: 'Tick' }, /opts\.subprotocolPrefix must not overlap/],
+  ['subprotocol prefix longer than tickets', { jwt: issuer, carriers: ['ticket'], tickets: {}, subprotocolPrefix: 'ticket.bearer.' }, /opts\.subprotocolPrefix must not overlap/],
+  ['query parameter of tickets', { jwt: issuer, carriers: ['ticket'], tickets: {}, queryParameter: 'ticket' }, /opts\.queryParameter must not be the ticket carrier's "ticket"/],
+  ['browserRejection', { jwt: issuer, browserRejection: 'close-all' }, /opts\.browserRejection must be 'http' or 'close'/],
+  ['route method ticket without tickets', { jwt: issuer, route: { methods: ['ticket'] } }, /config\.auth\.methods: 'ticket' needs opts\.tickets/]
 ]
 
-for (const [name, opts, message] of cases) {
+for (const [name, given, message] of cases) {
   t.test(`registration fails: ${name}`, async (t) => {
     const app = Fastify()
     t.teardown(() => app.close())
     await app.register(websocket)
-    await t.rejects(async () => { await app.register(authHandshake, opts as AuthHandshakeOptions) }, { code: 'WSG_INVALID_OPTION', statusCode: 500, message })
+    // `route`: the route's config.auth, for the checks made when a route is added
+    const { route, ...opts } = given as { route?: unknown }
+    await t.rejects(async () => {
+      await app.register(authHandshake, opts as AuthHandshakeOptions)
+      if (route !== undefined) app.get('/r', { websocket: true, config: { auth: route as never } }, () => {})
+      await app.ready()
+    }, { code: 'WSG_INVALID_OPTION', statusCode: 500, message })
   })
 }
 
@@ -99,6 +126,8 @@ t.test('defaults are applied and options are copied, not kept', async (t) => {
   t.equal(config.redactLogs, true)
   t.equal(config.verifiedTokenCacheSize, 1024)
   t.equal(config.verifiedTokenCacheTtlMs, 600_000)
+  t.equal(config.tickets, undefined)
+  t.equal(config.browserRejection, 'http')
   const [iss] = config.issuers
   t.same(iss?.audiences, ['feed-api'])
   t.equal(iss?.clockToleranceMs, 5_000)
@@ -155,4 +184,17 @@ t.test('fastifyJwt forms: true, a namespace and a renamed method, HMAC with the 
   t.same(config.issuers.map((i) => i.verifyTimeoutMs), [5_000, 250, 5_000])
   t.same(config.issuers[2]?.algorithms, ['HS256', 'HS512'])
   t.same(validateOptions({ jwt: { ...base, fastifyJwt: true, allowHmac: false } }).issuers[0]?.algorithms, ['ES256'], 'allowHmac: false is the default, said out loud')
+})
+
+t.test('ticket defaults: /ws-ticket, 30 s, a memory store on the plugin\'s clock, 2 s for the store', async (t) => {
+  const { MemoryTicketStore } = await import('../src/index.js')
+  const clock = { now: () => 1_000 }
+  const config = validateOptions({ jwt: issuer, carriers: ['ticket'], tickets: {}, browserRejection: 'close', clock })
+  t.match(config.tickets, { path: '/ws-ticket', ttlMs: 30_000, storeTimeoutMs: 2_000, principalFor: undefined })
+  t.ok(config.tickets?.store instanceof MemoryTicketStore)
+  t.equal(config.browserRejection, 'close')
+  const store = { issue () {}, consume () { return undefined } }
+  const custom = validateOptions({ jwt: issuer, carriers: ['ticket'], tickets: { path: '/tickets', ttlMs: 300_000, store, storeTimeoutMs: 50 }, browserRejection: 'http' })
+  t.match(custom.tickets, { path: '/tickets', ttlMs: 300_000, storeTimeoutMs: 50 })
+  t.equal(custom.tickets?.store, store, 'the store given')
 })

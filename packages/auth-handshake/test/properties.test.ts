@@ -61,9 +61,9 @@ t.test('readScopes never throws, yields only scope tokens, and accepts exactly w
 
 // --- the carrier parser ------------------------------------------------------------------
 
-const CARRIERS: readonly Carrier[] = ['header', 'subprotocol', 'query', 'cookie']
+const CARRIERS: readonly Carrier[] = ['header', 'subprotocol', 'query', 'cookie', 'ticket']
 const tokenText = fc.stringMatching(/^[A-Za-z0-9_.-]{1,40}$/)
-const noise = fc.stringMatching(/^[a-z][a-z0-9.]{0,10}$/).filter((s) => !s.startsWith('bearer.'))
+const noise = fc.stringMatching(/^[a-z][a-z0-9.]{0,10}$/).filter((s) => !s.startsWith('bearer.') && !s.startsWith('ticket.'))
 
 /** The tokens one carrier holds: mostly none, often one, sometimes two. */
 const held: fc.Arbitrary<string[]> = fc.oneof(
@@ -79,6 +79,9 @@ const requestArb = fc.record({
   subprotocol: held,
   query: held,
   cookie: held,
+  ticket: held,
+  /** a ticket comes in a `ticket.` subprotocol entry, or in the `ticket` query parameter */
+  ticketInQuery: fc.boolean(),
   otherProtocols: fc.array(noise, { maxLength: 3 }),
   otherCookies: fc.array(fc.tuple(noise, noise), { maxLength: 3 }),
   otherQuery: fc.dictionary(noise, fc.oneof(fc.string(), fc.array(fc.string()))),
@@ -95,18 +98,22 @@ function build (m: RequestModel) {
     headers.authorization = `${m.bearerCase} ${m.header[0] as string}` // Node keeps the first
     for (const tok of m.header) rawHeaders.push('Authorization', `${m.bearerCase} ${tok}`)
   }
-  const protocols = [...m.otherProtocols, ...m.subprotocol.map((tok) => m.protocolCase + tok)]
+  const protocols = [...m.otherProtocols, ...m.subprotocol.map((tok) => m.protocolCase + tok), ...(m.ticketInQuery ? [] : m.ticket.map((tok) => `ticket.${tok}`))]
   if (protocols.length > 0) headers['sec-websocket-protocol'] = protocols.join(', ')
   const cookies = [...m.otherCookies.filter(([name]) => name !== 'access_token').map(([n, v]) => `${n}=${v}`),
     ...m.cookie.map((tok) => `access_token=${tok}`)]
   if (cookies.length > 0) headers.cookie = cookies.join('; ')
   const query: Record<string, unknown> = { ...m.otherQuery }
   delete query.access_token
+  delete query.ticket
   if (m.query.length === 1) query.access_token = m.query[0]
   if (m.query.length === 2) query.access_token = [...m.query]
+  if (m.ticketInQuery && m.ticket.length === 1) query.ticket = m.ticket[0]
+  if (m.ticketInQuery && m.ticket.length === 2) query.ticket = [...m.ticket]
   const config = validateOptions({
     carriers: m.enabled,
     ...(m.enabled.includes('cookie') ? { allowedOrigins: ['https://app.test'] } : {}),
+    ...(m.enabled.includes('ticket') ? { tickets: {} } : {}),
     jwt: { issuer: 'https://idp.test', audience: 'a', algorithms: ['ES256'], jwks: { keys: [] } }
   })
   return { input: { headers, rawHeaders, query }, config }
@@ -119,8 +126,9 @@ t.test('findCredential never throws, and returns a token only when exactly one c
     const result: CarrierResult = findCredential(input, config)
     const kind = result === null ? 'none' : typeof result === 'string' ? result : 'found'
     seen.set(kind, (seen.get(kind) ?? 0) + 1)
-    // A disabled cookie carrier is not read at all: browsers send cookies unasked.
-    const looked = CARRIERS.filter((c) => c !== 'cookie' || m.enabled.includes('cookie'))
+    // A disabled cookie carrier is not read at all: browsers send cookies unasked. Nor are
+    // tickets where the app has none: `ticket.` and `ticket` may be anything's names there.
+    const looked = CARRIERS.filter((c) => (c !== 'cookie' && c !== 'ticket') || m.enabled.includes(c))
     const holding = looked.filter((c) => m[c].length > 0)
     const forbidden = holding.some((c) => !m.enabled.includes(c))
     const twice = holding.some((c) => m[c].length > 1)

@@ -11,7 +11,10 @@ import {
   type JwtIssuerOptions, type AuthOutcome, type Carrier, type ClientCertificate, type FastifyJwtSource, type HmacAlgorithm,
   type JwtFastifyJwtHmacIssuerOptions, type JwtFastifyJwtIssuerOptions, type JwtKeySetIssuerOptions, type MtlsIdentity,
   type RouteAuthConfig, type TokenFault, backchannelLogout, MemoryReplayStore, BACKCHANNEL_LOGOUT_EVENT,
-  type BackchannelLogoutOptions, type LogoutIssuerOptions, type LogoutTokenFault, type RevocationStore, type KeySetOptions
+  type BackchannelLogoutOptions, type LogoutIssuerOptions, type LogoutTokenFault, type RevocationStore, type KeySetOptions,
+  MemoryTicketStore, TICKET_PROTOCOL_PREFIX, TICKET_QUERY_PARAMETER, DEFAULT_TICKET_PATH, DEFAULT_TICKET_TTL_MS, MIN_TICKET_TTL_MS,
+  MAX_TICKET_TTL_MS, DEFAULT_TICKET_STORE_TIMEOUT_MS, DEFAULT_TICKET_MAX_ENTRIES, REFUSAL_CLOSE_TIMEOUT_MS, type TicketOptions,
+  type TicketRecord, type TicketStore
 } from '../src/index.js'
 
 const issuer: JwtIssuerOptions = {
@@ -274,3 +277,41 @@ export async function logoutEndpoint (): Promise<void> {
   // @ts-expect-error the options are checked by register's types too
   await app.register(backchannelLogout, { issuers: logoutIssuer })
 }
+
+// --- one-time tickets and browserRejection ------------------------------------------------
+export const withTickets: AuthHandshakeOptions = {
+  jwt: issuer,
+  carriers: ['header', 'subprotocol', 'ticket'],
+  allowedOrigins: ['https://app.example'],
+  tickets: {
+    path: '/ws-ticket',
+    ttlMs: 30_000,
+    store: new MemoryTicketStore({ maxEntries: 10_000, clock: { now: () => Date.now() } }),
+    principalFor: async (request): Promise<Principal | null> => request.headers.cookie === undefined ? null : null,
+    storeTimeoutMs: 2_000
+  },
+  browserRejection: 'close'
+}
+export const sharedTickets: TicketStore = { issue: async () => {}, consume: async (): Promise<TicketRecord | undefined> => undefined }
+export const httpRefusals: AuthHandshakeOptions = { jwt: issuer, browserRejection: 'http' }
+export const ticketRoute: RouteAuthConfig = { methods: ['ticket'] }
+export const ticketCarrier: Carrier = 'ticket'
+export const ticketNames: string[] = [TICKET_PROTOCOL_PREFIX, TICKET_QUERY_PARAMETER, DEFAULT_TICKET_PATH]
+export const ticketBounds: number[] = [DEFAULT_TICKET_TTL_MS, MIN_TICKET_TTL_MS, MAX_TICKET_TTL_MS, DEFAULT_TICKET_STORE_TIMEOUT_MS, DEFAULT_TICKET_MAX_ENTRIES, REFUSAL_CLOSE_TIMEOUT_MS]
+export const ticketOptions: TicketOptions = {}
+// @ts-expect-error browserRejection is 'http' or 'close'
+export const badRejection: AuthHandshakeOptions = { jwt: issuer, browserRejection: true }
+// @ts-expect-error the ticket lifetime is a number of ms
+export const badTicketTtl: TicketOptions = { ttlMs: '30s' }
+// @ts-expect-error the path is a string
+export const badTicketPath: TicketOptions = { path: /ws-ticket/ }
+// @ts-expect-error a store issues and consumes
+export const badTicketStore: TicketOptions = { store: { consume: () => undefined } }
+// @ts-expect-error principalFor answers a principal or null, not a user id
+export const badPrincipalFor: TicketOptions = { principalFor: () => 'alice' }
+// @ts-expect-error the store timeout is a number of ms
+export const badTicketTimeout: TicketOptions = { storeTimeoutMs: '2s' }
+// @ts-expect-error maxEntries is a number
+export const badTicketMax = new MemoryTicketStore({ maxEntries: 'many' })
+// @ts-expect-error a route method is one of the four
+export const badTicketRoute: RouteAuthConfig = { methods: ['tickets'] }

@@ -33,6 +33,8 @@ export const errorCatalogue = {
   WSG_OVERSCOPED_TOKEN: { status: 403, message: 'The token carries scopes this route does not allow', bearer: 'insufficient_scope' },
   WSG_TOPIC_DENIED: { status: 403, message: 'Topic not allowed' },
   WSG_LOGOUT_TOKEN_INVALID: { status: 400, message: 'The logout request or its logout token is invalid' },
+  WSG_TICKET_INVALID: { status: 401, message: 'The ticket is unknown, expired, already used, or not for this route or origin' },
+  WSG_TICKET_REQUEST_INVALID: { status: 400, message: 'A ticket request is a JSON body { "path" } naming a websocket route that accepts tickets' },
   WSG_RATE_LIMITED: { status: 429, message: 'Too many connection attempts', closeCode: CloseCode.TOO_MANY_SESSIONS },
   WSG_UNAVAILABLE: { status: 503, message: 'An authentication dependency is unavailable' },
   WSG_INVALID_OPTION: { status: 500, message: 'Invalid option: %s' },

@@ -36,9 +36,53 @@ export interface RejectableReply {
   code(statusCode: number): this
   header(name: string, value: string): this
   send(payload: string): this
+  /** the reply's request: its raw request may have a delivery of its own (`deliverRejectionsWith`) */
+  readonly request?: { readonly raw: object }
+}
+
+/**
+ * Delivers a refusal otherwise than as an HTTP answer; `closeCode` is the code's
+ * `refusalCloseCode`. Set per upgrade by auth-handshake's `browserRejection: 'close'`.
+ */
+export type RejectionDelivery = (code: WsguardErrorCode, closeCode: number) => void
+
+type Deliveries = WeakMap<object, RejectionDelivery>
+// Under a global symbol, as the raw-request links are: every copy of core must deliver alike.
+const kDeliveries = Symbol.for('@wsguard/core.rejectionDeliveries')
+const deliveries: Deliveries = ((globalThis as Record<symbol, unknown>)[kDeliveries] ??= new WeakMap()) as Deliveries
+
+/**
+ * For plugins: the next refusal of this request (its raw request), whichever wsguard plugin
+ * sends it through `sendRejection`, goes to `deliver` instead of an HTTP answer, once.
+ */
+export function deliverRejectionsWith (raw: object, deliver: RejectionDelivery): void {
+  deliveries.set(raw, deliver)
+}
+
+/** Whether a request's refusal will be delivered otherwise than as an HTTP answer. */
+export function hasRejectionDelivery (raw: object): boolean {
+  return deliveries.has(raw)
+}
+
+// A refusal's HTTP status as a close code: the 44xx of the same condition; 503 is the
+// standard "try again later" (there is no 4503 in wsguard's table).
+const REFUSAL_CLOSE_CODES: Readonly<Record<number, number>> = Object.freeze({ 400: 4400, 401: 4401, 403: 4403, 429: 4429, 503: 1013 })
+/** Policy violation: what any other status becomes (none of wsguard's handshake refusals has one). */
+const OTHER_REFUSAL_CLOSE_CODE = 1008
+
+/** The close code a handshake refusal is delivered with when it closes an accepted socket (400→4400, 401→4401, 403→4403, 429→4429, 503→1013). */
+export function refusalCloseCode (code: WsguardErrorCode): number {
+  return REFUSAL_CLOSE_CODES[errorCatalogue[code].status] ?? OTHER_REFUSAL_CLOSE_CODE
 }
 
 export function sendRejection (reply: RejectableReply, code: WsguardErrorCode, headers?: Readonly<Record<string, string>>): void {
+  const raw = reply.request?.raw
+  const deliver = raw === undefined ? undefined : deliveries.get(raw)
+  if (deliver !== undefined) {
+    deliveries.delete(raw as object)
+    deliver(code, refusalCloseCode(code))
+    return
+  }
   const r = rejection(code)
   reply.code(r.statusCode).header('content-type', 'application/json; charset=utf-8')
   if (headers !== undefined) {

@@ -1,8 +1,8 @@
 // Type tests, checked by the root `tsc` (typecheck); never run.
 import Fastify from 'fastify'
 import {
-  appIdentity, assertRegisteredOnce, STORE_UNAVAILABLE_HEADERS, STORE_UNAVAILABLE_RETRY_AFTER_S, ChannelName, channel, principalOf, refuseUngovernedRoutes, requestOf, requirePrincipal, sessionOf,
-  type AppIdentity, type Principal, type ReplayStore, type Revocation, type SessionFilter, type UngovernedRouteGuard, type WindowCounter,
+  appIdentity, assertRegisteredOnce, STORE_UNAVAILABLE_HEADERS, STORE_UNAVAILABLE_RETRY_AFTER_S, ChannelName, channel, deliverRejectionsWith, principalOf, refusalCloseCode, refuseUngovernedRoutes, requestOf, requirePrincipal, sessionOf,
+  type AppIdentity, type Principal, type ReplayStore, type TicketRecord, type TicketStore, type Revocation, type SessionFilter, type UngovernedRouteGuard, type WindowCounter,
   type WindowCounts, type WsguardClaims
 } from '../src/index.js'
 
@@ -92,3 +92,19 @@ const retryAfterS: number = STORE_UNAVAILABLE_RETRY_AFTER_S
 STORE_UNAVAILABLE_HEADERS['retry-after'] = '1'
 
 export { who, request, session, retryAfterS }
+
+// A ticket store keeps a record under a ticket's digest and hands it out once, at once or later.
+declare const principal: Principal
+const record: TicketRecord = { principal, path: '/feed', origin: null, expiresAt: Date.now() + 30_000 }
+const tickets: TicketStore = { issue: () => {}, consume: () => record }
+const sharedTickets: TicketStore = { issue: async () => {}, consume: async () => undefined }
+// @ts-expect-error consume answers the record or undefined, never a bare boolean
+const yesTickets: TicketStore = { issue: () => {}, consume: () => true }
+// @ts-expect-error a record without an Origin says so with null
+const noOrigin: TicketRecord = { principal, path: '/feed', expiresAt: 1 }
+// A refusal may be delivered otherwise than in HTTP, with its close code.
+deliverRejectionsWith(raw, (code, closeCode: number) => { console.log(code, closeCode) })
+const closeCode: number = refusalCloseCode('WSG_TICKET_INVALID')
+// @ts-expect-error a code of the catalogue
+refusalCloseCode('WSG_NOPE')
+export { tickets, sharedTickets, yesTickets, noOrigin, closeCode }

@@ -6,6 +6,7 @@ import { RedisWindowCounter } from './counters.js'
 import { RedisSessionRegistry } from './registry.js'
 import { RedisRevocationStore } from './revocations.js'
 import { RedisReplayStore } from './replays.js'
+import { RedisTicketStore } from './tickets.js'
 
 export type { RedisConnection, RedisStoresOptions, StoreLogger } from './options.js'
 export type { HealthEvents } from './redis.js'
@@ -16,10 +17,14 @@ export {
 export { RedisSessionRegistry, REGISTRY_WRITE_DELAY_MS } from './registry.js'
 export { RedisRevocationStore } from './revocations.js'
 export { RedisReplayStore } from './replays.js'
+export { RedisTicketStore } from './tickets.js'
 
 export { RedisWindowCounter, MAX_RAW_COUNTER_KEY, MAX_PENDING_COUNTS } from './counters.js'
 
-/** What `redisStores()` returns: pass `registry` and `revocations` to session-expiry, `counters` to telemetry, `revocations` and `replays` to back-channel logout. */
+/**
+ * What `redisStores()` returns: pass `registry` and `revocations` to session-expiry, `counters` to telemetry, `revocations` and
+ * `replays` to back-channel logout, `tickets` to auth-handshake's `tickets.store`.
+ */
 export interface RedisStores {
   /** the session registry across instances (`SessionRegistry`, with `count()` for `maxSessionsPerPrincipal`) */
   readonly registry: RedisSessionRegistry
@@ -27,6 +32,8 @@ export interface RedisStores {
   readonly revocations: RedisRevocationStore
   /** ids used once across instances, e.g. back-channel logout `jti`s (`ReplayStore`); always fail-closed */
   readonly replays: RedisReplayStore
+  /** one-time tickets any instance can consume once (`TicketStore`, auth-handshake's `tickets.store`); always fail-closed */
+  readonly tickets: RedisTicketStore
   /** window counters for telemetry's storm gates and failure-spike detector (`WindowCounter`) */
   readonly counters: RedisWindowCounter
   /** `unavailable` once per outage, `recovered` at its end: count them (telemetry, a metric) */
@@ -71,6 +78,7 @@ export function redisStores (connection: RedisConnection, opts?: RedisStoresOpti
     registry,
     revocations,
     replays: new RedisReplayStore(client, keys, config),
+    tickets: new RedisTicketStore(client, keys, config),
     counters,
     events: health,
     get available () { return health.available },

@@ -54,6 +54,8 @@ export class Keys {
   sessions (instance: string): string { return `${this.tag}s:${instance}` }
   counts (instance: string): string { return `${this.tag}c:${instance}` }
   replay (id: string): string { return `${this.tag}replay:${id}` }
+  /** a waiting one-time ticket, by its digest */
+  ticket (id: string): string { return `${this.tag}ticket:${id}` }
   /** a window counter: its window length, and its key as `counterField` made it */
   counter (windowMs: number, field: string): string { return `${this.tag}n:${windowMs}:${field}` }
   /** the counters of one window length, by their last count */

@@ -23,6 +23,8 @@ export interface InstanceOptions {
   cap?: number
   /** registers telemetry first, with these options, its log lines kept in `logs` */
   telemetry?: TelemetryOptions
+  /** one-time tickets in the shared store (`stores.tickets`) */
+  tickets?: boolean
 }
 
 export interface Instance {
@@ -40,7 +42,10 @@ export async function instance (t: Test, stores: RedisStores, opts: InstanceOpti
   t.teardown(() => app.close())
   await app.register(websocket)
   if (opts.telemetry !== undefined) await app.register(telemetry, opts.telemetry)
-  await app.register(authHandshake, { jwt: { issuer: ISS, audience: AUD, algorithms: ['ES256'], jwks: jwks(key) } })
+  await app.register(authHandshake, {
+    jwt: { issuer: ISS, audience: AUD, algorithms: ['ES256'], jwks: jwks(key) },
+    ...(opts.tickets === true ? { carriers: ['header', 'subprotocol', 'ticket'] as const, tickets: { store: stores.tickets } } : {})
+  })
   await app.register(sessionExpiry, {
     heartbeatMs: 0, idleTimeoutMs: 0, registry: stores.registry, revocations: stores.revocations, maxSessionsPerPrincipal: opts.cap ?? 0
   })

@@ -18,6 +18,6 @@ t.test('every key of one prefix hashes to one slot', async (t) => {
   const stores = redisStores({ client }, { keyPrefix })
   t.teardown(() => stores.close())
   await stores.ready()
-  const slots = await Promise.all(['revocations', 'revoked', 'instances', 's:x', 'c:x', 'n:60000', 'n:60000:=ip 10.0.0.1', 'n:1000:#abc'].map((name) => `{${keyPrefix}}${name}`).map((k) => client.cluster('KEYSLOT', k)))
+  const slots = await Promise.all(['revocations', 'revoked', 'instances', 's:x', 'c:x', 'n:60000', 'n:60000:=ip 10.0.0.1', 'n:1000:#abc', 'ticket:x', 'replay:y'].map((name) => `{${keyPrefix}}${name}`).map((k) => client.cluster('KEYSLOT', k)))
   t.equal(new Set(slots).size, 1)
 })

@@ -50,6 +50,22 @@ t.test('replays fail closed whatever onUnavailable says, and a claim that timed 
   t.equal(await direct.replays.claim('bcl:before', Date.now() + 60_000), true, 'the late release went through')
 })
 
+t.test('tickets fail closed whatever onUnavailable says: issue and consume reject in time', async (t) => {
+  const { relay, direct, viaRelay } = await cutOff(t, { onUnavailable: 'fail-open' })
+  const record = { principal: principal('alice'), path: '/feed', origin: null, expiresAt: Date.now() + 60_000 }
+  await viaRelay.tickets.issue('before', record, 60_000)
+  await relay.stop()
+  await until(() => !viaRelay.available, 'the outage is seen')
+  await t.rejects(viaRelay.tickets.issue('during', record, 60_000), { message: /ticket issue gave no answer within 100 ms/ })
+  await t.rejects(viaRelay.tickets.consume('before'), { message: /ticket consume gave no answer within 100 ms/ })
+  await relay.start()
+  await until(() => viaRelay.available, 'recovered')
+  // A command sent now runs after the queued ones: the late SET and the late GETDEL.
+  await viaRelay.tickets.issue('after', record, 60_000)
+  t.equal(await direct.tickets.consume('before'), undefined, 'the consume that timed out was applied late: used up, never twice')
+  t.match(await direct.tickets.consume('after'), { path: '/feed' })
+})
+
 t.test('fail-open: the count is this instance\'s own while Redis is unreachable', async (t) => {
   const { relay, direct, viaRelay } = await cutOff(t, { onUnavailable: 'fail-open' })
   await direct.registry.add(info('d1', 'alice'))

@@ -112,6 +112,36 @@ export function storeSuite (t: Test, connect: () => Redis | Cluster): void {
     await t.rejects(a.replays.release(''), { name: 'TypeError' })
   })
 
+  t.test('a ticket is consumed once across instances; its key lives its TTL; racing consumers, one gets it', async (t) => {
+    const { client, tag, make } = await setup(t)
+    const a = await make()
+    const b = await make()
+    const record = { principal: principal('alice'), path: '/feed', origin: 'https://app.test', expiresAt: Date.now() + 30_000 }
+    await a.tickets.issue('t1', record, 30_000)
+    const ttl = await client.pttl(`${tag}ticket:t1`)
+    t.ok(ttl > 28_000 && ttl <= 30_000, `the key lives its TTL (${ttl} ms)`)
+    t.same(await b.tickets.consume('t1'), record, 'B gets what A issued, whole')
+    t.equal(await a.tickets.consume('t1'), undefined, 'used up, on A too')
+    t.equal(await client.exists(`${tag}ticket:t1`), 0, 'GETDEL removed it')
+    await a.tickets.issue('race', record, 30_000)
+    const got = await Promise.all([a, b, a, b, a, b].map((s) => s.tickets.consume('race')))
+    t.equal(got.filter((r) => r !== undefined).length, 1, 'exactly one of six racing consumers gets it')
+    await t.rejects(a.tickets.issue('t2', record, 30_000).then(() => b.tickets.issue('t2', record, 30_000)), { message: /a ticket with this id is already waiting/ })
+    await a.tickets.issue('short', record, 1)
+    await until(async () => await client.exists(`${tag}ticket:short`) === 0, 'a ticket past its TTL is gone')
+    t.equal(await b.tickets.consume('short'), undefined)
+    await client.set(`${tag}ticket:bad`, 'null')
+    await t.rejects(a.tickets.consume('bad'), { message: /the stored record is not an object/ })
+    await client.set(`${tag}ticket:worse`, '{not json')
+    await t.rejects(a.tickets.consume('worse'), { name: 'SyntaxError' })
+    for (const id of ['', 'x'.repeat(129), 'a:b', 7]) {
+      await t.rejects(a.tickets.consume(id as string), { name: 'TypeError', message: /@wsguard\/redis tickets: an id is/ })
+    }
+    for (const ttlMs of [0, 1.5, Number.NaN]) {
+      await t.rejects(a.tickets.issue('t3', record, ttlMs), { name: 'TypeError', message: /ttlMs is a whole number of ms/ })
+    }
+  })
+
   t.test('sessions are listed and counted across instances, per issuer and subject', async (t) => {
     const { make } = await setup(t)
     const a = await make()

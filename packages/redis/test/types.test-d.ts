@@ -1,9 +1,9 @@
 // Type tests: compiled by `pnpm typecheck`, never run. Each public option is used once with
 // its right type and once, under @ts-expect-error, with a wrong one.
 import { Cluster, Redis } from 'ioredis'
-import type { ReplayStore, RevocationStore, SessionRegistry, WindowCounter, WindowCounts } from '@wsguard/core'
+import type { ReplayStore, RevocationStore, SessionRegistry, TicketRecord, TicketStore, WindowCounter, WindowCounts } from '@wsguard/core'
 import {
-  redisStores, DEFAULT_KEY_PREFIX, DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_MAX_COUNTER_KEYS, MAX_RAW_COUNTER_KEY, MAX_PENDING_COUNTS, REGISTRY_WRITE_DELAY_MS, RedisWindowCounter,
+  redisStores, DEFAULT_KEY_PREFIX, DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_MAX_COUNTER_KEYS, MAX_RAW_COUNTER_KEY, MAX_PENDING_COUNTS, REGISTRY_WRITE_DELAY_MS, RedisWindowCounter, RedisTicketStore,
   type RedisStores, type RedisStoresOptions, type RedisConnection, type StoreLogger
 } from '../src/index.js'
 
@@ -52,6 +52,12 @@ const stores: RedisStores = redisStores(byUrl, options)
 const registry: SessionRegistry = stores.registry
 const revocations: RevocationStore = stores.revocations
 const replays: ReplayStore = stores.replays
+// One-time tickets: auth-handshake's tickets.store.
+const tickets: TicketStore = stores.tickets
+const concreteTickets: RedisTicketStore = stores.tickets
+const consumed: Promise<TicketRecord | undefined> = stores.tickets.consume('digest')
+// @ts-expect-error the TTL is a number of ms
+await stores.tickets.issue('digest', {} as TicketRecord, '30s')
 const first: Promise<boolean> = stores.replays.claim('bcl:id', Date.now() + 120_000)
 // @ts-expect-error until is ms since epoch, not a Date
 await stores.replays.claim('bcl:id', new Date())
@@ -72,4 +78,4 @@ const available: boolean = stores.available
 await stores.ready()
 await stores.close()
 
-export { replays, first, badMaxKeys, bySentinel, instanceName, counters, counted, pending, byClient, byCluster, badPrefix, badMode, badTimeout, badHeartbeat, badTtl, badLen, badBlock, badLogger, badInstance, badConnection, registry, revocations, available }
+export { tickets, concreteTickets, consumed, replays, first, badMaxKeys, bySentinel, instanceName, counters, counted, pending, byClient, byCluster, badPrefix, badMode, badTimeout, badHeartbeat, badTtl, badLen, badBlock, badLogger, badInstance, badConnection, registry, revocations, available }

@@ -1,0 +1,47 @@
+import type { Socket } from 'node:net'
+import type {} from '@fastify/websocket'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { errorInfo, type RejectionDelivery } from '@wsguard/core'
+import { stripCredentialProtocols } from './carriers.js'
+
+/** A refused client that does not answer the close frame within this is cut off, ms. */
+export const REFUSAL_CLOSE_TIMEOUT_MS = 5_000
+const NO_HEAD = Buffer.alloc(0)
+
+/** What delivering a refusal as a close needs, built once. */
+export interface CloseDeliveryContext {
+  /** @fastify/websocket's server, which performs the upgrade */
+  readonly server: FastifyInstance['websocketServer']
+  /** the credential entries of `Sec-WebSocket-Protocol`, never echoed in the 101 */
+  readonly credentialProtocols: readonly string[]
+}
+
+/**
+ * `browserRejection: 'close'`: a refusal of this upgrade is delivered by accepting it and
+ * closing at once with the refusal's close code and its `WSG_` code as reason. Nothing else
+ * is sent: no `connection` event, so no handler and no session; the app sees no socket.
+ * When the socket has closed, the reply counts as finished with the refusal's status, so
+ * every `onResponse` hook (telemetry's refused duration, session-expiry giving back a place
+ * under its cap) and the request log run as for an HTTP refusal.
+ */
+export function closeDelivery (request: FastifyRequest, reply: FastifyReply, context: CloseDeliveryContext): RejectionDelivery {
+  return function deliverAsClose (code, closeCode) {
+    reply.hijack()
+    reply.code(errorInfo(code).status)
+    const raw = request.raw
+    const socket = raw.socket as Socket
+    let timer: NodeJS.Timeout | undefined
+    const finished = (): void => {
+      clearTimeout(timer)
+      reply.raw.emit('finish')
+    }
+    if (socket.destroyed) return finished()
+    socket.once('close', finished)
+    // `ws` selects the first protocol offered: a credential entry left in would be echoed.
+    if (raw.headers['sec-websocket-protocol'] !== undefined) stripCredentialProtocols(raw.headers, context.credentialProtocols)
+    context.server.handleUpgrade(raw, socket, NO_HEAD, (ws) => {
+      ws.close(closeCode, code)
+      timer = setTimeout(() => { ws.terminate() }, REFUSAL_CLOSE_TIMEOUT_MS).unref()
+    })
+  }
+}
