@@ -25,7 +25,11 @@ export interface CloseDeliveryContext {
  * under its cap) and the request log run as for an HTTP refusal.
  */
 export function closeDelivery (request: FastifyRequest, reply: FastifyReply, context: CloseDeliveryContext): RejectionDelivery {
-  return function deliverAsClose (code, closeCode) {
+  return function deliverAsClose (code, closeCode, headers) {
+    // A page cannot read the 429's or 503's Retry-After: the reason carries it, a fixed shape
+    // (`WSG_RATE_LIMITED retry-after=30`) that @wsguard/client reads.
+    const retryAfter = headers?.['retry-after']
+    const reason = retryAfter === undefined ? code : `${code} retry-after=${retryAfter}`
     reply.hijack()
     reply.code(errorInfo(code).status)
     const raw = request.raw
@@ -40,7 +44,7 @@ export function closeDelivery (request: FastifyRequest, reply: FastifyReply, con
     // `ws` selects the first protocol offered: a credential entry left in would be echoed.
     if (raw.headers['sec-websocket-protocol'] !== undefined) stripCredentialProtocols(raw.headers, context.credentialProtocols)
     context.server.handleUpgrade(raw, socket, NO_HEAD, (ws) => {
-      ws.close(closeCode, code)
+      ws.close(closeCode, reason)
       timer = setTimeout(() => { ws.terminate() }, REFUSAL_CLOSE_TIMEOUT_MS).unref()
     })
   }

@@ -94,7 +94,7 @@ t.test('503 closes with 1013 (try again later); 429 and 400 with 4429 and 4400',
   const store = scriptedStore(new MemoryTicketStore({ clock }), { consume: () => { throw new Error('down') } })
   const { url } = await app(t, { carriers: ['header', 'ticket'], tickets: { store } })
   const ticket = ticketOf(await askTicket(url, { path: '/guarded' }, { authorization: `Bearer ${token()}`, origin: ORIGIN }))
-  t.same((await attempt(t, `${url}/guarded?ticket=${ticket}`, { origin: ORIGIN })).close, { code: 1013, reason: 'WSG_UNAVAILABLE' })
+  t.same((await attempt(t, `${url}/guarded?ticket=${ticket}`, { origin: ORIGIN })).close, { code: 1013, reason: 'WSG_UNAVAILABLE retry-after=30' }, 'the Retry-After of the HTTP answer in the reason')
   t.same((await attempt(t, `${url}/guarded?ticket=${ticket}`, { origin: ORIGIN, headers: { authorization: `Bearer ${token()}` } })).close, { code: 4400, reason: 'WSG_AMBIGUOUS_CREDENTIAL' })
 })
 

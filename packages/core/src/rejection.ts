@@ -42,9 +42,9 @@ export interface RejectableReply {
 
 /**
  * Delivers a refusal otherwise than as an HTTP answer; `closeCode` is the code's
- * `refusalCloseCode`. Set per upgrade by auth-handshake's `browserRejection: 'close'`.
+ * `refusalCloseCode`, `headers` those the HTTP answer would have carried (`Retry-After`). Set per upgrade by auth-handshake's `browserRejection: 'close'`.
  */
-export type RejectionDelivery = (code: WsguardErrorCode, closeCode: number) => void
+export type RejectionDelivery = (code: WsguardErrorCode, closeCode: number, headers?: Readonly<Record<string, string>>) => void
 
 type Deliveries = WeakMap<object, RejectionDelivery>
 // Under a global symbol, as the raw-request links are: every copy of core must deliver alike.
@@ -80,7 +80,7 @@ export function sendRejection (reply: RejectableReply, code: WsguardErrorCode, h
   const deliver = raw === undefined ? undefined : deliveries.get(raw)
   if (deliver !== undefined) {
     deliveries.delete(raw as object)
-    deliver(code, refusalCloseCode(code))
+    deliver(code, refusalCloseCode(code), headers)
     return
   }
   const r = rejection(code)
