@@ -5,6 +5,7 @@ import type { Fault, TokenAuthenticator } from './authenticator.js'
 import { bounded } from './bounded.js'
 import { bearerHeader } from './carriers.js'
 import { bindToken, type CertificateState } from './identity.js'
+import type { IssuerConfig } from './issuer-options.js'
 import type { AuthHandshakeConfig } from './options.js'
 import { checkScopes, type RouteMethod } from './route-rules.js'
 import type { TicketConfig } from './ticket-options.js'
@@ -34,7 +35,8 @@ export interface TicketEndpointContext {
   readonly bound: ReadonlySet<string>
 }
 
-type Who = { principal: Principal } | { code: WsguardErrorCode, fault?: Fault }
+/** Who asks; `until`: when the token asked with stops being accepted for its age (`maxTokenAgeMs`). */
+type Who = { principal: Principal, until?: number } | { code: WsguardErrorCode, fault?: Fault }
 
 /**
  * `POST <tickets.path>` with `{ "path": "/feed" }`: a one-time ticket for that websocket path,
@@ -80,7 +82,7 @@ async function issue (context: TicketEndpointContext, request: FastifyRequest, r
   }
   const who = await identify(context, request)
   if ('code' in who) return answer(reply, who.code, challenges.headers(who.code, who.fault))
-  const { principal } = who
+  const { principal, until = Number.POSITIVE_INFINITY } = who
 
   const body = request.body as Record<string, unknown> | typeof NOT_JSON | undefined
   const path = typeof body === 'object' && body !== null && !Array.isArray(body) && Object.hasOwn(body, 'path') ? body.path : undefined
@@ -91,8 +93,8 @@ async function issue (context: TicketEndpointContext, request: FastifyRequest, r
   if (scopeFault !== undefined) return answer(reply, scopeFault, challenges.headers(scopeFault, undefined, rules.requiredText))
 
   const now = config.clock.now()
-  // A ticket never outlives the credential it was issued for.
-  const expiresAt = Math.min(now + tickets.ttlMs, principal.expiresAt ?? Number.POSITIVE_INFINITY)
+  // A ticket never outlives the credential it was issued for: its exp, nor its age limit.
+  const expiresAt = Math.min(now + tickets.ttlMs, principal.expiresAt ?? Number.POSITIVE_INFINITY, until)
   if (expiresAt <= now) return answer(reply, 'WSG_TOKEN_EXPIRED', challenges.headers('WSG_TOKEN_EXPIRED', 'expired'))
   const ticket = newTicket()
   const record = { principal, path: path as string, origin: origin ?? null, expiresAt }
@@ -105,6 +107,17 @@ async function issue (context: TicketEndpointContext, request: FastifyRequest, r
   return reply.code(200).header('content-type', `${JSON_TYPE}; charset=utf-8`).send(JSON.stringify({ ticket, expiresAt }))
 }
 
+/**
+ * When a handshake would start refusing the token behind a principal as too old: its `iat`
+ * plus its issuer's `maxTokenAgeMs` and clock tolerance (the verifier refused a token without
+ * `iat` where that is set). `undefined` for an issuer with no age limit.
+ */
+function ageLimit (principal: Principal, config: AuthHandshakeConfig): number | undefined {
+  const issuer = config.issuers.find((i) => i.issuer === principal.issuer) as IssuerConfig
+  if (issuer.maxTokenAgeMs === undefined) return undefined
+  return (principal.claims.iat as number) * 1000 + issuer.maxTokenAgeMs + issuer.clockToleranceMs
+}
+
 /** Who asks: the Bearer token's principal, else the app's session's (`principalFor`). */
 async function identify (context: TicketEndpointContext, request: FastifyRequest): Promise<Who> {
   const { config, tickets, authenticator } = context
@@ -115,7 +128,7 @@ async function identify (context: TicketEndpointContext, request: FastifyRequest
     if (!outcome.ok) return { code: outcome.code, fault: outcome.fault }
     const { principal } = outcome
     const bound = bindToken(principal, () => context.certificateOf(request), config.mtls, TOKEN_METHODS, context.bound.has(principal.issuer as string))
-    return typeof bound === 'string' ? { code: bound } : { principal: bound }
+    return typeof bound === 'string' ? { code: bound } : { principal: bound, until: ageLimit(bound, config) }
   }
   if (tickets.principalFor === undefined) return { code: 'WSG_CREDENTIAL_MISSING' }
   const principal = await tickets.principalFor(request)
