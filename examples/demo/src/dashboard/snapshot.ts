@@ -76,18 +76,14 @@ export function quantile (q: number, buckets: readonly DurationBucket[]): number
   const total = buckets.at(-1)?.count ?? 0
   if (total === 0) return null
   const rank = q * total
-  let lower = 0
-  let below = 0
-  for (const b of buckets) {
-    if (b.count >= rank) {
-      if (b.le === '+Inf') return lower
-      return b.count === below ? b.le : lower + (b.le - lower) * (rank - below) / (b.count - below)
-    }
-    if (b.le !== '+Inf') lower = b.le
-    below = b.count
-  }
-  /* c8 ignore next */
-  return lower // unreachable: the last bucket holds every observation
+  // Found for any q up to 1: the last bucket holds every observation.
+  const i = buckets.findIndex((b) => b.count >= rank)
+  const bucket = buckets[i] as DurationBucket
+  // The bucket below is never '+Inf', the last.
+  const lower = (buckets[i - 1]?.le ?? 0) as number
+  const below = buckets[i - 1]?.count ?? 0
+  if (bucket.le === '+Inf') return lower
+  return bucket.count === below ? bucket.le : lower + (bucket.le - lower) * (rank - below) / (bucket.count - below)
 }
 
 /** Reads the dashboard's numbers from telemetry's metrics, named with `prefix` (telemetry's `metrics.prefix`). */
