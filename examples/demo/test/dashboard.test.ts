@@ -179,7 +179,7 @@ t.test('options are checked at registration', async (t) => {
   for (const [what, options, message] of bad) {
     const app = Fastify()
     t.teardown(() => app.close())
-    await t.rejects(app.register(dashboard, options as never).ready(), message, what)
+    await t.rejects(async () => { await app.register(dashboard, options as never) }, message, what)
   }
   const app = Fastify()
   t.teardown(() => app.close())

@@ -6,8 +6,11 @@ export { reconnectStorm, MAX_STORM_COUNT, MAX_STORM_MS, type StormOptions, type 
 export { snapshot, quantile, ANOMALY_KINDS, MAX_ROWS, type DashboardSnapshot, type DurationBucket, type MetricJson, type MetricsSource } from './snapshot.js'
 
 export interface DashboardOptions {
-  /** telemetry's registry, `app.wsguardTelemetry.registry` (anything with prom-client's `getMetricsAsJSON()`) */
-  registry: MetricsSource
+  /**
+   * telemetry's registry, `app.wsguardTelemetry.registry` (anything with prom-client's
+   * `getMetricsAsJSON()`); undefined there when telemetry is disabled, which fails registration
+   */
+  registry: MetricsSource | undefined
   /** what the "Start a reconnect storm" button starts (`POST <path>/storm` awaits it); no button without it */
   storm?: () => unknown
   /** where the dashboard is served; default '/dashboard' (not `prefix`: Fastify's `register` takes that one for itself) */
@@ -20,7 +23,7 @@ const PATH = /^(\/[A-Za-z0-9_-]+)+$/
 const METRIC_PREFIX = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/
 const ALL_METHODS: HTTPMethods[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
 const ASSETS = new URL('./assets/', import.meta.url)
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 /** Answers 405 (with `Allow`) to every method of `url` but `allowed`, so a wrong method is told so, not 404. */
 function onlyMethods (app: FastifyInstance, url: string, allowed: HTTPMethods[]): void {

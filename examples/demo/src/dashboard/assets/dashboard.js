@@ -50,8 +50,7 @@ function rate (n) {
 /** Line chart: each series a polyline over the history, scaled to the highest value shown. */
 function lineChart (svg, series) {
   svg.replaceChildren()
-  const w = 600
-  const h = 160
+  const { width: w, height: h } = svg.viewBox.baseVal
   const pad = { l: 40, r: 8, t: 8, b: 20 }
   const max = Math.max(1, ...series.flatMap((s) => s.values))
   const x = (i) => pad.l + (w - pad.l - pad.r) * (i + HISTORY - history.length) / (HISTORY - 1)
