@@ -54,6 +54,8 @@ export interface OidcLoginProvider {
 }
 
 const RESOURCE = 'https://wsguard.test/api'
+/** A test's request to the OP that has not been answered in this long fails (rather than hang until tap's timeout), ms. */
+const REQUEST_WAIT_MS = 15_000
 const REDIRECT_URI = 'https://app.wsguard.test/callback'
 
 /** Cookies by name, as a browser keeps them for one site (paths and expiry aside). */
@@ -181,7 +183,7 @@ export async function startOidcLoginProvider (options: OidcLoginProviderOptions)
     let url = `${issuer}/auth?${query.toString()}`
     let code: string | null = null
     for (let hop = 0; hop < 10 && code === null; hop++) {
-      const res = await fetch(url, { redirect: 'manual', headers: { cookie: jar.header } })
+      const res = await fetch(url, { redirect: 'manual', headers: { cookie: jar.header }, signal: AbortSignal.timeout(REQUEST_WAIT_MS) })
       jar.take(res)
       const location = res.headers.get('location')
       if (location === null) throw new Error(`sign-in stopped at ${url}: HTTP ${res.status} ${await res.text()}`)
@@ -199,7 +201,8 @@ export async function startOidcLoginProvider (options: OidcLoginProviderOptions)
         'content-type': 'application/x-www-form-urlencoded',
         authorization: 'Basic ' + Buffer.from(`${clientId}:${clientId}-secret`).toString('base64')
       },
-      body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: verifier })
+      body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: verifier }),
+      signal: AbortSignal.timeout(REQUEST_WAIT_MS)
     })
     const tokens = await tokenRes.json() as { access_token?: string, id_token?: string, error_description?: string }
     if (tokens.access_token === undefined || tokens.id_token === undefined) throw new Error(`token endpoint: ${tokens.error_description}`)
@@ -207,7 +210,7 @@ export async function startOidcLoginProvider (options: OidcLoginProviderOptions)
     const idToken = tokens.id_token
 
     async function logout (): Promise<void> {
-      const page = await fetch(`${issuer}/session/end?${new URLSearchParams({ id_token_hint: idToken }).toString()}`, { headers: { cookie: jar.header } })
+      const page = await fetch(`${issuer}/session/end?${new URLSearchParams({ id_token_hint: idToken }).toString()}`, { headers: { cookie: jar.header }, signal: AbortSignal.timeout(REQUEST_WAIT_MS) })
       jar.take(page)
       const xsrf = /name="xsrf" value="([^"]+)"/.exec(await page.text())?.[1]
       if (xsrf === undefined) throw new Error('end_session: no logout form')
@@ -215,7 +218,9 @@ export async function startOidcLoginProvider (options: OidcLoginProviderOptions)
         method: 'POST',
         redirect: 'manual',
         headers: { cookie: jar.header, 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ xsrf, logout: 'yes' })
+        body: new URLSearchParams({ xsrf, logout: 'yes' }),
+        // the OP posts the logout tokens before it answers: bounded, so a delivery that hangs fails the test
+        signal: AbortSignal.timeout(REQUEST_WAIT_MS)
       })
       if (confirm.status !== 303) throw new Error(`end_session confirm: HTTP ${confirm.status}`)
     }

@@ -1,13 +1,27 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import WebSocket from 'ws'
 
+/** How long a test waits for a frame or a close before it fails (rather than hang until tap's timeout), ms. */
+export const SOCKET_WAIT_MS = 15_000
+
+/** `promise`, or a rejection naming `what` after `SOCKET_WAIT_MS`; a rejection nobody awaits is no crash. */
+function bounded<T> (promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => { reject(new Error(`no ${what} within ${SOCKET_WAIT_MS} ms`)) }, SOCKET_WAIT_MS).unref()
+  })
+  const raced = Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+  raced.catch(() => {})
+  return raced
+}
+
 /** An open test socket: frames queue up until asked for, so none is missed. */
 export interface SocketClient {
   ws: WebSocket
-  /** the next text frame, parsed as JSON when it is JSON */
+  /** the next text frame, parsed as JSON when it is JSON; rejects after `SOCKET_WAIT_MS` */
   next(): Promise<unknown>
-  /** resolves when the socket closes, with the close code and reason */
-  closed: Promise<{ code: number, reason: string }>
+  /** resolves when the socket closes, with the close code and reason; rejects `SOCKET_WAIT_MS` after it is read */
+  readonly closed: Promise<{ code: number, reason: string }>
   /** sends a string as is, anything else as JSON */
   send(data: unknown): void
   /** sends and waits for the next frame, so the server has seen the first */
@@ -47,10 +61,17 @@ export function connectSocket (url: string, options: SocketOptions = {}): Promis
       if (w !== undefined) w(m)
       else queue.push(m)
     })
-    const next = (): Promise<unknown> => (queue.length > 0 ? Promise.resolve(queue.shift()) : new Promise((resolve) => waiters.push(resolve)))
+    const next = (): Promise<unknown> => (queue.length > 0 ? Promise.resolve(queue.shift()) : bounded(new Promise((resolve) => waiters.push(resolve)), 'frame'))
     const closed = new Promise<{ code: number, reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: String(reason) })))
     const send = (data: unknown): void => ws.send(typeof data === 'string' ? data : JSON.stringify(data))
-    ws.on('open', () => resolve({ ws, next, closed, send, ask: (data) => { send(data); return next() } }))
+    ws.on('open', () => resolve({
+      ws,
+      next,
+      // Bounded from when it is read (awaited), so a socket may stay open as long as a test needs.
+      get closed () { return bounded(closed, 'close') },
+      send,
+      ask: (data) => { send(data); return next() }
+    }))
     ws.on('unexpected-response', (_req, res) => {
       let body = ''
       res.setEncoding('utf8')
