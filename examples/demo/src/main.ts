@@ -13,17 +13,12 @@ const demo = await startDemo(options)
 const taken = demo.portTaken ? `  (port ${options.port} was taken)` : ''
 console.log(`\n  wsguard demo: open ${demo.url}${taken}\n\n  Sign in as alice, bob or admin. Ctrl-C to stop.${options.verbose ? '' : ' --verbose shows the log.'}\n`)
 
-let stopping = false
-const stop = (): void => {
-  if (stopping) return
-  stopping = true
-  demo.close().then(() => {
-    console.log('  stopped')
-    process.exit(0)
-  }, (err: Error) => {
-    console.error(err)
-    process.exit(1)
-  })
+// Sockets close 1001, then the server and the provider; a failure to close is an unhandled
+// rejection, which exits 1 with its stack.
+async function stop (): Promise<void> {
+  await demo.close()
+  console.log('  stopped')
+  process.exit(0)
 }
-process.on('SIGINT', stop)
-process.on('SIGTERM', stop)
+process.once('SIGINT', () => { void stop() })
+process.once('SIGTERM', () => { void stop() })

@@ -7,7 +7,7 @@ import { SCOPE, STORM_CLIENT } from './users.js'
 /** What the app keeps per signed-in browser. Never sent to the page but the access token, on request. */
 export interface Tokens {
   accessToken: string
-  refreshToken: string | undefined
+  refreshToken: string
   /** ms since epoch */
   expiresAt: number
 }
@@ -39,6 +39,7 @@ export function authorizationRequest (issuer: string, redirectUri: string): Pend
 }
 
 async function tokenRequest (issuer: string, authorization: string, body: URLSearchParams): Promise<Tokens> {
+  // (a client credentials answer has no refresh token; only its access token is used)
   const res = await fetch(`${issuer}/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', authorization },
@@ -46,8 +47,8 @@ async function tokenRequest (issuer: string, authorization: string, body: URLSea
   })
   const json = await res.json() as { access_token?: string, refresh_token?: string, expires_in?: number, error?: string }
   // The error names what the provider said, never a token.
-  if (json.access_token === undefined) throw new Error(`token endpoint: HTTP ${res.status} ${json.error ?? ''}`)
-  return { accessToken: json.access_token, refreshToken: json.refresh_token, expiresAt: Date.now() + (json.expires_in ?? 0) * 1000 }
+  if (json.access_token === undefined) throw new Error(`token endpoint: HTTP ${res.status} ${String(json.error)}`)
+  return { accessToken: json.access_token, refreshToken: json.refresh_token as string, expiresAt: Date.now() + (json.expires_in as number) * 1000 }
 }
 
 export async function exchangeCode (issuer: string, redirectUri: string, code: string, verifier: string): Promise<Tokens> {
@@ -55,11 +56,10 @@ export async function exchangeCode (issuer: string, redirectUri: string, code: s
     new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier }))
 }
 
-/** New tokens from the refresh token; the provider may rotate the refresh token too. */
+/** New tokens from the refresh token (the provider answers with the refresh token to keep, rotated or not). */
 export async function refresh (issuer: string, tokens: Tokens): Promise<Tokens> {
-  const next = await tokenRequest(issuer, basic(WEB_CLIENT.id, WEB_CLIENT.secret),
-    new URLSearchParams({ grant_type: 'refresh_token', refresh_token: tokens.refreshToken ?? '', resource: RESOURCE }))
-  return { ...next, refreshToken: next.refreshToken ?? tokens.refreshToken }
+  return await tokenRequest(issuer, basic(WEB_CLIENT.id, WEB_CLIENT.secret),
+    new URLSearchParams({ grant_type: 'refresh_token', refresh_token: tokens.refreshToken, resource: RESOURCE }))
 }
 
 /** An access token for the storm client (client credentials). */

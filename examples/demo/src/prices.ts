@@ -24,7 +24,7 @@ export interface Prices {
 }
 
 export function topicsOf (tenant: string): string[] {
-  return (INSTRUMENTS[tenant] ?? []).map((instrument) => `prices.${tenant}.${instrument}`)
+  return (INSTRUMENTS[tenant] as readonly string[]).map((instrument) => `prices.${tenant}.${instrument}`)
 }
 
 export function startPrices ({ intervalMs, random = Math.random }: { intervalMs: number, random?: () => number }): Prices {

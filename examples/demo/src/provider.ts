@@ -5,6 +5,7 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { text } from 'node:stream/consumers'
 import type Provider from 'oidc-provider'
 import { createMemoryAdapter } from 'oidc-provider/lib/adapters/memory_adapter.js'
 import { escapeHtml, page } from './pages/html.js'
@@ -36,10 +37,10 @@ function signingKey (): Record<string, unknown> {
   return { ...privateKey.export({ format: 'jwk' }), kid: `demo-${randomBytes(4).toString('hex')}`, alg: 'ES256', use: 'sig' }
 }
 
-function claimsOf (token: { accountId?: string, clientId?: string }): { tenant: string, roles: string[] } | undefined {
-  const user = userById(token.accountId ?? '')
-  if (user !== undefined) return { tenant: user.tenant, roles: user.roles }
-  return token.clientId === STORM_CLIENT.id ? { tenant: STORM_CLIENT.tenant, roles: STORM_CLIENT.roles } : undefined
+/** A token's tenant and roles, read at each issue: a user's (code flow), else the storm client's (the only other client). */
+function claimsOf (token: { accountId?: string }): { tenant: string, roles: string[] } {
+  const { tenant, roles } = userById(token.accountId ?? '') ?? STORM_CLIENT
+  return { tenant, roles: [...roles] }
 }
 
 /**
@@ -84,7 +85,8 @@ function buildProvider (OpenIdProvider: typeof Provider, issuer: string, options
     clients: redirectUri === undefined ? [storm] : [web, storm],
     pkce: { required: () => true },
     interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
-    findAccount: (_ctx: unknown, id: string) => userById(id) === undefined ? undefined : { accountId: id, claims: () => ({ sub: id }) },
+    // Only the sign-in page logs accounts in, and only demo users.
+    findAccount: (_ctx: unknown, id: string) => ({ accountId: id, claims: () => ({ sub: id }) }),
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
@@ -97,7 +99,7 @@ function buildProvider (OpenIdProvider: typeof Provider, issuer: string, options
     },
     // The web app keeps a refresh token, to get new access tokens for the in-band refresh.
     issueRefreshToken: (_ctx: unknown, client: { grantTypeAllowed(type: string): boolean }) => client.grantTypeAllowed('refresh_token'),
-    extraTokenClaims: (_ctx: unknown, token: { accountId?: string, clientId?: string }) => claimsOf(token),
+    extraTokenClaims: (_ctx: unknown, token: { accountId?: string }) => claimsOf(token),
     // First-party app: the grant is given at sign-in, without a consent screen.
     loadExistingGrant: async (ctx: Ctx) => {
       const { oidc } = ctx
@@ -122,14 +124,6 @@ export function signInPage (uid: string): string {
 <div style="display:grid;gap:.6rem">${forms}</div></section>`)
 }
 
-async function readForm (req: IncomingMessage): Promise<URLSearchParams> {
-  let body = ''
-  for await (const chunk of req) {
-    body += String(chunk)
-    if (body.length > 4096) break
-  }
-  return new URLSearchParams(body)
-}
 
 async function interaction (req: IncomingMessage, res: ServerResponse, op: Provider): Promise<void> {
   const details = await op.interactionDetails(req, res)
@@ -137,7 +131,7 @@ async function interaction (req: IncomingMessage, res: ServerResponse, op: Provi
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(signInPage(details.uid))
     return
   }
-  const user = (await readForm(req)).get('user') ?? ''
+  const user = new URLSearchParams(await text(req)).get('user') ?? ''
   if (userById(user) === undefined) {
     res.writeHead(400, { 'content-type': 'text/plain' }).end('unknown demo user')
     return

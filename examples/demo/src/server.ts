@@ -113,7 +113,15 @@ export async function startDemo (options: DemoOptions = {}): Promise<Demo> {
   // The dashboard (branch h-dashboard, src/dashboard/) registers here:
   //   await app.register(dashboard, { registry: app.wsguardTelemetry.registry, storm })
 
-  const portTaken = await listen(app, options.port ?? DEFAULT_PORT)
+  let portTaken
+  try {
+    portTaken = await listen(app, options.port ?? DEFAULT_PORT)
+  } catch (err) {
+    await app.close()
+    prices.stop()
+    await op.close()
+    throw err
+  }
   origin = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
   op.registerWebApp(`${origin}/callback`)
   return {

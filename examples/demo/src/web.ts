@@ -40,6 +40,7 @@ export function registerWeb (app: FastifyInstance, options: WebOptions): void {
   /** A state-changing request from our own page: the browser's Origin says so. */
   const sameOrigin = (request: FastifyRequest): boolean => request.headers.origin === options.origin()
 
+  app.get('/favicon.ico', async (_request, reply) => await reply.code(204).send())
   app.get('/app.js', async (_request, reply) => await reply.type('text/javascript; charset=utf-8').send(options.script))
 
   app.get('/', async (request, reply) => {
