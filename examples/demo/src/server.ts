@@ -20,7 +20,7 @@ export interface DemoOptions {
   port?: number
   /** log the app's requests and telemetry's audit trail (JSON lines). Default false */
   verbose?: boolean
-  /** where verbose log lines go. Default stdout */
+  /** where verbose log lines go. Default stdout (the CLI sends them to stderr) */
   logStream?: NodeJS.WritableStream
   /** access token lifetime at the provider, seconds. Default 120 */
   tokenTtlS?: number
