@@ -39,7 +39,7 @@ export async function runCli (argv: readonly string[], env: Readonly<Record<stri
   // Sockets close 1001, then the server and the provider. A failure to close is an unhandled
   // rejection: the process exits 1 with its stack.
   io.onStop(() => {
-    void demo.close().then(() => {
+    demo.close().then(() => {
       io.log('  stopped')
       io.exit(0)
     })

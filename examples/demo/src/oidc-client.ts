@@ -32,7 +32,6 @@ export function authorizationRequest (issuer: string, redirectUri: string): Pend
     redirect_uri: redirectUri,
     code_challenge: createHash('sha256').update(verifier).digest('base64url'),
     code_challenge_method: 'S256',
-    resource: RESOURCE,
     state
   })
   return { state, verifier, url: `${issuer}/auth?${query.toString()}` }

@@ -30,7 +30,7 @@ export interface DemoProvider {
   close(): Promise<void>
 }
 
-interface Ctx { oidc: { session: { accountId: string, grantIdFor(id: string): string | undefined }, client: { clientId: string }, result?: { consent?: { grantId?: string } }, provider: Provider } }
+interface Ctx { oidc: { session: { accountId: string, grantIdFor(id: string): string | undefined }, client: { clientId: string }, provider: Provider } }
 
 function signingKey (): Record<string, unknown> {
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
@@ -83,6 +83,7 @@ function buildProvider (OpenIdProvider: typeof Provider, issuer: string, options
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     scopes: ['openid'],
     clients: redirectUri === undefined ? [storm] : [web, storm],
+    // PKCE for every client, confidential ones too (OAuth 2.1).
     pkce: { required: () => true },
     interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
     // Only the sign-in page logs accounts in, and only demo users.
@@ -103,7 +104,7 @@ function buildProvider (OpenIdProvider: typeof Provider, issuer: string, options
     // First-party app: the grant is given at sign-in, without a consent screen.
     loadExistingGrant: async (ctx: Ctx) => {
       const { oidc } = ctx
-      const grantId = oidc.result?.consent?.grantId ?? oidc.session.grantIdFor(oidc.client.clientId)
+      const grantId = oidc.session.grantIdFor(oidc.client.clientId)
       if (grantId !== undefined) return await oidc.provider.Grant.find(grantId)
       const grant = new oidc.provider.Grant({ clientId: oidc.client.clientId, accountId: oidc.session.accountId })
       grant.addOIDCScope('openid')
@@ -123,7 +124,6 @@ export function signInPage (uid: string): string {
 <p>Pick a demo user. This is the provider's own page (another port, another origin): the app never sees a password.</p>
 <div style="display:grid;gap:.6rem">${forms}</div></section>`)
 }
-
 
 async function interaction (req: IncomingMessage, res: ServerResponse, op: Provider): Promise<void> {
   const details = await op.interactionDetails(req, res)

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net'
 import Fastify, { type FastifyInstance } from 'fastify'
 import websocket from '@fastify/websocket'
 import { redactingReqSerializer, TICKET_QUERY_PARAMETER } from '@wsguard/auth-handshake'
+import type { Principal } from '@wsguard/core'
 import { feedPath, registerApi } from './api.js'
 import { pageScript } from './bundle.js'
 import { stormToken } from './oidc-client.js'
@@ -16,8 +17,8 @@ import { registerWeb } from './web.js'
 import { WebSessions } from './web-session.js'
 
 export interface DemoOptions {
-  /** default 3000; another free port when it is taken; 0 for any */
-  port?: number
+  /** another free port when it is taken; 0 for any (the CLI's default is DEFAULT_PORT) */
+  port: number
   /** log the app's requests and telemetry's audit trail (JSON lines). Default false */
   verbose?: boolean
   /** where verbose log lines go. Default stdout (the CLI sends them to stderr) */
@@ -62,7 +63,7 @@ async function listen (app: FastifyInstance, port: number): Promise<boolean> {
   }
 }
 
-export async function startDemo (options: DemoOptions = {}): Promise<Demo> {
+export async function startDemo (options: DemoOptions): Promise<Demo> {
   const verbose = options.verbose ?? false
   const op = await startProvider({ accessTokenTtlS: options.tokenTtlS ?? 120 })
   const prices = startPrices({ intervalMs: options.pricesIntervalMs ?? 500 })
@@ -71,7 +72,7 @@ export async function startDemo (options: DemoOptions = {}): Promise<Demo> {
     logger: verbose
       ? {
           level: 'info',
-          stream: options.logStream ?? process.stdout,
+          stream: options.logStream, // pino's default, stdout, when undefined
           // the authorization code and state of /callback, and a ticket in a query, stay out of the log
           serializers: { req: redactingReqSerializer(['code', 'state', 'access_token', TICKET_QUERY_PARAMETER]) }
         }
@@ -100,8 +101,9 @@ export async function startDemo (options: DemoOptions = {}): Promise<Demo> {
     script: await pageScript(),
     revoke: async (subject) => (await app.wsSessions.revoke({ subject }, { actor: 'admin', reason: 'revoked on the admin page' })).closed,
     sessionsList: async () => [...await app.wsSessions.list()].map((s) => ({
-      subject: s.principal?.id ?? '',
-      tenant: s.principal?.claims.tenant ?? '',
+      // every route of the app authenticates: a session always has a principal
+      subject: (s.principal as Principal).id,
+      tenant: (s.principal as Principal).claims.tenant,
       socket: s.id,
       route: s.route,
       expiresAt: s.expiresAt
@@ -115,7 +117,7 @@ export async function startDemo (options: DemoOptions = {}): Promise<Demo> {
 
   let portTaken
   try {
-    portTaken = await listen(app, options.port ?? DEFAULT_PORT)
+    portTaken = await listen(app, options.port)
   } catch (err) {
     await app.close()
     prices.stop()

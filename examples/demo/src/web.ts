@@ -31,7 +31,7 @@ const html = (reply: FastifyReply, status: number, body: string): FastifyReply =
 
 /** The `sub` of a JWT from our own provider, read (not verified: it came from the token endpoint). */
 function subjectOf (jwt: string): string {
-  return (JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString()) as { sub: string }).sub
+  return (JSON.parse(Buffer.from(jwt.split('.')[1] as string, 'base64url').toString()) as { sub: string }).sub
 }
 
 export function registerWeb (app: FastifyInstance, options: WebOptions): void {

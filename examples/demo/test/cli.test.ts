@@ -28,7 +28,7 @@ t.test('runCli in this process: the URL line, the port fallback, --verbose to it
     logs.on('data', (chunk: Buffer) => { logged += String(chunk) })
     let stop = (): void => {}
     const exited = new Promise<number>((resolve) => {
-      void runCli(argv, env, { log: (l) => lines.push(l), error: (l) => lines.push(l), logStream: logs, onStop: (s) => { stop = s }, exit: resolve })
+      runCli(argv, env, { log: (l) => lines.push(l), error: (l) => lines.push(l), logStream: logs, onStop: (s) => { stop = s }, exit: resolve })
         .then(() => {
           const url = /open (\S+)/.exec(lines[0] as string)?.[1] as string
           return fetch(url)
@@ -48,7 +48,7 @@ t.test('runCli in this process: the URL line, the port fallback, --verbose to it
     t.equal(lines.at(-1), '  stopped')
   }
   const errors: string[] = []
-  t.equal(await new Promise<number>((resolve) => { void runCli(['-x'], {}, { log: () => {}, error: (l) => errors.push(l), logStream: new PassThrough(), onStop: () => {}, exit: resolve }) }), 2)
+  t.equal(await new Promise<number>((resolve) => { runCli(['-x'], {}, { log: () => {}, error: (l) => errors.push(l), logStream: new PassThrough(), onStop: () => {}, exit: resolve }) }), 2)
   t.match(errors, [/^unknown argument -x/])
 })
 
@@ -66,7 +66,7 @@ interface Run {
 }
 
 function run (t: Test, args: string[], env: Record<string, string>): Run {
-  const child = spawn(process.execPath, ['--conditions=@wsguard/source', '--import', 'tsx', main, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, ['--conditions=@wsguard/source', '--import', 'tsx', main, ...args], { env: { ...process.env, ...env, _TAPJS_PROCESSINFO_COVERAGE_: '0' }, stdio: ['ignore', 'pipe', 'pipe'] })
   const text = { out: '', err: '' }
   const waiting: Array<{ key: 'out' | 'err', pattern: RegExp, resolve: (line: string) => void }> = []
   const check = (): void => {

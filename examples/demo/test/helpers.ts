@@ -4,7 +4,7 @@ import type { Test } from 'tap'
 import WebSocket from 'ws'
 import { startDemo, type Demo, type DemoOptions } from '../src/server.js'
 
-export async function demo (t: Test, options: DemoOptions = {}): Promise<Demo> {
+export async function demo (t: Test, options: Partial<DemoOptions> = {}): Promise<Demo> {
   const d = await startDemo({ port: 0, ...options })
   t.teardown(() => d.close())
   return d

@@ -18,6 +18,8 @@ t.test('the sign-in page of the provider lists the demo users; a POST naming no 
   const unknown = await jar.fetch(`${url}/login`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'user=mallory' })
   t.equal(unknown.status, 400)
   t.equal(await unknown.text(), 'unknown demo user')
+  const none = await jar.fetch(`${url}/login`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '' })
+  t.equal(none.status, 400, 'no user named')
   const stale = await new Jar().fetch(`${url}/login`, { method: 'POST', body: 'user=alice' })
   t.equal(stale.status, 400, 'without the interaction cookie the provider refuses')
 })
@@ -47,6 +49,10 @@ t.test('signed in: the page, its script, the session token (refreshed when near 
   t.equal(out.status, 303)
   t.equal((await postJson(jar, d, '/session/token', { reason: 'connect' })).status, 401)
   t.equal((await new Jar().fetch(`${d.url}logout`)).status, 303, 'signing out signed out is fine')
+  // Still signed in at the provider (its own session): signing in again needs no click.
+  const again = await follow(jar, `${d.url}login`)
+  t.equal(again.url, d.url)
+  t.match(await again.res.text(), 'Alice · tenant acme')
 })
 
 t.test('the session token is for the app\'s own page only', async (t) => {
@@ -55,6 +61,14 @@ t.test('the session token is for the app\'s own page only', async (t) => {
   t.equal(res.status, 403)
   t.same(await res.json(), { error: 'cross-origin' })
   t.equal((await jar.fetch(`${d.url}session/token`, { method: 'POST' })).status, 403, 'no Origin: refused too')
+})
+
+t.test('the provider refuses an authorization request without PKCE, even from the confidential web app', async (t) => {
+  const query = new URLSearchParams({ client_id: 'demo-web', response_type: 'code', scope: 'openid prices:read', redirect_uri: `${origin}/callback`, state: 's' })
+  const res = await fetch(`${d.issuer}/auth?${query.toString()}`, { redirect: 'manual' })
+  const back = new URL(res.headers.get('location') as string)
+  t.equal(`${back.origin}${back.pathname}`, `${origin}/callback`)
+  t.match(Object.fromEntries(back.searchParams), { error: 'invalid_request', error_description: /requires PKCE/ })
 })
 
 t.test('a callback that was not started here is refused', async (t) => {

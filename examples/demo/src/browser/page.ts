@@ -113,7 +113,7 @@ function pricesPage (c: PricesConfig): void {
   })
 
   $('replay').addEventListener('click', () => {
-    void (async () => {
+    (async () => {
       const token = await getToken({ reason: 'connect' })
       const response = await fetch(c.ticketUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ path: c.feed }) })
       const { ticket } = await response.json() as { ticket: string }
@@ -136,7 +136,7 @@ function adminPage (c: AdminConfig): void {
   }
   for (const user of c.users) {
     document.querySelector(`button[data-revoke="${user.id}"]`)?.addEventListener('click', () => {
-      void (async () => {
+      (async () => {
         const response = await fetch('/admin/revoke', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ subject: user.id }) })
         const result = await response.json() as { closed: number }
         $('revoke-result').textContent = `revoked ${user.id}: ${result.closed} socket(s) closed`
@@ -144,8 +144,8 @@ function adminPage (c: AdminConfig): void {
       })()
     })
   }
-  void render()
-  setInterval(() => { void render() }, 1000)
+  render().catch(() => {})
+  setInterval(() => { render().catch(() => {}) }, 1000)
 }
 
 if (config.page === 'prices') pricesPage(config)
