@@ -169,6 +169,9 @@ async function handshakePart (memory: Instance, redis: Instance, capped: Instanc
     { name: 'session-expiry on redisStores', url: redis.url },
     { name: 'session-expiry on redisStores, maxSessionsPerPrincipal 1000', url: capped.url }
   ]
+  // ONLY=memory|redis|capped runs that scenario alone (with its commands row), e.g. for a CPU profile of it.
+  const only = process.env.ONLY
+  if (only !== undefined) scenarios.splice(0, scenarios.length, ...scenarios.filter((_, i) => ['memory', 'redis', 'capped'][i] === only))
   const child = startClient()
   const pinned = pin(child.pid, 0) && pin(process.pid, 1)
   const run = (url: string, count = COUNT): Promise<Measured> =>
@@ -181,10 +184,11 @@ async function handshakePart (memory: Instance, redis: Instance, capped: Instanc
     process.stderr.write(`handshakes: round ${r + 1}/${ROUNDS}\n`)
   }
   // Commands: a fixed number of handshakes on each Redis-backed instance, sockets closed after.
-  for (const [label, s] of [['per handshake, no cap (session opened and closed)', scenarios[1]], ['per handshake, maxSessionsPerPrincipal set (session opened and closed)', scenarios[2]]] as const) {
+  const commandScenarios = [['per handshake, no cap (session opened and closed)', redis.url], ['per handshake, maxSessionsPerPrincipal set (session opened and closed)', capped.url]] as const
+  for (const [label, url] of commandScenarios.filter(([, url]) => scenarios.some((s) => s.url === url))) {
     const before = snapshot()
     const serverBefore = await serverStats()
-    const m = await run(s.url, COMMAND_HANDSHAKES)
+    const m = await run(url, COMMAND_HANDSHAKES)
     await new Promise((resolve) => setTimeout(resolve, 200)) // registry.remove is sent after the close, off the handshake path
     commandRows.push([label, diff(before), COMMAND_HANDSHAKES - m.wrong, await serverDiff(serverBefore)])
   }

@@ -24,8 +24,10 @@ try {
   console.log(`saved ${docs('demo.png')}`)
   const dashboard = await page.goto(`${demo.url}dashboard`)
   if (dashboard?.status() === 200) {
-    await demo.storm()
-    await page.waitForLoadState('networkidle')
+    // The dashboard's own button starts the storm; wait for the anomaly to show.
+    await page.click('#storm-button:not([disabled])')
+    await page.waitForFunction(() => document.getElementById('anomaly-reconnect-storm')?.textContent === '1', undefined, { timeout: 30_000 })
+    await page.waitForFunction(() => Number(document.getElementById('anomaly-log')?.children.length) > 0, undefined, { timeout: 30_000 })
     await page.screenshot({ path: docs('dashboard.png'), fullPage: true })
     console.log(`saved ${docs('dashboard.png')}`)
   } else {

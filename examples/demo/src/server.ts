@@ -6,12 +6,12 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import websocket from '@fastify/websocket'
 import { redactingReqSerializer, TICKET_QUERY_PARAMETER } from '@wsguard/auth-handshake'
 import type { Principal } from '@wsguard/core'
-import { feedPath, registerApi } from './api.js'
+import { PROTOCOL, feedPath, registerApi } from './api.js'
 import { pageScript } from './bundle.js'
 import { stormToken } from './oidc-client.js'
 import { startPrices } from './prices.js'
 import { startProvider } from './provider.js'
-import { runStorm, type StormResult } from './storm.js'
+import { dashboard, reconnectStorm, type StormResult } from './dashboard/index.js'
 import { STORM_CLIENT } from './users.js'
 import { registerWeb } from './web.js'
 import { WebSessions } from './web-session.js'
@@ -109,11 +109,16 @@ export async function startDemo (options: DemoOptions): Promise<Demo> {
       expiresAt: s.expiresAt
     }))
   })
-  const storm = async (): Promise<StormResult> =>
-    await runStorm(`${origin.replace('http', 'ws')}${feedPath(STORM_CLIENT.tenant)}`, await stormToken(op.issuer), options.stormAttempts ?? 40)
-
-  // The dashboard (branch h-dashboard, src/dashboard/) registers here:
-  //   await app.register(dashboard, { registry: app.wsguardTelemetry.registry, storm })
+  // A reconnect storm: the storm-bot workload (its token in a header, no Origin) reconnecting
+  // in a tight loop to its tenant's feed, past telemetry's per-principal limit.
+  const storm = async (): Promise<StormResult> => await reconnectStorm({
+    url: `${origin.replace('http', 'ws')}${feedPath(STORM_CLIENT.tenant)}`,
+    getCredential: async () => await stormToken(op.issuer),
+    protocols: [PROTOCOL],
+    count: options.stormAttempts ?? 40
+  })
+  // /dashboard: telemetry's own numbers, live, and the button that starts the storm.
+  await app.register(dashboard, { registry: app.wsguardTelemetry.registry, storm })
 
   let portTaken
   try {

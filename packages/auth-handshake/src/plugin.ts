@@ -12,6 +12,8 @@ import { redactingReqSerializer } from './log.js'
 import { TICKET_PROTOCOL_PREFIX, TICKET_QUERY_PARAMETER, validateOptions, type AuthHandshakeConfig, type AuthHandshakeOptions } from './options.js'
 import { registerTicketEndpoint } from './ticket-endpoint.js'
 import { TicketRedeemer } from './ticket-redeem.js'
+import { TicketQuota } from './ticket-quota.js'
+import { ThrottledWarning } from './warn-throttle.js'
 import { TicketRoutes } from './ticket-routes.js'
 import { checkScopes, compileRouteRules, type RouteMethod, type RouteRules } from './route-rules.js'
 import { readClientCertificate, readForwardedCertificate, type MtlsConfig } from './mtls.js'
@@ -50,7 +52,11 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
   // Sec-WebSocket-Protocol entries that carry a credential: never echoed in a 101.
   const credentialProtocols = tickets === undefined ? [config.subprotocolPrefix] : [config.subprotocolPrefix, TICKET_PROTOCOL_PREFIX]
   const ticketRoutes = tickets === undefined ? undefined : new TicketRoutes(fastify)
-  const redeemer = tickets === undefined ? undefined : new TicketRedeemer(tickets, config.clock, fastify.log)
+  // The endpoint and the handshake share one count of each principal's unused tickets, and
+  // one throttle on the store's failure warnings (they fail together).
+  const ticketWarning = new ThrottledWarning(config.clock, fastify.log)
+  const quota = new TicketQuota(tickets?.maxPerPrincipal ?? 1, config.clock)
+  const redeemer = tickets === undefined ? undefined : new TicketRedeemer(tickets, config.clock, ticketWarning, quota)
   const bound = new Set(config.issuers.filter((i) => i.certificateBound).map((i) => i.issuer))
   const app = appIdentity(fastify)
   // The positive mark of a handshake this plugin admitted (see refuseUngovernedRoutes).
@@ -149,7 +155,9 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
       challenges,
       routes: ticketRoutes as TicketRoutes,
       certificateOf: (request) => certificateOf(request, config.mtls, config.clock.now()),
-      bound
+      bound,
+      quota,
+      warning: ticketWarning
     })
   }
 }

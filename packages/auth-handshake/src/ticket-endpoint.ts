@@ -9,8 +9,10 @@ import type { IssuerConfig } from './issuer-options.js'
 import type { AuthHandshakeConfig } from './options.js'
 import { checkScopes, type RouteMethod } from './route-rules.js'
 import type { TicketConfig } from './ticket-options.js'
+import { MAX_QUOTA_PRINCIPALS, type TicketQuota } from './ticket-quota.js'
 import type { TicketRoutes } from './ticket-routes.js'
 import { newTicket, ticketId } from './tickets.js'
+import type { ThrottledWarning } from './warn-throttle.js'
 import type { Challenges } from './www-authenticate.js'
 
 const JSON_TYPE = 'application/json'
@@ -33,6 +35,10 @@ export interface TicketEndpointContext {
   readonly certificateOf: (request: FastifyRequest) => CertificateState
   /** issuers whose tokens must be certificate-bound */
   readonly bound: ReadonlySet<string>
+  /** each principal's unused tickets, shared with the handshake that redeems them */
+  readonly quota: TicketQuota
+  /** the ticket store's failures, said once per 30 s (shared with the handshake) */
+  readonly warning: ThrottledWarning
 }
 
 /** Who asks; `until`: when the token asked with stops being accepted for its age (`maxTokenAgeMs`). */
@@ -96,12 +102,20 @@ async function issue (context: TicketEndpointContext, request: FastifyRequest, r
   // A ticket never outlives the credential it was issued for: its exp, nor its age limit.
   const expiresAt = Math.min(now + tickets.ttlMs, principal.expiresAt ?? Number.POSITIVE_INFINITY, until)
   if (expiresAt <= now) return answer(reply, 'WSG_TOKEN_EXPIRED', challenges.headers('WSG_TOKEN_EXPIRED', 'expired'))
+  const quota = context.quota.take(principal, expiresAt)
+  if (quota === 'full') {
+    context.warning.warn(`the ticket quota tracks ${MAX_QUOTA_PRINCIPALS} principals holding unused tickets; ticket requests of others are refused (503) until some expire`)
+    return answer(reply, 'WSG_UNAVAILABLE', challenges.headers('WSG_UNAVAILABLE'))
+  }
+  if (quota !== 'ok') return answer(reply, 'WSG_RATE_LIMITED', { 'retry-after': String(Math.max(1, Math.ceil(quota / 1000))) })
   const ticket = newTicket()
   const record = { principal, path: path as string, origin: origin ?? null, expiresAt }
   try {
     await bounded(() => tickets.store.issue(ticketId(ticket), record, expiresAt - now), tickets.storeTimeoutMs, 'ticket store')
   } catch (err) {
-    request.log.error({ err }, 'wsguard: the ticket store failed; no ticket issued')
+    // Not issued: it does not count against the principal.
+    context.quota.release(principal, expiresAt)
+    context.warning.warn('the ticket store failed; ticket requests and handshakes with tickets are refused (503)', err)
     return answer(reply, 'WSG_UNAVAILABLE', challenges.headers('WSG_UNAVAILABLE'))
   }
   return reply.code(200).header('content-type', `${JSON_TYPE}; charset=utf-8`).send(JSON.stringify({ ticket, expiresAt }))

@@ -19,6 +19,12 @@ export interface TicketOptions {
   principalFor?: (request: FastifyRequest) => Principal | null | Promise<Principal | null>
   /** a store that has not answered within this fails the ticket request or the handshake (503), ms. Default 2_000 */
   storeTimeoutMs?: number
+  /**
+   * tickets one principal may hold unused at once on this instance (issued, neither used here
+   * nor expired), from 1 to 1_000; one more is refused 429 `WSG_RATE_LIMITED` with `Retry-After`
+   * (until its oldest expires), so no principal can fill the store for everyone. Default 32
+   */
+  maxPerPrincipal?: number
 }
 
 export const DEFAULT_TICKET_PATH = '/ws-ticket'
@@ -26,6 +32,8 @@ export const DEFAULT_TICKET_TTL_MS = 30_000
 export const MIN_TICKET_TTL_MS = 1_000
 export const MAX_TICKET_TTL_MS = 300_000
 export const DEFAULT_TICKET_STORE_TIMEOUT_MS = 2_000
+export const DEFAULT_TICKETS_PER_PRINCIPAL = 32
+export const MAX_TICKETS_PER_PRINCIPAL = 1_000
 
 export interface TicketConfig {
   path: string
@@ -33,9 +41,10 @@ export interface TicketConfig {
   store: TicketStore
   principalFor: ((request: FastifyRequest) => Principal | null | Promise<Principal | null>) | undefined
   storeTimeoutMs: number
+  maxPerPrincipal: number
 }
 
-const KEYS = new Set(['path', 'ttlMs', 'store', 'principalFor', 'storeTimeoutMs'])
+const KEYS = new Set(['path', 'ttlMs', 'store', 'principalFor', 'storeTimeoutMs', 'maxPerPrincipal'])
 const PATH = /^\/[\x21-\x7e]*$/
 
 /** What the rest of the options say about tickets, for the checks that need them. */
@@ -63,6 +72,8 @@ export function validateTickets (value: unknown, context: TicketContext): Ticket
   if (store !== undefined && (!isObject(store) || typeof store.issue !== 'function' || typeof store.consume !== 'function')) {
     throw invalidOption('opts.tickets.store must be a TicketStore (issue, consume)')
   }
+  const maxPerPrincipal = positiveInteger(value.maxPerPrincipal, 'opts.tickets.maxPerPrincipal', DEFAULT_TICKETS_PER_PRINCIPAL)
+  if (maxPerPrincipal > MAX_TICKETS_PER_PRINCIPAL) throw invalidOption(`opts.tickets.maxPerPrincipal must be at most ${MAX_TICKETS_PER_PRINCIPAL}`)
   const principalFor = value.principalFor
   if (principalFor !== undefined && typeof principalFor !== 'function') throw invalidOption('opts.tickets.principalFor must be a function')
   if (principalFor === undefined && !context.hasIssuers) {
@@ -76,6 +87,7 @@ export function validateTickets (value: unknown, context: TicketContext): Ticket
     ttlMs,
     store: (store as TicketStore | undefined) ?? new MemoryTicketStore({ clock: context.clock }),
     principalFor: principalFor as TicketConfig['principalFor'],
-    storeTimeoutMs: positiveInteger(value.storeTimeoutMs, 'opts.tickets.storeTimeoutMs', DEFAULT_TICKET_STORE_TIMEOUT_MS)
+    storeTimeoutMs: positiveInteger(value.storeTimeoutMs, 'opts.tickets.storeTimeoutMs', DEFAULT_TICKET_STORE_TIMEOUT_MS),
+    maxPerPrincipal
   }
 }

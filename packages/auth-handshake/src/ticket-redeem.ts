@@ -1,13 +1,11 @@
-import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import type { FastifyRequest } from 'fastify'
 import type { Clock, TicketRecord } from '@wsguard/core'
 import type { AuthOutcome } from './authenticator.js'
 import { bounded } from './bounded.js'
-import { describeFailure } from './failures.js'
 import type { TicketConfig } from './ticket-options.js'
+import type { TicketQuota } from './ticket-quota.js'
 import { isTicket, pathOf, ticketId, ticketPrincipal, type TicketFault } from './tickets.js'
-
-/** Least time between two warnings about a failing ticket store, ms. */
-const WARN_EVERY_MS = 30_000
+import type { ThrottledWarning } from './warn-throttle.js'
 
 const refused = (fault: TicketFault): AuthOutcome => ({ ok: false, code: 'WSG_TICKET_INVALID', fault })
 const UNAVAILABLE: AuthOutcome = { ok: false, code: 'WSG_UNAVAILABLE', fault: 'ticket-store' }
@@ -20,13 +18,14 @@ const UNAVAILABLE: AuthOutcome = { ok: false, code: 'WSG_UNAVAILABLE', fault: 't
 export class TicketRedeemer {
   readonly #config: TicketConfig
   readonly #clock: Clock
-  readonly #log: FastifyBaseLogger
-  #warnedAt = Number.NEGATIVE_INFINITY
+  readonly #warning: ThrottledWarning
+  readonly #quota: TicketQuota
 
-  constructor (config: TicketConfig, clock: Clock, log: FastifyBaseLogger) {
+  constructor (config: TicketConfig, clock: Clock, warning: ThrottledWarning, quota: TicketQuota) {
     this.#config = config
     this.#clock = clock
-    this.#log = log
+    this.#warning = warning
+    this.#quota = quota
   }
 
   async redeem (ticket: string, request: FastifyRequest): Promise<AuthOutcome> {
@@ -36,25 +35,20 @@ export class TicketRedeemer {
     try {
       record = await bounded(() => store.consume(ticketId(ticket)), storeTimeoutMs, 'ticket store')
     } catch (err) {
-      this.#warn('the ticket store failed; handshakes with tickets are refused (503)', err)
+      this.#warning.warn('the ticket store failed; ticket requests and handshakes with tickets are refused (503)', err)
       return UNAVAILABLE
     }
     if (record === undefined || record === null) return refused('ticket-unknown')
+    const principal = ticketPrincipal(record)
+    // Used up, whatever follows: it no longer counts against its principal's maxPerPrincipal.
+    if (principal !== undefined) this.#quota.release(principal, record.expiresAt)
     if (!(record.expiresAt > this.#clock.now())) return refused('ticket-expired')
     if (record.path !== pathOf(request.url)) return refused('ticket-route')
     if (record.origin !== (request.headers.origin ?? null)) return refused('ticket-origin')
-    const principal = ticketPrincipal(record)
     if (principal === undefined) {
-      this.#warn('the ticket store gave back a record without a valid principal; handshake refused (503)')
+      this.#warning.warn('the ticket store gave back a record without a valid principal; handshake refused (503)')
       return UNAVAILABLE
     }
     return { ok: true, principal }
-  }
-
-  #warn (message: string, err?: unknown): void {
-    const now = this.#clock.now()
-    if (now - this.#warnedAt < WARN_EVERY_MS) return
-    this.#warnedAt = now
-    this.#log.warn(err === undefined ? {} : { error: describeFailure(err) }, `wsguard: ${message}`)
   }
 }

@@ -13,7 +13,7 @@ import {
   type RouteAuthConfig, type TokenFault, backchannelLogout, MemoryReplayStore, BACKCHANNEL_LOGOUT_EVENT,
   type BackchannelLogoutOptions, type LogoutIssuerOptions, type LogoutTokenFault, type RevocationStore, type KeySetOptions,
   MemoryTicketStore, TICKET_PROTOCOL_PREFIX, TICKET_QUERY_PARAMETER, DEFAULT_TICKET_PATH, DEFAULT_TICKET_TTL_MS, MIN_TICKET_TTL_MS,
-  MAX_TICKET_TTL_MS, DEFAULT_TICKET_STORE_TIMEOUT_MS, DEFAULT_TICKET_MAX_ENTRIES, REFUSAL_CLOSE_TIMEOUT_MS, type TicketOptions,
+  MAX_TICKET_TTL_MS, DEFAULT_TICKET_STORE_TIMEOUT_MS, DEFAULT_TICKET_MAX_ENTRIES, REFUSAL_CLOSE_TIMEOUT_MS, DEFAULT_TICKETS_PER_PRINCIPAL, MAX_TICKETS_PER_PRINCIPAL, type TicketOptions,
   type TicketRecord, type TicketStore
 } from '../src/index.js'
 
@@ -288,7 +288,8 @@ export const withTickets: AuthHandshakeOptions = {
     ttlMs: 30_000,
     store: new MemoryTicketStore({ maxEntries: 10_000, clock: { now: () => Date.now() } }),
     principalFor: async (request): Promise<Principal | null> => request.headers.cookie === undefined ? null : null,
-    storeTimeoutMs: 2_000
+    storeTimeoutMs: 2_000,
+    maxPerPrincipal: 32
   },
   browserRejection: 'close'
 }
@@ -297,7 +298,7 @@ export const httpRefusals: AuthHandshakeOptions = { jwt: issuer, browserRejectio
 export const ticketRoute: RouteAuthConfig = { methods: ['ticket'] }
 export const ticketCarrier: Carrier = 'ticket'
 export const ticketNames: string[] = [TICKET_PROTOCOL_PREFIX, TICKET_QUERY_PARAMETER, DEFAULT_TICKET_PATH]
-export const ticketBounds: number[] = [DEFAULT_TICKET_TTL_MS, MIN_TICKET_TTL_MS, MAX_TICKET_TTL_MS, DEFAULT_TICKET_STORE_TIMEOUT_MS, DEFAULT_TICKET_MAX_ENTRIES, REFUSAL_CLOSE_TIMEOUT_MS]
+export const ticketBounds: number[] = [DEFAULT_TICKET_TTL_MS, MIN_TICKET_TTL_MS, MAX_TICKET_TTL_MS, DEFAULT_TICKET_STORE_TIMEOUT_MS, DEFAULT_TICKET_MAX_ENTRIES, REFUSAL_CLOSE_TIMEOUT_MS, DEFAULT_TICKETS_PER_PRINCIPAL, MAX_TICKETS_PER_PRINCIPAL]
 export const ticketOptions: TicketOptions = {}
 // @ts-expect-error browserRejection is 'http' or 'close'
 export const badRejection: AuthHandshakeOptions = { jwt: issuer, browserRejection: true }
@@ -311,6 +312,8 @@ export const badTicketStore: TicketOptions = { store: { consume: () => undefined
 export const badPrincipalFor: TicketOptions = { principalFor: () => 'alice' }
 // @ts-expect-error the store timeout is a number of ms
 export const badTicketTimeout: TicketOptions = { storeTimeoutMs: '2s' }
+// @ts-expect-error maxPerPrincipal is a number of tickets
+export const badTicketsPerPrincipal: TicketOptions = { maxPerPrincipal: '32' }
 // @ts-expect-error maxEntries is a number
 export const badTicketMax = new MemoryTicketStore({ maxEntries: 'many' })
 // @ts-expect-error a route method is one of the four

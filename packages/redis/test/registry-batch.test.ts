@@ -1,6 +1,6 @@
 import t from 'tap'
 import { Redis } from 'ioredis'
-import { redisStores } from '../src/index.js'
+import { redisStores, REGISTRY_MAX_BATCH_WRITES } from '../src/index.js'
 import { REDIS_URL, testClient, testPrefix } from './helpers.js'
 import { info } from './suite.js'
 
@@ -88,4 +88,31 @@ t.test('count() adds this instance\'s writes that have not reached Redis yet', a
   await Promise.all(queued)
   t.equal(await stores.registry.count(alice), 2, 'the same once they are written')
   t.equal(await stores.registry.count({ subject: 'bob', issuer: 'https://idp.test' }), 1)
+})
+
+t.test(`a batch of ${REGISTRY_MAX_BATCH_WRITES} writes goes at once, without waiting for its delay`, async (t) => {
+  const keyPrefix = testPrefix()
+  const admin = testClient(t, keyPrefix) as Redis
+  const client = new Redis(REDIS_URL)
+  t.teardown(() => { client.disconnect() })
+  const stores = redisStores({ client }, { keyPrefix, instance: 'i1' })
+  t.teardown(() => stores.close())
+  await stores.ready()
+  await stores.registry.heartbeat()
+  let sent = 0
+  const evalsha = client.evalsha.bind(client)
+  client.evalsha = ((...args: Parameters<Redis['evalsha']>) => { sent++; return evalsha(...args) }) as Redis['evalsha']
+
+  const few = stores.registry.add(info('f1', 'alice'))
+  await new Promise(setImmediate)
+  t.equal(sent, 0, 'a write alone waits for its delay (no timer has run yet: setImmediate comes first)')
+  await few
+  const writes = Array.from({ length: REGISTRY_MAX_BATCH_WRITES - 1 }, (_, i) => stores.registry.add(info(`s${i}`, 'bob')))
+  await new Promise(setImmediate)
+  t.equal(sent, 1, 'the one before has gone by its delay; these are still waiting')
+  writes.push(stores.registry.add(info('last', 'bob')))
+  await new Promise(setImmediate)
+  t.equal(sent, 2, `the ${REGISTRY_MAX_BATCH_WRITES}th write sends its batch before any timer could`)
+  await Promise.all(writes)
+  t.equal(await admin.hlen(`{${keyPrefix}}s:i1`), REGISTRY_MAX_BATCH_WRITES + 1)
 })
