@@ -20,6 +20,7 @@ export const DOCS = [
   'packages/client/README.md',
   'examples/minimal/README.md',
   'examples/workload-mtls/README.md',
+  'examples/demo/README.md',
   'test/README.md',
   'bench/README.md',
   'ops/README.md'
