@@ -22,13 +22,24 @@ try {
   await page.waitForFunction(() => /4403/.test(document.querySelector('#open-result')?.textContent ?? ''))
   await page.screenshot({ path: docs('demo.png'), fullPage: true })
   console.log(`saved ${docs('demo.png')}`)
-  const dashboard = await page.goto(`${demo.url}dashboard`)
+  // Bob signs in too (his own browser context), and both pages stay open: the dashboard shows their sessions.
+  const bob = await (await browser.newContext({ viewport: { width: 1100, height: 900 } })).newPage()
+  await bob.goto(demo.url)
+  await bob.click('a[href="/login"]')
+  await bob.click('button:has-text("Sign in as bob")')
+  await bob.waitForURL(demo.url)
+  const dash = await browser.newPage({ viewport: { width: 1100, height: 900 }, deviceScaleFactor: 1 })
+  const dashboard = await dash.goto(`${demo.url}dashboard`)
   if (dashboard?.status() === 200) {
+    await dash.waitForFunction(() => document.getElementById('sessions-active')?.textContent === '2', undefined, { timeout: 30_000 })
+    // A few seconds of history in the charts (a picture, not a test).
+    await dash.waitForTimeout(8_000)
     // The dashboard's own button starts the storm; wait for the anomaly to show.
-    await page.click('#storm-button:not([disabled])')
-    await page.waitForFunction(() => document.getElementById('anomaly-reconnect-storm')?.textContent === '1', undefined, { timeout: 30_000 })
-    await page.waitForFunction(() => Number(document.getElementById('anomaly-log')?.children.length) > 0, undefined, { timeout: 30_000 })
-    await page.screenshot({ path: docs('dashboard.png'), fullPage: true })
+    await dash.click('#storm-button:not([disabled])')
+    await dash.waitForFunction(() => document.getElementById('anomaly-reconnect-storm')?.textContent === '1', undefined, { timeout: 30_000 })
+    await dash.waitForFunction(() => Number(document.getElementById('anomaly-log')?.children.length) > 0, undefined, { timeout: 30_000 })
+    await dash.waitForTimeout(3_000)
+    await dash.screenshot({ path: docs('dashboard.png'), fullPage: true })
     console.log(`saved ${docs('dashboard.png')}`)
   } else {
     console.log('no /dashboard yet: docs/dashboard.png not taken')
