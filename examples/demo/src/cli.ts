@@ -7,7 +7,8 @@ export interface CliOptions {
 }
 
 export function parseCli (argv: readonly string[], env: Readonly<Record<string, string | undefined>>): CliOptions {
-  const unknown = argv.filter((a) => a !== '--verbose')
+  // `pnpm demo -- --verbose` hands the script a lone `--` (end of options): nothing to read in it.
+  const unknown = argv.filter((a) => a !== '--verbose' && a !== '--')
   if (unknown.length > 0) throw new Error(`unknown argument ${unknown[0] as string}; usage: demo [--verbose]  (PORT=<port> to choose the port)`)
   const port = env.PORT === undefined || env.PORT === '' ? DEFAULT_PORT : Number(env.PORT)
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, not ${String(env.PORT)}`)

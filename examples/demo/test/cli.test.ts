@@ -10,6 +10,7 @@ import { parseCli, runCli } from '../src/cli.js'
 t.test('parseCli', async (t) => {
   t.same(parseCli([], {}), { port: 3000, verbose: false })
   t.same(parseCli(['--verbose'], { PORT: '8080' }), { port: 8080, verbose: true })
+  t.same(parseCli(['--', '--verbose'], {}), { port: 3000, verbose: true }, 'pnpm demo -- --verbose')
   t.same(parseCli([], { PORT: '' }), { port: 3000, verbose: false })
   t.same(parseCli([], { PORT: '0' }), { port: 0, verbose: false })
   t.throws(() => parseCli(['--port=1'], {}), { message: /^unknown argument --port=1; usage: demo \[--verbose\]/ })
