@@ -18,6 +18,12 @@ export interface Batch {
   expect: 'open' | 'reject'
   /** upper bound on the batch's duration */
   timeoutMs: number
+  /**
+   * connections started per second at most (connection i starts no earlier than i / rate s
+   * after the batch): the same offered load for every server compared, rather than as fast as
+   * each answers. Default: as fast as `concurrency` allows
+   */
+  ratePerS?: number
   /** for wss: the CA to trust and, for mTLS, the client certificate */
   tls?: { ca: string, cert?: string, key?: string }
 }
@@ -61,6 +67,10 @@ async function run (batch: Batch, tokens: string[], keep?: Dialed[]): Promise<Ba
   const worker = async (): Promise<void> => {
     while (next < batch.count && performance.now() < deadline) {
       const i = next++
+      if (batch.ratePerS !== undefined) {
+        const due = started + (i * 1000) / batch.ratePerS - performance.now()
+        if (due > 0) await new Promise((resolve) => setTimeout(resolve, due))
+      }
       const d = await dial(batch.protocol ?? 'ws', batch.url, { token: tokens[i], tls: batch.tls, timeoutMs: DIAL_TIMEOUT_MS })
       if (d.outcome === 'open' && keep !== undefined) keep.push(d)
       else d.drop()

@@ -40,6 +40,8 @@ const ROUNDS = Number(process.env.ROUNDS ?? 7)
 const COUNT = Number(process.env.COUNT ?? 1000)
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 8)
 const COMMAND_HANDSHAKES = Number(process.env.COMMAND_HANDSHAKES ?? 1000)
+/** RATE=<handshakes/s>: every scenario offered the same paced load (client.ts ratePerS), not as fast as each answers */
+const RATE = process.env.RATE === undefined ? undefined : Number(process.env.RATE)
 const WAIT_MS = 5_000
 const ISS = 'https://idp.bench'
 const AUD = 'feed-api'
@@ -175,7 +177,7 @@ async function handshakePart (memory: Instance, redis: Instance, capped: Instanc
   const child = startClient()
   const pinned = pin(child.pid, 0) && pin(process.pid, 1)
   const run = (url: string, count = COUNT): Promise<Measured> =>
-    measure(child, { url, count, concurrency: CONCURRENCY, carrier: 'header', tokens, expect: 'open', timeoutMs: 60_000 }, sockets.settle)
+    measure(child, { url, count, concurrency: CONCURRENCY, carrier: 'header', tokens, expect: 'open', timeoutMs: 60_000, ...(RATE !== undefined ? { ratePerS: RATE } : {}) }, sockets.settle)
   for (const s of scenarios) await run(s.url) // warm-up
   const samples = new Map<string, Measured[]>(scenarios.map((s) => [s.name, []]))
   for (let r = 0; r < ROUNDS; r++) {
@@ -194,7 +196,7 @@ async function handshakePart (memory: Instance, redis: Instance, capped: Instanc
   }
   child.disconnect()
   const base = samples.get(scenarios[0]!.name) ?? []
-  console.log(`\n## Handshakes: ${ROUNDS} rounds x ${COUNT}, ${CONCURRENCY} at a time, alternating order; pinned: ${String(pinned)}; node ${process.version}\n`)
+  console.log(`\n## Handshakes: ${ROUNDS} rounds x ${COUNT}, ${CONCURRENCY} at a time${RATE !== undefined ? `, paced at ${RATE}/s` : ''}, alternating order; pinned: ${String(pinned)}; node ${process.version}\n`)
   console.log('| scenario | server CPU µs/handshake | vs memory (paired by round) | handshakes/s | time per handshake vs memory (paired) | wrong |')
   console.log('|---|---:|---:|---:|---:|---:|')
   for (const s of scenarios) {
