@@ -100,6 +100,9 @@ export async function startDemo (options: DemoOptions): Promise<Demo> {
     sessions: new WebSessions(),
     script: await pageScript(),
     revoke: async (subject) => (await app.wsSessions.revoke({ subject }, { actor: 'admin', reason: 'revoked on the admin page' })).closed,
+    revokeTokens: async (tokenIds) => {
+      for (const tokenId of tokenIds) await app.wsSessions.revoke({ tokenId }, { actor: 'web app', reason: 'signed out' })
+    },
     sessionsList: async () => [...await app.wsSessions.list()].map((s) => ({
       // every route of the app authenticates: a session always has a principal
       subject: (s.principal as Principal).id,
