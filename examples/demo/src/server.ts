@@ -80,9 +80,10 @@ export async function startDemo (options: DemoOptions): Promise<Demo> {
   })
   // A 404 that does not repeat the URL (it could hold a ticket).
   app.setNotFoundHandler(async (_request, reply) => await reply.code(404).send({ statusCode: 404, error: 'Not Found' }))
-  // Every URL on one host name, so that the page's origin is the one the API allows.
+  // Every URL on one host name, so that the page's origin is the one the API allows. The path
+  // only: a query can hold a ticket or an authorization code, which a Location would repeat.
   app.addHook('onRequest', async (request, reply) => {
-    if (request.headers.host !== new URL(origin).host) return await reply.redirect(`${origin}${request.url}`, 308)
+    if (request.headers.host !== new URL(origin).host) return await reply.redirect(`${origin}${request.url.split('?')[0] as string}`, 308)
   })
   await app.register(websocket)
   await registerApi(app, {
@@ -100,6 +101,9 @@ export async function startDemo (options: DemoOptions): Promise<Demo> {
     sessions: new WebSessions(),
     script: await pageScript(),
     revoke: async (subject) => (await app.wsSessions.revoke({ subject }, { actor: 'admin', reason: 'revoked on the admin page' })).closed,
+    revokeTokens: async (tokenIds) => {
+      for (const tokenId of tokenIds) await app.wsSessions.revoke({ tokenId }, { actor: 'web app', reason: 'signed out' })
+    },
     sessionsList: async () => [...await app.wsSessions.list()].map((s) => ({
       // every route of the app authenticates: a session always has a principal
       subject: (s.principal as Principal).id,

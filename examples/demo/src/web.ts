@@ -19,6 +19,8 @@ export interface WebOptions {
   script: string
   /** revokes a user's sockets (session-expiry); resolves with how many closed */
   revoke: (subject: string) => Promise<number>
+  /** revokes access tokens by `jti` (session-expiry): their sockets close, their next handshake is refused */
+  revokeTokens: (tokenIds: string[]) => Promise<void>
   /** the open sessions, for the admin page */
   sessionsList: () => Promise<Array<{ subject: string, tenant: string, socket: string, route: string, expiresAt?: number }>>
 }
@@ -29,9 +31,9 @@ export const MIN_TOKEN_LEFT_MS = 3_000
 const html = (reply: FastifyReply, status: number, body: string): FastifyReply =>
   reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(body)
 
-/** The `sub` of a JWT from our own provider, read (not verified: it came from the token endpoint). */
-function subjectOf (jwt: string): string {
-  return (JSON.parse(Buffer.from(jwt.split('.')[1] as string, 'base64url').toString()) as { sub: string }).sub
+/** The claims of a JWT from our own provider, read (not verified: it came from the token endpoint). */
+function claimsOf (jwt: string): { sub: string, jti: string, exp: number } {
+  return JSON.parse(Buffer.from(jwt.split('.')[1] as string, 'base64url').toString()) as { sub: string, jti: string, exp: number }
 }
 
 export function registerWeb (app: FastifyInstance, options: WebOptions): void {
@@ -74,7 +76,7 @@ export function registerWeb (app: FastifyInstance, options: WebOptions): void {
       return html(reply, 400, messagePage('Sign-in failed', 'This sign-in was not started here, or was used already. <a href="/login">Sign in again</a>.'))
     }
     const tokens = await exchangeCode(options.issuer, redirectUri(), code, pending.verifier)
-    const session = sessions.create(userById(subjectOf(tokens.accessToken)) as NonNullable<ReturnType<typeof userById>>, tokens)
+    const session = sessions.create(userById(claimsOf(tokens.accessToken).sub) as NonNullable<ReturnType<typeof userById>>, tokens)
     reply.header('set-cookie', [
       `${SESSION_COOKIE}=${session.id}; Path=/; HttpOnly; SameSite=Lax`,
       `${SIGN_IN_COOKIE}=; Path=/callback; HttpOnly; SameSite=Lax; Max-Age=0`
@@ -82,9 +84,15 @@ export function registerWeb (app: FastifyInstance, options: WebOptions): void {
     return await reply.redirect('/', 303)
   })
 
+  // Signing out ends what the page was given too: every access token it got is revoked, so
+  // its sockets close (4403) and its next handshake or ticket's is refused, rather than both
+  // living on until the token expires (another tab's socket, a copied token).
   app.get('/logout', async (request, reply) => {
     const session = sessions.of(request)
-    if (session !== undefined) sessions.end(session.id)
+    if (session !== undefined) {
+      sessions.end(session.id)
+      await options.revokeTokens([...session.handedOut.keys()])
+    }
     setCookie(reply, SESSION_COOKIE, '', '/', 0)
     return await reply.redirect('/', 303)
   })
@@ -101,6 +109,10 @@ export function registerWeb (app: FastifyInstance, options: WebOptions): void {
     if (reason !== 'connect' || session.tokens.expiresAt - Date.now() < MIN_TOKEN_LEFT_MS) {
       session.tokens = await refresh(options.issuer, session.tokens)
     }
+    const { jti, exp } = claimsOf(session.tokens.accessToken)
+    // Each token handed out is recorded to be revoked at sign-out; a page asking for more than
+    // it can use is refused, so the record stays small.
+    if (!sessions.handOut(session, jti, exp * 1000)) return await reply.code(429).send({ error: 'too many live tokens' })
     return { token: session.tokens.accessToken }
   })
 

@@ -1,10 +1,22 @@
 // The API from Node: the feed's frames and topic decisions, a refresh that narrows the
 // grants, the admin's view of sessions, and the reconnect storm that telemetry flags.
 import t from 'tap'
+import WebSocket from 'ws'
 import { userById } from '../src/users.js'
 import { accessToken, demo, openFeed, postJson, signIn } from './helpers.js'
 
 const d = await demo(t, { pricesIntervalMs: 20 })
+
+/** `promise`, or a failure naming `what` after 15 s (rather than tap's timeout). */
+async function within<T> (promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`no ${what} within 15 s`)) }, 15_000) })
+  try {
+    return await Promise.race([promise, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
 
 t.test('the feed: hello, own prices, other tenants\' denied with their reason, and what it does with odd frames', async (t) => {
   const jar = await signIn(d, 'alice')
@@ -90,6 +102,32 @@ t.test('revoked from the admin page: the socket closes 4403 at once', async (t) 
   const admin = await signIn(d, 'admin')
   t.same(await (await postJson(admin, d, '/admin/revoke', { subject: 'bob' })).json(), { closed: 1 })
   t.same(await closed, [4403, 'access revoked'])
+})
+
+t.test('signing out closes the sockets of the tokens the page was given, and refuses those tokens after; another browser of the user stays', async (t) => {
+  const here = await signIn(d, 'alice')
+  const elsewhere = await signIn(d, 'alice')
+  const token = await accessToken(here, d)
+  const feed = await openFeed(t, d, '/ws/prices/acme', token)
+  const other = await openFeed(t, d, '/ws/prices/acme', await accessToken(elsewhere, d))
+  const closed = new Promise<[number, string]>((resolve) => feed.ws.on('close', (code, reason) => { resolve([code, String(reason)]) }))
+  t.equal((await here.fetch(`${d.url}logout`)).status, 303)
+  t.same(await within(closed, 'close'), [4403, 'access revoked'], 'the socket of this browser closes at once')
+  const ticket = await fetch(`${d.url}ws-ticket`, { method: 'POST', headers: { 'content-type': 'application/json', origin: new URL(d.url).origin, authorization: `Bearer ${token}` }, body: '{"path":"/ws/prices/acme"}' })
+  const again = new WebSocket(`${d.url.replace('http', 'ws')}ws/prices/acme`, ['prices.v1'], { headers: { authorization: `Bearer ${token}` } })
+  const refused = await within(new Promise<number>((resolve) => { again.on('unexpected-response', (_req, res) => { resolve(res.statusCode as number); again.terminate() }); again.on('error', () => {}) }), 'answer')
+  t.equal(refused, 401, 'the signed-out token opens nothing more')
+  t.equal(ticket.status, 200, '(a ticket is still issued for it: the endpoint does not check revocations)')
+  other.ws.send(JSON.stringify({ type: 'subscribe', topic: 'prices.acme.widget' }))
+  t.match(await within(other.next((f) => f.type === 'price'), 'price'), { topic: 'prices.acme.widget' }, 'the other browser\'s socket still gets prices')
+  t.equal(other.ws.readyState, WebSocket.OPEN)
+})
+
+t.test('a page gets at most 16 live tokens from its session', async (t) => {
+  const jar = await signIn(d, 'bob')
+  const statuses: number[] = []
+  for (let i = 0; i < 17; i++) statuses.push((await postJson(jar, d, '/session/token', { reason: 'refresh' })).status)
+  t.same(statuses, [...Array<number>(16).fill(200), 429])
 })
 
 t.test('stopping the demo closes every socket 1001, then the server and the provider', async (t) => {
