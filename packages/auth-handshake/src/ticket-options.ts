@@ -22,7 +22,7 @@ export interface TicketOptions {
   /**
    * tickets one principal may hold unused at once on this instance (issued, neither used here
    * nor expired), from 1 to 1_000; one more is refused 429 `WSG_RATE_LIMITED` with `Retry-After`
-   * (until its oldest expires), so no principal can fill the store for everyone. Default 32
+   * (until its oldest expires), so no principal can fill the store for everyone. Default 8
    */
   maxPerPrincipal?: number
 }
@@ -32,7 +32,7 @@ export const DEFAULT_TICKET_TTL_MS = 30_000
 export const MIN_TICKET_TTL_MS = 1_000
 export const MAX_TICKET_TTL_MS = 300_000
 export const DEFAULT_TICKET_STORE_TIMEOUT_MS = 2_000
-export const DEFAULT_TICKETS_PER_PRINCIPAL = 32
+export const DEFAULT_TICKETS_PER_PRINCIPAL = 8
 export const MAX_TICKETS_PER_PRINCIPAL = 1_000
 
 export interface TicketConfig {

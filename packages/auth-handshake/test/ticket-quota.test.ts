@@ -101,3 +101,9 @@ t.test(`at most ${MAX_QUOTA_PRINCIPALS} principals tracked: expired ones are swe
   t.equal(logs.lines.filter((l) => l.includes('principals holding unused tickets')).length, 1, 'warned once')
   t.match((await askTicket(url, { path: '/feed' }, { origin: ORIGIN })).headers.get('retry-after'), /^\d+$/)
 })
+
+t.test('the default: 8 unused tickets per principal', async (t) => {
+  const { url } = await app(t, {})
+  for (let i = 0; i < 8; i++) t.equal((await askTicket(url, { path: '/feed' }, bearer('dave'))).status, 200, `ticket ${i + 1}`)
+  t.same(codeOf(await askTicket(url, { path: '/feed' }, bearer('dave'))), [429, 'WSG_RATE_LIMITED'])
+})
