@@ -1,10 +1,11 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { Redis } from 'ioredis'
-import { redisStores, REGISTRY_MAX_BATCH_WRITES } from '../src/index.js'
+import { redisStores, REGISTRY_MAX_BATCH_WRITES, type RedisStores } from '../src/index.js'
 import { REDIS_URL, testClient, testPrefix } from './helpers.js'
 import { info } from './suite.js'
 
-t.test('the writes of one turn of the event loop go to Redis as one command, in order', async (t) => {
+/** Stores on a client of the test's own whose registry commands (EVALSHA) are counted. */
+async function countedStores (t: Test): Promise<{ keyPrefix: string, admin: Redis, stores: RedisStores, sent: () => number }> {
   const keyPrefix = testPrefix()
   const admin = testClient(t, keyPrefix) as Redis
   const client = new Redis(REDIS_URL)
@@ -17,6 +18,11 @@ t.test('the writes of one turn of the event loop go to Redis as one command, in 
   let sent = 0
   const evalsha = client.evalsha.bind(client)
   client.evalsha = ((...args: Parameters<Redis['evalsha']>) => { sent++; return evalsha(...args) }) as Redis['evalsha']
+  return { keyPrefix, admin, stores, sent: () => sent }
+}
+
+t.test('the writes of one turn of the event loop go to Redis as one command, in order', async (t) => {
+  const { keyPrefix, admin, stores, sent } = await countedStores(t)
 
   const writes = [
     stores.registry.add(info('s1', 'alice')),
@@ -26,7 +32,7 @@ t.test('the writes of one turn of the event loop go to Redis as one command, in 
     stores.registry.remove('s1')
   ]
   await Promise.all(writes)
-  t.equal(sent, 1, 'five writes, one EVALSHA')
+  t.equal(sent(), 1, 'five writes, one EVALSHA')
   const tag = `{${keyPrefix}}`
   t.same(Object.keys(await admin.hgetall(`${tag}s:i1`)).sort(), ['s2', 's3'], 's1 added then removed, in order')
   t.equal(JSON.parse(await admin.hget(`${tag}s:i1`, 's2') as string).deadline, 99, 'the update applied after its add')
@@ -35,7 +41,7 @@ t.test('the writes of one turn of the event loop go to Redis as one command, in 
   t.equal(await stores.registry.count({ subject: 'alice', issuer: 'https://idp.test' }), 1)
 
   await stores.registry.remove('s2')
-  t.equal(sent, 3, 'a write in a later turn is a command of its own (the count above was one)')
+  t.equal(sent(), 3, 'a write in a later turn is a command of its own (the count above was one)')
 })
 
 t.test('writes queued before a rewrite of every entry are made by it, not applied twice', async (t) => {
@@ -91,28 +97,18 @@ t.test('count() adds this instance\'s writes that have not reached Redis yet', a
 })
 
 t.test(`a batch of ${REGISTRY_MAX_BATCH_WRITES} writes goes at once, without waiting for its delay`, async (t) => {
-  const keyPrefix = testPrefix()
-  const admin = testClient(t, keyPrefix) as Redis
-  const client = new Redis(REDIS_URL)
-  t.teardown(() => { client.disconnect() })
-  const stores = redisStores({ client }, { keyPrefix, instance: 'i1' })
-  t.teardown(() => stores.close())
-  await stores.ready()
-  await stores.registry.heartbeat()
-  let sent = 0
-  const evalsha = client.evalsha.bind(client)
-  client.evalsha = ((...args: Parameters<Redis['evalsha']>) => { sent++; return evalsha(...args) }) as Redis['evalsha']
+  const { keyPrefix, admin, stores, sent } = await countedStores(t)
 
   const few = stores.registry.add(info('f1', 'alice'))
   await new Promise(setImmediate)
-  t.equal(sent, 0, 'a write alone waits for its delay (no timer has run yet: setImmediate comes first)')
+  t.equal(sent(), 0, 'a write alone waits for its delay (no timer has run yet: setImmediate comes first)')
   await few
   const writes = Array.from({ length: REGISTRY_MAX_BATCH_WRITES - 1 }, (_, i) => stores.registry.add(info(`s${i}`, 'bob')))
   await new Promise(setImmediate)
-  t.equal(sent, 1, 'the one before has gone by its delay; these are still waiting')
+  t.equal(sent(), 1, 'the one before has gone by its delay; these are still waiting')
   writes.push(stores.registry.add(info('last', 'bob')))
   await new Promise(setImmediate)
-  t.equal(sent, 2, `the ${REGISTRY_MAX_BATCH_WRITES}th write sends its batch before any timer could`)
+  t.equal(sent(), 2, `the ${REGISTRY_MAX_BATCH_WRITES}th write sends its batch before any timer could`)
   await Promise.all(writes)
   t.equal(await admin.hlen(`{${keyPrefix}}s:i1`), REGISTRY_MAX_BATCH_WRITES + 1)
 })
