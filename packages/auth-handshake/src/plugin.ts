@@ -55,8 +55,8 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
   // The endpoint and the handshake share one count of each principal's unused tickets, and
   // one throttle on the store's failure warnings (they fail together).
   const ticketWarning = new ThrottledWarning(config.clock, fastify.log)
-  const quota = new TicketQuota(tickets?.maxPerPrincipal ?? 1, config.clock)
-  const redeemer = tickets === undefined ? undefined : new TicketRedeemer(tickets, config.clock, ticketWarning, quota)
+  const quota = tickets === undefined ? undefined : new TicketQuota(tickets.maxPerPrincipal, config.clock)
+  const redeemer = tickets === undefined ? undefined : new TicketRedeemer(tickets, config.clock, ticketWarning, quota as TicketQuota)
   const bound = new Set(config.issuers.filter((i) => i.certificateBound).map((i) => i.issuer))
   const app = appIdentity(fastify)
   // The positive mark of a handshake this plugin admitted (see refuseUngovernedRoutes).
@@ -156,7 +156,7 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
       routes: ticketRoutes as TicketRoutes,
       certificateOf: (request) => certificateOf(request, config.mtls, config.clock.now()),
       bound,
-      quota,
+      quota: quota as TicketQuota,
       warning: ticketWarning
     })
   }

@@ -12,7 +12,7 @@ import type { TicketConfig } from './ticket-options.js'
 import { MAX_QUOTA_PRINCIPALS, type TicketQuota } from './ticket-quota.js'
 import type { TicketRoutes } from './ticket-routes.js'
 import { newTicket, ticketId } from './tickets.js'
-import type { ThrottledWarning } from './warn-throttle.js'
+import { ThrottledWarning } from './warn-throttle.js'
 import type { Challenges } from './www-authenticate.js'
 
 const JSON_TYPE = 'application/json'
@@ -51,6 +51,8 @@ type Who = { principal: Principal, until?: number } | { code: WsguardErrorCode, 
  */
 export async function registerTicketEndpoint (fastify: FastifyInstance, context: TicketEndpointContext): Promise<void> {
   // Its own context: its body parsers, error handler and headers stay off the app's routes.
+  // Its own throttle: a full quota said once must not mute the store's failures for 30 s.
+  const quotaWarning = new ThrottledWarning(context.config.clock, fastify.log)
   await fastify.register(async function wsguardTicketEndpoint (endpoint) {
     endpoint.removeAllContentTypeParsers()
     endpoint.addContentTypeParser(JSON_TYPE, { parseAs: 'string', bodyLimit: BODY_LIMIT_BYTES }, (_req, body, done) => {
@@ -71,7 +73,7 @@ export async function registerTicketEndpoint (fastify: FastifyInstance, context:
       request.log.error({ err }, 'wsguard: ticket request failed')
       return answer(reply, 'WSG_UNAVAILABLE')
     })
-    endpoint.post(context.tickets.path, (request, reply) => issue(context, request, reply))
+    endpoint.post(context.tickets.path, (request, reply) => issue(context, quotaWarning, request, reply))
   })
 }
 
@@ -80,7 +82,7 @@ function answer (reply: FastifyReply, code: WsguardErrorCode, headers?: Record<s
   return reply
 }
 
-async function issue (context: TicketEndpointContext, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+async function issue (context: TicketEndpointContext, quotaWarning: ThrottledWarning, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const { config, tickets, challenges } = context
   const origin = request.headers.origin
   if (origin === undefined ? config.requireOrigin : (config.allowedOrigins !== undefined && !config.allowedOrigins(origin))) {
@@ -104,7 +106,7 @@ async function issue (context: TicketEndpointContext, request: FastifyRequest, r
   if (expiresAt <= now) return answer(reply, 'WSG_TOKEN_EXPIRED', challenges.headers('WSG_TOKEN_EXPIRED', 'expired'))
   const quota = context.quota.take(principal, expiresAt)
   if (quota === 'full') {
-    context.warning.warn(`the ticket quota tracks ${MAX_QUOTA_PRINCIPALS} principals holding unused tickets; ticket requests of others are refused (503) until some expire`)
+    quotaWarning.warn(`the ticket quota tracks ${MAX_QUOTA_PRINCIPALS} principals holding unused tickets; ticket requests of others are refused (503) until some expire`)
     return answer(reply, 'WSG_UNAVAILABLE', challenges.headers('WSG_UNAVAILABLE'))
   }
   if (quota !== 'ok') return answer(reply, 'WSG_RATE_LIMITED', { 'retry-after': String(Math.max(1, Math.ceil(quota / 1000))) })

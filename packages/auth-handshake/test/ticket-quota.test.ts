@@ -89,7 +89,9 @@ t.test(`at most ${MAX_QUOTA_PRINCIPALS} principals tracked: expired ones are swe
   // At the endpoint: 503 and one warning.
   let who = 'x'
   const principalFor = (_request: FastifyRequest): Principal => p(who)
-  const { app: server, url, logs } = await app(t, { maxPerPrincipal: 1, principalFor }, { allowedOrigins: [ORIGIN] })
+  let storeDown = false
+  const store = scriptedStore(new MemoryTicketStore({ clock }), { issue: () => { if (storeDown) throw new Error('store down') } })
+  const { app: server, url, logs } = await app(t, { maxPerPrincipal: 2, principalFor, store }, { allowedOrigins: [ORIGIN] })
   const ask = async (): Promise<number> => (await server.inject({ method: 'POST', url: '/ws-ticket', headers: { origin: ORIGIN, 'content-type': 'application/json' }, payload: '{"path":"/feed"}' })).statusCode
   for (let i = 0; i < MAX_QUOTA_PRINCIPALS; i++) {
     who = `v${i}`
@@ -100,6 +102,11 @@ t.test(`at most ${MAX_QUOTA_PRINCIPALS} principals tracked: expired ones are swe
   t.equal(await ask(), 503)
   t.equal(logs.lines.filter((l) => l.includes('principals holding unused tickets')).length, 1, 'warned once')
   t.match((await askTicket(url, { path: '/feed' }, { origin: ORIGIN })).headers.get('retry-after'), /^\d+$/)
+  // A principal already tracked, with room: the store fails. Its warning is not muted by the quota's.
+  who = 'v0'
+  storeDown = true
+  t.equal(await ask(), 503)
+  t.equal(logs.lines.filter((l) => l.includes('store down') && l.includes('the ticket store failed')).length, 1, 'the store failure is said too')
 })
 
 t.test('the default: 8 unused tickets per principal', async (t) => {
