@@ -61,7 +61,14 @@ export function connectSocket (url: string, options: SocketOptions = {}): Promis
       if (w !== undefined) w(m)
       else queue.push(m)
     })
-    const next = (): Promise<unknown> => (queue.length > 0 ? Promise.resolve(queue.shift()) : bounded(new Promise((resolve) => waiters.push(resolve)), 'frame'))
+    const next = (): Promise<unknown> => {
+      if (queue.length > 0) return Promise.resolve(queue.shift())
+      let waiter!: (m: unknown) => void
+      const frame = bounded(new Promise((resolve) => { waiter = resolve; waiters.push(resolve) }), 'frame')
+      // A wait that timed out gives up its place: the next frame goes to the next caller, not to nobody.
+      frame.catch(() => { const i = waiters.indexOf(waiter); if (i !== -1) waiters.splice(i, 1) })
+      return frame
+    }
     const closed = new Promise<{ code: number, reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: String(reason) })))
     const send = (data: unknown): void => ws.send(typeof data === 'string' ? data : JSON.stringify(data))
     ws.on('open', () => resolve({
