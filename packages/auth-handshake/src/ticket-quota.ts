@@ -1,13 +1,7 @@
-import type { Clock, Principal } from '@wsguard/core'
+import { principalKey, type Clock, type Principal } from '@wsguard/core'
 
 /** Principals whose unused tickets the quota tracks at once, at most (each holds at most `maxPerPrincipal`). */
 export const MAX_QUOTA_PRINCIPALS = 10_000
-
-/** What a principal is counted as: its issuer and id, unambiguous whatever either holds. */
-function keyOf (p: Principal): string {
-  const issuer = p.issuer ?? ''
-  return `${issuer.length}:${issuer}${p.id}`
-}
 
 /**
  * How many tickets each principal holds unused on this instance: issued here, neither redeemed
@@ -34,7 +28,7 @@ export class TicketQuota {
    */
   take (principal: Principal, expiresAt: number): 'ok' | 'full' | number {
     const now = this.#clock.now()
-    const key = keyOf(principal)
+    const key = principalKey(principal.id, principal.issuer)
     let held = this.#held.get(key)
     if (held !== undefined) {
       held = held.filter((at) => at > now)
@@ -52,7 +46,7 @@ export class TicketQuota {
 
   /** A ticket of `principal` expiring at `expiresAt` was redeemed here: it no longer counts. */
   release (principal: Principal, expiresAt: number): void {
-    const key = keyOf(principal)
+    const key = principalKey(principal.id, principal.issuer)
     const held = this.#held.get(key)
     if (held === undefined) return
     // That ticket's entry; else (a store that shortened its expiry) the oldest: one fewer either way.

@@ -35,6 +35,15 @@ export interface PrincipalRef {
   readonly issuer?: string
 }
 
+/**
+ * One string per principal, issuer and subject, unambiguous whatever either holds (the issuer's
+ * length first): the key a per-principal count is kept under, the same in every package.
+ */
+export function principalKey (subject: string, issuer: string | undefined): string {
+  const iss = issuer ?? ''
+  return `${iss.length}:${iss}${subject}`
+}
+
 /** Where open sessions are recorded, for `list()` across instances. In memory by default. */
 export interface SessionRegistry {
   add(info: SessionInfo): void | Promise<void>

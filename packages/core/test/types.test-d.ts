@@ -1,7 +1,7 @@
 // Type tests, checked by the root `tsc` (typecheck); never run.
 import Fastify from 'fastify'
 import {
-  appIdentity, assertRegisteredOnce, STORE_UNAVAILABLE_HEADERS, STORE_UNAVAILABLE_RETRY_AFTER_S, ChannelName, channel, deliverRejectionsWith, principalOf, refusalCloseCode, refuseUngovernedRoutes, requestOf, requirePrincipal, sessionOf,
+  appIdentity, assertRegisteredOnce, principalKey, STORE_UNAVAILABLE_HEADERS, STORE_UNAVAILABLE_RETRY_AFTER_S, ChannelName, channel, deliverRejectionsWith, principalOf, refusalCloseCode, refuseUngovernedRoutes, requestOf, requirePrincipal, sessionOf,
   type AppIdentity, type Principal, type ReplayStore, type TicketRecord, type TicketStore, type Revocation, type SessionFilter, type UngovernedRouteGuard, type WindowCounter,
   type WindowCounts, type WsguardClaims
 } from '../src/index.js'
@@ -107,4 +107,7 @@ deliverRejectionsWith(raw, (code, closeCode: number) => { console.log(code, clos
 const closeCode: number = refusalCloseCode('WSG_TICKET_INVALID')
 // @ts-expect-error a code of the catalogue
 refusalCloseCode('WSG_NOPE')
-export { tickets, sharedTickets, yesTickets, noOrigin, closeCode }
+const key: string = principalKey('alice', undefined)
+// @ts-expect-error the subject is a string
+principalKey(42, 'https://idp.test')
+export { tickets, sharedTickets, yesTickets, noOrigin, closeCode, key }

@@ -1,4 +1,4 @@
-import type { Principal, PrincipalRef, SessionFilter, SessionInfo, SessionRegistry } from '@wsguard/core'
+import { principalKey, type Principal, type PrincipalRef, type SessionFilter, type SessionInfo, type SessionRegistry } from '@wsguard/core'
 import type { RedisStoresConfig } from './options.js'
 import { Script, timed, type Client, type Health, type Keys } from './redis.js'
 
@@ -75,14 +75,9 @@ export const REGISTRY_WRITE_DELAY_MS = 20
 /** A batch holding this many writes goes at once, without waiting for its delay: commands stay small. */
 export const REGISTRY_MAX_BATCH_WRITES = 256
 
-/** One string per principal: issuer and subject, unambiguous whatever either contains. */
-function keyOf (p: PrincipalRef): string {
-  const issuer = p.issuer ?? ''
-  return `${issuer.length}:${issuer}${p.subject}`
-}
-
-function principalKey (p: Principal | null): string {
-  return p === null ? '' : keyOf(p.issuer === undefined ? { subject: p.id } : { subject: p.id, issuer: p.issuer })
+/** The key a principal's sessions are counted under (core's, as session-expiry's cap); '' for none. */
+function keyOfPrincipal (p: Principal | null): string {
+  return p === null ? '' : principalKey(p.id, p.issuer)
 }
 
 /** Whether a session is selected by a filter (the same rule as session-expiry's). */
@@ -127,7 +122,7 @@ export class RedisSessionRegistry implements SessionRegistry {
   }
 
   add (info: SessionInfo): Promise<void> {
-    const key = principalKey(info.principal)
+    const key = keyOfPrincipal(info.principal)
     const counted = !this.#mine.has(info.id)
     this.#mine.set(info.id, info)
     if (counted && key !== '') this.#counts.set(key, (this.#counts.get(key) ?? 0) + 1)
@@ -146,7 +141,7 @@ export class RedisSessionRegistry implements SessionRegistry {
     const info = this.#mine.get(id)
     if (info === undefined) return Promise.resolve()
     this.#mine.delete(id)
-    const key = principalKey(info.principal)
+    const key = keyOfPrincipal(info.principal)
     if (key !== '') {
       const n = (this.#counts.get(key) as number) - 1
       if (n <= 0) this.#counts.delete(key)
@@ -159,7 +154,7 @@ export class RedisSessionRegistry implements SessionRegistry {
 
   /** Sessions of the principal on every live instance: one command. Fail-open: this instance's count while Redis fails. */
   async count (principal: PrincipalRef): Promise<number> {
-    const key = keyOf(principal)
+    const key = principalKey(principal.subject, principal.issuer)
     // This instance's writes still queued reach Redis after this count: add them in.
     const queued = this.#batch?.counts.get(key) ?? 0
     try {

@@ -1,12 +1,11 @@
-import type { Principal, PrincipalRef, SessionRegistry } from '@wsguard/core'
+import { principalKey, type Principal, type PrincipalRef, type SessionRegistry } from '@wsguard/core'
 
 /** How long a handshake admitted under the cap holds its place without its socket opening, ms. */
 export const HOLD_MS = 10_000
 
-/** One string per principal: issuer and subject, unambiguous whatever either contains. */
-export function principalKey (p: Principal): string {
-  const issuer = p.issuer ?? ''
-  return `${issuer.length}:${issuer}${p.id}`
+/** The key the cap counts a principal under (core's, as the Redis registry's). */
+export function principalKeyOf (p: Principal): string {
+  return principalKey(p.id, p.issuer)
 }
 
 function refOf (p: Principal): PrincipalRef {
@@ -48,7 +47,7 @@ export class SessionCap {
 
   /** Asks how many sessions the principal holds; settle the answer with `admit()` or `drop()`. */
   check (principal: Principal): CapCheck {
-    const key = principalKey(principal)
+    const key = principalKeyOf(principal)
     const open = this.#count(principal)
     if (!(open instanceof Promise)) return { principal, key, mark: -1, open }
     let ask = this.#asks.get(key)
@@ -75,32 +74,32 @@ export class SessionCap {
 
   /** Gives a held place back (the socket opened, or the handshake was refused later). */
   release (principal: Principal, token: object): void {
-    const key = principalKey(principal)
+    const key = principalKeyOf(principal)
     const held = this.#held.get(key)
     if (held?.delete(token) === true && held.size === 0) this.#held.delete(key)
   }
 
   /** A session of the principal opened / ended on this process. */
   opened (principal: Principal): void {
-    const key = principalKey(principal)
+    const key = principalKeyOf(principal)
     this.#open.set(key, (this.#open.get(key) ?? 0) + 1)
     const ask = this.#asks.get(key)
     if (ask !== undefined) ask.openings++
   }
 
   ended (principal: Principal): void {
-    const key = principalKey(principal)
+    const key = principalKeyOf(principal)
     const n = (this.#open.get(key) as number) - 1
     if (n <= 0) this.#open.delete(key)
     else this.#open.set(key, n)
   }
 
   /** sessions of the principal open on this process (for tests) */
-  local (principal: Principal): number { return this.#open.get(principalKey(principal)) ?? 0 }
+  local (principal: Principal): number { return this.#open.get(principalKeyOf(principal)) ?? 0 }
 
   #count (principal: Principal): number | Promise<number> {
     const r = this.#registry
-    if (r === undefined) return this.#open.get(principalKey(principal)) ?? 0
+    if (r === undefined) return this.#open.get(principalKeyOf(principal)) ?? 0
     const ref = refOf(principal)
     if (typeof r.count === 'function') return r.count(ref)
     const same = (list: readonly { principal: Principal | null }[]): number =>

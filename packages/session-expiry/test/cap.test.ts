@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Principal, PrincipalRef, SessionInfo } from '@wsguard/core'
 import { ChannelName } from '@wsguard/core'
 import { until } from '@wsguard/testing'
-import { HOLD_MS, principalKey, SessionCap } from '../src/cap.js'
+import { HOLD_MS, principalKeyOf, SessionCap } from '../src/cap.js'
 import { MemorySessionRegistry } from '../src/index.js'
 import { connect, harness, listen, open, type Refused } from './helpers.js'
 
@@ -183,7 +183,7 @@ t.test('an asynchronous count adds the sessions opened here while it was asked',
 })
 
 t.test('principal keys tell issuer and subject apart', async (t) => {
-  t.not(principalKey(principal('b', 'a')), principalKey(principal('', 'ab')))
-  t.not(principalKey(principal('x')), principalKey(principal('x', 'i')))
-  t.equal(principalKey(principal('x', 'i')), principalKey(principal('x', 'i')))
+  t.not(principalKeyOf(principal('b', 'a')), principalKeyOf(principal('', 'ab')))
+  t.not(principalKeyOf(principal('x')), principalKeyOf(principal('x', 'i')))
+  t.equal(principalKeyOf(principal('x', 'i')), principalKeyOf(principal('x', 'i')))
 })
