@@ -3,7 +3,7 @@
 // Upgrade, version and key values, subprotocol lists holding the valid token among garbage,
 // cookies, query strings, Origins, sizes (past Node's 16 KB limit), bodies and control bytes.
 // Property: the server never answers 101 unless the request held exactly one credential, the
-// valid token, in an accepted carrier, with one allowed Origin, on the governed route; no
+// valid token of the governed route it names, in an accepted carrier, with one allowed Origin; no
 // answer and no log line ever holds a credential; the process stays up.
 //
 // Replay a run: WSGUARD_FUZZ_SEED=<seed> [WSGUARD_FUZZ_PATH=<path>] npx tap security/upgrade-fuzz.test.ts
@@ -33,6 +33,11 @@ const OTHERS = [
   `${VALID}A`
 ]
 const FIXED_SECRETS = [VALID, ...OTHERS].flatMap(secretsOf)
+/**
+ * The one token each governed path accepts: the route binds `{params.tenant}` to the token's
+ * tenant claim, so globex's token (one of OTHERS for acme) is the valid one on /ws/globex.
+ */
+const VALID_ON: Record<string, string> = { '/ws/acme': VALID, '/ws/%61cme': VALID, '/ws/globex': OTHERS[1] as string }
 
 /** A request as generated: what the oracle reads, before it is written out. */
 interface Request {
@@ -158,8 +163,8 @@ const values = (r: Request, name: string): string[] =>
  * Why a 101 would break the contract, or undefined when it may upgrade. A credential is an
  * `Authorization` header of the Bearer scheme (`Bearer <token>`, as auth-handshake's README
  * writes it), a `bearer.` subprotocol entry, an `access_token` cookie or query parameter;
- * exactly one, the valid token, in an accepted carrier (the query carrier is off), with one
- * allowed Origin, GET, on the route of acme.
+ * exactly one, the path's valid token, in an accepted carrier (the query carrier is off), with
+ * one allowed Origin, GET, on a governed route: acme's token on acme's, globex's on globex's.
  */
 function whyNotUpgrade (r: Request): string | undefined {
   const found: Array<{ carrier: string, token: string }> = []
@@ -182,12 +187,13 @@ function whyNotUpgrade (r: Request): string | undefined {
   for (const v of new URLSearchParams(r.query.join('&')).getAll('access_token')) found.push({ carrier: 'query', token: v })
   const origins = values(r, 'origin')
   if (r.method !== 'GET') return `the method is ${r.method}`
-  if (r.path !== '/ws/acme' && r.path !== '/ws/%61cme') return `${r.path} is not the governed route of acme`
+  const valid = VALID_ON[r.path]
+  if (valid === undefined) return `${r.path} is not a governed route`
   if (origins.length !== 1 || origins[0]?.toLowerCase() !== ALLOWED_ORIGIN) return `the Origin is ${JSON.stringify(origins)}`
   if (found.length !== 1) return `it held ${found.length} credentials (${found.map((f) => f.carrier).join(', ')})`
   const [one] = found as [{ carrier: string, token: string }]
   if (one.carrier === 'query') return 'its credential is in the query, a carrier that is off'
-  if (one.token !== VALID) return 'its credential is not the valid token'
+  if (one.token !== valid) return `its credential is not the valid token of ${r.path}`
   return undefined
 }
 
@@ -210,7 +216,8 @@ t.test('the oracle and the writer agree with the server on plain cases', async (
     [clean([['Sec-WebSocket-Protocol', `chat, bearer.${VALID}`]]), 101],
     [clean([['Authorization', `Bearer ${VALID}`], ['Cookie', `access_token=${VALID}`]]), 400],
     [{ ...clean([]), query: [`access_token=${VALID}`] }, 400],
-    [clean([['Authorization', `Bearer ${OTHERS[1] as string}`]]), 403]
+    [clean([['Authorization', `Bearer ${OTHERS[1] as string}`]]), 403],
+    [{ ...clean([['Sec-WebSocket-Protocol', `Bearer.${OTHERS[1] as string}, app.v1`]]), path: '/ws/globex' }, 101]
   ]
   for (const [r, status] of cases) {
     const answer = await exchange(server.port, serialize(r), ANSWER_TIMEOUT_MS)
