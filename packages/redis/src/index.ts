@@ -40,10 +40,19 @@ export interface RedisStores {
   readonly events: EventEmitter<HealthEvents>
   /** whether Redis answers and the revocation mirror is current */
   readonly available: boolean
-  /** resolves once the revocations kept in Redis are loaded (await it before listening) */
+  /**
+   * resolves once the revocations kept in Redis are loaded and the command connection is
+   * ready (await it before listening: until then counts, tickets and registry writes fail)
+   */
   ready(): Promise<void>
   /** stops the heartbeat, removes this instance's sessions from Redis, closes the connections it opened */
   close(): Promise<void>
+}
+
+/** Resolves when `client` can take commands: at once if it can, else at its next 'ready'. */
+function commandsReady (client: Client): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve()
+  return new Promise((resolve) => { client.once('ready', () => { resolve() }) })
 }
 
 function readerOf (client: Client): Client {
@@ -82,7 +91,7 @@ export function redisStores (connection: RedisConnection, opts?: RedisStoresOpti
     counters,
     events: health,
     get available () { return health.available },
-    ready: () => revocations.loaded(),
+    ready: () => Promise.all([revocations.loaded(), commandsReady(client)]).then(() => undefined),
     close: () => {
       closing ??= (async () => {
         await registry.close()

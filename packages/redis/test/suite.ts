@@ -63,6 +63,16 @@ export function storeSuite (t: Test, connect: () => Redis | Cluster): void {
     t.equal(b.revocations.isRevoked(principal('carol'), now + 120_000), false, 'past until')
   })
 
+  t.test('ready() waits for the command connection too: counts work once it resolves', async (t) => {
+    const { client, make } = await setup(t)
+    t.not(client.status, 'ready', 'a client just made is still connecting')
+    const a = await make()
+    t.equal(client.status, 'ready')
+    t.equal(counted(await a.counters.hit('k', 60_000, 0)), 1, 'the first count after ready() is counted')
+    await a.ready()
+    t.pass('and ready() resolves again at once')
+  })
+
   t.test('a fresh instance loads the records kept; their key lives no longer than the latest until', async (t) => {
     const { client, tag, make } = await setup(t)
     const a = await make()
