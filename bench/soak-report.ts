@@ -24,6 +24,10 @@ export interface Settings {
   churnPerS: number
   rampConcurrency: number
   probeIntervalMs: number
+  /** the server alone on one core, every client on the other (SOAK_PIN=1) */
+  pinned: boolean
+  /** node flags of the server process (SERVER_FLAGS) */
+  serverFlags: string[]
 }
 
 /** What it saw. */
@@ -139,7 +143,9 @@ export function report (s: Settings, r: Run): boolean {
   console.log(`Tokens ES256, ${s.tokenMinS}-${s.tokenMaxS} s, notice ${s.noticeMs / 1000} s, grace ${s.graceMs / 1000} s; ` +
     `every ${s.nonRefreshEvery}th slot never refreshes, the others answer auth.expiring within ${s.refreshJitterMs} ms; ` +
     `churn ${s.churnPerS}/s; ramp: ${s.sessions} handshakes in ${(r.rampMs / 1000).toFixed(1)} s ` +
-    `(${(s.sessions / r.rampMs * 1000).toFixed(0)}/s, ${s.rampConcurrency * s.clients} at a time).\n`)
+    `(${(s.sessions / r.rampMs * 1000).toFixed(0)}/s, ${s.rampConcurrency * s.clients} at a time).`)
+  console.log(`${s.pinned ? 'Server pinned to core 1, the clients and the probe to core 0' : 'Not pinned'}; server node flags: ` +
+    `${s.serverFlags.length > 0 ? s.serverFlags.join(' ') : 'none'}.\n`)
 
   const codes = [...new Set([...Object.keys(t.closedByCode), ...Object.keys(r.server.closedByCode)])].sort()
   const countsAgree = t.opened === r.server.accepted &&

@@ -10,6 +10,7 @@ import { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { generateKey, jwks } from '@wsguard/testing'
 import { cpuMeter } from './soak-cpu.js'
+import { pin } from './lib.js'
 import { addUp, progress, report, type Sample, type Settings } from './soak-report.js'
 import { AUD, GRACE_MS, ISS, NOTICE_MS, openFilesLimit, type ServerMessage } from './soak-server.js'
 import type { ClientMessage, Command, Plan } from './soak-client.js'
@@ -38,10 +39,19 @@ const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url))
 const children: ChildProcess[] = []
 let ending = false
 
-function spawnChild (file: string, args: string[], extraEnv: Record<string, string> = {}): ChildProcess {
-  const child = fork(here(file), args, { execArgv: ['--import', 'tsx'], env: { ...process.env, ...extraEnv } })
+/** SOAK_PIN=1: the server alone on core 1, every client (load and probe) on core 0 */
+const PIN_SERVER = process.env.SOAK_PIN === '1'
+/** SERVER_FLAGS: node flags for the server process only (e.g. `--max-semi-space-size=32`) */
+const SERVER_FLAGS = (process.env.SERVER_FLAGS ?? '').split(' ').filter((f) => f !== '')
+
+function spawnChild (file: string, args: string[], extraEnv: Record<string, string> = {}, flags: string[] = []): ChildProcess {
+  const child = fork(here(file), args, { execArgv: ['--import', 'tsx', ...flags], env: { ...process.env, ...extraEnv } })
+  if (PIN_SERVER && !pin(child.pid, file === 'soak-server.ts' ? 1 : 0)) fail('SOAK_PIN=1, but taskset could not pin a process')
+  // The server leaves on its own once it has answered 'stopped'; any other exit is a failure.
+  let stopped = false
+  child.on('message', (m: { type?: string }) => { if (m.type === 'stopped') stopped = true })
   child.once('exit', (code) => {
-    if (!ending) fail(`${file} ${args.join(' ')} exited with ${String(code)} during the run`)
+    if (!ending && !stopped) fail(`${file} ${args.join(' ')} exited with ${String(code)} during the run`)
   })
   children.push(child)
   return child
@@ -97,7 +107,7 @@ async function main (): Promise<void> {
   const key = generateKey('ES256')
 
   const serverEnv = { SOAK_JWKS: JSON.stringify(jwks(key)), SAMPLE_MS: String(SAMPLE_MS) }
-  const server = spawnChild('soak-server.ts', ['serve'], serverEnv)
+  const server = spawnChild('soak-server.ts', ['serve'], serverEnv, SERVER_FLAGS)
   const samples: Sample[] = []
   const meter = cpuMeter(() => server.pid, () => children.filter((c) => c !== server).map((c) => c.pid))
   server.on('message', (m: ServerMessage) => {
@@ -167,7 +177,9 @@ async function main (): Promise<void> {
     refreshJitterMs: REFRESH_JITTER_MS,
     churnPerS: CHURN_PER_S,
     rampConcurrency: RAMP_CONCURRENCY,
-    probeIntervalMs: PROBE_INTERVAL_MS
+    probeIntervalMs: PROBE_INTERVAL_MS,
+    pinned: PIN_SERVER,
+    serverFlags: SERVER_FLAGS
   }
   const ok = report(settings, {
     startedAt,
