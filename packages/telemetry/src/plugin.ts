@@ -10,7 +10,7 @@ import { AUDIT_SCHEMA_VERSION, auditSubject, type AuditEvent } from './audit.js'
 import { CappedLabel, auditAction, closeCodeLabel, codeLabel, routeLabel } from './labels.js'
 import { createMetrics, isAvailable } from './metrics.js'
 import { validateOptions, type RateWindow, type TelemetryConfig, type TelemetryOptions } from './options.js'
-import { ipKey, principalKey, StormGate, SOURCE, type Storm } from './gates.js'
+import { ipKey, principalGateKey, StormGate, SOURCE, type Storm } from './gates.js'
 import { FailureSpikes, MINUTE_MS } from './spike.js'
 import { storeContext } from './store.js'
 
@@ -145,7 +145,7 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
       prepend(routeOptions, 'preValidation', function wsguardTelemetryPrincipalGate (request, reply, done) {
         const p = request.principal
         if (p == null) return done() // a route without authentication
-        principalGate.check(principalKey(p), route, request, reply, done)
+        principalGate.check(principalGateKey(p), route, request, reply, done)
       })
     }
     if (metrics !== undefined) {

@@ -3,6 +3,8 @@ import { performance } from 'node:perf_hooks'
 import { mintToken } from '@wsguard/testing'
 import { harness, open, connect, until, ISS, AUD } from './helpers.js'
 import { sample } from './prom.js'
+import { principalKey, type Principal } from '@wsguard/core'
+import { principalGateKey } from '../src/gates.js'
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
 
@@ -42,11 +44,20 @@ t.test('a reconnect storm by one principal is throttled; another principal keeps
   t.ok(median(during) < median(baseline) * 10 + 50, `bob's handshake latency stays normal (median ${median(during).toFixed(1)} ms vs ${median(baseline).toFixed(1)} ms before)`)
   const anomalies = h.audit().filter((e) => e.event === 'anomaly')
   t.equal(anomalies.length, 1, 'reported once per window')
-  t.match(anomalies[0], { kind: 'reconnect-storm', scope: 'principal', key: `${ISS} alice`, limit: 5, throttled: true, who: { subject: 'alice' } })
+  t.match(anomalies[0], { kind: 'reconnect-storm', scope: 'principal', key: `${ISS.length}:${ISS}alice`, limit: 5, throttled: true, who: { subject: 'alice' } })
   t.equal(sample(await h.metrics(), 'wsguard_anomalies_total', { kind: 'reconnect-storm' }), 1)
   t.equal(sample(await h.metrics(), 'wsguard_handshakes_total', { route: '/feed/:tenant', outcome: 'rejected', code: 'WSG_RATE_LIMITED' }), 15)
   h.clock.advance(120_000)
   t.equal('refused' in (await connect(t, `${h.base}/feed/acme`, aliceToken)), false, 'the window passed')
+})
+
+t.test('issuer and subject are counted apart: a space cannot move one principal\'s count to another', async (t) => {
+  // Two principals that the old key (`${issuer} ${subject}`) joined into one: 'x y z'.
+  const a = { id: 'y z', issuer: 'x' } as Principal
+  const b = { id: 'z', issuer: 'x y' } as Principal
+  t.not(principalGateKey(a), principalGateKey(b))
+  t.equal(principalGateKey(a), principalKey('y z', 'x'), "core's key, the one the stores and the cap count under")
+  t.not(principalGateKey({ id: 'alice' } as Principal), principalGateKey({ id: 'alice', issuer: 'undefined' } as Principal), 'no issuer is not the issuer "undefined"')
 })
 
 t.test('a forged sub in a garbage token never counts against the real principal', async (t) => {

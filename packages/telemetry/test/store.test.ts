@@ -69,7 +69,7 @@ t.test('the per-principal gate counts a verified principal across instances', as
   const third = await connect(t, `${a.base}/feed/acme`, a.token('alice'))
   t.equal('refused' in third && third.status, 429)
   t.equal('refused' in (await connect(t, `${a.base}/feed/acme`, a.token('bob'))), false, 'another principal')
-  t.same(store.calls.map((c) => c.key), [`principal ${ISS} alice`, `principal ${ISS} alice`, `principal ${ISS} alice`, `principal ${ISS} bob`])
+  t.same(store.calls.map((c) => c.key), [`principal ${ISS.length}:${ISS}alice`, `principal ${ISS.length}:${ISS}alice`, `principal ${ISS.length}:${ISS}alice`, `principal ${ISS.length}:${ISS}bob`])
 })
 
 t.test('fail-closed: a store that fails refuses throttled handshakes 503 with Retry-After, logged once, counted', async (t) => {
