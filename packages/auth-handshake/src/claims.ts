@@ -48,7 +48,7 @@ export function checkClaims (payload: StandardClaims, issuer: IssuerConfig, now:
   if (iat !== undefined && (typeof iat !== 'number' || iat * 1000 - tolerance > now)) return 'issued-in-future'
   if (issuer.maxTokenAgeMs !== undefined && (typeof iat !== 'number' || now - iat * 1000 > issuer.maxTokenAgeMs + tolerance)) return 'too-old'
   // A scope claim we cannot read must not read as "no scopes", which passes `allowedScopes`.
-  if (readScopes(payload) === undefined) return 'scope'
+  if (!scopeReadable(payload.scope) || !scopeReadable(payload.scp)) return 'scope'
   return undefined
 }
 
@@ -63,14 +63,41 @@ export function readScopes (payload: StandardClaims): string[] | undefined {
   const scope = scopeClaim(payload.scope)
   const scp = scopeClaim(payload.scp)
   if (scope === undefined || scp === undefined) return undefined
+  // One claim (the usual case) needs no union: only its repeats are dropped.
+  if (scp.length === 0) return unique(scope)
+  if (scope.length === 0) return unique(scp)
   return [...new Set([...scope, ...scp])]
+}
+
+/** Whether `readScopes` can read this claim (without building its list): checked before the signature. */
+export function scopeReadable (value: unknown): boolean {
+  if (value === undefined || typeof value === 'string') return true
+  if (!Array.isArray(value)) return false
+  for (let i = 0; i < value.length; i++) {
+    const s: unknown = value[i]
+    if (typeof s !== 'string' || s.length === 0 || s.includes(' ')) return false
+  }
+  return true
 }
 
 const NO_SCOPES: readonly string[] = []
 
 function scopeClaim (value: unknown): readonly string[] | undefined {
+  if (!scopeReadable(value)) return undefined
   if (value === undefined) return NO_SCOPES
-  if (typeof value === 'string') return value.split(' ').filter((s) => s.length > 0)
-  if (!Array.isArray(value)) return undefined
-  return value.every((s) => typeof s === 'string' && s.length > 0 && !s.includes(' ')) ? value as string[] : undefined
+  if (typeof value !== 'string') return value as string[]
+  const parts = value.split(' ')
+  return parts.includes('') ? parts.filter((s) => s.length > 0) : parts
+}
+
+/** The list without repeats, in order; a fresh array (the caller freezes it, and the claim's own array is not its to freeze). */
+function unique (list: readonly string[]): string[] {
+  if (list.length < 2) return list.slice()
+  if (list.length > 16) return [...new Set(list)]
+  const out: string[] = []
+  for (let i = 0; i < list.length; i++) {
+    const s = list[i] as string
+    if (!out.includes(s)) out.push(s)
+  }
+  return out
 }

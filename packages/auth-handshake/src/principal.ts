@@ -6,7 +6,8 @@ import { readScopes } from './claims.js'
 export function deepFreeze<T> (value: T): T {
   if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
     Object.freeze(value)
-    for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key])
+    const keys = Object.keys(value)
+    for (let k = 0; k < keys.length; k++) deepFreeze((value as Record<string, unknown>)[keys[k] as string])
   }
   return value
 }

@@ -88,12 +88,14 @@ export function compileRouteRules (value: unknown, route: string, available: Rea
 
 /** The scope rule a token fails, if any. */
 export function checkScopes (scopes: readonly string[], rules: RouteRules): WsguardErrorCode | undefined {
-  for (const s of rules.required) {
-    if (!scopes.includes(s)) return 'WSG_INSUFFICIENT_SCOPE'
+  // Indexed loops: this runs on every handshake and refresh, and builds no iterator.
+  const { required, allowed } = rules
+  for (let i = 0; i < required.length; i++) {
+    if (!scopes.includes(required[i] as string)) return 'WSG_INSUFFICIENT_SCOPE'
   }
-  if (rules.allowed !== undefined) {
-    for (const s of scopes) {
-      if (!rules.allowed.has(s)) return 'WSG_OVERSCOPED_TOKEN'
+  if (allowed !== undefined) {
+    for (let i = 0; i < scopes.length; i++) {
+      if (!allowed.has(scopes[i] as string)) return 'WSG_OVERSCOPED_TOKEN'
     }
   }
   return undefined

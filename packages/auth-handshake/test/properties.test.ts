@@ -59,6 +59,17 @@ t.test('readScopes never throws, yields only scope tokens, and accepts exactly w
   t.ok(read > 100, `${read} readable claim sets`)
 })
 
+t.test('readScopes on long lists: repeats dropped, first place kept, in either claim', async (t) => {
+  const many = Array.from({ length: 20 }, (_, i) => `s${i % 7}`) // 20 entries, 7 distinct
+  const want = ['s0', 's1', 's2', 's3', 's4', 's5', 's6']
+  t.same(readScopes({ scope: many.join(' ') } as StandardClaims), want)
+  t.same(readScopes({ scp: many } as StandardClaims), want)
+  const claim = ['a', 'b']
+  const got = readScopes({ scp: claim } as StandardClaims) as string[]
+  t.same(got, claim)
+  t.not(got, claim, "a list of its own, not the claim's array")
+})
+
 // --- the carrier parser ------------------------------------------------------------------
 
 const CARRIERS: readonly Carrier[] = ['header', 'subprotocol', 'query', 'cookie', 'ticket']

@@ -82,7 +82,8 @@ function compileOne (value: unknown, path: string, params: ReadonlySet<string>, 
     template: topic,
     resolve (params: unknown, principal: Principal | null): string[] | undefined {
       const segments: string[] = []
-      for (const source of sources) {
+      for (let k = 0; k < sources.length; k++) {
+        const source = sources[k] as string | SegmentSource
         if (typeof source === 'string') {
           segments.push(source)
           continue

@@ -21,7 +21,8 @@ export function compilePath (path: unknown): PrincipalGetter | undefined {
   const claimKeys = keys.slice(1)
   return (p) => {
     let value: unknown = p.claims
-    for (const k of claimKeys) {
+    for (let i = 0; i < claimKeys.length; i++) {
+      const k = claimKeys[i] as string
       if (typeof value !== 'object' || value === null || !Object.hasOwn(value, k)) return undefined
       value = (value as Record<string, unknown>)[k]
     }

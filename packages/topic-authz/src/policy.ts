@@ -60,7 +60,11 @@ export type PredicateErrorHandler = (err: unknown, rule: CompiledRule) => void
 
 function capturesOf (rule: CompiledRule, segments: readonly string[]): Record<string, string> {
   const captures: Record<string, string> = {}
-  for (const [i, name] of rule.captures) captures[name] = segments[i] as string
+  // Indexed loops on the decision path: no iterator objects per decision.
+  for (let k = 0; k < rule.captures.length; k++) {
+    const capture = rule.captures[k] as CompiledRule['captures'][number]
+    captures[capture[1]] = segments[capture[0]] as string
+  }
   return captures
 }
 
@@ -72,11 +76,14 @@ function authTimeMs (principal: Principal): number | undefined {
 function check (rule: CompiledRule, principal: Principal | null, segments: readonly string[], now: () => number, onError: PredicateErrorHandler): number {
   if (rule.scopes.length > 0) {
     if (principal === null) return 1
-    for (const s of rule.scopes) if (!principal.scopes.includes(s)) return 1
+    for (let k = 0; k < rule.scopes.length; k++) if (!principal.scopes.includes(rule.scopes[k] as string)) return 1
   }
   if (rule.bindings.length > 0) {
     if (principal === null) return 2
-    for (const [i, get] of rule.bindings) if (!valueMatches(get(principal), segments[i] as string)) return 2
+    for (let k = 0; k < rule.bindings.length; k++) {
+      const binding = rule.bindings[k] as CompiledRule['bindings'][number]
+      if (!valueMatches(binding[1](principal), segments[binding[0]] as string)) return 2
+    }
   }
   if (rule.predicate !== undefined) {
     if (principal === null) return 3
@@ -109,12 +116,13 @@ const byIndex = (a: CompiledRule, b: CompiledRule): number => a.index - b.index
  */
 export function evaluate (sets: readonly RuleSet[], principal: Principal | null, action: string, segments: readonly string[], now: () => number, onError: PredicateErrorHandler): Evaluation {
   const candidates: CompiledRule[] = []
-  for (const set of sets) set.collect(action, segments, candidates)
+  for (let k = 0; k < sets.length; k++) (sets[k] as RuleSet).collect(action, segments, candidates)
   if (candidates.length === 0) return { decision: NO_RULE, until: FOREVER }
   if (candidates.length > 1) candidates.sort(byIndex)
   let closest: CompiledRule | undefined
   let closestOutcome = 0
-  for (const rule of candidates) {
+  for (let k = 0; k < candidates.length; k++) {
+    const rule = candidates[k] as CompiledRule
     const outcome = check(rule, principal, segments, now, onError)
     if (outcome === PASS) {
       const decision: TopicDecision = rule.captures.length === 0

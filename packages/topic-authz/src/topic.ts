@@ -19,8 +19,8 @@ export function parseTopic (topic: unknown, limits: TopicLimits): string[] | und
   if (typeof topic !== 'string' || topic.length === 0 || topic.length > limits.maxTopicLength) return undefined
   const segments = topic.split('.')
   if (segments.length > limits.maxSegments) return undefined
-  for (const s of segments) {
-    if (!SEGMENT.test(s)) return undefined
+  for (let i = 0; i < segments.length; i++) {
+    if (!SEGMENT.test(segments[i] as string)) return undefined
   }
   return segments
 }

@@ -51,11 +51,15 @@ export class SegmentTrie {
 
 function collect (node: TrieNode, segments: readonly string[], i: number, out: CompiledRule[]): void {
   if (i === segments.length) {
-    if (node.end !== undefined) out.push(...node.end)
+    if (node.end !== undefined) pushAll(out, node.end)
     return
   }
-  if (node.rest !== undefined) out.push(...node.rest)
+  if (node.rest !== undefined) pushAll(out, node.rest)
   const next = node.literal?.get(segments[i] as string)
   if (next !== undefined) collect(next, segments, i + 1, out)
   if (node.one !== undefined) collect(node.one, segments, i + 1, out)
+}
+
+function pushAll (out: CompiledRule[], rules: readonly CompiledRule[]): void {
+  for (let k = 0; k < rules.length; k++) out.push(rules[k] as CompiledRule)
 }
