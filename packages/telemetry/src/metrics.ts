@@ -45,6 +45,7 @@ export interface Collectors {
   handshakes: (this: Counter<'route' | 'outcome' | 'code'>) => void
   activeSessions: (this: Gauge<'route'>) => void
   storeAvailable: (this: Gauge<'store'>) => void
+  topicDecisions: (this: Counter<'route' | 'action' | 'outcome' | 'reason' | 'shadow'>) => void
 }
 
 export function createMetrics (registry: Registry, prefix: string, collectors: Collectors): WsguardMetrics {
@@ -57,7 +58,7 @@ export function createMetrics (registry: Registry, prefix: string, collectors: C
     sessionDuration: new Histogram({ name: `${prefix}session_duration_seconds`, help: 'How long sessions stayed open, by route and close code', labelNames: ['route', 'code'], buckets: SESSION_BUCKETS, registers }),
     refreshes: new Counter({ name: `${prefix}refreshes_total`, help: 'In-band credential refreshes, by route, outcome and code', labelNames: ['route', 'outcome', 'code'], registers }),
     revocations: new Counter({ name: `${prefix}revocations_total`, help: 'Sessions closed by a revocation, by route and selector', labelNames: ['route', 'by'], registers }),
-    topicDecisions: new Counter({ name: `${prefix}topic_decisions_total`, help: 'Topic authorization decisions, by route, action, outcome, reason and shadow mode', labelNames: ['route', 'action', 'outcome', 'reason', 'shadow'], registers }),
+    topicDecisions: new Counter({ name: `${prefix}topic_decisions_total`, help: 'Topic authorization decisions, by route, action, outcome, reason and shadow mode', labelNames: ['route', 'action', 'outcome', 'reason', 'shadow'], registers, collect: collectors.topicDecisions }),
     anomalies: new Counter({ name: `${prefix}anomalies_total`, help: 'Anomalies raised, by kind', labelNames: ['kind'], registers }),
     counterStoreUnavailable: new Counter({ name: `${prefix}counter_store_unavailable_total`, help: 'Decisions the storm gates and the failure-spike detector took without their counter store, by use and decision', labelNames: ['use', 'decision'], registers }),
     storeAvailable: new Gauge({ name: `${prefix}store_available`, help: 'Whether a store wsguard depends on (revocations, sessions, counters) can answer: 1 yes, 0 no, by store', labelNames: ['store'], registers, collect: collectors.storeAvailable })

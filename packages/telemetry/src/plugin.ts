@@ -10,6 +10,7 @@ import { AUDIT_SCHEMA_VERSION, auditSubject, type AuditEvent } from './audit.js'
 import { CappedLabel, auditAction, closeCodeLabel, codeLabel, routeLabel } from './labels.js'
 import { createMetrics, isAvailable } from './metrics.js'
 import { validateOptions, type RateWindow, type TelemetryConfig, type TelemetryOptions } from './options.js'
+import { DecisionTally } from './decision-tally.js'
 import { ipKey, principalGateKey, StormGate, SOURCE, type Storm } from './gates.js'
 import { FailureSpikes, MINUTE_MS } from './spike.js'
 import { storeContext } from './store.js'
@@ -59,6 +60,7 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
     return t
   }
   const probes = config.metrics === false ? [] : config.metrics.stores
+  const decisions = new DecisionTally()
   const metrics = config.metrics === false
     ? undefined
     : createMetrics(config.metrics.registry ?? new Registry(), config.metrics.prefix, {
@@ -73,6 +75,9 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
       },
       storeAvailable () {
         for (const [store, probe] of probes) this.set({ store }, isAvailable(probe) ? 1 : 0)
+      },
+      topicDecisions () {
+        decisions.flush((labels, n) => { this.inc(labels, n) })
       }
     })
   // Audit lines are evidence, not operational logging: their child logger has a level of its
@@ -264,13 +269,7 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
     open.delete(m.sessionId)
   })
   on(ChannelName.topicDecision, (m) => {
-    metrics?.topicDecisions.inc({
-      route: routeLabel(m.route),
-      action: labels.action.label(m.action),
-      outcome: m.allow ? 'allow' : 'deny',
-      reason: labels.reason.label(m.reason ?? 'none'),
-      shadow: String(m.shadow)
-    })
+    if (metrics !== undefined) decisions.count(routeLabel(m.route), labels.action.label(m.action), m.allow, labels.reason.label(m.reason ?? 'none'), m.shadow)
     if (!m.allow && audit !== undefined) {
       emit({ event: 'topic.denied', route: m.route, who: auditSubject(m.principal), sessionId: m.sessionId, remoteAddress: m.remoteAddress, action: auditAction(m.action), topic: m.topic, reason: m.reason as string, rule: m.rule, shadow: m.shadow })
     }
