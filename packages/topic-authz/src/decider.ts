@@ -1,4 +1,4 @@
-import { ChannelName, channel, type AppIdentity, type Principal } from '@wsguard/core'
+import { ChannelName, channel, type AppIdentity, type Principal, type TopicDecisionMessage } from '@wsguard/core'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { DecisionCache } from './cache.js'
 import { evaluate, INVALID_TOPIC, UNKNOWN_ACTION, type RuleSet, type TopicDecision } from './policy.js'
@@ -57,29 +57,35 @@ export class Decider {
       }
     }
     if (decisions.hasSubscribers) {
-      decisions.publish({
+      // Optional fields set one by one: object spreads built a throwaway object per field per decision.
+      const message: { -readonly [K in keyof TopicDecisionMessage]: TopicDecisionMessage[K] } = {
         app: this.#app,
-        ...(policy.route !== undefined ? { route: policy.route } : {}),
         // A client chooses the action: only the configured ones become a label or a log field.
         action: known ? action : UNKNOWN_ACTION_LABEL,
         allow: verdict.allow,
-        ...(verdict.rule !== undefined ? { rule: verdict.rule } : {}),
-        ...(verdict.reason !== undefined ? { reason: verdict.reason } : {}),
         shadow: this.#shadow,
         principal,
-        // Read only when someone listens: the address costs a syscall on a socket's first read.
-        ...(request !== undefined ? { remoteAddress: request.ip, ...sessionOf(request) } : {}),
         topic: publishedTopic(text, this.#config.maxTopicLength)
-      })
+      }
+      if (policy.route !== undefined) message.route = policy.route
+      if (verdict.rule !== undefined) message.rule = verdict.rule
+      if (verdict.reason !== undefined) message.reason = verdict.reason
+      if (request !== undefined) {
+        // Read only when someone listens: the address costs a syscall on a socket's first read.
+        message.remoteAddress = request.ip
+        const sessionId = sessionOf(request)
+        if (sessionId !== undefined) message.sessionId = sessionId
+      }
+      decisions.publish(message)
     }
     return this.#shadow ? shadowOf(verdict) : verdict
   }
 }
 
 /** session-expiry's connection id, read through the request (no import), when it is there. */
-function sessionOf (request: FastifyRequest): { sessionId?: string } {
+function sessionOf (request: FastifyRequest): string | undefined {
   const id = (request as { wsSession?: { id?: unknown } | null }).wsSession?.id
-  return typeof id === 'string' ? { sessionId: id } : {}
+  return typeof id === 'string' ? id : undefined
 }
 
 const shadows = new WeakMap<TopicDecision, TopicDecision>()
