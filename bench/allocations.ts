@@ -1,0 +1,98 @@
+// Bytes allocated per accepted handshake, by server configuration (stack-app.ts's: the bare
+// fast-jwt hook, then wsguard's plugins added one at a time up to the whole stack). Garbage is
+// what a handshake costs beyond its CPU: it is collected later, by the scavenges and major GCs
+// that the soak's handshake latency suffers from. Unlike CPU time, it hardly depends on what
+// else the machine runs, so a change can be judged on a busy machine too.
+// Each configuration runs in a process of its own (this file, forked with `serve`), which
+// samples its allocations with V8's sampling heap profiler, keeping objects already collected
+// (one sample per 256 bytes on average; V8 scales each sample to an estimate of the bytes).
+// The load is bench/client.ts's: a fresh ES256 token per connection, opened and closed.
+import './built.js'
+import { Session } from 'node:inspector/promises'
+import { fileURLToPath } from 'node:url'
+import type { AddressInfo } from 'node:net'
+import type { TokenSpec } from './client.js'
+import { answerParent, forkServer, machineLine, measure, socketTracker, startClient, type Served } from './lib.js'
+import { AUD, ISS, stackApp, type Stack, type TrustedKey } from './stack-app.js'
+
+const COUNT = Number(process.env.COUNT ?? 2000)
+const WARMUP = Number(process.env.WARMUP ?? 500)
+const TOP = Number(process.env.TOP ?? 12)
+const STACKS: Array<{ stack: Stack, name: string }> = [
+  { stack: 'bare', name: 'bare fast-jwt hook' },
+  { stack: 'auth', name: 'auth-handshake (JWKS, claims schema, scopes)' },
+  { stack: 'auth+topics', name: '+ topic-authz (handshake topic)' },
+  { stack: 'auth+topics+expiry', name: '+ session-expiry' },
+  { stack: 'full', name: '+ telemetry = whole stack' }
+]
+
+interface ProfileNode { callFrame: { functionName: string, url: string, lineNumber: number }, selfSize: number, children: ProfileNode[] }
+/** What a server sampled: the bytes, and the functions that allocated most (bytes each). */
+export interface Sampled { bytes: number, top: Array<[string, number]> }
+
+function summarize (head: ProfileNode): Sampled {
+  const bySite = new Map<string, number>()
+  let bytes = 0
+  const walk = (node: ProfileNode): void => {
+    bytes += node.selfSize
+    const { functionName, url, lineNumber } = node.callFrame
+    const site = `${functionName === '' ? '(anonymous)' : functionName} ${url.split('/').slice(-3).join('/')}:${lineNumber + 1}`
+    bySite.set(site, (bySite.get(site) ?? 0) + node.selfSize)
+    for (const child of node.children) walk(child)
+  }
+  walk(head)
+  return { bytes, top: [...bySite].sort((a, b) => b[1] - a[1]).slice(0, TOP) }
+}
+
+async function serverProcess (stack: Stack): Promise<void> {
+  const app = await stackApp(stack, 'off', JSON.parse(process.env.BENCH_KEY as string) as TrustedKey)
+  const sockets = socketTracker()
+  sockets.track(app)
+  const session = new Session()
+  session.connect()
+  answerParent(`ws://127.0.0.1:${(app.server.address() as AddressInfo).port}/feed/acme`, sockets, {
+    start: async () => {
+      await sockets.settle()
+      await session.post('HeapProfiler.startSampling', { samplingInterval: 256, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as never)
+      return true
+    },
+    stop: async () => {
+      await sockets.settle()
+      const { profile } = await session.post('HeapProfiler.stopSampling') as unknown as { profile: { head: ProfileNode } }
+      return summarize(profile.head)
+    }
+  })
+}
+
+async function main (): Promise<void> {
+  const { generateKey, jwks, claimsFor } = await import('@wsguard/testing')
+  const es = generateKey('ES256')
+  const key: TrustedKey = { alg: 'ES256', pem: es.publicKey.export({ type: 'spki', format: 'pem' }) as string, jwks: jwks(es) }
+  const tokens: TokenSpec = { kind: 'fresh', key: { alg: es.alg, kid: es.kid, privateJwk: es.privateJwk }, claims: { ...claimsFor(ISS, AUD, 'alice', Date.now(), 3600), scope: 'feed:read', tenant: 'acme' } }
+  const child = startClient()
+  const rows: Array<{ name: string, perHandshake: number, top: Array<[string, number]> }> = []
+  for (const { stack, name } of STACKS) {
+    const served: Served = await forkServer(fileURLToPath(import.meta.url), ['serve', stack], { env: { BENCH_KEY: JSON.stringify(key) } })
+    const batch = (count: number): Parameters<typeof measure>[1] => ({ url: served.url, count, concurrency: 16, carrier: 'header', tokens, expect: 'open', timeoutMs: 60_000 })
+    await measure(child, batch(WARMUP))
+    await served.ask('start')
+    const m = await measure(child, batch(COUNT))
+    const sampled = await served.ask<Sampled>('stop')
+    await served.kill()
+    if (m.wrong > 0) throw new Error(`${name}: ${m.wrong} handshakes did not open (${JSON.stringify(m.outcomes)})`)
+    rows.push({ name, perHandshake: sampled.bytes / m.n, top: sampled.top.map(([site, b]) => [site, b / m.n]) })
+    process.stderr.write(`${name}: done\n`)
+  }
+  child.disconnect()
+  const base = rows[0]?.perHandshake as number
+  console.log(`\n${COUNT} accepted handshakes per configuration after ${WARMUP} unrecorded, fresh ES256 token each; ${machineLine()}\n`)
+  console.log('| server | bytes allocated per handshake (sampled) | above the bare hook |')
+  console.log('|---|---:|---:|')
+  for (const r of rows) console.log(`| ${r.name} | ${Math.round(r.perHandshake).toLocaleString('en-US')} | ${Math.round(r.perHandshake - base).toLocaleString('en-US')} |`)
+  const full = rows[rows.length - 1] as typeof rows[number]
+  console.log('\nWhere the whole stack allocates most (bytes per handshake, by function):\n')
+  for (const [site, b] of full.top) console.log(`- ${Math.round(b)} ${site}`)
+}
+
+if (process.argv[2] === 'serve') await serverProcess(process.argv[3] as Stack)
+else await main()
