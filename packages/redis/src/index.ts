@@ -42,17 +42,30 @@ export interface RedisStores {
   readonly available: boolean
   /**
    * resolves once the revocations kept in Redis are loaded and the command connection is
-   * ready (await it before listening: until then counts, tickets and registry writes fail)
+   * ready (await it before listening: until then counts, tickets and registry writes fail);
+   * rejects if the command connection has ended, or ends meanwhile
    */
   ready(): Promise<void>
   /** stops the heartbeat, removes this instance's sessions from Redis, closes the connections it opened */
   close(): Promise<void>
 }
 
-/** Resolves when `client` can take commands: at once if it can, else at its next 'ready'. */
+const ENDED = 'redis: the command connection has ended (ioredis status "end": quit, disconnected, or its retryStrategy gave up); ready() cannot resolve'
+
+/**
+ * Resolves when `client` can take commands: at once if it can, else at its next 'ready'.
+ * Rejects when it has ended, or ends while waited for: an ended client never comes back by
+ * itself, and a `ready()` that waited for it would hang the app's start.
+ */
 function commandsReady (client: Client): Promise<void> {
   if (client.status === 'ready') return Promise.resolve()
-  return new Promise((resolve) => { client.once('ready', () => { resolve() }) })
+  if (client.status === 'end') return Promise.reject(new Error(ENDED))
+  return new Promise((resolve, reject) => {
+    const onReady = (): void => { client.off('end', onEnd); resolve() }
+    const onEnd = (): void => { client.off('ready', onReady); reject(new Error(ENDED)) }
+    client.once('ready', onReady)
+    client.once('end', onEnd)
+  })
 }
 
 function readerOf (client: Client): Client {
@@ -83,6 +96,7 @@ export function redisStores (connection: RedisConnection, opts?: RedisStoresOpti
   client.on('close', onClose)
   client.on('ready', onReady)
   let closing: Promise<void> | undefined
+  let waiting: Promise<void> | undefined
   return {
     registry,
     revocations,
@@ -91,7 +105,11 @@ export function redisStores (connection: RedisConnection, opts?: RedisStoresOpti
     counters,
     events: health,
     get available () { return health.available },
-    ready: () => Promise.all([revocations.loaded(), commandsReady(client)]).then(() => undefined),
+    ready: () => {
+      // One wait however often it is called (a readiness probe during an outage): no listener pile-up.
+      waiting ??= commandsReady(client).finally(() => { waiting = undefined })
+      return Promise.all([revocations.loaded(), waiting]).then(() => undefined)
+    },
     close: () => {
       closing ??= (async () => {
         await registry.close()
