@@ -88,8 +88,14 @@ export function compileRouteRules (value: unknown, route: string, available: Rea
 
 /** The scope rule a token fails, if any. */
 export function checkScopes (scopes: readonly string[], rules: RouteRules): WsguardErrorCode | undefined {
-  // Indexed loops: this runs on every handshake and refresh, and builds no iterator.
   const { required, allowed } = rules
+  // A principal from an app's own code (session-expiry's `authenticate`) could carry scopes that
+  // are not an array: refused when the route has a scope rule, never read as "no scopes".
+  if (!Array.isArray(scopes)) {
+    if (required.length > 0) return 'WSG_INSUFFICIENT_SCOPE'
+    return allowed !== undefined ? 'WSG_OVERSCOPED_TOKEN' : undefined
+  }
+  // Indexed loops: this runs on every handshake and refresh, and builds no iterator.
   for (let i = 0; i < required.length; i++) {
     if (!scopes.includes(required[i] as string)) return 'WSG_INSUFFICIENT_SCOPE'
   }
