@@ -87,7 +87,13 @@ export function registerWeb (app: FastifyInstance, options: WebOptions): void {
   // Signing out ends what the page was given too: every access token it got is revoked, so
   // its sockets close (4403) and its next handshake or ticket's is refused, rather than both
   // living on until the token expires (another tab's socket, a copied token).
-  app.get('/logout', async (request, reply) => {
+  // A same-origin POST only: the session cookie is SameSite=Lax, which a top-level GET from
+  // another site still carries, so a GET that signed out could be triggered by any link.
+  // GET /logout shows the button instead.
+  const signOutForm = '<form method="post" action="/logout" enctype="text/plain"><button class="primary">Sign out</button></form>'
+  app.get('/logout', async (_request, reply) => html(reply, 200, messagePage('Sign out', `Sign out of the demo? ${signOutForm}`)))
+  app.post('/logout', async (request, reply) => {
+    if (!sameOrigin(request)) return await reply.code(403).send({ error: 'cross-origin' })
     const session = sessions.of(request)
     if (session !== undefined) {
       sessions.end(session.id)

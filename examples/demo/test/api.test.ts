@@ -111,7 +111,7 @@ t.test('signing out closes the sockets of the tokens the page was given, and ref
   const feed = await openFeed(t, d, '/ws/prices/acme', token)
   const other = await openFeed(t, d, '/ws/prices/acme', await accessToken(elsewhere, d))
   const closed = new Promise<[number, string]>((resolve) => feed.ws.on('close', (code, reason) => { resolve([code, String(reason)]) }))
-  t.equal((await here.fetch(`${d.url}logout`)).status, 303)
+  t.equal((await here.fetch(`${d.url}logout`, { method: 'POST', headers: { origin: new URL(d.url).origin } })).status, 303)
   t.same(await within(closed, 'close'), [4403, 'access revoked'], 'the socket of this browser closes at once')
   const ticket = await fetch(`${d.url}ws-ticket`, { method: 'POST', headers: { 'content-type': 'application/json', origin: new URL(d.url).origin, authorization: `Bearer ${token}` }, body: '{"path":"/ws/prices/acme"}' })
   const again = new WebSocket(`${d.url.replace('http', 'ws')}ws/prices/acme`, ['prices.v1'], { headers: { authorization: `Bearer ${token}` } })

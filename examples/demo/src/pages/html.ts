@@ -11,7 +11,8 @@ export function scriptJson (value: unknown): string {
 const STYLE = `
 body{font:15px/1.45 system-ui,sans-serif;margin:0;background:#f6f7f9;color:#1d2330}
 header{background:#1d2330;color:#fff;padding:.7rem 1.2rem;display:flex;gap:1rem;align-items:center}
-header a{color:#9cc3ff}header .who{margin-left:auto}
+header a{color:#9cc3ff}header .who{margin-left:auto}header .who form{display:inline}
+header .who button{padding:0;border:0;background:none;color:#9cc3ff;text-decoration:underline}
 main{max-width:60rem;margin:1.2rem auto;padding:0 1.2rem}
 section{background:#fff;border:1px solid #dde1e7;border-radius:8px;padding:1rem 1.2rem;margin-bottom:1rem}
 h1{font-size:1.3rem;margin:.2rem 0 1rem}h2{font-size:1.05rem;margin:0 0 .6rem}
@@ -29,7 +30,7 @@ ol.log{font:13px ui-monospace,monospace;max-height:14rem;overflow:auto;padding-l
 export function page (title: string, body: string, who?: string): string {
   const nav = who === undefined
     ? ''
-    : `<a href="/">prices</a><a href="/admin">admin</a><span class="who">${escapeHtml(who)} · <a href="/logout">sign out</a></span>`
+    : `<a href="/">prices</a><a href="/admin">admin</a><span class="who">${escapeHtml(who)} · <form method="post" action="/logout" enctype="text/plain"><button>sign out</button></form></span>`
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>${escapeHtml(title)}</title><style>${STYLE}</style></head>
 <body><header><strong>wsguard demo</strong>${nav}</header><main>${body}</main></body></html>`
