@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
-import { principalKey, publishRejection, sendRejection, slidingEstimate, STORE_UNAVAILABLE_HEADERS, type Principal, type WindowCounter, type WindowCounts } from '@wsguard/core'
+import { publishRejection, sendRejection, slidingEstimate, STORE_UNAVAILABLE_HEADERS, type WindowCounter, type WindowCounts } from '@wsguard/core'
 import type { RateWindow } from './options.js'
 import type { StoreAnswer, StoreContext } from './store.js'
 import { SlidingWindow } from './window.js'
@@ -34,15 +34,6 @@ interface Attempt { key: string, route: string, request: FastifyRequest, reply: 
 export function ipKey (ip: string | undefined): string {
   if (ip === undefined) return ''
   return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip
-}
-
-/**
- * The key of a verified principal: core's `principalKey` of its subject and issuer, the key
- * session-expiry's cap and the Redis stores count under. (Joining the two with a space let an
- * issuer and a subject holding spaces, as certificate names do, share one principal's count.)
- */
-export function principalGateKey (p: Principal): string {
-  return principalKey(p.id, p.issuer)
 }
 
 /**

@@ -3,7 +3,7 @@ import type {} from '@fastify/websocket'
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
 import { Registry } from 'prom-client'
 import {
-  ChannelName, appIdentity, assertRegisteredOnce, channel, revocationOrigin, type ChannelMessages, type Principal,
+  ChannelName, appIdentity, assertRegisteredOnce, channel, principalKey, revocationOrigin, type ChannelMessages, type Principal,
   type SessionOpenedMessage, type TimerHandle
 } from '@wsguard/core'
 import { AUDIT_SCHEMA_VERSION, auditSubject, type AuditEvent } from './audit.js'
@@ -11,7 +11,7 @@ import { CappedLabel, auditAction, closeCodeLabel, codeLabel, routeLabel } from 
 import { createMetrics, isAvailable } from './metrics.js'
 import { validateOptions, type RateWindow, type TelemetryConfig, type TelemetryOptions } from './options.js'
 import { DecisionTally } from './decision-tally.js'
-import { ipKey, principalGateKey, StormGate, SOURCE, type Storm } from './gates.js'
+import { ipKey, StormGate, SOURCE, type Storm } from './gates.js'
 import { FailureSpikes, MINUTE_MS } from './spike.js'
 import { storeContext } from './store.js'
 
@@ -150,7 +150,9 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
       prepend(routeOptions, 'preValidation', function wsguardTelemetryPrincipalGate (request, reply, done) {
         const p = request.principal
         if (p == null) return done() // a route without authentication
-        principalGate.check(principalGateKey(p), route, request, reply, done)
+        // core's key, as session-expiry's cap and the Redis stores count under (unambiguous
+        // whatever the issuer and subject hold; certificate names hold spaces)
+        principalGate.check(principalKey(p.id, p.issuer), route, request, reply, done)
       })
     }
     if (metrics !== undefined) {

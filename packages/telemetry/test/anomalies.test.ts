@@ -3,8 +3,6 @@ import { performance } from 'node:perf_hooks'
 import { mintToken } from '@wsguard/testing'
 import { harness, open, connect, until, ISS, AUD } from './helpers.js'
 import { sample } from './prom.js'
-import { principalKey, type Principal } from '@wsguard/core'
-import { principalGateKey } from '../src/gates.js'
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
 
@@ -49,15 +47,6 @@ t.test('a reconnect storm by one principal is throttled; another principal keeps
   t.equal(sample(await h.metrics(), 'wsguard_handshakes_total', { route: '/feed/:tenant', outcome: 'rejected', code: 'WSG_RATE_LIMITED' }), 15)
   h.clock.advance(120_000)
   t.equal('refused' in (await connect(t, `${h.base}/feed/acme`, aliceToken)), false, 'the window passed')
-})
-
-t.test('issuer and subject are counted apart: a space cannot move one principal\'s count to another', async (t) => {
-  // Two principals that the old key (`${issuer} ${subject}`) joined into one: 'x y z'.
-  const a = { id: 'y z', issuer: 'x' } as Principal
-  const b = { id: 'z', issuer: 'x y' } as Principal
-  t.not(principalGateKey(a), principalGateKey(b))
-  t.equal(principalGateKey(a), principalKey('y z', 'x'), "core's key, the one the stores and the cap count under")
-  t.not(principalGateKey({ id: 'alice' } as Principal), principalGateKey({ id: 'alice', issuer: 'undefined' } as Principal), 'no issuer is not the issuer "undefined"')
 })
 
 t.test('a forged sub in a garbage token never counts against the real principal', async (t) => {
