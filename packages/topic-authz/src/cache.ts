@@ -9,19 +9,29 @@ export const DEFAULT_DECISION_CACHE_SIZE = 256
  * entry goes first) and emptied whenever `request.principal` is a different object, which
  * is what an in-band refresh does (principals are frozen and replaced, never mutated).
  * A decision that rests on `maxAuthAgeMs` is kept only until the sign-in is too old.
+ *
+ * Emptying it allocates nothing: every refresh empties the cache of a connection that
+ * decides in-band, and whatever a refresh replaces lives as long as the token and then dies
+ * old, which is the garbage a major GC must collect. So the per-action maps are kept and
+ * cleared, and the insertion order is a ring over arrays that keep their room.
  */
 export class DecisionCache {
   readonly #max: number
   #principal: Principal | null = null
+  // Keyed by action: only configured actions reach the cache, so these maps are few.
   readonly #byAction = new Map<unknown, Map<string, Evaluation>>()
-  readonly #order: Array<Map<string, Evaluation>> = []
+  // The insertion order: entry k (0 = oldest) is #keys[(#head + k) % #keys.length], in map #maps[…].
+  // The ring's room grows up to max; #head leaves 0 only once it is full (an eviction).
+  readonly #maps: Array<Map<string, Evaluation>> = []
   readonly #keys: string[] = []
+  #head = 0
+  #count = 0
 
   constructor (max: number) {
     this.#max = max
   }
 
-  get size (): number { return this.#keys.length }
+  get size (): number { return this.#count }
 
   get (principal: Principal | null, action: unknown, topic: string, now: () => number): Evaluation | undefined {
     if (principal !== this.#principal) {
@@ -38,21 +48,36 @@ export class DecisionCache {
     let topics = this.#byAction.get(action)
     if (topics === undefined) this.#byAction.set(action, topics = new Map())
     if (!topics.has(topic)) {
-      if (this.#keys.length >= this.#max) {
-        // FIFO: drop the oldest entry.
-        const oldTopics = this.#order.shift() as Map<string, Evaluation>
-        oldTopics.delete(this.#keys.shift() as string)
+      if (this.#count >= this.#max) {
+        // FIFO: drop the oldest entry; its slot takes the new one.
+        const oldest = this.#head
+        ;(this.#maps[oldest] as Map<string, Evaluation>).delete(this.#keys[oldest] as string)
+        this.#maps[oldest] = topics
+        this.#keys[oldest] = topic
+        this.#head = (oldest + 1) % this.#keys.length
+      } else if (this.#count < this.#keys.length) {
+        const at = (this.#head + this.#count) % this.#keys.length
+        this.#maps[at] = topics
+        this.#keys[at] = topic
+        this.#count++
+      } else {
+        this.#maps.push(topics)
+        this.#keys.push(topic)
+        this.#count++
       }
-      this.#order.push(topics)
-      this.#keys.push(topic)
     }
     topics.set(topic, evaluation)
   }
 
   #clear (principal: Principal | null): void {
     this.#principal = principal
-    this.#byAction.clear()
-    this.#order.length = 0
-    this.#keys.length = 0
+    if (this.#count === 0) return
+    // Every entry's map is in the ring; clearing one twice costs nothing.
+    for (let k = 0; k < this.#count; k++) {
+      const topics = this.#maps[(this.#head + k) % this.#keys.length] as Map<string, Evaluation>
+      if (topics.size > 0) topics.clear()
+    }
+    this.#head = 0
+    this.#count = 0
   }
 }

@@ -1,9 +1,11 @@
 import t from 'tap'
+import fc from 'fast-check'
+import type { Principal } from '@wsguard/core'
 import { FakeClock } from '@wsguard/testing'
 import { DecisionCache } from '../src/cache.js'
 import { RuleSet, evaluate, type Evaluation } from '../src/policy.js'
 import { compileRules } from '../src/rules.js'
-import { principal } from './helpers.js'
+import { holds, principal } from './helpers.js'
 
 const ev = (allow: boolean, until = Number.POSITIVE_INFINITY): Evaluation => ({ decision: { allow }, until })
 const now = (): number => 0
@@ -56,4 +58,40 @@ t.test('a decision that rests on maxAuthAgeMs is kept only while the sign-in is 
   clock.advance(1)
   t.equal(cache.get(p, 'subscribe', 'a', clockNow), undefined, 'gone once stale')
   t.equal(evaluate(sets, p, 'subscribe', ['a'], clockNow, fail).decision.reason, 'stale-auth')
+})
+
+t.test('property: it behaves as a bounded FIFO map that each new principal empties', async (t) => {
+  const principals = [principal(), principal(), null]
+  const op = fc.record({
+    set: fc.boolean(),
+    who: fc.integer({ min: 0, max: 2 }),
+    action: fc.constantFrom('subscribe', 'publish'),
+    topic: fc.constantFrom('a', 'b', 'c', 'd', 'e'),
+    allow: fc.boolean()
+  })
+  holds(t, fc.property(fc.integer({ min: 1, max: 4 }), fc.array(op, { maxLength: 60 }), (max, ops) => {
+    const cache = new DecisionCache(max)
+    // The reference: entries in insertion order, the oldest first.
+    let model: Array<{ key: string, allow: boolean }> = []
+    let owner: Principal | null | undefined
+    for (const o of ops) {
+      const p = principals[o.who] as Principal | null
+      if (p !== owner) { model = []; owner = p }
+      const key = `${o.action} ${o.topic}`
+      if (o.set) {
+        cache.set(p, o.action, o.topic, ev(o.allow))
+        const at = model.findIndex((e) => e.key === key)
+        if (at >= 0) (model[at] as { allow: boolean }).allow = o.allow
+        else {
+          if (model.length >= max) model.shift()
+          model.push({ key, allow: o.allow })
+        }
+      } else {
+        const got = cache.get(p, o.action, o.topic, now)
+        if (got?.decision.allow !== model.find((e) => e.key === key)?.allow) return false
+      }
+      if (cache.size !== model.length) return false
+    }
+    return true
+  }), 2000)
 })

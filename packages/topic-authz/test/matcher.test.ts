@@ -1,11 +1,11 @@
-import t, { type Test } from 'tap'
+import t from 'tap'
 import fc from 'fast-check'
 import { parseTopic } from '../src/topic.js'
 import { parsePattern } from '../src/pattern.js'
 import { compileRule, compileRules, type CompileContext } from '../src/rules.js'
 import { SegmentTrie } from '../src/trie.js'
 import { compilePath, valueMatches } from '../src/paths.js'
-import { principal } from './helpers.js'
+import { holds, principal } from './helpers.js'
 import { referenceDecide, referenceMatches } from './reference.js'
 import Fastify from 'fastify'
 import { ChannelName, channel, type TopicDecisionMessage } from '@wsguard/core'
@@ -103,13 +103,6 @@ const patternArb = fc.tuple(
 ).filter(([segs, rest]) => segs.length > 0 || rest)
   .map(([segs, rest]) => [...segs.map((s, i) => (s === '{}' ? `{c${i}}` : s)), ...(rest ? ['>'] : [])].join('.'))
 const topicArb = fc.array(literal, { minLength: 1, maxLength: 7 }).map((s) => s.join('.'))
-
-/** Runs a property and asserts it held for every run (fast-check's report is the message). */
-function holds (t: Test, property: fc.IProperty<never> | fc.IProperty<unknown[]>, numRuns: number): void {
-  const details = fc.check(property as fc.IProperty<unknown[]>, { numRuns })
-  t.equal(details.failed, false, fc.defaultReportMessage(details) ?? '')
-  t.equal(details.numRuns, numRuns)
-}
 
 t.test('property: the trie and the naive reference agree on random patterns and topics', async (t) => {
   holds(t, fc.property(fc.array(patternArb, { minLength: 1, maxLength: 30 }), fc.array(topicArb, { minLength: 1, maxLength: 20 }), (patterns, topics) => {
