@@ -7,7 +7,12 @@ import { describeFailure, loggableUrl } from './failures.js'
 import { TokenCache } from './token-cache.js'
 import { isFetchableUrl } from './urls.js'
 
-export type Verify = (token: string) => Record<string, unknown>
+/**
+ * Verifies a token's signature (and the claims fast-jwt checks). `remember` (default true):
+ * add the claims to the key's verified-token cache; a token found there is never verified
+ * again, remembered or not.
+ */
+export type Verify = (token: string, remember?: boolean) => Record<string, unknown>
 
 export interface VerifierSettings {
   cacheSize: number
@@ -213,12 +218,12 @@ export class IssuerKeys {
       ...(c.typ !== undefined ? { checkTyp: c.typ } : {})
     }) as Verify
     const cache = entry.verified
-    return (token) => {
+    return (token, remember = true) => {
       const now = clock.now()
       const hit = cache.get(token, now)
       if (hit !== undefined) return hit
       const claims = verify(token)
-      cache.set(token, claims, now)
+      if (remember) cache.set(token, claims, now)
       return claims
     }
   }
