@@ -43,15 +43,33 @@ export function handshakeChecksOf (request: { readonly routeOptions: { readonly 
   return (config?.[kHandshakeChecks] as readonly HandshakeCheck[] | undefined) ?? NONE
 }
 
+const PASSED: Promise<undefined> = Promise.resolve(undefined)
+
 /**
  * Runs every check registered on the request's route against `principal`, in order, and
  * resolves with the first refusal's code, or `undefined` when all pass. Rejects when a check
  * throws or rejects: the caller must refuse.
+ *
+ * Checks that answer synchronously are run without awaiting each: an in-band refresh runs
+ * them all, and an `await` per check allocated about 1.4 KiB per refresh.
  */
-export async function runHandshakeChecks (request: FastifyRequest, principal: Principal): Promise<WsguardErrorCode | undefined> {
-  for (const { check } of handshakeChecksOf(request)) {
-    const code = await check(request, principal)
-    if (code !== undefined) return code
+export function runHandshakeChecks (request: FastifyRequest, principal: Principal): Promise<WsguardErrorCode | undefined> {
+  return runFrom(handshakeChecksOf(request), 0, request, principal)
+}
+
+function runFrom (checks: readonly HandshakeCheck[], from: number, request: FastifyRequest, principal: Principal): Promise<WsguardErrorCode | undefined> {
+  for (let k = from; k < checks.length; k++) {
+    let code: ReturnType<HandshakeCheck['check']>
+    try {
+      code = (checks[k] as HandshakeCheck).check(request, principal)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    // Any thenable, not only a native promise, is waited for.
+    if (typeof (code as { then?: unknown } | undefined)?.then === 'function') {
+      return Promise.resolve(code).then((c) => c !== undefined ? c : runFrom(checks, k + 1, request, principal))
+    }
+    if (code !== undefined) return Promise.resolve(code)
   }
-  return undefined
+  return PASSED
 }

@@ -45,3 +45,20 @@ t.test('a check that throws or rejects makes the run reject (the caller refuses)
   await t.rejects(runHandshakeChecks(requests[0] as FastifyRequest, alice), { message: 'store down' })
   await t.rejects(runHandshakeChecks(requests[1] as FastifyRequest, alice), { message: 'timeout' })
 })
+
+t.test('an asynchronous pass goes on to the next check; the checks run in order whatever they answer', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  const order: string[] = []
+  app.addHook('onRoute', (route: RouteOptions) => {
+    addHandshakeCheck(route, { source: 'async', check: async () => { order.push('async'); return undefined } })
+    addHandshakeCheck(route, { source: 'sync', check: (_r, p) => { order.push('sync'); return p.id === 'alice' ? undefined : 'WSG_TOKEN_INVALID' } })
+  })
+  let seen: FastifyRequest | undefined
+  app.get('/r', async (request) => { seen = request; return 'ok' })
+  await app.inject('/r')
+  const request = seen as FastifyRequest
+  t.equal(await runHandshakeChecks(request, alice), undefined)
+  t.equal(await runHandshakeChecks(request, { ...alice, id: 'mallory' }), 'WSG_TOKEN_INVALID', 'the refusal after an asynchronous pass')
+  t.same(order, ['async', 'sync', 'async', 'sync'])
+})
