@@ -1,7 +1,8 @@
 import t from 'tap'
 import fc from 'fast-check'
 import { FakeClock } from '@wsguard/testing'
-import { Scheduler, schedulerFor, type Scheduled } from '../src/scheduler.js'
+import { Scheduler, schedulerFor, SLICE_MS, type Scheduled } from '../src/scheduler.js'
+import type { TimerClock, TimerHandle } from '@wsguard/core'
 
 function item (log: Array<[string, number]>, name: string, onFire?: () => void): Scheduled & { name: string } {
   return { name, dueAt: 0, heapIndex: -1, fire (now) { log.push([name, now]); onFire?.() } }
@@ -83,4 +84,31 @@ t.test('property: random arms, moves and cancels fire exactly the live items, in
     return fired.length === expected.size && fired.every(([id, now], i) => expected.get(id) === now && now === want[i]) && s.size === 0
   }), { numRuns: 300 })
   t.pass('300 random sequences')
+})
+
+t.test('one turn fires due items for at most SLICE_MS of the clock; the rest fire on the next turn', async (t) => {
+  // A clock the items move as they fire (each takes 1 ms), with its timers in the test's hands.
+  let now = 0
+  const timers: Array<{ fn: () => void, delayMs: number }> = []
+  const clock: TimerClock = {
+    now: () => now,
+    setTimer: (fn, delayMs) => { const h = { fn, delayMs }; timers.push(h); return h as TimerHandle },
+    clearTimer: (h) => { timers.splice(timers.indexOf(h as typeof timers[number]), 1) }
+  }
+  const errors: unknown[] = []
+  const s = new Scheduler(clock, (e) => errors.push(e))
+  const log: Array<[string, number]> = []
+  for (let i = 0; i < 5; i++) s.arm(item(log, `i${i}`, () => { now += 1 }), 10)
+  t.equal(timers.length, 1)
+  now = 10
+  ;(timers.shift() as typeof timers[number]).fn()
+  t.equal(log.length, 2, `${SLICE_MS} ms of firing (1 ms each), then it yields`)
+  t.same(timers.map((x) => x.delayMs), [0], 'what is still due is re-armed at once, for the next turn')
+  ;(timers.shift() as typeof timers[number]).fn()
+  t.equal(log.length, 4)
+  ;(timers.shift() as typeof timers[number]).fn()
+  t.same(log.map(([name]) => name).sort(), ['i0', 'i1', 'i2', 'i3', 'i4'], 'each fired once (equal deadlines in no set order)')
+  t.equal(timers.length, 0, 'nothing left, no timer')
+  t.equal(s.size, 0)
+  t.same(errors, [])
 })
