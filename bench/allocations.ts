@@ -8,10 +8,10 @@
 // (one sample per 256 bytes on average; V8 scales each sample to an estimate of the bytes).
 // The load is bench/client.ts's: a fresh ES256 token per connection, opened and closed.
 import './built.js'
-import { Session } from 'node:inspector/promises'
 import { fileURLToPath } from 'node:url'
 import type { AddressInfo } from 'node:net'
 import type { TokenSpec } from './client.js'
+import { startHeapSampling, type Sampled } from './heap-sampling.js'
 import { answerParent, forkServer, machineLine, measure, socketTracker, startClient, type Served } from './lib.js'
 import { AUD, ISS, stackApp, type Stack, type TrustedKey } from './stack-app.js'
 
@@ -26,40 +26,21 @@ const STACKS: Array<{ stack: Stack, name: string }> = [
   { stack: 'full', name: '+ telemetry = whole stack' }
 ]
 
-interface ProfileNode { callFrame: { functionName: string, url: string, lineNumber: number }, selfSize: number, children: ProfileNode[] }
-/** What a server sampled: the bytes, and the functions that allocated most (bytes each). */
-export interface Sampled { bytes: number, top: Array<[string, number]> }
-
-function summarize (head: ProfileNode): Sampled {
-  const bySite = new Map<string, number>()
-  let bytes = 0
-  const walk = (node: ProfileNode): void => {
-    bytes += node.selfSize
-    const { functionName, url, lineNumber } = node.callFrame
-    const site = `${functionName === '' ? '(anonymous)' : functionName} ${url.split('/').slice(-3).join('/')}:${lineNumber + 1}`
-    bySite.set(site, (bySite.get(site) ?? 0) + node.selfSize)
-    for (const child of node.children) walk(child)
-  }
-  walk(head)
-  return { bytes, top: [...bySite].sort((a, b) => b[1] - a[1]).slice(0, TOP) }
-}
-
 async function serverProcess (stack: Stack): Promise<void> {
   const app = await stackApp(stack, 'off', JSON.parse(process.env.BENCH_KEY as string) as TrustedKey)
   const sockets = socketTracker()
   sockets.track(app)
-  const session = new Session()
-  session.connect()
+  let sampling: Awaited<ReturnType<typeof startHeapSampling>> | undefined
   answerParent(`ws://127.0.0.1:${(app.server.address() as AddressInfo).port}/feed/acme`, sockets, {
     start: async () => {
       await sockets.settle()
-      await session.post('HeapProfiler.startSampling', { samplingInterval: 256, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as never)
+      sampling = await startHeapSampling(256, true, TOP)
       return true
     },
     stop: async () => {
       await sockets.settle()
-      const { profile } = await session.post('HeapProfiler.stopSampling') as unknown as { profile: { head: ProfileNode } }
-      return summarize(profile.head)
+      const { bytes, top } = await (sampling as NonNullable<typeof sampling>).stop()
+      return { bytes, top }
     }
   })
 }

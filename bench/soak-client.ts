@@ -5,7 +5,8 @@
 // by the client (churn). 'probe': holds no load, and times handshakes one at a time.
 import './built.js'
 import { createPrivateKey } from 'node:crypto'
-import WebSocket from 'ws'
+import { createConnection, type NetConnectOpts } from 'node:net'
+import WebSocket, { type ClientOptions } from 'ws'
 import { mintToken, type TestKey } from '@wsguard/testing'
 
 export interface Plan {
@@ -67,7 +68,9 @@ export type ClientMessage =
   | { type: 'ramped', ms: number }
   | { type: 'quiesced', pending: number }
   | { type: 'report', tally: Tally }
-  | { type: 'latencies', ms: number[], failed: Record<string, number> }
+  | { type: 'latencies', ms: number[], at: number[], connected: number[], subjects: string[], failed: Record<string, number> }
+  // connected[i]: when handshake i's TCP connection was established, on the client's side (ms since the epoch)
+  // at[i]: when handshake i started (ms since the epoch, sub-ms), to set it beside the server's GC pauses
 
 const tally: Tally = {
   opened: 0,
@@ -127,9 +130,12 @@ function signingKey (p: Plan): TestKey {
   return { alg: p.key.alg, kid: p.key.kid, privateKey } as TestKey
 }
 
-function open (tenant: string, token: string): WebSocket {
+function open (tenant: string, token: string, onConnect?: () => void): WebSocket {
   const url = `ws://127.0.0.1:${plan.port}/feed/${tenant}`
-  return new WebSocket(url, { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false })
+  const options: ClientOptions = { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false }
+  // The probe notes when its TCP connection is up: what comes before is the client's, what comes after the server's.
+  if (onConnect !== undefined) options.createConnection = (o) => createConnection(o as NetConnectOpts).once('connect', onConnect)
+  return new WebSocket(url, options)
 }
 
 function otherTenant (slot: Slot): string { return `t${(Number(slot.tenant.slice(1)) + 1) % 50}` }
@@ -291,33 +297,43 @@ async function report (timeoutMs: number): Promise<Tally> {
 const probeState = { stop: false }
 let probed = 0
 
-function probeOnce (): Promise<number | string> {
+function probeOnce (): Promise<{ ms: number | string, at: number, connected: number, subject: string }> {
   const slot = { i: probed, subject: `probe-${probed}`, tenant: 't0', minted: 0 }
   probed++
   const token = tokenFor(slot)
   return new Promise((resolve) => {
     const started = performance.now()
-    const ws = open('t0', token)
+    const at = performance.timeOrigin + started
+    let connected = Number.NaN
+    const ws = open('t0', token, () => { connected = performance.timeOrigin + performance.now() })
     let ms: number | string = 'no-open'
-    ws.on('unexpected-response', (req, res) => { res.resume(); req.destroy(); resolve(String(res.statusCode)) })
+    ws.on('unexpected-response', (req, res) => { res.resume(); req.destroy(); resolve({ ms: String(res.statusCode), at, connected, subject: slot.subject }) })
     ws.on('error', () => { ms = 'socket-error' })
     ws.on('open', () => { ms = performance.now() - started; tally.opened++; ws.close(1000, 'probe') })
-    ws.on('close', (code) => { if (typeof ms === 'number') bump(tally.closedByCode, code); resolve(ms) })
+    ws.on('close', (code) => { if (typeof ms === 'number') bump(tally.closedByCode, code); resolve({ ms, at, connected, subject: slot.subject }) })
   })
 }
 
 async function probeRun (count: number, intervalMs: number): Promise<Extract<ClientMessage, { type: 'latencies' }>> {
   const ms: number[] = []
+  const at: number[] = []
+  const subjects: string[] = []
+  const connected: number[] = []
   const failed: Record<string, number> = {}
   for (let k = 0; k < count && !probeState.stop; k++) {
     const next = Date.now() + intervalMs
     const r = await probeOnce()
-    if (typeof r === 'string') bump(failed, r)
-    else ms.push(r)
+    if (typeof r.ms === 'string') bump(failed, r.ms)
+    else {
+      ms.push(r.ms)
+      at.push(r.at)
+      subjects.push(r.subject)
+      connected.push(r.connected)
+    }
     const wait = next - Date.now()
     if (wait > 0) await sleep(wait)
   }
-  return { type: 'latencies', ms, failed }
+  return { type: 'latencies', ms, at, connected, subjects, failed }
 }
 
 function send (m: ClientMessage): void { process.send?.(m) }

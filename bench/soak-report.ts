@@ -2,7 +2,7 @@
 // whether the run passed. bench/README.md ("Soak") says what each aim means.
 import { cpus, loadavg, totalmem } from 'node:os'
 import type { CpuShare } from './soak-cpu.js'
-import type { MetricSummary, ServerMessage } from './soak-server.js'
+import type { GcPause, MetricSummary, ProbeTimes, ServerMessage } from './soak-server.js'
 import type { ClientMessage, Tally } from './soak-client.js'
 
 /** The aims: the latest 4401 past its announced deadline, refreshes without an answer, p99 loaded / unloaded. */
@@ -28,6 +28,8 @@ export interface Settings {
   pinned: boolean
   /** node flags of the server process (SERVER_FLAGS) */
   serverFlags: string[]
+  /** the load clients' nice value (SOAK_CLIENT_NICE) */
+  clientNice: number
 }
 
 /** What it saw. */
@@ -45,6 +47,10 @@ export interface Run {
   closeMs: number
   /** server side: close 4401 sent, minus expiry + grace */
   serverLateMs: number[]
+  /** the server's GC pauses through the run, with their times */
+  gcPauses: GcPause[]
+  /** the server's side of each probe handshake, by the probe's subject */
+  probes: Record<string, ProbeTimes>
   pendingAtEnd: number
 }
 
@@ -88,6 +94,56 @@ export function progress (s: Sample, startedAt: number): string {
 }
 
 interface Row { what: string, measured: string, target: string, met: boolean }
+
+/**
+ * The probe's handshakes under load slower than the aim allows (2× the unloaded p99): how many
+ * overlapped one of the server's GC pauses, by the pause's kind (a handshake that overlapped
+ * several counts under the longest), and where their time went, phase by phase, against the
+ * same phases of every probe handshake under load.
+ */
+export function slowProbes (r: Pick<Run, 'unloaded' | 'loaded' | 'gcPauses' | 'probes'>): string {
+  const limit = AIMS.p99Ratio * quantile(r.unloaded.ms, 0.99)
+  const pauses = [...r.gcPauses].sort((a, b) => a.at - b.at)
+  const byKind: Record<string, number> = {}
+  const phases = { all: newPhases(), slow: newPhases() }
+  let slow = 0
+  let none = 0
+  for (let i = 0; i < r.loaded.ms.length; i++) {
+    const ms = r.loaded.ms[i] as number
+    const from = r.loaded.at[i] as number
+    const server = r.probes[r.loaded.subjects[i] as string]
+    const connected = r.loaded.connected[i] as number
+    if (server !== undefined) addPhases(phases.all, from, connected, ms, server)
+    if (ms <= limit) continue
+    slow++
+    if (server !== undefined) addPhases(phases.slow, from, connected, ms, server)
+    let longest: GcPause | undefined
+    for (const g of pauses) {
+      if (g.at > from + ms) break
+      if (g.at + g.ms >= from && (longest === undefined || g.ms > longest.ms)) longest = g
+    }
+    if (longest === undefined) none++
+    else byKind[longest.kind] = (byKind[longest.kind] ?? 0) + 1
+  }
+  const kinds = Object.entries(byKind).map(([k, n]) => `${n} ${k}`).join(', ')
+  const row = (name: string, p: Phases): string => `| ${name} | ${p.connect.length} | ` +
+    [p.connect, p.accept, p.read, p.hooks, p.back].map((xs) => `${f1(quantile(xs, 0.5))} / ${f1(quantile(xs, 0.99))} / ${f1(max(xs))}`).join(' | ') + ' |'
+  return `\nProbe handshakes under load slower than ${AIMS.p99Ratio}× the unloaded p99 (${f1(limit)} ms): ${slow} of ` +
+    `${r.loaded.ms.length} (${f1(100 * slow / Math.max(1, r.loaded.ms.length))}%); ${slow - none} overlapped a GC pause of ` +
+    `the server${kinds === '' ? '' : ` (${kinds})`}, ${none} did not. Where their time went, ms (p50 / p99 / max):\n\n` +
+    '| probe handshakes under load | n | client start → TCP connected (client) | → accepted (server) | → request read | → handler (hooks, verify, 101) | → client open |\n' +
+    '|---|---:|---|---|---|---|---|\n' + row('all', phases.all) + '\n' + row('the slow ones', phases.slow)
+}
+
+interface Phases { connect: number[], accept: number[], read: number[], hooks: number[], back: number[] }
+function newPhases (): Phases { return { connect: [], accept: [], read: [], hooks: [], back: [] } }
+function addPhases (p: Phases, from: number, connected: number, ms: number, server: ProbeTimes): void {
+  p.connect.push(connected - from)
+  p.accept.push(server.accepted - connected)
+  p.read.push(server.request - server.accepted)
+  p.hooks.push(server.open - server.request)
+  p.back.push(from + ms - server.open)
+}
 
 function aims (r: Run): Row[] {
   const t = r.total
@@ -145,7 +201,7 @@ export function report (s: Settings, r: Run): boolean {
     `churn ${s.churnPerS}/s; ramp: ${s.sessions} handshakes in ${(r.rampMs / 1000).toFixed(1)} s ` +
     `(${(s.sessions / r.rampMs * 1000).toFixed(0)}/s, ${s.rampConcurrency * s.clients} at a time).`)
   console.log(`${s.pinned ? 'Server pinned to core 1, the clients and the probe to core 0' : 'Not pinned'}; server node flags: ` +
-    `${s.serverFlags.length > 0 ? s.serverFlags.join(' ') : 'none'}.\n`)
+    `${s.serverFlags.length > 0 ? s.serverFlags.join(' ') : 'none'}; load clients at nice ${s.clientNice}.\n`)
 
   const codes = [...new Set([...Object.keys(t.closedByCode), ...Object.keys(r.server.closedByCode)])].sort()
   const countsAgree = t.opened === r.server.accepted &&
@@ -169,6 +225,8 @@ export function report (s: Settings, r: Run): boolean {
   for (const [name, xs] of latencies) {
     console.log(`| ${name} | ${xs.length} | ${f1(quantile(xs, 0.5))} | ${f1(quantile(xs, 0.99))} | ${f1(max(xs))} |`)
   }
+
+  console.log(slowProbes(r))
 
   const late = r.serverLateMs
   console.log('\nClose 4401 sent by the server past expiry + grace (its share of the lateness above): ' +

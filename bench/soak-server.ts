@@ -4,8 +4,8 @@
 // decisions. Every SAMPLE_MS it reports RSS, heap, event-loop delay and open sockets; on
 // 'stop' it closes (every session 1001) and reports what telemetry counted.
 import './built.js'
-import { readFileSync } from 'node:fs'
-import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks'
 import type { AddressInfo } from 'node:net'
 import Fastify from 'fastify'
 import websocket from '@fastify/websocket'
@@ -15,6 +15,7 @@ import { sessionExpiry } from '@wsguard/session-expiry'
 import { topicAuthz } from '@wsguard/topic-authz'
 import { telemetry } from '@wsguard/telemetry'
 import type { jwks } from '@wsguard/testing'
+import { startHeapSampling } from './heap-sampling.js'
 
 export const ISS = 'https://idp.soak'
 export const AUD = 'soak-api'
@@ -25,7 +26,7 @@ export const GRACE_MS = 5_000
 export type ServerMessage =
   | { type: 'listening', port: number, openFiles: number }
   | { type: 'sample' } & Sample
-  | { type: 'stopped', closeMs: number, metrics: MetricSummary, lateMs: number[] }
+  | { type: 'stopped', closeMs: number, metrics: MetricSummary, lateMs: number[], gcPauses: GcPause[], probes: Record<string, ProbeTimes> }
 
 /** One interval of the server: memory, open sockets, event-loop delay past the timer, GC pauses (ms). */
 export interface Sample {
@@ -39,6 +40,17 @@ export interface Sample {
   gcMaxMs: number
   gcMs: number
 }
+
+/** A garbage collection of the server: when it started (ms since the epoch), how long, which kind. */
+export interface GcPause { at: number, ms: number, kind: 'minor' | 'major' | 'incremental' | 'weak callbacks' | 'other' }
+
+const GC_KINDS: Record<number, GcPause['kind']> = { 1: 'minor', 4: 'major', 8: 'incremental', 16: 'weak callbacks' }
+
+/**
+ * The server's side of one probe handshake (ms since the epoch): its connection accepted, its
+ * request read (the first hook), its socket handed to the route's handler.
+ */
+export interface ProbeTimes { accepted: number, request: number, open: number }
 
 export interface MetricSummary {
   accepted: number
@@ -76,6 +88,12 @@ async function main (): Promise<void> {
   const late: number[] = []
   const app = Fastify({ logger: { level: 'info', stream: pino.destination({ dest: '/dev/null', sync: false }) } })
   await app.register(websocket)
+  // The probe's handshakes, phase by phase, to tell the server's delays from the clients'.
+  const probes: Record<string, ProbeTimes> = {}
+  const kAt = Symbol('soak.at')
+  const stamp = (): number => performance.timeOrigin + performance.now()
+  app.server.on('connection', (socket: object) => { (socket as Record<symbol, number>)[kAt] = stamp() })
+  app.addHook('onRequest', (req, _reply, done) => { (req as unknown as Record<symbol, number>)[kAt] = stamp(); done() })
   await app.register(telemetry, {
     anomalies: {
       // Every client is 127.0.0.1: the per-IP limit is far above the load; the per-principal
@@ -88,7 +106,7 @@ async function main (): Promise<void> {
       failureSpike: { ratio: 5, minPerMinute: 20 }
     }
   })
-  await app.register(authHandshake, { jwt: { issuer: ISS, audience: AUD, algorithms: ['ES256'], jwks: keySet } })
+  await app.register(authHandshake, { jwt: { issuer: ISS, audience: AUD, algorithms: ['ES256'], jwks: keySet }, ...(process.env.SOAK_TOKEN_CACHE !== undefined ? { verifiedTokenCacheSize: Number(process.env.SOAK_TOKEN_CACHE) } : {}) })
   await app.register(sessionExpiry, { noticeMs: NOTICE_MS, graceMs: GRACE_MS, refresh: true })
   await app.register(topicAuthz, {})
   app.get<{ Params: { tenant: string } }>('/feed/:tenant', {
@@ -101,6 +119,10 @@ async function main (): Promise<void> {
       handshakeTopic: { action: 'subscribe', topic: 'orders.{params.tenant}.all' }
     }
   }, (socket, req) => {
+    const id = req.principal?.id
+    if (id?.startsWith('probe-') === true) {
+      probes[id] = { accepted: (req.raw.socket as unknown as Record<symbol, number>)[kAt] as number, request: (req as unknown as Record<symbol, number>)[kAt] as number, open: stamp() }
+    }
     // Instrumentation: when session-expiry sends close 4401, how late past expiry + grace (the server's
     // share of the lateness the clients see). ws calls close() again on the peer's answer: the first call counts.
     const close = socket.close.bind(socket)
@@ -127,10 +149,14 @@ async function main (): Promise<void> {
   const ms = (ns: number): number => Math.max(0, Math.round(ns / 1e4 - 1000) / 100)
   // Garbage collection in the interval: the longest pause and the total, to tell a GC stall from the others.
   const gc = { max: 0, total: 0 }
+  // Every pause, with its time, for the report to set beside the probe's slow handshakes (bounded).
+  const gcPauses: GcPause[] = []
   new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
       gc.max = Math.max(gc.max, e.duration)
       gc.total += e.duration
+      const kind = GC_KINDS[((e as { detail?: { kind?: number } }).detail)?.kind ?? 0] ?? 'other'
+      if (gcPauses.length < 1_000_000) gcPauses.push({ at: performance.timeOrigin + e.startTime, ms: e.duration, kind })
     }
   }).observe({ entryTypes: ['gc'] })
   const sampler = setInterval(() => {
@@ -152,9 +178,12 @@ async function main (): Promise<void> {
     gc.total = 0
   }, sampleMs)
 
+  const heapProfile = sampleHeap()
+
   process.on('message', (m: { type: string }) => {
     if (m.type !== 'stop') return
     clearInterval(sampler)
+    heapProfile()
     const started = Date.now()
     app.close().then(async () => {
       const closeMs = Date.now() - started
@@ -166,6 +195,8 @@ async function main (): Promise<void> {
         type: 'stopped',
         closeMs,
         lateMs: late,
+        gcPauses,
+        probes,
         metrics: {
           accepted: Object.values(handshakes('accepted')).reduce((a, b) => a + b, 0),
           rejected: handshakes('rejected'),
@@ -179,6 +210,34 @@ async function main (): Promise<void> {
     }, (err: unknown) => { console.error('soak server: close failed', err); process.exit(1) })
   })
   send({ type: 'listening', port: (app.server.address() as AddressInfo).port, openFiles: openFilesLimit() })
+}
+
+/**
+ * HEAP_PROFILE=<file>: from HEAP_PROFILE_FROM_S seconds after listening (100) to the stop, V8's
+ * sampling heap profiler runs (one sample per 4 KiB), keeping collected objects unless
+ * HEAP_PROFILE_LIVE=1; the file gets the bytes per second and the functions that allocated most,
+ * and `<file>.heapprofile` the profile itself (Chrome DevTools opens it).
+ * For finding what the steady state allocates; it slows the server, so not for the aims.
+ */
+function sampleHeap (): () => void {
+  const file = process.env.HEAP_PROFILE
+  if (file === undefined || file === '') return () => {}
+  const live = process.env.HEAP_PROFILE_LIVE === '1'
+  let started = 0
+  let sampling: Awaited<ReturnType<typeof startHeapSampling>> | undefined
+  setTimeout(() => {
+    startHeapSampling(4096, !live, 60).then((s) => { sampling = s; started = Date.now() }, (err: unknown) => { console.error(err) })
+  }, Number(process.env.HEAP_PROFILE_FROM_S ?? 100) * 1000).unref()
+  return () => {
+    if (sampling === undefined) return
+    const seconds = (Date.now() - started) / 1000
+    sampling.stop().then((r) => {
+      const lines = [`${live ? 'live at the stop' : 'allocated'}: ${Math.round(r.bytes / 1024)} KiB over ${seconds.toFixed(1)} s = ${Math.round(r.bytes / seconds / 1024)} KiB/s`]
+      for (const [site, b] of r.top) lines.push(`${Math.round(b / seconds / 1024)} KiB/s  ${site}`)
+      writeFileSync(file, lines.join('\n') + '\n')
+      writeFileSync(`${file}.heapprofile`, JSON.stringify(r.profile))
+    }, (err: unknown) => { console.error(err) })
+  }
 }
 
 function send (m: ServerMessage): void { process.send?.(m) }
