@@ -60,13 +60,15 @@ export function runHandshakeChecks (request: FastifyRequest, principal: Principa
 function runFrom (checks: readonly HandshakeCheck[], from: number, request: FastifyRequest, principal: Principal): Promise<WsguardErrorCode | undefined> {
   for (let k = from; k < checks.length; k++) {
     let code: ReturnType<HandshakeCheck['check']>
+    let thenable: boolean
     try {
       code = (checks[k] as HandshakeCheck).check(request, principal)
+      // Any thenable, not only a native promise, is waited for (its `then` read here: a getter may throw).
+      thenable = typeof (code as { then?: unknown } | undefined)?.then === 'function'
     } catch (err) {
       return Promise.reject(err)
     }
-    // Any thenable, not only a native promise, is waited for.
-    if (typeof (code as { then?: unknown } | undefined)?.then === 'function') {
+    if (thenable) {
       return Promise.resolve(code).then((c) => c !== undefined ? c : runFrom(checks, k + 1, request, principal))
     }
     if (code !== undefined) return Promise.resolve(code)

@@ -62,3 +62,32 @@ t.test('an asynchronous pass goes on to the next check; the checks run in order 
   t.equal(await runHandshakeChecks(request, { ...alice, id: 'mallory' }), 'WSG_TOKEN_INVALID', 'the refusal after an asynchronous pass')
   t.same(order, ['async', 'sync', 'async', 'sync'])
 })
+
+t.test('synchronous checks have all run when runHandshakeChecks returns; any thenable is waited for; a throwing then getter rejects', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  const order: string[] = []
+  const kind = (url: string): HandshakeCheck['check'] => {
+    if (url === '/thenable') return () => ({ then (resolve: (c: undefined) => void) { order.push('thenable'); resolve(undefined) } }) as never
+    if (url === '/getter') return () => ({ get then (): never { throw new Error('then getter') } }) as never
+    return () => { order.push('sync'); return undefined }
+  }
+  app.addHook('onRoute', (route: RouteOptions) => {
+    addHandshakeCheck(route, { source: 'first', check: kind(route.url) })
+    addHandshakeCheck(route, { source: 'second', check: () => { order.push('second'); return undefined } })
+  })
+  const requests = new Map<string, FastifyRequest>()
+  for (const url of ['/sync', '/thenable', '/getter']) app.get(url, async (request) => { requests.set(url, request); return 'ok' })
+  for (const url of ['/sync', '/thenable', '/getter']) await app.inject(url)
+  const pending = runHandshakeChecks(requests.get('/sync') as FastifyRequest, alice)
+  t.same(order, ['sync', 'second'], 'both ran before it returned, with no await between them')
+  t.equal(await pending, undefined)
+  order.length = 0
+  t.equal(await runHandshakeChecks(requests.get('/thenable') as FastifyRequest, alice), undefined)
+  t.same(order, ['thenable', 'second'], 'a thenable that is not a promise was waited for, then the next check ran')
+  order.length = 0
+  const getter = runHandshakeChecks(requests.get('/getter') as FastifyRequest, alice)
+  t.ok(getter instanceof Promise, 'a promise, not a synchronous throw')
+  await t.rejects(getter, { message: 'then getter' })
+  t.same(order, [], 'nothing after the failing check ran')
+})

@@ -1,7 +1,7 @@
 import t from 'tap'
 import fc from 'fast-check'
 import { FakeClock } from '@wsguard/testing'
-import { Scheduler, schedulerFor, SLICE_MS, type Scheduled } from '../src/scheduler.js'
+import { CATCH_UP_MS, Scheduler, schedulerFor, SLICE_MS, type Scheduled } from '../src/scheduler.js'
 import type { TimerClock, TimerHandle } from '@wsguard/core'
 
 function item (log: Array<[string, number]>, name: string, onFire?: () => void): Scheduled & { name: string } {
@@ -86,21 +86,30 @@ t.test('property: random arms, moves and cancels fire exactly the live items, in
   t.pass('300 random sequences')
 })
 
-t.test('one turn fires due items for at most SLICE_MS of the clock; the rest fire on the next turn', async (t) => {
-  // A clock the items move as they fire (each takes 1 ms), with its timers in the test's hands.
-  let now = 0
+/** A clock the test's items move as they fire, with its timers in the test's hands. */
+function handClock (): { clock: TimerClock, timers: Array<{ fn: () => void, delayMs: number }>, at: { now: number } } {
+  const at = { now: 0 }
   const timers: Array<{ fn: () => void, delayMs: number }> = []
   const clock: TimerClock = {
-    now: () => now,
+    now: () => at.now,
     setTimer: (fn, delayMs) => { const h = { fn, delayMs }; timers.push(h); return h as TimerHandle },
-    clearTimer: (h) => { timers.splice(timers.indexOf(h as typeof timers[number]), 1) }
+    clearTimer: (h) => {
+      const i = timers.indexOf(h as typeof timers[number])
+      if (i < 0) throw new Error('cleared a timer that is not armed')
+      timers.splice(i, 1)
+    }
   }
+  return { clock, timers, at }
+}
+
+t.test('one turn fires due items for at most SLICE_MS of the clock; the rest fire on the next turn', async (t) => {
+  const { clock, timers, at } = handClock()
   const errors: unknown[] = []
   const s = new Scheduler(clock, (e) => errors.push(e))
   const log: Array<[string, number]> = []
-  for (let i = 0; i < 5; i++) s.arm(item(log, `i${i}`, () => { now += 1 }), 10)
+  for (let i = 0; i < 5; i++) s.arm(item(log, `i${i}`, () => { at.now += 1 }), 10)
   t.equal(timers.length, 1)
-  now = 10
+  at.now = 10
   ;(timers.shift() as typeof timers[number]).fn()
   t.equal(log.length, 2, `${SLICE_MS} ms of firing (1 ms each), then it yields`)
   t.same(timers.map((x) => x.delayMs), [0], 'what is still due is re-armed at once, for the next turn')
@@ -111,4 +120,20 @@ t.test('one turn fires due items for at most SLICE_MS of the clock; the rest fir
   t.equal(timers.length, 0, 'nothing left, no timer')
   t.equal(s.size, 0)
   t.same(errors, [])
+})
+
+t.test('a turn always fires one item, and items CATCH_UP_MS late are not held back', async (t) => {
+  const { clock, timers, at } = handClock()
+  const s = new Scheduler(clock, () => {})
+  const log: Array<[string, number]> = []
+  // Each item moves the clock past the whole slice: one per turn while they are on time…
+  for (let i = 0; i < 3; i++) s.arm(item(log, `slow${i}`, () => { at.now += SLICE_MS + 5 }), 10)
+  at.now = 10
+  ;(timers.shift() as typeof timers[number]).fn()
+  t.equal(log.length, 1, 'the first item fires even though it used up the slice')
+  // …and all at once when the turn starts CATCH_UP_MS past their deadline.
+  at.now = 10 + CATCH_UP_MS
+  ;(timers.shift() as typeof timers[number]).fn()
+  t.equal(log.length, 3, 'the late ones all fired in one turn')
+  t.equal(timers.length, 0)
 })
