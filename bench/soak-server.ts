@@ -205,8 +205,7 @@ async function main (): Promise<void> {
           refreshes: sumBy(metrics, 'wsguard_refreshes_total', (l) => `${String(l.outcome)} ${String(l.code)}`),
           topicDecisions: sumBy(metrics, 'wsguard_topic_decisions_total', (l) => `${l.outcome} ${l.reason}`)
         }
-      })
-      process.disconnect()
+      }, () => { process.disconnect() }) // once the answer is written: disconnecting at once could lose it
     }, (err: unknown) => { console.error('soak server: close failed', err); process.exit(1) })
   })
   send({ type: 'listening', port: (app.server.address() as AddressInfo).port, openFiles: openFilesLimit() })
@@ -240,6 +239,6 @@ function sampleHeap (): () => void {
   }
 }
 
-function send (m: ServerMessage): void { process.send?.(m) }
+function send (m: ServerMessage, sent?: () => void): void { process.send?.(m, undefined, undefined, sent) }
 
 if (process.argv[2] === 'serve') await main()

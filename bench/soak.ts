@@ -55,11 +55,10 @@ const SERVER_FLAGS = (process.env.SERVER_FLAGS ?? '').split(' ').filter((f) => f
 function spawnChild (file: string, args: string[], extraEnv: Record<string, string> = {}, flags: string[] = []): ChildProcess {
   const child = fork(here(file), args, { execArgv: ['--import', 'tsx', ...flags], env: { ...process.env, ...extraEnv } })
   if (PIN_SERVER && !pin(child.pid, file === 'soak-server.ts' ? 1 : 0)) fail('SOAK_PIN=1, but taskset could not pin a process')
-  // The server leaves on its own once it has answered 'stopped'; any other exit is a failure.
-  let stopped = false
-  child.on('message', (m: { type?: string }) => { if (m.type === 'stopped') stopped = true })
+  // The server leaves on its own once asked to stop (its 'stopped' answer, which can be large,
+  // may be read after its exit: ask() waits for it, bounded); any other exit is a failure.
   child.once('exit', (code) => {
-    if (!ending && !stopped) fail(`${file} ${args.join(' ')} exited with ${String(code)} during the run`)
+    if (!ending && !(stopAsked.has(child) && code === 0)) fail(`${file} ${args.join(' ')} exited with ${String(code)} during the run`)
   })
   children.push(child)
   return child
@@ -72,6 +71,9 @@ async function client (mode: 'load' | 'probe'): Promise<ChildProcess> {
   await ask(c, undefined, 'ready', 60_000)
   return c
 }
+
+/** Children sent 'stop': they may exit (0) on their own. */
+const stopAsked = new Set<ChildProcess>()
 
 function fail (why: string): never {
   console.error(`soak: ${why}`)
@@ -94,6 +96,7 @@ function ask<T extends string> (child: ChildProcess, msg: Command | { type: 'sto
       resolve(m)
     }
     child.on('message', on)
+    if (msg?.type === 'stop') stopAsked.add(child)
     if (msg !== undefined) child.send(msg)
   })
 }
