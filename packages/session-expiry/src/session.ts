@@ -245,8 +245,16 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
       } else if (event === 'message') {
         // A session being closed (expired, revoked, idle, shutting down) delivers nothing more.
         if (session.#closeCode !== undefined) return false
+        const now = session.#host.config.clock.now()
+        // A deadline already past (its timer late behind a busy loop) closes the session here,
+        // before the frame is read: no frame, and no refresh, is taken after expiry + grace or
+        // the lifetime cap.
+        if (now >= session.#credentialCloseAt() || now >= session.#capAt) {
+          session.fire(now)
+          return false
+        }
         session.#framesIn++
-        session.#lastActivity = session.#host.config.clock.now()
+        session.#lastActivity = now
         if (control !== undefined) {
           const token = control.read(args[0], args[1])
           if (token === null) {

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { ChannelName, type SessionClosedMessage } from '@wsguard/core'
+import { FakeClock } from '@wsguard/testing'
 import { harness, open, connect, listen, T0 } from './helpers.js'
 
 t.test('expiry without refresh: notice ahead of exp, close 4401 at exp + grace', async (t) => {
@@ -111,4 +112,28 @@ t.test('wsSession.close twice: the first close stands', async (t) => {
   })
   const c = await open(t, `${base}/twice`, token('alice', 600))
   t.same(await c.closed, { code: 4000, reason: 'first' })
+})
+
+t.test('a frame that arrives past the deadline while its timer is late is not delivered: the session closes then', async (t) => {
+  // A clock whose time runs ahead of its timers: the scheduler's callback is late, as behind a busy loop.
+  class LateTimers extends FakeClock {
+    ahead = 0
+    override now (): number { return super.now() + this.ahead }
+  }
+  for (const [name, session, code, reason] of [
+    ['expiry + grace', { noticeMs: 1_000, graceMs: 5_000 }, 4401, 'credential expired'],
+    ['the lifetime cap', { maxLifetimeMs: 10_000 }, 4409, 'maximum session lifetime reached']
+  ] as const) {
+    const clock = new LateTimers(T0)
+    const { base, token } = await harness(t, { clock, session })
+    const c = await open(t, `${base}/feed`, token('alice', 120))
+    const frames: string[] = []
+    c.ws.on('message', (data) => { frames.push(String(data)) })
+    t.equal(await c.ask('before'), 'echo:before')
+    clock.ahead = 125_000
+    c.send('late')
+    c.send({ type: 'auth.refresh', token: token('alice', 600) })
+    t.same(await c.closed, { code, reason }, name)
+    t.same(frames.filter((f) => f === 'echo:late' || f.includes('auth.refreshed')), [], `${name}: neither frame was taken`)
+  }
 })

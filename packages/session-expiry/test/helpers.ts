@@ -30,6 +30,8 @@ export interface HarnessOptions {
   clockToleranceMs?: number
   /** @fastify/websocket's options */
   websocket?: WebsocketPluginOptions
+  /** the clock both plugins share; default a FakeClock at T0 */
+  clock?: FakeClock
 }
 
 /**
@@ -37,7 +39,7 @@ export interface HarnessOptions {
  * receives as `echo:<frame>`, and answers `who` with the current principal's id and expiry.
  */
 export async function harness (t: Test, opts: HarnessOptions = {}): Promise<Harness> {
-  const clock = new FakeClock(T0)
+  const clock = opts.clock ?? new FakeClock(T0)
   const app = Fastify()
   t.teardown(() => app.close())
   await app.register(websocket, opts.websocket ?? {})
