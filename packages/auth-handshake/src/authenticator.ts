@@ -66,11 +66,9 @@ export class TokenAuthenticator {
   /**
    * `request`: the handshake's (or, for a refresh, the socket's) request. Issuers verified by
    * the app's `@fastify/jwt` need it (its key function is given it); without it their tokens
-   * are refused with a TypeError. `remember` (default true): a token whose signature is
-   * verified here enters the verified-token cache (see `wsguardAuth.authenticate` for why an
-   * in-band refresh's does not).
+   * are refused with a TypeError.
    */
-  authenticate (token: string, request?: FastifyRequest, remember = true): AuthOutcome | Promise<AuthOutcome> {
+  authenticate (token: string, request?: FastifyRequest): AuthOutcome | Promise<AuthOutcome> {
     if (token.length > this.#config.maxTokenBytes) return INVALID('malformed')
     const decoded = decodeToken(token)
     if (decoded === undefined) return INVALID('malformed')
@@ -95,19 +93,19 @@ export class TokenAuthenticator {
     const keys = trusted.keys
     keys.refreshIfStale()
     const verify = keys.verifierFor(kid, alg)
-    if (verify !== undefined) return this.#verify(token, verify, trusted, remember)
+    if (verify !== undefined) return this.#verify(token, verify, trusted)
     if (!keys.remote) return UNKNOWN_KEY
     // refresh() rejects only when no key set could ever be loaded: fail closed with 503.
     return keys.refresh().then(() => {
       const refreshed = keys.verifierFor(kid, alg)
-      return refreshed === undefined ? UNKNOWN_KEY : this.#verify(token, refreshed, trusted, remember)
+      return refreshed === undefined ? UNKNOWN_KEY : this.#verify(token, refreshed, trusted)
     }, () => UNAVAILABLE)
   }
 
-  #verify (token: string, verify: Verify, trusted: TrustedIssuer, remember: boolean): AuthOutcome {
+  #verify (token: string, verify: Verify, trusted: TrustedIssuer): AuthOutcome {
     let claims: StandardClaims
     try {
-      claims = verify(token, remember) as StandardClaims
+      claims = verify(token) as StandardClaims
     } catch {
       return INVALID('signature')
     }

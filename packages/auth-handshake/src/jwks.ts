@@ -7,12 +7,7 @@ import { describeFailure, loggableUrl } from './failures.js'
 import { TokenCache } from './token-cache.js'
 import { isFetchableUrl } from './urls.js'
 
-/**
- * Verifies a token's signature (and the claims fast-jwt checks). `remember` (default true):
- * add the claims to the key's verified-token cache; a token found there is never verified
- * again, remembered or not.
- */
-export type Verify = (token: string, remember?: boolean) => Record<string, unknown>
+export type Verify = (token: string) => Record<string, unknown>
 
 export interface VerifierSettings {
   cacheSize: number
@@ -218,12 +213,12 @@ export class IssuerKeys {
       ...(c.typ !== undefined ? { checkTyp: c.typ } : {})
     }) as Verify
     const cache = entry.verified
-    return (token, remember = true) => {
+    return (token) => {
       const now = clock.now()
       const hit = cache.get(token, now)
       if (hit !== undefined) return hit
       const claims = verify(token)
-      if (remember) cache.set(token, claims, now)
+      cache.set(token, claims, now)
       return claims
     }
   }

@@ -65,13 +65,7 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
   fastify.decorateRequest('principal', null)
   fastify.decorate('wsguardAuth', {
     async authenticate (token: string, request?: FastifyRequest): Promise<CoreAuthOutcome> {
-      // Looked up in the verified-token cache, never added to it. This is session-expiry's
-      // in-band refresh: the token is new to the connection, and the cache would keep it (with
-      // its claims) for as long as it takes to be pushed out, about four seconds at 250
-      // refreshes a second, long enough to reach the old generation and die there. Under
-      // steady refreshes that was a sixth of what the heap's old generation grew by (the soak).
-      // A reconnect that presents it is verified once and remembered from then on.
-      const outcome = await authenticator.authenticate(token, request, false)
+      const outcome = await authenticator.authenticate(token, request)
       const rules = (request?.routeOptions.config as { [kRouteRules]?: RouteRules } | undefined)?.[kRouteRules]
       if (!outcome.ok || rules === undefined || request === undefined) return outcome
       // The same binding as the handshake: a refreshed token must fit the connection's certificate.

@@ -164,18 +164,3 @@ t.test("app.wsguardAuth.authenticate(token, request) also applies that route's s
   const open = await connect(t, url, { path: '/unscoped' })
   t.same(open.open && open.message, { message: true }, 'a route without rules: token checks only')
 })
-
-t.test('the verified-token cache: handshakes add to it, wsguardAuth.authenticate (an in-band refresh) only reads it', async (t) => {
-  const { app, url } = await buildApp(t, { jwt: jwt() })
-  const claimsOf = async (token: string): Promise<unknown> => {
-    const outcome = await app.wsguardAuth.authenticate(token)
-    return outcome.ok ? outcome.principal.claims : t.fail(`refused: ${outcome.code}`)
-  }
-  const refreshToken = mintToken(key, claimsFor(ISS, AUD, 'alice'))
-  const first = await claimsOf(refreshToken)
-  t.not(await claimsOf(refreshToken), first, 'verified again: the first check did not remember it')
-  const handshakeToken = mintToken(key, claimsFor(ISS, AUD, 'bob'))
-  t.equal((await connect(t, url, bearer(handshakeToken))).open, true)
-  const remembered = await claimsOf(handshakeToken)
-  t.equal(await claimsOf(handshakeToken), remembered, 'the handshake remembered it: one claims object, shared')
-})
