@@ -22,13 +22,14 @@ function summarize (head: ProfileNode, top: number): Sampled & { profile: unknow
 
 /**
  * Starts sampling (one sample per `interval` bytes on average, each scaled by V8 to an estimate
- * of the bytes). With `collected`, objects already collected are kept: the garbage too, not
- * only what is still alive when it stops. `stop` gives the summary and the profile itself.
+ * of the bytes). With `collected` true, objects already collected are kept: the garbage too, not
+ * only what is still alive when it stops; with 'major', only those a major GC collected: what
+ * outlived the young generation (what scavenges copy). `stop` gives the summary and the profile itself.
  */
-export async function startHeapSampling (interval: number, collected: boolean, top: number): Promise<{ stop: () => Promise<Sampled & { profile: unknown }> }> {
+export async function startHeapSampling (interval: number, collected: boolean | 'major', top: number): Promise<{ stop: () => Promise<Sampled & { profile: unknown }> }> {
   const session = new Session()
   session.connect()
-  await session.post('HeapProfiler.startSampling', { samplingInterval: interval, includeObjectsCollectedByMajorGC: collected, includeObjectsCollectedByMinorGC: collected } as never)
+  await session.post('HeapProfiler.startSampling', { samplingInterval: interval, includeObjectsCollectedByMajorGC: collected !== false, includeObjectsCollectedByMinorGC: collected === true } as never)
   return {
     stop: async () => {
       const { profile } = await session.post('HeapProfiler.stopSampling') as unknown as { profile: { head: ProfileNode } }

@@ -214,7 +214,8 @@ async function main (): Promise<void> {
 /**
  * HEAP_PROFILE=<file>: from HEAP_PROFILE_FROM_S seconds after listening (100) to the stop, V8's
  * sampling heap profiler runs (one sample per 4 KiB), keeping collected objects unless
- * HEAP_PROFILE_LIVE=1; the file gets the bytes per second and the functions that allocated most,
+ * HEAP_PROFILE_LIVE=1 (only what is alive at the stop) or HEAP_PROFILE_LIVE=promoted (also what
+ * outlived the young generation and a major GC collected since: what scavenges copy); the file gets the bytes per second and the functions that allocated most,
  * and `<file>.heapprofile` the profile itself (Chrome DevTools opens it).
  * For finding what the steady state allocates; it slows the server, so not for the aims.
  */
@@ -222,16 +223,17 @@ function sampleHeap (): () => void {
   const file = process.env.HEAP_PROFILE
   if (file === undefined || file === '') return () => {}
   const live = process.env.HEAP_PROFILE_LIVE === '1'
+  const promoted = process.env.HEAP_PROFILE_LIVE === 'promoted'
   let started = 0
   let sampling: Awaited<ReturnType<typeof startHeapSampling>> | undefined
   setTimeout(() => {
-    startHeapSampling(4096, !live, 60).then((s) => { sampling = s; started = Date.now() }, (err: unknown) => { console.error(err) })
+    startHeapSampling(4096, promoted ? 'major' : !live, 60).then((s) => { sampling = s; started = Date.now() }, (err: unknown) => { console.error(err) })
   }, Number(process.env.HEAP_PROFILE_FROM_S ?? 100) * 1000).unref()
   return () => {
     if (sampling === undefined) return
     const seconds = (Date.now() - started) / 1000
     sampling.stop().then((r) => {
-      const lines = [`${live ? 'live at the stop' : 'allocated'}: ${Math.round(r.bytes / 1024)} KiB over ${seconds.toFixed(1)} s = ${Math.round(r.bytes / seconds / 1024)} KiB/s`]
+      const lines = [`${live ? 'live at the stop' : promoted ? 'outlived the young generation' : 'allocated'}: ${Math.round(r.bytes / 1024)} KiB over ${seconds.toFixed(1)} s = ${Math.round(r.bytes / seconds / 1024)} KiB/s`]
       for (const [site, b] of r.top) lines.push(`${Math.round(b / seconds / 1024)} KiB/s  ${site}`)
       writeFileSync(file, lines.join('\n') + '\n')
       writeFileSync(`${file}.heapprofile`, JSON.stringify(r.profile))
