@@ -12,6 +12,7 @@ import { ControlMatcher } from './control.js'
 import { checkFilter, checkRevokeOptions, filterKind, matches, type RevokeOptions } from './filter.js'
 import { LiveSessionRegistry, MemoryRevocationStore } from './memory.js'
 import { validateOptions, type RefreshAuthenticator, type SessionExpiryConfig, type SessionExpiryOptions } from './options.js'
+import { refreshQueueFor } from './refresh-queue.js'
 import { schedulerFor } from './scheduler.js'
 import { Session, type SessionHost } from './session.js'
 
@@ -70,6 +71,7 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
     cap,
     app: appIdentity(fastify),
     scheduler: schedulerFor(config.clock, (err) => fastify.log.error({ err }, 'session-expiry: a session timer failed')),
+    refreshes: refreshQueueFor(config.clock, (err) => fastify.log.error({ err }, 'session-expiry: a refresh check failed')),
     control: config.refresh ? new ControlMatcher(config.messages.refresh, config.maxControlFrameBytes) : undefined,
     authenticate: (token, request) => (authenticate as RefreshAuthenticator)(token, request),
     delivered: () => delivered,

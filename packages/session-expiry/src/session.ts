@@ -9,6 +9,7 @@ import type { SessionCap } from './cap.js'
 import type { ControlMatcher } from './control.js'
 import type { SessionExpiryConfig } from './options.js'
 import type { Delivered } from './plugin.js'
+import type { RefreshQueue } from './refresh-queue.js'
 import type { Scheduled, Scheduler } from './scheduler.js'
 
 const opened = channel(ChannelName.sessionOpened)
@@ -22,6 +23,8 @@ const closedChannel = channel(ChannelName.sessionClosed)
 export interface SessionHost {
   readonly config: SessionExpiryConfig
   readonly scheduler: Scheduler
+  /** where in-band refreshes wait for their checks */
+  readonly refreshes: RefreshQueue
   readonly registry: SessionRegistry
   readonly revocations: RevocationStore
   readonly instance: string
@@ -249,10 +252,7 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
         // A deadline already past (its timer late behind a busy loop) closes the session here,
         // before the frame is read: no frame, and no refresh, is taken after expiry + grace or
         // the lifetime cap.
-        if (now >= session.#credentialCloseAt() || now >= session.#capAt) {
-          session.fire(now)
-          return false
-        }
+        if (session.#closedPastDeadline(now)) return false
         session.#framesIn++
         session.#lastActivity = now
         if (control !== undefined) {
@@ -295,9 +295,26 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
       return
     }
     const before = this.principal
+    // A socket without a principal has nothing to refresh: refused without a signature check.
+    if (before === null) return this.#refreshFailed('WSG_TOKEN_INVALID')
     // Taken before the checks start: a revocation delivered while they run is applied to their result.
     const seen = this.#host.delivered()
-    this.#host.authenticate(token, this.#request).then(
+    // The checks (a signature) wait their turn in the shared queue, so a burst of refreshes
+    // cannot hold the event loop for long (see RefreshQueue).
+    this.#host.refreshes.add(() => { this.#checkRefresh(token, before, seen) })
+  }
+
+  #checkRefresh (token: string, before: Principal, seen: number): void {
+    // While it was queued the session may have been closed, or passed a deadline whose timer is late.
+    if (this.closed || this.#closedPastDeadline(this.#host.config.clock.now())) return
+    let checked: Promise<AuthOutcome>
+    try {
+      // Promise.resolve: an app's authenticate written in JavaScript may answer synchronously.
+      checked = Promise.resolve(this.#host.authenticate(token, this.#request))
+    } catch (err) {
+      checked = Promise.reject(err)
+    }
+    checked.then(
       (outcome) => this.#applyRefresh(before, outcome, seen),
       (err: unknown) => {
         this.#request.log.error({ err }, 'session-expiry: refresh check failed; refused')
@@ -306,7 +323,14 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
     ).catch((err: unknown) => { this.#request.log.error({ err }, 'session-expiry: refresh could not be applied') })
   }
 
-  async #applyRefresh (before: Principal | null, outcome: AuthOutcome, seen: number): Promise<void> {
+  /** Closes the session (4401 or 4409) when `now` is past expiry + grace or the lifetime cap. */
+  #closedPastDeadline (now: number): boolean {
+    if (now < this.#credentialCloseAt() && now < this.#capAt) return false
+    this.fire(now)
+    return true
+  }
+
+  async #applyRefresh (before: Principal, outcome: AuthOutcome, seen: number): Promise<void> {
     if (!outcome.ok) return this.#refreshFailed(outcome.code)
     const next = outcome.principal
     // A refresh is a handshake: every check the route's handshake applies (scope rules, the
@@ -323,11 +347,12 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
     // From here on nothing awaits: the comparisons hold for what is applied. A principal
     // replaced meanwhile (a concurrent refresh won) makes this one stale.
     const current = this.principal
-    if (before === null || current !== before) return this.#refreshFailed('WSG_TOKEN_INVALID')
+    if (current !== before) return this.#refreshFailed('WSG_TOKEN_INVALID')
     if (next.issuer !== current.issuer || next.id !== current.id) return this.#refreshFailed('WSG_TOKEN_INVALID')
     if (next.certificate?.fingerprint256 !== current.certificate?.fingerprint256) return this.#refreshFailed('WSG_CERT_BINDING_MISMATCH')
     if (current.expiresAt !== undefined && (next.expiresAt === undefined || next.expiresAt <= current.expiresAt)) return this.#refreshFailed('WSG_TOKEN_INVALID')
-    if (this.closed) return
+    // Checks that waited (a key set fetched, a slow store) must not renew a session past its deadline.
+    if (this.closed || this.#closedPastDeadline(this.#host.config.clock.now())) return
 
     const previousExpiresAt = this.#expiresAt
     this.#request.principal = next

@@ -1,7 +1,6 @@
 import t from 'tap'
 import { ChannelName, type SessionClosedMessage } from '@wsguard/core'
-import { FakeClock } from '@wsguard/testing'
-import { harness, open, connect, listen, T0 } from './helpers.js'
+import { harness, LateTimers, open, connect, listen, T0 } from './helpers.js'
 
 t.test('expiry without refresh: notice ahead of exp, close 4401 at exp + grace', async (t) => {
   const closes = listen<SessionClosedMessage>(t, ChannelName.sessionClosed)
@@ -115,11 +114,6 @@ t.test('wsSession.close twice: the first close stands', async (t) => {
 })
 
 t.test('a frame that arrives past the deadline while its timer is late is not delivered: the session closes then', async (t) => {
-  // A clock whose time runs ahead of its timers: the scheduler's callback is late, as behind a busy loop.
-  class LateTimers extends FakeClock {
-    ahead = 0
-    override now (): number { return super.now() + this.ahead }
-  }
   for (const [name, session, code, reason] of [
     ['expiry + grace', { noticeMs: 1_000, graceMs: 5_000 }, 4401, 'credential expired'],
     ['the lifetime cap', { maxLifetimeMs: 10_000 }, 4409, 'maximum session lifetime reached']

@@ -14,6 +14,12 @@ export const key = generateKey('ES256')
 /** A whole second, so token times in seconds line up with the fake clock. */
 export const T0 = 1_800_000_000_000
 
+/** A clock whose time runs `ahead` of its timers: the scheduler's callbacks are late, as behind a busy loop. */
+export class LateTimers extends FakeClock {
+  ahead = 0
+  override now (): number { return super.now() + this.ahead }
+}
+
 export interface Harness {
   app: FastifyInstance
   clock: FakeClock
