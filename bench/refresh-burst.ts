@@ -28,6 +28,8 @@ async function serve (): Promise<void> {
   app.get('/ws', { websocket: true }, () => {})
   await app.listen({ port: 0, host: '127.0.0.1' })
   const stalls = monitorEventLoopDelay({ resolution: 1 })
+  // The driver gone (its watchdog, a crash): the server goes too.
+  process.once('disconnect', () => { process.exit(0) })
   process.on('message', (m: string) => {
     if (m === 'arm') {
       stalls.reset()
@@ -41,9 +43,17 @@ async function serve (): Promise<void> {
   process.send?.({ port: (app.server.address() as { port: number }).port })
 }
 
+/** Every wait below is bounded: a run that takes longer than this fails. */
+const WATCHDOG_MS = 5 * 60_000
+
 async function drive (): Promise<void> {
   const key = generateKey('ES256')
   const child = fork(fileURLToPath(import.meta.url), ['serve'], { execArgv: ['--import', 'tsx'], env: { ...process.env, KEY: JSON.stringify(jwks(key).keys[0]) } })
+  setTimeout(() => {
+    console.error(`refresh-burst: not done after ${WATCHDOG_MS} ms (a refresh unanswered, or a socket that never opened)`)
+    child.kill()
+    process.exit(1)
+  }, WATCHDOG_MS).unref()
   const answer = <T>(): Promise<T> => new Promise((resolve) => child.once('message', (m) => { resolve(m as T) }))
   const { port } = await answer<{ port: number }>()
   const token = (sub: string, lifetimeS: number): string => mintToken(key, claimsFor(ISS, AUD, sub, Date.now(), lifetimeS))

@@ -1,11 +1,11 @@
 import type { Test } from 'tap'
-import { channel, requirePrincipal } from '@wsguard/core'
-import Fastify, { type FastifyInstance } from 'fastify'
+import { channel, requirePrincipal, type Principal } from '@wsguard/core'
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import websocket, { type WebsocketPluginOptions } from '@fastify/websocket'
 import type { AddressInfo } from 'node:net'
 import type WebSocket from 'ws'
 import { authHandshake } from '@wsguard/auth-handshake'
-import { claimsFor, connectSocket, FakeClock, generateKey, jwks, mintToken, openSocket, type Refusal, type SocketClient } from '@wsguard/testing'
+import { captureLogs, claimsFor, connectSocket, FakeClock, generateKey, jwks, mintToken, openSocket, type Refusal, type SocketClient } from '@wsguard/testing'
 import { sessionExpiry, type SessionExpiryOptions } from '../src/index.js'
 
 export const ISS = 'https://idp.test'
@@ -68,6 +68,34 @@ export async function harness (t: Test, opts: HarnessOptions = {}): Promise<Harn
   const token = (sub: string, lifetimeS: number, extra: Record<string, unknown> = {}): string =>
     mintToken(key, { ...claimsFor(ISS, AUD, sub, clock.now(), lifetimeS), scope: 'feed:read', ...extra })
   return { app, clock, base: `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}`, token }
+}
+
+/**
+ * session-expiry alone (no auth-handshake), its principal set by an onRequest hook, and /ws:
+ * it echoes every frame as `echo:<frame>` unless `onFrame` says it handled it. Logs at error
+ * level are captured.
+ */
+export async function bare (t: Test, opts: SessionExpiryOptions, principal?: Principal, extra: {
+  clock?: FakeClock
+  onFrame?: (text: string, socket: WebSocket, request: FastifyRequest) => boolean
+} = {}) {
+  const logs = captureLogs()
+  const clock = extra.clock ?? new FakeClock(T0)
+  const app = Fastify({ logger: { level: 'error', stream: logs.stream } })
+  t.teardown(() => app.close())
+  await app.register(websocket)
+  if (principal !== undefined) {
+    app.decorateRequest('principal', null as never)
+    app.addHook('onRequest', async (req) => { req.principal = principal })
+  }
+  await app.register(sessionExpiry, { clock, heartbeatMs: 0, idleTimeoutMs: 0, ...opts })
+  const sockets: Array<{ readyState: number }> = []
+  app.get('/ws', { websocket: true }, (socket, req) => {
+    sockets.push(socket)
+    socket.on('message', (d) => { if (extra.onFrame?.(String(d), socket, req) !== true) socket.send(`echo:${String(d)}`) })
+  })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  return { app, logs, clock, sockets, base: `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}` }
 }
 
 export type Client = SocketClient

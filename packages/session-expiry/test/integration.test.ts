@@ -1,11 +1,11 @@
-import t, { type Test } from 'tap'
+import t from 'tap'
 import Fastify from 'fastify'
 import websocket from '@fastify/websocket'
 import { topicAuthz } from '@wsguard/topic-authz'
 import { captureLogs, FakeClock, until } from '@wsguard/testing'
 import type { AuthOutcome, Principal, RevocationStore, SessionRegistry } from '@wsguard/core'
 import { sessionExpiry, type SessionEvents } from '../src/index.js'
-import { harness, open, connect, listen, T0 } from './helpers.js'
+import { bare, harness, open, connect, listen, T0 } from './helpers.js'
 
 t.test('a refresh that narrows the grants revokes the topics no longer allowed', async (t) => {
   const events: Array<SessionEvents['topic-revoked'][0]> = []
@@ -58,23 +58,6 @@ t.test('sessions on a route without authentication: idle and lifetime apply; ref
   t.same(await c.closed, { code: 4409, reason: 'maximum session lifetime reached' })
   t.equal(await u.ask('y').then(() => 'open'), 'open', 'the opted-out socket is not capped')
 })
-
-async function bare (t: Test, opts: Record<string, unknown>, principal?: Principal) {
-  const logs = captureLogs()
-  const clock = new FakeClock(T0)
-  const app = Fastify({ logger: { level: 'error', stream: logs.stream } })
-  t.teardown(() => app.close())
-  await app.register(websocket)
-  if (principal !== undefined) {
-    app.decorateRequest('principal', null as never)
-    app.addHook('onRequest', async (req) => { req.principal = principal })
-  }
-  await app.register(sessionExpiry, { clock, heartbeatMs: 0, idleTimeoutMs: 0, ...opts })
-  const sockets: Array<{ readyState: number }> = []
-  app.get('/ws', { websocket: true }, (socket) => { sockets.push(socket); socket.on('message', (d) => socket.send(`echo:${String(d)}`)) })
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  return { app, logs, clock, sockets, base: `ws://127.0.0.1:${(app.server.address() as { port: number }).port}` }
-}
 
 const alice: Principal = Object.freeze({ id: 'alice', kind: 'user', method: 'custom', issuer: 'https://idp.test', scopes: [], sessionId: 's1', expiresAt: T0 + 3_600_000, claims: { iat: T0 / 1000 } })
 

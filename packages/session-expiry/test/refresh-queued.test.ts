@@ -1,11 +1,7 @@
 import t, { type Test } from 'tap'
-import Fastify from 'fastify'
-import websocket from '@fastify/websocket'
 import type WebSocket from 'ws'
-import { captureLogs } from '@wsguard/testing'
 import type { AuthOutcome, Principal } from '@wsguard/core'
-import { sessionExpiry } from '../src/index.js'
-import { LateTimers, open, T0 } from './helpers.js'
+import { bare, LateTimers, open, T0 } from './helpers.js'
 
 // In-band refreshes are checked on a later turn of the event loop (the shared RefreshQueue):
 // what happens to the session meanwhile must be seen when the check starts and when it ends.
@@ -13,25 +9,19 @@ import { LateTimers, open, T0 } from './helpers.js'
 const alice: Principal = Object.freeze({ id: 'alice', kind: 'user', method: 'custom', issuer: 'https://idp.test', scopes: [], sessionId: 's1', expiresAt: T0 + 60_000, claims: {} })
 const later: AuthOutcome = { ok: true, principal: { ...alice, expiresAt: T0 + 120_000 } }
 
+/** session-expiry (notice 1 s, grace 5 s) on a clock whose timers run late; /ws closes on `bye` and moves the clock past the deadline on `late`. */
 async function app (t: Test, authenticate: (token: string) => Promise<AuthOutcome>) {
-  const logs = captureLogs()
   const clock = new LateTimers(T0)
-  const fastify = Fastify({ logger: { level: 'error', stream: logs.stream } })
-  t.teardown(() => fastify.close())
-  await fastify.register(websocket)
-  fastify.decorateRequest('principal', null as never)
-  fastify.addHook('onRequest', async (req) => { req.principal = alice })
-  await fastify.register(sessionExpiry, { clock, heartbeatMs: 0, idleTimeoutMs: 0, noticeMs: 1_000, graceMs: 5_000, authenticate })
-  fastify.get('/ws', { websocket: true }, (socket, req) => {
-    socket.on('message', (d) => {
-      const text = String(d)
+  const started = await bare(t, { noticeMs: 1_000, graceMs: 5_000, authenticate }, alice, {
+    clock,
+    onFrame: (text, _socket, req) => {
       if (text === 'bye') req.wsSession.close(4000, 'bye')
       else if (text === 'late') clock.ahead = 70_000
-      else socket.send(`echo:${text}`)
-    })
+      else return false
+      return true
+    }
   })
-  await fastify.listen({ port: 0, host: '127.0.0.1' })
-  return { logs, clock, base: `ws://127.0.0.1:${(fastify.server.address() as { port: number }).port}` }
+  return { ...started, clock }
 }
 
 /**
