@@ -45,22 +45,11 @@ export class MemoryRevocationStore implements RevocationStore {
 interface LiveSession { readonly id: string, readonly principal: Principal | null, info(): SessionInfo }
 
 /**
- * The registry used when none is given: a live view of this process's open sessions, so
- * nothing is copied per session; `add`, `update` and `remove` have nothing to do.
+ * `wsSessions.list()` when no registry is given: a live view of this process's open sessions,
+ * so nothing is copied (or built) per session: no `add`, `update` or `remove` to call.
  */
-export class LiveSessionRegistry implements SessionRegistry {
-  readonly #live: ReadonlySet<LiveSession>
-
-  constructor (live: ReadonlySet<LiveSession>) {
-    this.#live = live
-  }
-
-  add (): void {}
-  update (): void {}
-  remove (): void {}
-  list (filter?: SessionFilter): readonly SessionInfo[] {
-    const out: SessionInfo[] = []
-    for (const s of this.#live) if (filter === undefined || matches(filter, s.id, s.principal)) out.push(s.info())
-    return out
-  }
+export function listLive (live: ReadonlySet<LiveSession>, filter?: SessionFilter): readonly SessionInfo[] {
+  const out: SessionInfo[] = []
+  for (const s of live) if (filter === undefined || matches(filter, s.id, s.principal)) out.push(s.info())
+  return out
 }

@@ -10,7 +10,7 @@ import { bounded } from './bounded.js'
 import { SessionCap, type CapCheck } from './cap.js'
 import { ControlMatcher } from './control.js'
 import { checkFilter, checkRevokeOptions, filterKind, matches, type RevokeOptions } from './filter.js'
-import { LiveSessionRegistry, MemoryRevocationStore } from './memory.js'
+import { listLive, MemoryRevocationStore } from './memory.js'
 import { validateOptions, type RefreshAuthenticator, type SessionExpiryConfig, type SessionExpiryOptions } from './options.js'
 import { refreshQueueFor } from './refresh-queue.js'
 import { schedulerFor } from './scheduler.js'
@@ -57,7 +57,8 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
   assertRegisteredOnce(fastify, SOURCE, 'wsSessions')
   const config = validateOptions(opts)
   const live = new Set<Session>()
-  const registry = config.registry ?? new LiveSessionRegistry(live)
+  // A registry given (a shared one) is told of every session; without one, list() reads the live set.
+  const registry = config.registry
   const revocations: RevocationStore = config.revocations ?? new MemoryRevocationStore()
   const cap = config.maxSessionsPerPrincipal > 0 ? new SessionCap(config.maxSessionsPerPrincipal, config.registry) : undefined
   let authenticate: RefreshAuthenticator | undefined = config.authenticate
@@ -143,7 +144,8 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
       return { closed }
     },
     async list (filter?: SessionFilter): Promise<readonly SessionInfo[]> {
-      return await registry.list(filter === undefined ? undefined : checkFilter(filter, 'wsSessions.list'))
+      const f = filter === undefined ? undefined : checkFilter(filter, 'wsSessions.list')
+      return registry === undefined ? listLive(live, f) : await registry.list(f)
     },
     get size () { return live.size }
   } satisfies WsSessions)
@@ -306,6 +308,46 @@ function makeHandshakeHook ({ host, route, http, httpAdmitted }: HandshakeRoute)
     if (request.ws === true) publishRejection(SOURCE, request, route, code, 0, detail, principal)
   }
 
+  // Per route, not per request: the synchronous path (a store in memory) allocates no closure.
+  function admit (request: FastifyRequest, upgrade: boolean, seen: number, held: Principal | undefined, done: HookHandlerDoneFunction): void {
+    if (upgrade) {
+      pendingByRaw.set(request.raw, { request, route, seen, held })
+      linkRequest(request)
+    } else {
+      httpAdmitted.add(request)
+    }
+    done()
+  }
+
+  function failed (request: FastifyRequest, reply: FastifyReply, principal: Principal, what: string, err: unknown): void {
+    request.log.error({ err }, `session-expiry: ${what} check failed; handshake refused`)
+    refuse(request, reply, 'WSG_UNAVAILABLE', principal, what === 'revocation' ? 'revocation-store' : 'session-registry')
+  }
+
+  function decide (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, upgrade: boolean, seen: number, principal: Principal, answer: WsguardErrorCode | undefined): void {
+    let code = answer
+    if (code === undefined && host.revokedSince(seen, '', principal) !== undefined) code = 'WSG_TOKEN_REVOKED'
+    if (code !== undefined) return refuse(request, reply, code, principal, 'revoked')
+    if (cap === undefined || !upgrade) return admit(request, upgrade, seen, undefined, done)
+    let check: CapCheck
+    try {
+      check = cap.check(principal)
+    } catch (err) {
+      return failed(request, reply, principal, 'session cap', err)
+    }
+    const counted = (open: number): void => {
+      if (!cap.admit(check, open, request.raw, config.clock.now())) return refuse(request, reply, 'WSG_RATE_LIMITED', principal, 'session-cap')
+      admit(request, upgrade, seen, principal, done)
+    }
+    const open = check.open
+    if (!(open instanceof Promise)) return counted(open)
+    const answered = bounded(open, config.clock, config.revocationTimeoutMs, 'the session registry') as Promise<number>
+    answered.then(counted, (err: unknown) => {
+      cap.drop(check)
+      failed(request, reply, principal, 'session cap', err)
+    }).catch(done)
+  }
+
   return function wsguardSessionCheck (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
     // Not an upgrade: no socket will open, so nothing to admit, unless the route asked for
     // its HTTP requests to be governed: then the same expiry and revocation checks, no cap.
@@ -314,51 +356,19 @@ function makeHandshakeHook ({ host, route, http, httpAdmitted }: HandshakeRoute)
     // Taken before the check starts: a revocation delivered while the store answers is applied to its result.
     const seen = host.delivered()
     const principal = request.principal ?? null
-    const admit = (held: Principal | undefined): void => {
-      if (upgrade) {
-        pendingByRaw.set(request.raw, { request, route, seen, held })
-        linkRequest(request)
-      } else {
-        httpAdmitted.add(request)
-      }
-      done()
-    }
-    if (principal === null) return admit(undefined)
+    if (principal === null) return admit(request, upgrade, seen, undefined, done)
     const expired = expiryCheck(config, principal)
     if (expired !== undefined) return refuse(request, reply, expired, principal, 'expired')
-    const failed = (what: string) => (err: unknown): void => {
-      request.log.error({ err }, `session-expiry: ${what} check failed; handshake refused`)
-      refuse(request, reply, 'WSG_UNAVAILABLE', principal, what === 'revocation' ? 'revocation-store' : 'session-registry')
-    }
-    const decide = (code: WsguardErrorCode | undefined): void => {
-      if (code === undefined && host.revokedSince(seen, '', principal) !== undefined) code = 'WSG_TOKEN_REVOKED'
-      if (code !== undefined) return refuse(request, reply, code, principal, 'revoked')
-      if (cap === undefined || !upgrade) return admit(undefined)
-      let check: CapCheck
-      try {
-        check = cap.check(principal)
-      } catch (err) {
-        return failed('session cap')(err)
-      }
-      const counted = (open: number): void => {
-        if (!cap.admit(check, open, request.raw, config.clock.now())) return refuse(request, reply, 'WSG_RATE_LIMITED', principal, 'session-cap')
-        admit(principal)
-      }
-      const open = check.open
-      if (!(open instanceof Promise)) return counted(open)
-      const answer = bounded(open, config.clock, config.revocationTimeoutMs, 'the session registry') as Promise<number>
-      answer.then(counted, (err: unknown) => {
-        cap.drop(check)
-        failed('session cap')(err)
-      }).catch(done)
-    }
     let answer: WsguardErrorCode | undefined | Promise<WsguardErrorCode | undefined>
     try {
       answer = revocationCheck(host, principal)
     } catch (err) {
-      return failed('revocation')(err)
+      return failed(request, reply, principal, 'revocation', err)
     }
-    if (answer instanceof Promise) answer.then(decide, failed('revocation')).catch(done)
-    else decide(answer)
+    if (answer instanceof Promise) {
+      answer.then((code) => { decide(request, reply, done, upgrade, seen, principal, code) }, (err: unknown) => { failed(request, reply, principal, 'revocation', err) }).catch(done)
+    } else {
+      decide(request, reply, done, upgrade, seen, principal, answer)
+    }
   }
 }

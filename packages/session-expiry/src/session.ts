@@ -25,7 +25,8 @@ export interface SessionHost {
   readonly scheduler: Scheduler
   /** where in-band refreshes wait for their checks */
   readonly refreshes: RefreshQueue
-  readonly registry: SessionRegistry
+  /** the registry given (a shared one), told of every session; `undefined`: none to tell */
+  readonly registry: SessionRegistry | undefined
   readonly revocations: RevocationStore
   readonly instance: string
   /** `maxSessionsPerPrincipal`, when set */
@@ -148,7 +149,8 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
       const origin = publishedOrigin(this.#request.headers.origin)
       opened.publish({ app: this.#host.app, sessionId: this.id, route: this.route, principal: p, openedAt: this.openedAt, deadline: this.deadline, remoteAddress: this.#request.ip, ...(origin !== undefined ? { origin } : {}) })
     }
-    this.#settle(this.#host.registry.add(this.info()))
+    const { registry } = this.#host
+    if (registry !== undefined) this.#settle(registry.add(this.info()))
     this.fire(this.openedAt)
   }
 
@@ -363,7 +365,8 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
     if (refreshed.hasSubscribers) {
       refreshed.publish({ app: this.#host.app, sessionId: this.id, route: this.route, principal: next, ...(previousExpiresAt !== undefined ? { previousExpiresAt } : {}), ...(next.expiresAt !== undefined ? { expiresAt: next.expiresAt } : {}) })
     }
-    this.#settle(this.#host.registry.update(this.info()))
+    const { registry } = this.#host
+    if (registry !== undefined) this.#settle(registry.update(this.info()))
     this.emit('refreshed', { previousExpiresAt, expiresAt: next.expiresAt, principal: next })
     this.#recheckTopics()
   }
@@ -395,7 +398,8 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
     this.#host.scheduler.cancel(this)
     const closeCode = this.#closeCode ?? code
     const closeReason = this.#closeCode !== undefined ? this.#closeReason : reason.toString('utf8')
-    this.#settle(this.#host.registry.remove(this.id))
+    const { registry } = this.#host
+    if (registry !== undefined) this.#settle(registry.remove(this.id))
     this.#host.ended(this)
     if (closedChannel.hasSubscribers) {
       closedChannel.publish({

@@ -4,7 +4,7 @@ import websocket from '@fastify/websocket'
 import { topicAuthz } from '@wsguard/topic-authz'
 import { captureLogs, FakeClock, until } from '@wsguard/testing'
 import type { AuthOutcome, Principal, RevocationStore, SessionRegistry } from '@wsguard/core'
-import { sessionExpiry, type SessionEvents } from '../src/index.js'
+import { MemorySessionRegistry, sessionExpiry, type SessionEvents } from '../src/index.js'
 import { bare, harness, open, connect, listen, T0 } from './helpers.js'
 
 t.test('a refresh that narrows the grants revokes the topics no longer allowed', async (t) => {
@@ -165,6 +165,37 @@ t.test('an async registry that fails is logged, never thrown at the socket', asy
   c.ws.close()
   await c.closed
   t.match(logs.text(), /session registry call failed/)
+})
+
+t.test('a registry given is told of every session: opened, refreshed (the new expiry), closed', async (t) => {
+  const calls: string[] = []
+  const inner = new MemorySessionRegistry()
+  const registry: SessionRegistry = {
+    add: (info) => { calls.push(`add ${String(info.expiresAt)}`); return inner.add(info) },
+    update: (info) => { calls.push(`update ${String(info.expiresAt)}`); return inner.update(info) },
+    remove: (id) => { calls.push('remove'); return inner.remove(id) },
+    list: (filter) => inner.list(filter)
+  }
+  const renewed = { ...alice, expiresAt: (alice.expiresAt as number) + 60_000 }
+  const { base, app } = await bare(t, { registry, authenticate: async () => ({ ok: true, principal: renewed }) }, alice)
+  const c = await open(t, `${base}/ws`)
+  c.send({ type: 'auth.refresh', token: 'next' })
+  t.same(await c.next(), { type: 'auth.refreshed', expiresAt: renewed.expiresAt })
+  t.equal((await app.wsSessions.list())[0]?.expiresAt, renewed.expiresAt, 'list() reads the registry given')
+  c.ws.close()
+  await c.closed
+  await until(() => calls.length === 3, 'the close told')
+  t.same(calls, [`add ${String(alice.expiresAt)}`, `update ${String(renewed.expiresAt)}`, 'remove'])
+})
+
+t.test('without a registry, list() reads the live sessions: one without a credential has no expiresAt', async (t) => {
+  const { base, app } = await bare(t, { refresh: false })
+  const c = await open(t, `${base}/ws`)
+  t.equal(await c.ask('x'), 'echo:x')
+  const [info] = await app.wsSessions.list()
+  t.equal(info?.principal, null)
+  t.notOk(info !== undefined && 'expiresAt' in info, 'no expiry to tell')
+  t.equal(info?.deadline, T0 + 8 * 3600_000, 'the lifetime cap is the deadline')
 })
 
 function deferred<T> (): { promise: Promise<T>, resolve: (v: T) => void } {
