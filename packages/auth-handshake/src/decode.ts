@@ -31,10 +31,20 @@ function canonical (token: string, start: number, end: number): boolean {
   return (ALPHABET.indexOf(token.charAt(end - 1)) & (rest === 2 ? 0x0f : 0x03)) === 0
 }
 
-function segment (text: string): Record<string, unknown> | undefined {
+// Segments are decoded into this one buffer and read out as text: a handshake allocates only
+// the text, not a Buffer (and its view) per segment. It grows to the largest segment seen,
+// which `maxTokenBytes` bounds (the caller checks the token's length first).
+let scratch = Buffer.allocUnsafe(2048)
+
+/** The JSON object a base64url segment `token[start, end)` holds, or `undefined`. */
+function segment (token: string, start: number, end: number): Record<string, unknown> | undefined {
+  // base64url carries 3 bytes in 4 characters (the alphabet and the length were checked).
+  const room = Math.ceil((end - start) * 3 / 4)
+  if (room > scratch.length) scratch = Buffer.allocUnsafe(room)
+  const length = scratch.write(token.slice(start, end), 0, 'base64url')
   let value: unknown
   try {
-    value = JSON.parse(Buffer.from(text, 'base64url').toString('utf8'))
+    value = JSON.parse(scratch.toString('utf8', 0, length))
   } catch {
     return undefined
   }
@@ -55,9 +65,9 @@ export function decodeToken (token: string): DecodedToken | undefined {
   if (!canonical(token, 0, dot1) || !canonical(token, dot1 + 1, dot2) || !canonical(token, dot2 + 1, token.length)) {
     return undefined
   }
-  const header = segment(token.slice(0, dot1))
+  const header = segment(token, 0, dot1)
   if (header === undefined) return undefined
-  const payload = segment(token.slice(dot1 + 1, dot2))
+  const payload = segment(token, dot1 + 1, dot2)
   if (payload === undefined) return undefined
   return { header, payload }
 }

@@ -93,3 +93,13 @@ t.test('ES256 signatures verify with a high S and with a low S', async (t) => {
     t.equal(await opens(t, url, tok), true, `${name} verifies`)
   }
 })
+
+t.test('segments of any size decode alike: a claims segment larger than the decode buffer, then small ones', async (t) => {
+  const { decodeToken } = await import('../src/decode.js')
+  const large = { ...claimsFor(ISS, AUD, 'alice'), note: 'é'.repeat(2000) }
+  const big = decodeToken(mintToken(es256, large))
+  t.same(big?.payload, large, 'a 4 KB segment: the buffer grows')
+  t.same(decodeToken(mintToken(es256, claimsFor(ISS, AUD, 'bob')))?.payload.sub, 'bob', 'then a small one still decodes')
+  const url = await app(t)
+  t.equal(await opens(t, url, mintToken(es256, large)), true, 'and such a token verifies (within maxTokenBytes)')
+})
