@@ -33,10 +33,11 @@ export class Decider {
   /**
    * Decides on `topic` (any value; a non-string is `invalid-topic`). An action outside the
    * plugin's `actions` is `unknown-action`: never evaluated, cached or published as given.
-   * `invalid` is set when the caller already knows the topic is not well formed (a handshake
-   * placeholder whose value is not one segment).
+   * `parsed`: the topic's segments when the caller built it from segments it checked one by
+   * one (a handshake topic: then only its length is checked here), or `false` when it already
+   * knows the topic is not well formed (a placeholder whose value is not one segment).
    */
-  decide (policy: RoutePolicy, principal: Principal | null, action: string, topic: unknown, cache: DecisionCache | undefined, log: FastifyBaseLogger, request?: FastifyRequest, invalid = false): TopicDecision {
+  decide (policy: RoutePolicy, principal: Principal | null, action: string, topic: unknown, cache: DecisionCache | undefined, log: FastifyBaseLogger, request?: FastifyRequest, parsed?: readonly string[] | false): TopicDecision {
     const known = this.#config.actions.has(action)
     const text = typeof topic === 'string' ? topic : ''
     let verdict: TopicDecision = UNKNOWN_ACTION
@@ -44,7 +45,9 @@ export class Decider {
     if (cached !== undefined) {
       verdict = cached.decision
     } else if (known) {
-      const segs = invalid ? undefined : parseTopic(topic, this.#config)
+      const segs = parsed === undefined
+        ? parseTopic(topic, this.#config)
+        : parsed === false || text.length > this.#config.maxTopicLength ? undefined : parsed
       if (segs === undefined) {
         verdict = INVALID_TOPIC
       } else {

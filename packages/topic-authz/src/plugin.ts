@@ -133,7 +133,8 @@ function makeTopicCheck (decider: Decider, policy: RoutePolicy, topics: readonly
     for (const t of topics) {
       const segments = t.resolve(request.params, principal)
       const topic = segments === undefined ? t.template : segments.join('.')
-      const decision = decider.decide(policy, principal, t.action, topic, undefined, request.log, request, segments === undefined)
+      // Its segments were checked one by one as they were resolved: not split and checked again.
+      const decision = decider.decide(policy, principal, t.action, topic, undefined, request.log, request, segments ?? false)
       if (!decision.allow) return decision
     }
     return undefined

@@ -90,6 +90,19 @@ for (const order of ['auth-first', 'topics-first'] as const) {
   })
 }
 
+t.test('a handshake topic longer than maxTopicLength is invalid-topic, though each segment is well formed', async (t) => {
+  // 'orders.' + tenant + '.all' is 11 + 30 = 41 characters: over a maxTopicLength of 40.
+  const { base } = await build(t, { maxTopicLength: 40 })
+  const rejections = listen<HandshakeRejectedMessage>(t, ChannelName.handshakeRejected)
+  const fits = 'a'.repeat(29)
+  const ok = await open(t, `${base}/ws/orders/${fits}`, token('alice', fits, 'orders:read'))
+  t.equal(ok.open, true, '40 characters: allowed')
+  const long = 'a'.repeat(30)
+  const refused = await open(t, `${base}/ws/orders/${long}`, token('alice', long, 'orders:read'))
+  t.equal(!refused.open && refused.status, 403)
+  t.same(rejections.map((r) => r.detail), ['invalid-topic'])
+})
+
 t.test('in-band subscribe and publish for two tenants', async (t) => {
   const { base } = await build(t)
   const acme = await open(t, `${base}/ws/orders/acme`, token('alice', 'acme', 'orders:read orders:write', { roles: ['trader'] }))
