@@ -59,6 +59,8 @@ export class StormGate {
   check (key: string, route: string, request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
     const { context, store, limit } = this.#o
     const local = this.#window.add(key, context.clock.now())
+    // Without a store (the usual case) nothing waits: no attempt to keep, the count decides.
+    if (store === undefined && slidingEstimate(local, limit.windowMs) <= limit.max) return done()
     const a: Attempt = { key, route, request, reply, done }
     if (store === undefined) return this.#decide(local, a)
     const answer = context.ask(store, this.#storeKey + key, limit.windowMs, 1)
