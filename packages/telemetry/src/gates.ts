@@ -58,11 +58,14 @@ export class StormGate {
   /** Counts a handshake for `key`; calls `done()` when it may go on, else answers it (429, 503). */
   check (key: string, route: string, request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
     const { context, store, limit } = this.#o
-    const local = this.#window.add(key, context.clock.now())
-    // Without a store (the usual case) nothing waits: no attempt to keep, the count decides.
-    if (store === undefined && slidingEstimate(local, limit.windowMs) <= limit.max) return done()
+    const now = context.clock.now()
+    if (store === undefined) {
+      // Without a store (the usual case) nothing waits: under the limit, nothing is built.
+      if (this.#window.hit(key, now) <= limit.max) return done()
+      return this.#decide(this.#window.add(key, now, 0), { key, route, request, reply, done })
+    }
+    const local = this.#window.add(key, now)
     const a: Attempt = { key, route, request, reply, done }
-    if (store === undefined) return this.#decide(local, a)
     const answer = context.ask(store, this.#storeKey + key, limit.windowMs, 1)
     if (answer instanceof Promise) answer.then((x) => { this.#settle(store, local, x, a) }).catch(done)
     else this.#settle(store, local, answer, a)

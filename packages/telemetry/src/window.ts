@@ -1,4 +1,4 @@
-import { slidingEstimate, type WindowCounts } from '@wsguard/core'
+import type { WindowCounts } from '@wsguard/core'
 
 /** Default bound on the keys (IPs, principals) a window tracks at once. */
 export const DEFAULT_MAX_TRACKED_KEYS = 10_000
@@ -36,9 +36,11 @@ export class SlidingWindow {
 
   get size (): number { return this.#slots.size }
 
-  /** Counts one event for `key` at `now`; returns the estimate including it. */
+  /** Counts one event for `key` at `now`; returns the estimate including it (building no counts object). */
   hit (key: string, now: number): number {
-    return slidingEstimate(this.add(key, now), this.#windowMs)
+    const slot = this.#touch(key, now)
+    slot.current++
+    return slot.current + slot.previous * Math.min(1, Math.max(0, 1 - (now - slot.start) / this.#windowMs))
   }
 
   /** Counts `amount` events for `key` at `now` (0: none, to read); returns its two windows' counts. */
