@@ -3,7 +3,7 @@ import type { FastifyRequest } from 'fastify'
 import type { WebSocket } from '@fastify/websocket'
 import {
   ChannelName, channel, CloseCode, publishedOrigin, randomId, runHandshakeChecks, type AppIdentity, type AuthOutcome, type Principal,
-  type RevocationOrigin, type RevocationStore, type SessionInfo, type SessionRegistry, type TimerHandle, type TopicDenyReason, type WsguardErrorCode
+  type RevocationOrigin, type RevocationStore, type SessionClosedMessage, type SessionOpenedMessage, type SessionInfo, type SessionRegistry, type TimerHandle, type TopicDenyReason, type WsguardErrorCode
 } from '@wsguard/core'
 import type { SessionCap } from './cap.js'
 import type { ControlMatcher } from './control.js'
@@ -147,7 +147,10 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
     const p = this.principal
     if (opened.hasSubscribers) {
       const origin = publishedOrigin(this.#request.headers.origin)
-      opened.publish({ app: this.#host.app, sessionId: this.id, route: this.route, principal: p, openedAt: this.openedAt, deadline: this.deadline, remoteAddress: this.#request.ip, ...(origin !== undefined ? { origin } : {}) })
+      // Optional fields set on the literal, not spread in: a spread builds a throwaway object per session.
+      const message: SessionOpenedMessage = { app: this.#host.app, sessionId: this.id, route: this.route, principal: p, openedAt: this.openedAt, deadline: this.deadline, remoteAddress: this.#request.ip }
+      if (origin !== undefined) message.origin = origin
+      opened.publish(message)
     }
     const { registry } = this.#host
     if (registry !== undefined) this.#settle(registry.add(this.info()))
@@ -402,7 +405,7 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
     if (registry !== undefined) this.#settle(registry.remove(this.id))
     this.#host.ended(this)
     if (closedChannel.hasSubscribers) {
-      closedChannel.publish({
+      const message: SessionClosedMessage = {
         app: this.#host.app,
         sessionId: this.id,
         route: this.route,
@@ -412,11 +415,13 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
         openedAt: this.openedAt,
         closedAt: this.#host.config.clock.now(),
         framesIn: this.#framesIn,
-        framesOut: this.#framesOut,
-        ...(this.#revokedBy !== undefined ? { revocation: this.#revokedBy } : {})
-      })
+        framesOut: this.#framesOut
+      }
+      if (this.#revokedBy !== undefined) message.revocation = this.#revokedBy
+      closedChannel.publish(message)
     }
-    this.emit('closed', { code: closeCode, reason: closeReason })
+    // The event's object is built only for someone listening (most apps listen to the socket).
+    if (this.listenerCount('closed') > 0) this.emit('closed', { code: closeCode, reason: closeReason })
   }
 
   /** A registry call may be async (Redis): its failure is logged, never thrown at the socket. */
