@@ -1,7 +1,10 @@
 import { RevocationIndex, type Principal, type Revocation, type RevocationStore, type SessionFilter, type SessionInfo, type SessionRegistry } from '@wsguard/core'
 import { matches } from './filter.js'
 
-/** The default registry: this process's open sessions. */
+/**
+ * A registry of this process's sessions, kept as `SessionInfo` snapshots (`opts.registry`).
+ * Without a registry, `wsSessions.list()` reads the live sessions instead (`listLive`).
+ */
 export class MemorySessionRegistry implements SessionRegistry {
   readonly #sessions = new Map<string, SessionInfo>()
 

@@ -96,6 +96,7 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
   #ended = false
   #topics: Map<string, string> | undefined
   #closeTimer: TimerHandle | undefined
+  #remoteAddress = ''
 
   constructor (host: SessionHost, request: FastifyRequest, socket: WebSocket, route: string) {
     super()
@@ -133,7 +134,7 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
     return Object.freeze({
       id: this.id,
       route: this.route,
-      remoteAddress: this.#request.ip,
+      remoteAddress: this.#remoteAddress,
       principal: this.principal,
       openedAt: this.openedAt,
       ...(this.#expiresAt !== undefined ? { expiresAt: this.#expiresAt } : {}),
@@ -144,11 +145,13 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
 
   /** Called once the socket is open, before the app's handler. */
   start (): void {
+    // Read while the socket is open: once it is destroyed Node no longer knows the peer's address.
+    this.#remoteAddress = this.#request.ip
     const p = this.principal
     if (opened.hasSubscribers) {
       const origin = publishedOrigin(this.#request.headers.origin)
       // Optional fields set on the literal, not spread in: a spread builds a throwaway object per session.
-      const message: SessionOpenedMessage = { app: this.#host.app, sessionId: this.id, route: this.route, principal: p, openedAt: this.openedAt, deadline: this.deadline, remoteAddress: this.#request.ip }
+      const message: SessionOpenedMessage = { app: this.#host.app, sessionId: this.id, route: this.route, principal: p, openedAt: this.openedAt, deadline: this.deadline, remoteAddress: this.#remoteAddress }
       if (origin !== undefined) message.origin = origin
       opened.publish(message)
     }

@@ -3,7 +3,7 @@ import Fastify from 'fastify'
 import websocket from '@fastify/websocket'
 import { topicAuthz } from '@wsguard/topic-authz'
 import { captureLogs, FakeClock, until } from '@wsguard/testing'
-import type { AuthOutcome, Principal, RevocationStore, SessionRegistry } from '@wsguard/core'
+import type { AuthOutcome, Principal, RevocationStore, SessionInfo, SessionRegistry } from '@wsguard/core'
 import { MemorySessionRegistry, sessionExpiry, type SessionEvents } from '../src/index.js'
 import { bare, harness, open, connect, listen, T0 } from './helpers.js'
 
@@ -196,6 +196,22 @@ t.test('without a registry, list() reads the live sessions: one without a creden
   t.equal(info?.principal, null)
   t.notOk(info !== undefined && 'expiresAt' in info, 'no expiry to tell')
   t.equal(info?.deadline, T0 + 8 * 3600_000, 'the lifetime cap is the deadline')
+})
+
+t.test('list() reports a session\'s address even when its socket is already destroyed', async (t) => {
+  let listed: Promise<readonly SessionInfo[]> | undefined
+  const { base, app } = await bare(t, { refresh: false }, alice, {
+    onFrame: (text, socket) => {
+      if (text !== 'cut') return false
+      ;(socket as unknown as { _socket: { destroy(): void } })._socket.destroy()
+      listed = app.wsSessions.list() // read at once, before the socket's close is handled
+      return true
+    }
+  })
+  const c = await open(t, `${base}/ws`)
+  c.send('cut')
+  await c.closed
+  t.equal((await (listed as Promise<readonly SessionInfo[]>))[0]?.remoteAddress, '127.0.0.1')
 })
 
 function deferred<T> (): { promise: Promise<T>, resolve: (v: T) => void } {
