@@ -9,14 +9,17 @@ export interface Sampled { bytes: number, top: Array<[string, number]> }
 function summarize (head: ProfileNode, top: number): Sampled & { profile: unknown } {
   const bySite = new Map<string, number>()
   let bytes = 0
-  const walk = (node: ProfileNode): void => {
+  // A native frame (a builtin such as `Map` or `join`, no url) is named with the JavaScript
+  // function that called it: `Map :0 <- start session.js:91`.
+  const walk = (node: ProfileNode, caller: string): void => {
     bytes += node.selfSize
     const { functionName, url, lineNumber } = node.callFrame
-    const site = `${functionName === '' ? '(anonymous)' : functionName} ${url.split('/').slice(-3).join('/')}:${lineNumber + 1}`
+    const own = `${functionName === '' ? '(anonymous)' : functionName} ${url.split('/').slice(-3).join('/')}:${lineNumber + 1}`
+    const site = url === '' && caller !== '' ? `${own} <- ${caller}` : own
     bySite.set(site, (bySite.get(site) ?? 0) + node.selfSize)
-    for (const child of node.children) walk(child)
+    for (const child of node.children) walk(child, url === '' ? caller : own)
   }
-  walk(head)
+  walk(head, '')
   return { bytes, top: [...bySite].sort((a, b) => b[1] - a[1]).slice(0, top), profile: { head } }
 }
 

@@ -19,7 +19,7 @@ export const AUD = 'feed-api'
 export const FEED_PATH = '/feed/acme'
 
 /** What a server process runs: which plugins. */
-export type Stack = 'plain' | 'bare' | 'diy' | 'auth' | 'auth+topics' | 'auth+topics+expiry' | 'full' | 'full-no-audit'
+export type Stack = 'plain' | 'bare' | 'bare+hooks' | 'diy' | 'auth' | 'auth+topics' | 'auth+topics+expiry' | 'full' | 'full-no-audit' | 'full-nocache'
 export type Logging = 'off' | 'app' | 'built'
 
 /** The one key a server trusts: its algorithm, its public key as PEM and as a JWKS. */
@@ -37,7 +37,7 @@ function logger (logging: Logging): boolean | Record<string, unknown> {
 export async function stackApp (stack: Stack, logging: Logging, key: TrustedKey): Promise<FastifyInstance> {
   const app = Fastify({ logger: logger(logging) as never })
   await app.register(websocket)
-  if (stack === 'bare') {
+  if (stack === 'bare' || stack === 'bare+hooks') {
     const verify = createVerifier({ key: key.pem, algorithms: [key.alg], allowedIss: ISS, allowedAud: AUD })
     app.decorateRequest('user', null as unknown as string)
     app.addHook('onRequest', (request, reply, done) => {
@@ -47,6 +47,20 @@ export async function stackApp (stack: Stack, logging: Logging, key: TrustedKey)
       } catch {
         reply.code(401).send()
       }
+    })
+  }
+  if (stack === 'bare+hooks') {
+    // The bare hook with as many no-op hooks, in the same phases, app-level and route-level,
+    // as the whole stack adds to its websocket route: what Fastify's hook machinery costs alone.
+    const noop = (_request: unknown, _reply: unknown, done: () => void): void => { done() }
+    app.addHook('preValidation', noop)
+    for (let i = 0; i < 3; i++) app.addHook('preHandler', noop)
+    app.addHook('onRoute', (routeOptions) => {
+      if (routeOptions.websocket !== true) return
+      routeOptions.onRequest = [noop]
+      routeOptions.preValidation = [noop, noop, noop]
+      routeOptions.preHandler = [noop, noop]
+      routeOptions.onResponse = [noop, noop]
     })
   }
   if (stack === 'diy') {
@@ -60,7 +74,7 @@ export async function stackApp (stack: Stack, logging: Logging, key: TrustedKey)
       }
     })
   }
-  if (stack === 'full' || stack === 'full-no-audit') {
+  if (stack === 'full' || stack === 'full-no-audit' || stack === 'full-nocache') {
     await app.register(telemetry, {
       audit: stack === 'full',
       anomalies: {
@@ -70,14 +84,15 @@ export async function stackApp (stack: Stack, logging: Logging, key: TrustedKey)
       }
     })
   }
-  const governed = stack !== 'plain' && stack !== 'bare' && stack !== 'diy'
+  const governed = stack !== 'plain' && stack !== 'bare' && stack !== 'bare+hooks' && stack !== 'diy'
   if (governed) {
-    await app.register(authHandshake, { jwt: { issuer: ISS, audience: AUD, algorithms: [key.alg], jwks: key.jwks, claims: Type.Object({ tenant: Type.String() }) } })
+    // 'full-nocache': what the verified-token cache costs when every token is new.
+    await app.register(authHandshake, { jwt: { issuer: ISS, audience: AUD, algorithms: [key.alg], jwks: key.jwks, claims: Type.Object({ tenant: Type.String() }) }, ...(stack === 'full-nocache' ? { verifiedTokenCacheSize: 0 } : {}) })
   }
-  if (stack === 'auth+topics' || stack === 'auth+topics+expiry' || stack === 'full' || stack === 'full-no-audit') {
+  if (stack === 'auth+topics' || stack === 'auth+topics+expiry' || stack === 'full' || stack === 'full-no-audit' || stack === 'full-nocache') {
     await app.register(topicAuthz, { policies: [{ pattern: 'prices.{tenant}.>', actions: ['subscribe'], scopes: ['feed:read'], where: { tenant: 'claims.tenant' } }] })
   }
-  if (stack === 'auth+topics+expiry' || stack === 'full' || stack === 'full-no-audit') {
+  if (stack === 'auth+topics+expiry' || stack === 'full' || stack === 'full-no-audit' || stack === 'full-nocache') {
     await app.register(sessionExpiry, { noticeMs: 60_000, graceMs: 5_000, maxLifetimeMs: 8 * 3600_000, idleTimeoutMs: 300_000, heartbeatMs: 30_000, refresh: true })
   }
   app.get('/feed/:tenant', {

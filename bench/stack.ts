@@ -1,7 +1,9 @@
 // The whole stack's handshake cost (issue 15): all four plugins as users register them,
 // against a bare fast-jwt hook and plain @fastify/websocket, with an attribution (each plugin
-// added one at a time) and the app's logger off, on (as `Fastify({ logger: true })` sets it
-// up), and on with its lines built but not written.
+// added one at a time; the bare hook with as many no-op hooks as the stack adds, for what
+// Fastify's hook machinery costs alone; the stack without its verified-token cache, for what
+// the cache costs when every token is new) and the app's logger off, on (as
+// `Fastify({ logger: true })` sets it up), and on with its lines built but not written.
 // Each server configuration runs in a process of its own (this file, forked with `serve`):
 // diagnostics channels are process-wide, so telemetry in one process would hear every server.
 // The load comes from bench/client.ts in another process: a fresh ES256 token per connection.
@@ -24,10 +26,12 @@ interface Config { name: string, stack: Stack, logging: Logging }
 const CONFIGS: Config[] = [
   { name: 'plain @fastify/websocket', stack: 'plain', logging: 'off' },
   { name: 'bare fast-jwt hook', stack: 'bare', logging: 'off' },
+  { name: 'bare hook + no-op hooks as the stack has', stack: 'bare+hooks', logging: 'off' },
   { name: 'auth-handshake (JWKS, claims schema, scopes)', stack: 'auth', logging: 'off' },
   { name: '+ topic-authz (handshake topic)', stack: 'auth+topics', logging: 'off' },
   { name: '+ session-expiry', stack: 'auth+topics+expiry', logging: 'off' },
   { name: '+ telemetry = whole stack', stack: 'full', logging: 'off' },
+  { name: 'whole stack, no verified-token cache', stack: 'full-nocache', logging: 'off' },
   { name: 'bare fast-jwt hook, logger on', stack: 'bare', logging: 'app' },
   { name: 'whole stack, logger on', stack: 'full', logging: 'app' },
   { name: 'whole stack, logger on, audit off', stack: 'full-no-audit', logging: 'app' },
@@ -39,7 +43,9 @@ function serve (config: Config, key: TrustedKey): Promise<Served> {
   // PROFILE_INTERVAL_US: the profiler's sampling interval (node's default is 1000 µs)
   const interval = process.env.PROFILE_INTERVAL_US !== undefined ? [`--cpu-prof-interval=${process.env.PROFILE_INTERVAL_US}`] : []
   const prof = process.env.PROFILE_DIR !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PROFILE_DIR}/${config.stack}-${config.logging}`, ...interval] : []
-  return forkServer(fileURLToPath(import.meta.url), ['serve', config.stack, config.logging], { execArgv: prof, env: { BENCH_KEY: JSON.stringify(key) } })
+  // SERVER_FLAGS: more node flags for the servers (e.g. --perf-basic-prof, for `perf record -p`)
+  const flags = (process.env.SERVER_FLAGS ?? '').split(' ').filter((f) => f !== '')
+  return forkServer(fileURLToPath(import.meta.url), ['serve', config.stack, config.logging], { execArgv: [...prof, ...flags], env: { BENCH_KEY: JSON.stringify(key) } })
 }
 
 async function serverProcess (stack: Stack, logging: Logging): Promise<void> {
