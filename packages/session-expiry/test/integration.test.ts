@@ -4,7 +4,7 @@ import websocket from '@fastify/websocket'
 import { topicAuthz } from '@wsguard/topic-authz'
 import { captureLogs, FakeClock, until } from '@wsguard/testing'
 import type { AuthOutcome, Principal, RevocationStore, SessionInfo, SessionRegistry } from '@wsguard/core'
-import { MemorySessionRegistry, sessionExpiry, type SessionEvents } from '../src/index.js'
+import { DEFAULT_MAX_LIFETIME_MS, MemorySessionRegistry, sessionExpiry, type SessionEvents } from '../src/index.js'
 import { bare, harness, open, connect, listen, T0 } from './helpers.js'
 
 t.test('a refresh that narrows the grants revokes the topics no longer allowed', async (t) => {
@@ -195,7 +195,7 @@ t.test('without a registry, list() reads the live sessions: one without a creden
   const [info] = await app.wsSessions.list()
   t.equal(info?.principal, null)
   t.notOk(info !== undefined && 'expiresAt' in info, 'no expiry to tell')
-  t.equal(info?.deadline, T0 + 8 * 3600_000, 'the lifetime cap is the deadline')
+  t.equal(info?.deadline, T0 + DEFAULT_MAX_LIFETIME_MS, 'the lifetime cap is the deadline')
 })
 
 t.test('list() reports a session\'s address even when its socket is already destroyed', async (t) => {

@@ -40,7 +40,7 @@ export class SlidingWindow {
   hit (key: string, now: number): number {
     const slot = this.#touch(key, now)
     slot.current++
-    return slot.current + slot.previous * Math.min(1, Math.max(0, 1 - (now - slot.start) / this.#windowMs))
+    return this.#estimate(slot, now)
   }
 
   /** Counts `amount` events for `key` at `now` (0: none, to read); returns its two windows' counts. */
@@ -55,7 +55,12 @@ export class SlidingWindow {
     const slot = this.#slots.get(key)
     if (slot === undefined) return 0
     this.#roll(slot, now)
-    return slot.current + slot.previous * (1 - (now - slot.start) / this.#windowMs)
+    return this.#estimate(slot, now)
+  }
+
+  /** core's `slidingEstimate` of a slot rolled to `now`, read from the slot itself (no counts object). */
+  #estimate (slot: Slot, now: number): number {
+    return slot.current + slot.previous * Math.min(1, Math.max(0, 1 - (now - slot.start) / this.#windowMs))
   }
 
   /** Whether this is the first report for `key` in its current window (and marks it reported). */
