@@ -4,6 +4,7 @@ import { cpus, loadavg, totalmem } from 'node:os'
 import type { CpuShare } from './soak-cpu.js'
 import type { GcPause, MetricSummary, ProbeTimes, ServerMessage } from './soak-server.js'
 import type { ClientMessage, Tally } from './soak-client.js'
+import type { Lateness } from './soak-idle.js'
 
 /** The aims: the latest 4401 past its announced deadline, refreshes without an answer, p99 loaded / unloaded. */
 export const AIMS = { overshootMs: 1_000, unanswered: 0, p99Ratio: 2 }
@@ -41,6 +42,8 @@ export interface Run {
   soakMs: number
   unloaded: Latencies
   loaded: Latencies
+  /** how late an idle process's timers fired (soak-idle.ts), while the probe ran unloaded and under load */
+  idle: { unloaded: Lateness, loaded: Lateness }
   total: Tally
   samples: Sample[]
   server: MetricSummary
@@ -52,6 +55,17 @@ export interface Run {
   /** the server's side of each probe handshake, by the probe's subject */
   probes: Record<string, ProbeTimes>
   pendingAtEnd: number
+}
+
+/**
+ * The machine's own scheduling noise: how late an idle process's timers fired. It shares no
+ * work with the server, so lateness here under load is what the probe's own side pays too.
+ */
+export function idleLateness (idle: Run['idle']): string {
+  const row = (name: string, l: Lateness): string => `| ${name} | ${l.n} | ${f1(l.p50)} | ${f1(l.p99)} | ${f1(l.p999)} | ${f1(l.max)} |`
+  return '\nHow late an idle process\'s 2 ms timers fired (soak-idle.ts: it does no work, so this is the machine\'s ' +
+    'scheduling, not the server), ms:\n\n| idle process | timers | p50 | p99 | p99.9 | max |\n|---|---:|---:|---:|---:|---:|\n' +
+    `${row('while the probe ran unloaded', idle.unloaded)}\n${row('while the probe ran under load', idle.loaded)}`
 }
 
 export function quantile (xs: number[], p: number): number {
@@ -227,6 +241,7 @@ export function report (s: Settings, r: Run): boolean {
   }
 
   console.log(slowProbes(r))
+  console.log(idleLateness(r.idle))
 
   const late = r.serverLateMs
   console.log('\nClose 4401 sent by the server past expiry + grace (its share of the lateness above): ' +

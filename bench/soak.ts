@@ -15,6 +15,7 @@ import { pin } from './lib.js'
 import { addUp, progress, report, type Sample, type Settings } from './soak-report.js'
 import { AUD, GRACE_MS, ISS, NOTICE_MS, openFilesLimit, type ServerMessage } from './soak-server.js'
 import type { ClientMessage, Command, Plan } from './soak-client.js'
+import type { IdleCommand, Lateness } from './soak-idle.js'
 
 const env = (name: string, fallback: number): number => {
   const v = Number(process.env[name] ?? fallback)
@@ -82,10 +83,10 @@ function fail (why: string): never {
   process.exit(1)
 }
 
-type Answer<T extends string> = Extract<ClientMessage | ServerMessage, { type: T }>
+type Answer<T extends string> = Extract<ClientMessage | ServerMessage | Lateness, { type: T }>
 
 /** Sends a command (or nothing) and waits, bounded, for the answer of that type. */
-function ask<T extends string> (child: ChildProcess, msg: Command | { type: 'stop' } | undefined, type: T,
+function ask<T extends string> (child: ChildProcess, msg: Command | IdleCommand | { type: 'stop' } | undefined, type: T,
   timeoutMs: number): Promise<Answer<T>> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => fail(`no '${type}' within ${timeoutMs} ms`), timeoutMs)
@@ -146,9 +147,14 @@ async function main (): Promise<void> {
 
   // 1. Unloaded: after a warm-up, handshakes one at a time on the idle server, at the same pace
   // as under load (so both samples span a stretch of the machine's own noise, not one quiet second).
+  // The idle process notes how late its timers fire while the probe runs, unloaded and loaded.
   const probe = await client('probe')
+  const idle = spawnChild('soak-idle.ts', [])
+  await ask(idle, undefined, 'ready', 60_000)
+  idle.send({ type: 'idle-start' } satisfies IdleCommand)
   const unloadedCmd: Command = { type: 'unloaded', plan, count: PROBE_UNLOADED, warmup: 50, intervalMs: PROBE_INTERVAL_MS }
   const unloaded = await ask(probe, unloadedCmd, 'latencies', 60_000 + 2 * PROBE_UNLOADED * PROBE_INTERVAL_MS)
+  const idleUnloaded = await ask(idle, { type: 'idle-stop' }, 'lateness', 10_000)
 
   // 2. The ramp: every client opens its share.
   const clients = await Promise.all(Array.from({ length: CLIENTS }, () => client('load')))
@@ -165,8 +171,10 @@ async function main (): Promise<void> {
   // 3. The soak: the probe times a handshake every PROBE_INTERVAL_MS while the clients churn and refresh.
   const maxCount = Math.ceil(SOAK_MS / PROBE_INTERVAL_MS) + 10
   probe.send({ type: 'probe', intervalMs: PROBE_INTERVAL_MS, maxCount } satisfies Command)
+  idle.send({ type: 'idle-start' } satisfies IdleCommand)
   await sleep(SOAK_MS)
   const loaded = await ask(probe, { type: 'probe-stop' }, 'latencies', 30_000)
+  const idleLoaded = await ask(idle, { type: 'idle-stop' }, 'lateness', 10_000)
 
   // 4. The end: no new refreshes or handshakes, the ones in flight answered, then the server closes (1001).
   const quiesce: Command = { type: 'quiesce', timeoutMs: 10_000 }
@@ -205,6 +213,7 @@ async function main (): Promise<void> {
     soakMs,
     unloaded,
     loaded,
+    idle: { unloaded: idleUnloaded, loaded: idleLoaded },
     total: addUp(tallies.map((t) => t.tally)),
     samples,
     server: stopped.metrics,
