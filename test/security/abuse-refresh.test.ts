@@ -31,7 +31,8 @@ interface FloodReport {
 // The flooder: opens the socket, sends `frames` round-robin, BATCH a turn, until told to stop
 // (or MAX_FRAMES); then two sentinels (frames are handled in order, so once the second is
 // echoed every flood frame was seen and the checks in flight settled), `whoami`, and `last`
-// (a malformed refresh, or nothing: a normal close). It reports when the socket closes.
+// (a malformed refresh, or nothing: a normal close). It reports once told to stop and the
+// socket is closed, whichever comes last.
 const FLOODER = `
 const WebSocket = require('ws')
 const { url, token, origin, frames, last, batch, max } = JSON.parse(process.argv[1])
@@ -60,10 +61,21 @@ ws.on('message', (data) => {
     report.replies[key] = (report.replies[key] ?? 0) + 1
   }
 })
-process.on('message', () => { running = false; ws.send('sentinel') })
-ws.on('close', (code, reason) => {
-  process.send({ ...report, close: { code, reason: String(reason) } })
+let closed = null
+let stopping = false
+const done = () => {
+  process.send({ ...report, close: closed })
   process.disconnect()
+}
+process.on('message', () => {
+  stopping = true
+  if (closed !== null) return done()
+  running = false
+  ws.send('sentinel')
+})
+ws.on('close', (code, reason) => {
+  closed = { code, reason: String(reason) }
+  if (stopping) done()
 })
 `
 
@@ -74,13 +86,17 @@ async function flood (t: Test, server: SecurityServer, token: string, frames: st
   const child = spawn(process.execPath, ['-e', FLOODER, settings], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   t.teardown(() => { child.kill() })
   const messages: unknown[] = []
+  let exited = false
   child.on('message', (m) => messages.push(m))
+  child.on('exit', () => { exited = true })
   await until(() => messages.includes('open'), 'the flooder is connected', { timeoutMs: 10_000 })
   return {
     async stop () {
-      // A flood the server closed has reported already (its channel is gone).
-      if (messages.length < 2) child.send('stop')
+      child.send('stop')
       await until(() => messages.length === 2, 'the flooder reported', { timeoutMs: 10_000 })
+      // Neither run shares the machine with the flooder's exit: it waits for 'stop', and the
+      // next unloaded run for its end.
+      await until(() => exited, 'the flooder exited', { timeoutMs: 10_000 })
       return messages[1] as FloodReport
     }
   }
