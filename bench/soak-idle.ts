@@ -4,6 +4,8 @@
 // VM), so its lateness is the machine's scheduling noise as any client sees it, apart from the
 // server's: the share of the probe's handshake time that no server change reaches.
 
+import { quantile } from './soak-report.js'
+
 /** How often it asks for a timer, ms. */
 const TICK_MS = 2
 
@@ -24,9 +26,7 @@ function tick (): void {
 }
 
 function summary (xs: number[]): Lateness {
-  const s = Float64Array.from(xs).sort()
-  const q = (p: number): number => s.length === 0 ? Number.NaN : s[Math.min(s.length - 1, Math.floor(p * s.length))] as number
-  return { type: 'lateness', n: s.length, p50: q(0.5), p99: q(0.99), p999: q(0.999), max: s.length === 0 ? Number.NaN : s[s.length - 1] as number }
+  return { type: 'lateness', n: xs.length, p50: quantile(xs, 0.5), p99: quantile(xs, 0.99), p999: quantile(xs, 0.999), max: quantile(xs, 1) }
 }
 
 process.on('message', (c: IdleCommand) => {
