@@ -19,7 +19,7 @@ export const AUD = 'feed-api'
 export const FEED_PATH = '/feed/acme'
 
 /** What a server process runs: which plugins. */
-export type Stack = 'plain' | 'bare' | 'bare+hooks' | 'diy' | 'auth' | 'auth+topics' | 'auth+topics+expiry' | 'full' | 'full-no-audit' | 'full-nocache'
+export type Stack = 'plain' | 'bare' | 'bare+hooks' | 'diy' | 'auth' | 'auth+topics' | 'auth+topics+expiry' | 'full' | 'full-no-audit' | 'full-nocache' | 'full-gated'
 export type Logging = 'off' | 'app' | 'built'
 
 /** The one key a server trusts: its algorithm, its public key as PEM and as a JWKS. */
@@ -74,11 +74,14 @@ export async function stackApp (stack: Stack, logging: Logging, key: TrustedKey)
       }
     })
   }
-  if (stack === 'full' || stack === 'full-no-audit' || stack === 'full-nocache') {
+  const full = stack === 'full' || stack === 'full-no-audit' || stack === 'full-nocache' || stack === 'full-gated'
+  if (full) {
+    // 'full-gated': the per-IP storm gate as telemetry's README sets it, throttling (bench/reconnect-loop.ts).
+    const perIp = stack === 'full-gated' ? { max: 120, windowMs: 60_000 } : { max: 1_000_000, windowMs: 60_000 }
     await app.register(telemetry, {
-      audit: stack === 'full',
+      audit: stack === 'full' || stack === 'full-gated',
       anomalies: {
-        reconnectStorm: { perIp: { max: 1_000_000, windowMs: 60_000 }, perPrincipal: { max: 1_000_000, windowMs: 60_000 } },
+        reconnectStorm: { perIp, perPrincipal: { max: 1_000_000, windowMs: 60_000 }, action: stack === 'full-gated' ? 'throttle' : 'log' },
         failureSpike: { ratio: 5, minPerMinute: 1_000_000 },
         longSession: { afterMs: 12 * 3600_000 }
       }
@@ -89,10 +92,10 @@ export async function stackApp (stack: Stack, logging: Logging, key: TrustedKey)
     // 'full-nocache': what the verified-token cache costs when every token is new.
     await app.register(authHandshake, { jwt: { issuer: ISS, audience: AUD, algorithms: [key.alg], jwks: key.jwks, claims: Type.Object({ tenant: Type.String() }) }, ...(stack === 'full-nocache' ? { verifiedTokenCacheSize: 0 } : {}) })
   }
-  if (stack === 'auth+topics' || stack === 'auth+topics+expiry' || stack === 'full' || stack === 'full-no-audit' || stack === 'full-nocache') {
+  if (stack === 'auth+topics' || stack === 'auth+topics+expiry' || full) {
     await app.register(topicAuthz, { policies: [{ pattern: 'prices.{tenant}.>', actions: ['subscribe'], scopes: ['feed:read'], where: { tenant: 'claims.tenant' } }] })
   }
-  if (stack === 'auth+topics+expiry' || stack === 'full' || stack === 'full-no-audit' || stack === 'full-nocache') {
+  if (stack === 'auth+topics+expiry' || full) {
     await app.register(sessionExpiry, { noticeMs: 60_000, graceMs: 5_000, maxLifetimeMs: 8 * 3600_000, idleTimeoutMs: 300_000, heartbeatMs: 30_000, refresh: true })
   }
   app.get('/feed/:tenant', {
