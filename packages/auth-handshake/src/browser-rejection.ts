@@ -5,15 +5,43 @@ import { errorInfo, type RejectionDelivery } from '@wsguard/core'
 import { stripCredentialProtocols } from './carriers.js'
 
 /** A refused client that does not answer the close frame within this is cut off, ms. */
-export const REFUSAL_CLOSE_TIMEOUT_MS = 5_000
+export const REFUSAL_CLOSE_TIMEOUT_MS = 2_000
+/**
+ * The most a refused socket reads as one message, bytes: a control frame's payload. Nothing
+ * but the client's close is expected; a bigger data frame ends the socket (1009) instead of
+ * being buffered up to the app's `maxPayload` (`ws`'s default is 100 MiB) by a client that
+ * has no credential.
+ */
+export const REFUSAL_MAX_PAYLOAD = 125
 const NO_HEAD = Buffer.alloc(0)
+const noop = (): void => {}
+
+type WebSocketServer = FastifyInstance['websocketServer']
 
 /** What delivering a refusal as a close needs, built once. */
 export interface CloseDeliveryContext {
-  /** @fastify/websocket's server, which performs the upgrade */
-  readonly server: FastifyInstance['websocketServer']
+  /** the server that performs refused upgrades (`refusalServer`), never the app's */
+  readonly server: WebSocketServer
   /** the credential entries of `Sec-WebSocket-Protocol`, never echoed in the 101 */
   readonly credentialProtocols: readonly string[]
+}
+
+/**
+ * A `ws` server of the app's own `ws` (the class of @fastify/websocket's server, so the same
+ * version) for refused upgrades only: it reads at most REFUSAL_MAX_PAYLOAD bytes a message, no
+ * compression, and keeps its sockets out of the app's `websocketServer.clients`. It chooses the
+ * subprotocol as the app's server does (its `handleProtocols`, or `ws`'s default).
+ */
+export function refusalServer (app: WebSocketServer): WebSocketServer {
+  const Server = app.constructor as new (options: WebSocketServer['options']) => WebSocketServer
+  return new Server({
+    noServer: true,
+    clientTracking: true,
+    perMessageDeflate: false,
+    maxPayload: REFUSAL_MAX_PAYLOAD,
+    // `ws` fills in its default (null) when the app gave none
+    handleProtocols: app.options.handleProtocols
+  })
 }
 
 /**
@@ -44,6 +72,7 @@ export function closeDelivery (request: FastifyRequest, reply: FastifyReply, con
     // `ws` selects the first protocol offered: a credential entry left in would be echoed.
     if (raw.headers['sec-websocket-protocol'] !== undefined) stripCredentialProtocols(raw.headers, context.credentialProtocols)
     context.server.handleUpgrade(raw, socket, NO_HEAD, (ws) => {
+      ws.on('error', noop) // a frame over REFUSAL_MAX_PAYLOAD, or garbage: the socket ends, nothing to report
       ws.close(closeCode, reason)
       timer = setTimeout(() => { ws.terminate() }, REFUSAL_CLOSE_TIMEOUT_MS).unref()
     })

@@ -32,7 +32,7 @@ export type { ReplayStore, RevocationStore } from '@wsguard/core'
 export type { TicketOptions } from './ticket-options.js'
 export { DEFAULT_TICKET_PATH, DEFAULT_TICKET_TTL_MS, MIN_TICKET_TTL_MS, MAX_TICKET_TTL_MS, DEFAULT_TICKET_STORE_TIMEOUT_MS, DEFAULT_TICKETS_PER_PRINCIPAL, MAX_TICKETS_PER_PRINCIPAL } from './ticket-options.js'
 export { MemoryTicketStore, DEFAULT_TICKET_MAX_ENTRIES, type MemoryTicketStoreOptions } from './ticket-memory.js'
-export { REFUSAL_CLOSE_TIMEOUT_MS } from './browser-rejection.js'
+export { REFUSAL_CLOSE_TIMEOUT_MS, REFUSAL_MAX_PAYLOAD } from './browser-rejection.js'
 export type { TicketRecord, TicketStore } from '@wsguard/core'
 
 export type { WsguardAuth } from '@wsguard/core'

@@ -6,7 +6,7 @@ import {
   refuseUngovernedRoutes, sendRejection, type AppIdentity, type Principal, type WsguardAuth, type WsguardErrorCode, type AuthOutcome as CoreAuthOutcome
 } from '@wsguard/core'
 import { TokenAuthenticator, type AuthOutcome, type Fault } from './authenticator.js'
-import { closeDelivery, type CloseDeliveryContext } from './browser-rejection.js'
+import { closeDelivery, refusalServer, type CloseDeliveryContext } from './browser-rejection.js'
 import { findCredential, stripCredentialProtocols, type Found } from './carriers.js'
 import { redactingReqSerializer } from './log.js'
 import { TICKET_PROTOCOL_PREFIX, TICKET_QUERY_PARAMETER, validateOptions, type AuthHandshakeConfig, type AuthHandshakeOptions } from './options.js'
@@ -134,7 +134,13 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
   })
 
   if (config.browserRejection === 'close') {
-    const delivery: CloseDeliveryContext = { server: fastify.websocketServer, credentialProtocols }
+    const server = refusalServer(fastify.websocketServer)
+    const delivery: CloseDeliveryContext = { server, credentialProtocols }
+    // A refused socket still waiting for its client's close when the app closes is cut off.
+    fastify.addHook('preClose', (done) => {
+      for (const ws of server.clients) ws.terminate()
+      done()
+    })
     // Instance-level, so it runs before every route's own onRequest hooks (telemetry's storm
     // gate among them): whichever plugin refuses this upgrade, the refusal becomes a close.
     fastify.addHook('onRequest', function wsguardBrowserRejection (request, reply, done) {

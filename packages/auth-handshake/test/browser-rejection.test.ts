@@ -5,7 +5,9 @@ import type { AddressInfo } from 'node:net'
 import WebSocket from 'ws'
 import { channel, ChannelName, sendRejection, type HandshakeRejectedMessage } from '@wsguard/core'
 import { claimsFor, FakeClock, generateKey, jwks, mintToken, until } from '@wsguard/testing'
-import { REFUSAL_CLOSE_TIMEOUT_MS, MemoryTicketStore, type AuthHandshakeOptions } from '../src/index.js'
+import Fastify from 'fastify'
+import websocket from '@fastify/websocket'
+import { authHandshake, REFUSAL_CLOSE_TIMEOUT_MS, MemoryTicketStore, type AuthHandshakeOptions } from '../src/index.js'
 import { buildApp } from './helpers.js'
 import { askTicket, scriptedStore, ticketOf } from './ticket-helpers.js'
 
@@ -144,6 +146,78 @@ t.test('a refused client that never answers the close frame is cut off after REF
   t.ok(text.endsWith(`\x88${String.fromCharCode(2 + 'WSG_CREDENTIAL_MISSING'.length)}\x11\x31WSG_CREDENTIAL_MISSING`), 'one frame: close 4401 WSG_CREDENTIAL_MISSING')
   t.ok(elapsed >= REFUSAL_CLOSE_TIMEOUT_MS - 100, `cut off after ${elapsed} ms`)
   await until(() => responses.length === 1, 'the reply finished')
+})
+
+/** A raw client: sends an upgrade with the Origin and no credential, resolves once the 101 and the close frame are in. */
+async function refusedRaw (t: Test, url: string): Promise<{ socket: Socket, received: Buffer[], closed: Promise<void> }> {
+  const { port } = new URL(url.replace('ws', 'http'))
+  const socket = tcpConnect(Number(port), '127.0.0.1')
+  t.teardown(() => socket.destroy())
+  const received: Buffer[] = []
+  socket.on('data', (chunk: Buffer) => received.push(chunk))
+  socket.on('error', () => {})
+  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()))
+  await new Promise<void>((resolve) => socket.on('connect', resolve))
+  socket.write(`GET /guarded HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: ${ORIGIN}\r\n\r\n`)
+  await until(() => Buffer.concat(received).includes('WSG_CREDENTIAL_MISSING'), 'the 101 and the close frame')
+  return { socket, received, closed }
+}
+
+/** A masked client frame header: `opcode`, declaring `length` bytes of payload (64-bit length). */
+function frameHeader (opcode: number, length: number, masked = true): Buffer {
+  const header = Buffer.alloc(masked ? 14 : 10)
+  header[0] = 0x80 | opcode
+  header[1] = (masked ? 0x80 : 0) | 127
+  header.writeBigUInt64BE(BigInt(length), 2)
+  return header
+}
+
+t.test('a refused socket reads no more than a control frame: a client with no credential cannot make the server buffer a data frame', async (t) => {
+  const { url, app: fastify, responses } = await app(t)
+  const { socket, closed } = await refusedRaw(t, url)
+  t.equal(fastify.websocketServer.clients.size, 0, 'the refused socket is not among the app\'s clients')
+  // A frame declaring 100 MB (under ws's default maxPayload of 100 MiB): the refusal's server
+  // reads at most REFUSAL_MAX_PAYLOAD a message, so it stops reading at once.
+  socket.write(frameHeader(0x2, 100_000_000))
+  const chunk = Buffer.alloc(65_536)
+  for (let i = 0; i < 16 && !socket.destroyed; i++) socket.write(chunk)
+  const started = Date.now()
+  await closed
+  t.ok(Date.now() - started < REFUSAL_CLOSE_TIMEOUT_MS + 1_000, 'the socket ended')
+  await until(() => responses.length === 1, 'the reply finished')
+  t.same(responses, [401])
+})
+
+t.test('garbage after a refusal (an unmasked frame) ends that socket, and the server keeps answering', async (t) => {
+  const { url, responses } = await app(t)
+  const { socket, closed } = await refusedRaw(t, url)
+  socket.write(Buffer.concat([frameHeader(0x1, 4, false), Buffer.from('oops')]))
+  await closed
+  await until(() => responses.length === 1, 'the reply finished')
+  const again = await attempt(t, `${url}/guarded`, { origin: ORIGIN, headers: { authorization: `Bearer ${token()}` } })
+  t.same([again.status, again.messages], [101, ['hello']], 'the server is still up')
+})
+
+t.test('closing the app cuts off a refused client still waiting to answer the close', async (t) => {
+  const { url, app: fastify } = await app(t)
+  const { closed } = await refusedRaw(t, url)
+  const started = Date.now()
+  await fastify.close()
+  await closed
+  t.ok(Date.now() - started < REFUSAL_CLOSE_TIMEOUT_MS, 'cut off by the close, not by the timeout')
+})
+
+t.test('a refusal\'s 101 selects the subprotocol as the app\'s websocket server would (its handleProtocols)', async (t) => {
+  const fastify = Fastify()
+  t.teardown(() => fastify.close())
+  // The app's choice: the last protocol offered (ws's default is the first).
+  await fastify.register(websocket, { options: { handleProtocols: (offered: Set<string>) => [...offered].at(-1) ?? false } })
+  await fastify.register(authHandshake, { jwt: issuer, browserRejection: 'close', clock })
+  fastify.get('/guarded', { websocket: true }, (socket) => { socket.send('hello') })
+  await fastify.listen({ port: 0, host: '127.0.0.1' })
+  const url = `ws://127.0.0.1:${(fastify.server.address() as AddressInfo).port}/guarded`
+  const r = await attempt(t, url, { origin: ORIGIN, protocols: ['app.v1', 'app.v2'] })
+  t.same([r.protocol, r.close], ['app.v2', { code: 4401, reason: 'WSG_CREDENTIAL_MISSING' }])
 })
 
 t.test('HEAD upgrades and requests without a socket (injectWS) are answered in HTTP', async (t) => {

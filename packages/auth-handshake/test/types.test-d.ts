@@ -13,7 +13,7 @@ import {
   type RouteAuthConfig, type TokenFault, backchannelLogout, MemoryReplayStore, BACKCHANNEL_LOGOUT_EVENT,
   type BackchannelLogoutOptions, type LogoutIssuerOptions, type LogoutTokenFault, type RevocationStore, type KeySetOptions,
   MemoryTicketStore, TICKET_PROTOCOL_PREFIX, TICKET_QUERY_PARAMETER, DEFAULT_TICKET_PATH, DEFAULT_TICKET_TTL_MS, MIN_TICKET_TTL_MS,
-  MAX_TICKET_TTL_MS, DEFAULT_TICKET_STORE_TIMEOUT_MS, DEFAULT_TICKET_MAX_ENTRIES, REFUSAL_CLOSE_TIMEOUT_MS, DEFAULT_TICKETS_PER_PRINCIPAL, MAX_TICKETS_PER_PRINCIPAL, type TicketOptions,
+  MAX_TICKET_TTL_MS, DEFAULT_TICKET_STORE_TIMEOUT_MS, DEFAULT_TICKET_MAX_ENTRIES, REFUSAL_CLOSE_TIMEOUT_MS, REFUSAL_MAX_PAYLOAD, DEFAULT_TICKETS_PER_PRINCIPAL, MAX_TICKETS_PER_PRINCIPAL, type TicketOptions,
   type TicketRecord, type TicketStore
 } from '../src/index.js'
 
@@ -298,7 +298,7 @@ export const httpRefusals: AuthHandshakeOptions = { jwt: issuer, browserRejectio
 export const ticketRoute: RouteAuthConfig = { methods: ['ticket'] }
 export const ticketCarrier: Carrier = 'ticket'
 export const ticketNames: string[] = [TICKET_PROTOCOL_PREFIX, TICKET_QUERY_PARAMETER, DEFAULT_TICKET_PATH]
-export const ticketBounds: number[] = [DEFAULT_TICKET_TTL_MS, MIN_TICKET_TTL_MS, MAX_TICKET_TTL_MS, DEFAULT_TICKET_STORE_TIMEOUT_MS, DEFAULT_TICKET_MAX_ENTRIES, REFUSAL_CLOSE_TIMEOUT_MS, DEFAULT_TICKETS_PER_PRINCIPAL, MAX_TICKETS_PER_PRINCIPAL]
+export const ticketBounds: number[] = [DEFAULT_TICKET_TTL_MS, MIN_TICKET_TTL_MS, MAX_TICKET_TTL_MS, DEFAULT_TICKET_STORE_TIMEOUT_MS, DEFAULT_TICKET_MAX_ENTRIES, REFUSAL_CLOSE_TIMEOUT_MS, REFUSAL_MAX_PAYLOAD, DEFAULT_TICKETS_PER_PRINCIPAL, MAX_TICKETS_PER_PRINCIPAL]
 export const ticketOptions: TicketOptions = {}
 // @ts-expect-error browserRejection is 'http' or 'close'
 export const badRejection: AuthHandshakeOptions = { jwt: issuer, browserRejection: true }
