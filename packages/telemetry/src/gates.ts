@@ -28,15 +28,6 @@ export interface GateOptions {
 interface Attempt { key: string, route: string, request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction }
 
 /**
- * An address as a key: an IPv4 client seen by a dual-stack socket (`::ffff:10.0.0.1`) is the
- * same client as `10.0.0.1`. A request without one (`app.injectWS`) is `''`.
- */
-export function ipKey (ip: string | undefined): string {
-  if (ip === undefined) return ''
-  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip
-}
-
-/**
  * A reconnect-storm gate: handshakes per key (an IP, a principal) over a sliding window. It
  * always counts in this process's window (bounded by `maxTrackedKeys`); with a store it also
  * counts there, one command per handshake, and decides on the higher of the shared estimate

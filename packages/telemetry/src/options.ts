@@ -1,6 +1,7 @@
 import type { Registry } from 'prom-client'
 import { invalidOption, isTimerClock, isWindowCounter, systemTimerClock, type TimerClock, type WindowCounter } from '@wsguard/core'
 import { DEFAULT_MAX_TRACKED_KEYS } from './window.js'
+import { DEFAULT_IPV6_SUBNET, MAX_IPV6_SUBNET, MIN_IPV6_SUBNET } from './ip-key.js'
 
 export const DEFAULT_METRICS_PATH = '/metrics'
 export const DEFAULT_METRICS_PREFIX = 'wsguard_'
@@ -55,6 +56,8 @@ export interface TelemetryOptions {
       action?: 'log' | 'throttle'
       /** keys (IPs, principals) tracked at once per window; past it one not seen lately is dropped (second chance). Default 10000 */
       maxTrackedKeys?: number
+      /** `perIp` counts an IPv6 address by its first this many bits (an integer, 32–128; 128: the whole address). Default 56 */
+      ipv6Subnet?: number
       /**
        * counts shared by every instance (`@wsguard/redis`'s `counters`), one call per gated
        * handshake; this process's windows are kept too, for when the store lets it decide
@@ -87,6 +90,7 @@ export interface TelemetryConfig {
   readonly perIp: RateWindow | undefined
   readonly throttle: boolean
   readonly maxTrackedKeys: number
+  readonly ipv6Subnet: number
   readonly stormStore: WindowCounter | undefined
   readonly failureSpike: { readonly ratio: number, readonly minPerMinute: number, readonly store: WindowCounter | undefined } | undefined
   readonly storeTimeoutMs: number
@@ -151,8 +155,12 @@ export function validateOptions (opts: unknown): TelemetryConfig | false {
   if (o.audit !== undefined && typeof o.audit !== 'boolean') throw invalidOption('opts.audit must be a boolean')
 
   const a = o.anomalies === undefined ? {} : keysOf(o.anomalies, 'opts.anomalies', ['reconnectStorm', 'failureSpike', 'longSession', 'storeTimeoutMs'])
-  const storm = a.reconnectStorm === undefined ? {} : keysOf(a.reconnectStorm, 'opts.anomalies.reconnectStorm', ['perPrincipal', 'perIp', 'action', 'maxTrackedKeys', 'store'])
+  const storm = a.reconnectStorm === undefined ? {} : keysOf(a.reconnectStorm, 'opts.anomalies.reconnectStorm', ['perPrincipal', 'perIp', 'action', 'maxTrackedKeys', 'ipv6Subnet', 'store'])
   if (storm.action !== undefined && storm.action !== 'log' && storm.action !== 'throttle') throw invalidOption("opts.anomalies.reconnectStorm.action must be 'log' or 'throttle'")
+  const ipv6Subnet = storm.ipv6Subnet ?? DEFAULT_IPV6_SUBNET
+  if (!Number.isInteger(ipv6Subnet) || (ipv6Subnet as number) < MIN_IPV6_SUBNET || (ipv6Subnet as number) > MAX_IPV6_SUBNET) {
+    throw invalidOption(`opts.anomalies.reconnectStorm.ipv6Subnet must be an integer from ${MIN_IPV6_SUBNET} to ${MAX_IPV6_SUBNET}`)
+  }
   let failureSpike: TelemetryConfig['failureSpike']
   if (a.failureSpike !== undefined) {
     const f = keysOf(a.failureSpike, 'opts.anomalies.failureSpike', ['ratio', 'minPerMinute', 'store'])
@@ -176,6 +184,7 @@ export function validateOptions (opts: unknown): TelemetryConfig | false {
     perIp: rateWindow(storm.perIp, 'opts.anomalies.reconnectStorm.perIp'),
     throttle: (storm.action ?? DEFAULT_STORM_ACTION) === 'throttle',
     maxTrackedKeys: storm.maxTrackedKeys === undefined ? DEFAULT_MAX_TRACKED_KEYS : positive(storm.maxTrackedKeys, 'opts.anomalies.reconnectStorm.maxTrackedKeys'),
+    ipv6Subnet: ipv6Subnet as number,
     stormStore: counterStore(storm.store, 'opts.anomalies.reconnectStorm.store'),
     failureSpike,
     storeTimeoutMs: a.storeTimeoutMs === undefined ? DEFAULT_STORE_TIMEOUT_MS : positive(a.storeTimeoutMs, 'opts.anomalies.storeTimeoutMs'),

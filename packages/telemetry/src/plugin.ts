@@ -11,7 +11,8 @@ import { CappedLabel, auditAction, closeCodeLabel, codeLabel, routeLabel } from 
 import { createMetrics, isAvailable } from './metrics.js'
 import { validateOptions, type RateWindow, type TelemetryConfig, type TelemetryOptions } from './options.js'
 import { DecisionTally } from './decision-tally.js'
-import { ipKey, StormGate, SOURCE, type Storm } from './gates.js'
+import { StormGate, SOURCE, type Storm } from './gates.js'
+import { ipKey } from './ip-key.js'
 import { FailureSpikes, MINUTE_MS } from './spike.js'
 import { storeContext } from './store.js'
 
@@ -144,7 +145,7 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
       if (request.ws !== true) return done() // a plain GET on a websocket route
       ;(request as Timed)[kStarted] = performance.now()
       if (ipGate === undefined) return done()
-      ipGate.check(ipKey(request.ip), route, request, reply, done)
+      ipGate.check(ipKey(request.ip, config.ipv6Subnet), route, request, reply, done)
     })
     if (principalGate !== undefined) {
       prepend(routeOptions, 'preValidation', function wsguardTelemetryPrincipalGate (request, reply, done) {

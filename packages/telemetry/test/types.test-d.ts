@@ -8,7 +8,7 @@ import { FakeClock } from '@wsguard/testing'
 import type { WindowCounter } from '@wsguard/core'
 import {
   telemetry, AuditEventSchema, AuditRevocation, AUDIT_SCHEMA_VERSION, DEFAULT_METRICS_PATH, DEFAULT_STORE_TIMEOUT_MS,
-  STORE_UNAVAILABLE_RETRY_AFTER_S, MAX_STORE_PROBES, type AuditEvent, type StoreProbe, type TelemetryOptions, type RateWindow, type WsguardTelemetry
+  STORE_UNAVAILABLE_RETRY_AFTER_S, MAX_STORE_PROBES, DEFAULT_IPV6_SUBNET, MIN_IPV6_SUBNET, MAX_IPV6_SUBNET, type AuditEvent, type StoreProbe, type TelemetryOptions, type RateWindow, type WsguardTelemetry
 } from '../src/index.js'
 
 const perIp: RateWindow = { max: 120, windowMs: 60_000 }
@@ -18,7 +18,7 @@ const options: TelemetryOptions = {
   metrics: { path: DEFAULT_METRICS_PATH, registry: new Registry(), prefix: 'wsguard_' },
   audit: true,
   anomalies: {
-    reconnectStorm: { perPrincipal: { max: 30, windowMs: 60_000 }, perIp, action: 'throttle', maxTrackedKeys: 10_000, store },
+    reconnectStorm: { perPrincipal: { max: 30, windowMs: 60_000 }, perIp, action: 'throttle', maxTrackedKeys: 10_000, ipv6Subnet: DEFAULT_IPV6_SUBNET, store },
     failureSpike: { ratio: 5, minPerMinute: 20, store },
     longSession: { afterMs: 12 * 3_600_000 },
     storeTimeoutMs: DEFAULT_STORE_TIMEOUT_MS
@@ -49,6 +49,9 @@ const badAction: TelemetryOptions = { anomalies: { reconnectStorm: { action: 'bl
 const badWindow: TelemetryOptions = { anomalies: { reconnectStorm: { perIp: { max: 1 } } } }
 // @ts-expect-error maxTrackedKeys is a number
 const badKeys: TelemetryOptions = { anomalies: { reconnectStorm: { maxTrackedKeys: 'many' } } }
+// @ts-expect-error ipv6Subnet is a number of bits
+const badSubnet: TelemetryOptions = { anomalies: { reconnectStorm: { ipv6Subnet: '/56' } } }
+const subnetBounds: number[] = [MIN_IPV6_SUBNET, MAX_IPV6_SUBNET]
 // @ts-expect-error failureSpike needs minPerMinute
 const badSpike: TelemetryOptions = { anomalies: { failureSpike: { ratio: 5 } } }
 // @ts-expect-error longSession.afterMs is a number
@@ -77,4 +80,4 @@ const closedByRevocation: AuditEvent = {
   v: AUDIT_SCHEMA_VERSION, at: 0, event: 'session.closed', sessionId: 's', route: '/', code: 4403, reason: 'access revoked', openedAt: 0, durationMs: 1, framesIn: 0, framesOut: 0, revocation
 }
 
-export { revocation, closedByRevocation, badStormStore, badSpikeStore, badStoreTimeout, STORE_UNAVAILABLE_RETRY_AFTER_S, noMetrics, noRoute, withStores, badProbe, probes, badEnabled, badMetrics, badRegistry, badPrefix, badAudit, badAction, badWindow, badKeys, badSpike, badLong, badClock, t, registry, also, badEvent }
+export { badSubnet, subnetBounds, revocation, closedByRevocation, badStormStore, badSpikeStore, badStoreTimeout, STORE_UNAVAILABLE_RETRY_AFTER_S, noMetrics, noRoute, withStores, badProbe, probes, badEnabled, badMetrics, badRegistry, badPrefix, badAudit, badAction, badWindow, badKeys, badSpike, badLong, badClock, t, registry, also, badEvent }
