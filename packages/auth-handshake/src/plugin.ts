@@ -136,9 +136,11 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
   if (config.browserRejection === 'close') {
     const server = refusalServer(fastify.websocketServer)
     const delivery: CloseDeliveryContext = { server, credentialProtocols }
-    // A refused socket still waiting for its client's close when the app closes is cut off.
+    // A refused socket still waiting for its client's close when the app closes is cut off,
+    // and an upgrade refused after that (a check still answering) gets ws's 503, not a 101.
     fastify.addHook('preClose', (done) => {
       for (const ws of server.clients) ws.terminate()
+      server.close()
       done()
     })
     // Instance-level, so it runs before every route's own onRequest hooks (telemetry's storm

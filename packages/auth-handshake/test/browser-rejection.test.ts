@@ -207,6 +207,30 @@ t.test('closing the app cuts off a refused client still waiting to answer the cl
   t.ok(Date.now() - started < REFUSAL_CLOSE_TIMEOUT_MS, 'cut off by the close, not by the timeout')
 })
 
+t.test('a refusal decided after the app began closing gets ws\'s 503, not a 101, and does not hold the close', async (t) => {
+  const answers: Array<(value: undefined) => void> = []
+  const store = scriptedStore(new MemoryTicketStore({ clock }), { consume: () => new Promise((resolve) => { answers.push(resolve) }) })
+  const { url, app: fastify } = await app(t, { carriers: ['header', 'ticket'], tickets: { store } })
+  const { port } = new URL(url.replace('ws', 'http'))
+  const socket = tcpConnect(Number(port), '127.0.0.1')
+  t.teardown(() => socket.destroy())
+  let received = ''
+  socket.on('data', (chunk: Buffer) => { received += chunk.toString('latin1') })
+  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()))
+  await new Promise<void>((resolve) => socket.on('connect', resolve))
+  socket.write(`GET /guarded?ticket=${'A'.repeat(43)} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: ${ORIGIN}\r\n\r\n`)
+  await until(() => answers.length === 1, 'the ticket is being looked up')
+  const started = Date.now()
+  const closing = fastify.close()
+  // The server stops listening once every preClose hook has run.
+  await until(() => !fastify.server.listening, 'the app is closing')
+  ;(answers[0] as (value: undefined) => void)(undefined)
+  await closed
+  await closing
+  t.match(received, /^HTTP\/1\.1 503 /, 'no upgrade once closing')
+  t.ok(Date.now() - started < REFUSAL_CLOSE_TIMEOUT_MS, 'the close did not wait for the refusal\'s cut-off')
+})
+
 t.test('a refusal\'s 101 selects the subprotocol as the app\'s websocket server would (its handleProtocols)', async (t) => {
   const fastify = Fastify()
   t.teardown(() => fastify.close())

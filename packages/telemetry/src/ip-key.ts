@@ -6,24 +6,49 @@ export const MIN_IPV6_SUBNET = 32
 export const MAX_IPV6_SUBNET = 128
 
 /**
- * An address as the per-IP gate's key. An IPv4 client seen by a dual-stack socket
- * (`::ffff:10.0.0.1`) is the same client as `10.0.0.1`. An IPv6 address counts by its first
- * `ipv6Subnet` bits (`2001:db8:1:ab00::/56`): one end site holds a /64 or more, so keyed by
- * whole address a single client could use a new key on every attempt. A request without an
- * address (`app.injectWS`) is `''`; text that is no IP address (a proxy's header, with
- * `trustProxy`) is kept as it is.
+ * An address as the per-IP gate's key, the same for every spelling of one address. A request
+ * without an address (`app.injectWS`) is `''`; an IPv4 address, or text that is no IP address
+ * (a proxy's header, with `trustProxy`), is kept as it is. An IPv6 address is parsed (its zone
+ * dropped), then:
+ * - one that carries an IPv4 client (IPv4-mapped `::ffff:a.b.c.d`, SIIT's `::ffff:0:a.b.c.d`,
+ *   NAT64's well-known `64:ff9b::a.b.c.d`) is that IPv4 address: a dual-stack socket or a
+ *   translator in front of the server does not merge every IPv4 client into one prefix;
+ * - one whose prefix is shared by unrelated clients (Teredo `2001:0::/32`, NAT64's local-use
+ *   `64:ff9b:1::/48`, `::/96`) is the whole address;
+ * - any other counts by its first `ipv6Subnet` bits (`2001:db8:1:ab00::/56`): one end site
+ *   holds a /64 or more, so keyed by whole address a single client could use a new key on
+ *   every attempt.
  */
 export function ipKey (ip: string | undefined, ipv6Subnet: number): string {
   if (ip === undefined) return ''
-  if (ip.startsWith('::ffff:') && ip.includes('.')) return ip.slice(7)
-  if (ipv6Subnet === MAX_IPV6_SUBNET || !isIPv6(ip)) return ip
-  const groups = hextets(ip)
+  if (!isIPv6(ip)) return ip
+  const g = hextets(ip)
+  const ipv4 = embeddedIPv4(g)
+  if (ipv4 !== undefined) return ipv4
+  if (ipv6Subnet === MAX_IPV6_SUBNET || sharedPrefix(g)) return g.map((x) => x.toString(16)).join(':')
   const whole = Math.floor(ipv6Subnet / 16)
   const rest = ipv6Subnet % 16
-  const kept = groups.slice(0, whole)
-  if (rest !== 0) kept.push((groups[whole] as number) & (0xffff << (16 - rest)) & 0xffff)
+  const kept = g.slice(0, whole)
+  if (rest !== 0) kept.push((g[whole] as number) & (0xffff << (16 - rest)) & 0xffff)
   // The prefix in the shortest form that is still unambiguous: the kept groups, then `::`.
-  return `${kept.map((g) => g.toString(16)).join(':')}::/${ipv6Subnet}`
+  return `${kept.map((x) => x.toString(16)).join(':')}::/${ipv6Subnet}`
+}
+
+const zero = (g: number[], from: number, to: number): boolean => g.slice(from, to).every((x) => x === 0)
+
+/** The IPv4 client an IPv6 address stands for, dotted, if it is one of the translation forms. */
+function embeddedIPv4 (g: number[]): string | undefined {
+  const mapped = zero(g, 0, 5) && g[5] === 0xffff
+  const translated = zero(g, 0, 4) && g[4] === 0xffff && g[5] === 0
+  const nat64 = g[0] === 0x64 && g[1] === 0xff9b && zero(g, 2, 6)
+  if (!mapped && !translated && !nat64) return undefined
+  const [hi, lo] = [g[6] as number, g[7] as number]
+  return `${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`
+}
+
+/** Prefixes that unrelated clients share: Teredo, NAT64's local-use prefix, `::/96`. */
+function sharedPrefix (g: number[]): boolean {
+  return (g[0] === 0x2001 && g[1] === 0) || (g[0] === 0x64 && g[1] === 0xff9b && g[2] === 1) || zero(g, 0, 6)
 }
 
 /** The eight 16-bit groups of a valid IPv6 address (`isIPv6`), a zone or an embedded IPv4 allowed. */

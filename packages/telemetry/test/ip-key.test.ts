@@ -18,40 +18,70 @@ t.test('an IPv6 address counts by its first ipv6Subnet bits', async (t) => {
   t.equal(DEFAULT_IPV6_SUBNET, 56)
   t.equal(ipKey('2001:db8:1:ab01::1', 56), '2001:db8:1:ab00::/56')
   t.equal(ipKey('2001:db8:1:abff:ffff:ffff:ffff:ffff', 56), '2001:db8:1:ab00::/56', 'the whole /56 is one key')
+  t.equal(ipKey('2001:DB8:0001:AB01:0:0:0:1', 56), '2001:db8:1:ab00::/56', 'however it is spelled')
   t.equal(ipKey('2001:db8:1:ac00::1', 56), '2001:db8:1:ac00::/56', 'the next /56 is another')
   t.equal(ipKey('2001:db8:1:ab01::1', 64), '2001:db8:1:ab01::/64')
   t.equal(ipKey('2001:db8:1:ab01::1', 48), '2001:db8:1::/48')
-  t.equal(ipKey('2001:db8:1:ab01::1', 128), '2001:db8:1:ab01::1', '128: the whole address, as written')
-  t.equal(ipKey('::1', 56), '0:0:0:0::/56')
+  t.equal(ipKey('2001:db8:1:ab01::1', 128), '2001:db8:1:ab01:0:0:0:1', '128: the whole address')
+  t.equal(ipKey('2001:DB8:1:AB01::0001', 128), '2001:db8:1:ab01:0:0:0:1', 'in one spelling')
   t.equal(ipKey('fe80::1%eth0', 64), 'fe80:0:0:0::/64', 'a zone is not part of the key')
-  t.equal(ipKey('::ffff:a:b', 56), '0:0:0:0::/56', 'not a mapped IPv4')
-  t.equal(ipKey('64:ff9b::192.0.2.33', 96), '64:ff9b:0:0:0:0::/96', 'an embedded IPv4 (NAT64)')
-  t.equal(ipKey('64:ff9b::192.0.2.33', 128), '64:ff9b::192.0.2.33')
+})
+
+t.test('an IPv6 address that carries an IPv4 client is that client; shared prefixes are whole addresses', async (t) => {
+  for (const mapped of ['::ffff:203.0.113.7', '::FFFF:203.0.113.7', '0:0:0:0:0:ffff:203.0.113.7', '::ffff:cb00:7107', '::ffff:203.0.113.7%a']) {
+    t.equal(ipKey(mapped, 56), '203.0.113.7', `IPv4-mapped: ${mapped}`)
+  }
+  t.equal(ipKey('::ffff:0:203.0.113.7', 56), '203.0.113.7', 'SIIT\'s IPv4-translated')
+  t.equal(ipKey('64:ff9b::203.0.113.7', 56), '203.0.113.7', 'NAT64\'s well-known prefix')
+  t.equal(ipKey('64:ff9b::cb00:7107', 128), '203.0.113.7')
+  t.equal(ipKey('64:ff9b:1::203.0.113.7', 56), '64:ff9b:1:0:0:0:cb00:7107', 'NAT64\'s local-use prefix: the whole address')
+  t.equal(ipKey('2001:0:4136:e378:8000:63bf:3fff:fdd2', 56), '2001:0:4136:e378:8000:63bf:3fff:fdd2', 'Teredo: the whole address')
+  t.equal(ipKey('::1', 56), '0:0:0:0:0:0:0:1', '::/96: the whole address')
+  t.equal(ipKey('::', 56), '0:0:0:0:0:0:0:0')
   t.equal(ipKey('not an address', 56), 'not an address', 'text that is no address (a proxy header) is kept')
 })
 
-// The reference: the address as a 128-bit integer, masked.
-const groupsArb = fc.array(fc.integer({ min: 0, max: 0xffff }), { minLength: 8, maxLength: 8 })
+// The reference: the address as a 128-bit integer.
+const groupsArb = fc.oneof(
+  fc.array(fc.integer({ min: 0, max: 0xffff }), { minLength: 8, maxLength: 8 }),
+  // the translation forms and shared prefixes, with any IPv4 or host part
+  fc.tuple(fc.constantFrom([0, 0, 0, 0, 0, 0xffff], [0, 0, 0, 0, 0xffff, 0], [0x64, 0xff9b, 0, 0, 0, 0], [0x64, 0xff9b, 1, 0, 0, 0], [0x2001, 0, 0x4136, 0xe378, 0x8000, 0x63bf], [0, 0, 0, 0, 0, 0]),
+    fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0, max: 0xffff })).map(([head, a, b]) => [...head, a, b])
+)
 const big = (groups: number[]): bigint => groups.reduce((n, g) => (n << 16n) | BigInt(g), 0n)
+const top = (n: bigint, bits: number): bigint => n >> BigInt(128 - bits)
 
-t.test('property: the key is the address masked to the prefix, however the address is written', async (t) => {
-  fc.assert(fc.property(groupsArb, fc.integer({ min: 32, max: 127 }), fc.boolean(), (groups, bits, compress) => {
-    // Written in full, or with the longest run of zero groups (two or more) as '::'.
-    let text = groups.map((g) => g.toString(16)).join(':')
-    if (compress) text = text.replace(/(^|:)0(:0)+(:|$)/, '::')
-    if (!isIPv6(text) || groups.slice(0, 6).join() === '0,0,0,0,0,65535') return true // mapped IPv4 forms aside
-    const key = ipKey(text, bits)
-    const [prefix, length] = key.split('/') as [string, string]
-    const mask = ((1n << BigInt(bits)) - 1n) << BigInt(128 - bits)
-    const expected = big(groups) & mask
-    const written = prefix.slice(0, -2).split(':').map((h) => parseInt(h, 16))
-    const got = big([...written, ...Array<number>(8 - written.length).fill(0)])
-    return length === String(bits) && got === expected && ipKey(text, bits) === ipKey(groups.map((g) => g.toString(16).padStart(4, '0')).join(':'), bits)
-  }), { numRuns: 2_000 })
-  t.pass('2,000 addresses and prefixes')
+function reference (groups: number[], bits: number): string {
+  const n = big(groups)
+  const low32 = Number(n & 0xffffffffn)
+  const dotted = [24, 16, 8, 0].map((s) => (low32 >>> s) & 0xff).join('.')
+  if (top(n, 96) === 0xffffn || top(n, 96) === 0xffff0000n || top(n, 96) === big([0x64, 0xff9b, 0, 0, 0, 0, 0, 0]) >> 32n) return dotted
+  const whole = groups.map((g) => g.toString(16)).join(':')
+  if (top(n, 32) === 0x20010000n || top(n, 48) === 0x64ff9b0001n || top(n, 96) === 0n || bits === 128) return whole
+  const kept = top(n, bits) << BigInt(128 - bits)
+  const g = Array.from({ length: 8 }, (_, i) => Number((kept >> BigInt(112 - 16 * i)) & 0xffffn))
+  return `${g.slice(0, Math.ceil(bits / 16)).map((x) => x.toString(16)).join(':')}::/${bits}`
+}
+
+/** Ways to write one address: plain, upper case with leading zeros, its first zero run as '::', its last 32 bits dotted. */
+function spellings (groups: number[]): string[] {
+  const plain = groups.map((g) => g.toString(16)).join(':')
+  const upper = groups.map((g) => g.toString(16).padStart(4, '0').toUpperCase()).join(':')
+  const compressed = plain.replace(/(^|:)0(:0)+(:|$)/, '::')
+  const [hi, lo] = [groups[6] as number, groups[7] as number]
+  const dotted = `${groups.slice(0, 6).map((g) => g.toString(16)).join(':')}:${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`
+  return [plain, upper, compressed, dotted]
+}
+
+t.test('property: every spelling of an address gives the reference key', async (t) => {
+  fc.assert(fc.property(groupsArb, fc.integer({ min: 32, max: 128 }), (groups, bits) => {
+    const expected = reference(groups, bits)
+    return spellings(groups).every((text) => isIPv6(text) && ipKey(text, bits) === expected)
+  }), { numRuns: 3_000 })
+  t.pass('3,000 addresses, four spellings each')
 })
 
-t.test('the per-IP gate counts a /56 as one client: new addresses in it are throttled with it', async (t) => {
+t.test('the per-IP gate counts a /56 as one client: new addresses in it are throttled with it; an IPv4 client is itself however written', async (t) => {
   const app = Fastify({ trustProxy: true })
   t.teardown(() => app.close())
   await app.register(websocket)
@@ -71,4 +101,12 @@ t.test('the per-IP gate counts a /56 as one client: new addresses in it are thro
     await from('2001:db8:1:ab00:1:2:3:4'),
     await from('2001:db8:1:ac00::1')
   ], [101, 101, 429, 101], 'the third address of one /56 is its third handshake; another /56 is another client')
+  // An IPv4 client written as IPv6 is that client, not a prefix shared with every IPv4 client.
+  t.same([
+    await from('203.0.113.7'),
+    await from('0:0:0:0:0:ffff:203.0.113.7'),
+    await from('::FFFF:cb00:7107'),
+    await from('::ffff:198.51.100.9'),
+    await from('64:ff9b::198.51.100.10')
+  ], [101, 101, 429, 101, 101], 'each spelling of 203.0.113.7 counts against it; other IPv4 clients do not')
 })
