@@ -1,4 +1,4 @@
-import { isIPv6 } from 'node:net'
+import { isIP, isIPv4, isIPv6 } from 'node:net'
 
 /** The IPv6 prefix length the per-IP gate counts by, bits (as express-rate-limit's `ipv6Subnet`). */
 export const DEFAULT_IPV6_SUBNET = 56
@@ -7,8 +7,9 @@ export const MAX_IPV6_SUBNET = 128
 
 /**
  * An address as the per-IP gate's key, the same for every spelling of one address. A request
- * without an address (`app.injectWS`) is `''`; an IPv4 address, or text that is no IP address
- * (a proxy's header, with `trustProxy`), is kept as it is. An IPv6 address is parsed (its zone
+ * without an address (`app.injectWS`) is `''`; an IPv4 address is kept as it is; an address
+ * with a port (`[2001:db8::1]:443`, `203.0.113.7:51234`, as some proxies write
+ * `X-Forwarded-For`) is its address; other text that is no IP address is kept as it is. An IPv6 address is parsed (its zone
  * dropped), then:
  * - one that carries an IPv4 client (IPv4-mapped `::ffff:a.b.c.d`, SIIT's `::ffff:0:a.b.c.d`,
  *   NAT64's well-known `64:ff9b::a.b.c.d`) is that IPv4 address: a dual-stack socket or a
@@ -21,7 +22,13 @@ export const MAX_IPV6_SUBNET = 128
  */
 export function ipKey (ip: string | undefined, ipv6Subnet: number): string {
   if (ip === undefined) return ''
-  if (!isIPv6(ip)) return ip
+  if (isIPv4(ip)) return ip
+  if (!isIPv6(ip)) {
+    // A proxy that writes the client's port as well would make each connection a key of its own.
+    const m = WITH_PORT.exec(ip)
+    const address = m === null ? undefined : m[1] ?? m[2]
+    return address !== undefined && isIP(address) !== 0 ? ipKey(address, ipv6Subnet) : ip
+  }
   const g = hextets(ip)
   const ipv4 = embeddedIPv4(g)
   if (ipv4 !== undefined) return ipv4
@@ -33,6 +40,9 @@ export function ipKey (ip: string | undefined, ipv6Subnet: number): string {
   // The prefix in the shortest form that is still unambiguous: the kept groups, then `::`.
   return `${kept.map((x) => x.toString(16)).join(':')}::/${ipv6Subnet}`
 }
+
+/** An address with a port, as some proxies write `X-Forwarded-For`: `[2001:db8::1]:443`, `[2001:db8::1]`, `203.0.113.7:51234`. */
+const WITH_PORT = /^\[([^\]]{1,64})\](?::\d{1,5})?$|^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/
 
 const zero = (g: number[], from: number, to: number): boolean => g.slice(from, to).every((x) => x === 0)
 

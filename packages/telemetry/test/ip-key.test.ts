@@ -39,6 +39,12 @@ t.test('an IPv6 address that carries an IPv4 client is that client; shared prefi
   t.equal(ipKey('::1', 56), '0:0:0:0:0:0:0:1', '::/96: the whole address')
   t.equal(ipKey('::', 56), '0:0:0:0:0:0:0:0')
   t.equal(ipKey('not an address', 56), 'not an address', 'text that is no address (a proxy header) is kept')
+  t.equal(ipKey('203.0.113.7:51234', 56), '203.0.113.7', 'a proxy that writes the port: the address')
+  t.equal(ipKey('[2001:db8:1:ab01::1]:443', 56), '2001:db8:1:ab00::/56')
+  t.equal(ipKey('[2001:db8:1:ab01::1]', 56), '2001:db8:1:ab00::/56')
+  t.equal(ipKey('[::ffff:203.0.113.7]:80', 56), '203.0.113.7')
+  t.equal(ipKey('[not an address]:80', 56), '[not an address]:80', 'brackets around no address: kept')
+  t.equal(ipKey('999.0.113.7:80', 56), '999.0.113.7:80', 'no IPv4 address: kept')
 })
 
 // The reference: the address as a 128-bit integer.
