@@ -7,6 +7,7 @@ import {
   type SessionOpenedMessage, type TimerHandle
 } from '@wsguard/core'
 import { AUDIT_SCHEMA_VERSION, auditSubject, type AuditEvent } from './audit.js'
+import { auditLogger } from './audit-logger.js'
 import { CappedLabel, auditAction, closeCodeLabel, codeLabel, routeLabel } from './labels.js'
 import { createMetrics, isAvailable } from './metrics.js'
 import { validateOptions, type RateWindow, type TelemetryConfig, type TelemetryOptions } from './options.js'
@@ -81,12 +82,8 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
         decisions.flush((labels, n) => { this.inc(labels, n) })
       }
     })
-  // Audit lines are evidence, not operational logging: their child logger has a level of its
-  // own (info), so an app that raises its level to drop request logs keeps its audit trail.
-  // Only an app logger set to 'silent' (or audit: false) stops them.
-  const audit: FastifyBaseLogger | undefined = config.audit && fastify.log.level !== 'silent'
-    ? fastify.log.child({ name: 'wsguard.audit' }, { level: 'info' })
-    : undefined
+  // Audit lines are evidence, not operational logging (see auditLogger).
+  const audit = config.audit ? auditLogger(fastify.log) : undefined
   // Open sessions are remembered only for what needs them later: their audit events and the
   // long-session check.
   const open = audit !== undefined || config.longSessionMs !== undefined ? new Map<string, OpenSession>() : undefined
