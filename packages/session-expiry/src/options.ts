@@ -66,7 +66,7 @@ export interface SessionExpiryOptions {
   idleTimeoutMs?: number
   /** ping this often; a peer that misses two pongs is terminated, ms; 0 for none. Default 30000 */
   heartbeatMs?: number
-  /** accept `{"type":"auth.refresh","token":…}` in-band. Default true */
+  /** accept `{"type":"auth.refresh","token":…}` in-band; with false such a frame is answered `auth.refresh_failed` `WSG_BAD_REQUEST`, never handed to the app. Default true */
   refresh?: boolean
   /** refresh attempts allowed per session per window. Default `{ max: 5, windowMs: 60000 }` */
   refreshLimit?: { max: number, windowMs: number }

@@ -9,6 +9,7 @@ import {
 import { bounded } from './bounded.js'
 import { SessionCap, type CapCheck } from './cap.js'
 import { ControlMatcher } from './control.js'
+import { ReservedTypes } from './reserved.js'
 import { checkFilter, checkRevokeOptions, filterKind, matches, type RevokeOptions } from './filter.js'
 import { listLive, MemoryRevocationStore } from './memory.js'
 import { validateOptions, type RefreshAuthenticator, type SessionExpiryConfig, type SessionExpiryOptions } from './options.js'
@@ -73,7 +74,9 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
     app: appIdentity(fastify),
     scheduler: schedulerFor(config.clock, (err) => fastify.log.error({ err }, 'session-expiry: a session timer failed')),
     refreshes: refreshQueueFor(config.clock, (err) => fastify.log.error({ err }, 'session-expiry: a refresh check failed')),
-    control: config.refresh ? new ControlMatcher(config.messages.refresh, config.maxControlFrameBytes) : undefined,
+    // The refresh name is read whether or not refresh is on: a token sent in-band never reaches the app.
+    control: new ControlMatcher(config.messages.refresh, config.maxControlFrameBytes),
+    reserved: new ReservedTypes([config.messages.expiring, config.messages.refreshed, config.messages.refreshFailed, config.messages.topicRevoked]),
     authenticate: (token, request) => (authenticate as RefreshAuthenticator)(token, request),
     delivered: () => delivered,
     revokedSince,

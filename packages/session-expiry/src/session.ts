@@ -7,6 +7,7 @@ import {
 } from '@wsguard/core'
 import type { SessionCap } from './cap.js'
 import type { ControlMatcher } from './control.js'
+import type { ReservedTypes } from './reserved.js'
 import type { SessionExpiryConfig } from './options.js'
 import type { Delivered } from './plugin.js'
 import type { RefreshQueue } from './refresh-queue.js'
@@ -33,7 +34,9 @@ export interface SessionHost {
   readonly cap: SessionCap | undefined
   /** the app its messages name (`appIdentity(fastify)`) */
   readonly app: AppIdentity
-  readonly control: ControlMatcher | undefined
+  readonly control: ControlMatcher
+  /** the server's own control names, kept out of the app's frames */
+  readonly reserved: ReservedTypes
   authenticate(token: string, request: FastifyRequest): Promise<AuthOutcome>
   /** how many revocations this instance has been delivered: a mark taken before a check starts */
   delivered(): number
@@ -97,6 +100,7 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
   #topics: Map<string, string> | undefined
   #closeTimer: TimerHandle | undefined
   #remoteAddress = ''
+  #withheldWarned = false
 
   constructor (host: SessionHost, request: FastifyRequest, socket: WebSocket, route: string) {
     super()
@@ -278,11 +282,23 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
       return emit.call(this, event, ...args)
     } as WebSocket['emit']
     const send = this.#send
+    const reserved = this.controlFrames ? this.#host.reserved : undefined
     socket.send = function (this: WebSocket, ...args: Parameters<Send>) {
+      // The app's frame that a client would read as one of ours is not sent (see ReservedTypes).
+      if (reserved?.holds(args[0], args[1]) === true) return session.#withheld(args)
       session.#framesOut++
       session.#lastActivity = session.#host.config.clock.now()
       return send.apply(this, args)
     } as Send
+  }
+
+  #withheld (args: unknown[]): void {
+    const cb = args.findLast((a) => typeof a === 'function') as ((err?: Error) => void) | undefined
+    if (!this.#withheldWarned) {
+      this.#withheldWarned = true
+      this.#request.log.warn({ sessionId: this.id, route: this.route }, 'session-expiry: a frame from the app holds the type of a control message only session-expiry sends, and was not sent (it is withheld each time; this is said once per session)')
+    }
+    if (cb !== undefined) process.nextTick(cb, new Error('session-expiry: not sent: the frame holds the type of a control message only session-expiry sends'))
   }
 
   #refresh (token: string): void {
@@ -302,6 +318,8 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
       else if (this.#attempts > 2 * max) this.close(CloseCode.BAD_CONTROL_MESSAGE, 'too many refresh messages')
       return
     }
+    // With refresh off the name is still reserved: a token sent in-band is refused, never handed to the app.
+    if (!config.refresh) return this.#refreshFailed('WSG_BAD_REQUEST')
     const before = this.principal
     // A socket without a principal has nothing to refresh: refused without a signature check.
     if (before === null) return this.#refreshFailed('WSG_TOKEN_INVALID')

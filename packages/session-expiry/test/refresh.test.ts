@@ -95,11 +95,17 @@ t.test('empty token is malformed too', async (t) => {
   t.same(await c.closed, { code: 4400, reason: 'malformed control message' })
 })
 
-t.test('refresh: false leaves every frame to the app', async (t) => {
-  const { base, token } = await harness(t, { session: { refresh: false } })
+t.test('refresh: false refuses an in-band token (WSG_BAD_REQUEST) and never hands it to the app', async (t) => {
+  const failures = listen<SessionRefreshFailedMessage>(t, ChannelName.sessionRefreshFailed)
+  const { base, token } = await harness(t, { session: { refresh: false, refreshLimit: { max: 2, windowMs: 60_000 } } })
   const c = await open(t, `${base}/feed`, token('alice', 3600))
-  const frame = JSON.stringify(refresh(token('alice', 7200)))
-  t.equal(await c.ask(frame), `echo:${frame}`)
+  const fresh = token('alice', 7200)
+  t.same(await c.ask(refresh(fresh)), { type: 'auth.refresh_failed', code: 'WSG_BAD_REQUEST' })
+  t.same(await c.ask('who'), { id: 'alice', expiresAt: T0 + 3_600_000 }, 'the principal did not change')
+  t.same(failures.seen.map((f) => f.code), ['WSG_BAD_REQUEST'])
+  t.same(await c.ask(refresh(fresh)), { type: 'auth.refresh_failed', code: 'WSG_BAD_REQUEST' })
+  t.same(await c.ask(refresh(fresh)), { type: 'auth.refresh_failed', code: 'WSG_RATE_LIMITED' }, 'the refresh limit bounds these too')
+  t.equal(await c.ask('plain'), 'echo:plain', 'other frames still reach the app')
 })
 
 t.test('custom message names', async (t) => {
