@@ -66,16 +66,18 @@ export class RedisRevocationStore implements RevocationStore {
   }
 
   /**
-   * Records the revocation in Redis and delivers it here at once; rejects if Redis has not
-   * accepted it within `commandTimeoutMs`. Its origin travels with it (bounded; this
-   * instance's name when it names none), so every instance can audit where it came from.
+   * Delivers the revocation here at once, then records it in Redis; rejects if Redis has not
+   * accepted it within `commandTimeoutMs` (the other instances may then not know it: retry).
+   * This instance refuses what it selects whatever Redis answers: applied first, it is in the
+   * mirror (which only ever adds) before a handshake can ask. Its origin travels with it
+   * (bounded; this instance's name when it names none), so every instance can audit where it
+   * came from; read back from the stream, the same record is applied once.
    */
   async revoke (revocation: Revocation): Promise<void> {
     const json = serialise(revocation, this.#config.instance)
+    this.#apply(json)
     const args = [json, revocation.until, Date.now(), this.#config.streamMaxLen]
     await timed(REVOKE.run(this.#client, [this.#keys.records, this.#keys.stream], args), this.#config.commandTimeoutMs, 'revoke')
-    // Applied here now, so a handshake on this instance right after revoke() resolves is refused.
-    this.#apply(json)
   }
 
   isRevoked (principal: Principal, now: number): boolean {

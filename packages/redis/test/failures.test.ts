@@ -1,4 +1,6 @@
 import t, { type Test } from 'tap'
+import type { Redis } from 'ioredis'
+import type { Revocation } from '@wsguard/core'
 import { until } from '@wsguard/testing'
 import { redisStores, type RedisStoresOptions } from '../src/index.js'
 import { Health, compareIds } from '../src/redis.js'
@@ -33,6 +35,36 @@ t.test('fail-closed: while Redis is unreachable the checks throw and the command
   await until(() => viaRelay.available, 'recovered')
   await viaRelay.registry.heartbeat()
   t.equal(await viaRelay.registry.count({ subject: 'alice', issuer: 'https://idp.test' }), 1, 'the failed remove was written again')
+})
+
+t.test('a revoke whose write Redis does not answer in time still refuses here at once, and rejects', async (t) => {
+  const keyPrefix = testPrefix()
+  const client = testClient(t, keyPrefix) as Redis
+  const stores = redisStores({ client }, { keyPrefix, commandTimeoutMs: 100 })
+  t.teardown(() => stores.close())
+  await stores.ready()
+  // Redis slow for the command connection's scripts only (a long-running command, a failover):
+  // the stream's reader is fine, so the mirror stays current.
+  const evalsha = client.evalsha.bind(client)
+  let hang = true
+  client.evalsha = ((...args: Parameters<typeof evalsha>) => hang ? new Promise(() => {}) : evalsha(...args)) as typeof client.evalsha
+  const heard: Revocation[] = []
+  stores.revocations.subscribe((r) => { heard.push(r) })
+  const alice = revocation({ subject: 'alice' })
+  await t.rejects(stores.revocations.revoke(alice), { message: /revoke gave no answer within 100 ms/ })
+  t.equal(stores.revocations.current, true)
+  t.equal(stores.revocations.isRevoked(principal('alice'), Date.now()), true, 'refused here although Redis never took it')
+  t.equal(stores.revocations.isRevoked(principal('bob'), Date.now()), false)
+  t.same(heard.map((r) => r.filter), [{ subject: 'alice' }], 'delivered to this instance\'s listeners (session-expiry closes and remembers it)')
+  hang = false
+  await stores.revocations.revoke(alice)
+  // Another instance's revocation reaches this one through the stream only, after the retry's entry.
+  const other = redisStores({ url: REDIS_URL }, { keyPrefix })
+  t.teardown(() => other.close())
+  await other.ready()
+  await other.revocations.revoke(revocation({ subject: 'carol' }))
+  await until(() => heard.length === 2, 'the other instance\'s revocation read from the stream')
+  t.same(heard.map((r) => r.filter), [{ subject: 'alice' }, { subject: 'carol' }], 'the retry, read back from the stream before it, was applied once')
 })
 
 t.test('replays fail closed whatever onUnavailable says, and a claim that timed out is undone when Redis applies it late', async (t) => {
