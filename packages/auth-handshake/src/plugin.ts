@@ -75,7 +75,8 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
       if (typeof principal === 'string') return { ok: false, code: principal }
       const code = checkScopes(principal.scopes, rules)
       return code === undefined ? { ok: true, principal } : { ok: false, code }
-    }
+    },
+    clockToleranceMs: Math.max(0, ...config.issuers.map((i) => i.clockToleranceMs))
   } satisfies WsguardAuth)
 
   fastify.addHook('onReady', function warmUp () {

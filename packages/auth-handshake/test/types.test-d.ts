@@ -189,6 +189,10 @@ export async function routes (): Promise<void> {
   app.get('/bad2', { websocket: true, config: { auth: { scopes: [1] } } }, () => {})
   const outcome: AuthOutcome = await app.wsguardAuth.authenticate('token')
   const said: string = outcome.ok ? outcome.principal.id : outcome.code
+  const tolerance: number | undefined = app.wsguardAuth.clockToleranceMs
+  // @ts-expect-error the tolerance is read-only
+  app.wsguardAuth.clockToleranceMs = 0
+  app.log.info(tolerance)
   app.get('/refreshable', { websocket: true }, async (_socket, req) => {
     const withRouteRules: AuthOutcome = await app.wsguardAuth.authenticate('token', req)
     // @ts-expect-error the second argument is a request

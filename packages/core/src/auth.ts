@@ -18,4 +18,11 @@ export interface WsguardAuth {
    * that route's rules (scopes, over-scope) apply too.
    */
   authenticate(token: string, request?: FastifyRequest): Promise<AuthOutcome>
+  /**
+   * The most a token's `iat` may be ahead of this server's clock and still be accepted, ms
+   * (auth-handshake: the largest issuer `clockToleranceMs`). session-expiry dates a
+   * revocation this far ahead, so a token issued before it by a clock running ahead is not
+   * taken for one issued after it.
+   */
+  readonly clockToleranceMs?: number
 }

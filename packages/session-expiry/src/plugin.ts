@@ -125,6 +125,24 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
     return undefined
   }
 
+  /**
+   * A subject, session or issuer record refuses tokens issued (`iat`, the IdP's clock) at or
+   * before its `at`: dated by this server's clock, a token the verifier accepts with an `iat`
+   * up to its clock tolerance ahead, the one just closed among them, would count as issued
+   * after the revocation and open again. So `at` is that far ahead, and never before the `iat`
+   * of a session it closes. (A token id record refuses whatever the `iat`.)
+   */
+  function revokedAsOf (f: SessionFilter, now: number): number {
+    if ('tokenId' in f) return now
+    const tolerance = fastify.hasDecorator('wsguardAuth') ? fastify.wsguardAuth.clockToleranceMs ?? 0 : 0
+    let at = now + tolerance
+    for (const s of live) {
+      const iat = s.principal?.claims.iat
+      if (typeof iat === 'number' && Number.isFinite(iat) && iat * 1000 > at && matches(f, s.id, s.principal)) at = iat * 1000
+    }
+    return at
+  }
+
   fastify.decorateRequest('wsSession', null as never)
   fastify.decorate('wsSessions', {
     async revoke (filter: SessionFilter, options?: RevokeOptions): Promise<{ closed: number }> {
@@ -143,7 +161,7 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
         }
       }
       const closed = closeMatching(f, origin)
-      await revocations.revoke({ filter: f, at: now, until, origin })
+      await revocations.revoke({ filter: f, at: revokedAsOf(f, now), until, origin })
       return { closed }
     },
     async list (filter?: SessionFilter): Promise<readonly SessionInfo[]> {
