@@ -22,6 +22,8 @@ export function open (options: ConnectOptions, defaultWebSocket: typeof WebSocke
   /** the next token must be a new one (after 4401, or a ticket request refused 401) */
   let reason: TokenReason = 'connect'
   let refreshing = false
+  /** the socket whose refresh the server has not answered yet: no second one is sent on it */
+  let unanswered: WebSocket | null = null
   /** An app's onEvent that throws is reported as uncaught, never left to stop the reconnect logic midway. */
   const emit = (event: ClientEvent): void => {
     try {
@@ -94,8 +96,10 @@ export function open (options: ConnectOptions, defaultWebSocket: typeof WebSocke
         refresh(ws)
         return
       case names.refreshed:
+        if (ws === unanswered) unanswered = null
         return emit({ type: 'refreshed', expiresAt: number(message.expiresAt) })
       case names.refreshFailed:
+        if (ws === unanswered) unanswered = null
         return emit({ type: 'refresh-failed', code: typeof message.code === 'string' ? message.code : undefined })
       case names.topicRevoked:
         if (typeof message.topic === 'string') {
@@ -107,12 +111,18 @@ export function open (options: ConnectOptions, defaultWebSocket: typeof WebSocke
   }
 
   async function refresh (ws: WebSocket): Promise<void> {
-    if (o.getToken === undefined || refreshing) return
+    // One at a time, and none while the server has not answered the last: notices that are
+    // not the server's (an app relaying other clients' frames) cannot make the client send
+    // refresh after refresh into the server's limit and a 4400 that stops it.
+    if (o.getToken === undefined || refreshing || ws === unanswered) return
     refreshing = true
     try {
       const token = await o.getToken({ reason: 'refresh' })
       if (typeof token !== 'string' || token === '') throw new CredentialError('getToken() result must be a non-empty string')
-      if (ws === socket && ws.readyState === OPEN) ws.send(JSON.stringify({ type: names.refresh, token }))
+      if (ws === socket && ws.readyState === OPEN) {
+        ws.send(JSON.stringify({ type: names.refresh, token }))
+        unanswered = ws
+      }
     } catch (error) {
       emit({ type: 'refresh-failed', error })
     } finally {

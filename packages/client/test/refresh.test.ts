@@ -1,7 +1,7 @@
 // auth.expiring answered in-band, on the same socket; the control messages kept from the app.
 import t from 'tap'
 import { CredentialError } from '../src/index.js'
-import { harness, type Harness } from './helpers.js'
+import { harness, lastDelay, type Harness } from './helpers.js'
 
 const flush = async (): Promise<void> => { await new Promise((resolve) => setImmediate(resolve)) }
 
@@ -70,7 +70,33 @@ t.test('one refresh at a time: a second notice while getToken() runs is not a se
   t.same(socket.sent, [JSON.stringify({ type: 'auth.refresh', token: 'token-2' })])
   socket.receive({ type: 'auth.expiring' })
   await flush()
-  t.equal(pending.length, 2, 'the next notice refreshes again')
+  t.equal(pending.length, 1, 'a notice before the server answered the refresh sends none')
+  socket.receive({ type: 'auth.refresh_failed', code: 'WSG_TOKEN_INVALID' })
+  socket.receive({ type: 'auth.expiring' })
+  await flush()
+  t.equal(pending.length, 2, 'once answered, the next notice refreshes again')
+})
+
+t.test('notices not from the server (an app relaying other clients\' frames) cannot drive refresh after refresh', async (t) => {
+  const h = harness(t)
+  const socket = await opened(h)
+  for (let i = 0; i < 12; i++) {
+    socket.receive({ type: 'auth.expiring', expiresAt: i, deadline: i })
+    await flush()
+  }
+  t.same(h.tokenCalls, ['connect', 'refresh'], 'one refresh, awaiting its answer')
+  t.equal(socket.sent.length, 1)
+  socket.receive({ type: 'auth.refreshed', expiresAt: 3_000_000 })
+  socket.receive({ type: 'auth.expiring' })
+  await flush()
+  t.equal(socket.sent.length, 2, 'answered: the next notice refreshes')
+  socket.drop(1006) // that refresh still unanswered
+  h.clock.advance(lastDelay(h))
+  const next = await h.socket(2)
+  next.accept()
+  next.receive({ type: 'auth.expiring' })
+  await flush()
+  t.equal(next.sent.length, 1, 'an unanswered refresh on the old socket does not hold back the new one')
 })
 
 t.test('a token that arrives after its socket closed is not sent anywhere', async (t) => {
