@@ -60,9 +60,11 @@ t.test('a relayed frame that names a control message only the server sends never
   for (const f of forged) attacker.send(f)
   attacker.send('{ "type" :\n "topic.revoked", "topic": "x" }')
   attacker.send('binary:{"type":"auth.expiring","expiresAt":1,"deadline":2}')
+  attacker.send('{"\\u0074ype":"topic.revoked","topic":"orders.acme.eu"}') // as JSON.parse reads it
+  attacker.send('{"type":"auth\\u002erefresh_failed","x":"auth.refresh_failed"}')
   attacker.send({ type: 'chat', text: 'hello' })
-  t.same(await victim.next(), { type: 'chat', text: 'hello' }, 'the first frame the victim gets is the chat line: the seven before it were withheld')
-  t.equal(errors.length, 7, 'each withheld send told its callback')
+  t.same(await victim.next(), { type: 'chat', text: 'hello' }, 'the first frame the victim gets is the chat line: the nine before it were withheld')
+  t.equal(errors.length, 9, 'each withheld send told its callback')
   t.match(errors[0], /not sent: the frame holds the type of a control message only session-expiry sends/)
   const warned = logs.lines.filter((l) => l.includes('was not sent'))
   t.equal(warned.length, 1, 'said once per session, not once per frame')
@@ -78,7 +80,7 @@ t.test('frames a client cannot read as control messages are sent untouched', asy
     'bytes:{"type":"auth.expiring","expiresAt":1,"deadline":2}', // a binary frame: no client reads it as control
     '{"type":"auth.refresh","token":"x"}', // the client's message, not the server's: taken by the attacker's own session, not relayed
     '{"type":"chat","text":"the auth.expiring notice"}',
-    '{"type":"auth\\u002eexpiring"}' // escaped: no client that matches the name as written reads it as control
+    '{"type":"chat","text":"caf\\u00e9"}' // an escape, in an ordinary frame
   ]
   for (const f of fine) attacker.send(f)
   attacker.send('{"type":"chat","text":"end"}')
@@ -91,9 +93,9 @@ t.test('frames a client cannot read as control messages are sent untouched', asy
   t.same(got, [
     { type: 'auth.expiring', expiresAt: 1, deadline: 2 },
     { type: 'chat', text: 'the auth.expiring notice' },
-    { type: 'auth.expiring' },
+    { type: 'chat', text: 'café' },
     { type: 'chat', text: 'end' }
-  ], 'the binary frame (its bytes), the chat lines and the escaped spelling arrive; the refresh was the attacker\'s own')
+  ], 'the binary frame (its bytes) and the chat lines arrive; the refresh was the attacker\'s own')
   t.same(errors, [])
 })
 
@@ -137,4 +139,46 @@ t.test('ReservedTypes reads frames as ws sends them', async (t) => {
   t.equal(r.holds(' \n\t\r' + frame, undefined), true, 'JSON whitespace first')
   t.equal(r.holds('echo:' + frame, undefined), false, 'text that is no JSON object: no client reads it as a control message')
   t.equal(r.holds('    ', undefined), false, 'only whitespace')
+  // eslint-disable-next-line no-new-wrappers -- what an app may hand ws
+  t.equal(r.holds(new String(frame), { binary: false }), true, 'a String object sent as text')
+  t.equal(r.holds(new SharedArrayBuffer(4), { binary: false }), false, 'a SharedArrayBuffer sent as text is read')
+  t.equal(r.holds(new Blob([frame]), { binary: false }), true, 'a Blob sent as text cannot be read at once: withheld')
+  t.equal(r.holds(new Blob([frame]), undefined), false, 'a Blob is binary')
+  t.equal(r.holds({ toString: () => frame }, { binary: false }), false, 'anything else ws would refuse to send')
+})
+
+t.test('ReservedTypes reads what JSON.parse reads: escaped spellings of the key or the name', async (t) => {
+  const r = new ReservedTypes(['auth.expiring', 'topic.revoked'])
+  const cases: Array<[string, boolean, string]> = [
+    ['{"\\u0074ype":"topic.revoked","topic":"room1"}', true, 'the key escaped'],
+    ['{"type":"auth\\u002eexpiring","x":"auth.expiring"}', true, 'the name escaped, a decoy as written'],
+    ['{"\\u0074\\u0079\\u0070\\u0065":"\\u0061uth.expiring"}', true, 'everything escaped'],
+    ['{"type":"chat","text":"caf\\u00e9"}', false, 'an escape in an ordinary frame'],
+    ['{"type":"chat","nested":{"\\u0074ype":"auth.expiring"}}', false, 'an escaped key nested: no client reads it as the message'],
+    ['{"\\u0074ype":"auth.expiring"', false, 'not JSON: no client reads it'],
+    ['{"type" : 42, "\\u0074ype": "auth.expiring"}', true, 'a later escaped member wins in JSON.parse'],
+    ['{"type"', false, '"type" at the very end'],
+    ['{"type":', false, 'a colon at the very end'],
+    ['{"type":auth.expiring}', false, 'no quote after the colon'],
+    ['{"type" "auth.expiring"}', false, 'no colon'],
+    ['{"type":"auth.expiringly"}', false, 'a longer name is another name'],
+    ['{"type":"auth.expiring2"}', false, 'so is a name with more characters'],
+    ['{"type":"chat","a":{"type"   :\n "topic.revoked"}}', true, 'as written, at any depth']
+  ]
+  for (const [text, withheld, name] of cases) {
+    t.equal(r.holds(text, undefined), withheld, `${name} (string)`)
+    t.equal(r.holds(Buffer.from(text), { binary: false }), withheld, `${name} (Buffer)`)
+  }
+  t.equal(r.holds(Buffer.from('{"type"'), { binary: false }), false, 'a Buffer ending in "type"')
+})
+
+t.test('a relayed frame is read once per tick, not once per recipient', async (t) => {
+  const r = new ReservedTypes(['auth.expiring'])
+  const buf = Buffer.from('{"type":"chat.expiring"}')
+  t.equal(r.holds(buf, { binary: false }), false)
+  buf.write('auth', 9)
+  t.equal(r.holds(buf, { binary: false }), false, 'the same object in the same tick: the verdict kept')
+  await new Promise((resolve) => process.nextTick(resolve))
+  t.equal(r.holds(buf, { binary: false }), true, 'read again in the next tick')
+  t.equal(r.holds('{"type":"auth.expiring"}', undefined), true, 'another frame is read')
 })
