@@ -58,6 +58,8 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
   const quota = tickets === undefined ? undefined : new TicketQuota(tickets.maxPerPrincipal, config.clock)
   const redeemer = tickets === undefined ? undefined : new TicketRedeemer(tickets, config.clock, ticketWarning, quota as TicketQuota)
   const bound = new Set(config.issuers.filter((i) => i.certificateBound).map((i) => i.issuer))
+  const tolerances = new Map(config.issuers.map((i) => [i.issuer, i.clockToleranceMs]))
+  const largestTolerance = Math.max(0, ...tolerances.values())
   const app = appIdentity(fastify)
   // The positive mark of a handshake this plugin admitted (see refuseUngovernedRoutes).
   const admitted = new WeakSet<FastifyRequest>()
@@ -76,7 +78,9 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
       const code = checkScopes(principal.scopes, rules)
       return code === undefined ? { ok: true, principal } : { ok: false, code }
     },
-    clockToleranceMs: Math.max(0, ...config.issuers.map((i) => i.clockToleranceMs))
+    clockToleranceMs (issuer?: string): number {
+      return tolerances.get(issuer as string) ?? largestTolerance
+    }
   } satisfies WsguardAuth)
 
   fastify.addHook('onReady', function warmUp () {

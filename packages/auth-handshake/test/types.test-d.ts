@@ -189,10 +189,11 @@ export async function routes (): Promise<void> {
   app.get('/bad2', { websocket: true, config: { auth: { scopes: [1] } } }, () => {})
   const outcome: AuthOutcome = await app.wsguardAuth.authenticate('token')
   const said: string = outcome.ok ? outcome.principal.id : outcome.code
-  const tolerance: number | undefined = app.wsguardAuth.clockToleranceMs
-  // @ts-expect-error the tolerance is read-only
-  app.wsguardAuth.clockToleranceMs = 0
-  app.log.info(tolerance)
+  const tolerance: number | undefined = app.wsguardAuth.clockToleranceMs?.('https://idp.example')
+  const largest: number | undefined = app.wsguardAuth.clockToleranceMs?.()
+  // @ts-expect-error the issuer is a string
+  app.wsguardAuth.clockToleranceMs?.(42)
+  app.log.info({ tolerance, largest })
   app.get('/refreshable', { websocket: true }, async (_socket, req) => {
     const withRouteRules: AuthOutcome = await app.wsguardAuth.authenticate('token', req)
     // @ts-expect-error the second argument is a request

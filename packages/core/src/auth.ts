@@ -19,10 +19,10 @@ export interface WsguardAuth {
    */
   authenticate(token: string, request?: FastifyRequest): Promise<AuthOutcome>
   /**
-   * The most a token's `iat` may be ahead of this server's clock and still be accepted, ms
-   * (auth-handshake: the largest issuer `clockToleranceMs`). session-expiry dates a
-   * revocation this far ahead, so a token issued before it by a clock running ahead is not
-   * taken for one issued after it.
+   * The most a token's `iat` may be ahead of this server's clock and still be accepted, ms:
+   * the `issuer`'s (auth-handshake: its `clockToleranceMs`), or the largest of any issuer when
+   * it is not given or not known. session-expiry dates a revocation this far ahead, so a token
+   * issued before it by a clock running ahead is not taken for one issued after it.
    */
-  readonly clockToleranceMs?: number
+  clockToleranceMs?(issuer?: string): number
 }

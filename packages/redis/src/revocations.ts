@@ -112,7 +112,16 @@ export class RedisRevocationStore implements RevocationStore {
 
   #apply (json: string): void {
     const r = this.#mirror.add(json, Date.now())
-    if (r !== undefined) for (const listener of this.#listeners) listener(r)
+    if (r === undefined) return
+    for (const listener of this.#listeners) {
+      // A listener that throws is rethrown on the next tick (as diagnostics_channel does): it
+      // never skips the write that follows, the listeners after it, or the stream's reading.
+      try {
+        listener(r)
+      } catch (err) {
+        process.nextTick(() => { throw err })
+      }
+    }
   }
 
   #stale (reason: string, error?: Error): void {

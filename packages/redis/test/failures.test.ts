@@ -67,6 +67,30 @@ t.test('a revoke whose write Redis does not answer in time still refuses here at
   t.same(heard.map((r) => r.filter), [{ subject: 'alice' }, { subject: 'carol' }], 'the retry, read back from the stream before it, was applied once')
 })
 
+t.test('a subscriber that throws skips neither the write nor the subscribers after it', async (t) => {
+  const keyPrefix = testPrefix()
+  testClient(t, keyPrefix)
+  const a = redisStores({ url: REDIS_URL }, { keyPrefix })
+  const b = redisStores({ url: REDIS_URL }, { keyPrefix })
+  t.teardown(() => a.close())
+  t.teardown(() => b.close())
+  await Promise.all([a.ready(), b.ready()])
+  const boom = new Error('subscriber bug')
+  const heard: Revocation[] = []
+  a.revocations.subscribe(() => { throw boom })
+  a.revocations.subscribe((r) => { heard.push(r) })
+  const deferred: Array<() => void> = []
+  const ticks = t.capture(process, 'nextTick', (fn: () => void) => { deferred.push(fn) })
+  const done = a.revocations.revoke(revocation({ subject: 'alice' }))
+  ticks.restore()
+  await done
+  t.equal(deferred.length, 1, 'the error is rethrown on the next tick')
+  t.throws(() => { (deferred[0] as () => void)() }, boom)
+  t.same(heard.map((r) => r.filter), [{ subject: 'alice' }], 'the next subscriber heard it')
+  await until(() => b.revocations.isRevoked(principal('alice'), Date.now()), 'written: the other instance refuses alice')
+  t.equal(a.revocations.current, true, 'the mirror is still current')
+})
+
 t.test('replays fail closed whatever onUnavailable says, and a claim that timed out is undone when Redis applies it late', async (t) => {
   const { relay, direct, viaRelay } = await cutOff(t, { onUnavailable: 'fail-open' })
   t.equal(await viaRelay.replays.claim('bcl:before', Date.now() + 60_000), true)

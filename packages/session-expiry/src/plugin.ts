@@ -129,13 +129,16 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
    * A subject, session or issuer record refuses tokens issued (`iat`, the IdP's clock) at or
    * before its `at`: dated by this server's clock, a token the verifier accepts with an `iat`
    * up to its clock tolerance ahead, the one just closed among them, would count as issued
-   * after the revocation and open again. So `at` is that far ahead, and never before the `iat`
-   * of a session it closes. (A token id record refuses whatever the `iat`.)
+   * after the revocation and open again. So `at` is that far ahead (the filter's issuer's
+   * tolerance), and never before the `iat` of a session it closes. (A token id record refuses
+   * whatever the `iat`.)
    */
   function revokedAsOf (f: SessionFilter, now: number): number {
     if ('tokenId' in f) return now
-    const tolerance = fastify.hasDecorator('wsguardAuth') ? fastify.wsguardAuth.clockToleranceMs ?? 0 : 0
-    let at = now + tolerance
+    // The filter's issuer's tolerance when it names one (a subject or session is only unique
+    // within its issuer); else the largest, so that no issuer's early token slips through.
+    const auth = fastify.hasDecorator('wsguardAuth') ? fastify.wsguardAuth : undefined
+    let at = now + (auth?.clockToleranceMs?.((f as { issuer?: string }).issuer) ?? 0)
     for (const s of live) {
       const iat = s.principal?.claims.iat
       if (typeof iat === 'number' && Number.isFinite(iat) && iat * 1000 > at && matches(f, s.id, s.principal)) at = iat * 1000

@@ -197,11 +197,18 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
 
   /** Closes 4403 because a revocation selected this session; `origin` says where the revocation came from. */
   revoke (by: 'subject' | 'sessionId' | 'tokenId' | 'issuer', origin?: RevocationOrigin): void {
-    const revocation = origin !== undefined ? { revocation: origin } : {}
-    if (revoked.hasSubscribers) revoked.publish({ app: this.#host.app, sessionId: this.id, route: this.route, principal: this.principal, by, ...revocation })
-    this.emit('revoked', { by, ...revocation })
+    // Closed first: a 'revoked' listener that throws cannot leave a revoked socket open, nor
+    // stop a revocation from reaching the other sessions it selects (the close frame is sent
+    // now; the 'closed' event still comes after 'revoked').
     this.#revokedBy = origin
     this.close(CloseCode.REVOKED, 'access revoked')
+    const revocation = origin !== undefined ? { revocation: origin } : {}
+    if (revoked.hasSubscribers) revoked.publish({ app: this.#host.app, sessionId: this.id, route: this.route, principal: this.principal, by, ...revocation })
+    try {
+      this.emit('revoked', { by, ...revocation })
+    } catch (err) {
+      this.#request.log.error({ err, sessionId: this.id }, 'session-expiry: a \'revoked\' listener threw; the session was closed 4403 all the same')
+    }
   }
 
   /** Cuts the socket off (no close handshake) and reports `code`. */

@@ -27,19 +27,23 @@ t.test('revoke({ subject }) refuses the token it closed, and any issued before i
   const app = Fastify()
   t.teardown(() => app.close())
   await app.register(websocket)
-  await app.register(authHandshake, { jwt: { issuer: ISS, audience: AUD, algorithms: ['ES256'], jwks: jwks(key), clockToleranceMs: 5_000 }, clock })
+  // A partner issuer trusted with a looser clock: its tolerance must not date ISS's revocations.
+  const partner = { issuer: 'https://partner.example', audience: AUD, algorithms: ['ES256' as const], jwks: jwks(key), clockToleranceMs: 600_000 }
+  await app.register(authHandshake, { jwt: [{ issuer: ISS, audience: AUD, algorithms: ['ES256'], jwks: jwks(key), clockToleranceMs: 5_000 }, partner], clock })
   await app.register(sessionExpiry, { heartbeatMs: 0, idleTimeoutMs: 0, revocations, clock })
   app.get('/feed', { websocket: true }, (socket) => { socket.send('opened') })
   await app.listen({ port: 0, host: '127.0.0.1' })
   const url = `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}/feed`
-  t.equal(app.wsguardAuth.clockToleranceMs, 5_000, 'auth-handshake tells its tolerance')
+  t.equal(app.wsguardAuth.clockToleranceMs?.(ISS), 5_000, 'auth-handshake tells each issuer\'s tolerance')
+  t.equal(app.wsguardAuth.clockToleranceMs?.(), 600_000, 'and the largest, for no issuer')
+  t.equal(app.wsguardAuth.clockToleranceMs?.('https://unknown.example'), 600_000, 'or one it does not know')
 
   const ahead = mintToken(key, claimsFor(ISS, AUD, 'alice', clock.now() + 3_000, 600)) // the IdP's clock 3 s fast
   const unseen = mintToken(key, claimsFor(ISS, AUD, 'alice', clock.now() + 4_000, 600)) // issued before the revoke too, not connected
   const first = await connectSocket(url, { token: ahead, teardown: teardown(t) })
   t.notOk('refused' in first, 'a token with iat 3 s ahead is accepted (within the tolerance)')
-  t.same(await app.wsSessions.revoke({ subject: 'alice' }), { closed: 1 })
-  t.equal(records[0]?.at, T0 + 5_000, 'dated the tolerance ahead of this server\'s clock')
+  t.same(await app.wsSessions.revoke({ subject: 'alice', issuer: ISS }), { closed: 1 })
+  t.equal(records[0]?.at, T0 + 5_000, 'dated the issuer\'s tolerance ahead of this server\'s clock')
   for (const [name, token] of [['the token it closed', ahead], ['another issued before it', unseen]] as const) {
     const again = await connectSocket(url, { token, teardown: teardown(t) })
     t.equal('refused' in again && again.body.code, 'WSG_TOKEN_REVOKED', name)
@@ -47,6 +51,8 @@ t.test('revoke({ subject }) refuses the token it closed, and any issued before i
   clock.advance(6_000)
   const after = await connectSocket(url, { token: mintToken(key, claimsFor(ISS, AUD, 'alice', clock.now(), 600)), teardown: teardown(t) })
   t.notOk('refused' in after, 'a token issued after that opens: the user can sign in again')
+  await app.wsSessions.revoke({ subject: 'bob' })
+  t.equal(records[1]?.at, clock.now() + 600_000, 'a filter without an issuer: the largest tolerance of any')
 })
 
 t.test('without auth-handshake (or a wsguardAuth that tells no tolerance), the record is never dated before the iat of a session it closes', async (t) => {
