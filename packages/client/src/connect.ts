@@ -5,6 +5,12 @@ import type { ClientEvent, ConnectOptions, Connection, ConnectionState, SendData
 
 const OPEN = 1
 
+/**
+ * At most one in-band refresh per socket in this long: four a minute, under session-expiry's
+ * default limit (5 a minute, 4400 past 10), whatever notices and answers arrive.
+ */
+export const MIN_REFRESH_INTERVAL_MS = 15_000
+
 /** Close codes after which the client reconnects at once (with a little jitter) if the socket had been stable. */
 const PROMPT = new Set([1001, 4401, 4409])
 
@@ -24,6 +30,8 @@ export function open (options: ConnectOptions, defaultWebSocket: typeof WebSocke
   let refreshing = false
   /** the socket whose refresh the server has not answered yet: no second one is sent on it */
   let unanswered: WebSocket | null = null
+  /** when the last refresh was sent, and on which socket */
+  let lastRefresh: { ws: WebSocket, at: number } | undefined
   /** An app's onEvent that throws is reported as uncaught, never left to stop the reconnect logic midway. */
   const emit = (event: ClientEvent): void => {
     try {
@@ -115,6 +123,7 @@ export function open (options: ConnectOptions, defaultWebSocket: typeof WebSocke
     // not the server's (an app relaying other clients' frames) cannot make the client send
     // refresh after refresh into the server's limit and a 4400 that stops it.
     if (o.getToken === undefined || refreshing || ws === unanswered) return
+    if (lastRefresh?.ws === ws && clock.now() - lastRefresh.at < MIN_REFRESH_INTERVAL_MS) return
     refreshing = true
     try {
       const token = await o.getToken({ reason: 'refresh' })
@@ -122,6 +131,7 @@ export function open (options: ConnectOptions, defaultWebSocket: typeof WebSocke
       if (ws === socket && ws.readyState === OPEN) {
         ws.send(JSON.stringify({ type: names.refresh, token }))
         unanswered = ws
+        lastRefresh = { ws, at: clock.now() }
       }
     } catch (error) {
       emit({ type: 'refresh-failed', error })

@@ -1,6 +1,7 @@
 // auth.expiring answered in-band, on the same socket; the control messages kept from the app.
 import t from 'tap'
 import { CredentialError } from '../src/index.js'
+import { MIN_REFRESH_INTERVAL_MS } from '../src/connect.js'
 import { harness, lastDelay, type Harness } from './helpers.js'
 
 const flush = async (): Promise<void> => { await new Promise((resolve) => setImmediate(resolve)) }
@@ -74,7 +75,11 @@ t.test('one refresh at a time: a second notice while getToken() runs is not a se
   socket.receive({ type: 'auth.refresh_failed', code: 'WSG_TOKEN_INVALID' })
   socket.receive({ type: 'auth.expiring' })
   await flush()
-  t.equal(pending.length, 2, 'once answered, the next notice refreshes again')
+  t.equal(pending.length, 1, 'answered, but within MIN_REFRESH_INTERVAL_MS of the last: none')
+  h.clock.advance(MIN_REFRESH_INTERVAL_MS)
+  socket.receive({ type: 'auth.expiring' })
+  await flush()
+  t.equal(pending.length, 2, 'once answered and past the interval, the next notice refreshes again')
 })
 
 t.test('notices not from the server (an app relaying other clients\' frames) cannot drive refresh after refresh', async (t) => {
@@ -87,9 +92,10 @@ t.test('notices not from the server (an app relaying other clients\' frames) can
   t.same(h.tokenCalls, ['connect', 'refresh'], 'one refresh, awaiting its answer')
   t.equal(socket.sent.length, 1)
   socket.receive({ type: 'auth.refreshed', expiresAt: 3_000_000 })
+  h.clock.advance(MIN_REFRESH_INTERVAL_MS)
   socket.receive({ type: 'auth.expiring' })
   await flush()
-  t.equal(socket.sent.length, 2, 'answered: the next notice refreshes')
+  t.equal(socket.sent.length, 2, 'answered and past the interval: the next notice refreshes')
   socket.drop(1006) // that refresh still unanswered
   h.clock.advance(lastDelay(h))
   const next = await h.socket(2)
@@ -157,4 +163,22 @@ t.test('the app gets every other frame untouched', async (t) => {
   t.same(h.of('expiring'), [])
   t.same(h.of('topic-revoked'), [])
   t.equal(socket.binaryType, 'arraybuffer', 'binary frames arrive as ArrayBuffers in every runtime')
+})
+
+t.test('forged notices and answers together still send at most one refresh per MIN_REFRESH_INTERVAL_MS', async (t) => {
+  const h = harness(t)
+  const socket = await opened(h)
+  // a relay that lets another client's frames through: a notice, then an answer, again and again
+  for (let i = 0; i < 12; i++) {
+    socket.receive({ type: 'auth.expiring', expiresAt: i, deadline: i })
+    await flush()
+    socket.receive({ type: 'auth.refresh_failed', code: 'WSG_TOKEN_INVALID' })
+    h.clock.advance(1_000)
+  }
+  t.equal(socket.sent.length, 1, '12 s of forged pairs: one refresh')
+  t.equal(MIN_REFRESH_INTERVAL_MS, 15_000, 'four a minute at most: under session-expiry\'s default limit of five')
+  h.clock.advance(MIN_REFRESH_INTERVAL_MS)
+  socket.receive({ type: 'auth.expiring' })
+  await flush()
+  t.equal(socket.sent.length, 2)
 })
