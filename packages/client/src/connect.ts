@@ -5,12 +5,6 @@ import type { ClientEvent, ConnectOptions, Connection, ConnectionState, SendData
 
 const OPEN = 1
 
-/**
- * At most one in-band refresh per socket in this long: four a minute, under session-expiry's
- * default limit (5 a minute, 4400 past 10), whatever notices and answers arrive.
- */
-export const MIN_REFRESH_INTERVAL_MS = 15_000
-
 /** Close codes after which the client reconnects at once (with a little jitter) if the socket had been stable. */
 const PROMPT = new Set([1001, 4401, 4409])
 
@@ -30,8 +24,8 @@ export function open (options: ConnectOptions, defaultWebSocket: typeof WebSocke
   let refreshing = false
   /** the socket whose refresh the server has not answered yet: no second one is sent on it */
   let unanswered: WebSocket | null = null
-  /** when the last refresh was sent, and on which socket */
-  let lastRefresh: { ws: WebSocket, at: number } | undefined
+  /** the socket whose server answered WSG_RATE_LIMITED: one more refresh there could be its 4400 */
+  let limited: WebSocket | null = null
   /** An app's onEvent that throws is reported as uncaught, never left to stop the reconnect logic midway. */
   const emit = (event: ClientEvent): void => {
     try {
@@ -108,6 +102,9 @@ export function open (options: ConnectOptions, defaultWebSocket: typeof WebSocke
         return emit({ type: 'refreshed', expiresAt: number(message.expiresAt) })
       case names.refreshFailed:
         if (ws === unanswered) unanswered = null
+        // Past the limit the server drops further refreshes unanswered and closes 4400 at twice
+        // it: this socket sends no more (it is closed 4401 at its deadline, and reconnects).
+        if (message.code === 'WSG_RATE_LIMITED') limited = ws
         return emit({ type: 'refresh-failed', code: typeof message.code === 'string' ? message.code : undefined })
       case names.topicRevoked:
         if (typeof message.topic === 'string') {
@@ -119,11 +116,10 @@ export function open (options: ConnectOptions, defaultWebSocket: typeof WebSocke
   }
 
   async function refresh (ws: WebSocket): Promise<void> {
-    // One at a time, and none while the server has not answered the last: notices that are
-    // not the server's (an app relaying other clients' frames) cannot make the client send
-    // refresh after refresh into the server's limit and a 4400 that stops it.
-    if (o.getToken === undefined || refreshing || ws === unanswered) return
-    if (lastRefresh?.ws === ws && clock.now() - lastRefresh.at < MIN_REFRESH_INTERVAL_MS) return
+    // One at a time, none while the server has not answered the last, and none once it said
+    // WSG_RATE_LIMITED: notices and answers that are not the server's (an app relaying other
+    // clients' frames) cannot make the client send refresh after refresh into a 4400 that stops it.
+    if (o.getToken === undefined || refreshing || ws === unanswered || ws === limited) return
     refreshing = true
     try {
       const token = await o.getToken({ reason: 'refresh' })
@@ -131,7 +127,6 @@ export function open (options: ConnectOptions, defaultWebSocket: typeof WebSocke
       if (ws === socket && ws.readyState === OPEN) {
         ws.send(JSON.stringify({ type: names.refresh, token }))
         unanswered = ws
-        lastRefresh = { ws, at: clock.now() }
       }
     } catch (error) {
       emit({ type: 'refresh-failed', error })
