@@ -7,7 +7,7 @@ import {
 } from '@wsguard/core'
 import type { SessionCap } from './cap.js'
 import type { ControlMatcher } from './control.js'
-import type { ReservedTypes } from './reserved.js'
+import type { Fragments, Outgoing, ReservedTypes } from './reserved.js'
 import type { SessionExpiryConfig } from './options.js'
 import type { Delivered } from './plugin.js'
 import type { RefreshQueue } from './refresh-queue.js'
@@ -65,7 +65,7 @@ const EMPTY: ReadonlyMap<string, string> = new Map()
  * scheduler, armed at its next due moment: the notice, the close after expiry + grace, the
  * lifetime cap, the idle limit or the next ping, whichever comes first.
  */
-export class Session extends EventEmitter<SessionEvents> implements Scheduled {
+export class Session extends EventEmitter<SessionEvents> implements Scheduled, Outgoing {
   /** this connection's id, unique per socket */
   readonly id: string = randomId()
   readonly openedAt: number
@@ -77,6 +77,8 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
   readonly controlFrames: boolean
   dueAt = 0
   heapIndex = -1
+  /** where the app's message being sent in fragments stands (see ReservedTypes) */
+  fragments: Fragments = 0
 
   readonly #host: SessionHost
   readonly #request: FastifyRequest
@@ -292,7 +294,8 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled {
     const reserved = this.controlFrames ? this.#host.reserved : undefined
     socket.send = function (this: WebSocket, ...args: Parameters<Send>) {
       // The app's frame that a client would read as one of ours is not sent (see ReservedTypes).
-      if (reserved?.holds(args[0], args[1]) === true) return session.#withheld(args)
+      // On a socket that is not open ws sends nothing, and tells the app so itself.
+      if (reserved !== undefined && this.readyState === this.OPEN && reserved.withholds(args[0], args[1], session)) return session.#withheld(args)
       session.#framesOut++
       session.#lastActivity = session.#host.config.clock.now()
       return send.apply(this, args)

@@ -7,15 +7,16 @@ import WebSocket from 'ws'
 import type { AuthOutcome, Principal } from '@wsguard/core'
 import { FakeClock, captureLogs } from '@wsguard/testing'
 import sessionExpiry, { type SessionExpiryOptions } from '../src/index.js'
-import { ReservedTypes } from '../src/reserved.js'
+import { ReservedTypes, type Outgoing } from '../src/reserved.js'
 import { open, T0 } from './helpers.js'
 
 const alice: Principal = Object.freeze({ id: 'alice', issuer: 'https://idp.example', kind: 'user', method: 'jwt', scopes: [], claims: {}, sessionId: 's', expiresAt: T0 + 3_600_000 })
 
 /**
  * The pattern that made the hole: an app that relays what each client sends to the others (a
- * chat, a fan-out). 'binary:<text>' is relayed as a Buffer sent as text (binary: false), and
- * 'bytes:<text>' as a binary frame; every send's callback error is kept.
+ * chat, a fan-out). 'binary:<text>' is relayed as a Buffer sent as text (binary: false),
+ * 'bytes:<text>' as a binary frame, 'bom:<text>' after a byte order mark, 'frag:<text>' in two
+ * fragments; every send's callback error is kept.
  */
 async function relay (t: Test, opts: SessionExpiryOptions = {}) {
   const logs = captureLogs()
@@ -37,7 +38,11 @@ async function relay (t: Test, opts: SessionExpiryOptions = {}) {
         if (other === socket) continue
         const done = (err?: Error): void => { if (err !== undefined && err !== null) errors.push(err.message) }
         if (text.startsWith('binary:')) other.send(Buffer.from(text.slice(7)), { binary: false }, done)
-        else if (text.startsWith('bytes:')) other.send(Buffer.from(text.slice(6)), done)
+        else if (text.startsWith('bom:')) other.send('\uFEFF' + text.slice(4), done)
+        else if (text.startsWith('frag:')) {
+          other.send(text.slice(5, 14), { fin: false })
+          other.send(text.slice(14), { fin: true }, done)
+        } else if (text.startsWith('bytes:')) other.send(Buffer.from(text.slice(6)), done)
         else other.send(text, done)
       }
     })
@@ -62,9 +67,11 @@ t.test('a relayed frame that names a control message only the server sends never
   attacker.send('binary:{"type":"auth.expiring","expiresAt":1,"deadline":2}')
   attacker.send('{"\\u0074ype":"topic.revoked","topic":"orders.acme.eu"}') // as JSON.parse reads it
   attacker.send('{"type":"auth\\u002erefresh_failed","x":"auth.refresh_failed"}')
+  attacker.send('bom:{"type":"auth.expiring","expiresAt":1,"deadline":2}') // a WHATWG client drops the mark
+  attacker.send('frag:{"type":"topic.revoked","topic":"x"}') // judged whole
   attacker.send({ type: 'chat', text: 'hello' })
-  t.same(await victim.next(), { type: 'chat', text: 'hello' }, 'the first frame the victim gets is the chat line: the nine before it were withheld')
-  t.equal(errors.length, 9, 'each withheld send told its callback')
+  t.same(await victim.next(), { type: 'chat', text: 'hello' }, 'the first frame the victim gets is the chat line: the eleven before it were withheld')
+  t.equal(errors.length, 11, 'each withheld send told its callback')
   t.match(errors[0], /not sent: the frame holds the type of a control message only session-expiry sends/)
   const warned = logs.lines.filter((l) => l.includes('was not sent'))
   t.equal(warned.length, 1, 'said once per session, not once per frame')
@@ -122,8 +129,15 @@ t.test('on a closed subprotocol (GraphQL) nothing is withheld: no control frame 
   t.same(errors, [])
 })
 
+/** ReservedTypes as one open socket uses it, for whole messages. */
+function reader (names: string[]) {
+  const r = new ReservedTypes(names)
+  const out: Outgoing = { fragments: 0 }
+  return { holds: (data: unknown, options: unknown): boolean => r.withholds(data, options, out), out, r }
+}
+
 t.test('ReservedTypes reads frames as ws sends them', async (t) => {
-  const r = new ReservedTypes(['auth.expiring'])
+  const r = reader(['auth.expiring'])
   const frame = '{"type":"auth.expiring"}'
   t.equal(r.holds(frame, undefined), true, 'a string is text')
   t.equal(r.holds(frame, { binary: true }), false, 'a string sent as binary')
@@ -132,8 +146,8 @@ t.test('ReservedTypes reads frames as ws sends them', async (t) => {
   t.equal(r.holds(Buffer.from(frame), { binary: undefined }), true, 'binary: undefined is text to ws too')
   t.equal(r.holds(new TextEncoder().encode(frame), { binary: false }), true, 'a Uint8Array sent as text')
   t.equal(r.holds(new TextEncoder().encode(frame).buffer, { binary: false }), true, 'an ArrayBuffer sent as text')
-  t.equal(r.holds([Buffer.from('{"type":'), Buffer.from('"auth.expiring"}')], { binary: false }), true, 'a list of Buffers')
-  t.equal(r.holds(42, { binary: false }), false, 'a number (ws sends its digits)')
+  t.equal(r.holds([Buffer.from('{"type":'), Buffer.from('"auth.expiring"}')], { binary: false }), false, 'a list of Buffers: Buffer.from makes zeros of it, as ws sends it')
+  t.equal(r.holds(42, undefined), false, 'a number (ws sends its digits, as text)')
   t.equal(r.holds(frame, () => {}), true, 'a callback in the options place')
   t.equal(r.holds('{"kind":"auth.expiring"}', undefined), false, 'the name not as a type')
   t.equal(r.holds(' \n\t\r' + frame, undefined), true, 'JSON whitespace first')
@@ -145,10 +159,22 @@ t.test('ReservedTypes reads frames as ws sends them', async (t) => {
   t.equal(r.holds(new Blob([frame]), { binary: false }), true, 'a Blob sent as text cannot be read at once: withheld')
   t.equal(r.holds(new Blob([frame]), undefined), false, 'a Blob is binary')
   t.equal(r.holds({ toString: () => frame }, { binary: false }), false, 'anything else ws would refuse to send')
+  const duck = { arrayBuffer: async () => new ArrayBuffer(0), type: '', stream: () => null, [Symbol.toStringTag]: 'Blob' }
+  t.equal(r.holds(duck, { binary: false }), true, 'what ws takes for a Blob, sent as text')
+  t.equal(r.holds(new File([frame], 'f.json'), { binary: false }), true, 'a File')
+  for (const [k, v] of [['arrayBuffer', 1], ['type', 1], ['stream', 1], [Symbol.toStringTag, 'Object']] as const) {
+    t.equal(r.holds({ ...duck, [k]: v }, { binary: false }), false, `no Blob to ws without ${String(k)}: Buffer.from refuses it, ws throws`)
+  }
+  t.equal(r.holds([...Buffer.from(frame)], { binary: false }), true, 'an array of byte values sent as text (Buffer.from reads it, as ws does)')
+  t.equal(r.holds({ type: 'Buffer', data: [...Buffer.from(frame)] }, { binary: false }), true, 'a Buffer as JSON (what JSON.parse gives of a JSON.stringify-ed Buffer) sent as text')
+  t.equal(r.holds(frame, Object.create({ binary: true })), true, 'an inherited binary option: ws spreads own members only, so the string goes as text')
+  t.equal(r.holds(Buffer.from(frame), Object.create({ binary: false })), false, 'and a Buffer as binary')
+  t.equal(r.holds(Symbol('x'), { binary: false }), false, 'what ws throws on (Buffer.from refuses it) is nothing sent')
+  t.equal(r.holds(null, { binary: false }), false, 'nothing is an empty frame')
 })
 
 t.test('ReservedTypes reads what JSON.parse reads: escaped spellings of the key or the name', async (t) => {
-  const r = new ReservedTypes(['auth.expiring', 'topic.revoked'])
+  const r = reader(['auth.expiring', 'topic.revoked'])
   const cases: Array<[string, boolean, string]> = [
     ['{"\\u0074ype":"topic.revoked","topic":"room1"}', true, 'the key escaped'],
     ['{"type":"auth\\u002eexpiring","x":"auth.expiring"}', true, 'the name escaped, a decoy as written'],
@@ -173,7 +199,7 @@ t.test('ReservedTypes reads what JSON.parse reads: escaped spellings of the key 
 })
 
 t.test('a relayed frame is read once per tick, not once per recipient', async (t) => {
-  const r = new ReservedTypes(['auth.expiring'])
+  const r = reader(['auth.expiring'])
   const buf = Buffer.from('{"type":"chat.expiring"}')
   t.equal(r.holds(buf, { binary: false }), false)
   buf.write('auth', 9)
@@ -181,4 +207,68 @@ t.test('a relayed frame is read once per tick, not once per recipient', async (t
   await new Promise((resolve) => process.nextTick(resolve))
   t.equal(r.holds(buf, { binary: false }), true, 'read again in the next tick')
   t.equal(r.holds('{"type":"auth.expiring"}', undefined), true, 'another frame is read')
+})
+
+t.test('a byte order mark first: a WHATWG client (undici, Node\'s WebSocket) drops it and reads the object', async (t) => {
+  const r = reader(['auth.expiring', 'topic.revoked'])
+  const frame = '{"type":"auth.expiring","expiresAt":1,"deadline":2}'
+  const bom = Buffer.from([0xef, 0xbb, 0xbf])
+  t.equal(r.holds('\uFEFF' + frame, undefined), true, 'a string')
+  t.equal(r.holds(Buffer.concat([bom, Buffer.from(frame)]), { binary: false }), true, 'its bytes, in a Buffer')
+  t.equal(r.holds(' \uFEFF\n\uFEFF' + frame, undefined), true, 'marks and whitespace in any order (more than a client skips)')
+  t.equal(r.holds(Buffer.concat([bom, Buffer.from(' '), bom, Buffer.from(frame)]), { binary: false }), true, 'in a Buffer too')
+  t.equal(r.holds('\uFEFF{"\\u0074ype":"topic.revoked"}', undefined), true, 'an escaped spelling after the mark: parsed as the client parses it')
+  t.equal(r.holds(Buffer.from('\uFEFF{"\\u0074ype":"topic.revoked"}'), { binary: false }), true, 'its bytes')
+  t.equal(r.holds('\uFEFFecho ' + frame, undefined), false, 'a mark, then no object')
+  t.equal(r.holds(Buffer.from([0xef, 0xbb, 0x7b]), { binary: false }), false, 'a part of a mark is no mark')
+})
+
+t.test('a message sent in fragments is judged whole: one that may open an object is withheld, every fragment', async (t) => {
+  const r = reader(['auth.expiring'])
+  t.equal(r.holds('{"type":', { fin: false }), true, 'the first fragment of an object')
+  t.equal(r.out.fragments, 2)
+  t.equal(r.holds('"chat"', { fin: false }), true, 'the next one')
+  t.equal(r.holds(Buffer.from('}'), { fin: true }), true, 'the last, though ws takes a Buffer for binary (a continuation is of the first fragment\'s kind)')
+  t.equal(r.out.fragments, 0, 'the message is over')
+  t.equal(r.holds('{"type":"chat"}', undefined), false, 'the next message is read on its own')
+
+  t.equal(r.holds('  ', { fin: false }), true, 'whitespace only: the object may come next')
+  t.equal(r.holds('{"type":"auth.expiring"}', { fin: true }), true)
+  t.equal(r.holds(Buffer.from([0xef]), { binary: false, fin: false }), true, 'a Buffer ending in part of a byte order mark')
+  t.equal(r.holds(Buffer.from([0xbb, 0xbf]), { fin: true }), true)
+  t.equal(r.holds(Buffer.from([0x20, 0xef, 0xbb]), { binary: false, fin: false }), true, 'two bytes of it')
+  t.equal(r.holds('{}', { fin: true }), true)
+  t.equal(r.holds(new Blob(['{']), { binary: false, fin: false }), true, 'a Blob cannot be read: withheld')
+  t.equal(r.holds('}', undefined), true)
+  t.equal(r.holds('x', { fin: undefined }), false, 'fin: undefined is a fragment to ws (its options are spread over fin: true)')
+  t.equal(r.out.fragments, 1, 'a text message that is no object: sent')
+  t.equal(r.holds('{"type":"auth.expiring"}', { fin: true }), false, 'the rest of it is sent: the client reads no object')
+
+  t.equal(r.holds(Buffer.from('{"type":'), { fin: false }), false, 'a binary message\'s first fragment')
+  t.equal(r.holds('"auth.expiring"}', { fin: true }), false, 'its continuation is binary too, though a string')
+  t.equal(r.holds(Buffer.from([0xef, 0x41]), { binary: false, fin: false }), false, 'a Buffer whose first byte only looks like a mark')
+  t.equal(r.holds('"}', undefined), false)
+  t.equal(r.holds(Symbol('x'), { fin: false }), false, 'a fragment ws throws on starts nothing')
+  t.equal(r.out.fragments, 0)
+})
+
+t.test('the verdicts of the last frames are kept for the tick: a relay sending a header and a body to each recipient', async (t) => {
+  const r = reader(['auth.expiring'])
+  const header = Buffer.from('{"type":"chat.expiring"}')
+  const body = Buffer.from('{"type":"chat.expiring","n":2}')
+  for (let i = 0; i < 3; i++) {
+    t.equal(r.holds(header, { binary: false }), false)
+    t.equal(r.holds(body, { binary: false }), false)
+    header.write('auth', 9)
+    body.write('auth', 9)
+  }
+  // 30 more frames fill what is kept (32); the 33rd and later are read at each send
+  const more = Array.from({ length: 31 }, (_, i) => Buffer.from(`{"type":"chat.expiring","n":${i}}`))
+  for (const m of more) t.equal(r.holds(m, { binary: false }), false)
+  const last = more[30] as Buffer
+  last.write('auth', 9)
+  t.equal(r.holds(last, { binary: false }), true, 'past what is kept, a frame is read again')
+  t.equal(r.holds(more[29], { binary: false }), false, 'one kept is not')
+  await new Promise((resolve) => process.nextTick(resolve))
+  t.equal(r.holds(header, { binary: false }), true, 'read again in the next tick')
 })
