@@ -121,7 +121,12 @@ export interface RevocationStore {
   revoke(revocation: Revocation): Promise<void>
   /** whether a principal is refused: its token id, or its subject / session / issuer revoked after the token was issued */
   isRevoked(principal: Principal, now: number): boolean | Promise<boolean>
-  /** receives every revocation, from any instance; returns an unsubscribe function */
+  /**
+   * receives every revocation, from any instance; returns an unsubscribe function. A listener
+   * that throws keeps neither the record nor the other listeners from the revocation: the
+   * stores wsguard ships throw its error again on the next tick (uncaught, as
+   * `diagnostics_channel` does), so a listener should catch what it can handle.
+   */
   subscribe(listener: (revocation: Revocation) => void): () => void
 }
 
