@@ -3,7 +3,9 @@
 // outside the workspace, type-checks the app with an ordinary NodeNext tsconfig
 // (skipLibCheck false, no custom conditions) and runs it with plain node: a handshake
 // accepted, one refused with its code, an in-band refresh, a revocation, /metrics read, and
-// @wsguard/client's Node build connecting and stopping on a revocation.
+// @wsguard/client's Node build connecting and stopping on a revocation. The app's
+// devDependencies hold @types/redis-errors, as such an app needs from ioredis 6.1.0 on: its
+// types import redis-errors, whose types it lists only as its own dev dependency.
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
