@@ -22,6 +22,26 @@ export const FEED_PATH = '/feed/acme'
 export type Stack = 'plain' | 'bare' | 'bare+hooks' | 'diy' | 'auth' | 'auth+topics' | 'auth+topics+expiry' | 'full' | 'full-no-audit' | 'full-nocache' | 'full-gated'
 export type Logging = 'off' | 'app' | 'built'
 
+/** A configuration `stack.ts` and `instructions.ts` measure: its name in their tables, its plugins, its logging. */
+export interface StackConfig { name: string, stack: Stack, logging: Logging }
+
+/** The bare hook, each plugin added in turn, and the whole stack's variants (issue 15). */
+export const STACK_CONFIGS: StackConfig[] = [
+  { name: 'plain @fastify/websocket', stack: 'plain', logging: 'off' },
+  { name: 'bare fast-jwt hook', stack: 'bare', logging: 'off' },
+  { name: 'bare hook + no-op hooks as the stack has', stack: 'bare+hooks', logging: 'off' },
+  { name: 'auth-handshake (JWKS, claims schema, scopes)', stack: 'auth', logging: 'off' },
+  { name: '+ topic-authz (handshake topic)', stack: 'auth+topics', logging: 'off' },
+  { name: '+ session-expiry', stack: 'auth+topics+expiry', logging: 'off' },
+  { name: '+ telemetry = whole stack', stack: 'full', logging: 'off' },
+  { name: 'whole stack, no verified-token cache', stack: 'full-nocache', logging: 'off' },
+  { name: 'bare fast-jwt hook, logger on', stack: 'bare', logging: 'app' },
+  { name: 'whole stack, logger on', stack: 'full', logging: 'app' },
+  { name: 'whole stack, logger on, audit off', stack: 'full-no-audit', logging: 'app' },
+  { name: 'bare fast-jwt hook, lines built not written', stack: 'bare', logging: 'built' },
+  { name: 'whole stack, lines built not written', stack: 'full', logging: 'built' }
+]
+
 /** The one key a server trusts: its algorithm, its public key as PEM and as a JWKS. */
 export interface TrustedKey { alg: 'ES256' | 'RS256', pem: string, jwks: ReturnType<typeof jwks> }
 

@@ -15,29 +15,11 @@ import { fileURLToPath } from 'node:url'
 import type { AddressInfo } from 'node:net'
 import type { TokenSpec } from './client.js'
 import { answerParent, forkServer, measureOn, median, pin, socketTracker, startClient, type Measured, type Served } from './lib.js'
-import { AUD, FEED_PATH, ISS, stackApp, type Logging, type Stack, type TrustedKey } from './stack-app.js'
+import { AUD, FEED_PATH, ISS, STACK_CONFIGS as CONFIGS, stackApp, type Logging, type Stack, type StackConfig as Config, type TrustedKey } from './stack-app.js'
 
 const ROUNDS = Number(process.env.ROUNDS ?? 7)
 const COUNT = Number(process.env.COUNT ?? 1000)
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 16)
-
-interface Config { name: string, stack: Stack, logging: Logging }
-
-const CONFIGS: Config[] = [
-  { name: 'plain @fastify/websocket', stack: 'plain', logging: 'off' },
-  { name: 'bare fast-jwt hook', stack: 'bare', logging: 'off' },
-  { name: 'bare hook + no-op hooks as the stack has', stack: 'bare+hooks', logging: 'off' },
-  { name: 'auth-handshake (JWKS, claims schema, scopes)', stack: 'auth', logging: 'off' },
-  { name: '+ topic-authz (handshake topic)', stack: 'auth+topics', logging: 'off' },
-  { name: '+ session-expiry', stack: 'auth+topics+expiry', logging: 'off' },
-  { name: '+ telemetry = whole stack', stack: 'full', logging: 'off' },
-  { name: 'whole stack, no verified-token cache', stack: 'full-nocache', logging: 'off' },
-  { name: 'bare fast-jwt hook, logger on', stack: 'bare', logging: 'app' },
-  { name: 'whole stack, logger on', stack: 'full', logging: 'app' },
-  { name: 'whole stack, logger on, audit off', stack: 'full-no-audit', logging: 'app' },
-  { name: 'bare fast-jwt hook, lines built not written', stack: 'bare', logging: 'built' },
-  { name: 'whole stack, lines built not written', stack: 'full', logging: 'built' }
-]
 
 function serve (config: Config, key: TrustedKey): Promise<Served> {
   // PROFILE_INTERVAL_US: the profiler's sampling interval (node's default is 1000 µs)
