@@ -9,6 +9,8 @@ import type { Batch, BatchResult } from './client.js'
 
 export interface Measured {
   cpuUs: number
+  /** of `cpuUs`, the kernel's (system) time; set by `measureOn` only */
+  sysUs?: number
   rate: number
   wrong: number
   /** connections made (right and wrong) */
@@ -55,7 +57,8 @@ export async function measureOn (child: ChildProcess, served: Served, batch: Bat
   const before = await served.cpu()
   const m = await measure(child, batch)
   const after = await served.cpu()
-  return { ...m, cpuUs: (after.user + after.system - before.user - before.system) / Math.max(1, m.n) }
+  const n = Math.max(1, m.n)
+  return { ...m, cpuUs: (after.user + after.system - before.user - before.system) / n, sysUs: (after.system - before.system) / n }
 }
 
 /**
@@ -157,7 +160,7 @@ export function forkServer (file: string, args: string[], opts: { env?: Record<s
   const proc = fork(file, args, {
     execArgv: ['--import', 'tsx', ...(opts.execArgv ?? [])],
     env: { ...process.env, ...opts.env },
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc']
+    stdio: ['ignore', process.env.SERVER_STDOUT === '1' ? 'inherit' : 'ignore', 'inherit', 'ipc']
   })
   const ask = <T>(type: string): Promise<T> => new Promise((resolve) => {
     const on = (m: { type: string, value: T }): void => { if (m.type === type) { proc.off('message', on); resolve(m.value) } }
