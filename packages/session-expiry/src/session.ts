@@ -206,11 +206,7 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled, O
     this.close(CloseCode.REVOKED, 'access revoked')
     const revocation = origin !== undefined ? { revocation: origin } : {}
     if (revoked.hasSubscribers) revoked.publish({ app: this.#host.app, sessionId: this.id, route: this.route, principal: this.principal, by, ...revocation })
-    try {
-      this.emit('revoked', { by, ...revocation })
-    } catch (err) {
-      this.#request.log.error({ err, sessionId: this.id }, 'session-expiry: a \'revoked\' listener threw; the session was closed 4403 all the same')
-    }
+    this.#emitSafely('revoked', { by, ...revocation })
   }
 
   /** Cuts the socket off (no close handshake) and reports `code`. */
@@ -239,7 +235,7 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled, O
     const deadline = this.deadline
     this.#control({ type: this.#host.config.messages.expiring, expiresAt, deadline })
     if (expiring.hasSubscribers) expiring.publish({ app: this.#host.app, sessionId: this.id, route: this.route, principal: this.principal, expiresAt, deadline })
-    this.emit('expiring', { expiresAt, deadline })
+    this.#emitSafely('expiring', { expiresAt, deadline })
   }
 
   #control (message: Record<string, unknown>): void {
@@ -401,7 +397,7 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled, O
     }
     const { registry } = this.#host
     if (registry !== undefined) this.#settle(registry.update(this.info()))
-    this.emit('refreshed', { previousExpiresAt, expiresAt: next.expiresAt, principal: next })
+    this.#emitSafely('refreshed', { previousExpiresAt, expiresAt: next.expiresAt, principal: next })
     this.#recheckTopics()
   }
 
@@ -415,7 +411,7 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled, O
       if (decision.allow) continue
       topics.delete(topic)
       this.#control({ type: this.#host.config.messages.topicRevoked, topic })
-      this.emit('topic-revoked', { topic, action, reason: decision.reason })
+      this.#emitSafely('topic-revoked', { topic, action, reason: decision.reason })
     }
   }
 
@@ -423,7 +419,7 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled, O
     if (this.closed) return
     this.#control({ type: this.#host.config.messages.refreshFailed, code })
     if (refreshFailed.hasSubscribers) refreshFailed.publish({ app: this.#host.app, sessionId: this.id, route: this.route, principal: this.principal, code })
-    this.emit('refresh_failed', { code })
+    this.#emitSafely('refresh_failed', { code })
   }
 
   #onClose (code: number, reason: Buffer): void {
@@ -452,7 +448,21 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled, O
       closedChannel.publish(message)
     }
     // The event's object is built only for someone listening (most apps listen to the socket).
-    if (this.listenerCount('closed') > 0) this.emit('closed', { code: closeCode, reason: closeReason })
+    if (this.listenerCount('closed') > 0) this.#emitSafely('closed', { code: closeCode, reason: closeReason })
+  }
+
+  /**
+   * Tells the app's listeners of `event`. One that throws is logged and goes no further: the
+   * session's own work around the event (arming its next deadline after 'expiring', re-checking
+   * the tracked topics after 'refreshed', revoking the next topic, closing) must not depend on
+   * the app's code, or an app bug would keep a socket open past its deadline or its grants.
+   */
+  #emitSafely<K extends keyof SessionEvents> (event: K, payload: SessionEvents[K][0]): void {
+    try {
+      (this as EventEmitter).emit(event, payload)
+    } catch (err) {
+      this.#request.log.error({ err, sessionId: this.id }, `session-expiry: an app listener of '${event}' threw`)
+    }
   }
 
   /** A registry call may be async (Redis): its failure is logged, never thrown at the socket. */

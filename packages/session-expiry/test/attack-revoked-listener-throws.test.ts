@@ -38,7 +38,7 @@ t.test('a \'revoked\' listener that throws: every selected session is closed 440
   for (const c of sockets) t.same(await c.closed, { code: 4403, reason: 'access revoked' })
   const again = await connectSocket(url, { teardown: (fn) => { t.teardown(fn) } })
   t.equal('refused' in again && again.status, 401, 'recorded: the same principal is refused')
-  const errors = logs.lines.filter((l) => l.includes('listener threw'))
+  const errors = logs.lines.filter((l) => l.includes('an app listener of \'revoked\' threw'))
   t.equal(errors.length, 2, 'each listener\'s error is logged')
   t.match(JSON.parse(errors[0] as string), { err: { message: 'the broker is down' } })
 })

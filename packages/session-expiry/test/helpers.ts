@@ -5,7 +5,7 @@ import websocket, { type WebsocketPluginOptions } from '@fastify/websocket'
 import type { AddressInfo } from 'node:net'
 import type WebSocket from 'ws'
 import { authHandshake } from '@wsguard/auth-handshake'
-import { captureLogs, claimsFor, connectSocket, FakeClock, generateKey, jwks, mintToken, openSocket, type Refusal, type SocketClient } from '@wsguard/testing'
+import { captureLogs, claimsFor, type CapturedLogs, connectSocket, FakeClock, generateKey, jwks, mintToken, openSocket, type Refusal, type SocketClient } from '@wsguard/testing'
 import { sessionExpiry, type SessionExpiryOptions } from '../src/index.js'
 
 export const ISS = 'https://idp.test'
@@ -38,6 +38,8 @@ export interface HarnessOptions {
   websocket?: WebsocketPluginOptions
   /** the clock both plugins share; default a FakeClock at T0 */
   clock?: FakeClock
+  /** where the app's logger writes, at error level; default no logger */
+  logs?: CapturedLogs
 }
 
 /**
@@ -46,7 +48,7 @@ export interface HarnessOptions {
  */
 export async function harness (t: Test, opts: HarnessOptions = {}): Promise<Harness> {
   const clock = opts.clock ?? new FakeClock(T0)
-  const app = Fastify()
+  const app = Fastify(opts.logs !== undefined ? { logger: { level: 'error', stream: opts.logs.stream } } : {})
   t.teardown(() => app.close())
   await app.register(websocket, opts.websocket ?? {})
   if (opts.auth !== false) {
