@@ -105,7 +105,7 @@ export class Health extends EventEmitter<HealthEvents> {
     this.#reported = true
     const mode = this.#failOpen ? 'fail-open: deciding from what this instance knows' : 'fail-closed: refusing new handshakes'
     this.#logger?.warn({ reason, ...(error !== undefined ? { err: error } : {}) }, `@wsguard/redis: Redis unavailable (${mode})`)
-    this.emit('unavailable', { reason, ...(error !== undefined ? { error } : {}) })
+    this.#tell('unavailable', { reason, ...(error !== undefined ? { error } : {}) })
   }
 
   up (part: string): void {
@@ -116,6 +116,22 @@ export class Health extends EventEmitter<HealthEvents> {
     if (!this.#reported) return
     this.#reported = false
     this.#logger?.info({ downMs }, '@wsguard/redis: Redis available again')
-    this.emit('recovered', { downMs })
+    this.#tell('recovered', { downMs })
+  }
+
+  /**
+   * Calls every listener of `event`. One that throws has its error thrown again on the next
+   * tick, as diagnostics_channel does, after the others: it runs inside the stores' own work
+   * (the revocation mirror's read loop, a connection's close), which an app's listener must not
+   * break off, or the mirror would stop following revocations for good.
+   */
+  #tell<K extends keyof HealthEvents> (event: K, payload: HealthEvents[K][0]): void {
+    for (const listener of this.rawListeners(event) as Array<(e: HealthEvents[K][0]) => void>) {
+      try {
+        listener(payload)
+      } catch (err) {
+        process.nextTick(() => { throw err })
+      }
+    }
   }
 }

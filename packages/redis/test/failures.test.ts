@@ -239,6 +239,28 @@ t.test('a revocation\'s origin is bounded when written and when read back; a bad
   t.strictSame(parse(JSON.stringify(base)), base, 'a record written before origins')
 })
 
+t.test('a health listener that throws: the others still hear it, the stores go on, and the error is thrown again on the next tick', async (t) => {
+  const health = new Health(['a'], undefined, false)
+  const heard: string[] = []
+  const broken = new Error('the app\'s listener broke')
+  health.on('unavailable', () => { throw broken })
+  health.on('unavailable', ({ reason }) => heard.push(reason))
+  health.once('recovered', () => { throw broken })
+  health.on('recovered', () => heard.push('recovered'))
+  health.up('a')
+  const deferred: Array<() => void> = []
+  const ticks = t.capture(process, 'nextTick', (fn: () => void) => { deferred.push(fn) })
+  health.down('a', 'closed')
+  health.up('a')
+  health.down('a', 'closed again')
+  health.up('a')
+  ticks.restore()
+  t.same(heard, ['closed', 'recovered', 'closed again', 'recovered'], 'every outage and recovery reached the other listener')
+  t.equal(health.available, true)
+  t.equal(deferred.length, 3, 'two from \'unavailable\', one from the \'recovered\' listener added with once')
+  for (const fn of deferred) t.throws(fn, broken)
+})
+
 t.test('counters, fail-closed: unreachable or unanswered, a count fails at once or within commandTimeoutMs, reported once', async (t) => {
   const { relay, viaRelay } = await cutOff(t)
   const events: string[] = []
