@@ -452,16 +452,20 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled, O
   }
 
   /**
-   * Tells the app's listeners of `event`. One that throws is logged and goes no further: the
-   * session's own work around the event (arming its next deadline after 'expiring', re-checking
-   * the tracked topics after 'refreshed', revoking the next topic, closing) must not depend on
-   * the app's code, or an app bug would keep a socket open past its deadline or its grants.
+   * Tells each of the app's listeners of `event` in turn. One that throws is logged, and the
+   * others still hear the event: the session's own work around it (arming its next deadline
+   * after 'expiring', re-checking the tracked topics after 'refreshed', revoking the next topic,
+   * closing) must not depend on the app's code, or an app bug would keep a socket open past its
+   * deadline or its grants.
    */
   #emitSafely<K extends keyof SessionEvents> (event: K, payload: SessionEvents[K][0]): void {
-    try {
-      (this as EventEmitter).emit(event, payload)
-    } catch (err) {
-      this.#request.log.error({ err, sessionId: this.id }, `session-expiry: an app listener of '${event}' threw`)
+    // rawListeners: a listener added with once() is removed as it is called, as emit() does.
+    for (const listener of (this as EventEmitter).rawListeners(event) as Array<(e: SessionEvents[K][0]) => void>) {
+      try {
+        listener.call(this, payload)
+      } catch (err) {
+        this.#request.log.error({ err, sessionId: this.id }, `session-expiry: an app listener of '${event}' threw`)
+      }
     }
   }
 

@@ -17,6 +17,7 @@ t.test('an \'expiring\' listener that throws: the session is still closed 4401 a
     routes: (app) => {
       app.get('/throws', { websocket: true }, (socket, req) => {
         req.wsSession.on('expiring', () => { throw new Error('the app broke') })
+        req.wsSession.once('expiring', ({ deadline }) => { socket.send(`second listener heard it: ${deadline - T0}`) })
         socket.on('message', (raw) => socket.send(`echo:${String(raw)}`))
       })
     }
@@ -24,6 +25,7 @@ t.test('an \'expiring\' listener that throws: the session is still closed 4401 a
   const c = await open(t, `${base}/throws`, token('alice', 120))
   clock.advance(60_000)
   t.same(await c.next(), { type: 'auth.expiring', expiresAt: T0 + 120_000, deadline: T0 + 125_000 })
+  t.equal(await c.next(), 'second listener heard it: 125000', 'a listener after the one that threw still hears the event')
   clock.advance(65_000)
   t.same(await c.closed, { code: 4401, reason: 'credential expired' })
   t.match(logs.lines.map((l) => JSON.parse(l) as unknown), [{ msg: 'session-expiry: an app listener of \'expiring\' threw', err: { message: 'the app broke' } }])
