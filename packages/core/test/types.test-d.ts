@@ -1,6 +1,7 @@
 // Type tests, checked by the root `tsc` (typecheck); never run.
 import Fastify from 'fastify'
 import {
+  callEach,
   appIdentity, assertRegisteredOnce, principalKey, STORE_UNAVAILABLE_HEADERS, STORE_UNAVAILABLE_RETRY_AFTER_S, ChannelName, channel, deliverRejectionsWith, principalOf, refusalCloseCode, refuseUngovernedRoutes, requestOf, requirePrincipal, sessionOf,
   type AppIdentity, type Principal, type ReplayStore, type TicketRecord, type TicketStore, type Revocation, type SessionFilter, type UngovernedRouteGuard, type WindowCounter,
   type WindowCounts, type WsguardClaims
@@ -110,4 +111,7 @@ refusalCloseCode('WSG_NOPE')
 const key: string = principalKey('alice', undefined)
 // @ts-expect-error the subject is a string
 principalKey(42, 'https://idp.test')
+callEach<number>([(n) => { n.toFixed(0) }], 1)
+// @ts-expect-error the value is what the listeners take
+callEach<number>([(n) => { n.toFixed(0) }], 'one')
 export { tickets, sharedTickets, yesTickets, noOrigin, closeCode, key }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import type { Cluster, Redis } from 'ioredis'
 import type { StoreLogger } from './options.js'
+import { callEach } from '@wsguard/core'
 
 export type Client = Redis | Cluster
 
@@ -120,18 +121,12 @@ export class Health extends EventEmitter<HealthEvents> {
   }
 
   /**
-   * Calls every listener of `event`. One that throws has its error thrown again on the next
-   * tick, as diagnostics_channel does, after the others: it runs inside the stores' own work
-   * (the revocation mirror's read loop, a connection's close), which an app's listener must not
-   * break off, or the mirror would stop following revocations for good.
+   * Tells every listener of `event` (callEach: an error thrown again on the next tick, after
+   * the others). It runs inside the stores' own work (the revocation mirror's read loop, a
+   * connection's close), which an app's listener must not break off, or the mirror would stop
+   * following revocations for good. rawListeners: a once() listener is removed as it is called.
    */
   #tell<K extends keyof HealthEvents> (event: K, payload: HealthEvents[K][0]): void {
-    for (const listener of this.rawListeners(event) as Array<(e: HealthEvents[K][0]) => void>) {
-      try {
-        listener(payload)
-      } catch (err) {
-        process.nextTick(() => { throw err })
-      }
-    }
+    callEach(this.rawListeners(event) as Array<(e: HealthEvents[K][0]) => void>, payload)
   }
 }

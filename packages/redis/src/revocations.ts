@@ -1,4 +1,4 @@
-import type { Principal, Revocation, RevocationStore } from '@wsguard/core'
+import { callEach, type Principal, type Revocation, type RevocationStore } from '@wsguard/core'
 import { RevocationMirror, serialise } from './mirror.js'
 import type { RedisStoresConfig } from './options.js'
 import { compareIds, Script, timed, type Client, type Health, type Keys } from './redis.js'
@@ -113,15 +113,8 @@ export class RedisRevocationStore implements RevocationStore {
   #apply (json: string): void {
     const r = this.#mirror.add(json, Date.now())
     if (r === undefined) return
-    for (const listener of this.#listeners) {
-      // A listener that throws is rethrown on the next tick (as diagnostics_channel does): it
-      // never skips the write that follows, the listeners after it, or the stream's reading.
-      try {
-        listener(r)
-      } catch (err) {
-        process.nextTick(() => { throw err })
-      }
-    }
+    // A listener that throws never skips the write that follows, the listeners after it, or the stream's reading.
+    callEach(this.#listeners, r)
   }
 
   #stale (reason: string, error?: Error): void {

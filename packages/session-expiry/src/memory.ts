@@ -1,4 +1,4 @@
-import { RevocationIndex, type Principal, type Revocation, type RevocationStore, type SessionFilter, type SessionInfo, type SessionRegistry } from '@wsguard/core'
+import { callEach, RevocationIndex, type Principal, type Revocation, type RevocationStore, type SessionFilter, type SessionInfo, type SessionRegistry } from '@wsguard/core'
 import { matches } from './filter.js'
 
 /**
@@ -28,7 +28,8 @@ export class MemoryRevocationStore implements RevocationStore {
 
   async revoke (revocation: Revocation): Promise<void> {
     this.#index.add(revocation, revocation.at)
-    for (const listener of this.#listeners) deliver(listener, revocation)
+    // A listener that throws never keeps the revocation from the listeners after it.
+    callEach(this.#listeners, revocation)
   }
 
   isRevoked (principal: Principal, now: number): boolean {
@@ -55,16 +56,4 @@ export function listLive (live: ReadonlySet<LiveSession>, filter?: SessionFilter
   const out: SessionInfo[] = []
   for (const s of live) if (filter === undefined || matches(filter, s.id, s.principal)) out.push(s.info())
   return out
-}
-
-/**
- * A listener that throws is rethrown on the next tick (as `diagnostics_channel` does): it never
- * keeps the revocation from the listeners after it.
- */
-function deliver (listener: (r: Revocation) => void, revocation: Revocation): void {
-  try {
-    listener(revocation)
-  } catch (err) {
-    process.nextTick(() => { throw err })
-  }
 }
