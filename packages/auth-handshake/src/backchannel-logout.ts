@@ -80,6 +80,22 @@ function fail (request: FastifyRequest, reply: FastifyReply, what: string, err?:
   return answer(reply, 'WSG_UNAVAILABLE')
 }
 
+/** Gives a claimed jti back, so the IdP's retry of a logout that was not applied is no replay. */
+async function release (request: FastifyRequest, config: BackchannelLogoutConfig, id: string): Promise<void> {
+  await bounded(() => config.replays.release(id), config.storeTimeoutMs, 'replay store').catch((err: unknown) => {
+    request.log.warn({ err }, 'wsguard: a logout token\'s jti could not be released; a retry of it will be refused')
+  })
+}
+
+/**
+ * A claim that failed here may still be applied by the store later (its own timeout can be
+ * longer than `storeTimeoutMs`): the logout was answered 503, so a late `true` is given back,
+ * or the IdP's retry would be refused as a replay and the logout lost.
+ */
+function releaseIfLate (request: FastifyRequest, config: BackchannelLogoutConfig, id: string, claim: Promise<boolean>): void {
+  claim.then(async (late) => { if (late === true) await release(request, config, id) }, () => {})
+}
+
 async function handle (config: BackchannelLogoutConfig, verifier: LogoutTokenVerifier, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const token = logoutTokenOf(request.body)
   if (token === undefined) return refuse(request, reply, 'request')
@@ -91,9 +107,11 @@ async function handle (config: BackchannelLogoutConfig, verifier: LogoutTokenVer
   // Claimed only now, once every check passed: a refused token never uses up its jti.
   const id = replayId(logout)
   let first: boolean
+  const claim = Promise.resolve().then(() => replays.claim(id, logout.replayUntil))
   try {
-    first = await bounded(() => replays.claim(id, logout.replayUntil), storeTimeoutMs, 'replay store')
+    first = await bounded(() => claim, storeTimeoutMs, 'replay store')
   } catch (err) {
+    releaseIfLate(request, config, id, claim)
     return fail(request, reply, 'the replay store failed', err)
   }
   if (first === false) return refuse(request, reply, 'replayed')
@@ -108,9 +126,7 @@ async function handle (config: BackchannelLogoutConfig, verifier: LogoutTokenVer
     await bounded(() => revocations.revoke(revocation), storeTimeoutMs, 'revocation store')
   } catch (err) {
     // Not applied: the IdP may send the same token again, which must not read as a replay.
-    await bounded(() => replays.release(id), storeTimeoutMs, 'replay store').catch((releaseErr: unknown) => {
-      request.log.warn({ err: releaseErr }, 'wsguard: a logout token\'s jti could not be released; a retry of it will be refused')
-    })
+    await release(request, config, id)
     return fail(request, reply, 'the revocation store failed', err)
   }
   request.log.info({ issuer: logout.issuer, by: 'sessionId' in revocation.filter ? 'sessionId' : 'subject' }, 'wsguard: back-channel logout applied')

@@ -54,6 +54,50 @@ t.test('a revocation store that fails: 503, and the jti is released so the IdP\'
   t.equal((await env.post(form({ logout_token: token }))).statusCode, 400, 'and only once')
 })
 
+t.test('a claim the replay store applies after storeTimeoutMs is released: the IdP\'s retry is applied, not refused as a replay', async (t) => {
+  let land: (() => void) | undefined
+  let released = 0
+  const replays = replayStore({})
+  replays.release = (id) => { released++; replays.inner.release(id) }
+  // The first claim answers late (as a store with a longer timeout of its own can), and true.
+  replays.claim = async (id, until) => {
+    replays.claim = (i, u) => replays.inner.claim(i, u)
+    await new Promise<void>((resolve) => { land = resolve })
+    return replays.inner.claim(id, until)
+  }
+  const env = await logoutApp(t, { replays, storeTimeoutMs: 50 })
+  const token = logoutToken()
+  await unavailable(t, env, token, /the replay store gave no answer within 50 ms/)
+  ;(land as () => void)()
+  await until(() => released === 1, 'the late claim was released')
+  t.equal(replays.inner.size, 0)
+  t.equal((await env.post(form({ logout_token: token }))).statusCode, 200, 'the retry is applied')
+  t.equal(env.store.revoked.length, 1)
+  t.equal((await env.post(form({ logout_token: token }))).statusCode, 400, 'and only once')
+})
+
+t.test('a late claim that answers false, or fails, releases nothing', async (t) => {
+  const answers: Array<[string, () => Promise<boolean>]> = [
+    ['false', async () => false],
+    ['a rejection', async () => { throw new Error('late and broken') }]
+  ]
+  for (const [name, late] of answers) {
+    await t.test(name, async (t) => {
+      let land: (() => void) | undefined
+      let released = 0
+      const replays = replayStore({
+        claim: async () => { await new Promise<void>((resolve) => { land = resolve }); return await late() },
+        release: () => { released++ }
+      })
+      const env = await logoutApp(t, { replays, storeTimeoutMs: 50 })
+      await unavailable(t, env, logoutToken(), /the replay store gave no answer within 50 ms/)
+      ;(land as () => void)()
+      await new Promise<void>((resolve) => setImmediate(resolve))
+      t.equal(released, 0)
+    })
+  }
+})
+
 t.test('a release that fails too is logged: a retry of that token will be refused', async (t) => {
   const env = await logoutApp(t, { replays: replayStore({ release: () => { throw new Error('gone') } }) })
   env.store.failWith = new Error('revocation store down')

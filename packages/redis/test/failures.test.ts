@@ -206,6 +206,24 @@ t.test('an error reply while connected makes the mirror stale until it reads aga
   t.same(events, ['reading the revocation stream failed'])
 })
 
+t.test('Redis gone silent (connection up, nothing answered): the mirror is trusted at most blockMs + commandTimeoutMs, then fails closed; it catches up when Redis answers', async (t) => {
+  const blockMs = 300
+  const commandTimeoutMs = 100
+  const { relay, direct, viaRelay } = await cutOff(t, { blockMs, commandTimeoutMs })
+  relay.hold()
+  const since = Date.now()
+  await direct.revocations.revoke(revocation({ subject: 'alice' }))
+  t.equal(viaRelay.revocations.isRevoked(principal('alice'), Date.now()), false, 'not heard: the blocked read is not yet late')
+  await until(() => !viaRelay.revocations.current, 'the blocked read was late')
+  const trusted = Date.now() - since
+  // The bound the README gives; the slack is for a loaded machine, not for the design.
+  t.ok(trusted <= blockMs + commandTimeoutMs + 1_000, `trusted for ${trusted} ms`)
+  t.throws(() => viaRelay.revocations.isRevoked(principal('alice'), Date.now()), /not current.*fail-closed/)
+  relay.release()
+  await until(() => viaRelay.revocations.current, 'caught up')
+  t.equal(viaRelay.revocations.isRevoked(principal('alice'), Date.now()), true, 'the revocation issued while it was silent')
+})
+
 t.test('records read back are checked before they are trusted', async (t) => {
   for (const junk of ['null', '{}', '{"filter":{"subject":"a"},"at":"1","until":2}', '{"filter":{"who":"a"},"at":1,"until":2}', '{"filter":{"subject":7},"at":1,"until":2}']) {
     t.equal(parse(junk), undefined, junk)
