@@ -38,6 +38,8 @@ function filterOf (logout: LogoutRequest, revokeBy: 'session' | 'subject'): Sess
 export async function backchannelLogoutPlugin (fastify: FastifyInstance, opts: BackchannelLogoutOptions): Promise<void> {
   const config = validateLogoutOptions(opts)
   const verifier = new LogoutTokenVerifier(config, fastify.log)
+  // Logout ids whose claim gave no answer in time and has not answered since (see releaseIfLate).
+  const unsettled = new Set<string>()
   fastify.addHook('onReady', function warmUpLogoutKeys () {
     verifier.warmUp() // never rejects; an IdP that is down must not stop the app from starting
   })
@@ -60,7 +62,7 @@ export async function backchannelLogoutPlugin (fastify: FastifyInstance, opts: B
     })
     // The token belongs in the body; one sent in the URL anyway is not logged with it.
     const logSerializers = { req: redactingReqSerializer([LOGOUT_TOKEN]) }
-    endpoint.post(config.path, { logSerializers }, (request, reply) => handle(config, verifier, request, reply))
+    endpoint.post(config.path, { logSerializers }, (request, reply) => handle(config, verifier, unsettled, request, reply))
   })
 }
 
@@ -90,13 +92,18 @@ async function release (request: FastifyRequest, config: BackchannelLogoutConfig
 /**
  * A claim that failed here may still be applied by the store later (its own timeout can be
  * longer than `storeTimeoutMs`): the logout was answered 503, so a late `true` is given back,
- * or the IdP's retry would be refused as a replay and the logout lost.
+ * or the IdP's retry would be refused as a replay and the logout lost. Until the claim has
+ * answered (and a late `true` been given back), the id is `unsettled`: a retry meanwhile is
+ * answered 503 too, never checked against a claim that may still land before it.
  */
-function releaseIfLate (request: FastifyRequest, config: BackchannelLogoutConfig, id: string, claim: Promise<boolean>): void {
+function releaseIfLate (request: FastifyRequest, config: BackchannelLogoutConfig, unsettled: Set<string>, id: string, claim: Promise<boolean>): void {
+  // One entry per verified logout token whose claim is still out (only the IdP can sign one).
+  unsettled.add(id)
   claim.then(async (late) => { if (late === true) await release(request, config, id) }, () => {})
+    .finally(() => { unsettled.delete(id) })
 }
 
-async function handle (config: BackchannelLogoutConfig, verifier: LogoutTokenVerifier, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+async function handle (config: BackchannelLogoutConfig, verifier: LogoutTokenVerifier, unsettled: Set<string>, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const token = logoutTokenOf(request.body)
   if (token === undefined) return refuse(request, reply, 'request')
   const outcome = await verifier.verify(token)
@@ -106,12 +113,13 @@ async function handle (config: BackchannelLogoutConfig, verifier: LogoutTokenVer
 
   // Claimed only now, once every check passed: a refused token never uses up its jti.
   const id = replayId(logout)
+  if (unsettled.has(id)) return fail(request, reply, 'an earlier delivery of this token is still unanswered by the replay store')
   let first: boolean
   const claim = Promise.resolve().then(() => replays.claim(id, logout.replayUntil))
   try {
     first = await bounded(() => claim, storeTimeoutMs, 'replay store')
   } catch (err) {
-    releaseIfLate(request, config, id, claim)
+    releaseIfLate(request, config, unsettled, id, claim)
     return fail(request, reply, 'the replay store failed', err)
   }
   if (first === false) return refuse(request, reply, 'replayed')
