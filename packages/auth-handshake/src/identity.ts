@@ -35,17 +35,19 @@ export function certificatePrincipal (cert: ClientCertificate, mtls: MtlsConfig)
 /**
  * Combines a verified token with the client certificate, per RFC 8705 and the route's
  * methods. A token bound to a certificate (`cnf["x5t#S256"]`) needs that very certificate,
- * whatever the route accepts; with `jwt+mtls` the principal carries the certificate and
- * expires with the earlier of the two. The certificate is read only when it matters: a plain
+ * whatever the route accepts, and then expires no later than that certificate; with `jwt+mtls`
+ * the principal carries the certificate and expires with the earlier of the two. The certificate is read only when it matters: a plain
  * token on a `jwt` route costs no certificate parsing.
  */
 export function bindToken (principal: Principal, readCert: () => CertificateState, mtls: MtlsConfig | undefined, methods: ReadonlySet<RouteMethod>, bindingRequired: boolean): Principal | WsguardErrorCode {
   const cnf = (principal.claims.cnf as { 'x5t#S256'?: unknown } | undefined)?.['x5t#S256']
+  let boundTo: ClientCertificate | undefined
   if (cnf !== undefined || bindingRequired) {
     const cert = readCert()
     if (cert === 'untrusted') return 'WSG_CERT_UNTRUSTED'
     if (typeof cert !== 'object') return 'WSG_CERT_REQUIRED'
     if (cnf !== cert.thumbprint) return 'WSG_CERT_BINDING_MISMATCH'
+    boundTo = cert
   }
   if (methods.has('jwt+mtls')) {
     const cert = readCert()
@@ -60,7 +62,12 @@ export function bindToken (principal: Principal, readCert: () => CertificateStat
       })
     }
   }
-  if (methods.has('jwt')) return principal
+  if (methods.has('jwt')) {
+    // A bound token is usable only with its certificate, so it expires with it on any route:
+    // past notAfter the same token and certificate are refused, and so must the open socket be.
+    if (boundTo !== undefined && boundTo.notAfter < (principal.expiresAt as number)) return Object.freeze({ ...principal, expiresAt: boundTo.notAfter })
+    return principal
+  }
   // The route takes only certificate methods: a token without a certificate is not enough,
   // and a token with one on an mtls-only route is a credential it does not accept.
   return typeof readCert() === 'object' ? 'WSG_BAD_REQUEST' : 'WSG_CERT_REQUIRED'
