@@ -29,8 +29,21 @@ type OnClose = { onClose(fn: (instance: FastifyInstance, done: (err?: unknown) =
  */
 const pendingByRaw = new WeakMap<IncomingMessage, Pending>()
 
-/** A handshake admitted by the check; `held`: the principal holding a place under `maxSessionsPerPrincipal`. */
-interface Pending { request: FastifyRequest, route: string, seen: number, held: Principal | undefined }
+/**
+ * A handshake admitted by the check; `held`: the principal holding a place under
+ * `maxSessionsPerPrincipal`, until the socket opens, the request is answered, or its
+ * connection closes first (`gone`, listening for that).
+ */
+interface Pending { request: FastifyRequest, route: string, seen: number, held: Principal | undefined, gone: (() => void) | undefined }
+
+/** Gives back the place a pending handshake holds under the cap, once, and stops listening for its connection's close. */
+function giveBack (pending: Pending, raw: IncomingMessage, cap: SessionCap): void {
+  if (pending.held === undefined) return
+  cap.release(pending.held, raw)
+  pending.held = undefined
+  if (pending.gone !== undefined) raw.socket.removeListener('close', pending.gone)
+  pending.gone = undefined
+}
 
 /** A revocation delivered to this instance, numbered in delivery order. */
 export interface Delivered { filter: SessionFilter, origin: RevocationOrigin | undefined, seq: number, deliveredAt: number }
@@ -185,7 +198,7 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
     pendingByRaw.delete(raw)
     const principal = pending.request.principal ?? null
     if (cap !== undefined && principal !== null) {
-      if (pending.held !== undefined) cap.release(pending.held, raw)
+      giveBack(pending, raw, cap)
       cap.opened(principal)
     }
     const session = new Session(host, pending.request, socket, pending.route)
@@ -248,7 +261,7 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
     const pending = pendingByRaw.get(request.raw)
     if (pending !== undefined) {
       pendingByRaw.delete(request.raw)
-      if (pending.held !== undefined) (cap as SessionCap).release(pending.held, request.raw)
+      giveBack(pending, request.raw, cap as SessionCap)
     }
     done()
   }
@@ -335,7 +348,16 @@ function makeHandshakeHook ({ host, route, http, httpAdmitted }: HandshakeRoute)
   // Per route, not per request: the synchronous path (a store in memory) allocates no closure.
   function admit (request: FastifyRequest, upgrade: boolean, seen: number, held: Principal | undefined, done: HookHandlerDoneFunction): void {
     if (upgrade) {
-      pendingByRaw.set(request.raw, { request, route, seen, held })
+      const raw = request.raw
+      const pending: Pending = { request, route, seen, held, gone: undefined }
+      pendingByRaw.set(raw, pending)
+      if (held !== undefined) {
+        // A client gone before its socket opens gets neither a 'connection' nor a response:
+        // its place is given back when its connection closes (or at once, already closed), so
+        // neither the place nor its request is kept until HOLD_MS and the principal's next count.
+        if (raw.socket.destroyed) giveBack(pending, raw, cap as SessionCap)
+        else raw.socket.once('close', pending.gone = () => { giveBack(pending, raw, cap as SessionCap) })
+      }
       linkRequest(request)
     } else {
       httpAdmitted.add(request)

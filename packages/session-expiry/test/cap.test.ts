@@ -1,11 +1,12 @@
 import t from 'tap'
-import type { FastifyInstance } from 'fastify'
+import { connect as netConnect, type Socket } from 'node:net'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Principal, PrincipalRef, SessionInfo } from '@wsguard/core'
 import { ChannelName } from '@wsguard/core'
-import { until } from '@wsguard/testing'
+import { lateAnswers, until } from '@wsguard/testing'
 import { HOLD_MS, principalKeyOf, SessionCap } from '../src/cap.js'
-import { MemorySessionRegistry } from '../src/index.js'
-import { connect, harness, listen, open, type Refused } from './helpers.js'
+import { MemoryRevocationStore, MemorySessionRegistry } from '../src/index.js'
+import { connect, harness, listen, open, type Client, type Refused } from './helpers.js'
 
 const principal = (id: string, issuer?: string): Principal =>
   ({ id, kind: 'user', method: 'jwt', scopes: [], claims: {}, sessionId: 's', ...(issuer !== undefined ? { issuer } : {}) })
@@ -61,20 +62,98 @@ t.test('a handshake refused by a later hook gives its place back', async (t) => 
   const h = await harness(t, {
     session: { maxSessionsPerPrincipal: 1 },
     routes: (app: FastifyInstance) => {
-      app.get('/picky', {
-        websocket: true,
-        preHandler: (request, reply, done) => {
-          if (request.headers['x-refuse'] !== undefined) reply.code(403).send({ code: 'NOPE' })
-          else done()
-        }
-      }, () => {})
+      const picky = (request: FastifyRequest, reply: FastifyReply, done: () => void): void => {
+        if (request.headers['x-refuse'] !== undefined) reply.code(403).send({ code: 'NOPE' })
+        else done()
+      }
+      app.get('/picky', { websocket: true, preHandler: picky }, () => {})
+      app.get('/picky-public', { websocket: true, config: { auth: false }, preHandler: picky }, () => {})
     }
   })
   const alice = h.token('alice', 600)
   const refused = await connect(t, `${h.base}/picky`, alice, { headers: { 'x-refuse': '1' } }) as Refused
   t.equal(refused.status, 403)
+  t.equal((await connect(t, `${h.base}/picky-public`, undefined, { headers: { 'x-refuse': '1' } }) as Refused).status, 403, 'a route without a principal held nothing')
   const c = await connect(t, `${h.base}/picky`, alice)
   t.notOk('refused' in c, 'the refused handshake held no place')
+})
+
+/** Sends alice's upgrade on a raw connection, to be cut off before the 101. */
+async function rawUpgrade (base: string, path: string, token: string): Promise<Socket> {
+  const { port } = new URL(base)
+  const sock = netConnect(Number(port), '127.0.0.1')
+  await new Promise<void>((resolve) => sock.once('connect', resolve))
+  sock.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: Bearer ${token}\r\n\r\n`)
+  return sock
+}
+
+t.test('a client gone before its 101 gives its place back at once, whether it left during the check or after it', async (t) => {
+  const late = lateAnswers(new MemoryRevocationStore())
+  let release: (() => void) | undefined
+  let serverSide: Socket | undefined
+  let slowSide: Socket | undefined
+  const h = await harness(t, {
+    session: { maxSessionsPerPrincipal: 1, revocations: late.store },
+    before: async (app) => {
+      app.addHook('onRequest', (request, _reply, done) => { serverSide = request.raw.socket; done() })
+      // a connection the server already let go of (a timeout of its own, say) before the check
+      app.addHook('preValidation', (request, _reply, done) => { if (request.headers['x-drop'] !== undefined) request.raw.socket.destroy(); done() })
+    },
+    routes: (app: FastifyInstance) => {
+      // a later hook of the app's that takes its time
+      app.get('/slow', { websocket: true, preHandler: async (request) => {
+        // cut off on the server's side after the check (a hook of its own, a timeout)
+        if (request.headers['x-cut'] !== undefined) return void request.raw.socket.destroy()
+        slowSide = request.raw.socket
+        await new Promise<void>((resolve) => { release = resolve })
+      } }, () => {})
+    }
+  })
+  const alice = h.token('alice', 600)
+  let checks = 0
+  const answered = (): Promise<void> => { const n = ++checks; return until(() => late.asked() === n, `check ${n} under way`).then(() => { late.answer() }) }
+  /** One handshake of alice's, its check answered: 'opened' (then closed again), its status, or 'cut off'. */
+  const attempt = async (path: string, headers: Record<string, string> = {}): Promise<string | number> => {
+    const c = connect(t, `${h.base}${path}`, alice, { headers })
+    await answered()
+    const outcome = await c.catch(() => 'cut off' as const)
+    if (outcome === 'cut off') return outcome
+    if ('refused' in outcome) return outcome.status
+    outcome.ws.close()
+    await outcome.closed
+    return 'opened'
+  }
+
+  // The client leaves while the revocation check is under way (the server notices when it
+  // writes its 101); the place is free again once the server's side has closed.
+  const during = await rawUpgrade(h.base, '/feed', alice)
+  checks = 1
+  await until(() => late.asked() === 1, 'the check is under way')
+  const reset = new Promise((resolve) => (serverSide as Socket).once('close', resolve))
+  during.destroy()
+  late.answer()
+  await reset
+  t.equal(await attempt('/feed'), 'opened', 'the place was given back, not held for HOLD_MS')
+
+  // Already closed on the server's side when the check admits it: no place kept.
+  t.equal(await attempt('/feed', { 'x-drop': '1' }), 'cut off')
+  t.equal(await attempt('/feed'), 'opened', 'nothing held for it')
+
+  // Closed on the server's side after the check, before the upgrade: no 'connection' and no
+  // response follow; the place is given back when its connection closes.
+  t.equal(await attempt('/slow', { 'x-cut': '1' }), 'cut off')
+  t.equal(await attempt('/feed'), 'opened', 'its place was given back when its connection closed')
+
+  // Waiting in a later hook, the handshake holds its place.
+  const waiting = await rawUpgrade(h.base, '/slow', alice)
+  await answered()
+  await until(() => release !== undefined, 'the later hook is waiting')
+  t.equal(await attempt('/feed'), 429, 'while it waits, it holds the place')
+  const gone = new Promise((resolve) => (slowSide as Socket).once('close', resolve))
+  waiting.destroy()
+  ;(release as () => void)()
+  await gone
+  t.equal(await attempt('/feed'), 'opened', 'and gives it back once its connection has closed')
 })
 
 t.test('the cap counts through the registry given: count() when it has one, else list()', async (t) => {
