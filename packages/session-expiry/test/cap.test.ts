@@ -6,7 +6,7 @@ import { ChannelName } from '@wsguard/core'
 import { lateAnswers, until } from '@wsguard/testing'
 import { HOLD_MS, principalKeyOf, SessionCap } from '../src/cap.js'
 import { MemoryRevocationStore, MemorySessionRegistry } from '../src/index.js'
-import { connect, harness, listen, open, type Client, type Refused } from './helpers.js'
+import { connect, harness, listen, open, type Refused } from './helpers.js'
 
 const principal = (id: string, issuer?: string): Principal =>
   ({ id, kind: 'user', method: 'jwt', scopes: [], claims: {}, sessionId: 's', ...(issuer !== undefined ? { issuer } : {}) })
@@ -101,12 +101,16 @@ t.test('a client gone before its 101 gives its place back at once, whether it le
     },
     routes: (app: FastifyInstance) => {
       // a later hook of the app's that takes its time
-      app.get('/slow', { websocket: true, preHandler: async (request) => {
+      const slow = async (request: FastifyRequest): Promise<void> => {
         // cut off on the server's side after the check (a hook of its own, a timeout)
-        if (request.headers['x-cut'] !== undefined) return void request.raw.socket.destroy()
+        if (request.headers['x-cut'] !== undefined) {
+          request.raw.socket.destroy()
+          return
+        }
         slowSide = request.raw.socket
         await new Promise<void>((resolve) => { release = resolve })
-      } }, () => {})
+      }
+      app.get('/slow', { websocket: true, preHandler: slow }, () => {})
     }
   })
   const alice = h.token('alice', 600)
