@@ -111,6 +111,6 @@ function feed (socket: WebSocket, request: FastifyRequest, prices: Prices): void
     if (latest !== undefined) send(latest)
   })
   // A refresh that narrows the grants drops topics (session-expiry re-checks the tracked ones).
-  session.on('topic-revoked', ({ topic }: { topic: string }) => { drop(topic) })
+  session.on('topic-revoked', ({ topic, action }: { topic: string, action: string }) => { if (action === 'subscribe') drop(topic) })
   socket.on('close', () => { for (const stop of held.values()) stop() })
 }

@@ -76,7 +76,7 @@ t.test('an admin demoted while subscribed to another tenant: the next refresh dr
   const second = Math.floor(Date.now() / 1000)
   await feed.next((f) => f.type === 'price' && Math.floor(Number(f.at) / 1000) > second)
   feed.ws.send(JSON.stringify({ type: 'auth.refresh', token: await accessToken(jar, d, 'refresh') }))
-  t.same(await feed.next((f) => f.type === 'topic.revoked'), { type: 'topic.revoked', topic: 'prices.globex.gizmo' })
+  t.same(await feed.next((f) => f.type === 'topic.revoked'), { type: 'topic.revoked', topic: 'prices.globex.gizmo', action: 'subscribe' })
   t.match(await feed.next((f) => f.type === 'auth.refreshed'), { expiresAt: Number })
   const seen = feed.frames.length
   feed.ws.send(JSON.stringify({ type: 'subscribe', topic: 'prices.globex.sprocket' }))

@@ -108,8 +108,10 @@ export function open (options: ConnectOptions, defaultWebSocket: typeof WebSocke
         return emit({ type: 'refresh-failed', code: typeof message.code === 'string' ? message.code : undefined })
       case names.topicRevoked:
         if (typeof message.topic === 'string') {
-          topics.delete(message.topic)
-          return emit({ type: 'topic-revoked', topic: message.topic })
+          // Another action taken away (publish, say) leaves the subscription standing.
+          const action = typeof message.action === 'string' ? message.action : undefined
+          if (action === undefined || action === 'subscribe') topics.delete(message.topic)
+          return emit(action === undefined ? { type: 'topic-revoked', topic: message.topic } : { type: 'topic-revoked', topic: message.topic, action })
         }
     }
     o.onMessage?.(data)

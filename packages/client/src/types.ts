@@ -47,8 +47,12 @@ export type ClientEvent =
   | { type: 'refreshed', expiresAt?: number }
   /** the server refused the refresh (`code`, a `WSG_*` code), or getToken() failed (`error`); the old deadline stands */
   | { type: 'refresh-failed', code?: string, error?: unknown }
-  /** a refresh narrowed the grants: the server dropped `topic`, and the client no longer re-subscribes it */
-  | { type: 'topic-revoked', topic: string }
+  /**
+   * a refresh narrowed the grants: the server dropped `action` on `topic` (a server that names
+   * no action means all of them); unless that action is other than `subscribe`, the client no
+   * longer re-subscribes the topic
+   */
+  | { type: 'topic-revoked', topic: string, action?: string }
   /** getToken() or the ticket request failed before a socket was opened; a retry follows */
   | { type: 'credential-failed', error: unknown }
   /** the socket closed (1006: refused before the upgrade, unreachable, or cut off) */

@@ -69,6 +69,19 @@ t.test('topic.revoked: reported, and the topic is not subscribed again', async (
   t.same(h.messages, [])
 })
 
+t.test('topic.revoked naming an action: subscribe drops the topic, another action leaves it subscribed', async (t) => {
+  const h = harness(t, { topics: ['orders.acme', 'orders.globex'] })
+  const first = await h.socket(1)
+  first.accept()
+  first.receive({ type: 'topic.revoked', topic: 'orders.acme', action: 'publish' })
+  first.receive({ type: 'topic.revoked', topic: 'orders.globex', action: 'subscribe' })
+  t.same(h.of('topic-revoked'), [
+    { type: 'topic-revoked', topic: 'orders.acme', action: 'publish' },
+    { type: 'topic-revoked', topic: 'orders.globex', action: 'subscribe' }
+  ])
+  t.same(h.client.topics, ['orders.acme'], 'still subscribed to what only lost publish')
+})
+
 t.test('the app\'s own subscribe and unsubscribe frames', async (t) => {
   const h = harness(t, {
     topics: ['a'],

@@ -95,7 +95,7 @@ function describe (event: ClientEvent): string {
     case 'expiring': return String(event.deadline)
     case 'refreshed': return String(event.expiresAt)
     case 'refresh-failed': return event.code ?? String(event.error)
-    case 'topic-revoked': return event.topic
+    case 'topic-revoked': return `${event.topic} ${event.action ?? ''}`
     case 'credential-failed': return String(event.error)
     case 'closed': return `${event.code} ${event.reason}`
     case 'retrying': return `${event.delayMs} ms`

@@ -39,10 +39,12 @@ export interface WsSession extends EventEmitter<SessionEvents> {
    * (`expiring`, …) still fire
    */
   readonly controlFrames: boolean
-  /** topics the client holds (topic → action), re-checked with `request.authorizeTopic` after a refresh */
-  readonly topics: ReadonlyMap<string, string>
+  /** topics the client holds (topic → the actions it holds on it), each re-checked with `request.authorizeTopic` after a refresh */
+  readonly topics: ReadonlyMap<string, ReadonlySet<string>>
+  /** remembers that the client holds `action` (default `'subscribe'`) on `topic`; several actions per topic are kept apart */
   trackTopic(topic: string, action?: string): void
-  untrackTopic(topic: string): void
+  /** forgets `action` on `topic`, or every action on it without one */
+  untrackTopic(topic: string, action?: string): void
   info(): SessionInfo
   /** closes the socket with a code and a reason (never put a credential in it) */
   close(code: number, reason: string): void

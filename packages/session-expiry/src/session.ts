@@ -58,7 +58,7 @@ type Send = WebSocket['send']
 type TopicAuthorizer = (action: string, topic: string) => { allow: boolean, reason?: TopicDenyReason }
 
 const FOREVER = Number.POSITIVE_INFINITY
-const EMPTY: ReadonlyMap<string, string> = new Map()
+const EMPTY: ReadonlyMap<string, ReadonlySet<string>> = new Map()
 
 /**
  * One open socket's session (`request.wsSession`). Holds one slot in the process-wide
@@ -99,7 +99,7 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled, O
   #closeReason = ''
   #revokedBy: RevocationOrigin | undefined
   #ended = false
-  #topics: Map<string, string> | undefined
+  #topics: Map<string, Set<string>> | undefined
   #closeTimer: TimerHandle | undefined
   #remoteAddress = ''
   #withheldWarned = false
@@ -132,9 +132,22 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled, O
   get socketOpen (): boolean { return this.#socket.readyState === this.#socket.OPEN }
 
   /** Remembers a topic the client holds, so a refresh that narrows the grants can revoke it. */
-  trackTopic (topic: string, action = 'subscribe'): void { (this.#topics ??= new Map()).set(topic, action) }
-  untrackTopic (topic: string): void { this.#topics?.delete(topic) }
-  get topics (): ReadonlyMap<string, string> { return this.#topics ?? EMPTY }
+  trackTopic (topic: string, action = 'subscribe'): void {
+    const topics = this.#topics ??= new Map()
+    const actions = topics.get(topic)
+    if (actions === undefined) topics.set(topic, new Set([action]))
+    else actions.add(action)
+  }
+
+  /** Forgets one action the client holds on a topic, or (without `action`) all of them. */
+  untrackTopic (topic: string, action?: string): void {
+    const actions = this.#topics?.get(topic)
+    if (actions === undefined) return
+    if (action !== undefined) actions.delete(action)
+    if (action === undefined || actions.size === 0) this.#topics?.delete(topic)
+  }
+
+  get topics (): ReadonlyMap<string, ReadonlySet<string>> { return this.#topics ?? EMPTY }
 
   info (): SessionInfo {
     return Object.freeze({
@@ -406,12 +419,16 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled, O
     const authorize = (this.#request as unknown as { authorizeTopic?: TopicAuthorizer }).authorizeTopic
     const topics = this.#topics
     if (typeof authorize !== 'function' || topics === undefined) return
-    for (const [topic, action] of [...topics]) {
-      const decision = authorize.call(this.#request, action, topic)
-      if (decision.allow) continue
-      topics.delete(topic)
-      this.#control({ type: this.#host.config.messages.topicRevoked, topic })
-      this.#emitSafely('topic-revoked', { topic, action, reason: decision.reason })
+    // Each action held on a topic is checked on its own: losing one (subscribe) while keeping
+    // another (publish) revokes that one.
+    for (const [topic, actions] of [...topics]) {
+      for (const action of [...actions]) {
+        const decision = authorize.call(this.#request, action, topic)
+        if (decision.allow) continue
+        this.untrackTopic(topic, action)
+        this.#control({ type: this.#host.config.messages.topicRevoked, topic, action })
+        this.#emitSafely('topic-revoked', { topic, action, reason: decision.reason })
+      }
     }
   }
 

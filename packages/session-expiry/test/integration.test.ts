@@ -32,9 +32,56 @@ t.test('a refresh that narrows the grants revokes the topics no longer allowed',
   t.same(await c.ask('orders.acme.us'), { topic: 'orders.acme.us', allow: true })
   t.same(await c.ask('drop:orders.acme.us'), ['orders.acme.eu', 'status.up'], 'an untracked topic is not re-checked')
   t.same(await c.ask({ type: 'auth.refresh', token: token('alice', 7200, { tenant: 'globex' }) }), { type: 'auth.refreshed', expiresAt: T0 + 7_200_000 })
-  t.same(await c.next(), { type: 'topic.revoked', topic: 'orders.acme.eu' })
+  t.same(await c.next(), { type: 'topic.revoked', topic: 'orders.acme.eu', action: 'subscribe' })
   t.same(events, [{ topic: 'orders.acme.eu', action: 'subscribe', reason: 'claim-mismatch' }])
   t.same(await c.ask('orders.globex.eu'), { topic: 'orders.globex.eu', allow: true }, 'the new grants apply at once')
+})
+
+t.test('a topic held for two actions: a refresh that takes one away revokes that one and keeps the other', async (t) => {
+  const events: Array<SessionEvents['topic-revoked'][0]> = []
+  const { base, token } = await harness(t, {
+    before: async (app) => {
+      await app.register(topicAuthz, {
+        actions: ['subscribe', 'publish'],
+        policies: [
+          { pattern: 'orders.>', actions: ['subscribe'], scopes: ['orders:read'] },
+          { pattern: 'orders.>', actions: ['publish'], scopes: ['orders:write'] }
+        ]
+      })
+    },
+    routes: (app) => {
+      app.get('/orders', { websocket: true }, (socket, req) => {
+        req.wsSession.on('topic-revoked', (e) => { events.push(e) })
+        socket.on('message', (raw) => {
+          const [action, topic] = String(raw).split(' ') as [string, string]
+          const held = (): string => JSON.stringify([...req.wsSession.topics].map(([k, v]) => [k, [...v]]))
+          if (action === 'held' || action === 'drop') {
+            const [name, which] = topic.split('/') as [string, string | undefined]
+            if (action === 'drop') req.wsSession.untrackTopic(name, which)
+            socket.send(held())
+            return
+          }
+          const d = req.authorizeTopic(action, topic)
+          if (d.allow) req.wsSession.trackTopic(topic, action)
+          socket.send(JSON.stringify({ action, topic, allow: d.allow }))
+        })
+      })
+    }
+  })
+  const c = await open(t, `${base}/orders`, token('alice', 3600, { scope: 'orders:read orders:write' }))
+  for (const action of ['subscribe', 'publish']) {
+    for (const topic of ['orders.acme', 'orders.globex']) t.same(await c.ask(`${action} ${topic}`), { action, topic, allow: true })
+  }
+  t.same(await c.ask('held x'), [['orders.acme', ['subscribe', 'publish']], ['orders.globex', ['subscribe', 'publish']]], 'both actions kept per topic')
+  t.same(await c.ask('drop orders.globex/publish'), [['orders.acme', ['subscribe', 'publish']], ['orders.globex', ['subscribe']]], 'one action forgotten')
+  t.same(await c.ask('drop orders.globex/subscribe'), [['orders.acme', ['subscribe', 'publish']]], 'its last one: the topic goes')
+  t.same(await c.ask('drop orders.nowhere'), [['orders.acme', ['subscribe', 'publish']]], 'a topic not held: nothing')
+
+  // The new token may still publish, but no longer read orders.
+  t.same(await c.ask({ type: 'auth.refresh', token: token('alice', 7200, { scope: 'orders:write' }) }), { type: 'auth.refreshed', expiresAt: T0 + 7_200_000 })
+  t.same(await c.next(), { type: 'topic.revoked', topic: 'orders.acme', action: 'subscribe' })
+  t.same(events, [{ topic: 'orders.acme', action: 'subscribe', reason: 'missing-scope' }])
+  t.same(await c.ask('held x'), [['orders.acme', ['publish']]], 'the publish grant stays tracked')
 })
 
 t.test('sessions on a route without authentication: idle and lifetime apply; refresh is refused', async (t) => {

@@ -108,6 +108,13 @@ app.get('/feed', { websocket: true }, (socket, req) => {
   // @ts-expect-error no such event
   s.on('expired', () => {})
   s.trackTopic('orders.acme.eu', 'subscribe')
+  s.trackTopic('orders.acme.eu', 'publish')
+  s.untrackTopic('orders.acme.eu', 'publish')
+  s.untrackTopic('orders.acme.eu')
+  const held: ReadonlySet<string> | undefined = s.topics.get('orders.acme.eu')
+  // @ts-expect-error the actions held on a topic are a set, not one action
+  const one: string | undefined = s.topics.get('orders.acme.eu')
+  socket.send(String(held?.size ?? one))
   socket.send(JSON.stringify({ id, expiresAt, deadline }))
 })
 app.get('/unmanaged', { websocket: true, config: { session: false } }, () => {})
