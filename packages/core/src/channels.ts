@@ -102,6 +102,13 @@ export interface SessionRevokedMessage extends SessionMessage {
 }
 export interface SessionClosedMessage extends SessionMessage {
   closeCode: number
+  /**
+   * who began the close: `'server'` when session-expiry closed the session (expiry, revocation,
+   * idle, lifetime, a malformed control message, shutdown, or the app through
+   * `wsSession.close`), `'peer'` otherwise (the client, or the socket closed under the session).
+   * A client can send any close code and reason, wsguard's own included.
+   */
+  closedBy: 'server' | 'peer'
   /** when a revocation closed the session (4403): where it came from, when it says */
   revocation?: RevocationOrigin
   reason: string

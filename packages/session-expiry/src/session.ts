@@ -455,6 +455,7 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled, O
         route: this.route,
         principal: this.principal,
         closeCode,
+        closedBy: this.#closeCode !== undefined ? 'server' : 'peer',
         reason: closeReason,
         openedAt: this.openedAt,
         closedAt: this.#host.config.clock.now(),

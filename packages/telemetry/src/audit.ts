@@ -2,7 +2,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import type { Principal } from '@wsguard/core'
 
 /** Version of the audit event schema; bumped on any incompatible change. */
-export const AUDIT_SCHEMA_VERSION = 1
+export const AUDIT_SCHEMA_VERSION = 2
 
 const Optional = Type.Optional
 
@@ -51,7 +51,7 @@ export const AuditEventSchema = Type.Union([
   Type.Object({ ...session, event: Type.Literal('session.refreshed'), previousExpiresAt: Optional(Type.Number()) }, { additionalProperties: false }),
   Type.Object({ ...session, event: Type.Literal('session.refresh_failed'), code: Type.String() }, { additionalProperties: false }),
   Type.Object({ ...session, event: Type.Literal('session.revoked'), by: Type.String(), revocation: Optional(AuditRevocation) }, { additionalProperties: false }),
-  Type.Object({ ...session, event: Type.Literal('session.closed'), code: Type.Number(), reason: Type.String(), openedAt: Type.Number(), durationMs: Type.Number(), framesIn: Type.Number(), framesOut: Type.Number(), revocation: Optional(AuditRevocation) }, { additionalProperties: false }),
+  Type.Object({ ...session, event: Type.Literal('session.closed'), code: Type.Number(), closedBy: Type.Union([Type.Literal('server'), Type.Literal('peer')]), reason: Type.String(), openedAt: Type.Number(), durationMs: Type.Number(), framesIn: Type.Number(), framesOut: Type.Number(), revocation: Optional(AuditRevocation) }, { additionalProperties: false }),
   Type.Object({ ...base, event: Type.Literal('topic.denied'), sessionId: Optional(Type.String()), remoteAddress: Optional(Type.String()), action: Type.String(), topic: Type.String(), reason: Type.String(), rule: Optional(Type.String()), shadow: Type.Boolean() }, { additionalProperties: false }),
   Type.Object({ ...base, event: Type.Literal('anomaly'), kind: Type.Union([Type.Literal('reconnect-storm'), Type.Literal('failure-spike'), Type.Literal('long-session')]), scope: Optional(Type.String()), key: Optional(Type.String()), count: Optional(Type.Number()), limit: Optional(Type.Number()), throttled: Optional(Type.Boolean()), reasons: Optional(Type.Record(Type.String(), Type.Number())), sessionId: Optional(Type.String()), remoteAddress: Optional(Type.String()) }, { additionalProperties: false })
 ])

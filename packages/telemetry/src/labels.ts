@@ -11,8 +11,15 @@ const CLOSE_CODES = new Map<number, string>()
 for (let code = 1000; code <= 1015; code++) CLOSE_CODES.set(code, String(code))
 for (const code of Object.values(CloseCode)) CLOSE_CODES.set(code, String(code))
 
-/** A close code as a label: one wsguard or the WebSocket standard knows, else `other` (a client picks any of 1000-4999). */
-export function closeCodeLabel (code: number): string {
+const WSGUARD_CLOSE_CODES = new Set<number>(Object.values(CloseCode).filter((code) => code >= 4000))
+
+/**
+ * A close code as a label: one wsguard or the WebSocket standard knows, else `other` (a client
+ * picks any of 1000-4999). wsguard's own codes (4400-4429) are theirs only when the server
+ * closed: a client that closes with 4401 or 4403 is `other`, never an expiry or a revocation.
+ */
+export function closeCodeLabel (code: number, closedBy: 'server' | 'peer'): string {
+  if (closedBy === 'peer' && WSGUARD_CLOSE_CODES.has(code)) return OTHER
   return CLOSE_CODES.get(code) ?? OTHER
 }
 

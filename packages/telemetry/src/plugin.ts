@@ -262,10 +262,10 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
     const route = routeLabel(m.route)
     tally(route).active--
     // A client chooses its close code (1000-4999): only the ones wsguard or the standard knows are labels.
-    metrics?.sessionDuration.observe({ route, code: closeCodeLabel(m.closeCode) }, durationMs / 1000)
+    metrics?.sessionDuration.observe({ route, code: closeCodeLabel(m.closeCode, m.closedBy) }, durationMs / 1000)
     if (open === undefined) return
     const s = open.get(m.sessionId)
-    if (audit !== undefined) emit({ event: 'session.closed', sessionId: m.sessionId, route: m.route, who: who(m.principal, s), remoteAddress: s?.remoteAddress, origin: s?.origin, code: m.closeCode, reason: m.reason, openedAt: m.openedAt, durationMs, framesIn: m.framesIn, framesOut: m.framesOut, revocation: revocationOrigin(m.revocation) })
+    if (audit !== undefined) emit({ event: 'session.closed', sessionId: m.sessionId, route: m.route, who: who(m.principal, s), remoteAddress: s?.remoteAddress, origin: s?.origin, code: m.closeCode, closedBy: m.closedBy, reason: m.reason, openedAt: m.openedAt, durationMs, framesIn: m.framesIn, framesOut: m.framesOut, revocation: revocationOrigin(m.revocation) })
     open.delete(m.sessionId)
   })
   on(ChannelName.topicDecision, (m) => {

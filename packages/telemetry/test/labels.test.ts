@@ -56,7 +56,7 @@ t.test('3,000 client-chosen actions and close codes leave the series bounded and
   for (let i = 0; i < FLOOD; i++) {
     const m = { app, sessionId: `s-${i}`, route: '/feed/:tenant', principal: null }
     channel(ChannelName.sessionOpened).publish({ ...m, openedAt: T0, deadline: T0 + 1, remoteAddress: '127.0.0.1' })
-    channel(ChannelName.sessionClosed).publish({ ...m, closeCode: closeCodes[i] as number, reason: '', openedAt: T0, closedAt: T0 + 1, framesIn: 0, framesOut: 0 })
+    channel(ChannelName.sessionClosed).publish({ ...m, closeCode: closeCodes[i] as number, closedBy: 'server', reason: '', openedAt: T0, closedAt: T0 + 1, framesIn: 0, framesOut: 0 })
   }
 
   const after = await series(registry)

@@ -55,7 +55,7 @@ t.test('a scripted scenario: metrics deltas, and an audit stream that evidences 
   t.same(kinds.filter((k) => k === 'handshake.rejected').length, 3)
   const aliceEvents = events.filter((e) => (e.who as { subject?: string } | undefined)?.subject === 'alice' && String(e.event).startsWith('session.'))
   t.same(aliceEvents.map((e) => e.event), ['session.opened', 'session.refreshed', 'session.refresh_failed', 'session.closed'])
-  t.match(aliceEvents[0], { v: 1, route, remoteAddress: '127.0.0.1', who: { subject: 'alice', issuer: ISS, method: 'jwt', kind: 'user', expiresAt: T0 + 3_600_000 } })
+  t.match(aliceEvents[0], { v: 2, route, remoteAddress: '127.0.0.1', who: { subject: 'alice', issuer: ISS, method: 'jwt', kind: 'user', expiresAt: T0 + 3_600_000 } })
   t.match(aliceEvents[3], { code: 1000, reason: 'done', durationMs: 90_000, framesIn: 4, openedAt: T0 })
   const opened = events.filter((e) => e.event === 'session.opened').map((e) => e.sessionId)
   const closed = events.filter((e) => e.event === 'session.closed').map((e) => e.sessionId)
@@ -83,7 +83,7 @@ t.test('shutdown: open sessions get their session.closed (1001)', async (t) => {
 t.test('events it did not see open, decisions without a route, a custom metrics path, closing with a timer armed', async (t) => {
   const h = await harness(t, { metrics: { path: '/internal/metrics' }, anomalies: { longSession: { afterMs: 3_600_000 } } })
   const { ChannelName, appIdentity, channel } = await import('@wsguard/core')
-  channel(ChannelName.sessionClosed).publish({ app: appIdentity(h.app), sessionId: 'opened-before-telemetry', route: '/x', principal: null, closeCode: 1000, reason: '', openedAt: T0, closedAt: T0 + 1, framesIn: 0, framesOut: 0 })
+  channel(ChannelName.sessionClosed).publish({ app: appIdentity(h.app), sessionId: 'opened-before-telemetry', route: '/x', principal: null, closeCode: 1000, closedBy: 'peer', reason: '', openedAt: T0, closedAt: T0 + 1, framesIn: 0, framesOut: 0 })
   t.match(h.audit().at(-1), { event: 'session.closed', sessionId: 'opened-before-telemetry' })
   t.notOk('remoteAddress' in (h.audit().at(-1) as object), 'what it does not know is left out')
   h.app.topicAuthz.authorize(null, 'subscribe', 'feed.acme')

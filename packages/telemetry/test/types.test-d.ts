@@ -77,7 +77,7 @@ const badEvent: AuditEvent = { v: 1, at: 0, event: 'session.started', sessionId:
 
 const revocation: Static<typeof AuditRevocation> = { instance: 'api-1', actor: 'admin', reason: 'locked' }
 const closedByRevocation: AuditEvent = {
-  v: AUDIT_SCHEMA_VERSION, at: 0, event: 'session.closed', sessionId: 's', route: '/', code: 4403, reason: 'access revoked', openedAt: 0, durationMs: 1, framesIn: 0, framesOut: 0, revocation
+  v: AUDIT_SCHEMA_VERSION, at: 0, event: 'session.closed', sessionId: 's', route: '/', code: 4403, closedBy: 'server', reason: 'access revoked', openedAt: 0, durationMs: 1, framesIn: 0, framesOut: 0, revocation
 }
 
 export { badSubnet, subnetBounds, revocation, closedByRevocation, badStormStore, badSpikeStore, badStoreTimeout, STORE_UNAVAILABLE_RETRY_AFTER_S, noMetrics, noRoute, withStores, badProbe, probes, badEnabled, badMetrics, badRegistry, badPrefix, badAudit, badAction, badWindow, badKeys, badSpike, badLong, badClock, t, registry, also, badEvent }
