@@ -5,27 +5,41 @@ import type { CredentialWebSocketClass, CredentialWebSocketOptions } from './typ
 /** `credentialWebSocket()` with the platform's WebSocket class as the default base. */
 export function credentialClass (options: CredentialWebSocketOptions, defaultWebSocket: typeof WebSocket | undefined): CredentialWebSocketClass {
   const { getToken, ticketUrl: ticket, protocols: extra, subprotocolPrefix, WebSocket: Base, fetch: fetchFn } = credentialOptions(options, defaultWebSocket)
-  /** the entry `prepare()` fetched for the next socket; used once */
-  let prepared: string | undefined
+  /** the entry `prepare()` fetched for the next socket, and the URL it was fetched for; used once */
+  let prepared: { href: string, entry: string } | undefined
 
   return class CredentialWebSocket extends Base {
     constructor (url: string | URL, offered?: unknown) {
-      let entry = prepared
+      // Only a socket to the URL it was prepared for carries it: a ticket is bound to its path.
+      const entry = prepared !== undefined && hrefOf(url) === prepared.href ? prepared.entry : undefined
+      const unmatched = prepared !== undefined && entry === undefined
       prepared = undefined
+      if (unmatched) throw new TypeError('this socket\'s url is not the one prepare(url) was given; the prepared credential was dropped')
       if (entry === undefined && ticket !== undefined) throw new TypeError('with ticketUrl, call prepare(url) before each socket (pass url: () => Class.prepare(url))')
-      if (entry === undefined && getToken !== undefined) {
+      let carried = entry
+      if (carried === undefined && getToken !== undefined) {
         const token = getToken({ reason: 'connect' })
         if (token instanceof Promise) token.catch(() => {})
         if (!isToken(token)) throw new TypeError('getToken() must return a token synchronously here; for an async one, call prepare(url) before each socket')
-        entry = subprotocolPrefix + token
+        carried = subprotocolPrefix + token
       }
-      super(url, [...[offered ?? []].flat() as string[], ...extra, ...(entry === undefined ? [] : [entry])])
+      super(url, [...[offered ?? []].flat() as string[], ...extra, ...(carried === undefined ? [] : [carried])])
     }
 
     static async prepare (url: string | URL): Promise<string> {
       const href = absoluteUrl(url, 'prepare(url): url', 'ws').href
-      prepared = await credentialEntry({ getToken, ticketUrl: ticket, path: new URL(href).pathname, subprotocolPrefix, fetch: fetchFn }, 'connect')
+      const entry = await credentialEntry({ getToken, ticketUrl: ticket, path: new URL(href).pathname, subprotocolPrefix, fetch: fetchFn }, 'connect')
+      prepared = entry === undefined ? undefined : { href, entry }
       return href
     }
+  }
+}
+
+/** The URL a socket is opened to, as `prepare()` spells it; `undefined` when it is none (the base class then refuses it). */
+function hrefOf (url: string | URL): string | undefined {
+  try {
+    return absoluteUrl(url, 'url', 'ws').href
+  } catch {
+    return undefined
   }
 }

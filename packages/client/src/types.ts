@@ -163,7 +163,8 @@ export interface CredentialWebSocketOptions {
  * A WebSocket class that adds the credential entry to the subprotocols of each socket it
  * makes. `prepare(url)` fetches the credential for the next socket (an async getToken, or a
  * ticket) and resolves with `url`: pass `url: () => Class.prepare(url)` to graphql-ws and tRPC,
- * which both await a `url` function right before they construct the socket.
+ * which both await a `url` function right before they construct the socket. Only a socket for
+ * that URL carries it: one for another URL throws, and the prepared credential is dropped.
  */
 export type CredentialWebSocketClass = typeof WebSocket & {
   prepare(url: string | URL): Promise<string>

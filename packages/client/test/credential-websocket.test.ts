@@ -28,6 +28,9 @@ t.test('without getToken or ticketUrl: only the protocols (a cookie carries the 
   const Plain = credentialWebSocket({ protocols: ['trpc'], WebSocket })
   t.ok(new Plain('wss://api.test/trpc'))
   t.same(last(sockets).protocols, ['trpc'])
+  t.equal(await Plain.prepare('wss://api.test/trpc'), 'wss://api.test/trpc', 'prepare has nothing to fetch')
+  t.ok(new Plain('wss://api.test/other'), 'and holds nothing back for another url')
+  t.same(last(sockets).protocols, ['trpc'])
 })
 
 t.test('an async getToken: prepare(url) before each socket; without it the constructor throws', async (t) => {
@@ -61,6 +64,13 @@ t.test('a ticket per socket through prepare(url), with the bearer token and the 
   t.same(requests[0]?.init.headers, { 'content-type': 'application/json', authorization: 'Bearer tok' })
   t.equal(requests[0]?.init.body, JSON.stringify({ path: '/trpc' }))
   t.throws(() => new Ticketed('wss://api.test/trpc'), { name: 'TypeError' }, 'a ticket is used once')
+  // Prepared for one URL, never carried to another (a ticket is bound to its path).
+  await Ticketed.prepare('wss://api.test/trpc')
+  t.throws(() => new Ticketed('wss://api.test/admin'), { name: 'TypeError', message: /not the one prepare\(url\) was given; the prepared credential was dropped/ })
+  t.throws(() => new Ticketed('wss://api.test/trpc'), { name: 'TypeError', message: /call prepare\(url\) before each socket/ }, 'dropped, not kept for later')
+  await Ticketed.prepare('wss://api.test/trpc')
+  t.throws(() => new Ticketed('not a url at all'), { name: 'TypeError', message: /not the one prepare\(url\) was given/ })
+  t.equal(sockets.length, 1, 'no socket carried a ticket prepared for another URL')
   await t.rejects(Ticketed.prepare('ftp://api.test/trpc'), { code: 'WSG_INVALID_OPTION', message: /prepare\(url\): url must be a ws: or wss: URL/ })
 })
 
