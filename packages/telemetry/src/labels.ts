@@ -61,3 +61,19 @@ export function auditAction (action: unknown): string {
   if (typeof action !== 'string') return OTHER
   return action.length <= MAX_LABEL_LENGTH ? action : `${action.slice(0, MAX_LABEL_LENGTH)}…`
 }
+
+// Characters a log viewer may not show as themselves: controls (C0, DEL, C1 such as NEL, which
+// some viewers break a line at), format characters (bidirectional overrides, zero-width ones)
+// and the line and paragraph separators. JSON escapes only C0.
+const HIDDEN = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu
+const ONLY_VISIBLE_ASCII = /^[\x20-\x7e]*$/
+
+/**
+ * Text a client chose (an Origin, a close reason, a topic), as an audit line carries it: each
+ * character a log viewer could hide or turn (a right-to-left override, a line separator, NEL)
+ * written as its `\u` escape in the text, so the line reads as what was sent.
+ */
+export function visibleText<T extends string | undefined> (text: T): T {
+  if (text === undefined || ONLY_VISIBLE_ASCII.test(text)) return text
+  return text.replace(HIDDEN, (c) => `\\u${(c.codePointAt(0) as number).toString(16).padStart(4, '0')}`) as T
+}

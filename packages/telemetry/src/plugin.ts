@@ -8,7 +8,7 @@ import {
 } from '@wsguard/core'
 import { AUDIT_SCHEMA_VERSION, auditSubject, type AuditEvent } from './audit.js'
 import { auditLogger } from './audit-logger.js'
-import { CappedLabel, auditAction, closeCodeLabel, codeLabel, routeLabel } from './labels.js'
+import { CappedLabel, auditAction, closeCodeLabel, codeLabel, routeLabel, visibleText } from './labels.js'
 import { createMetrics, isAvailable } from './metrics.js'
 import { validateOptions, type RateWindow, type TelemetryConfig, type TelemetryOptions } from './options.js'
 import { DecisionTally } from './decision-tally.js'
@@ -226,15 +226,16 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
   const labels = { action: new CappedLabel(), reason: new CappedLabel(), by: new CappedLabel() }
   on(ChannelName.handshakeRejected, (m) => {
     metrics?.handshakes.inc({ route: routeLabel(m.route), outcome: 'rejected', code: codeLabel(m.code) })
-    if (audit !== undefined) emit({ event: 'handshake.rejected', route: routeLabel(m.route), who: auditSubject(m.principal), source: m.source, code: m.code, statusCode: m.statusCode, detail: m.detail, remoteAddress: m.remoteAddress, origin: m.origin })
+    if (audit !== undefined) emit({ event: 'handshake.rejected', route: routeLabel(m.route), who: auditSubject(m.principal), source: m.source, code: m.code, statusCode: m.statusCode, detail: m.detail, remoteAddress: m.remoteAddress, origin: visibleText(m.origin) })
     spikes?.count(m.code, m.route)
   })
   on(ChannelName.sessionOpened, (m: SessionOpenedMessage) => {
     tally(routeLabel(m.route)).active++
     if (open === undefined) return
     const w = audit !== undefined ? auditSubject(m.principal) : undefined
-    open.set(m.sessionId, { route: m.route, openedAt: m.openedAt, remoteAddress: m.remoteAddress, origin: m.origin, principal: m.principal, who: w, flagged: false })
-    if (audit !== undefined) emit({ event: 'session.opened', sessionId: m.sessionId, route: m.route, who: w, remoteAddress: m.remoteAddress, origin: m.origin, deadline: m.deadline })
+    const origin = visibleText(m.origin)
+    open.set(m.sessionId, { route: m.route, openedAt: m.openedAt, remoteAddress: m.remoteAddress, origin, principal: m.principal, who: w, flagged: false })
+    if (audit !== undefined) emit({ event: 'session.opened', sessionId: m.sessionId, route: m.route, who: w, remoteAddress: m.remoteAddress, origin, deadline: m.deadline })
     if (config.longSessionMs !== undefined && longTimer === undefined) longTimer = clock.setTimer(checkLongSessions, Math.min(config.longSessionMs, MINUTE_MS))
   })
   on(ChannelName.sessionRefreshed, (m) => {
@@ -265,13 +266,13 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
     metrics?.sessionDuration.observe({ route, code: closeCodeLabel(m.closeCode, m.closedBy) }, durationMs / 1000)
     if (open === undefined) return
     const s = open.get(m.sessionId)
-    if (audit !== undefined) emit({ event: 'session.closed', sessionId: m.sessionId, route: m.route, who: who(m.principal, s), remoteAddress: s?.remoteAddress, origin: s?.origin, code: m.closeCode, closedBy: m.closedBy, reason: m.reason, openedAt: m.openedAt, durationMs, framesIn: m.framesIn, framesOut: m.framesOut, revocation: revocationOrigin(m.revocation) })
+    if (audit !== undefined) emit({ event: 'session.closed', sessionId: m.sessionId, route: m.route, who: who(m.principal, s), remoteAddress: s?.remoteAddress, origin: s?.origin, code: m.closeCode, closedBy: m.closedBy, reason: visibleText(m.reason), openedAt: m.openedAt, durationMs, framesIn: m.framesIn, framesOut: m.framesOut, revocation: revocationOrigin(m.revocation) })
     open.delete(m.sessionId)
   })
   on(ChannelName.topicDecision, (m) => {
     if (metrics !== undefined) decisions.count(routeLabel(m.route), labels.action.label(m.action), m.allow, labels.reason.label(m.reason ?? 'none'), m.shadow)
     if (!m.allow && audit !== undefined) {
-      emit({ event: 'topic.denied', route: m.route, who: auditSubject(m.principal), sessionId: m.sessionId, remoteAddress: m.remoteAddress, action: auditAction(m.action), topic: m.topic, reason: m.reason as string, rule: m.rule, shadow: m.shadow })
+      emit({ event: 'topic.denied', route: m.route, who: auditSubject(m.principal), sessionId: m.sessionId, remoteAddress: m.remoteAddress, action: auditAction(m.action), topic: visibleText(m.topic), reason: m.reason as string, rule: m.rule, shadow: m.shadow })
     }
   })
 

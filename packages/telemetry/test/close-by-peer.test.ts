@@ -2,6 +2,7 @@
 // expired", 4403 "access revoked"). The audit trail says who closed (closedBy), and the metric
 // counts wsguard's codes only for wsguard's closes, so neither reads as an expiry or revocation.
 import t from 'tap'
+import { openSocket } from '@wsguard/testing'
 import { harness, open, until } from './helpers.js'
 import { sample } from './prom.js'
 
@@ -36,4 +37,18 @@ t.test('a close the client chose is not evidenced as wsguard expiring or revokin
   t.notSame(strip(forged), strip(real), "the client's close differs from wsguard's in the audit line (beyond who and when)")
   t.equal(delta('4401'), 1, 'only the close wsguard made counts as code 4401')
   t.equal(delta('other'), 1, 'the client\'s 4401 counts as other')
+})
+
+t.test('a close reason and an Origin the client chose are written so the line reads as what was sent', async (t) => {
+  const h = await harness(t)
+  // Node sends and reads header values as latin1: NEL (U+0085) is a byte an Origin can carry.
+  const c = await openSocket(`${h.base}/feed/acme`, { token: h.token('mallory', 3600), client: { origin: 'https://app.example\u0085' }, teardown: (fn) => t.teardown(fn) })
+  c.ws.close(4000, 'bye\u202e\u2028fake line')
+  await c.closed
+  await until(() => h.app.wsSessions.size === 0, 'the session ended')
+  const opened = h.audit().find((e) => e.event === 'session.opened')
+  const closed = h.audit().find((e) => e.event === 'session.closed')
+  t.equal(opened?.origin, 'https://app.example\\u0085')
+  t.equal(closed?.origin, 'https://app.example\\u0085')
+  t.equal(closed?.reason, 'bye\\u202e\\u2028fake line')
 })

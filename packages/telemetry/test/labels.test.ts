@@ -3,7 +3,7 @@ import type { Registry } from 'prom-client'
 import { ChannelName, CloseCode, appIdentity, channel } from '@wsguard/core'
 import { harness, open, until, T0 } from './helpers.js'
 import { parseMetrics } from './prom.js'
-import { MAX_LABEL_LENGTH, MAX_LABEL_VALUES, OTHER } from '../src/labels.js'
+import { MAX_LABEL_LENGTH, MAX_LABEL_VALUES, OTHER, visibleText } from '../src/labels.js'
 
 // Finding 4: a client chooses its topic actions and its close code, and each distinct value
 // became a permanent series: 3,000 actions grew /metrics from 13 KB to 1.8 MB.
@@ -103,4 +103,14 @@ t.test('telemetry does not trust a publisher: actions, reasons and selectors are
   decision.publish({ app, action: long, allow: false, reason: 'no-rule', shadow: false, principal: null, topic: 'feed.x' })
   t.equal(h.audit().at(-1)?.action, `${'a'.repeat(MAX_LABEL_LENGTH)}…`, 'an audit line cuts a long action')
   t.ok(parseMetrics((await h.app.inject('/metrics')).body).size < 2000)
+})
+
+t.test('client-chosen text in audit lines shows every character a viewer could hide or turn', async (t) => {
+  t.equal(visibleText(undefined), undefined)
+  t.equal(visibleText('https://app.example'), 'https://app.example', 'plain ASCII as it is')
+  t.equal(visibleText('caf\u00e9 ok'), 'caf\u00e9 ok', 'printable non-ASCII as it is')
+  t.equal(visibleText('evil\u202egnp.exe'), 'evil\\u202egnp.exe', 'a right-to-left override')
+  t.equal(visibleText('a\u0085b\u2028c\u2029d'), 'a\\u0085b\\u2028c\\u2029d', 'NEL and the line and paragraph separators')
+  t.equal(visibleText('x\u200by\u0007z\u007f'), 'x\\u200by\\u0007z\\u007f', 'zero-width space, BEL, DEL')
+  t.equal(visibleText('tag\u{e0041}'), 'tag\\ue0041', 'beyond the BMP too')
 })
