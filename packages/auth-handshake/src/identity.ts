@@ -35,9 +35,10 @@ export function certificatePrincipal (cert: ClientCertificate, mtls: MtlsConfig)
 /**
  * Combines a verified token with the client certificate, per RFC 8705 and the route's
  * methods. A token bound to a certificate (`cnf["x5t#S256"]`) needs that very certificate,
- * whatever the route accepts, and then expires no later than that certificate; with `jwt+mtls`
- * the principal carries the certificate and expires with the earlier of the two. The certificate is read only when it matters: a plain
- * token on a `jwt` route costs no certificate parsing.
+ * whatever the route accepts, and then expires no later than that certificate; with
+ * `jwt+mtls` the principal carries the certificate and expires with the earlier of the two.
+ * The certificate is read only when it matters: a plain token on a `jwt` route costs no
+ * certificate parsing. A verified token always has `exp` (checkClaims refuses one without).
  */
 export function bindToken (principal: Principal, readCert: () => CertificateState, mtls: MtlsConfig | undefined, methods: ReadonlySet<RouteMethod>, bindingRequired: boolean): Principal | WsguardErrorCode {
   const cnf = (principal.claims.cnf as { 'x5t#S256'?: unknown } | undefined)?.['x5t#S256']

@@ -10,20 +10,19 @@ export function credentialClass (options: CredentialWebSocketOptions, defaultWeb
 
   return class CredentialWebSocket extends Base {
     constructor (url: string | URL, offered?: unknown) {
-      // Only a socket to the URL it was prepared for carries it: a ticket is bound to its path.
-      const entry = prepared !== undefined && hrefOf(url) === prepared.href ? prepared.entry : undefined
-      const unmatched = prepared !== undefined && entry === undefined
+      const held = prepared
       prepared = undefined
-      if (unmatched) throw new TypeError('this socket\'s url is not the one prepare(url) was given; the prepared credential was dropped')
+      // Only a socket to the URL it was prepared for carries it: a ticket is bound to its path.
+      if (held !== undefined && hrefOf(url) !== held.href) throw new TypeError('this socket\'s url is not the one prepare(url) was given; the prepared credential was dropped')
+      let entry = held?.entry
       if (entry === undefined && ticket !== undefined) throw new TypeError('with ticketUrl, call prepare(url) before each socket (pass url: () => Class.prepare(url))')
-      let carried = entry
-      if (carried === undefined && getToken !== undefined) {
+      if (entry === undefined && getToken !== undefined) {
         const token = getToken({ reason: 'connect' })
         if (token instanceof Promise) token.catch(() => {})
         if (!isToken(token)) throw new TypeError('getToken() must return a token synchronously here; for an async one, call prepare(url) before each socket')
-        carried = subprotocolPrefix + token
+        entry = subprotocolPrefix + token
       }
-      super(url, [...[offered ?? []].flat() as string[], ...extra, ...(carried === undefined ? [] : [carried])])
+      super(url, [...[offered ?? []].flat() as string[], ...extra, ...(entry === undefined ? [] : [entry])])
     }
 
     static async prepare (url: string | URL): Promise<string> {

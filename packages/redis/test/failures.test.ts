@@ -213,11 +213,12 @@ t.test('Redis gone silent (connection up, nothing answered): the mirror is trust
   relay.hold()
   const since = Date.now()
   await direct.revocations.revoke(revocation({ subject: 'alice' }))
-  t.equal(viaRelay.revocations.isRevoked(principal('alice'), Date.now()), false, 'not heard: the blocked read is not yet late')
   await until(() => !viaRelay.revocations.current, 'the blocked read was late')
   const trusted = Date.now() - since
-  // The bound the README gives; the slack is for a loaded machine, not for the design.
-  t.ok(trusted <= blockMs + commandTimeoutMs + 1_000, `trusted for ${trusted} ms`)
+  // The relay holds only what the client sends: the read already at Redis may still be
+  // answered (with alice or with nothing) up to blockMs later, and the next one, held, is late
+  // blockMs + commandTimeoutMs after it began. The slack is for a loaded machine.
+  t.ok(trusted <= 2 * blockMs + commandTimeoutMs + 1_000, `trusted for ${trusted} ms`)
   t.throws(() => viaRelay.revocations.isRevoked(principal('alice'), Date.now()), /not current.*fail-closed/)
   relay.release()
   await until(() => viaRelay.revocations.current, 'caught up')
