@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks'
 import type {} from '@fastify/websocket'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
 import {
-  ChannelName, addHandshakeCheck, appIdentity, assertRegisteredOnce, channel, deliverRejectionsWith, governsHttp, linkRequest, publishedOrigin, publishRejection,
+  ChannelName, addHandshakeCheck, appIdentity, requestMark, type RequestMark, assertRegisteredOnce, channel, deliverRejectionsWith, governsHttp, linkRequest, publishedOrigin, publishRejection,
   refuseUngovernedRoutes, sendRejection, type AppIdentity, type Principal, type WsguardAuth, type WsguardErrorCode, type AuthOutcome as CoreAuthOutcome
 } from '@wsguard/core'
 import { TokenAuthenticator, type AuthOutcome, type Fault } from './authenticator.js'
@@ -62,7 +62,7 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
   const largestTolerance = Math.max(0, ...tolerances.values())
   const app = appIdentity(fastify)
   // The positive mark of a handshake this plugin admitted (see refuseUngovernedRoutes).
-  const admitted = new WeakSet<FastifyRequest>()
+  const admitted = requestMark(fastify, '@wsguard/auth-handshake.admitted')
 
   fastify.decorateRequest('principal', null)
   fastify.decorate('wsguardAuth', {
@@ -216,7 +216,7 @@ interface RouteContext {
   readonly bound: ReadonlySet<string>
   readonly app: AppIdentity
   /** the positive mark of an admitted request */
-  readonly admitted: WeakSet<FastifyRequest>
+  readonly admitted: RequestMark
   /** `config.governHttp`: plain HTTP requests are checked too */
   readonly http: boolean
   /** takes tickets, when the plugin has them */
@@ -248,7 +248,7 @@ function makeHook ({ config, authenticator, challenges, rules, route, bound, app
     const scopeFault = checkScopes(principal.scopes, rules)
     if (scopeFault !== undefined) return reject(request, reply, started, scopeFault, undefined, principal)
     request.principal = principal
-    admitted.add(request)
+    admitted.set(request)
     linkRequest(request)
     if (found?.inProtocol === true) stripCredentialProtocols(request.raw.headers, credentialProtocols)
     if (authenticated.hasSubscribers && request.ws === true) {

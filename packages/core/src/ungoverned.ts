@@ -10,7 +10,7 @@ export interface UngovernedRouteGuard {
   readonly phase: 'preValidation' | 'preHandler'
   /**
    * whether the plugin's route-level hook admitted this request: a positive mark the hook
-   * set (e.g. a `WeakSet` of requests), never the absence of a value (cheap: runs on every
+   * set (e.g. core's `requestMark`), never the absence of a value (cheap: runs on every
    * handshake)
    */
   readonly handled: (request: FastifyRequest) => boolean

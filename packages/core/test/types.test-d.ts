@@ -2,8 +2,8 @@
 import Fastify from 'fastify'
 import {
   callEach,
-  appIdentity, assertRegisteredOnce, principalKey, STORE_UNAVAILABLE_HEADERS, STORE_UNAVAILABLE_RETRY_AFTER_S, ChannelName, channel, deliverRejectionsWith, principalOf, refusalCloseCode, refuseUngovernedRoutes, requestOf, requirePrincipal, sessionOf,
-  type AppIdentity, type Principal, type ReplayStore, type TicketRecord, type TicketStore, type Revocation, type SessionFilter, type UngovernedRouteGuard, type WindowCounter,
+  appIdentity, assertRegisteredOnce, principalKey, STORE_UNAVAILABLE_HEADERS, STORE_UNAVAILABLE_RETRY_AFTER_S, ChannelName, channel, deliverRejectionsWith, principalOf, refusalCloseCode, refuseUngovernedRoutes, requestMark, requestOf, requirePrincipal, sessionOf,
+  type AppIdentity, type Principal, type RequestMark, type ReplayStore, type TicketRecord, type TicketStore, type Revocation, type SessionFilter, type UngovernedRouteGuard, type WindowCounter,
   type WindowCounts, type WsguardClaims
 } from '../src/index.js'
 
@@ -115,3 +115,14 @@ callEach<number>([(n) => { n.toFixed(0) }], 1)
 // @ts-expect-error the value is what the listeners take
 callEach<number>([(n) => { n.toFixed(0) }], 'one')
 export { tickets, sharedTickets, yesTickets, noOrigin, closeCode, key }
+
+// A plugin's positive mark on the requests it admitted.
+const mark: RequestMark = requestMark(app, '@wsguard/example.admitted')
+app.addHook('onRequest', async (req) => { mark.set(req) })
+declare const admittedRequest: import('fastify').FastifyRequest
+const marked: boolean = mark.has(admittedRequest)
+export { marked }
+// @ts-expect-error a mark is set on a Fastify request, not a raw one
+mark.set(raw)
+// @ts-expect-error its description is a string
+requestMark(app, Symbol('x'))

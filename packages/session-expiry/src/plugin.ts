@@ -3,8 +3,8 @@ import type { IncomingMessage } from 'node:http'
 import type { WebSocket } from '@fastify/websocket'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
 import {
-  addHandshakeCheck, assertRegisteredOnce, appIdentity, CloseCode, governsHttp, invalidOption, linkRequest, publishRejection, refuseUngovernedRoutes, revocationOrigin, sendRejection, STORE_UNAVAILABLE_HEADERS,
-  type Principal, type RevocationOrigin, type RevocationStore, type SessionFilter, type SessionInfo, type WsguardErrorCode
+  addHandshakeCheck, assertRegisteredOnce, appIdentity, CloseCode, governsHttp, invalidOption, linkRequest, publishRejection, refuseUngovernedRoutes, requestMark, requestOf, revocationOrigin, sendRejection, STORE_UNAVAILABLE_HEADERS,
+  type Principal, type RequestMark, type RevocationOrigin, type RevocationStore, type SessionFilter, type SessionInfo, type WsguardErrorCode
 } from '@wsguard/core'
 import { bounded } from './bounded.js'
 import { SessionCap, type CapCheck } from './cap.js'
@@ -23,11 +23,28 @@ export const SOURCE = '@wsguard/session-expiry'
 type OnClose = { onClose(fn: (instance: FastifyInstance, done: (err?: unknown) => void) => void): void }
 
 /**
- * Handshakes admitted by the preValidation hook, waiting for the websocket server's
- * 'connection' event. A WeakMap, not a property on the raw request: adding (and deleting) a
- * property would change the shape of every IncomingMessage and slow all code that reads them.
+ * Where a handshake admitted by the preValidation hook waits for the websocket server's
+ * 'connection' event: on its Fastify request, under a symbol only this registration holds,
+ * decorated (`null`) so every request keeps one shape; 'connection' finds the request from
+ * the raw one through core's request links (`requestOf`). Not a property on the raw request:
+ * adding one would change the shape of every IncomingMessage and slow all code that reads
+ * them. Not a WeakMap: each entry would cost the garbage collector an ephemeron to walk.
  */
-const pendingByRaw = new WeakMap<IncomingMessage, Pending>()
+interface PendingSlot {
+  /** the handshake's pending admission; `undefined` for a request never admitted (or already opened), and in a context created before the decorator */
+  get (request: FastifyRequest): Pending | undefined
+  set (request: FastifyRequest, pending: Pending | null): void
+}
+
+function pendingSlot (fastify: FastifyInstance): PendingSlot {
+  const key = Symbol('@wsguard/session-expiry.pending')
+  fastify.decorateRequest(key, null)
+  type Slotted = Record<symbol, Pending | null | undefined>
+  return {
+    get (request) { return (request as unknown as Slotted)[key] ?? undefined },
+    set (request, pending) { (request as unknown as Slotted)[key] = pending }
+  }
+}
 
 /**
  * A handshake admitted by the check; `held`: the principal holding a place under
@@ -189,13 +206,15 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
 
   // The positive mark of a plain HTTP request (config.governHttp) the check let through: it
   // opens no socket, so it is not pending a connection and holds no place under the cap.
-  const httpAdmitted = new WeakSet<FastifyRequest>()
+  const httpAdmitted = requestMark(fastify, '@wsguard/session-expiry.http-admitted')
+  const pendings = pendingSlot(fastify)
 
   const wss = fastify.websocketServer
   function onConnection (socket: WebSocket, raw: IncomingMessage): void {
-    const pending = pendingByRaw.get(raw)
+    const request = requestOf(raw)
+    const pending = request === undefined ? undefined : pendings.get(request)
     if (pending === undefined) return
-    pendingByRaw.delete(raw)
+    pendings.set(pending.request, null)
     const principal = pending.request.principal ?? null
     if (cap !== undefined && principal !== null) {
       giveBack(pending, raw, cap)
@@ -251,16 +270,16 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
   refuseUngovernedRoutes(fastify, {
     source: SOURCE,
     phase: 'preHandler',
-    handled: (request) => pendingByRaw.has(request.raw) || httpAdmitted.has(request),
+    handled: (request) => pendings.get(request) !== undefined || httpAdmitted.has(request),
     exempt: (routeConfig) => routeConfig?.session === false,
     consequence: 'its sockets could not expire or be revoked',
     optOut: 'config.session: false'
   })
 
   function releaseHeld (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
-    const pending = pendingByRaw.get(request.raw)
+    const pending = pendings.get(request)
     if (pending !== undefined) {
-      pendingByRaw.delete(request.raw)
+      pendings.set(request, null)
       giveBack(pending, request.raw, cap as SessionCap)
     }
     done()
@@ -277,7 +296,7 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
       source: SOURCE,
       check: (_request, principal) => expiryCheck(config, principal) ?? revocationCheck(host, principal)
     })
-    const hook = makeHandshakeHook({ host, route: routeOptions.url, http, httpAdmitted })
+    const hook = makeHandshakeHook({ host, route: routeOptions.url, http, httpAdmitted, pendings })
     routeOptions.preValidation = [...hooksOf(routeOptions.preValidation), hook]
     // A handshake refused by a later hook gets an HTTP answer: the place it held under the cap is given back.
     if (cap !== undefined) routeOptions.onResponse = [...hooksOf(routeOptions.onResponse), releaseHeld]
@@ -324,10 +343,12 @@ interface HandshakeRoute {
   /** `config.governHttp`: plain HTTP requests are checked too */
   readonly http: boolean
   /** the positive mark of a plain HTTP request let through */
-  readonly httpAdmitted: WeakSet<FastifyRequest>
+  readonly httpAdmitted: RequestMark
+  /** where an admitted handshake waits for its socket */
+  readonly pendings: PendingSlot
 }
 
-function makeHandshakeHook ({ host, route, http, httpAdmitted }: HandshakeRoute) {
+function makeHandshakeHook ({ host, route, http, httpAdmitted, pendings }: HandshakeRoute) {
   const { config, cap } = host
   const challenge = (description: string): Record<string, string> =>
     ({ 'www-authenticate': `Bearer realm="${config.realm}", error="invalid_token", error_description="${description}"` })
@@ -350,7 +371,7 @@ function makeHandshakeHook ({ host, route, http, httpAdmitted }: HandshakeRoute)
     if (upgrade) {
       const raw = request.raw
       const pending: Pending = { request, route, seen, held, gone: undefined }
-      pendingByRaw.set(raw, pending)
+      pendings.set(request, pending)
       if (held !== undefined) {
         // A client gone before its socket opens gets neither a 'connection' nor a response:
         // its place is given back when its connection closes (or at once, already closed), so
@@ -360,7 +381,7 @@ function makeHandshakeHook ({ host, route, http, httpAdmitted }: HandshakeRoute)
       }
       linkRequest(request)
     } else {
-      httpAdmitted.add(request)
+      httpAdmitted.set(request)
     }
     done()
   }

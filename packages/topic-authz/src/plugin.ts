@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import type {} from '@fastify/websocket'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
-import { ChannelName, addHandshakeCheck, appIdentity, assertRegisteredOnce, channel, governsHttp, publishRejection, refuseUngovernedRoutes, sendRejection, type Principal } from '@wsguard/core'
+import { ChannelName, addHandshakeCheck, appIdentity, assertRegisteredOnce, channel, governsHttp, publishRejection, refuseUngovernedRoutes, requestMark, sendRejection, type Principal, type RequestMark } from '@wsguard/core'
 import { DecisionCache } from './cache.js'
 import { Decider, type RoutePolicy } from './decider.js'
 import { compileHandshakeTopics, type CompiledHandshakeTopic } from './handshake-topic.js'
@@ -43,7 +43,7 @@ export async function topicAuthzPlugin (fastify: FastifyInstance, opts: TopicAut
   const routePolicies = new Map<string, RoutePolicy>()
   const decider = new Decider(config, appIdentity(fastify))
   // The positive mark of a handshake whose topics this plugin allowed (see refuseUngovernedRoutes).
-  const admitted = new WeakSet<FastifyRequest>()
+  const admitted = requestMark(fastify, '@wsguard/topic-authz.admitted')
 
   fastify.decorateRequest(kState, null)
   fastify.decorateRequest('authorizeTopic', function authorizeTopic (this: FastifyRequest, action: string, topic: string): TopicDecision {
@@ -141,7 +141,7 @@ function makeTopicCheck (decider: Decider, policy: RoutePolicy, topics: readonly
   }
 }
 
-function makeHandshakeHook (check: TopicCheck, route: string, admitted: WeakSet<FastifyRequest>, http: boolean) {
+function makeHandshakeHook (check: TopicCheck, route: string, admitted: RequestMark, http: boolean) {
   return function wsguardHandshakeTopic (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
     // Not an upgrade (a plain GET, or the HTTP side of a { handler, wsHandler } route): no
     // handshake to check, unless the route asked for its HTTP requests to be governed.
@@ -156,7 +156,7 @@ function makeHandshakeHook (check: TopicCheck, route: string, admitted: WeakSet<
       if (upgrade) publishRejection(SOURCE, request, route, 'WSG_TOPIC_DENIED', started, denied.reason, principal)
       return
     }
-    admitted.add(request)
+    admitted.set(request)
     done()
   }
 }
