@@ -3,7 +3,7 @@ import type {} from '@fastify/websocket'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
 import {
   ChannelName, addHandshakeCheck, appIdentity, requestMark, type RequestMark, assertRegisteredOnce, channel, deliverRejectionsWith, governsHttp, linkRequest, publishedOrigin, publishRejection,
-  refuseUngovernedRoutes, sendRejection, type AppIdentity, type Principal, type WsguardAuth, type WsguardErrorCode, type AuthOutcome as CoreAuthOutcome
+  refuseTruncatedHeads, refuseUngovernedRoutes, sendRejection, type AppIdentity, type Principal, type WsguardAuth, type WsguardErrorCode, type AuthOutcome as CoreAuthOutcome
 } from '@wsguard/core'
 import { TokenAuthenticator, type AuthOutcome, type Fault } from './authenticator.js'
 import { closeDelivery, refusalServer, type CloseDeliveryContext } from './browser-rejection.js'
@@ -40,6 +40,9 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
   assertRegisteredOnce(fastify, SOURCE, 'wsguardAuth')
   const config = validateOptions(opts)
   const authenticator = new TokenAuthenticator(config, fastify.log, fastify)
+  // Before any carrier or certificate header is read: Node may have dropped header lines past
+  // its limit, a second Authorization or a proxy's certificate header among them.
+  refuseTruncatedHeads(fastify, SOURCE)
   const challenges = new Challenges(config.realm, Math.max(1, Math.ceil(authenticator.longestCooldownMs / 1000)))
   const { tickets } = config
   const serializeReq = redactingReqSerializer(tickets === undefined ? [config.queryParameter] : [config.queryParameter, TICKET_QUERY_PARAMETER])

@@ -2,7 +2,7 @@
 import Fastify from 'fastify'
 import {
   callEach,
-  appIdentity, assertRegisteredOnce, principalKey, STORE_UNAVAILABLE_HEADERS, STORE_UNAVAILABLE_RETRY_AFTER_S, ChannelName, channel, deliverRejectionsWith, principalOf, refusalCloseCode, refuseUngovernedRoutes, requestMark, requestOf, requirePrincipal, sessionOf,
+  appIdentity, assertRegisteredOnce, principalKey, STORE_UNAVAILABLE_HEADERS, STORE_UNAVAILABLE_RETRY_AFTER_S, ChannelName, channel, deliverRejectionsWith, principalOf, refusalCloseCode, refuseUngovernedRoutes, refuseTruncatedHeads, headTruncated, requestMark, requestOf, requirePrincipal, sessionOf,
   type AppIdentity, type Principal, type RequestMark, type ReplayStore, type TicketRecord, type TicketStore, type Revocation, type SessionFilter, type UngovernedRouteGuard, type WindowCounter,
   type WindowCounts, type WsguardClaims
 } from '../src/index.js'
@@ -126,3 +126,10 @@ export { marked }
 mark.set(raw)
 // @ts-expect-error its description is a string
 requestMark(app, Symbol('x'))
+
+// The guard against header lines Node dropped: installed by a plugin; the check on its own.
+refuseTruncatedHeads(app, '@wsguard/example')
+const cut: boolean = headTruncated(raw, app.server)
+export { cut }
+// @ts-expect-error the source is the plugin's name
+refuseTruncatedHeads(app)

@@ -3,8 +3,8 @@ import type {} from '@fastify/websocket'
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
 import { Registry } from 'prom-client'
 import {
-  ChannelName, appIdentity, assertRegisteredOnce, channel, principalKey, revocationOrigin, type ChannelMessages, type Principal,
-  type SessionOpenedMessage, type TimerHandle
+  ChannelName, appIdentity, assertRegisteredOnce, channel, principalKey, refuseTruncatedHeads, revocationOrigin, type ChannelMessages,
+  type Principal, type SessionOpenedMessage, type TimerHandle
 } from '@wsguard/core'
 import { AUDIT_SCHEMA_VERSION, auditSubject, type AuditEvent } from './audit.js'
 import { auditLogger } from './audit-logger.js'
@@ -53,6 +53,9 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
   }
   const config: TelemetryConfig = validated
   const { clock } = config
+  // An upgrade whose header lines Node cut short could hide the X-Forwarded-For a proxy
+  // appended: its address (the per-IP gate's key, the audit's) would be the client's choice.
+  refuseTruncatedHeads(fastify, SOURCE)
   // Accepted handshakes and open sessions change on every connection: they are plain numbers
   // per route, handed to prom-client when the registry is read.
   const tallies = new Map<string, RouteTally>()
