@@ -1,9 +1,13 @@
 import { backoffDelay, hintedDelayMs } from './backoff.js'
 import { CredentialError, credentialEntry } from './credential.js'
-import { invalidOption, resolveOptions } from './options.js'
+import { invalidOption, MAX_HINTED_DELAY_MS, resolveOptions } from './options.js'
 import type { ClientEvent, ConnectOptions, Connection, ConnectionState, SendData, TokenReason } from './types.js'
 
 const OPEN = 1
+
+/** The close a socket gets from the client when the server selected its credential as the subprotocol. */
+const ECHO_CLOSE_CODE = 4400
+const ECHO_REASON = 'the server selected the credential as its subprotocol'
 
 /** Close codes after which the client reconnects at once (with a little jitter) if the socket had been stable. */
 const PROMPT = new Set([1001, 4401, 4409])
@@ -49,8 +53,9 @@ export function open (options: ConnectOptions, defaultWebSocket: typeof WebSocke
     state = 'connecting'
     emit({ type: 'connecting', attempt: failures })
     let ws: WebSocket
+    let entry: string | undefined
     try {
-      const entry = await credentialEntry(o, reason)
+      entry = await credentialEntry(o, reason)
       if (stopped()) return
       ws = new o.WebSocket(o.url, entry === undefined ? o.protocols : [...o.protocols, entry])
     } catch (error) {
@@ -63,6 +68,10 @@ export function open (options: ConnectOptions, defaultWebSocket: typeof WebSocke
     socket = ws
     ws.binaryType = 'arraybuffer'
     ws.onopen = () => {
+      // A server that selects the credential as its subprotocol would put it in `ws.protocol`,
+      // and from there in the `connected` event apps log: the socket is not kept, nothing
+      // carries the entry, and the next attempt backs off as after any failure.
+      if (entry !== undefined && ws.protocol === entry) return refuseEcho(ws)
       state = 'open'
       openedAt = clock.now()
       for (const topic of topics) ws.send(o.subscribeMessage(topic))
@@ -73,6 +82,14 @@ export function open (options: ConnectOptions, defaultWebSocket: typeof WebSocke
     ws.onerror = () => {} // a close event follows; the error says no more than it
   }
 
+  function refuseEcho (ws: WebSocket): void {
+    ws.onclose = ws.onmessage = ws.onopen = null
+    socket = null
+    ws.close(ECHO_CLOSE_CODE, ECHO_REASON)
+    emit({ type: 'closed', code: ECHO_CLOSE_CODE, reason: ECHO_REASON })
+    retry(backoff(), ECHO_CLOSE_CODE)
+  }
+
   // close() detaches a socket's handlers, so only the current socket gets here
   function onClose (code: number, why: string): void {
     socket = null
@@ -81,9 +98,11 @@ export function open (options: ConnectOptions, defaultWebSocket: typeof WebSocke
     emit({ type: 'closed', code, reason: why })
     if (code === 4403 || code === 4400) return stop(code === 4403 ? 'revoked' : 'bad-control-message', code, why)
     if (code === 4401) reason = 'expired'
-    const hinted = code === 4429 ? hintedDelayMs(why) ?? o.rateLimitedDelayMs : undefined
+    const hinted = code === 4429 ? Math.min(hintedDelayMs(why) ?? o.rateLimitedDelayMs, Math.max(MAX_HINTED_DELAY_MS, o.rateLimitedDelayMs)) : undefined
+    // A 4429 on a socket that was not stable backs off too (at least the hint): a server
+    // closing each socket at once with a hint of 0 must not keep the client redialling.
     const delayMs = hinted !== undefined
-      ? hinted + o.random() * o.promptJitterMs
+      ? Math.max(hinted, stable ? 0 : backoff()) + o.random() * o.promptJitterMs
       : PROMPT.has(code) && stable ? o.random() * o.promptJitterMs : backoff()
     retry(delayMs, code)
   }

@@ -22,6 +22,6 @@ export { backoffDelay, hintedDelayMs } from './backoff.js'
 export { CredentialError } from './credential.js'
 export {
   DEFAULT_BASE_DELAY_MS, DEFAULT_MAX_DELAY_MS, DEFAULT_MESSAGES, DEFAULT_PROMPT_JITTER_MS, DEFAULT_RATE_LIMITED_DELAY_MS,
-  DEFAULT_STABLE_AFTER_MS, DEFAULT_SUBPROTOCOL_PREFIX, TICKET_PREFIX
+  DEFAULT_STABLE_AFTER_MS, DEFAULT_SUBPROTOCOL_PREFIX, MAX_HINTED_DELAY_MS, TICKET_PREFIX
 } from './options.js'
 export type * from './types.js'

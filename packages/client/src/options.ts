@@ -4,6 +4,8 @@ export const DEFAULT_BASE_DELAY_MS = 1_000
 export const DEFAULT_MAX_DELAY_MS = 30_000
 export const DEFAULT_PROMPT_JITTER_MS = 1_000
 export const DEFAULT_RATE_LIMITED_DELAY_MS = 30_000
+/** The longest wait a 4429's hint can ask for, ms (one hour); `rateLimitedDelayMs` when the app set it longer. */
+export const MAX_HINTED_DELAY_MS = 3_600_000
 export const DEFAULT_STABLE_AFTER_MS = 5_000
 export const DEFAULT_SUBPROTOCOL_PREFIX = 'bearer.'
 /** The prefix of the ticket entry (auth-handshake's ticket carrier). */

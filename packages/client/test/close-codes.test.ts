@@ -1,6 +1,6 @@
 // What the client does after each close code (DESIGN.md's table), on a fake clock.
 import t from 'tap'
-import { DEFAULT_BASE_DELAY_MS, DEFAULT_PROMPT_JITTER_MS, DEFAULT_RATE_LIMITED_DELAY_MS, DEFAULT_STABLE_AFTER_MS } from '../src/index.js'
+import { DEFAULT_BASE_DELAY_MS, DEFAULT_PROMPT_JITTER_MS, DEFAULT_RATE_LIMITED_DELAY_MS, DEFAULT_STABLE_AFTER_MS, MAX_HINTED_DELAY_MS } from '../src/index.js'
 import { harness, lastDelay, type Harness } from './helpers.js'
 
 /** Opens the first socket and keeps it open long enough to count as stable. */
@@ -76,6 +76,39 @@ t.test('4429 waits for the delay hinted in the close reason, plus a little jitte
     await h.socket(2)
     t.same(h.of('retrying').at(-1), { type: 'retrying', delayMs: delay, code: 4429 })
   }
+})
+
+// Found by session 20's adversarial review: a server that accepted each socket and closed it at
+// once with 4429 and a hint of 0 kept the client redialling (and asking getToken()) without
+// backoff: the hinted path skipped the backoff a socket closed before it is stable gets.
+t.test('4429 on a socket that was not stable backs off as any failure, and waits at least the hint', async (t) => {
+  const h = harness(t, { random: () => 0.999 })
+  const delays: number[] = []
+  for (let n = 1; n <= 12; n++) {
+    const socket = await h.socket(n)
+    socket.accept()
+    socket.drop(4429, 'retry-after=0')
+    delays.push(lastDelay(h))
+    h.clock.advance(lastDelay(h))
+  }
+  for (let n = 1; n < 5; n++) t.ok((delays[n] as number) > (delays[n - 1] as number), `attempt ${n + 1} waits longer: ${Math.round(delays[n] as number)} ms`)
+  t.ok(delays.reduce((a, b) => a + b, 0) >= 60_000, 'twelve sockets closed at once take more than a minute of backoff')
+  const hinted = harness(t, { promptJitterMs: 0 })
+  const socket = await hinted.socket(1)
+  socket.accept()
+  socket.drop(4429, 'retry-after=45')
+  t.equal(lastDelay(hinted), 45_000, 'a hint longer than the backoff is waited')
+})
+
+t.test('a 4429 hint is waited up to an hour (MAX_HINTED_DELAY_MS), or rateLimitedDelayMs when the app set it longer', async (t) => {
+  const h = harness(t, { promptJitterMs: 0 })
+  await stableSocket(h)
+  h.sockets[0]?.drop(4429, 'retry-after=999999')
+  t.equal(lastDelay(h), MAX_HINTED_DELAY_MS)
+  const patient = harness(t, { promptJitterMs: 0, rateLimitedDelayMs: 2 * MAX_HINTED_DELAY_MS })
+  await stableSocket(patient)
+  patient.sockets[0]?.drop(4429, 'retry-after=999999')
+  t.equal(lastDelay(patient), 2 * MAX_HINTED_DELAY_MS)
 })
 
 t.test('4429 without a hint waits rateLimitedDelayMs', async (t) => {

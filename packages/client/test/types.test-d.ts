@@ -3,7 +3,7 @@
 import WsWebSocket from 'ws'
 import { FakeClock } from '@wsguard/testing'
 import {
-  connect, credentialWebSocket, CredentialError, backoffDelay, hintedDelayMs, DEFAULT_MESSAGES,
+  connect, credentialWebSocket, CredentialError, backoffDelay, hintedDelayMs, DEFAULT_MESSAGES, MAX_HINTED_DELAY_MS,
   type ClientEvent, type ConnectOptions, type Connection, type ConnectionState, type CredentialWebSocketClass,
   type CredentialWebSocketOptions, type GetToken, type TokenReason
 } from '../src/index.js'
@@ -140,3 +140,7 @@ const hint: number | undefined = hintedDelayMs('retry-after=30')
 const status: number | undefined = new CredentialError('x', 401).status
 
 export { state, topics, sent, onNode, describe, badStop, reason, badReason, asGlobal, url, socket, delay, hint, status }
+
+// The longest 4429 hint the client waits, a number of ms.
+const longestHint: number = MAX_HINTED_DELAY_MS
+export { longestHint }
