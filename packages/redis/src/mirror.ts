@@ -12,6 +12,8 @@ export class RevocationMirror {
   readonly #index = new RevocationIndex()
   readonly #known = new Map<string, Revocation>()
   #sweepAt = FIRST_SWEEP
+  /** the latest `until` of any record added (0 before any) */
+  latestUntil = 0
 
   /** Adds a record (its JSON); returns it when it is new, `undefined` when already known or malformed. */
   add (json: string, now: number): Revocation | undefined {
@@ -23,8 +25,16 @@ export class RevocationMirror {
       this.#sweepAt = Math.max(FIRST_SWEEP, 2 * this.#known.size)
     }
     this.#known.set(json, r)
+    if (r.until > this.latestUntil) this.latestUntil = r.until
     this.#index.add(r, now)
     return r
+  }
+
+  /** The records still in force (`until` after `now`), as kept: their `until` and their JSON. */
+  inForce (now: number): Array<[number, string]> {
+    const out: Array<[number, string]> = []
+    for (const [json, r] of this.#known) if (r.until > now) out.push([r.until, json])
+    return out
   }
 
   isRevoked (principal: Principal, now: number): boolean {

@@ -73,7 +73,13 @@ function integer (value: unknown, path: string, fallback: number, min: number, u
 
 function isClient (value: unknown): boolean {
   const c = value as Record<string, unknown> | null
-  return typeof c === 'object' && c !== null && typeof c.duplicate === 'function' && typeof c.evalsha === 'function'
+  return typeof c === 'object' && c !== null && typeof c.duplicate === 'function' && typeof c.evalsha === 'function' && typeof c.options === 'object' && c.options !== null
+}
+
+/** Whether an ioredis client (a Redis, or a Cluster by its own or its nodes' options) adds a prefix to every key. */
+function prefixesKeys (client: unknown): boolean {
+  const options = (client as { options: { keyPrefix?: unknown, redisOptions?: { keyPrefix?: unknown } } }).options
+  return [options.keyPrefix, options.redisOptions?.keyPrefix].some((p) => typeof p === 'string' && p !== '')
 }
 
 /** Checks the connection once, at construction; every message names the option. */
@@ -87,6 +93,11 @@ export function validateConnection (connection: unknown): RedisConnection {
   }
   if (keys.length === 1 && keys[0] === 'client') {
     if (!isClient(c.client)) throw invalidOption('connection.client must be an ioredis Redis or Cluster')
+    // ioredis prefixes a script's KEYS, but the registry's scripts name each instance's keys
+    // from ARGV: with a prefix they would read keys that do not exist (the cap counting 0).
+    if (prefixesKeys(c.client)) {
+      throw invalidOption('connection.client must not set ioredis\'s keyPrefix (the scripts name keys it would not prefix): use opts.keyPrefix')
+    }
     return { client: c.client as Redis | Cluster }
   }
   throw invalidOption('connection must be { url } or { client }, not both')

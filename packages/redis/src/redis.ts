@@ -44,12 +44,15 @@ export class Keys {
   readonly stream: string
   readonly records: string
   readonly instances: string
+  /** the count of revocations appended to the stream: each entry carries its number */
+  readonly sequence: string
 
   constructor (prefix: string) {
     this.tag = `{${prefix}}`
     this.stream = `${this.tag}revocations`
     this.records = `${this.tag}revoked`
     this.instances = `${this.tag}instances`
+    this.sequence = `${this.tag}revocations:n`
   }
 
   sessions (instance: string): string { return `${this.tag}s:${instance}` }

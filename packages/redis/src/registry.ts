@@ -5,14 +5,25 @@ import { Script, timed, type Client, type Health, type Keys } from './redis.js'
 const NOW = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)"
 
 /**
+ * The field every rewrite puts in an instance's counts hash (no principal key starts with
+ * '#'): while it is there, Redis still holds what the instance wrote last. Redis losing the
+ * keys (a restart without persistence, a failover, FLUSHALL, eviction) loses it too.
+ */
+export const WRITTEN_MARK = '#'
+
+/**
  * Applies this instance's queued writes in order, in one script: KEYS instances, sessions,
- * counts; ARGV instance, ttl, then the writes, each an op and its arguments:
+ * counts; ARGV instance, ttl, whether the sessions hash should exist ('1'/'0'), then the
+ * writes, each an op and its arguments:
  * `a` id json principal-key-or-'' counted(1/0) adds (or replaces) a session;
  * `u` id json replaces a session's entry if it is there; `r` id principal-key-or-'' removes one.
- * After an add the keys' TTLs are renewed and the instance is listed as live.
+ * After an add the keys' TTLs are renewed and the instance is listed as live. Answers 0, and
+ * applies nothing, when the keys were lost (no mark, or no sessions hash where there should be
+ * one): applied to what is left, the writes would hide the loss from the next heartbeat.
  */
 const APPLY = new Script(`${NOW}
-local i = 3
+if redis.call('HEXISTS', KEYS[3], '${WRITTEN_MARK}') == 0 or (ARGV[3] == '1' and redis.call('EXISTS', KEYS[2]) == 0) then return 0 end
+local i = 4
 local added = false
 while i <= #ARGV do
   local op = ARGV[i]
@@ -36,14 +47,21 @@ if added then
   redis.call('PEXPIRE', KEYS[3], ARGV[2])
   redis.call('ZADD', KEYS[1], now + ARGV[2], ARGV[1])
 end
+return 1
 `)
 
-/** Heartbeat: KEYS instances, sessions, counts; ARGV instance, ttl. Forgets dead instances; 0 when this one's entries are gone. */
+/**
+ * Heartbeat: KEYS instances, sessions, counts; ARGV instance, ttl, whether the sessions hash
+ * should exist ('1'/'0'). Forgets dead instances; 0 when this one's entries are gone (its
+ * mark, or its sessions hash where there should be one).
+ */
 const BEAT = new Script(`${NOW}
 redis.call('ZADD', KEYS[1], now + ARGV[2], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 redis.call('PEXPIRE', KEYS[3], ARGV[2])
-return redis.call('PEXPIRE', KEYS[2], ARGV[2])
+local sessions = redis.call('PEXPIRE', KEYS[2], ARGV[2])
+if redis.call('HEXISTS', KEYS[3], '${WRITTEN_MARK}') == 0 or (ARGV[3] == '1' and sessions == 0) then return 0 end
+return 1
 `)
 
 /** Sessions of a principal on every live instance: KEYS instances; ARGV tag, principal key. */
@@ -109,6 +127,8 @@ export class RedisSessionRegistry implements SessionRegistry {
   readonly #counts = new Map<string, number>()
   readonly #timer: NodeJS.Timeout
   #dirty = true
+  /** this instance's sessions Redis holds once every write sent so far has applied */
+  #stored = 0
   #beating: Promise<void> | undefined
   #batch: Batch | undefined
 
@@ -126,7 +146,7 @@ export class RedisSessionRegistry implements SessionRegistry {
     const counted = !this.#mine.has(info.id)
     this.#mine.set(info.id, info)
     if (counted && key !== '') this.#counts.set(key, (this.#counts.get(key) ?? 0) + 1)
-    const written = this.#queue('add', 'a', info.id, JSON.stringify(info), key, counted ? 1 : 0)
+    const written = this.#queue('add', counted ? 1 : 0, 'a', info.id, JSON.stringify(info), key, counted ? 1 : 0)
     if (counted && key !== '') this.#pendingCount(key, 1)
     return written
   }
@@ -134,7 +154,7 @@ export class RedisSessionRegistry implements SessionRegistry {
   update (info: SessionInfo): Promise<void> {
     if (!this.#mine.has(info.id)) return Promise.resolve()
     this.#mine.set(info.id, info)
-    return this.#queue('update', 'u', info.id, JSON.stringify(info))
+    return this.#queue('update', 0, 'u', info.id, JSON.stringify(info))
   }
 
   remove (id: string): Promise<void> {
@@ -147,7 +167,7 @@ export class RedisSessionRegistry implements SessionRegistry {
       if (n <= 0) this.#counts.delete(key)
       else this.#counts.set(key, n)
     }
-    const written = this.#queue('remove', 'r', id, key)
+    const written = this.#queue('remove', -1, 'r', id, key)
     if (key !== '') this.#pendingCount(key, -1)
     return written
   }
@@ -202,8 +222,10 @@ export class RedisSessionRegistry implements SessionRegistry {
     const { instance, heartbeatTtlMs, commandTimeoutMs } = this.#config
     const keys = [this.#keys.instances, this.#keys.sessions(instance), this.#keys.counts(instance)]
     try {
-      const kept = await timed(BEAT.run(this.#client, keys, [instance, heartbeatTtlMs]), commandTimeoutMs, 'heartbeat')
-      if (this.#dirty || (kept === 0 && this.#mine.size > 0)) await this.#rewrite(keys)
+      // Every session this instance holds, those still queued included: a batch waiting to be
+      // sent is then made by the rewrite (and its own write settles with it).
+      const kept = await timed(BEAT.run(this.#client, keys, [instance, heartbeatTtlMs, this.#mine.size > 0 ? '1' : '0']), commandTimeoutMs, 'heartbeat')
+      if (this.#dirty || kept === 0) await this.#rewrite(keys)
       this.#health.up('commands')
     } catch (err) {
       this.#dirty = true
@@ -223,10 +245,10 @@ export class RedisSessionRegistry implements SessionRegistry {
       m.hset(sessions as string, Object.fromEntries([...this.#mine].map(([id, info]) => [id, JSON.stringify(info)])))
       m.pexpire(sessions as string, heartbeatTtlMs)
     }
-    if (this.#counts.size > 0) {
-      m.hset(counts as string, Object.fromEntries(this.#counts))
-      m.pexpire(counts as string, heartbeatTtlMs)
-    }
+    // The mark goes with every rewrite, whatever the instance holds: its absence tells a loss.
+    m.hset(counts as string, { ...Object.fromEntries(this.#counts), [WRITTEN_MARK]: '1' })
+    m.pexpire(counts as string, heartbeatTtlMs)
+    this.#stored = this.#mine.size
     const done = timed(m.exec(), commandTimeoutMs, 'rewrite')
     if (covered !== undefined) covered.rewrite = done
     await done
@@ -239,19 +261,21 @@ export class RedisSessionRegistry implements SessionRegistry {
    * two per session (on a loopback socket the write itself costs more CPU than the command). The promise settles with that command; a failed one marks the registry dirty, and
    * the next heartbeat writes every entry again.
    */
-  #queue (what: string, ...op: Array<string | number>): Promise<void> {
+  #queue (what: string, change: number, ...op: Array<string | number>): Promise<void> {
     if (this.#batch === undefined) {
       let send!: () => void
       const due = new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, REGISTRY_WRITE_DELAY_MS)
         send = () => { clearTimeout(timer); resolve() }
       })
-      const batch: Batch = { args: [this.#config.instance, this.#config.heartbeatTtlMs], writes: 0, what: new Set(), counts: new Map(), send, done: undefined as unknown as Promise<void> }
+      // ARGV[3], whether the sessions hash should exist, is known when the batch is sent.
+      const batch: Batch = { args: [this.#config.instance, this.#config.heartbeatTtlMs, '0'], writes: 0, sessions: 0, what: new Set(), counts: new Map(), send, done: undefined as unknown as Promise<void> }
       batch.done = due.then(() => this.#flush(batch))
       this.#batch = batch
     }
     const batch = this.#batch
     batch.what.add(what)
+    batch.sessions += change
     for (const a of op) batch.args.push(a)
     if (++batch.writes >= REGISTRY_MAX_BATCH_WRITES) batch.send()
     return batch.done
@@ -271,12 +295,24 @@ export class RedisSessionRegistry implements SessionRegistry {
     this.#batch = undefined
     const { instance, commandTimeoutMs } = this.#config
     const keys = [this.#keys.instances, this.#keys.sessions(instance), this.#keys.counts(instance)]
+    // Batches are sent one after another on one connection, and Redis runs them in that order.
+    batch.args[2] = this.#stored > 0 ? '1' : '0'
+    this.#stored += batch.sessions
+    let applied: unknown
     try {
-      await timed(APPLY.run(this.#client, keys, batch.args), commandTimeoutMs, [...batch.what].join(', '))
+      applied = await timed(APPLY.run(this.#client, keys, batch.args), commandTimeoutMs, [...batch.what].join(', '))
     } catch (err) {
       this.#dirty = true
       throw err
     }
+    if (applied === 1) return
+    // Redis lost this instance's keys: everything it holds (this batch's writes included) is
+    // written again now, not at the next heartbeat, which a write meanwhile would have fooled.
+    this.#dirty = true
+    await this.heartbeat()
+    // A heartbeat already under way may have decided before this answer: then one more.
+    if (this.#dirty) await this.heartbeat()
+    if (this.#dirty) throw new Error(`@wsguard/redis: this instance's registry keys were lost and could not be written again (${[...batch.what].join(', ')})`)
   }
 }
 
@@ -285,6 +321,8 @@ interface Batch {
   readonly args: Array<string | number>
   /** writes it holds */
   writes: number
+  /** what its writes change in how many sessions of this instance Redis holds */
+  sessions: number
   /** the writes it holds, named in the error when it fails: add, update, remove */
   readonly what: Set<string>
   /** what its writes change in each principal's count, for `count()` while it waits */

@@ -3,22 +3,43 @@ import { RevocationMirror, serialise } from './mirror.js'
 import type { RedisStoresConfig } from './options.js'
 import { compareIds, Script, timed, type Client, type Health, type Keys } from './redis.js'
 
-/** Records the revocation (kept until `until`, and the key's TTL is the latest `until`) and appends it to the stream. */
+/**
+ * Records the revocation (kept until `until`, and the key's TTL is the latest `until`) and
+ * appends it to the stream, numbered (`n`, one more than the entry before it): a reader that
+ * finds a number missing knows entries were trimmed before it read them.
+ */
 const REVOKE = new Script(`
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3])
 local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 if last[2] then redis.call('PEXPIREAT', KEYS[1], last[2]) end
-return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'r', ARGV[1])
+local n = redis.call('INCR', KEYS[3])
+return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'r', ARGV[1], 'n', n)
 `)
 
-/** The records still in force and the stream's last id, read together: the stream goes on from there. */
+/** The records still in force and the stream's last id and number, read together: the stream goes on from there. */
 const LOAD = new Script(`
 local records = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], '+inf')
 local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
 local id = '0-0'
-if last[1] then id = last[1][1] end
-return { id, records }
+local n = false
+if last[1] then
+  id = last[1][1]
+  local fields = last[1][2]
+  for i = 1, #fields - 1, 2 do if fields[i] == 'n' then n = fields[i + 1] end end
+end
+return { id, records, n }
+`)
+
+/**
+ * Writes records back (ARGV: `until`, JSON, pairs), and the key's TTL as REVOKE keeps it: the
+ * latest `until`. For records Redis lost (its keys, or a replica behind) that a mirror still holds.
+ */
+const RESTORE = new Script(`
+for i = 2, #ARGV, 2 do redis.call('ZADD', KEYS[1], ARGV[i - 1], ARGV[i]) end
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if last[2] then redis.call('PEXPIREAT', KEYS[1], last[2]) end
+return 1
 `)
 
 const PAGE = 1_000
@@ -42,6 +63,10 @@ export class RedisRevocationStore implements RevocationStore {
   readonly #mirror = new RevocationMirror()
   readonly #listeners = new Set<(r: Revocation) => void>()
   #lastId: string | undefined
+  /** the number of the last entry applied, when it had one (entries written before numbers had none) */
+  #lastNumber: number | undefined
+  /** the count went back: Redis lost what it held (its keys, or a failover to a replica behind) */
+  #lost = false
   #current = false
   #closed = false
   #wake: (() => void) | undefined
@@ -77,7 +102,7 @@ export class RedisRevocationStore implements RevocationStore {
     const json = serialise(revocation, this.#config.instance)
     this.#apply(json)
     const args = [json, revocation.until, Date.now(), this.#config.streamMaxLen]
-    await timed(REVOKE.run(this.#client, [this.#keys.records, this.#keys.stream], args), this.#config.commandTimeoutMs, 'revoke')
+    await timed(REVOKE.run(this.#client, [this.#keys.records, this.#keys.stream, this.#keys.sequence], args), this.#config.commandTimeoutMs, 'revoke')
   }
 
   isRevoked (principal: Principal, now: number): boolean {
@@ -104,6 +129,8 @@ export class RedisRevocationStore implements RevocationStore {
 
   async close (): Promise<void> {
     this.#closed = true
+    // No longer following the stream: a check asked of it now fails closed (or, fail-open, answers from the mirror as it is).
+    this.#current = false
     this.#wake?.()
     this.#interrupt?.()
     this.#reader.disconnect()
@@ -135,7 +162,14 @@ export class RedisRevocationStore implements RevocationStore {
           timed(read, blockMs + commandTimeoutMs, 'XREAD').then(resolve, reject)
         })
         this.#interrupt = undefined
-        if (answer !== null) this.#applyEntries((answer[0] as [string, Entries])[1])
+        // Nothing new: a moment to check that Redis still holds the records this mirror has.
+        if (answer === null) await this.#restoreIfLost()
+        else if (!this.#applyEntries((answer[0] as [string, Entries])[1])) {
+          // Entries this instance never read were trimmed (it lagged more than streamMaxLen
+          // behind): not current until the records are loaded again.
+          this.#lastId = undefined
+          this.#stale('revocations were trimmed from the stream before this instance read them')
+        }
       } catch (err) {
         if (this.#closed) return
         this.#stale('reading the revocation stream failed', err as Error)
@@ -146,19 +180,15 @@ export class RedisRevocationStore implements RevocationStore {
 
   /** Reads what the mirror misses: everything at first, then on from the last applied entry. */
   async #catchUp (): Promise<void> {
-    const { commandTimeoutMs } = this.#config
-    const stream = this.#keys.stream
     if (this.#lastId !== undefined && await this.#trimmedPast(this.#lastId)) this.#lastId = undefined
-    if (this.#lastId === undefined) {
-      const loaded = await timed(LOAD.run(this.#reader, [this.#keys.records, stream], [Date.now()]), commandTimeoutMs, 'load')
-      const [id, records] = loaded as [string, string[]]
-      for (const json of records) this.#apply(json)
-      this.#lastId = id
+    if (!await this.#readOn()) {
+      // Entries went missing while it read on: the records are loaded on the next try.
+      this.#lastId = undefined
+      throw new Error('revocations were trimmed from the stream before this instance read them')
     }
-    for (;;) {
-      const page = await timed(this.#reader.xrange(stream, `(${this.#lastId}`, '+', 'COUNT', PAGE), commandTimeoutMs, 'XRANGE')
-      this.#applyEntries(page)
-      if (page.length < PAGE) break
+    if (this.#lost) {
+      await this.#writeBack()
+      this.#lost = false
     }
     this.#current = true
     this.#loadedNow?.()
@@ -181,12 +211,71 @@ export class RedisRevocationStore implements RevocationStore {
     return compareIds(oldest, id) > 0
   }
 
-  #applyEntries (entries: Entries): void {
+  /** Loads the records when there is no last id, then reads the stream on to its end; false when entries went missing. */
+  async #readOn (): Promise<boolean> {
+    const { commandTimeoutMs } = this.#config
+    const stream = this.#keys.stream
+    let whole = true
+    if (this.#lastId === undefined) {
+      const loaded = await timed(LOAD.run(this.#reader, [this.#keys.records, stream], [Date.now()]), commandTimeoutMs, 'load')
+      const [id, records, n] = loaded as [string, string[], string | null]
+      for (const json of records) this.#apply(json)
+      this.#lastId = id
+      this.#lastNumber = n === null ? undefined : Number(n)
+    }
+    for (;;) {
+      const page = await timed(this.#reader.xrange(stream, `(${this.#lastId}`, '+', 'COUNT', PAGE), commandTimeoutMs, 'XRANGE')
+      whole = this.#applyEntries(page) && whole
+      if (page.length < PAGE) return whole
+    }
+  }
+
+  /**
+   * Applies entries in stream order; false when an entry's number is not one more than the
+   * last one applied (entries between were trimmed before this instance read them, or the
+   * count was lost with Redis's keys): the records must be loaded again. Every entry is applied
+   * either way: a revocation is never skipped for arriving after a gap.
+   */
+  #applyEntries (entries: Entries): boolean {
+    let whole = true
     for (const [id, fields] of entries) {
       this.#lastId = id
-      const json = fields[1]
-      if (fields[0] === 'r' && json !== undefined) this.#apply(json)
+      let json: string | undefined
+      let n: number | undefined
+      for (let i = 0; i + 1 < fields.length; i += 2) {
+        if (fields[i] === 'r') json = fields[i + 1]
+        else if (fields[i] === 'n') n = Number(fields[i + 1])
+      }
+      if (json !== undefined) this.#apply(json)
+      if (n === undefined) continue
+      if (this.#lastNumber !== undefined && n !== this.#lastNumber + 1) {
+        whole = false
+        if (n <= this.#lastNumber) this.#lost = true
+      }
+      this.#lastNumber = n
     }
+    return whole
+  }
+
+  /**
+   * While the mirror holds records still in force, Redis must hold its records key (its TTL
+   * is the latest `until`): when it is gone, Redis lost it, and this instance writes back what
+   * it holds, so that an instance started now refuses them too.
+   */
+  async #restoreIfLost (): Promise<void> {
+    if (this.#mirror.latestUntil <= Date.now()) return
+    const kept = await timed(this.#reader.exists(this.#keys.records), this.#config.commandTimeoutMs, 'EXISTS')
+    if (kept === 0) await this.#writeBack()
+  }
+
+  /** Writes the records this mirror holds that are still in force back to Redis, a page at a time. */
+  async #writeBack (): Promise<void> {
+    const records = this.#mirror.inForce(Date.now())
+    for (let i = 0; i < records.length; i += PAGE) {
+      const args = records.slice(i, i + PAGE).flat()
+      await timed(RESTORE.run(this.#reader, [this.#keys.records], args), this.#config.commandTimeoutMs, 'restore')
+    }
+    this.#config.logger?.warn({ records: records.length }, '@wsguard/redis: Redis had lost its revocation records; this instance wrote back those still in force')
   }
 
   /** Waits until the reader connection is up again (or the store closes). */

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { Redis } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
 import { redisStores, type RedisStoresOptions } from '../src/index.js'
 import { validateOptions } from '../src/options.js'
 
@@ -9,6 +9,7 @@ const bad: Array<[string, unknown, unknown, RegExp]> = [
   ['url', { url: 'http://x' }, {}, /connection\.url must be a redis:\/\/ or rediss:\/\/ URL/],
   ['url type', { url: 7 }, {}, /connection\.url must be/],
   ['client', { client: {} }, {}, /connection\.client must be an ioredis Redis or Cluster/],
+  ['client without options', { client: { duplicate () {}, evalsha () {} } }, {}, /connection\.client must be an ioredis Redis or Cluster/],
   ['opts', { url: 'redis://x' }, 7, /opts must be an object/],
   ['unknown', { url: 'redis://x' }, { prefix: 'x' }, /opts\.prefix is not an option of @wsguard\/redis/],
   ['keyPrefix', { url: 'redis://x' }, { keyPrefix: 'a{b}' }, /opts\.keyPrefix must be 1–64 letters/],
@@ -39,6 +40,24 @@ t.test('defaults, and options are copied', async (t) => {
   t.equal(validateOptions({ heartbeatMs: 10_000 }).heartbeatTtlMs, 30_000, 'the TTL default is three heartbeats at least')
   t.same(opts, { keyPrefix: 'app:', onUnavailable: 'fail-open' })
   t.ok(Object.isFrozen(c))
+})
+
+t.test('a client that prefixes its keys (ioredis keyPrefix) is refused: the registry would count 0', async (t) => {
+  const client = new Redis('redis://127.0.0.1:6379', { keyPrefix: 'myapp:', lazyConnect: true })
+  t.teardown(() => client.disconnect())
+  const message = /connection\.client must not set ioredis's keyPrefix .*: use opts\.keyPrefix/
+  t.throws(() => redisStores({ client }, { keyPrefix: 'app:' }), { code: 'WSG_INVALID_OPTION', message })
+  const cluster = new Cluster([{ host: '127.0.0.1', port: 7000 }], { lazyConnect: true, keyPrefix: 'myapp:' })
+  t.teardown(() => cluster.disconnect())
+  t.throws(() => redisStores({ client: cluster }), { code: 'WSG_INVALID_OPTION', message }, 'a Cluster\'s own keyPrefix')
+  const nodes = new Cluster([{ host: '127.0.0.1', port: 7000 }], { lazyConnect: true, redisOptions: { keyPrefix: 'myapp:' } })
+  t.teardown(() => nodes.disconnect())
+  t.throws(() => redisStores({ client: nodes }), { code: 'WSG_INVALID_OPTION', message }, 'its nodes\' keyPrefix')
+  // An empty prefix prefixes nothing.
+  const plain = new Redis('redis://127.0.0.1:6379', { keyPrefix: '', lazyConnect: true })
+  t.teardown(() => plain.disconnect())
+  const stores = redisStores({ client: plain }, { keyPrefix: `wsg-test-plain-${process.pid}:` })
+  await stores.close()
 })
 
 t.test('a client passed in is left open by close()', async (t) => {

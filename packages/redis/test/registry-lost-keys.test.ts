@@ -1,0 +1,121 @@
+import t from 'tap'
+import { connectSocket, openSocket, until, type Refusal } from '@wsguard/testing'
+import { redisStores } from '../src/index.js'
+import { instance, token } from './app.js'
+import { REDIS_URL, testClient, testPrefix } from './helpers.js'
+import { info } from './suite.js'
+
+// Redis loses an instance's registry keys (FLUSHALL, a restart without persistence, a failover to
+// a replica that never had them; here the prefix's keys are deleted, as FLUSHALL would) and before
+// that instance's next heartbeat one more session opens on it. Found by session 20's adversarial
+// review: APPLY re-created the sessions hash, so BEAT's PEXPIRE answered 1, nothing was written
+// again, and every older session of that instance was missing from count() and list() for good
+// (the cap across instances bypassed). Now every rewrite marks the counts hash, APPLY and BEAT
+// tell a loss by the mark's absence (or a sessions hash missing where there should be one), and
+// the instance writes everything it holds again at once.
+
+t.test('store: keys lost, then one add before the heartbeat: the older sessions are written again with it', async (t) => {
+  const keyPrefix = testPrefix()
+  const client = testClient(t, keyPrefix)
+  const tag = `{${keyPrefix}}`
+  const a = redisStores({ url: REDIS_URL }, { keyPrefix, instance: 'inst-a' })
+  t.teardown(() => a.close())
+  await a.ready()
+  const alice = { subject: 'alice', issuer: 'https://idp.test' }
+  await a.registry.add(info('a1', 'alice'))
+  await a.registry.add(info('a2', 'alice'))
+  t.equal(await a.registry.count(alice), 2)
+  await client.del(`${tag}s:inst-a`, `${tag}c:inst-a`)
+  await a.registry.add(info('b1', 'bob'))
+  for (let i = 0; i < 3; i++) await a.registry.heartbeat()
+  t.equal(a.registry.size, 3, 'the instance holds 3 sessions')
+  const n = await a.registry.count(alice)
+  t.equal(n, 2, `alice's sessions counted across instances: got ${n}, want 2`)
+  const listed = (await a.registry.list()).length
+  t.equal(listed, 3, `sessions listed: got ${listed}, want 3`)
+})
+
+t.test('app: maxSessionsPerPrincipal 2 across A and B still holds after Redis lost A\'s keys and A opened one more', async (t) => {
+  const keyPrefix = testPrefix()
+  const client = testClient(t, keyPrefix)
+  const storesA = redisStores({ url: REDIS_URL }, { keyPrefix, instance: 'inst-a' })
+  const storesB = redisStores({ url: REDIS_URL }, { keyPrefix, instance: 'inst-b' })
+  t.teardown(() => storesA.close())
+  t.teardown(() => storesB.close())
+  await Promise.all([storesA.ready(), storesB.ready()])
+  const a = await instance(t, storesA, { cap: 2 })
+  const b = await instance(t, storesB, { cap: 2 })
+  const open = (url: string, tok: string) => openSocket(url, { token: tok, teardown: (fn) => t.teardown(fn) })
+  await open(a.url, token('alice'))
+  await open(a.url, token('alice'))
+  await storesA.registry.heartbeat()
+  const before = await connectSocket(b.url, { token: token('alice'), teardown: (fn) => t.teardown(fn) }) as Refusal
+  t.equal(before.status, 429, 'the cap holds before the loss')
+  await client.del(`{${keyPrefix}}s:inst-a`, `{${keyPrefix}}c:inst-a`)
+  await open(a.url, token('bob'))
+  // bob's add reaches Redis (REGISTRY_WRITE_DELAY_MS later) before A's next heartbeat
+  await until(async () => await client.exists(`{${keyPrefix}}s:inst-a`) === 1, 'bob\'s session written')
+  await storesA.registry.heartbeat()
+  await storesA.registry.heartbeat()
+  const opened: string[] = []
+  for (let i = 0; i < 3; i++) {
+    const r = await connectSocket(b.url, { token: token('alice'), teardown: (fn) => t.teardown(fn) })
+    opened.push('refused' in r ? `refused ${(r as Refusal).status}` : 'opened')
+  }
+  t.same(opened, ['refused 429', 'refused 429', 'refused 429'], `alice already holds 2 sockets on A; B answered: ${opened.join(', ')}`)
+})
+
+// The counts hash alone lost (maxmemory with a volatile-* or allkeys-* policy evicts it: every
+// registry key has a TTL): BEAT used to tell a loss only by the sessions hash's PEXPIRE.
+t.test('store: the counts hash alone lost (evicted) is written again at the next heartbeat', async (t) => {
+  const keyPrefix = testPrefix()
+  const client = testClient(t, keyPrefix)
+  const a = redisStores({ url: REDIS_URL }, { keyPrefix, instance: 'inst-a' })
+  t.teardown(() => a.close())
+  await a.ready()
+  const alice = { subject: 'alice', issuer: 'https://idp.test' }
+  await a.registry.add(info('a1', 'alice'))
+  await a.registry.add(info('a2', 'alice'))
+  await client.del(`{${keyPrefix}}c:inst-a`)
+  for (let i = 0; i < 3; i++) await a.registry.heartbeat()
+  const n = await a.registry.count(alice)
+  t.equal(n, 2, `alice's sessions counted after three heartbeats: got ${n}, want 2`)
+})
+
+// The sessions hash alone evicted, then one add before the heartbeat: APPLY would have made a
+// sessions hash holding only the new session, which BEAT's PEXPIRE then finds.
+t.test('store: the sessions hash alone lost, then one add: every session is listed again', async (t) => {
+  const keyPrefix = testPrefix()
+  const client = testClient(t, keyPrefix)
+  const a = redisStores({ url: REDIS_URL }, { keyPrefix, instance: 'inst-a' })
+  t.teardown(() => a.close())
+  await a.ready()
+  await a.registry.add(info('a1', 'alice'))
+  await a.registry.add(info('a2', 'alice'))
+  await client.del(`{${keyPrefix}}s:inst-a`)
+  await a.registry.add(info('b1', 'bob'))
+  t.same((await a.registry.list()).map((s) => s.id).sort(), ['a1', 'a2', 'b1'], 'written again with the add, before any heartbeat')
+})
+
+t.test('store: keys lost and Redis refusing the rewrite: the write rejects, and a later heartbeat writes everything', async (t) => {
+  const keyPrefix = testPrefix()
+  const admin = testClient(t, keyPrefix)
+  const client = testClient(t, keyPrefix)
+  const a = redisStores({ client: client as import('ioredis').Redis }, { keyPrefix, instance: 'inst-a' })
+  t.teardown(() => a.close())
+  await a.ready()
+  await a.registry.add(info('a1', 'alice'))
+  await admin.del(`{${keyPrefix}}s:inst-a`, `{${keyPrefix}}c:inst-a`)
+  // Every transaction (the rewrite) fails from now on, as if Redis refused it.
+  const multi = client.multi.bind(client)
+  ;(client as unknown as { multi: () => unknown }).multi = () => {
+    const m = multi()
+    m.exec = () => Promise.reject(new Error('EXECABORT refused by the test'))
+    return m
+  }
+  await t.rejects(a.registry.add(info('a2', 'alice')), /registry keys were lost and could not be written again \(add\)/)
+  ;(client as unknown as { multi: () => unknown }).multi = multi
+  await a.registry.heartbeat()
+  t.same((await a.registry.list()).map((s) => s.id).sort(), ['a1', 'a2'])
+  t.equal(await a.registry.count({ subject: 'alice', issuer: 'https://idp.test' }), 2)
+})
