@@ -117,16 +117,36 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
     }
   }
 
-  function closeMatching (filter: SessionFilter, origin: RevocationOrigin | undefined): number {
+  /** Closes the live sessions a filter selects; `uncovered` (when given) gets the principals of those whose token a record dated `at` would not refuse. */
+  function closeMatching (filter: SessionFilter, origin: RevocationOrigin | undefined, at?: number, uncovered?: Principal[]): number {
     let closed = 0
     const by = filterKind(filter)
     for (const s of live) {
       if (!s.closed && matches(filter, s.id, s.principal)) {
         s.revoke(by, origin)
         closed++
+        const iat = s.principal?.claims.iat
+        if (uncovered !== undefined && typeof iat === 'number' && iat * 1000 > (at as number)) uncovered.push(s.principal as Principal)
       }
     }
     return closed
+  }
+
+  /**
+   * A subject, session or issuer record delivered from elsewhere is dated by the clock of the
+   * instance that issued it, which may run behind the IdP's by more than the tolerance: a token
+   * this instance just closed could then open again, its `iat` after the record's `at`. Such a
+   * token is refused by its id, as `revoke({ tokenId })` would (a token without a `jti` cannot be).
+   */
+  function refuseUncovered (principals: readonly Principal[], origin: RevocationOrigin | undefined): void {
+    const now = config.clock.now()
+    for (const p of principals) {
+      if (p.tokenId === undefined) continue
+      const revocation = { filter: { tokenId: p.tokenId }, at: now, until: (p.expiresAt ?? now) + config.revocationRetentionMs, origin }
+      Promise.resolve().then(() => revocations.revoke(revocation)).catch((err: unknown) => {
+        fastify.log.error({ err }, 'session-expiry: a token closed by a revocation dated before it was issued could not be refused by its id')
+      })
+    }
   }
 
   // A revocation delivered while a check is under way (the store answering asynchronously),
@@ -139,7 +159,9 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
   const unsubscribe = revocations.subscribe((r) => {
     // What a store delivers is published as it is only once checked: it may come from elsewhere.
     const origin = revocationOrigin(r.origin)
-    closeMatching(r.filter, origin)
+    const uncovered: Principal[] = []
+    closeMatching(r.filter, origin, r.at, 'tokenId' in r.filter ? undefined : uncovered)
+    if (uncovered.length > 0) refuseUncovered(uncovered, origin)
     const now = config.clock.now()
     while (recent.length > 0 && (recent[0] as Delivered).deliveredAt < now - IN_FLIGHT_WINDOW_MS) recent.shift()
     recent.push({ filter: r.filter, origin, seq: ++delivered, deliveredAt: now })
