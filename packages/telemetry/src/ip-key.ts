@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { isIP, isIPv4, isIPv6 } from 'node:net'
 
 /** The IPv6 prefix length the per-IP gate counts by, bits (as express-rate-limit's `ipv6Subnet`). */
@@ -9,7 +10,8 @@ export const MAX_IPV6_SUBNET = 128
  * An address as the per-IP gate's key, the same for every spelling of one address. A request
  * without an address (`app.injectWS`) is `''`; an IPv4 address is kept as it is; an address
  * with a port (`[2001:db8::1]:443`, `203.0.113.7:51234`, as some proxies write
- * `X-Forwarded-For`) is its address; other text that is no IP address is kept as it is. An IPv6 address is parsed (its zone
+ * `X-Forwarded-For`) is its address; other text that is no IP address is kept as it is when
+ * short and printable, else keyed by its digest. An IPv6 address is parsed (its zone
  * dropped), then:
  * - one that carries an IPv4 client (IPv4-mapped `::ffff:a.b.c.d`, SIIT's `::ffff:0:a.b.c.d`,
  *   NAT64's well-known `64:ff9b::a.b.c.d`) is that IPv4 address: a dual-stack socket or a
@@ -27,7 +29,7 @@ export function ipKey (ip: string | undefined, ipv6Subnet: number): string {
     // A proxy that writes the client's port as well would make each connection a key of its own.
     const m = WITH_PORT.exec(ip)
     const address = m === null ? undefined : m[1] ?? m[2]
-    return address !== undefined && isIP(address) !== 0 ? ipKey(address, ipv6Subnet) : ip
+    return address !== undefined && isIP(address) !== 0 ? ipKey(address, ipv6Subnet) : boundedText(ip)
   }
   const g = hextets(ip)
   const ipv4 = embeddedIPv4(g)
@@ -39,6 +41,20 @@ export function ipKey (ip: string | undefined, ipv6Subnet: number): string {
   if (rest !== 0) kept.push((g[whole] as number) & (0xffff << (16 - rest)) & 0xffff)
   // The prefix in the shortest form that is still unambiguous: the kept groups, then `::`.
   return `${kept.map((x) => x.toString(16)).join(':')}::/${ipv6Subnet}`
+}
+
+/** The longest text that is no address kept as a key as it is; longer (or unprintable) text is keyed by its digest. */
+export const MAX_TEXT_KEY = 64
+const PRINTABLE = /^[\x21-\x7e ]*$/
+
+/**
+ * Text that is no address (a proxy's header, or with `trustProxy: true` whatever a client
+ * wrote in `X-Forwarded-For`, up to the 16 KB head): kept when short and printable, else its
+ * SHA-256 (`#` + base64url), so each of the gate's `maxTrackedKeys` holds at most a few dozen
+ * bytes, however long the text.
+ */
+function boundedText (text: string): string {
+  return text.length <= MAX_TEXT_KEY && PRINTABLE.test(text) ? text : `#${createHash('sha256').update(text).digest('base64url')}`
 }
 
 /** An address with a port, as some proxies write `X-Forwarded-For`: `[2001:db8::1]:443`, `[2001:db8::1]`, `203.0.113.7:51234`. */

@@ -2,7 +2,7 @@ import t from 'tap'
 import fc from 'fast-check'
 import { isIPv6 } from 'node:net'
 import { telemetry, DEFAULT_IPV6_SUBNET } from '../src/index.js'
-import { ipKey } from '../src/ip-key.js'
+import { ipKey, MAX_TEXT_KEY } from '../src/ip-key.js'
 import Fastify from 'fastify'
 import websocket from '@fastify/websocket'
 import type { AddressInfo } from 'node:net'
@@ -44,6 +44,14 @@ t.test('an IPv6 address that carries an IPv4 client is that client; shared prefi
   t.equal(ipKey('[2001:db8:1:ab01::1]', 56), '2001:db8:1:ab00::/56')
   t.equal(ipKey('[::ffff:203.0.113.7]:80', 56), '203.0.113.7')
   t.equal(ipKey('[not an address]:80', 56), '[not an address]:80', 'brackets around no address: kept')
+  // Found by session 20's adversarial review: with trustProxy: true (or a proxy that keeps the
+  // client's header) a 16 KB X-Forwarded-For was a 16 KB key, times maxTrackedKeys.
+  const long = 'x'.repeat(16_000)
+  t.equal(ipKey(long, 56), ipKey(long, 56), 'long text: one key for one text')
+  t.match(ipKey(long, 56), /^#[\w-]{43}$/, 'long text: its digest')
+  t.not(ipKey(long, 56), ipKey(`${long}y`, 56), 'other text, another key')
+  t.equal(ipKey('x'.repeat(MAX_TEXT_KEY), 56), 'x'.repeat(MAX_TEXT_KEY), 'up to MAX_TEXT_KEY characters: kept')
+  t.match(ipKey('a\u0085b', 56), /^#/, 'unprintable text: its digest')
   t.equal(ipKey('999.0.113.7:80', 56), '999.0.113.7:80', 'no IPv4 address: kept')
 })
 
