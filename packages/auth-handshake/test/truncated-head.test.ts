@@ -75,3 +75,28 @@ t.test('a padded head that would drop the proxy\'s certificate header is refused
   const few = await answer(port, viaProxy(stolen, 30))
   t.same([few.status, /WSG_BAD_REQUEST/.test(few.text)], [400, true], 'maxHeadersCount 20: 36 lines are refused')
 })
+
+// Found by the review of this change: a route that asks for its plain HTTP requests to be
+// governed (config.governHttp) reads the same certificate header on a plain GET.
+t.test('a plain GET with a padded head to a config.governHttp route is refused too', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(websocket)
+  await app.register(authHandshake, {
+    mtls: { trustDomains: ['prod.example'], trustProxyCertificateHeader: { header: 'x-client-cert', proxies: ['127.0.0.1'], ca: [ca.cert] } }
+  })
+  app.route({
+    method: 'GET',
+    url: '/dual',
+    config: { governHttp: true, auth: { methods: ['mtls'] } },
+    handler: async (req) => ({ principal: req.principal?.id ?? null }),
+    wsHandler: (socket) => { socket.close() }
+  })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const port = (app.server.address() as AddressInfo).port
+  let head = `GET /dual HTTP/1.1\r\nHost: x\r\nX-Client-Cert: ${encodeURIComponent(billing.cert)}\r\n`
+  for (let i = 0; i < 1_100; i++) head += 'a: b\r\n'
+  head += `X-Client-Cert: ${encodeURIComponent(ingest.cert)}\r\nConnection: close\r\n\r\n`
+  const got = await answer(port, head)
+  t.same([got.status, /WSG_BAD_REQUEST/.test(got.text), /billing/.test(got.text)], [400, true, false], 'refused before the certificate is read')
+})

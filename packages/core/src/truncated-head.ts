@@ -23,10 +23,11 @@ export function headTruncated (raw: IncomingMessage, server: Pick<Server, 'maxHe
 }
 
 /**
- * For plugins, before they read anything from the headers: an upgrade to a route whose header lines Node
- * may have cut short is refused 400 `WSG_BAD_REQUEST` (published with detail
+ * For plugins, before they read anything from the headers: an upgrade to a route whose header
+ * lines Node may have cut short is refused 400 `WSG_BAD_REQUEST` (published with detail
  * `header-lines-dropped`) by an instance-level `onRequest` hook, which runs before every
- * route's own. A plugin cannot check what it cannot see: a credential, a forwarded address or
+ * route's own; so is a plain request to a route that asks for its HTTP requests to be governed
+ * (`config.governHttp`), unpublished. Other plain requests are left to Node and the app. A plugin cannot check what it cannot see: a credential, a forwarded address or
  * certificate past the limit would ride beside the ones it reads. One hook per app: a later
  * call on the same instance, or in a context that inherits it, adds none.
  */
@@ -35,11 +36,20 @@ export function refuseTruncatedHeads (fastify: FastifyInstance, source: string):
   fastify.decorate(kGuarded, true)
   const server = fastify.server
   fastify.addHook('onRequest', function wsguardTruncatedHead (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
-    if ((request as { ws?: boolean }).ws !== true || !headTruncated(request.raw, server)) return done()
-    // An upgrade to a URL no route matches is answered 404 and never upgraded.
-    const route = request.routeOptions.url
+    // The server that parsed this request (@fastify/websocket may take upgrades on its own).
+    const parsedBy = (request.raw.socket as { server?: Pick<Server, 'maxHeadersCount'> } | undefined)?.server ?? server
+    if (!headTruncated(request.raw, parsedBy)) return done()
+    const { url: route, config } = request.routeOptions
+    // A URL no route matches is answered 404 and never upgraded.
     if (route === undefined) return done()
-    sendRejection(reply, 'WSG_BAD_REQUEST')
-    publishRejection(source, request, route, 'WSG_BAD_REQUEST', 0, 'header-lines-dropped', null)
+    if ((request as { ws?: boolean }).ws === true) {
+      sendRejection(reply, 'WSG_BAD_REQUEST')
+      publishRejection(source, request, route, 'WSG_BAD_REQUEST', 0, 'header-lines-dropped', null)
+      return
+    }
+    // A plain request gets the handshake's checks only on a route that asks (config.governHttp):
+    // refused alike there, and not published (it is no handshake).
+    if ((config as { governHttp?: unknown } | undefined)?.governHttp === true) return sendRejection(reply, 'WSG_BAD_REQUEST')
+    done()
   })
 }

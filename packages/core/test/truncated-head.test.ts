@@ -25,6 +25,7 @@ t.test('refuseTruncatedHeads: an upgrade to a route with its header lines at the
   await app.register(async (child) => { refuseTruncatedHeads(child, '@wsguard/other') }) // inherits the guard: adds none
   refuseTruncatedHeads(app, '@wsguard/other')
   app.get('/ws', async () => 'handled')
+  app.get('/governed', { config: { governHttp: true } }, async () => 'handled')
   await app.listen({ port: 0, host: '127.0.0.1' })
   app.server.maxHeadersCount = 30 // fetch adds some ten lines of its own
   const port = (app.server.address() as AddressInfo).port
@@ -46,5 +47,13 @@ t.test('refuseTruncatedHeads: an upgrade to a route with its header lines at the
   t.same(await send('/ws', 2), { status: 200, body: 'handled' }, 'a head under the limit')
   t.same(await send('/ws', 40, false), { status: 200, body: 'handled' }, 'not an upgrade: left to Node and the app')
   t.equal((await send('/nowhere', 40)).status, 404, 'no route: the not-found answer')
-  t.equal(published.length, 1)
+  // Found by the review of this change: a route whose plain requests get the handshake's checks.
+  const governed = await send('/governed', 40, false)
+  t.same([governed.status, /WSG_BAD_REQUEST/.test(governed.body)], [400, true], 'a plain request to a config.governHttp route: refused too')
+  t.same(await send('/governed', 2, false), { status: 200, body: 'handled' })
+  t.equal(published.length, 1, 'a plain request is no handshake: not published')
+  // A request no server parsed (app.inject): the app's server's limit is the one read.
+  const headers: Record<string, string> = { 'x-upgrade': 'yes' }
+  for (let i = 0; i < 40; i++) headers[`x-pad-${i}`] = 'b'
+  t.equal((await app.inject({ url: '/ws', headers })).statusCode, 400, 'injected: refused by the app server\'s limit')
 })
