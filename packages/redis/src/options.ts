@@ -88,7 +88,11 @@ export function validateConnection (connection: unknown): RedisConnection {
   const c = connection as Record<string, unknown>
   const keys = Object.keys(c)
   if (keys.length === 1 && keys[0] === 'url') {
-    if (typeof c.url !== 'string' || !/^rediss?:\/\//.test(c.url)) throw invalidOption('connection.url must be a redis:// or rediss:// URL')
+    if (typeof c.url !== 'string' || !/^rediss?:\/\//.test(c.url) || !URL.canParse(c.url)) throw invalidOption('connection.url must be a redis:// or rediss:// URL')
+    // ioredis takes the URL's query as client options: a keyPrefix there prefixes keys as a client's would.
+    if ([...new URL(c.url).searchParams.keys()].some((k) => k.toLowerCase() === 'keyprefix')) {
+      throw invalidOption('connection.url must not set ioredis\'s keyPrefix (the scripts name keys it would not prefix): use opts.keyPrefix')
+    }
     return { url: c.url }
   }
   if (keys.length === 1 && keys[0] === 'client') {

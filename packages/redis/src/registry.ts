@@ -127,6 +127,8 @@ export class RedisSessionRegistry implements SessionRegistry {
   readonly #counts = new Map<string, number>()
   readonly #timer: NodeJS.Timeout
   #dirty = true
+  /** close() was called: nothing is written any more, so the instance's keys stay removed */
+  #closed = false
   /** this instance's sessions Redis holds once every write sent so far has applied */
   #stored = 0
   #beating: Promise<void> | undefined
@@ -142,6 +144,8 @@ export class RedisSessionRegistry implements SessionRegistry {
   }
 
   add (info: SessionInfo): Promise<void> {
+    // After close() (the app still serving), nothing is written: the instance's entries went with its keys.
+    if (this.#closed) return Promise.resolve()
     const key = keyOfPrincipal(info.principal)
     const counted = !this.#mine.has(info.id)
     this.#mine.set(info.id, info)
@@ -152,14 +156,14 @@ export class RedisSessionRegistry implements SessionRegistry {
   }
 
   update (info: SessionInfo): Promise<void> {
-    if (!this.#mine.has(info.id)) return Promise.resolve()
+    if (this.#closed || !this.#mine.has(info.id)) return Promise.resolve()
     this.#mine.set(info.id, info)
     return this.#queue('update', 0, 'u', info.id, JSON.stringify(info))
   }
 
   remove (id: string): Promise<void> {
     const info = this.#mine.get(id)
-    if (info === undefined) return Promise.resolve()
+    if (this.#closed || info === undefined) return Promise.resolve()
     this.#mine.delete(id)
     const key = keyOfPrincipal(info.principal)
     if (key !== '') {
@@ -199,6 +203,7 @@ export class RedisSessionRegistry implements SessionRegistry {
 
   /** Refreshes this instance's entries (on its interval; exposed for tests), writing them all again when needed. */
   heartbeat (): Promise<void> {
+    if (this.#closed) return Promise.resolve()
     this.#beating ??= this.#beat().finally(() => { this.#beating = undefined })
     return this.#beating
   }
@@ -206,6 +211,7 @@ export class RedisSessionRegistry implements SessionRegistry {
   /** Stops the heartbeat and removes this instance's entries. */
   async close (): Promise<void> {
     clearInterval(this.#timer)
+    this.#closed = true
     // the writes still queued go first, so the removal below is the last word
     const queued = this.#batch
     queued?.send()
@@ -305,7 +311,7 @@ export class RedisSessionRegistry implements SessionRegistry {
       this.#dirty = true
       throw err
     }
-    if (applied === 1) return
+    if (applied === 1 || this.#closed) return
     // Redis lost this instance's keys: everything it holds (this batch's writes included) is
     // written again now, not at the next heartbeat, which a write meanwhile would have fooled.
     this.#dirty = true

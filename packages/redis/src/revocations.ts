@@ -221,7 +221,11 @@ export class RedisRevocationStore implements RevocationStore {
       const [id, records, n] = loaded as [string, string[], string | null]
       for (const json of records) this.#apply(json)
       this.#lastId = id
+      const previous = this.#lastNumber
       this.#lastNumber = n === null ? undefined : Number(n)
+      // Loaded again after reading numbered entries, and the count is gone or went back: Redis
+      // lost what it held (a restart without persistence, a failover to a replica behind).
+      if (previous !== undefined && (this.#lastNumber === undefined || this.#lastNumber < previous)) this.#lost = true
     }
     for (;;) {
       const page = await timed(this.#reader.xrange(stream, `(${this.#lastId}`, '+', 'COUNT', PAGE), commandTimeoutMs, 'XRANGE')

@@ -119,3 +119,25 @@ t.test('store: keys lost and Redis refusing the rewrite: the write rejects, and 
   t.same((await a.registry.list()).map((s) => s.id).sort(), ['a1', 'a2'])
   t.equal(await a.registry.count({ subject: 'alice', issuer: 'https://idp.test' }), 2)
 })
+
+// Found by the review of this change: with the app's own client (still connected after the
+// stores close), a write after close() found the mark gone and brought the instance back.
+t.test('a closed registry writes nothing, and stays removed', async (t) => {
+  const keyPrefix = testPrefix()
+  const client = testClient(t, keyPrefix)
+  const a = redisStores({ client: client as import('ioredis').Redis }, { keyPrefix, instance: 'inst-a' })
+  await a.ready()
+  await a.registry.add(info('a1', 'alice'))
+  await a.registry.add(info('a2', 'alice'))
+  // Keys lost with a write queued: its APPLY answers 0 while close() sends it.
+  await client.del(`{${keyPrefix}}s:inst-a`, `{${keyPrefix}}c:inst-a`)
+  const queued = a.registry.remove('a2')
+  await a.close()
+  await queued
+  await a.registry.add(info('a3', 'alice'))
+  await a.registry.update(info('a1', 'alice'))
+  await a.registry.remove('a1')
+  await a.registry.heartbeat()
+  t.same(await client.zrange(`{${keyPrefix}}instances`, '0', '-1'), [], 'not listed as live')
+  t.equal(await client.exists(`{${keyPrefix}}s:inst-a`, `{${keyPrefix}}c:inst-a`), 0, 'no keys of its own')
+})

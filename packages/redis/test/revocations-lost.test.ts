@@ -1,7 +1,7 @@
 import t from 'tap'
 import { until } from '@wsguard/testing'
 import { redisStores } from '../src/index.js'
-import { deleteKeys, principal, REDIS_URL, revocation, testClient, testPrefix } from './helpers.js'
+import { deleteKeys, principal, REDIS_URL, revocation, startRelay, testClient, testPrefix } from './helpers.js'
 
 // Redis loses its keys (FLUSHALL, a restart without persistence, a failover to a replica that
 // never had them; here the prefix's keys are deleted, as FLUSHALL would). Found by session 20's
@@ -47,4 +47,31 @@ t.test('keys lost and nothing revoked since: the next idle read finds the record
   await c.ready()
   t.equal(c.revocations.isRevoked(principal('alice'), Date.now()), true, 'a new instance refuses alice')
   t.equal(await client.zcard(`{${keyPrefix}}revoked`), 1, 'only the record still in force')
+})
+
+// Found by the review of this change: Redis restarts without persistence (connections cut, keys
+// gone). The instance reconnects and loads the records again, and a revocation lands before its
+// first idle read: the records key exists again, so only the count can tell the loss.
+t.test('a restart without persistence, then a revocation at once: the lost records are written back', async (t) => {
+  const keyPrefix = testPrefix()
+  const client = testClient(t, keyPrefix)
+  const relay = await startRelay(t)
+  const a = redisStores({ url: relay.url }, { keyPrefix })
+  t.teardown(() => a.close())
+  await a.ready()
+  await a.revocations.revoke(revocation({ subject: 'alice' }))
+  await until(async () => await client.zcard(`{${keyPrefix}}revoked`) === 1, 'alice recorded')
+  const down = new Promise((resolve) => { a.events.once('unavailable', resolve) })
+  await relay.stop()
+  await down
+  await deleteKeys(client, keyPrefix)
+  const up = new Promise((resolve) => { a.events.once('recovered', resolve) })
+  await relay.start()
+  await up
+  await a.revocations.revoke(revocation({ subject: 'bob' }))
+  await until(async () => await client.zcard(`{${keyPrefix}}revoked`) === 2, 'alice\'s record written back beside bob\'s')
+  const c = redisStores({ url: REDIS_URL }, { keyPrefix })
+  t.teardown(() => c.close())
+  await c.ready()
+  t.equal(c.revocations.isRevoked(principal('alice'), Date.now()), true, 'an instance started now refuses alice')
 })
