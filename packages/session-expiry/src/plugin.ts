@@ -125,8 +125,11 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
       if (!s.closed && matches(filter, s.id, s.principal)) {
         s.revoke(by, origin)
         closed++
+        // Issued after the record's date, but within the in-flight window of it: a token the
+        // revoker's clock (running behind) dated too early, not one issued well after the
+        // revocation by a user who signed in again (which a record delivered late would close).
         const iat = s.principal?.claims.iat
-        if (uncovered !== undefined && typeof iat === 'number' && iat * 1000 > (at as number)) uncovered.push(s.principal as Principal)
+        if (uncovered !== undefined && typeof iat === 'number' && iat * 1000 > (at as number) && iat * 1000 - (at as number) <= IN_FLIGHT_WINDOW_MS) uncovered.push(s.principal as Principal)
       }
     }
     return closed
@@ -140,9 +143,14 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
    */
   function refuseUncovered (principals: readonly Principal[], origin: RevocationOrigin | undefined): void {
     const now = config.clock.now()
+    // Who asked and why are the record's; the instance that refuses the token is this one.
+    const pinnedBy = revocationOrigin({ ...origin, instance: revocations.instance ?? host.instance })
+    const seen = new Set<string>()
     for (const p of principals) {
-      if (p.tokenId === undefined) continue
-      const revocation = { filter: { tokenId: p.tokenId }, at: now, until: (p.expiresAt ?? now) + config.revocationRetentionMs, origin }
+      // One record per token, however many of its sockets this record closed.
+      if (p.tokenId === undefined || seen.has(p.tokenId)) continue
+      seen.add(p.tokenId)
+      const revocation = { filter: { tokenId: p.tokenId }, at: now, until: (p.expiresAt ?? now) + config.revocationRetentionMs, origin: pinnedBy }
       Promise.resolve().then(() => revocations.revoke(revocation)).catch((err: unknown) => {
         fastify.log.error({ err }, 'session-expiry: a token closed by a revocation dated before it was issued could not be refused by its id')
       })

@@ -47,17 +47,34 @@ t.test('a subject record from an instance whose clock runs behind: the token it 
   const withoutId = mintToken(key, claimsFor(ISS, AUD, 'alice', clock.now(), 600))
   const bob = mintToken(key, { ...claimsFor(ISS, AUD, 'bob', clock.now(), 600), jti: 'tok-bob' })
   const sockets = [] as SocketClient[]
-  for (const token of [withId, withoutId, bob]) sockets.push(await connectSocket(url(b), { token, teardown: teardown(t) }) as SocketClient)
+  // Two sockets on the one token with an id: one record for it.
+  for (const token of [withId, withoutId, bob, withId]) sockets.push(await connectSocket(url(b), { token, teardown: teardown(t) }) as SocketClient)
   // Dated 30 s before the tokens were issued, as a revoker 30 s behind would date it.
   const origin = { instance: 'instance-a', actor: 'ops' }
   await b.store.revoke({ filter: { subject: 'alice', issuer: ISS }, at: T0 - 30_000, until: T0 + 86_400_000, origin })
-  t.same(await Promise.all(sockets.slice(0, 2).map(async (s) => (await s.closed).code)), [4403, 4403], 'both of alice\'s sockets closed')
+  t.same(await Promise.all([0, 1, 3].map(async (i) => (await (sockets[i] as SocketClient).closed).code)), [4403, 4403, 4403], 'all of alice\'s sockets closed')
   await until(() => b.records.length > 0, 'the token id recorded')
   const pinned = b.records.filter((r) => 'tokenId' in r.filter)
-  t.same(pinned, [{ filter: { tokenId: 'tok-1' }, at: T0, until: (T0 / 1000 + 600) * 1000 + 86_400_000, origin }], 'the token with an id is refused by it, until its expiry and the retention')
+  t.match(pinned, [{ filter: { tokenId: 'tok-1' }, at: T0, until: (T0 / 1000 + 600) * 1000 + 86_400_000, origin: { actor: 'ops' } }], 'the token with an id is refused by it, until its expiry and the retention, once')
+  t.equal(pinned.length, 1)
+  t.not(pinned[0]?.origin?.instance, 'instance-a', 'recorded as this instance\'s doing, for the record\'s actor')
   const again = await connectSocket(url(b), { token: withId, teardown: teardown(t) })
   t.equal('refused' in again && again.body.code, 'WSG_TOKEN_REVOKED', 'the same token is refused again here')
   t.equal(sockets[2]?.ws.readyState, 1, 'bob\'s socket is left open')
+})
+
+t.test('a record delivered long after the token was issued refuses nothing more: a user who signed in again is not pinned', async (t) => {
+  const clock = new FakeClock(T0)
+  const b = await instance(t, clock)
+  const fresh = mintToken(key, { ...claimsFor(ISS, AUD, 'alice', clock.now(), 600), jti: 'tok-fresh' })
+  const s = await connectSocket(url(b), { token: fresh, teardown: teardown(t) }) as SocketClient
+  // Revoked 61 s before this token was issued, delivered only now (a reload after a gap, a silent Redis).
+  await b.store.revoke({ filter: { subject: 'alice' }, at: T0 - 61_000, until: T0 + 86_400_000 })
+  t.equal((await s.closed).code, 4403, 'closed, as any live session the filter selects')
+  await new Promise((resolve) => { setImmediate(resolve) })
+  t.same(b.records, [], 'its token is not refused by id')
+  const again = await connectSocket(url(b), { token: fresh, teardown: teardown(t) })
+  t.notOk('refused' in again, 'and it opens again: it was issued after the revocation')
 })
 
 t.test('a record that covers the token, or a token id record, refuses nothing more', async (t) => {
