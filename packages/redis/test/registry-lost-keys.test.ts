@@ -1,6 +1,7 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
+import type { Cluster, Redis } from 'ioredis'
 import { connectSocket, openSocket, until, type Refusal } from '@wsguard/testing'
-import { redisStores } from '../src/index.js'
+import { redisStores, type RedisStores } from '../src/index.js'
 import { instance, token } from './app.js'
 import { REDIS_URL, testClient, testPrefix } from './helpers.js'
 import { info } from './suite.js'
@@ -14,22 +15,28 @@ import { info } from './suite.js'
 // tell a loss by the mark's absence (or a sessions hash missing where there should be one), and
 // the instance writes everything it holds again at once.
 
-t.test('store: keys lost, then one add before the heartbeat: the older sessions are written again with it', async (t) => {
+const ALICE = { subject: 'alice', issuer: 'https://idp.test' }
+
+/** Instance inst-a on its own key prefix, holding two sessions of alice's; its own client when asked. */
+async function aliceTwice (t: Test, own = false): Promise<{ a: RedisStores, client: Redis | Cluster, sessions: string, counts: string, instances: string }> {
   const keyPrefix = testPrefix()
   const client = testClient(t, keyPrefix)
-  const tag = `{${keyPrefix}}`
-  const a = redisStores({ url: REDIS_URL }, { keyPrefix, instance: 'inst-a' })
+  const a = redisStores(own ? { client: client as Redis } : { url: REDIS_URL }, { keyPrefix, instance: 'inst-a' })
   t.teardown(() => a.close())
   await a.ready()
-  const alice = { subject: 'alice', issuer: 'https://idp.test' }
   await a.registry.add(info('a1', 'alice'))
   await a.registry.add(info('a2', 'alice'))
-  t.equal(await a.registry.count(alice), 2)
-  await client.del(`${tag}s:inst-a`, `${tag}c:inst-a`)
+  return { a, client, sessions: `{${keyPrefix}}s:inst-a`, counts: `{${keyPrefix}}c:inst-a`, instances: `{${keyPrefix}}instances` }
+}
+
+t.test('store: keys lost, then one add before the heartbeat: the older sessions are written again with it', async (t) => {
+  const { a, client, sessions, counts } = await aliceTwice(t)
+  t.equal(await a.registry.count(ALICE), 2)
+  await client.del(sessions, counts)
   await a.registry.add(info('b1', 'bob'))
   for (let i = 0; i < 3; i++) await a.registry.heartbeat()
   t.equal(a.registry.size, 3, 'the instance holds 3 sessions')
-  const n = await a.registry.count(alice)
+  const n = await a.registry.count(ALICE)
   t.equal(n, 2, `alice's sessions counted across instances: got ${n}, want 2`)
   const listed = (await a.registry.list()).length
   t.equal(listed, 3, `sessions listed: got ${listed}, want 3`)
@@ -68,44 +75,25 @@ t.test('app: maxSessionsPerPrincipal 2 across A and B still holds after Redis lo
 // The counts hash alone lost (maxmemory with a volatile-* or allkeys-* policy evicts it: every
 // registry key has a TTL): BEAT used to tell a loss only by the sessions hash's PEXPIRE.
 t.test('store: the counts hash alone lost (evicted) is written again at the next heartbeat', async (t) => {
-  const keyPrefix = testPrefix()
-  const client = testClient(t, keyPrefix)
-  const a = redisStores({ url: REDIS_URL }, { keyPrefix, instance: 'inst-a' })
-  t.teardown(() => a.close())
-  await a.ready()
-  const alice = { subject: 'alice', issuer: 'https://idp.test' }
-  await a.registry.add(info('a1', 'alice'))
-  await a.registry.add(info('a2', 'alice'))
-  await client.del(`{${keyPrefix}}c:inst-a`)
+  const { a, client, counts } = await aliceTwice(t)
+  await client.del(counts)
   for (let i = 0; i < 3; i++) await a.registry.heartbeat()
-  const n = await a.registry.count(alice)
+  const n = await a.registry.count(ALICE)
   t.equal(n, 2, `alice's sessions counted after three heartbeats: got ${n}, want 2`)
 })
 
 // The sessions hash alone evicted, then one add before the heartbeat: APPLY would have made a
 // sessions hash holding only the new session, which BEAT's PEXPIRE then finds.
 t.test('store: the sessions hash alone lost, then one add: every session is listed again', async (t) => {
-  const keyPrefix = testPrefix()
-  const client = testClient(t, keyPrefix)
-  const a = redisStores({ url: REDIS_URL }, { keyPrefix, instance: 'inst-a' })
-  t.teardown(() => a.close())
-  await a.ready()
-  await a.registry.add(info('a1', 'alice'))
-  await a.registry.add(info('a2', 'alice'))
-  await client.del(`{${keyPrefix}}s:inst-a`)
+  const { a, client, sessions } = await aliceTwice(t)
+  await client.del(sessions)
   await a.registry.add(info('b1', 'bob'))
   t.same((await a.registry.list()).map((s) => s.id).sort(), ['a1', 'a2', 'b1'], 'written again with the add, before any heartbeat')
 })
 
 t.test('store: keys lost and Redis refusing the rewrite: the write rejects, and a later heartbeat writes everything', async (t) => {
-  const keyPrefix = testPrefix()
-  const admin = testClient(t, keyPrefix)
-  const client = testClient(t, keyPrefix)
-  const a = redisStores({ client: client as import('ioredis').Redis }, { keyPrefix, instance: 'inst-a' })
-  t.teardown(() => a.close())
-  await a.ready()
-  await a.registry.add(info('a1', 'alice'))
-  await admin.del(`{${keyPrefix}}s:inst-a`, `{${keyPrefix}}c:inst-a`)
+  const { a, client, sessions, counts } = await aliceTwice(t, true)
+  await client.del(sessions, counts)
   // Every transaction (the rewrite) fails from now on, as if Redis refused it.
   const multi = client.multi.bind(client)
   ;(client as unknown as { multi: () => unknown }).multi = () => {
@@ -113,24 +101,19 @@ t.test('store: keys lost and Redis refusing the rewrite: the write rejects, and 
     m.exec = () => Promise.reject(new Error('EXECABORT refused by the test'))
     return m
   }
-  await t.rejects(a.registry.add(info('a2', 'alice')), /registry keys were lost and could not be written again \(add\)/)
+  await t.rejects(a.registry.add(info('a3', 'alice')), /registry keys were lost and could not be written again \(add\)/)
   ;(client as unknown as { multi: () => unknown }).multi = multi
   await a.registry.heartbeat()
-  t.same((await a.registry.list()).map((s) => s.id).sort(), ['a1', 'a2'])
-  t.equal(await a.registry.count({ subject: 'alice', issuer: 'https://idp.test' }), 2)
+  t.same((await a.registry.list()).map((s) => s.id).sort(), ['a1', 'a2', 'a3'])
+  t.equal(await a.registry.count(ALICE), 3)
 })
 
 // Found by the review of this change: with the app's own client (still connected after the
 // stores close), a write after close() found the mark gone and brought the instance back.
 t.test('a closed registry writes nothing, and stays removed', async (t) => {
-  const keyPrefix = testPrefix()
-  const client = testClient(t, keyPrefix)
-  const a = redisStores({ client: client as import('ioredis').Redis }, { keyPrefix, instance: 'inst-a' })
-  await a.ready()
-  await a.registry.add(info('a1', 'alice'))
-  await a.registry.add(info('a2', 'alice'))
+  const { a, client, sessions, counts, instances } = await aliceTwice(t, true)
   // Keys lost with a write queued: its APPLY answers 0 while close() sends it.
-  await client.del(`{${keyPrefix}}s:inst-a`, `{${keyPrefix}}c:inst-a`)
+  await client.del(sessions, counts)
   const queued = a.registry.remove('a2')
   await a.close()
   await queued
@@ -138,6 +121,6 @@ t.test('a closed registry writes nothing, and stays removed', async (t) => {
   await a.registry.update(info('a1', 'alice'))
   await a.registry.remove('a1')
   await a.registry.heartbeat()
-  t.same(await client.zrange(`{${keyPrefix}}instances`, '0', '-1'), [], 'not listed as live')
-  t.equal(await client.exists(`{${keyPrefix}}s:inst-a`, `{${keyPrefix}}c:inst-a`), 0, 'no keys of its own')
+  t.same(await client.zrange(instances, '0', '-1'), [], 'not listed as live')
+  t.equal(await client.exists(sessions, counts), 0, 'no keys of its own')
 })

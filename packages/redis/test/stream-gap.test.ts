@@ -1,8 +1,9 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
+import type { Cluster, Redis } from 'ioredis'
 import type { Revocation } from '@wsguard/core'
 import { until } from '@wsguard/testing'
-import { redisStores } from '../src/index.js'
-import { principal, REDIS_URL, revocation, startRelay, testClient, testPrefix } from './helpers.js'
+import { redisStores, type RedisStores, type RedisStoresOptions } from '../src/index.js'
+import { principal, REDIS_URL, revocation, startRelay, testClient, testPrefix, type Relay } from './helpers.js'
 
 // An instance whose stream reader lags (slow link, GC pause, busy loop: here the relay holds what
 // it sends, for less than blockMs + commandTimeoutMs, so it is never marked stale) while another
@@ -12,22 +13,32 @@ import { principal, REDIS_URL, revocation, startRelay, testClient, testPrefix } 
 // trimmed revocations were never applied there (its sockets stayed open, the tokens were accepted
 // at its handshake) while `current` said the mirror was up to date. Now each entry carries its
 // number: a number missing makes the mirror stale until the records are loaded again.
+/**
+ * Instance A on Redis, instance B through a relay the test can hold or stop, on a key prefix of
+ * their own; B has read A's first revocation (its last id is in the stream) and `heard` holds
+ * the subjects of every revocation B's subscribers were told.
+ */
+async function twoInstances (t: Test, optsA: RedisStoresOptions, optsB: RedisStoresOptions): Promise<{ a: RedisStores, b: RedisStores, relay: Relay, admin: Redis | Cluster, keyPrefix: string, heard: Set<string> }> {
+  const keyPrefix = testPrefix()
+  const admin = testClient(t, keyPrefix)
+  const relay = await startRelay(t)
+  const a = redisStores({ url: REDIS_URL }, { ...optsA, keyPrefix })
+  const b = redisStores({ url: relay.url }, { ...optsB, keyPrefix })
+  t.teardown(() => a.close())
+  t.teardown(() => b.close())
+  await Promise.all([a.ready(), b.ready()])
+  const heard = new Set<string>()
+  b.revocations.subscribe((r: Revocation) => { heard.add((r.filter as { subject: string }).subject) })
+  await a.revocations.revoke(revocation({ subject: 'first' }))
+  await until(() => heard.has('first'), 'B read the first revocation')
+  return { a, b, relay, admin, keyPrefix, heard }
+}
+
 // A burst past streamMaxLen 100, and past the default (10,000) as a busy deployment's would be.
 const bursts = [{ streamMaxLen: 100, burst: 600, batch: 50 }, { streamMaxLen: undefined, burst: 10_600, batch: 200 }]
 for (const { streamMaxLen, burst, batch } of bursts) {
   t.test(`revocations trimmed while a connected instance lags are loaded again there (streamMaxLen ${streamMaxLen ?? 'default'}, a burst of ${burst})`, async (t) => {
-    const keyPrefix = testPrefix()
-    testClient(t, keyPrefix)
-    const relay = await startRelay(t)
-    const a = redisStores({ url: REDIS_URL }, streamMaxLen === undefined ? { keyPrefix } : { keyPrefix, streamMaxLen })
-    const b = redisStores({ url: relay.url }, { keyPrefix, blockMs: 60_000 })
-    t.teardown(() => a.close())
-    t.teardown(() => b.close())
-    await Promise.all([a.ready(), b.ready()])
-    const heard = new Set<string>()
-    b.revocations.subscribe((r: Revocation) => { heard.add((r.filter as { subject: string }).subject) })
-    await a.revocations.revoke(revocation({ subject: 'first' }))
-    await until(() => heard.has('first'), 'B read the first revocation')
+    const { a, b, relay, heard } = await twoInstances(t, streamMaxLen === undefined ? {} : { streamMaxLen }, { blockMs: 60_000 })
     relay.hold()
     for (let i = 0; i < burst; i += batch) {
       await Promise.all(Array.from({ length: batch }, (_, j) => a.revocations.revoke(revocation({ subject: `u${i + j}` }))))
@@ -44,19 +55,8 @@ for (const { streamMaxLen, burst, batch } of bursts) {
 // A number missing in what a catch-up reads (the count jumped: here the test bumps it, as a lost
 // or replaced count would) fails that catch-up; the next one loads the records.
 t.test('a number missing in what a catch-up reads: the records are loaded again before the mirror is current', async (t) => {
-  const keyPrefix = testPrefix()
-  const admin = testClient(t, keyPrefix)
-  const relay = await startRelay(t)
-  const a = redisStores({ url: REDIS_URL }, { keyPrefix })
-  const b = redisStores({ url: relay.url }, { keyPrefix })
-  t.teardown(() => a.close())
-  t.teardown(() => b.close())
-  await Promise.all([a.ready(), b.ready()])
-  // B reads one entry first: its last id is then in the stream, and nothing reads as trimmed.
-  const heard = new Set<string>()
-  b.revocations.subscribe((r: Revocation) => { heard.add((r.filter as { subject: string }).subject) })
-  await a.revocations.revoke(revocation({ subject: 'first' }))
-  await until(() => heard.has('first'), 'B read the first revocation')
+  // B has read one entry first: its last id is then in the stream, and nothing reads as trimmed.
+  const { a, b, relay, admin, keyPrefix } = await twoInstances(t, {}, {})
   const down = new Promise((resolve) => { b.events.once('unavailable', resolve) })
   await relay.stop()
   await down

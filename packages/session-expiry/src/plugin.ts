@@ -129,7 +129,8 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
         // revoker's clock (running behind) dated too early, not one issued well after the
         // revocation by a user who signed in again (which a record delivered late would close).
         const iat = s.principal?.claims.iat
-        if (uncovered !== undefined && typeof iat === 'number' && iat * 1000 > (at as number) && iat * 1000 - (at as number) <= IN_FLIGHT_WINDOW_MS) uncovered.push(s.principal as Principal)
+        const after = typeof iat === 'number' ? iat * 1000 - (at as number) : 0
+        if (uncovered !== undefined && after > 0 && after <= IN_FLIGHT_WINDOW_MS) uncovered.push(s.principal as Principal)
       }
     }
     return closed

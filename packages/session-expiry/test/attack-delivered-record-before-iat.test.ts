@@ -3,10 +3,10 @@ import Fastify from 'fastify'
 import websocket from '@fastify/websocket'
 import type { AddressInfo } from 'node:net'
 import { authHandshake } from '@wsguard/auth-handshake'
-import type { Principal, Revocation, RevocationStore } from '@wsguard/core'
-import { claimsFor, connectSocket, FakeClock, jwks, mintToken, until, type SocketClient } from '@wsguard/testing'
+import type { Principal, Revocation } from '@wsguard/core'
+import { captureLogs, claimsFor, connectSocket, FakeClock, jwks, mintToken, until, type CapturedLogs, type SocketClient } from '@wsguard/testing'
 import { sessionExpiry, MemoryRevocationStore } from '../src/index.js'
-import { AUD, ISS, key, T0 } from './helpers.js'
+import { AUD, ISS, key, recordingRevocations, T0 } from './helpers.js'
 
 // Found by session 20's adversarial review, with @wsguard/redis: an operator revokes a subject on
 // instance A, whose clock runs 30 s behind the IdP's (more than the tolerance). The record is
@@ -17,27 +17,17 @@ import { AUD, ISS, key, T0 } from './helpers.js'
 
 const teardown = (t: Test) => (fn: () => void): void => { t.teardown(fn) }
 
-async function instance (t: Test, clock: FakeClock, failing = false): Promise<{ url: string, store: MemoryRevocationStore, records: Revocation[], errors: string[], app: Awaited<ReturnType<typeof Fastify>> }> {
-  const records: Revocation[] = []
-  const errors: string[] = []
-  const store = new MemoryRevocationStore()
-  const revocations: RevocationStore = {
-    isRevoked: (p: Principal, now: number) => store.isRevoked(p, now),
-    revoke: async (r: Revocation) => {
-      records.push(r)
-      if (failing && 'tokenId' in r.filter) throw new Error('the store refused the write')
-      await store.revoke(r)
-    },
-    subscribe: (l) => store.subscribe(l)
-  }
-  const app = Fastify({ logger: { level: 'error', stream: { write (line: string) { errors.push(String(JSON.parse(line).msg)) } } } })
+async function instance (t: Test, clock: FakeClock, failing = false): Promise<{ url: string, store: MemoryRevocationStore, records: Revocation[], logs: CapturedLogs, app: Awaited<ReturnType<typeof Fastify>> }> {
+  const { store, records, revocations } = recordingRevocations((r) => failing && 'tokenId' in r.filter)
+  const logs = captureLogs()
+  const app = Fastify({ logger: { level: 'error', stream: logs.stream } })
   t.teardown(() => app.close())
   await app.register(websocket)
   await app.register(authHandshake, { jwt: { issuer: ISS, audience: AUD, algorithms: ['ES256'], jwks: jwks(key), clockToleranceMs: 5_000 }, clock })
   await app.register(sessionExpiry, { heartbeatMs: 0, idleTimeoutMs: 0, revocations, clock })
   app.get('/feed', { websocket: true }, (socket) => { socket.send('opened') })
   await app.listen({ port: 0, host: '127.0.0.1' })
-  return { url: `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}/feed`, store, records, errors, app }
+  return { url: `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}/feed`, store, records, logs, app }
 }
 
 t.test('a subject record from an instance whose clock runs behind: the token it closes here stays refused, by its id', async (t) => {
@@ -98,34 +88,37 @@ t.test('a store that refuses the token id record: logged, nothing thrown into th
   const s = await connectSocket(url(b), { token: alice, teardown: teardown(t) }) as SocketClient
   await b.store.revoke({ filter: { subject: 'alice' }, at: T0 - 30_000, until: T0 + 86_400_000 })
   t.equal((await s.closed).code, 4403)
-  await until(() => b.errors.length > 0, 'the failure logged')
-  t.match(b.errors, [/could not be refused by its id/])
+  await until(() => b.logs.lines.length > 0, 'the failure logged')
+  t.match(b.logs.text(), /could not be refused by its id/)
 })
 
 function url (i: { url: string }): string { return i.url }
 
-t.test('a principal the app built without an expiry: its token id is refused for the retention from now', async (t) => {
+t.test('a principal the app built without an expiry: its token id is refused for the retention from now; one without an iat is not pinned', async (t) => {
   const clock = new FakeClock(T0)
-  const records: Revocation[] = []
-  const store = new MemoryRevocationStore()
+  const { store, records, revocations } = recordingRevocations()
   const app = Fastify()
   t.teardown(() => app.close())
   await app.register(websocket)
   const carol: Principal = Object.freeze({ id: 'carol', issuer: ISS, kind: 'workload', method: 'jwt', scopes: [], claims: { iat: T0 / 1000 }, sessionId: 's-carol', tokenId: 'tok-carol' })
   app.decorateRequest('principal', null as never)
-  app.addHook('onRequest', async (req) => { req.principal = carol })
+  // dave's principal has no iat (the app's own authentication): nothing tells when it was issued.
+  const dave: Principal = Object.freeze({ ...carol, id: 'dave', claims: {}, tokenId: 'tok-dave' })
+  app.addHook('onRequest', async (req) => { req.principal = (req.query as { who?: string }).who === 'dave' ? dave : carol })
   await app.register(sessionExpiry, {
     heartbeatMs: 0,
     idleTimeoutMs: 0,
     refresh: false,
     clock,
-    revocations: { isRevoked: (p, now) => store.isRevoked(p, now), revoke: async (r) => { records.push(r); await store.revoke(r) }, subscribe: (l) => store.subscribe(l) }
+    revocations
   })
   app.get('/ws', { websocket: true }, (socket) => { socket.send('opened') })
   await app.listen({ port: 0, host: '127.0.0.1' })
-  const s = await connectSocket(`ws://127.0.0.1:${(app.server.address() as AddressInfo).port}/ws`, { teardown: teardown(t) }) as SocketClient
-  await store.revoke({ filter: { subject: 'carol' }, at: T0 - 30_000, until: T0 + 60_000 })
-  t.equal((await s.closed).code, 4403)
+  const base = `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}/ws`
+  const s = await connectSocket(base, { teardown: teardown(t) }) as SocketClient
+  const d = await connectSocket(`${base}?who=dave`, { teardown: teardown(t) }) as SocketClient
+  await store.revoke({ filter: { issuer: ISS }, at: T0 - 30_000, until: T0 + 60_000 })
+  t.same([(await s.closed).code, (await d.closed).code], [4403, 4403])
   await until(() => records.length > 0, 'the token id recorded')
-  t.same(records.map((r) => [r.filter, r.until]), [[{ tokenId: 'tok-carol' }, T0 + 86_400_000]], 'until now plus revocationRetentionMs (its default, a day)')
+  t.same(records.map((r) => [r.filter, r.until]), [[{ tokenId: 'tok-carol' }, T0 + 86_400_000]], 'until now plus revocationRetentionMs (its default, a day); dave\'s, with no iat, is not pinned')
 })

@@ -3,10 +3,10 @@ import Fastify from 'fastify'
 import websocket from '@fastify/websocket'
 import type { AddressInfo } from 'node:net'
 import { authHandshake } from '@wsguard/auth-handshake'
-import type { Principal, Revocation, RevocationStore } from '@wsguard/core'
+import type { Principal } from '@wsguard/core'
 import { claimsFor, connectSocket, FakeClock, jwks, mintToken } from '@wsguard/testing'
-import { sessionExpiry, MemoryRevocationStore } from '../src/index.js'
-import { AUD, ISS, key, T0 } from './helpers.js'
+import { sessionExpiry } from '../src/index.js'
+import { AUD, ISS, key, recordingRevocations, T0 } from './helpers.js'
 
 // A subject record refuses tokens issued (iat) at or before its `at`. Dated by this server's
 // clock, a token whose iat was up to the verifier's clock tolerance ahead (an IdP whose clock
@@ -17,13 +17,7 @@ const teardown = (t: Test) => (fn: () => void): void => { t.teardown(fn) }
 
 t.test('revoke({ subject }) refuses the token it closed, and any issued before it by a clock up to the tolerance ahead', async (t) => {
   const clock = new FakeClock(T0)
-  const records: Revocation[] = []
-  const store = new MemoryRevocationStore()
-  const revocations: RevocationStore = {
-    isRevoked: (p: Principal, now: number) => store.isRevoked(p, now),
-    revoke: async (r: Revocation) => { records.push(r); await store.revoke(r) },
-    subscribe: (l) => store.subscribe(l)
-  }
+  const { records, revocations } = recordingRevocations()
   const app = Fastify()
   t.teardown(() => app.close())
   await app.register(websocket)
@@ -59,8 +53,7 @@ t.test('without auth-handshake (or a wsguardAuth that tells no tolerance), the r
   for (const otherAuth of [false, true]) {
     await t.test(otherAuth ? 'a wsguardAuth without clockToleranceMs' : 'no wsguardAuth', async (t) => {
       const clock = new FakeClock(T0)
-      const records: Revocation[] = []
-      const store = new MemoryRevocationStore()
+      const { records, revocations } = recordingRevocations()
       const app = Fastify()
       t.teardown(() => app.close())
       await app.register(websocket)
@@ -75,7 +68,7 @@ t.test('without auth-handshake (or a wsguardAuth that tells no tolerance), the r
         idleTimeoutMs: 0,
         refresh: false,
         clock,
-        revocations: { isRevoked: (p, now) => store.isRevoked(p, now), revoke: async (r) => { records.push(r); await store.revoke(r) }, subscribe: (l) => store.subscribe(l) }
+        revocations
       })
       app.get('/ws', { websocket: true }, (socket) => { socket.send('opened') })
       await app.listen({ port: 0, host: '127.0.0.1' })

@@ -1,12 +1,12 @@
 import type { Test } from 'tap'
-import { channel, requirePrincipal, type Principal } from '@wsguard/core'
+import { channel, requirePrincipal, type Principal, type Revocation, type RevocationStore } from '@wsguard/core'
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import websocket, { type WebsocketPluginOptions } from '@fastify/websocket'
 import type { AddressInfo } from 'node:net'
 import type WebSocket from 'ws'
 import { authHandshake } from '@wsguard/auth-handshake'
 import { captureLogs, claimsFor, type CapturedLogs, connectSocket, FakeClock, generateKey, jwks, mintToken, openSocket, type Refusal, type SocketClient } from '@wsguard/testing'
-import { sessionExpiry, type SessionExpiryOptions } from '../src/index.js'
+import { MemoryRevocationStore, sessionExpiry, type SessionExpiryOptions } from '../src/index.js'
 
 export const ISS = 'https://idp.test'
 export const AUD = 'feed-api'
@@ -131,4 +131,24 @@ export function listen<M> (t: Test, name: Parameters<typeof channel>[0]): Listen
       return found !== undefined ? Promise.resolve(found) : new Promise((resolve) => waiters.push({ test, resolve }))
     }
   }
+}
+
+/**
+ * A `MemoryRevocationStore` behind a store that records every `revoke()` asked of it (and
+ * throws for those `refuse` picks). `store.revoke()` delivers a record as another instance's
+ * would arrive: not through the recording store.
+ */
+export function recordingRevocations (refuse: (r: Revocation) => boolean = () => false): { store: MemoryRevocationStore, records: Revocation[], revocations: RevocationStore } {
+  const store = new MemoryRevocationStore()
+  const records: Revocation[] = []
+  const revocations: RevocationStore = {
+    isRevoked: (p, now) => store.isRevoked(p, now),
+    revoke: async (r) => {
+      records.push(r)
+      if (refuse(r)) throw new Error('the store refused the write')
+      await store.revoke(r)
+    },
+    subscribe: (l) => store.subscribe(l)
+  }
+  return { store, records, revocations }
 }
