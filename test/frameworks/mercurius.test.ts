@@ -6,7 +6,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import websocket from '@fastify/websocket'
 import mercurius, { type IResolvers } from 'mercurius'
 import { createClient, type Client } from 'graphql-ws'
-import { ChannelName, principalOf, type HandshakeRejectedMessage, type Principal, type SessionOpenedMessage } from '@wsguard/core'
+import { ChannelName, principalOf, type HandshakeRejectedMessage, type Principal, type SessionOpenedMessage, type TopicDecisionMessage } from '@wsguard/core'
 import { connectSocket, FakeClock, until } from '@wsguard/testing'
 import { recordingWebSocket, expiredToken, record, registerWsguard, T0, token, type Frames } from './helpers.js'
 
@@ -46,9 +46,9 @@ interface Server {
   verified: { mercurius: number, app: Array<string | null> }
 }
 
-async function server (t: Test, opts: { governHttp?: boolean, preClose?: (this: FastifyInstance, done: () => void) => void } = {}): Promise<Server> {
+async function server (t: Test, opts: { governHttp?: boolean, trustProxy?: boolean, preClose?: (this: FastifyInstance, done: () => void) => void } = {}): Promise<Server> {
   const clock = new FakeClock(T0)
-  const app = Fastify()
+  const app = Fastify({ trustProxy: opts.trustProxy === true })
   t.teardown(() => app.close())
   const verified: Server['verified'] = { mercurius: 0, app: [] }
   // The app registers @fastify/websocket (wsguard depends on it), so mercurius does not:
@@ -91,7 +91,7 @@ interface GqlClient {
   gaveUp: unknown[]
 }
 
-function gqlClient (t: Test, url: string, getToken: () => string, retryAttempts = 0): GqlClient {
+function gqlClient (t: Test, url: string, getToken: () => string, retryAttempts = 0, connectionParams?: Record<string, unknown>): GqlClient {
   const frames: Frames = []
   const closes: GqlClient['closes'] = []
   const gaveUp: unknown[] = []
@@ -102,6 +102,7 @@ function gqlClient (t: Test, url: string, getToken: () => string, retryAttempts 
     retryWait: async () => {},
     shouldRetry: () => true,
     lazy: false,
+    ...(connectionParams !== undefined ? { connectionParams } : {}),
     onNonLazyError: (err) => { gaveUp.push(err) },
     on: { closed: (event) => { const e = event as { code: number, reason: string }; closes.push({ code: e.code, reason: String(e.reason) }) } }
   })
@@ -152,6 +153,17 @@ t.test('refused before the upgrade, with its code; another tenant\'s topic refus
   const it = await subscribe(c, 'globex', opened)
   const denied: unknown = await it.next().catch((errors: unknown) => errors)
   t.match(denied, [{ message: 'topic orders.globex denied (claim-mismatch)' }], 'the subscription errs; the socket stays open')
+})
+
+t.test('a connection_init payload\'s X-Forwarded-For does not choose the address of the topic decisions (trustProxy)', async (t) => {
+  const s = await server(t, { trustProxy: true })
+  const opened = record<SessionOpenedMessage>(t, ChannelName.sessionOpened)
+  const decisions = record<TopicDecisionMessage>(t, ChannelName.topicDecision)
+  // mercurius copies these into the handshake request's headers before each subscription.
+  const c = gqlClient(t, s.url, () => token(s.clock, 'alice', 600), 0, { headers: { 'x-forwarded-for': '203.0.113.66' } })
+  const it = await subscribe(c, 'globex', opened)
+  await it.next().catch(() => {})
+  t.match(decisions.seen, [{ topic: 'orders.globex', allow: false, reason: 'claim-mismatch', remoteAddress: '127.0.0.1' }], 'the address the socket opened from')
 })
 
 t.test('expiry closes the subscription 4401, with no frame the graphql-ws client does not know', async (t) => {

@@ -1,5 +1,6 @@
 import { ChannelName, channel, type AppIdentity, type Principal, type TopicDecisionMessage } from '@wsguard/core'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import { addressOf } from './address.js'
 import type { DecisionCache } from './cache.js'
 import { evaluate, INVALID_TOPIC, UNKNOWN_ACTION, type RuleSet, type TopicDecision } from './policy.js'
 import { publishedTopic, UNKNOWN_ACTION_LABEL } from './published.js'
@@ -74,8 +75,9 @@ export class Decider {
       if (verdict.rule !== undefined) message.rule = verdict.rule
       if (verdict.reason !== undefined) message.reason = verdict.reason
       if (request !== undefined) {
-        // Read only when someone listens: the address costs a syscall on a socket's first read.
-        message.remoteAddress = request.ip
+        // A handshake's address as it was before the upgrade, never as headers added since say.
+        const address = addressOf(request)
+        if (address !== undefined) message.remoteAddress = address
         const sessionId = sessionOf(request)
         if (sessionId !== undefined) message.sessionId = sessionId
       }

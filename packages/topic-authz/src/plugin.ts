@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks'
 import type {} from '@fastify/websocket'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
 import { ChannelName, addHandshakeCheck, appIdentity, assertRegisteredOnce, channel, governsHttp, publishRejection, refuseUngovernedRoutes, requestMark, sendRejection, type Principal, type RequestMark } from '@wsguard/core'
+import { decorateAddress, rememberAddress } from './address.js'
 import { DecisionCache } from './cache.js'
 import { Decider, type RoutePolicy } from './decider.js'
 import { compileHandshakeTopics, type CompiledHandshakeTopic } from './handshake-topic.js'
@@ -46,6 +47,7 @@ export async function topicAuthzPlugin (fastify: FastifyInstance, opts: TopicAut
   const admitted = requestMark(fastify, '@wsguard/topic-authz.admitted')
 
   fastify.decorateRequest(kState, null)
+  decorateAddress(fastify)
   fastify.decorateRequest('authorizeTopic', function authorizeTopic (this: FastifyRequest, action: string, topic: string): TopicDecision {
     const state = stateOf(this as RequestWithState, config.decisionCacheSize, appPolicy)
     return decider.decide(state.policy, this.principal ?? null, action, topic, state.cache, this.log, this)
@@ -76,6 +78,8 @@ export async function topicAuthzPlugin (fastify: FastifyInstance, opts: TopicAut
 
   fastify.addHook('onRoute', (routeOptions: RouteOptions) => {
     if (routeOptions.websocket !== true && typeof routeOptions.wsHandler !== 'function') return
+    // Every websocket route, with topic config or not: request.authorizeTopic works on all of them.
+    routeOptions.preValidation = [rememberAddress, ...hooksOf(routeOptions.preValidation)]
     const http = governsHttp(routeOptions)
     const routeConfig = routeOptions.config as { topics?: unknown, handshakeTopic?: unknown } | undefined
     if (routeConfig?.topics === undefined && routeConfig?.handshakeTopic === undefined) return
@@ -95,9 +99,7 @@ export async function topicAuthzPlugin (fastify: FastifyInstance, opts: TopicAut
       addHandshakeCheck(routeOptions, { source: SOURCE, check: (request, principal) => (check(request, principal) === undefined ? undefined : 'WSG_TOPIC_DENIED') })
       // preValidation runs after every onRequest hook (auth-handshake's included) and
       // before the websocket handler upgrades, whatever order the plugins were registered in.
-      const existing = routeOptions.preValidation
-      const hook = makeHandshakeHook(check, url, admitted, http)
-      routeOptions.preValidation = existing === undefined ? [hook] : [...(Array.isArray(existing) ? existing : [existing]), hook]
+      routeOptions.preValidation = [...routeOptions.preValidation, makeHandshakeHook(check, url, admitted, http)]
     }
   })
 }
@@ -159,4 +161,8 @@ function makeHandshakeHook (check: TopicCheck, route: string, admitted: RequestM
     admitted.set(request)
     done()
   }
+}
+
+function hooksOf<H> (existing: H | H[] | undefined): H[] {
+  return existing === undefined ? [] : Array.isArray(existing) ? existing : [existing]
 }
