@@ -1,13 +1,10 @@
 import { backoffDelay, hintedDelayMs } from './backoff.js'
 import { CredentialError, credentialEntry } from './credential.js'
+import { ECHO_CLOSE_CODE, ECHO_REASON } from './echo.js'
 import { invalidOption, MAX_HINTED_DELAY_MS, resolveOptions } from './options.js'
 import type { ClientEvent, ConnectOptions, Connection, ConnectionState, SendData, TokenReason } from './types.js'
 
 const OPEN = 1
-
-/** The close a socket gets from the client when the server selected its credential as the subprotocol. */
-const ECHO_CLOSE_CODE = 4400
-const ECHO_REASON = 'the server selected the credential as its subprotocol'
 
 /** Close codes after which the client reconnects at once (with a little jitter) if the socket had been stable. */
 const PROMPT = new Set([1001, 4401, 4409])

@@ -1,4 +1,5 @@
 import { credentialEntry } from './credential.js'
+import { ECHO_CLOSE_CODE, ECHO_REASON } from './echo.js'
 import { absoluteUrl, credentialOptions, isToken } from './options.js'
 import type { CredentialWebSocketClass, CredentialWebSocketOptions } from './types.js'
 
@@ -7,8 +8,13 @@ export function credentialClass (options: CredentialWebSocketOptions, defaultWeb
   const { getToken, ticketUrl: ticket, protocols: extra, subprotocolPrefix, WebSocket: Base, fetch: fetchFn } = credentialOptions(options, defaultWebSocket)
   /** the entry `prepare()` fetched for the next socket, and the URL it was fetched for; used once */
   let prepared: { href: string, entry: string } | undefined
+  /** the base class's `protocol`, past the getter below that hides an echoed credential */
+  const protocolOf = (socket: WebSocket): string => Reflect.get(Base.prototype, 'protocol', socket) as string
 
   return class CredentialWebSocket extends Base {
+    /** the credential entry this socket offered, if any */
+    readonly #entry: string | undefined
+
     constructor (url: string | URL, offered?: unknown) {
       const held = prepared
       prepared = undefined
@@ -23,6 +29,24 @@ export function credentialClass (options: CredentialWebSocketOptions, defaultWeb
         entry = subprotocolPrefix + token
       }
       super(url, [...[offered ?? []].flat() as string[], ...extra, ...(entry === undefined ? [] : [entry])])
+      this.#entry = entry
+      // A server that selects the credential as its subprotocol (anything but wsguard, which
+      // strips it) would put it in `protocol`, which frameworks and apps log. Added before the
+      // framework's own listeners: the socket is closed 4400 as it opens, and where the
+      // platform can (a browser's EventTarget) the framework never hears of the open.
+      if (entry !== undefined) {
+        this.addEventListener('open', (event: Event) => {
+          if (protocolOf(this) !== entry) return
+          event.stopImmediatePropagation?.()
+          this.close(ECHO_CLOSE_CODE, ECHO_REASON)
+        })
+      }
+    }
+
+    /** The subprotocol the server selected; never the credential entry (an empty string instead). */
+    override get protocol (): string {
+      const selected = protocolOf(this)
+      return selected === this.#entry ? '' : selected
     }
 
     static async prepare (url: string | URL): Promise<string> {

@@ -110,3 +110,26 @@ t.test('in Chromium: connects with the page\'s token, refreshes in-band on the s
   const text = JSON.stringify(afterRevoke)
   for (const token of minted) t.notOk(text.includes(token), 'no event holds a token')
 })
+
+t.test('in Chromium: credentialWebSocket() closes a socket whose server selected the credential, before the framework hears of the open', async (t) => {
+  const { WebSocketServer } = await import('ws')
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', handleProtocols: (offered) => [...offered].find((p) => p.startsWith('bearer.')) ?? false })
+  t.teardown(() => new Promise<void>((resolve) => { wss.close(() => { resolve() }) }))
+  await new Promise((resolve) => wss.once('listening', resolve))
+  const page = await browser.newPage()
+  t.teardown(() => page.close())
+  await page.goto(`${origin}/`)
+  /* c8 ignore start */
+  const seen = await page.evaluate(async (url) => {
+    const { credentialWebSocket } = await import('/client.js' as string) as typeof import('../src/index.js')
+    const Authed = credentialWebSocket({ getToken: () => 'secret-token', protocols: ['trpc'] })
+    const socket = new Authed(url)
+    const opened: string[] = []
+    // What a framework does after constructing its socket.
+    socket.onopen = () => { opened.push(socket.protocol) }
+    const closed = await new Promise<{ code: number, reason: string }>((resolve) => { socket.onclose = (e) => { resolve({ code: e.code, reason: e.reason }) } })
+    return { opened, closed, protocol: socket.protocol }
+  }, `ws://127.0.0.1:${(wss.address() as AddressInfo).port}/trpc`)
+  /* c8 ignore stop */
+  t.same(seen, { opened: [], closed: { code: 4400, reason: 'the server selected the credential as its subprotocol' }, protocol: '' })
+})

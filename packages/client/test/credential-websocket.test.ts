@@ -96,3 +96,53 @@ t.test('the Node build extends ws', async (t) => {
   // prepare() resolves relative to nothing on Node: an absolute URL is needed
   await t.rejects(Authed.prepare('/trpc'), { code: 'WSG_INVALID_OPTION' })
 })
+
+// Session 20's lead: connect() refused a server that selects the credential as its
+// subprotocol, but the class frameworks construct their sockets with did not, so graphql-ws
+// and tRPC read (and apps logged) the token in `socket.protocol`.
+t.test('a server that selects the credential entry: protocol never shows it, and the socket is closed 4400 as it opens', async (t) => {
+  const { WebSocket, sockets } = fakeWebSocket()
+  const Authed = credentialWebSocket({ getToken: () => 'tok', WebSocket })
+  const echoed = new Authed('wss://api.test/graphql', 'graphql-transport-ws')
+  let frameworkOpened = 0
+  echoed.onopen = () => { frameworkOpened++ }
+  const socket = last(sockets)
+  socket.readyState = 1
+  socket.select('bearer.tok')
+  socket.opened()
+  t.equal(echoed.protocol, '', 'the entry is not what protocol reads')
+  t.same(socket.closedWith, { code: 4400, reason: 'the server selected the credential as its subprotocol' })
+  t.equal(frameworkOpened, 0, 'a browser\'s framework never hears of the open')
+
+  const fine = new Authed('wss://api.test/graphql', 'graphql-transport-ws')
+  fine.onopen = () => { frameworkOpened++ }
+  last(sockets).accept()
+  t.equal(fine.protocol, 'graphql-transport-ws', 'the framework\'s own protocol reads as selected')
+  t.equal(last(sockets).closedWith, undefined)
+  t.equal(frameworkOpened, 1)
+
+  const Cookie = credentialWebSocket({ protocols: ['trpc'], WebSocket })
+  const plain = new Cookie('wss://api.test/trpc')
+  last(sockets).accept()
+  t.equal(plain.protocol, 'trpc', 'without a credential entry nothing is hidden')
+})
+
+t.test('on Node (ws): a real server selecting the credential entry is closed 4400, and protocol reads empty', async (t) => {
+  const { WebSocketServer } = await import('ws')
+  let serverSaw: (close: { code: number, reason: string }) => void = () => {}
+  const serverClose = new Promise<{ code: number, reason: string }>((resolve) => { serverSaw = resolve })
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', handleProtocols: (offered) => [...offered].find((p) => p.startsWith('bearer.')) ?? false })
+  t.teardown(() => new Promise<void>((resolve) => { wss.close(() => { resolve() }) }))
+  wss.on('connection', (ws) => { ws.on('close', (code, reason) => { serverSaw({ code, reason: String(reason) }) }) })
+  await new Promise((resolve) => wss.once('listening', resolve))
+  const { port } = wss.address() as { port: number }
+  const Authed = nodeCredentialWebSocket({ getToken: () => 'secret-token', protocols: ['trpc'] })
+  const socket = new Authed(`ws://127.0.0.1:${port}/trpc`)
+  const seen: string[] = []
+  socket.addEventListener('open', () => { seen.push(`open: ${socket.protocol}`) })
+  const closed = await new Promise<{ code: number, reason: string }>((resolve) => { socket.addEventListener('close', (e) => { resolve({ code: e.code, reason: e.reason }) }) })
+  t.same(seen, ['open: '], 'ws cannot stop the event: the framework sees the open, with no protocol')
+  t.same(closed, { code: 4400, reason: 'the server selected the credential as its subprotocol' })
+  t.same(await serverClose, { code: 4400, reason: 'the server selected the credential as its subprotocol' }, 'the server got the close')
+  t.notOk(JSON.stringify(seen).includes('secret-token'))
+})

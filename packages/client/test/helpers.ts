@@ -10,7 +10,6 @@ export class FakeSocket {
   readonly protocols: string[]
   readonly sent: unknown[] = []
   readyState = 0
-  protocol = ''
   binaryType = 'blob'
   /** what the client passed to close(), if it did */
   closedWith: { code?: number, reason?: string } | undefined
@@ -19,16 +18,39 @@ export class FakeSocket {
   onclose: ((event: { code: number, reason: string }) => void) | null = null
   onerror: ((event: unknown) => void) | null = null
 
+  #protocol = ''
+  /** 'open' listeners added with addEventListener, called before onopen, as a browser's are when added first */
+  readonly #openListeners: Array<(event: unknown) => void> = []
+
   constructor (url: string, protocols: string[]) {
     this.url = url
     this.protocols = protocols
   }
 
+  /** the subprotocol the server selected (an accessor on the prototype, as the platform's is) */
+  get protocol (): string { return this.#protocol }
+  set protocol (selected: string) { this.#protocol = selected }
+
+  /** The server selects `protocol` (through the base, past a subclass that only reads it). */
+  select (protocol: string): void { this.#protocol = protocol }
+
+  addEventListener (type: string, listener: (event: unknown) => void): void {
+    if (type === 'open') this.#openListeners.push(listener)
+  }
+
   /** The server accepts, selecting the first protocol offered. */
   accept (): void {
     this.readyState = 1
-    this.protocol = this.protocols[0] ?? ''
-    this.onopen?.({})
+    this.#protocol = this.protocols[0] ?? ''
+    this.opened()
+  }
+
+  /** The open event, as a browser dispatches it: listeners, then onopen, unless one stopped it. */
+  opened (): void {
+    let stopped = false
+    const event = { stopImmediatePropagation () { stopped = true } }
+    for (const listener of this.#openListeners) if (!stopped) listener(event)
+    if (!stopped) this.onopen?.(event)
   }
 
   /** A frame from the server. */
