@@ -46,6 +46,10 @@ export class Keys {
   readonly instances: string
   /** the count of revocations appended to the stream: each entry carries its number */
   readonly sequence: string
+  /** the latest `until` the records key was given (no TTL): while it is ahead, the records key must exist */
+  readonly recordsUntil: string
+  /** set (for a while) by a revocation that found the records key gone when it should exist */
+  readonly recordsLost: string
 
   constructor (prefix: string) {
     this.tag = `{${prefix}}`
@@ -53,6 +57,8 @@ export class Keys {
     this.records = `${this.tag}revoked`
     this.instances = `${this.tag}instances`
     this.sequence = `${this.tag}revocations:n`
+    this.recordsUntil = `${this.tag}revoked:until`
+    this.recordsLost = `${this.tag}revoked:lost`
   }
 
   sessions (instance: string): string { return `${this.tag}s:${instance}` }

@@ -3,22 +3,49 @@ import { RevocationMirror, serialise } from './mirror.js'
 import type { RedisStoresConfig } from './options.js'
 import { compareIds, Script, timed, type Client, type Health, type Keys } from './redis.js'
 
+// Redis's own clock in ms (a script may read it): the records key expires by it, so the check
+// below never mistakes a key that expired for one that was lost, whatever the callers' clocks.
+const NOW = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`
+
+// The records key was lost (evicted, deleted) when it is gone while the latest `until` it was
+// given is still ahead. KEYS[1] records, KEYS[u] that latest `until`.
+const GONE = (u: number): string => `(redis.call('EXISTS', KEYS[1]) == 0 and tonumber(redis.call('GET', KEYS[${u}]) or '0') > now)`
+
+// After records were added: the key expires with its latest record, and the latest `until` it
+// was given is kept beside it (KEYS[u], no TTL).
+const KEEP_UNTIL = (u: number): string => `local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if last[2] then
+  redis.call('PEXPIREAT', KEYS[1], last[2])
+  if tonumber(last[2]) > tonumber(redis.call('GET', KEYS[${u}]) or '0') then redis.call('SET', KEYS[${u}], last[2]) end
+end`
+
 /**
  * Records the revocation (kept until `until`, and the key's TTL is the latest `until`) and
  * appends it to the stream, numbered (`n`, one more than the entry before it): a reader that
- * finds a number missing knows entries were trimmed before it read them.
+ * finds a number missing knows entries were trimmed before it read them. A records key gone
+ * that should exist (its only key with a TTL: a volatile-* eviction takes it first) is marked
+ * lost for `ARGV[5]` ms before the ZADD makes it again, holding only this record: the
+ * instances' checks see the mark and write back what their mirrors hold.
+ * KEYS: records, stream, sequence, latest until, lost mark.
  */
 const REVOKE = new Script(`
+${NOW}
+if ${GONE(4)} then redis.call('SET', KEYS[5], '1', 'PX', ARGV[5]) end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3])
-local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-if last[2] then redis.call('PEXPIREAT', KEYS[1], last[2]) end
+${KEEP_UNTIL(4)}
 local n = redis.call('INCR', KEYS[3])
 return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'r', ARGV[1], 'n', n)
 `)
 
-/** The records still in force and the stream's last id and number, read together: the stream goes on from there. */
+/**
+ * The records still in force and the stream's last id and number, read together: the stream
+ * goes on from there; and whether the records were lost (1) and not yet written back.
+ * KEYS: records, stream, latest until, lost mark.
+ */
 const LOAD = new Script(`
+${NOW}
 local records = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], '+inf')
 local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
 local id = '0-0'
@@ -28,17 +55,35 @@ if last[1] then
   local fields = last[1][2]
   for i = 1, #fields - 1, 2 do if fields[i] == 'n' then n = fields[i + 1] end end
 end
-return { id, records, n }
+local lost = 0
+if redis.call('EXISTS', KEYS[4]) == 1 or ${GONE(3)} then lost = 1 end
+return { id, records, n, lost }
+`)
+
+/**
+ * Whether the records were lost and not yet written back: 1 (marked lost, or gone while the
+ * latest `until` is ahead), 2 (gone, and the latest `until` with them: the mirror tells), 0 (kept,
+ * or expired by Redis's clock). KEYS: records, latest until, lost mark.
+ */
+const CHECK = new Script(`
+${NOW}
+if redis.call('EXISTS', KEYS[3]) == 1 then return 1 end
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local latest = redis.call('GET', KEYS[2])
+if not latest then return 2 end
+if tonumber(latest) > now then return 1 end
+return 0
 `)
 
 /**
  * Writes records back (ARGV: `until`, JSON, pairs), and the key's TTL as REVOKE keeps it: the
- * latest `until`. For records Redis lost (its keys, or a replica behind) that a mirror still holds.
+ * latest `until`; then the lost mark is cleared. For records Redis lost (its keys, or a replica
+ * behind) that a mirror still holds. KEYS: records, latest until, lost mark.
  */
 const RESTORE = new Script(`
 for i = 2, #ARGV, 2 do redis.call('ZADD', KEYS[1], ARGV[i - 1], ARGV[i]) end
-local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-if last[2] then redis.call('PEXPIREAT', KEYS[1], last[2]) end
+${KEEP_UNTIL(2)}
+redis.call('DEL', KEYS[3])
 return 1
 `)
 
@@ -67,6 +112,10 @@ export class RedisRevocationStore implements RevocationStore {
   #lastNumber: number | undefined
   /** the count went back: Redis lost what it held (its keys, or a failover to a replica behind) */
   #lost = false
+  /** when this instance, holding nothing to write back, first found the records lost (it waits for one that does) */
+  #lostSince: number | undefined
+  /** when Redis was last asked whether it lost the records */
+  #checkedAt = 0
   #current = false
   #closed = false
   #wake: (() => void) | undefined
@@ -101,8 +150,9 @@ export class RedisRevocationStore implements RevocationStore {
   async revoke (revocation: Revocation): Promise<void> {
     const json = serialise(revocation, this.#config.instance)
     this.#apply(json)
-    const args = [json, revocation.until, Date.now(), this.#config.streamMaxLen]
-    await timed(REVOKE.run(this.#client, [this.#keys.records, this.#keys.stream, this.#keys.sequence], args), this.#config.commandTimeoutMs, 'revoke')
+    const args = [json, revocation.until, Date.now(), this.#config.streamMaxLen, this.#lostWaitMs]
+    const keys = [this.#keys.records, this.#keys.stream, this.#keys.sequence, this.#keys.recordsUntil, this.#keys.recordsLost]
+    await timed(REVOKE.run(this.#client, keys, args), this.#config.commandTimeoutMs, 'revoke')
   }
 
   isRevoked (principal: Principal, now: number): boolean {
@@ -162,13 +212,14 @@ export class RedisRevocationStore implements RevocationStore {
           timed(read, blockMs + commandTimeoutMs, 'XREAD').then(resolve, reject)
         })
         this.#interrupt = undefined
-        // Nothing new: a moment to check that Redis still holds the records this mirror has.
-        if (answer === null) await this.#restoreIfLost()
-        else if (!this.#applyEntries((answer[0] as [string, Entries])[1])) {
+        if (answer !== null && !this.#applyEntries((answer[0] as [string, Entries])[1])) {
           // Entries this instance never read were trimmed (it lagged more than streamMaxLen
           // behind): not current until the records are loaded again.
           this.#lastId = undefined
           this.#stale('revocations were trimmed from the stream before this instance read them')
+        } else if (answer === null || Date.now() - this.#checkedAt >= blockMs) {
+          // Nothing new, or a busy stream once every blockMs: does Redis still hold the records this mirror has?
+          await this.#restoreIfLost()
         }
       } catch (err) {
         if (this.#closed) return
@@ -189,6 +240,9 @@ export class RedisRevocationStore implements RevocationStore {
     if (this.#lost) {
       await this.#writeBack()
       this.#lost = false
+    } else {
+      // Back after a cut (a restart, a failover, memory pressure): does Redis still hold the records?
+      await this.#restoreIfLost()
     }
     this.#current = true
     this.#loadedNow?.()
@@ -217,8 +271,11 @@ export class RedisRevocationStore implements RevocationStore {
     const stream = this.#keys.stream
     let whole = true
     if (this.#lastId === undefined) {
-      const loaded = await timed(LOAD.run(this.#reader, [this.#keys.records, stream], [Date.now()]), commandTimeoutMs, 'load')
-      const [id, records, n] = loaded as [string, string[], string | null]
+      const keys = [this.#keys.records, stream, this.#keys.recordsUntil, this.#keys.recordsLost]
+      const loaded = await timed(LOAD.run(this.#reader, keys, [Date.now()]), commandTimeoutMs, 'load')
+      const [id, records, n, lost] = loaded as [string, string[], string | null, number]
+      if (lost === 1) this.#recordsLost()
+      else this.#lostSince = undefined
       for (const json of records) this.#apply(json)
       this.#lastId = id
       const previous = this.#lastNumber
@@ -262,14 +319,42 @@ export class RedisRevocationStore implements RevocationStore {
   }
 
   /**
-   * While the mirror holds records still in force, Redis must hold its records key (its TTL
-   * is the latest `until`): when it is gone, Redis lost it, and this instance writes back what
-   * it holds, so that an instance started now refuses them too.
+   * Loading, it found the records lost and not yet written back. With records of its own in
+   * force (loaded again after a reconnect) it writes them back. Holding none (it just started),
+   * it cannot: it stays not current (fail-closed) and loads again, for up to `#lostWaitMs`,
+   * while the instances that hold them write them back (each asks at least every `blockMs`);
+   * then it goes on with what Redis holds, and says so.
+   */
+  #recordsLost (): void {
+    if (this.#mirror.latestUntil > Date.now()) {
+      this.#lost = true
+      return
+    }
+    const now = Date.now()
+    this.#lostSince ??= now
+    if (now - this.#lostSince < this.#lostWaitMs) throw new Error('Redis lost its revocation records; waiting for an instance that holds them to write them back')
+    this.#lostSince = undefined
+    this.#config.logger?.warn({}, `@wsguard/redis: Redis lost its revocation records and no instance wrote them back within ${this.#lostWaitMs} ms; going on with those it holds (tokens revoked before the loss may be accepted here)`)
+  }
+
+  /** How long a revocation's lost mark lasts, and how long a new instance waits for a write-back: two of the instances' checks. */
+  get #lostWaitMs (): number {
+    return 2 * (this.#config.blockMs + this.#config.commandTimeoutMs)
+  }
+
+  /**
+   * While the mirror holds records still in force, Redis must hold them: when its records key
+   * is gone while its latest `until` is ahead, or a revocation found it so (and made it again),
+   * Redis lost them, and this instance writes back what it holds, so that an instance started
+   * now refuses them too.
    */
   async #restoreIfLost (): Promise<void> {
-    if (this.#mirror.latestUntil <= Date.now()) return
-    const kept = await timed(this.#reader.exists(this.#keys.records), this.#config.commandTimeoutMs, 'EXISTS')
-    if (kept === 0) await this.#writeBack()
+    this.#checkedAt = Date.now()
+    if (this.#mirror.latestUntil <= this.#checkedAt) return
+    const keys = [this.#keys.records, this.#keys.recordsUntil, this.#keys.recordsLost]
+    const lost = await timed(CHECK.run(this.#reader, keys, []), this.#config.commandTimeoutMs, 'check')
+    // 2: everything gone with the key; this mirror holds records in force, so they were lost.
+    if (lost !== 0) await this.#writeBack()
   }
 
   /** Writes the records this mirror holds that are still in force back to Redis, a page at a time. */
@@ -277,7 +362,7 @@ export class RedisRevocationStore implements RevocationStore {
     const records = this.#mirror.inForce(Date.now())
     for (let i = 0; i < records.length; i += PAGE) {
       const args = records.slice(i, i + PAGE).flat()
-      await timed(RESTORE.run(this.#reader, [this.#keys.records], args), this.#config.commandTimeoutMs, 'restore')
+      await timed(RESTORE.run(this.#reader, [this.#keys.records, this.#keys.recordsUntil, this.#keys.recordsLost], args), this.#config.commandTimeoutMs, 'restore')
     }
     this.#config.logger?.warn({ records: records.length }, '@wsguard/redis: Redis had lost its revocation records; this instance wrote back those still in force')
   }

@@ -1,0 +1,125 @@
+import t from 'tap'
+import { until } from '@wsguard/testing'
+import { redisStores } from '../src/index.js'
+import { principal, REDIS_URL, revocation, startRelay, testClient, testPrefix } from './helpers.js'
+
+// The records key is the only key of the store with a TTL, so a Redis under memory pressure
+// with a volatile-* policy evicts it first, alone (under allkeys-lru it is the one read least).
+// The next revocation's ZADD made the key again, holding only itself: the instances running
+// kept refusing from their mirrors, and nothing noticed, so an instance started afterwards
+// loaded the one record and accepted every token revoked before the eviction.
+
+t.test('the records key evicted alone, then another revocation: the lost records are written back', async (t) => {
+  const keyPrefix = testPrefix()
+  const client = testClient(t, keyPrefix)
+  const a = redisStores({ url: REDIS_URL }, { keyPrefix, blockMs: 50 })
+  t.teardown(() => a.close())
+  await a.ready()
+  await a.revocations.revoke(revocation({ subject: 'alice' }))
+  await client.del(`{${keyPrefix}}revoked`)
+  await a.revocations.revoke(revocation({ subject: 'bob' }))
+  await until(async () => await client.zcard(`{${keyPrefix}}revoked`) === 2, 'alice\'s record written back beside bob\'s')
+  const c = redisStores({ url: REDIS_URL }, { keyPrefix })
+  t.teardown(() => c.close())
+  await c.ready()
+  t.equal(c.revocations.isRevoked(principal('alice'), Date.now()), true, 'an instance started after the eviction refuses alice')
+  t.equal(c.revocations.isRevoked(principal('bob'), Date.now()), true)
+})
+
+t.test('an instance started while the records are lost waits (fail-closed) for one that holds them to write them back', async (t) => {
+  const keyPrefix = testPrefix()
+  const client = testClient(t, keyPrefix)
+  const a = redisStores({ url: REDIS_URL }, { keyPrefix, blockMs: 500 })
+  t.teardown(() => a.close())
+  await a.ready()
+  await a.revocations.revoke(revocation({ subject: 'alice' }))
+  await client.del(`{${keyPrefix}}revoked`)
+  // C loads at once; A asks within its blockMs.
+  const c = redisStores({ url: REDIS_URL }, { keyPrefix })
+  t.teardown(() => c.close())
+  await c.ready()
+  t.equal(c.revocations.isRevoked(principal('alice'), Date.now()), true, 'C refuses alice: it loaded once A wrote her back')
+})
+
+t.test('nobody holds the lost records: a new instance waits two checks, then goes on with what Redis holds, and says so', async (t) => {
+  const keyPrefix = testPrefix()
+  const client = testClient(t, keyPrefix)
+  const a = redisStores({ url: REDIS_URL }, { keyPrefix })
+  await a.ready()
+  await a.revocations.revoke(revocation({ subject: 'alice' }))
+  await a.close()
+  await client.del(`{${keyPrefix}}revoked`)
+  const warned: string[] = []
+  const logger = { warn (_obj: unknown, msg: string) { warned.push(msg) }, info () {} }
+  const started = Date.now()
+  const c = redisStores({ url: REDIS_URL }, { keyPrefix, blockMs: 20, commandTimeoutMs: 40, logger })
+  t.teardown(() => c.close())
+  const down = new Promise((resolve) => { c.events.once('unavailable', resolve) })
+  await down
+  t.throws(() => c.revocations.isRevoked(principal('bob'), Date.now()), /not current/, 'fail-closed while it waits')
+  await c.ready()
+  t.ok(Date.now() - started >= 2 * (20 + 40), 'it waited two checks')
+  t.ok(warned.some((m) => /Redis lost its revocation records and no instance wrote them back within 120 ms; going on with those it holds/.test(m)), 'said so')
+  t.equal(c.revocations.isRevoked(principal('bob'), Date.now()), false)
+})
+
+t.test('a records key Redis expired by its own clock is not taken for lost, whatever this instance\'s clock says', async (t) => {
+  const keyPrefix = testPrefix()
+  const client = testClient(t, keyPrefix)
+  const warned: string[] = []
+  const logger = { warn (_obj: unknown, msg: string) { warned.push(msg) }, info () {} }
+  const a = redisStores({ url: REDIS_URL }, { keyPrefix, blockMs: 10, logger })
+  t.teardown(() => a.close())
+  await a.ready()
+  await a.revocations.revoke(revocation({ subject: 'alice' }))
+  // Redis's clock ahead of this instance's: by Redis's, the latest until has passed and the key expired.
+  await client.multi().del(`{${keyPrefix}}revoked`).set(`{${keyPrefix}}revoked:until`, String(Date.now() - 1_000)).exec()
+  const monitor = await (client as import('ioredis').Redis).monitor()
+  t.teardown(() => monitor.disconnect())
+  let checks = 0
+  monitor.on('monitor', (_time: string, args: string[]) => { if (args.includes(`{${keyPrefix}}revoked:lost`) && args.length === 6) checks++ })
+  await until(() => checks >= 3, 'three checks by A')
+  t.equal(await client.exists(`{${keyPrefix}}revoked`), 0, 'nothing written back')
+  t.same(warned, [])
+})
+
+t.test('evicted while this instance was cut off: it finds the loss as it loads again, and writes its records back', async (t) => {
+  const keyPrefix = testPrefix()
+  const client = testClient(t, keyPrefix)
+  const relay = await startRelay(t)
+  const a = redisStores({ url: relay.url }, { keyPrefix })
+  t.teardown(() => a.close())
+  await a.ready()
+  await a.revocations.revoke(revocation({ subject: 'alice' }))
+  await until(async () => await client.zcard(`{${keyPrefix}}revoked`) === 1, 'alice recorded')
+  const down = new Promise((resolve) => { a.events.once('unavailable', resolve) })
+  await relay.stop()
+  await down
+  await client.del(`{${keyPrefix}}revoked`)
+  const up = new Promise((resolve) => { a.events.once('recovered', resolve) })
+  await relay.start()
+  await up
+  t.equal(await client.zcard(`{${keyPrefix}}revoked`), 1, 'written back before it counted itself current again')
+})
+
+t.test('evicted and the stream trimmed past it while cut off: the load tells the loss, and the records are written back', async (t) => {
+  const keyPrefix = testPrefix()
+  const client = testClient(t, keyPrefix)
+  const relay = await startRelay(t)
+  const a = redisStores({ url: relay.url }, { keyPrefix })
+  t.teardown(() => a.close())
+  await a.ready()
+  await a.revocations.revoke(revocation({ subject: 'alice' }))
+  await until(async () => await client.zcard(`{${keyPrefix}}revoked`) === 1, 'alice recorded')
+  const down = new Promise((resolve) => { a.events.once('unavailable', resolve) })
+  await relay.stop()
+  await down
+  // The records key evicted, and the entries A had not read trimmed: A loads again.
+  await client.del(`{${keyPrefix}}revoked`)
+  await client.xadd(`{${keyPrefix}}revocations`, '*', 'x', '1')
+  await client.xtrim(`{${keyPrefix}}revocations`, 'MAXLEN', 0)
+  const up = new Promise((resolve) => { a.events.once('recovered', resolve) })
+  await relay.start()
+  await up
+  t.equal(await client.zcard(`{${keyPrefix}}revoked`), 1, 'written back before it counted itself current again')
+})
