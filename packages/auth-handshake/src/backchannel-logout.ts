@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { sendRejection, STORE_UNAVAILABLE_HEADERS, type Revocation, type SessionFilter, type WsguardErrorCode } from '@wsguard/core'
+import { requestHeadTruncated, sendRejection, STORE_UNAVAILABLE_HEADERS, type Revocation, type SessionFilter, type WsguardErrorCode } from '@wsguard/core'
 import { validateLogoutOptions, type BackchannelLogoutConfig, type BackchannelLogoutOptions } from './logout-options.js'
 import { LogoutTokenVerifier, type LogoutRequest, type LogoutTokenFault } from './logout-token.js'
 import { redactingReqSerializer } from './log.js'
@@ -52,6 +52,10 @@ export async function backchannelLogoutPlugin (fastify: FastifyInstance, opts: B
     endpoint.addContentTypeParser('*', (_req, _payload, done) => { done(null, NOT_A_FORM) })
     // Every answer, refusals and failures included (Back-Channel Logout §2.8).
     endpoint.addHook('onSend', async (_request, reply) => { reply.header('cache-control', 'no-store') })
+    // A head Node may have cut short (a proxy's header among the lines dropped) is refused as an upgrade's is (T96).
+    endpoint.addHook('onRequest', async (request, reply) => {
+      if (requestHeadTruncated(request)) return refuse(request, reply, 'request')
+    })
     // What Fastify refuses before the handler (a body past the limit, a bad length) is a bad
     // request; anything else is a failure, never a success. Nothing of the body is logged.
     endpoint.setErrorHandler((err: FastifyError, request, reply) => {

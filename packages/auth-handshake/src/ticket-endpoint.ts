@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
-import { PrincipalSchema, sendRejection, type Principal, type WsguardErrorCode } from '@wsguard/core'
+import { PrincipalSchema, requestHeadTruncated, sendRejection, type Principal, type WsguardErrorCode } from '@wsguard/core'
 import type { Fault, TokenAuthenticator } from './authenticator.js'
 import { bounded } from './bounded.js'
 import { bearerHeader } from './carriers.js'
@@ -65,6 +65,11 @@ export async function registerTicketEndpoint (fastify: FastifyInstance, context:
     endpoint.addContentTypeParser('*', (_req, _payload, done) => { done(null, NOT_JSON) })
     // Every answer, refusals included: a ticket is a credential, and no cache may keep one.
     endpoint.addHook('onSend', async (_request, reply) => { reply.header('cache-control', 'no-store') })
+    // A head Node may have cut short could hide a second Authorization (T61) past its limit:
+    // refused as an upgrade would be (T96), before anything reads a header.
+    endpoint.addHook('onRequest', async (request, reply) => {
+      if (requestHeadTruncated(request)) return answer(reply, 'WSG_BAD_REQUEST')
+    })
     // What Fastify refuses before the handler (a body past the limit, a bad length) is a bad
     // request; anything else is a failure, never a ticket.
     endpoint.setErrorHandler((err: FastifyError, request, reply) => {
@@ -102,7 +107,9 @@ async function issue (context: TicketEndpointContext, quotaWarning: ThrottledWar
 
   const now = config.clock.now()
   // A ticket never outlives the credential it was issued for: its exp, nor its age limit.
-  const expiresAt = Math.min(now + tickets.ttlMs, principal.expiresAt ?? Number.POSITIVE_INFINITY, until)
+  // Whole milliseconds, rounded down (an `exp` may have a fraction): a store keeps it with a TTL
+  // in whole ms (Redis's PX), and the ticket must not outlive its token.
+  const expiresAt = Math.floor(Math.min(now + tickets.ttlMs, principal.expiresAt ?? Number.POSITIVE_INFINITY, until))
   if (expiresAt <= now) return answer(reply, 'WSG_TOKEN_EXPIRED', challenges.headers('WSG_TOKEN_EXPIRED', 'expired'))
   const quota = context.quota.take(principal, expiresAt)
   if (quota === 'full') {

@@ -181,3 +181,20 @@ t.test('a ticket and a token appear in no log line, no header and no body, excep
   t.notOk(everything.includes(ticketOf(first).slice(0, 20)), 'not even a part of it')
   t.notOk(everything.includes(bearer.split('.')[2] as string), 'the token: nowhere')
 })
+
+// Found by session 21's review: an `exp` with a fraction made a fractional TTL, which Redis's PX
+// refuses (the ticket request failed 503). Whole milliseconds, never past the token.
+t.test('a token whose exp has a fraction: the ticket expires at a whole millisecond, not after the token', async (t) => {
+  const ttls: number[] = []
+  const inner = new MemoryTicketStore({ clock })
+  const store: typeof inner = Object.assign(Object.create(inner) as typeof inner, {
+    issue: (id: string, record: Parameters<typeof inner.issue>[1], ttlMs: number) => { ttls.push(ttlMs); return inner.issue(id, record, ttlMs) }
+  })
+  const { url } = await app(t, { tickets: { store } })
+  const exp = clock.now() / 1000 + 10.3337
+  const answer = await askTicket(url, { path: '/feed' }, { authorization: `Bearer ${token({ exp })}` })
+  t.equal(answer.status, 200)
+  const expiresAt = answer.body.expiresAt as number
+  t.ok(Number.isInteger(expiresAt) && expiresAt <= exp * 1000 && expiresAt > exp * 1000 - 1, `expiresAt ${expiresAt} for exp ${exp}`)
+  t.ok(ttls.length === 1 && Number.isInteger(ttls[0]), `the store's TTL is whole: ${String(ttls)}`)
+})

@@ -7,7 +7,7 @@ const NOT_AT_HANDSHAKE: ReadonlySet<WsguardErrorCode> = new Set<WsguardErrorCode
 ])
 
 const WHEN: Record<WsguardErrorCode, string> = {
-  WSG_BAD_REQUEST: 'malformed upgrade (a Bearer `Authorization` header whose token cannot be read; an upgrade to a route that is not a websocket route and that no plugin admitted), or a credential in a carrier the app did not enable; after the upgrade: a malformed control message, or refresh messages past twice `refreshLimit` in a window',
+  WSG_BAD_REQUEST: 'malformed upgrade (a Bearer `Authorization` header whose token cannot be read; an upgrade to a route that is not a websocket route and that no plugin admitted; a head whose header lines Node may have dropped, past `server.maxHeadersCount`, here and on the ticket endpoint), or a credential in a carrier the app did not enable; after the upgrade: a malformed control message, or refresh messages past twice `refreshLimit` in a window',
   WSG_AMBIGUOUS_CREDENTIAL: 'more than one credential (two carriers, two headers, two cookies, two query parameters)',
   WSG_CREDENTIAL_MISSING: 'no credential in any enabled carrier',
   WSG_TOKEN_EXPIRED: '`exp` has passed (beyond the clock tolerance); after the upgrade: not refreshed in time',

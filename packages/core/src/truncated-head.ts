@@ -23,6 +23,15 @@ export function headTruncated (raw: IncomingMessage, server: Pick<Server, 'maxHe
 }
 
 /**
+ * `headTruncated` for a Fastify request, by the limit of the server that parsed it
+ * (@fastify/websocket may take upgrades on a server of its own), else of the app's.
+ */
+export function requestHeadTruncated (request: FastifyRequest): boolean {
+  const parsedBy = (request.raw.socket as { server?: Pick<Server, 'maxHeadersCount'> } | undefined)?.server ?? request.server.server
+  return headTruncated(request.raw, parsedBy)
+}
+
+/**
  * For plugins, before they read anything from the headers: an upgrade to a route whose header
  * lines Node may have cut short is refused 400 `WSG_BAD_REQUEST` (published with detail
  * `header-lines-dropped`) by an instance-level `onRequest` hook, which runs before every
@@ -34,11 +43,8 @@ export function headTruncated (raw: IncomingMessage, server: Pick<Server, 'maxHe
 export function refuseTruncatedHeads (fastify: FastifyInstance, source: string): void {
   if (fastify.hasDecorator(kGuarded)) return
   fastify.decorate(kGuarded, true)
-  const server = fastify.server
   fastify.addHook('onRequest', function wsguardTruncatedHead (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
-    // The server that parsed this request (@fastify/websocket may take upgrades on its own).
-    const parsedBy = (request.raw.socket as { server?: Pick<Server, 'maxHeadersCount'> } | undefined)?.server ?? server
-    if (!headTruncated(request.raw, parsedBy)) return done()
+    if (!requestHeadTruncated(request)) return done()
     const { url: route, config } = request.routeOptions
     // A URL no route matches is answered 404 and never upgraded.
     if (route === undefined) return done()
