@@ -6,7 +6,7 @@ import type { JwsHeader } from './decode.js'
 export type TokenFault =
   | 'malformed' | 'algorithm' | 'typ' | 'crit' | 'kid' | 'issuer' | 'audience' | 'subject'
   | 'expired' | 'missing-exp' | 'not-yet-valid' | 'issued-in-future' | 'too-old' | 'signature' | 'claims' | 'unknown-key'
-  | 'scope' | 'verification' | 'key-header'
+  | 'scope' | 'verification' | 'key-header' | 'confirmation'
 
 const KID = /^[\x21-\x7e]{1,256}$/
 // Header members that name where a token's key is, or carry the key itself (RFC 7515 §4.1).
@@ -49,7 +49,21 @@ export function checkClaims (payload: StandardClaims, issuer: IssuerConfig, now:
   if (issuer.maxTokenAgeMs !== undefined && (typeof iat !== 'number' || now - iat * 1000 > issuer.maxTokenAgeMs + tolerance)) return 'too-old'
   // A scope claim we cannot read must not read as "no scopes", which passes `allowedScopes`.
   if (!scopeReadable(payload.scope) || !scopeReadable(payload.scp)) return 'scope'
+  if (!confirmationCheckable(payload.cnf)) return 'confirmation'
   return undefined
+}
+
+/**
+ * Whether a token's confirmation (`cnf`, RFC 7800) is one this server checks: none, or a
+ * certificate thumbprint (`x5t#S256`, RFC 8705). A token bound to a key any other way (DPoP's
+ * `jkt`, RFC 9449; a `jwk`, `jwe`, `kid` or `jku`) is sender-constrained to a proof this
+ * server cannot ask for: taken as a bearer token, it would let in whoever stole it.
+ */
+export function confirmationCheckable (cnf: unknown): boolean {
+  if (cnf === undefined) return true
+  if (typeof cnf !== 'object' || cnf === null || Array.isArray(cnf)) return false
+  for (const member in cnf) if (member !== 'x5t#S256') return false
+  return true
 }
 
 /**

@@ -21,6 +21,7 @@ const DESCRIPTIONS: Record<Fault, string> = {
   scope: 'The token scope claim is malformed',
   verification: 'The token did not pass verification',
   'key-header': 'The token header names or carries a key',
+  confirmation: 'The token is bound to a key this server cannot check',
   unavailable: 'The issuer keys are unavailable',
   // Tickets are no bearer tokens: WSG_TICKET_INVALID carries no challenge. Listed for completeness.
   'ticket-malformed': 'The ticket is malformed',
