@@ -117,45 +117,59 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
     }
   }
 
-  /** Closes the live sessions a filter selects; `uncovered` (when given) gets the principals of those whose token a record dated `at` would not refuse. */
-  function closeMatching (filter: SessionFilter, origin: RevocationOrigin | undefined, at?: number, uncovered?: Principal[]): number {
+  /**
+   * Closes the live sessions a filter selects; `uncovered` gets the principals of those whose
+   * token the record would not refuse at a handshake: a connection named by its id (no token
+   * carries it), and, when `at` is given, one whose token a record dated `at` would not cover.
+   */
+  function closeMatching (filter: SessionFilter, origin: RevocationOrigin | undefined, uncovered: Principal[], at?: number): number {
     let closed = 0
     const by = filterKind(filter)
+    const connection = 'sessionId' in filter ? filter.sessionId : undefined
     for (const s of live) {
       if (!s.closed && matches(filter, s.id, s.principal)) {
         s.revoke(by, origin)
         closed++
+        if (s.id === connection && s.principal !== null) {
+          uncovered.push(s.principal)
+          continue
+        }
+        if (at === undefined) continue
         // Issued after the record's date, but within the in-flight window of it: a token the
         // revoker's clock (running behind) dated too early, not one issued well after the
         // revocation by a user who signed in again (which a record delivered late would close).
         const iat = s.principal?.claims.iat
-        const after = typeof iat === 'number' ? iat * 1000 - (at as number) : 0
-        if (uncovered !== undefined && after > 0 && after <= IN_FLIGHT_WINDOW_MS) uncovered.push(s.principal as Principal)
+        const after = typeof iat === 'number' ? iat * 1000 - at : 0
+        if (after > 0 && after <= IN_FLIGHT_WINDOW_MS) uncovered.push(s.principal as Principal)
       }
     }
     return closed
   }
 
   /**
-   * A subject, session or issuer record delivered from elsewhere is dated by the clock of the
-   * instance that issued it, which may run behind the IdP's by more than the tolerance: a token
-   * this instance just closed could then open again, its `iat` after the record's `at`. Such a
-   * token is refused by its id, as `revoke({ tokenId })` would (a token without a `jti` cannot be).
+   * Refuses by its id, as `revoke({ tokenId })` would, each token a record closed but does not
+   * refuse (a token without a `jti` cannot be): a connection revoked by its id (`wsSessions.list()`
+   * gives it; no token carries it), or a token a subject, session or issuer record delivered
+   * from elsewhere dated too early (the clock of the instance that issued it may run behind the
+   * IdP's by more than the tolerance: its `iat` was after the record's `at`). Gives the writes,
+   * each resolving once its record is written; a failure is logged, never thrown.
    */
-  function refuseUncovered (principals: readonly Principal[], origin: RevocationOrigin | undefined): void {
+  function refuseUncovered (principals: readonly Principal[], origin: RevocationOrigin | undefined): Array<Promise<void>> {
     const now = config.clock.now()
     // Who asked and why are the record's; the instance that refuses the token is this one.
     const pinnedBy = revocationOrigin({ ...origin, instance: revocations.instance ?? host.instance })
     const seen = new Set<string>()
+    const writes: Array<Promise<void>> = []
     for (const p of principals) {
       // One record per token, however many of its sockets this record closed.
       if (p.tokenId === undefined || seen.has(p.tokenId)) continue
       seen.add(p.tokenId)
       const revocation = { filter: { tokenId: p.tokenId }, at: now, until: (p.expiresAt ?? now) + config.revocationRetentionMs, origin: pinnedBy }
-      Promise.resolve().then(() => revocations.revoke(revocation)).catch((err: unknown) => {
-        fastify.log.error({ err }, 'session-expiry: a token closed by a revocation dated before it was issued could not be refused by its id')
-      })
+      writes.push(Promise.resolve().then(() => revocations.revoke(revocation)).catch((err: unknown) => {
+        fastify.log.error({ err }, 'session-expiry: a token whose session a revocation closed could not be refused by its id')
+      }))
     }
+    return writes
   }
 
   // A revocation delivered while a check is under way (the store answering asynchronously),
@@ -169,7 +183,7 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
     // What a store delivers is published as it is only once checked: it may come from elsewhere.
     const origin = revocationOrigin(r.origin)
     const uncovered: Principal[] = []
-    closeMatching(r.filter, origin, r.at, 'tokenId' in r.filter ? undefined : uncovered)
+    closeMatching(r.filter, origin, uncovered, 'tokenId' in r.filter ? undefined : r.at)
     if (uncovered.length > 0) refuseUncovered(uncovered, origin)
     const now = config.clock.now()
     while (recent.length > 0 && (recent[0] as Delivered).deliveredAt < now - IN_FLIGHT_WINDOW_MS) recent.shift()
@@ -224,8 +238,10 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
           if (exp !== undefined) until = Math.max(until, exp + config.revocationRetentionMs)
         }
       }
-      const closed = closeMatching(f, origin)
+      const byId: Principal[] = []
+      const closed = closeMatching(f, origin, byId)
       await revocations.revoke({ filter: f, at: revokedAsOf(f, now), until, origin })
+      if (byId.length > 0) await Promise.all(refuseUncovered(byId, origin))
       return { closed }
     },
     async list (filter?: SessionFilter): Promise<readonly SessionInfo[]> {
@@ -257,12 +273,23 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
     session.start()
     const revokedBy = revokedSince(pending.seen, session.id, session.principal)
     if (revokedBy !== undefined) session.revoke(filterKind(revokedBy.filter), revokedBy.origin)
+    // Admitted just before the shutdown began: governed, audited, and closed like the others.
+    else if (shuttingDown) session.close(CloseCode.GOING_AWAY, 'server shutting down')
   }
   wss.on('connection', onConnection)
 
+  /** From the shutdown's start: handshakes are refused 503, and a socket admitted before is closed 1001 as it opens. */
+  let shuttingDown = false
   async function shutdown (): Promise<void> {
+    shuttingDown = true
+    await closeAll()
+    // Only now: until every session has closed, revocations still close them, and a socket
+    // still opening gets its session.
     unsubscribe()
     wss.off('connection', onConnection)
+  }
+
+  async function closeAll (): Promise<void> {
     if (live.size === 0) return
     await new Promise<void>((resolve) => {
       const timer = config.clock.setTimer(() => {
@@ -327,7 +354,7 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
       source: SOURCE,
       check: (_request, principal) => expiryCheck(config, principal) ?? revocationCheck(host, principal)
     })
-    const hook = makeHandshakeHook({ host, route: routeOptions.url, http, httpAdmitted, pendings })
+    const hook = makeHandshakeHook({ host, route: routeOptions.url, http, httpAdmitted, pendings, closing: () => shuttingDown })
     routeOptions.preValidation = [...hooksOf(routeOptions.preValidation), hook]
     // A handshake refused by a later hook gets an HTTP answer: the place it held under the cap is given back.
     if (cap !== undefined) routeOptions.onResponse = [...hooksOf(routeOptions.onResponse), releaseHeld]
@@ -377,9 +404,11 @@ interface HandshakeRoute {
   readonly httpAdmitted: RequestMark
   /** where an admitted handshake waits for its socket */
   readonly pendings: PendingSlot
+  /** whether the plugin's shutdown has begun */
+  readonly closing: () => boolean
 }
 
-function makeHandshakeHook ({ host, route, http, httpAdmitted, pendings }: HandshakeRoute) {
+function makeHandshakeHook ({ host, route, http, httpAdmitted, pendings, closing }: HandshakeRoute) {
   const { config, cap } = host
   const challenge = (description: string): Record<string, string> =>
     ({ 'www-authenticate': `Bearer realm="${config.realm}", error="invalid_token", error_description="${description}"` })
@@ -391,7 +420,7 @@ function makeHandshakeHook ({ host, route, http, httpAdmitted, pendings }: Hands
     WSG_UNAVAILABLE: STORE_UNAVAILABLE_HEADERS
   }
 
-  function refuse (request: FastifyRequest, reply: FastifyReply, code: WsguardErrorCode, principal: Principal, detail: string): void {
+  function refuse (request: FastifyRequest, reply: FastifyReply, code: WsguardErrorCode, principal: Principal | null, detail: string): void {
     sendRejection(reply, code, headers[code])
     // A plain HTTP request (config.governHttp) is answered alike, but is no handshake to count.
     if (request.ws === true) publishRejection(SOURCE, request, route, code, 0, detail, principal)
@@ -451,9 +480,12 @@ function makeHandshakeHook ({ host, route, http, httpAdmitted, pendings }: Hands
     // its HTTP requests to be governed: then the same expiry and revocation checks, no cap.
     const upgrade = request.ws === true
     if (!upgrade && !http) return done()
+    const principal = request.principal ?? null
+    // Shutting down (shutdown: 'first' runs before Fastify refuses requests itself): a socket
+    // opened now would outlive the sessions being closed.
+    if (upgrade && closing()) return refuse(request, reply, 'WSG_UNAVAILABLE', principal, 'shutting-down')
     // Taken before the check starts: a revocation delivered while the store answers is applied to its result.
     const seen = host.delivered()
-    const principal = request.principal ?? null
     if (principal === null) return admit(request, upgrade, seen, undefined, done)
     const expired = expiryCheck(config, principal)
     if (expired !== undefined) return refuse(request, reply, expired, principal, 'expired')
