@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net'
 import type { Test } from 'tap'
 import { Cluster, Redis } from 'ioredis'
 import type { Principal, Revocation } from '@wsguard/core'
+import type { RedisStores, RedisStoresOptions } from '../src/index.js'
 
 export const REDIS_URL = 'redis://127.0.0.1:6379'
 
@@ -92,3 +93,35 @@ export const principal = (id: string, extra: Partial<Principal> = {}): Principal
 })
 
 export const revocation = (filter: Revocation['filter'], until = Date.now() + 60_000): Revocation => ({ filter, at: Date.now(), until })
+
+/** One instance (its `options`, on `url`) that has revoked alice, with a client on its prefix. */
+export async function aliceRevoked (t: Test, options: Partial<RedisStoresOptions> = {}, url = REDIS_URL): Promise<{ a: RedisStores, client: Redis | Cluster, keyPrefix: string }> {
+  const { redisStores } = await import('../src/index.js')
+  const keyPrefix = testPrefix()
+  const client = testClient(t, keyPrefix)
+  const a = redisStores({ url }, { keyPrefix, ...options })
+  t.teardown(() => a.close())
+  await a.ready()
+  await a.revocations.revoke(revocation({ subject: 'alice' }))
+  return { a, client, keyPrefix }
+}
+
+/**
+ * `aliceRevoked` through a relay, her record in Redis; the relay is cut, `meanwhile` runs
+ * against Redis (as the instance cannot see it), and the relay comes back: resolves once the
+ * instance has recovered.
+ */
+export async function revokedThenCutOff (t: Test, meanwhile: (client: Redis | Cluster, keyPrefix: string) => Promise<unknown>): Promise<{ a: RedisStores, client: Redis | Cluster, keyPrefix: string }> {
+  const relay = await startRelay(t)
+  const { a, client, keyPrefix } = await aliceRevoked(t, {}, relay.url)
+  const { until } = await import('@wsguard/testing')
+  await until(async () => await client.zcard(`{${keyPrefix}}revoked`) === 1, 'alice recorded')
+  const down = new Promise((resolve) => { a.events.once('unavailable', resolve) })
+  await relay.stop()
+  await down
+  await meanwhile(client, keyPrefix)
+  const up = new Promise((resolve) => { a.events.once('recovered', resolve) })
+  await relay.start()
+  await up
+  return { a, client, keyPrefix }
+}

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { until } from '@wsguard/testing'
 import { redisStores } from '../src/index.js'
-import { principal, REDIS_URL, revocation, startRelay, testClient, testPrefix } from './helpers.js'
+import { aliceRevoked, principal, REDIS_URL, revocation, revokedThenCutOff, testClient, testPrefix } from './helpers.js'
 
 // The records key is the only key of the store with a TTL, so a Redis under memory pressure
 // with a volatile-* policy evicts it first, alone (under allkeys-lru it is the one read least).
@@ -10,12 +10,7 @@ import { principal, REDIS_URL, revocation, startRelay, testClient, testPrefix } 
 // loaded the one record and accepted every token revoked before the eviction.
 
 t.test('the records key evicted alone, then another revocation: the lost records are written back', async (t) => {
-  const keyPrefix = testPrefix()
-  const client = testClient(t, keyPrefix)
-  const a = redisStores({ url: REDIS_URL }, { keyPrefix, blockMs: 50 })
-  t.teardown(() => a.close())
-  await a.ready()
-  await a.revocations.revoke(revocation({ subject: 'alice' }))
+  const { a, client, keyPrefix } = await aliceRevoked(t, { blockMs: 50 })
   await client.del(`{${keyPrefix}}revoked`)
   await a.revocations.revoke(revocation({ subject: 'bob' }))
   await until(async () => await client.zcard(`{${keyPrefix}}revoked`) === 2, 'alice\'s record written back beside bob\'s')
@@ -27,12 +22,7 @@ t.test('the records key evicted alone, then another revocation: the lost records
 })
 
 t.test('an instance started while the records are lost waits (fail-closed) for one that holds them to write them back', async (t) => {
-  const keyPrefix = testPrefix()
-  const client = testClient(t, keyPrefix)
-  const a = redisStores({ url: REDIS_URL }, { keyPrefix, blockMs: 500 })
-  t.teardown(() => a.close())
-  await a.ready()
-  await a.revocations.revoke(revocation({ subject: 'alice' }))
+  const { client, keyPrefix } = await aliceRevoked(t, { blockMs: 500 })
   await client.del(`{${keyPrefix}}revoked`)
   // C loads at once; A asks within its blockMs.
   const c = redisStores({ url: REDIS_URL }, { keyPrefix })
@@ -83,43 +73,17 @@ t.test('a records key Redis expired by its own clock is not taken for lost, what
   t.same(warned, [])
 })
 
-t.test('evicted while this instance was cut off: it finds the loss as it loads again, and writes its records back', async (t) => {
-  const keyPrefix = testPrefix()
-  const client = testClient(t, keyPrefix)
-  const relay = await startRelay(t)
-  const a = redisStores({ url: relay.url }, { keyPrefix })
-  t.teardown(() => a.close())
-  await a.ready()
-  await a.revocations.revoke(revocation({ subject: 'alice' }))
-  await until(async () => await client.zcard(`{${keyPrefix}}revoked`) === 1, 'alice recorded')
-  const down = new Promise((resolve) => { a.events.once('unavailable', resolve) })
-  await relay.stop()
-  await down
-  await client.del(`{${keyPrefix}}revoked`)
-  const up = new Promise((resolve) => { a.events.once('recovered', resolve) })
-  await relay.start()
-  await up
+t.test('evicted while this instance was cut off: it asks as it is back, and writes its records back', async (t) => {
+  const { client, keyPrefix } = await revokedThenCutOff(t, async (client, keyPrefix) => await client.del(`{${keyPrefix}}revoked`))
   t.equal(await client.zcard(`{${keyPrefix}}revoked`), 1, 'written back before it counted itself current again')
 })
 
 t.test('evicted and the stream trimmed past it while cut off: the load tells the loss, and the records are written back', async (t) => {
-  const keyPrefix = testPrefix()
-  const client = testClient(t, keyPrefix)
-  const relay = await startRelay(t)
-  const a = redisStores({ url: relay.url }, { keyPrefix })
-  t.teardown(() => a.close())
-  await a.ready()
-  await a.revocations.revoke(revocation({ subject: 'alice' }))
-  await until(async () => await client.zcard(`{${keyPrefix}}revoked`) === 1, 'alice recorded')
-  const down = new Promise((resolve) => { a.events.once('unavailable', resolve) })
-  await relay.stop()
-  await down
-  // The records key evicted, and the entries A had not read trimmed: A loads again.
-  await client.del(`{${keyPrefix}}revoked`)
-  await client.xadd(`{${keyPrefix}}revocations`, '*', 'x', '1')
-  await client.xtrim(`{${keyPrefix}}revocations`, 'MAXLEN', 0)
-  const up = new Promise((resolve) => { a.events.once('recovered', resolve) })
-  await relay.start()
-  await up
+  const { client, keyPrefix } = await revokedThenCutOff(t, async (client, keyPrefix) => {
+    // The records key evicted, and the entries the instance had not read trimmed: it loads again.
+    await client.del(`{${keyPrefix}}revoked`)
+    await client.xadd(`{${keyPrefix}}revocations`, '*', 'x', '1')
+    await client.xtrim(`{${keyPrefix}}revocations`, 'MAXLEN', 0)
+  })
   t.equal(await client.zcard(`{${keyPrefix}}revoked`), 1, 'written back before it counted itself current again')
 })

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { until } from '@wsguard/testing'
 import { redisStores } from '../src/index.js'
-import { deleteKeys, principal, REDIS_URL, revocation, startRelay, testClient, testPrefix } from './helpers.js'
+import { aliceRevoked, deleteKeys, principal, REDIS_URL, revocation, revokedThenCutOff } from './helpers.js'
 
 // Redis loses its keys (FLUSHALL, a restart without persistence, a failover to a replica that
 // never had them; here the prefix's keys are deleted, as FLUSHALL would). Found by session 20's
@@ -11,14 +11,9 @@ import { deleteKeys, principal, REDIS_URL, revocation, startRelay, testClient, t
 // records its mirror holds that are still in force.
 
 t.test('keys lost, then another revocation: the count going back tells the loss, and the records are written back', async (t) => {
-  const keyPrefix = testPrefix()
-  const client = testClient(t, keyPrefix)
   const warned: string[] = []
   const logger = { warn (_obj: unknown, msg: string) { warned.push(msg) }, info () {} }
-  const a = redisStores({ url: REDIS_URL }, { keyPrefix, logger })
-  t.teardown(() => a.close())
-  await a.ready()
-  await a.revocations.revoke(revocation({ subject: 'alice' }))
+  const { a, client, keyPrefix } = await aliceRevoked(t, { logger })
   await deleteKeys(client, keyPrefix)
   await a.revocations.revoke(revocation({ subject: 'bob' }))
   await until(async () => await client.zcard(`{${keyPrefix}}revoked`) === 2, 'alice\'s record written back beside bob\'s')
@@ -32,12 +27,7 @@ t.test('keys lost, then another revocation: the count going back tells the loss,
 })
 
 t.test('keys lost and nothing revoked since: the next idle read finds the records gone and writes them back', async (t) => {
-  const keyPrefix = testPrefix()
-  const client = testClient(t, keyPrefix)
-  const a = redisStores({ url: REDIS_URL }, { keyPrefix, blockMs: 50 })
-  t.teardown(() => a.close())
-  await a.ready()
-  await a.revocations.revoke(revocation({ subject: 'alice' }))
+  const { a, client, keyPrefix } = await aliceRevoked(t, { blockMs: 50 })
   // One record past its `until` is not written back.
   await a.revocations.revoke({ ...revocation({ subject: 'gone' }), until: Date.now() - 1 })
   await deleteKeys(client, keyPrefix)
@@ -53,21 +43,7 @@ t.test('keys lost and nothing revoked since: the next idle read finds the record
 // gone). The instance reconnects and loads the records again, and a revocation lands before its
 // first idle read: the records key exists again, so only the count can tell the loss.
 t.test('a restart without persistence, then a revocation at once: the lost records are written back', async (t) => {
-  const keyPrefix = testPrefix()
-  const client = testClient(t, keyPrefix)
-  const relay = await startRelay(t)
-  const a = redisStores({ url: relay.url }, { keyPrefix })
-  t.teardown(() => a.close())
-  await a.ready()
-  await a.revocations.revoke(revocation({ subject: 'alice' }))
-  await until(async () => await client.zcard(`{${keyPrefix}}revoked`) === 1, 'alice recorded')
-  const down = new Promise((resolve) => { a.events.once('unavailable', resolve) })
-  await relay.stop()
-  await down
-  await deleteKeys(client, keyPrefix)
-  const up = new Promise((resolve) => { a.events.once('recovered', resolve) })
-  await relay.start()
-  await up
+  const { a, client, keyPrefix } = await revokedThenCutOff(t, async (client, keyPrefix) => await deleteKeys(client, keyPrefix))
   await a.revocations.revoke(revocation({ subject: 'bob' }))
   await until(async () => await client.zcard(`{${keyPrefix}}revoked`) === 2, 'alice\'s record written back beside bob\'s')
   const c = redisStores({ url: REDIS_URL }, { keyPrefix })
