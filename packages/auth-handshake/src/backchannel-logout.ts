@@ -133,7 +133,8 @@ async function handle (config: BackchannelLogoutConfig, verifier: LogoutTokenVer
   // arrival: a retry or a late delivery of one logout is the same record, and does not refuse
   // the tokens of a sign-in made after the logout.
   const at = logout.issuedAt
-  const revocation: Revocation = { filter: filterOf(logout, config.revokeBy), at, until: at + config.revocationRetentionMs }
+  // Whole milliseconds (an iat may have a fraction): a store with TTLs in ms refuses one.
+  const revocation: Revocation = { filter: filterOf(logout, config.revokeBy), at, until: Math.ceil(at + config.revocationRetentionMs) }
   try {
     await bounded(() => revocations.revoke(revocation), storeTimeoutMs, 'revocation store')
   } catch (err) {

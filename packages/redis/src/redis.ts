@@ -46,10 +46,11 @@ export class Keys {
   readonly instances: string
   /** the count of revocations appended to the stream: each entry carries its number */
   readonly sequence: string
-  /** the latest `until` the records key was given (no TTL): while it is ahead, the records key must exist */
-  readonly recordsUntil: string
-  /** set (for a while) by a revocation that found the records key gone when it should exist */
-  readonly recordsLost: string
+  /**
+   * a hash without a TTL beside the records: `until`, the latest the records key was given
+   * (while it is ahead, the key must exist), and `lost`, when a revocation found it gone
+   */
+  readonly recordsMeta: string
 
   constructor (prefix: string) {
     this.tag = `{${prefix}}`
@@ -57,8 +58,7 @@ export class Keys {
     this.records = `${this.tag}revoked`
     this.instances = `${this.tag}instances`
     this.sequence = `${this.tag}revocations:n`
-    this.recordsUntil = `${this.tag}revoked:until`
-    this.recordsLost = `${this.tag}revoked:lost`
+    this.recordsMeta = `${this.tag}revoked:meta`
   }
 
   sessions (instance: string): string { return `${this.tag}s:${instance}` }

@@ -3,46 +3,57 @@ import { RevocationMirror, serialise } from './mirror.js'
 import type { RedisStoresConfig } from './options.js'
 import { compareIds, Script, timed, type Client, type Health, type Keys } from './redis.js'
 
-// Redis's own clock in ms (a script may read it): the records key expires by it, so the check
-// below never mistakes a key that expired for one that was lost, whatever the callers' clocks.
+// Redis's own clock in ms (a script may read it): the records key expires by it, so the checks
+// below never mistake a key that expired for one that was lost, whatever the callers' clocks.
 const NOW = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`
 
-// The records key was lost (evicted, deleted) when it is gone while the latest `until` it was
-// given is still ahead. KEYS[1] records, KEYS[u] that latest `until`.
-const GONE = (u: number): string => `(redis.call('EXISTS', KEYS[1]) == 0 and tonumber(redis.call('GET', KEYS[${u}]) or '0') > now)`
+// KEYS[m] is a hash without a TTL beside the records (a volatile-* eviction never takes it):
+// `until`, the latest `until` the records key was given; and, when a revocation found the
+// records lost, `lost` (when, on Redis's clock) and `lostUntil` (the latest `until` then: past
+// it, nothing lost can be in force, and the mark means nothing more).
+// The records key was lost (evicted, deleted) when it is gone while that `until` is ahead.
+const GONE = (m: number): string => `(redis.call('EXISTS', KEYS[1]) == 0 and tonumber(redis.call('HGET', KEYS[${m}], 'until') or '0') > now)`
+// Marked lost, and what was lost may still be in force.
+const MARKED = (m: number): string => `(tonumber(redis.call('HGET', KEYS[${m}], 'lostUntil') or '0') > now)`
 
-// After records were added: the key expires with its latest record, and the latest `until` it
-// was given is kept beside it (KEYS[u], no TTL).
-const KEEP_UNTIL = (u: number): string => `local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+// After records were added: the key expires with its latest record, rounded up to a whole
+// millisecond (PEXPIREAT takes no fraction, and a token's exp may have one), and the latest
+// `until` it was given is kept in KEYS[m].
+const KEEP_UNTIL = (m: number): string => `local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 if last[2] then
-  redis.call('PEXPIREAT', KEYS[1], last[2])
-  if tonumber(last[2]) > tonumber(redis.call('GET', KEYS[${u}]) or '0') then redis.call('SET', KEYS[${u}], last[2]) end
+  local at = string.format('%.0f', math.ceil(tonumber(last[2])))
+  redis.call('PEXPIREAT', KEYS[1], at)
+  if tonumber(at) > tonumber(redis.call('HGET', KEYS[${m}], 'until') or '0') then redis.call('HSET', KEYS[${m}], 'until', at) end
 end`
 
 /**
  * Records the revocation (kept until `until`, and the key's TTL is the latest `until`) and
  * appends it to the stream, numbered (`n`, one more than the entry before it): a reader that
- * finds a number missing knows entries were trimmed before it read them. A records key gone
- * that should exist (its only key with a TTL: a volatile-* eviction takes it first) is marked
- * lost for `ARGV[5]` ms before the ZADD makes it again, holding only this record: the
+ * finds a number missing knows entries were trimmed before it read them. Appended before the
+ * key's bookkeeping, so nothing there can keep a revocation from the other instances. A records
+ * key gone that should exist (the store's key whose TTL lasts longest: a volatile-* eviction
+ * takes it early) is marked lost before the ZADD makes it again, holding only this record: the
  * instances' checks see the mark and write back what their mirrors hold.
- * KEYS: records, stream, sequence, latest until, lost mark.
+ * KEYS: records, stream, sequence, meta. ARGV: JSON, until, now (this instance's), stream max length.
  */
 const REVOKE = new Script(`
 ${NOW}
-if ${GONE(4)} then redis.call('SET', KEYS[5], '1', 'PX', ARGV[5]) end
+if ${GONE(4)} then redis.call('HSET', KEYS[4], 'lost', now, 'lostUntil', redis.call('HGET', KEYS[4], 'until')) end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3])
-${KEEP_UNTIL(4)}
 local n = redis.call('INCR', KEYS[3])
-return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'r', ARGV[1], 'n', n)
+local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'r', ARGV[1], 'n', n)
+${KEEP_UNTIL(4)}
+return id
 `)
 
 /**
  * The records still in force and the stream's last id and number, read together: the stream
- * goes on from there; and whether the records were lost (1) and not yet written back.
- * KEYS: records, stream, latest until, lost mark.
+ * goes on from there; and whether the records were lost and not yet written back: 1 (gone, or
+ * marked lost less than ARGV[2] ms ago: wait for the instances that hold them), 2 (marked
+ * longer ago: nobody did, and what was lost may still be in force). KEYS: records, stream,
+ * meta. ARGV: now (this instance's), wait.
  */
 const LOAD = new Script(`
 ${NOW}
@@ -56,34 +67,42 @@ if last[1] then
   for i = 1, #fields - 1, 2 do if fields[i] == 'n' then n = fields[i + 1] end end
 end
 local lost = 0
-if redis.call('EXISTS', KEYS[4]) == 1 or ${GONE(3)} then lost = 1 end
+if ${GONE(3)} then
+  lost = 1
+elseif ${MARKED(3)} then
+  if tonumber(redis.call('HGET', KEYS[3], 'lost')) + tonumber(ARGV[2]) > now then lost = 1 else lost = 2 end
+end
 return { id, records, n, lost }
 `)
 
 /**
- * Whether the records were lost and not yet written back: 1 (marked lost, or gone while the
- * latest `until` is ahead), 2 (gone, and the latest `until` with them: the mirror tells), 0 (kept,
- * or expired by Redis's clock). KEYS: records, latest until, lost mark.
+ * Whether the records were lost and not yet written back: 1 (gone while the latest `until` is
+ * ahead), 2 (gone, and the meta with them: the mirror tells), 3 (made again since by a
+ * revocation that marked them lost, and what was lost may still be in force), 0 (kept, or
+ * expired by Redis's clock). KEYS: records, meta.
  */
 const CHECK = new Script(`
 ${NOW}
-if redis.call('EXISTS', KEYS[3]) == 1 then return 1 end
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local latest = redis.call('GET', KEYS[2])
-if not latest then return 2 end
-if tonumber(latest) > now then return 1 end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  local latest = redis.call('HGET', KEYS[2], 'until')
+  if not latest then return 2 end
+  if tonumber(latest) > now then return 1 end
+  return 0
+end
+if ${MARKED(2)} then return 3 end
 return 0
 `)
 
 /**
- * Writes records back (ARGV: `until`, JSON, pairs), and the key's TTL as REVOKE keeps it: the
- * latest `until`; then the lost mark is cleared. For records Redis lost (its keys, or a replica
- * behind) that a mirror still holds. KEYS: records, latest until, lost mark.
+ * Writes records back (ARGV: whether to clear the lost mark, then `until`, JSON, pairs), and the
+ * key's TTL as REVOKE keeps it: the latest `until`. For records Redis lost (its keys, or a
+ * replica behind) that a mirror still holds. Only a mirror that lacks nothing clears the mark:
+ * one loaded while the records were lost leaves it for the others. KEYS: records, meta.
  */
 const RESTORE = new Script(`
-for i = 2, #ARGV, 2 do redis.call('ZADD', KEYS[1], ARGV[i - 1], ARGV[i]) end
+for i = 3, #ARGV, 2 do redis.call('ZADD', KEYS[1], ARGV[i - 1], ARGV[i]) end
 ${KEEP_UNTIL(2)}
-redis.call('DEL', KEYS[3])
+if ARGV[1] == '1' then redis.call('HDEL', KEYS[2], 'lost', 'lostUntil') end
 return 1
 `)
 
@@ -114,6 +133,8 @@ export class RedisRevocationStore implements RevocationStore {
   #lost = false
   /** when this instance, holding nothing to write back, first found the records lost (it waits for one that does) */
   #lostSince: number | undefined
+  /** it went on after the records were lost and nobody wrote them back: its mirror may lack some, so it never clears the mark */
+  #partial = false
   /** when Redis was last asked whether it lost the records */
   #checkedAt = 0
   #current = false
@@ -150,8 +171,8 @@ export class RedisRevocationStore implements RevocationStore {
   async revoke (revocation: Revocation): Promise<void> {
     const json = serialise(revocation, this.#config.instance)
     this.#apply(json)
-    const args = [json, revocation.until, Date.now(), this.#config.streamMaxLen, this.#lostWaitMs]
-    const keys = [this.#keys.records, this.#keys.stream, this.#keys.sequence, this.#keys.recordsUntil, this.#keys.recordsLost]
+    const args = [json, revocation.until, Date.now(), this.#config.streamMaxLen]
+    const keys = [this.#keys.records, this.#keys.stream, this.#keys.sequence, this.#keys.recordsMeta]
     await timed(REVOKE.run(this.#client, keys, args), this.#config.commandTimeoutMs, 'revoke')
   }
 
@@ -271,11 +292,12 @@ export class RedisRevocationStore implements RevocationStore {
     const stream = this.#keys.stream
     let whole = true
     if (this.#lastId === undefined) {
-      const keys = [this.#keys.records, stream, this.#keys.recordsUntil, this.#keys.recordsLost]
-      const loaded = await timed(LOAD.run(this.#reader, keys, [Date.now()]), commandTimeoutMs, 'load')
+      const keys = [this.#keys.records, stream, this.#keys.recordsMeta]
+      const loaded = await timed(LOAD.run(this.#reader, keys, [Date.now(), this.#lostWaitMs]), commandTimeoutMs, 'load')
       const [id, records, n, lost] = loaded as [string, string[], string | null, number]
       if (lost === 1) this.#recordsLost()
       else this.#lostSince = undefined
+      if (lost === 2) this.#goOnWithout()
       for (const json of records) this.#apply(json)
       this.#lastId = id
       const previous = this.#lastNumber
@@ -334,6 +356,12 @@ export class RedisRevocationStore implements RevocationStore {
     this.#lostSince ??= now
     if (now - this.#lostSince < this.#lostWaitMs) throw new Error('Redis lost its revocation records; waiting for an instance that holds them to write them back')
     this.#lostSince = undefined
+    this.#goOnWithout()
+  }
+
+  /** Goes on with the records Redis holds, when some were lost that nobody wrote back; says so. */
+  #goOnWithout (): void {
+    this.#partial = true
     this.#config.logger?.warn({}, `@wsguard/redis: Redis lost its revocation records and no instance wrote them back within ${this.#lostWaitMs} ms; going on with those it holds (tokens revoked before the loss may be accepted here)`)
   }
 
@@ -351,18 +379,18 @@ export class RedisRevocationStore implements RevocationStore {
   async #restoreIfLost (): Promise<void> {
     this.#checkedAt = Date.now()
     if (this.#mirror.latestUntil <= this.#checkedAt) return
-    const keys = [this.#keys.records, this.#keys.recordsUntil, this.#keys.recordsLost]
-    const lost = await timed(CHECK.run(this.#reader, keys, []), this.#config.commandTimeoutMs, 'check')
+    const lost = await timed(CHECK.run(this.#reader, [this.#keys.records, this.#keys.recordsMeta], []), this.#config.commandTimeoutMs, 'check')
     // 2: everything gone with the key; this mirror holds records in force, so they were lost.
-    if (lost !== 0) await this.#writeBack()
+    // 3: marked lost: for the mirrors that hold all (a partial one has nothing more to give).
+    if (lost === 1 || lost === 2 || (lost === 3 && !this.#partial)) await this.#writeBack()
   }
 
   /** Writes the records this mirror holds that are still in force back to Redis, a page at a time. */
   async #writeBack (): Promise<void> {
     const records = this.#mirror.inForce(Date.now())
     for (let i = 0; i < records.length; i += PAGE) {
-      const args = records.slice(i, i + PAGE).flat()
-      await timed(RESTORE.run(this.#reader, [this.#keys.records, this.#keys.recordsUntil, this.#keys.recordsLost], args), this.#config.commandTimeoutMs, 'restore')
+      const args = [this.#partial ? '0' : '1', ...records.slice(i, i + PAGE).flat()]
+      await timed(RESTORE.run(this.#reader, [this.#keys.records, this.#keys.recordsMeta], args), this.#config.commandTimeoutMs, 'restore')
     }
     this.#config.logger?.warn({ records: records.length }, '@wsguard/redis: Redis had lost its revocation records; this instance wrote back those still in force')
   }

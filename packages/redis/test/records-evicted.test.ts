@@ -63,11 +63,11 @@ t.test('a records key Redis expired by its own clock is not taken for lost, what
   await a.ready()
   await a.revocations.revoke(revocation({ subject: 'alice' }))
   // Redis's clock ahead of this instance's: by Redis's, the latest until has passed and the key expired.
-  await client.multi().del(`{${keyPrefix}}revoked`).set(`{${keyPrefix}}revoked:until`, String(Date.now() - 1_000)).exec()
+  await client.multi().del(`{${keyPrefix}}revoked`).hset(`{${keyPrefix}}revoked:meta`, 'until', String(Date.now() - 1_000)).exec()
   const monitor = await (client as import('ioredis').Redis).monitor()
   t.teardown(() => monitor.disconnect())
   let checks = 0
-  monitor.on('monitor', (_time: string, args: string[]) => { if (args.includes(`{${keyPrefix}}revoked:lost`) && args.length === 6) checks++ })
+  monitor.on('monitor', (_time: string, args: string[]) => { if (args.includes(`{${keyPrefix}}revoked:meta`) && args.length === 5) checks++ })
   await until(() => checks >= 3, 'three checks by A')
   t.equal(await client.exists(`{${keyPrefix}}revoked`), 0, 'nothing written back')
   t.same(warned, [])
@@ -86,4 +86,39 @@ t.test('evicted and the stream trimmed past it while cut off: the load tells the
     await client.xtrim(`{${keyPrefix}}revocations`, 'MAXLEN', 0)
   })
   t.equal(await client.zcard(`{${keyPrefix}}revoked`), 1, 'written back before it counted itself current again')
+})
+
+// Found by session 21's second review: the first mark was a key with a short TTL of its own,
+// which a volatile-ttl eviction takes first, under the same pressure that took the records.
+t.test('the loss is marked in a key without a TTL: an instance started later still tells it', async (t) => {
+  const { a, client, keyPrefix } = await aliceRevoked(t)
+  await a.close()
+  await client.del(`{${keyPrefix}}revoked`) // evicted (volatile-*)
+  // B starts while they are lost, waits, goes on, and revokes bob: it writes back what it
+  // holds, but its mirror may lack some, so the mark stays for those that hold them.
+  const b = redisStores({ url: REDIS_URL }, { keyPrefix, blockMs: 20, commandTimeoutMs: 40 })
+  t.teardown(() => b.close())
+  await b.ready()
+  await b.revocations.revoke(revocation({ subject: 'bob' }))
+  t.ok(Number(await client.hget(`{${keyPrefix}}revoked:meta`, 'lost')) > 0, 'the revocation found the key lost and marked it')
+  await until(async () => await client.exists(`{${keyPrefix}}revoked`) === 1, 'B\'s records written back')
+  t.ok(Number(await client.hget(`{${keyPrefix}}revoked:meta`, 'lost')) > 0, 'B, holding only part of them, left the mark')
+  t.equal(await client.pttl(`{${keyPrefix}}revoked:meta`), -1, 'in a key no volatile-* policy evicts')
+  const warned: string[] = []
+  const logger = { warn (_obj: unknown, msg: string) { warned.push(msg) }, info () {} }
+  // The mark counts for C's wait (here 2 × (500 + 40) ms) from when it was set.
+  const c = redisStores({ url: REDIS_URL }, { keyPrefix, blockMs: 500, commandTimeoutMs: 40, logger })
+  t.teardown(() => c.close())
+  await c.ready()
+  t.ok(warned.some((m) => /Redis lost its revocation records and no instance wrote them back/.test(m)), 'the loss is told')
+  // Later still, past D's own wait since the mark: D goes on at once, and tells it too.
+  const told: string[] = []
+  const d = redisStores({ url: REDIS_URL }, { keyPrefix, blockMs: 20, commandTimeoutMs: 40, logger: { warn (_obj: unknown, msg: string) { told.push(msg) }, info () {} } })
+  t.teardown(() => d.close())
+  await d.ready()
+  t.ok(told.some((m) => /Redis lost its revocation records and no instance wrote them back/.test(m)), 'told by every instance that starts while what was lost may be in force')
+  // Lost again: those partial instances write back what they hold, and leave the mark.
+  await client.del(`{${keyPrefix}}revoked`)
+  await until(async () => await client.exists(`{${keyPrefix}}revoked`) === 1, 'written back again')
+  t.ok(Number(await client.hget(`{${keyPrefix}}revoked:meta`, 'lost')) > 0, 'the mark stays')
 })

@@ -164,7 +164,8 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
       // One record per token, however many of its sockets this record closed.
       if (p.tokenId === undefined || seen.has(p.tokenId)) continue
       seen.add(p.tokenId)
-      const revocation = { filter: { tokenId: p.tokenId }, at: now, until: (p.expiresAt ?? now) + config.revocationRetentionMs, origin: pinnedBy }
+      // Whole milliseconds: a token's exp may have a fraction, which a store with TTLs in ms would refuse.
+      const revocation = { filter: { tokenId: p.tokenId }, at: now, until: Math.ceil((p.expiresAt ?? now) + config.revocationRetentionMs), origin: pinnedBy }
       writes.push(Promise.resolve().then(() => revocations.revoke(revocation)).catch((err: unknown) => {
         fastify.log.error({ err }, 'session-expiry: a token whose session a revocation closed could not be refused by its id')
       }))
@@ -235,7 +236,7 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
         // so the record must outlive the exp itself.
         for (const s of live) {
           const exp = s.principal?.tokenId === f.tokenId ? s.expiresAt : undefined
-          if (exp !== undefined) until = Math.max(until, exp + config.revocationRetentionMs)
+          if (exp !== undefined) until = Math.max(until, Math.ceil(exp + config.revocationRetentionMs))
         }
       }
       const byId: Principal[] = []
