@@ -17,12 +17,15 @@ const GONE = (m: number): string => `(redis.call('EXISTS', KEYS[1]) == 0 and ton
 // Marked lost, and what was lost may still be in force.
 const MARKED = (m: number): string => `(tonumber(redis.call('HGET', KEYS[${m}], 'lostUntil') or '0') > now)`
 
+/** The latest `until` a record can have: JavaScript's last date, well inside PEXPIREAT's range. */
+export const MAX_UNTIL_MS = 8_640_000_000_000_000
+
 // After records were added: the key expires with its latest record, rounded up to a whole
 // millisecond (PEXPIREAT takes no fraction, and a token's exp may have one), and the latest
 // `until` it was given is kept in KEYS[m].
 const KEEP_UNTIL = (m: number): string => `local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 if last[2] then
-  local at = string.format('%.0f', math.ceil(tonumber(last[2])))
+  local at = string.format('%.0f', math.min(math.ceil(tonumber(last[2])), ${MAX_UNTIL_MS}))
   redis.call('PEXPIREAT', KEYS[1], at)
   if tonumber(at) > tonumber(redis.call('HGET', KEYS[${m}], 'until') or '0') then redis.call('HSET', KEYS[${m}], 'until', at) end
 end`
@@ -41,7 +44,8 @@ const REVOKE = new Script(`
 ${NOW}
 if ${GONE(4)} then redis.call('HSET', KEYS[4], 'lost', now, 'lostUntil', redis.call('HGET', KEYS[4], 'until')) end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3])
+-- Dropped only once past by both clocks: an instance whose clock runs ahead must not drop records in force.
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. string.format('%.0f', math.min(tonumber(ARGV[3]), now)))
 local n = redis.call('INCR', KEYS[3])
 local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'r', ARGV[1], 'n', n)
 ${KEEP_UNTIL(4)}
@@ -94,15 +98,22 @@ return 0
 `)
 
 /**
- * Writes records back (ARGV: whether to clear the lost mark, then `until`, JSON, pairs), and the
- * key's TTL as REVOKE keeps it: the latest `until`. For records Redis lost (its keys, or a
- * replica behind) that a mirror still holds. Only a mirror that lacks nothing clears the mark:
- * one loaded while the records were lost leaves it for the others. KEYS: records, meta.
+ * Writes records back, a page at a time, and the key's TTL as REVOKE keeps it: the latest
+ * `until`. For records Redis lost (its keys, or a replica behind) that a mirror still holds.
+ * With the last page (ARGV[1] '1'), an entry on the stream (`restored`, numbered) tells every
+ * instance to load the records again: one that loaded while they were lost gets them then; and
+ * a mirror that lacks nothing (ARGV[2] '1') clears the lost mark, only then, so a write-back
+ * cut off between pages leaves it for the next check. KEYS: records, meta, stream, sequence.
+ * ARGV: last page, clear, stream max length, then `until`, JSON pairs.
  */
 const RESTORE = new Script(`
-for i = 3, #ARGV, 2 do redis.call('ZADD', KEYS[1], ARGV[i - 1], ARGV[i]) end
+for i = 5, #ARGV, 2 do redis.call('ZADD', KEYS[1], ARGV[i - 1], ARGV[i]) end
 ${KEEP_UNTIL(2)}
-if ARGV[1] == '1' then redis.call('HDEL', KEYS[2], 'lost', 'lostUntil') end
+if ARGV[1] == '1' then
+  if ARGV[2] == '1' then redis.call('HDEL', KEYS[2], 'lost', 'lostUntil') end
+  local n = redis.call('INCR', KEYS[4])
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'restored', '1', 'n', n)
+end
 return 1
 `)
 
@@ -135,6 +146,8 @@ export class RedisRevocationStore implements RevocationStore {
   #lostSince: number | undefined
   /** it went on after the records were lost and nobody wrote them back: its mirror may lack some, so it never clears the mark */
   #partial = false
+  /** a `restored` entry was read: the records are loaded again before the next read */
+  #reloadAsked = false
   /** when Redis was last asked whether it lost the records */
   #checkedAt = 0
   #current = false
@@ -168,7 +181,10 @@ export class RedisRevocationStore implements RevocationStore {
    * (bounded; this instance's name when it names none), so every instance can audit where it
    * came from; read back from the stream, the same record is applied once.
    */
-  async revoke (revocation: Revocation): Promise<void> {
+  async revoke (given: Revocation): Promise<void> {
+    if (typeof given.until !== 'number' || Number.isNaN(given.until)) throw new TypeError('@wsguard/redis: revocation.until must be a number (ms since epoch)')
+    // Kept at most until JavaScript's last date: a later one (an IdP's exp of 9e15 s) would break the key's TTL.
+    const revocation = given.until > MAX_UNTIL_MS ? { ...given, until: MAX_UNTIL_MS } : given
     const json = serialise(revocation, this.#config.instance)
     this.#apply(json)
     const args = [json, revocation.until, Date.now(), this.#config.streamMaxLen]
@@ -226,6 +242,13 @@ export class RedisRevocationStore implements RevocationStore {
     while (!this.#closed) {
       try {
         if (!this.#current) await this.#catchUp()
+        if (this.#reloadAsked) {
+          // Records written back after this instance loaded reach it only this way, never
+          // through the stream. It stays current meanwhile: the mirror only ever adds.
+          this.#reloadAsked = false
+          this.#lastId = undefined
+          await this.#catchUp()
+        }
         const read = this.#reader.xread('COUNT', PAGE, 'BLOCK', blockMs, 'STREAMS', this.#keys.stream, this.#lastId as string)
         // The connection closing ends the wait at once: a blocked read is not always failed by the client.
         const answer = await new Promise<Awaited<typeof read>>((resolve, reject) => {
@@ -330,6 +353,8 @@ export class RedisRevocationStore implements RevocationStore {
         else if (fields[i] === 'n') n = Number(fields[i + 1])
       }
       if (json !== undefined) this.#apply(json)
+      // Another instance wrote back records Redis had lost: load them (this one may lack them).
+      else if (fields.includes('restored')) this.#reloadAsked = true
       if (n === undefined) continue
       if (this.#lastNumber !== undefined && n !== this.#lastNumber + 1) {
         whole = false
@@ -388,9 +413,11 @@ export class RedisRevocationStore implements RevocationStore {
   /** Writes the records this mirror holds that are still in force back to Redis, a page at a time. */
   async #writeBack (): Promise<void> {
     const records = this.#mirror.inForce(Date.now())
+    const keys = [this.#keys.records, this.#keys.recordsMeta, this.#keys.stream, this.#keys.sequence]
     for (let i = 0; i < records.length; i += PAGE) {
-      const args = [this.#partial ? '0' : '1', ...records.slice(i, i + PAGE).flat()]
-      await timed(RESTORE.run(this.#reader, [this.#keys.records, this.#keys.recordsMeta], args), this.#config.commandTimeoutMs, 'restore')
+      const last = i + PAGE >= records.length ? '1' : '0'
+      const args = [last, this.#partial ? '0' : '1', this.#config.streamMaxLen, ...records.slice(i, i + PAGE).flat()]
+      await timed(RESTORE.run(this.#reader, keys, args), this.#config.commandTimeoutMs, 'restore')
     }
     this.#config.logger?.warn({ records: records.length }, '@wsguard/redis: Redis had lost its revocation records; this instance wrote back those still in force')
   }
