@@ -373,11 +373,11 @@ export class RedisRevocationStore implements RevocationStore {
    * then it goes on with what Redis holds, and says so.
    */
   #recordsLost (): void {
-    if (this.#mirror.latestUntil > Date.now()) {
+    const now = Date.now()
+    if (this.#mirror.latestUntil > now) {
       this.#lost = true
       return
     }
-    const now = Date.now()
     this.#lostSince ??= now
     if (now - this.#lostSince < this.#lostWaitMs) throw new Error('Redis lost its revocation records; waiting for an instance that holds them to write them back')
     this.#lostSince = undefined

@@ -51,7 +51,11 @@ export interface Relay {
   release(): void
 }
 
-export async function startRelay (t: Test, target = 6379): Promise<Relay> {
+/**
+ * `cutOn`: called with each chunk a client sends; when it answers true, the chunk is not
+ * passed on and the relay stops at once (every connection cut, no new one taken until `start`).
+ */
+export async function startRelay (t: Test, target = 6379, cutOn?: (chunk: Buffer) => boolean): Promise<Relay> {
   const sockets = new Set<Socket>()
   let server: Server
   let port = 0
@@ -60,7 +64,11 @@ export async function startRelay (t: Test, target = 6379): Promise<Relay> {
     server = createServer((client) => {
       const upstream = connect(target, '127.0.0.1')
       sockets.add(client).add(upstream)
-      client.on('data', (chunk) => {
+      client.on('data', (chunk: Buffer) => {
+        if (cutOn?.(chunk) === true) {
+          stop().catch(() => {})
+          return
+        }
         if (held === undefined) upstream.write(chunk)
         else held.push(() => upstream.write(chunk))
       })

@@ -5,11 +5,11 @@ import { until } from '@wsguard/testing'
 import { redisStores } from '../src/index.js'
 import { REDIS_URL, deleteKeys, principal, revocation, testClient, testPrefix } from './helpers.js'
 
-// KEEP_UNTIL formats the highest score with '%.0f' and passes it to PEXPIREAT, which takes a
-// signed 64-bit integer. A record whose `until` is 2^63 ms or more (a JWT exp >= ~9.2e15 s:
-// session-expiry's token-id record is ceil(exp*1000 + retention)) makes every later REVOKE and
-// RESTORE fail after their writes: every revoke() rejects, and after a loss the write-back throws
-// on every try, so the instance fails closed over and over.
+// Before: the key's TTL was the highest score, and PEXPIREAT takes a signed 64-bit integer. A
+// record whose `until` was 2^63 ms or more (a JWT exp >= ~9.2e15 s: session-expiry's token-id
+// record is ceil(exp*1000 + retention)) made every later REVOKE and RESTORE fail after their
+// writes: every revoke() rejected, and after a loss the write-back threw on every try, so the
+// instance failed closed over and over.
 
 t.test('a record with an until past 2^63 ms is kept until JavaScript\'s last date; later revocations and write-backs go on', async (t) => {
   const keyPrefix = testPrefix()

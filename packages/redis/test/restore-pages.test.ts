@@ -1,61 +1,30 @@
 // Found by session 21's third review; only a write-back's last page clears the mark now.
 import t from 'tap'
-import { connect, createServer, type Server, type Socket, type AddressInfo } from 'node:net'
 import type { Redis } from 'ioredis'
 import { until } from '@wsguard/testing'
 import { redisStores } from '../src/index.js'
-import { REDIS_URL, principal, revocation, testClient, testPrefix } from './helpers.js'
+import { REDIS_URL, principal, revocation, startRelay, testClient, testPrefix } from './helpers.js'
 
-// More than one RESTORE page (1,000 records each): the first page clears the lost mark
-// (`ARGV[1] == '1'` → HDEL lost lostUntil) before the other pages are written. An instance cut
-// off (crash, network, a commandTimeoutMs) after page 1 leaves Redis holding part of the records,
-// unmarked: instances started later load that part, current at once, without a word; and the
-// writer itself, back, finds the key there and unmarked and never writes the rest.
-
-/** A relay to Redis that cuts every connection (and refuses new ones) as the 2nd RESTORE page is sent, once armed. */
-async function pageCutter (t: { teardown: (fn: () => unknown) => void }): Promise<{ url: string, arm: () => void, cut: Promise<void>, start: () => Promise<void> }> {
-  const sockets = new Set<Socket>()
-  let server: Server
-  let port = 0
-  let armed = false
-  let pages = 0
-  let cutNow: () => void = () => {}
-  const cut = new Promise<void>((resolve) => { cutNow = resolve })
-  const stop = async (): Promise<void> => {
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()))
-    for (const s of sockets) s.destroy()
-    sockets.clear()
-    await closed
-  }
-  const listen = async (): Promise<void> => {
-    server = createServer((c) => {
-      const up = connect(6379, '127.0.0.1')
-      sockets.add(c).add(up)
-      c.on('data', (chunk) => {
-        const s = chunk.toString('latin1')
-        if (armed && s.includes('revoked:meta') && s.includes('"filter"')) {
-          pages++
-          if (pages === 2) { armed = false; stop().then(cutNow, () => {}); return }
-        }
-        up.write(chunk)
-      })
-      up.pipe(c)
-      const end = (): void => { c.destroy(); up.destroy(); sockets.delete(c); sockets.delete(up) }
-      c.on('error', end).on('close', end)
-      up.on('error', end).on('close', end)
-    })
-    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
-    port = (server.address() as AddressInfo).port
-  }
-  await listen()
-  t.teardown(async () => { if (server.listening) await stop() })
-  return { url: `redis://127.0.0.1:${port}`, arm: () => { armed = true }, cut, start: listen }
-}
+// A write-back of more than one RESTORE page (1,000 records each), its instance cut off as it
+// sends the second page (a crash, the network, a commandTimeoutMs): the first page cleared the
+// lost mark, so instances started later loaded the part written, at once and without a word,
+// and the writer itself, back, found the key there and unmarked and never wrote the rest.
 
 t.test('a write-back in pages cut after the first leaves the mark, and is finished when its instance is back', async (t) => {
   const keyPrefix = testPrefix()
   const client = testClient(t, keyPrefix) as Redis
-  const relay = await pageCutter(t)
+  // Armed, the relay cuts A off as it sends the second page of its write-back.
+  let armed = false
+  let pages = 0
+  let cutNow: () => void = () => {}
+  const cut = new Promise<void>((resolve) => { cutNow = resolve })
+  const relay = await startRelay(t, 6379, (chunk) => {
+    const text = chunk.toString('latin1')
+    if (!armed || !text.includes('revoked:meta') || !text.includes('"filter"') || ++pages < 2) return false
+    armed = false
+    cutNow()
+    return true
+  })
   const a = redisStores({ url: relay.url }, { keyPrefix, blockMs: 200 })
   t.teardown(() => a.close())
   await a.ready()
@@ -69,14 +38,14 @@ t.test('a write-back in pages cut after the first leaves the mark, and is finish
   t.teardown(() => b.close())
   await b.ready()
 
-  relay.arm()
+  armed = true
   await client.del(`{${keyPrefix}}revoked`) // evicted (volatile-*)
   await b.revocations.revoke(revocation({ subject: 'bob' }, until10m)) // marks the loss
   t.ok(Number(await client.hget(`{${keyPrefix}}revoked:meta`, 'lostUntil')) > 0, 'the loss is marked')
   // A and B both hold all the records (B loaded them); to see A's pages alone, B is closed now.
   await b.close()
 
-  await relay.cut // A wrote page 1 (clearing the mark), and is cut off as it sends page 2
+  await cut // A wrote page 1, and is cut off as it sends page 2
   const kept = await client.zcard(`{${keyPrefix}}revoked`)
   t.not(await client.hget(`{${keyPrefix}}revoked:meta`, 'lostUntil'), null, 'page 1 left the mark: only the last page clears it')
 
