@@ -125,12 +125,14 @@ t.test('certificate-bound tokens (RFC 8705): useless on another workload', async
 
 t.test('a bound token on a route that takes plain jwt expires with its certificate, not after it', async (t) => {
   const { base } = await tlsApp(t)
-  const soon = await ca.issue({ uris: ['spiffe://prod.example/ns/billing/sa/api'], notBefore: Date.now() - HOUR, notAfter: Date.now() + 60_000 })
+  // One reading of the clock: read again after the handshake, it can fall in the next second.
+  const notAfter = Date.now() + 60_000
+  const soon = await ca.issue({ uris: ['spiffe://prod.example/ns/billing/sa/api'], notBefore: notAfter - 60_000 - HOUR, notAfter })
   const token = boundTo(soon) // lives 10 minutes, the certificate 1
   const p = (await attempt(t, `${base}/jwt-only`, soon, token)).principal as { method: string, expiresAt: number, certificate?: unknown }
   t.equal(p.method, 'jwt', 'still the method the route took')
   t.equal(p.certificate, undefined, 'no certificate on a jwt principal')
-  t.equal(p.expiresAt, Math.floor((Date.now() + 60_000) / 1000) * 1000, 'the certificate\'s notAfter, before the token\'s exp')
+  t.equal(p.expiresAt, Math.floor(notAfter / 1000) * 1000, 'the certificate\'s notAfter, before the token\'s exp')
   const outlived = boundTo(billing) // the certificate lives an hour
   const later = (await attempt(t, `${base}/jwt-only`, billing, outlived)).principal as { expiresAt: number }
   t.equal(later.expiresAt, (JSON.parse(Buffer.from(outlived.split('.')[1] as string, 'base64url').toString()) as { exp: number }).exp * 1000, 'a certificate that outlives the token: the token\'s exp')
