@@ -68,6 +68,8 @@ function commandsReady (client: Client): Promise<void> {
   })
 }
 
+function ignore (): void {}
+
 function readerOf (client: Client): Client {
   // An XREAD in flight when the connection drops fails at once (not re-sent), so the store
   // knows its mirror is stale and catches up when the connection is back.
@@ -86,6 +88,10 @@ export function redisStores (connection: RedisConnection, opts?: RedisStoresOpti
   const owned = 'url' in conn
   const client: Client = 'url' in conn ? new Redis(conn.url) : conn.client
   const reader = readerOf(client)
+  // The connections made here are reported through `health` (log line, `unavailable` event);
+  // without a listener ioredis would also print each connection error to stderr.
+  reader.on('error', ignore)
+  if (owned) client.on('error', ignore)
   const keys = new Keys(config.keyPrefix)
   const health = new Health(['commands', 'mirror'], config.logger, config.failOpen)
   const revocations = new RedisRevocationStore(client, reader, keys, config, health)

@@ -6,6 +6,22 @@ import { callEach } from '@wsguard/core'
 
 export type Client = Redis | Cluster
 
+/**
+ * An error as it may leave this package: its name, message and stack only. ioredis gives every
+ * error Redis answers the command it answered, arguments included (`err.command.args`), and
+ * rejects the commands queued behind a failed connection with that same error: a `HELLO 3
+ * AUTH user password` refused after a password rotation, a ticket's key. A logger's error
+ * serializer copies every enumerable property, so none is kept.
+ */
+export function plainError (err: unknown): Error {
+  if (!(err instanceof Error)) return new Error(String(err))
+  const plain = new Error(err.message)
+  // Not enumerable, as on the error it copies: a serializer adds nothing of its own.
+  Object.defineProperty(plain, 'name', { value: err.name, configurable: true, writable: true })
+  plain.stack = err.stack
+  return plain
+}
+
 /** A command's answer, or a rejection once `ms` have passed: no caller waits on Redis longer. */
 export function timed<T> (answer: Promise<T>, ms: number, what: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
@@ -13,7 +29,7 @@ export function timed<T> (answer: Promise<T>, ms: number, what: string): Promise
     timer.unref()
     answer.then(
       (value) => { clearTimeout(timer); resolve(value) },
-      (err: unknown) => { clearTimeout(timer); reject(err) }
+      (err: unknown) => { clearTimeout(timer); reject(plainError(err)) }
     )
   })
 }
@@ -108,7 +124,8 @@ export class Health extends EventEmitter<HealthEvents> {
 
   get available (): boolean { return this.#down.size === 0 }
 
-  down (part: string, reason: string, error?: Error): void {
+  down (part: string, reason: string, failure?: Error): void {
+    const error = failure === undefined ? undefined : plainError(failure)
     this.#down.add(part)
     this.#since ??= Date.now()
     if (this.#reported) return

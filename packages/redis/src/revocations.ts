@@ -56,8 +56,10 @@ return id
  * The records still in force and the stream's last id and number, read together: the stream
  * goes on from there; and whether the records were lost and not yet written back: 1 (gone, or
  * marked lost less than ARGV[2] ms ago: wait for the instances that hold them), 2 (marked
- * longer ago: nobody did, and what was lost may still be in force). KEYS: records, stream,
- * meta. ARGV: now (this instance's), wait.
+ * longer ago: nobody did, and what was lost may still be in force). Last, 1 when there was no
+ * meta hash at all (made now, with `born`): a new deployment, or Redis lost everything (a
+ * restart without persistence, FLUSHALL), which nothing left in Redis can tell apart.
+ * KEYS: records, stream, meta. ARGV: now (this instance's), wait.
  */
 const LOAD = new Script(`
 ${NOW}
@@ -76,7 +78,12 @@ if ${GONE(3)} then
 elseif ${MARKED(3)} then
   if tonumber(redis.call('HGET', KEYS[3], 'lost')) + tonumber(ARGV[2]) > now then lost = 1 else lost = 2 end
 end
-return { id, records, n, lost }
+local fresh = 0
+if redis.call('EXISTS', KEYS[3]) == 0 then
+  redis.call('HSET', KEYS[3], 'born', now)
+  fresh = 1
+end
+return { id, records, n, lost, fresh }
 `)
 
 /**
@@ -317,7 +324,8 @@ export class RedisRevocationStore implements RevocationStore {
     if (this.#lastId === undefined) {
       const keys = [this.#keys.records, stream, this.#keys.recordsMeta]
       const loaded = await timed(LOAD.run(this.#reader, keys, [Date.now(), this.#lostWaitMs]), commandTimeoutMs, 'load')
-      const [id, records, n, lost] = loaded as [string, string[], string | null, number]
+      const [id, records, n, lost, fresh] = loaded as [string, string[], string | null, number, number]
+      if (fresh === 1 && this.#mirror.latestUntil <= Date.now()) this.#noBookkeeping()
       if (lost === 1) this.#recordsLost()
       else this.#lostSince = undefined
       if (lost === 2) this.#goOnWithout()
@@ -382,6 +390,18 @@ export class RedisRevocationStore implements RevocationStore {
     if (now - this.#lostSince < this.#lostWaitMs) throw new Error('Redis lost its revocation records; waiting for an instance that holds them to write them back')
     this.#lostSince = undefined
     this.#goOnWithout()
+  }
+
+  /**
+   * Loading, it found no meta hash under the prefix: a new deployment, or Redis lost every key
+   * (the meta hash with the records). Nothing in Redis tells which, so it goes on and says so:
+   * after a total loss, tokens revoked before are accepted here until an instance that holds
+   * them writes them back (each asks at least every `blockMs`), when this one loads them too.
+   * The hash it made keeps the next instance to load from saying it again. (An instance whose
+   * mirror holds records in force is the one that writes them back, and says that instead.)
+   */
+  #noBookkeeping (): void {
+    this.#config.logger?.warn({}, `@wsguard/redis: Redis holds no revocation bookkeeping under this prefix: a new deployment, or Redis lost every key (a restart without persistence, FLUSHALL); if the latter, tokens revoked before may be accepted here until an instance that holds them writes them back (each checks within ${this.#config.blockMs} ms)`)
   }
 
   /** Goes on with the records Redis holds, when some were lost that nobody wrote back; says so. */
