@@ -1,7 +1,7 @@
 import type { TSchema } from '@sinclair/typebox'
 import { invalidOption, type PrincipalKind, type StandardClaims } from '@wsguard/core'
 import { HMAC_ALGORITHMS, JWS_ALGORITHMS, isHmacAlgorithm, isJwsAlgorithm, type HmacAlgorithm, type JwsAlgorithm } from './algorithms.js'
-import { bool, duration, fetchableUrl, isObject, nonEmptyString, positiveInteger, stringList, unknownKeys } from './option-checks.js'
+import { bool, duration, fetchableUrl, noUserinfo, isObject, nonEmptyString, positiveInteger, stringList, unknownKeys } from './option-checks.js'
 
 /** A JSON Web Key Set, as served at an issuer's `jwks_uri`. */
 export interface JsonWebKeySet { keys: ReadonlyArray<Record<string, unknown>> }
@@ -48,7 +48,7 @@ export interface JwtIssuerCommonOptions {
 export interface KeySetOptions {
   /** find `jwks_uri` by OpenID Connect discovery. One of `discovery`, `jwksUri`, `jwks` (or a handshake issuer's `fastifyJwt`) is required. */
   discovery?: boolean
-  /** where the issuer's keys are served */
+  /** where the issuer's keys are served: https: (http: on a loopback host only), with no user or password in it */
   jwksUri?: string
   /** static keys, fetched from nowhere */
   jwks?: JsonWebKeySet
@@ -201,6 +201,7 @@ export function validateIssuer (value: unknown, path: string): IssuerConfig {
     throw invalidOption(`${path}.verifyTimeoutMs needs fastifyJwt (key-set fetches are bounded by jwksTimeoutMs)`)
   }
   if (discovery) fetchableUrl(issuer, `${path}.issuer`)
+  else noUserinfo(issuer, `${path}.issuer`)
   const jwksUri = value.jwksUri === undefined ? undefined : fetchableUrl(value.jwksUri, `${path}.jwksUri`)
   let jwks: JsonWebKeySet | undefined
   if (value.jwks !== undefined) {

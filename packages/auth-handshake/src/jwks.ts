@@ -118,7 +118,9 @@ export class IssuerKeys {
       const meta = await this.#getJson(url)
       if (meta.issuer !== this.#config.issuer) throw new Error('discovery document names another issuer')
       if (typeof meta.jwks_uri !== 'string') throw new Error('discovery document has no jwks_uri')
-      if (!isFetchableUrl(new URL(meta.jwks_uri))) throw new Error('jwks_uri is not https')
+      const named = new URL(meta.jwks_uri)
+      if (named.username !== '' || named.password !== '') throw new Error('jwks_uri carries a user or password')
+      if (!isFetchableUrl(named)) throw new Error('jwks_uri is not https')
       this.#jwksUri = meta.jwks_uri
     }
     const set = await this.#getJson(this.#jwksUri)

@@ -42,6 +42,18 @@ export function unknownKeys (value: Record<string, unknown>, known: Set<string>,
   }
 }
 
+/**
+ * No `user:password@` in a URL (an issuer is logged with every key-set failure): fetch
+ * refuses such URLs, and the error it throws quotes it whole. A value that is no URL passes.
+ */
+export function noUserinfo (text: string, path: string): void {
+  if (!URL.canParse(text)) return
+  const url = new URL(text)
+  if (url.username !== '' || url.password !== '') {
+    throw invalidOption(`${path} must not carry a user or password (user:password@): fetch refuses such URLs`)
+  }
+}
+
 /** `https:` URL, or `http:` on a loopback host (tests, local IdPs). */
 export function fetchableUrl (value: unknown, path: string): string {
   const text = nonEmptyString(value, path)
@@ -51,6 +63,7 @@ export function fetchableUrl (value: unknown, path: string): string {
   } catch {
     throw invalidOption(`${path} must be an absolute URL`)
   }
+  noUserinfo(text, path)
   if (!isFetchableUrl(url)) {
     throw invalidOption(`${path} must be an https: URL (http: only on a loopback host)`)
   }

@@ -106,6 +106,11 @@ t.test('describeFailure: causes in order, the innermost code, token-shaped text 
   loop.cause = loop
   t.same(describeFailure(loop), { message: 'loop' }, 'a cause cycle ends')
   t.equal(loggableUrl('https://user:pw@idp.test:8443/keys?key=s3cret#x'), 'https://idp.test:8443/keys')
+  // undici quotes a URL it refuses whole (session 22's review: a jwks_uri with a password).
+  t.same(describeFailure(new TypeError('Request cannot be constructed from a URL that includes credentials: https://svc:pw@idp.test/jwks?key=s3cret')), {
+    message: 'Request cannot be constructed from a URL that includes credentials: https://idp.test/jwks'
+  }, 'a URL in a message is cut to its origin and path')
+  t.same(describeFailure(new Error('bad https://svc:pw@[idp')), { message: 'bad [REDACTED]' }, 'one that does not parse is redacted')
 })
 
 t.test('static keys are never fetched, so nothing is logged for them', async (t) => {
