@@ -1,8 +1,8 @@
 import { backoffDelay, hintedDelayMs } from './backoff.js'
-import { CredentialError, credentialEntry } from './credential.js'
+import { CredentialError, credentialEntry, entry } from './credential.js'
 import { ECHO_CLOSE_CODE, ECHO_REASON } from './echo.js'
 import { invalidOption, MAX_HINTED_DELAY_MS, resolveOptions } from './options.js'
-import type { ClientEvent, ConnectOptions, Connection, ConnectionState, SendData, TokenReason } from './types.js'
+import type { ClientEvent, ConnectOptions, Connection, ConnectionState, GetToken, SendData, TokenReason } from './types.js'
 
 const OPEN = 1
 
@@ -22,7 +22,8 @@ export function open (options: ConnectOptions, defaultWebSocket: typeof WebSocke
   let openedAt = 0
   /** the next token must be a new one (after 4401, or a ticket request refused 401) */
   let reason: TokenReason = 'connect'
-  let refreshing = false
+  /** the socket a refresh is being fetched for: one at a time per socket, and a fetch that never settles holds up no later socket */
+  let refreshing: WebSocket | null = null
   /** the socket whose refresh the server has not answered yet: no second one is sent on it */
   let unanswered: WebSocket | null = null
   /** the socket whose server answered WSG_RATE_LIMITED: one more refresh there could be its 4400 */
@@ -38,9 +39,30 @@ export function open (options: ConnectOptions, defaultWebSocket: typeof WebSocke
   /** read through a call: an await may have let close() run */
   const stopped = (): boolean => state === 'stopped'
 
+  /** the credential steps under way: close() aborts them */
+  const steps = new Set<AbortController>()
+  /**
+   * A credential step, aborted (its fetch cancelled, nothing sent after it) once
+   * credentialTimeoutMs have passed or close() is called: one that never settles holds nothing up.
+   */
+  const bounded = async <T>(step: (signal: AbortSignal) => Promise<T>): Promise<T> => {
+    const c = new AbortController()
+    const t = clock.setTimer(() => { c.abort(new CredentialError(`no credential within ${o.credentialTimeoutMs} ms`)) }, o.credentialTimeoutMs)
+    steps.add(c)
+    try {
+      return await Promise.race([step(c.signal), new Promise<never>((_resolve, reject) => { c.signal.onabort = () => { reject(c.signal.reason) } })])
+    } finally {
+      clock.clearTimer(t)
+      steps.delete(c)
+    }
+  }
+
   const backoff = (): number => backoffDelay(failures++, o.baseDelayMs, o.maxDelayMs, o.random)
 
+  // Every path that emits an event and goes on reads stopped() after it: the app's handler may
+  // have called close(), and nothing may dial, fetch a credential or arm a timer after that.
   function retry (delayMs: number, code?: number): void {
+    if (stopped()) return
     state = 'waiting'
     timer = clock.setTimer(() => { timer = undefined; dial() }, delayMs)
     emit(code === undefined ? { type: 'retrying', delayMs } : { type: 'retrying', delayMs, code })
@@ -49,10 +71,11 @@ export function open (options: ConnectOptions, defaultWebSocket: typeof WebSocke
   async function dial (): Promise<void> {
     state = 'connecting'
     emit({ type: 'connecting', attempt: failures })
+    if (stopped()) return
     let ws: WebSocket
     let entry: string | undefined
     try {
-      entry = await credentialEntry(o, reason)
+      entry = await bounded(async (signal) => await credentialEntry(o, reason, signal))
       if (stopped()) return
       ws = new o.WebSocket(o.url, entry === undefined ? o.protocols : [...o.protocols, entry])
     } catch (error) {
@@ -93,6 +116,7 @@ export function open (options: ConnectOptions, defaultWebSocket: typeof WebSocke
     const stable = state === 'open' && clock.now() - openedAt >= o.stableAfterMs
     if (stable) failures = 0
     emit({ type: 'closed', code, reason: why })
+    if (stopped()) return
     if (code === 4403 || code === 4400) return stop(code === 4403 ? 'revoked' : 'bad-control-message', code, why)
     if (code === 4401) reason = 'expired'
     const hinted = code === 4429 ? Math.min(hintedDelayMs(why) ?? o.rateLimitedDelayMs, Math.max(MAX_HINTED_DELAY_MS, o.rateLimitedDelayMs)) : undefined
@@ -111,7 +135,7 @@ export function open (options: ConnectOptions, defaultWebSocket: typeof WebSocke
     switch (message?.type) {
       case names.expiring:
         emit({ type: 'expiring', expiresAt: number(message.expiresAt), deadline: number(message.deadline) })
-        refresh(ws)
+        if (!stopped()) refresh(ws)
         return
       case names.refreshed:
         if (ws === unanswered) unanswered = null
@@ -137,24 +161,26 @@ export function open (options: ConnectOptions, defaultWebSocket: typeof WebSocke
     // One at a time, none while the server has not answered the last, and none once it said
     // WSG_RATE_LIMITED: notices and answers that are not the server's (an app relaying other
     // clients' frames) cannot make the client send refresh after refresh into a 4400 that stops it.
-    if (o.getToken === undefined || refreshing || ws === unanswered || ws === limited) return
-    refreshing = true
+    if (o.getToken === undefined || ws === refreshing || ws === unanswered || ws === limited) return
+    refreshing = ws
     try {
-      const token = await o.getToken({ reason: 'refresh' })
-      if (typeof token !== 'string' || token === '') throw new CredentialError('getToken() result must be a non-empty string')
+      const token = await bounded(async () => await (o.getToken as GetToken)({ reason: 'refresh' }))
+      // The same check as at the handshake: a value no handshake could carry is refused unread.
+      entry('', token, 'getToken() result')
       if (ws === socket && ws.readyState === OPEN) {
         ws.send(JSON.stringify({ type: names.refresh, token }))
         unanswered = ws
       }
     } catch (error) {
-      emit({ type: 'refresh-failed', error })
+      if (!stopped()) emit({ type: 'refresh-failed', error })
     } finally {
-      refreshing = false
+      if (refreshing === ws) refreshing = null
     }
   }
 
   function stop (cause: 'revoked' | 'bad-control-message' | 'closed', code: number, why: string): void {
     state = 'stopped'
+    for (const c of steps) c.abort()
     if (timer !== undefined) clock.clearTimer(timer)
     timer = undefined
     emit({ type: 'stopped', cause, code, reason: why })

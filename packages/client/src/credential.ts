@@ -23,7 +23,7 @@ export class CredentialError extends Error {
 }
 
 /** Checks a token or ticket; a value that cannot be a subprotocol entry is refused unread. */
-function entry (prefix: string, value: unknown, what: string): string {
+export function entry (prefix: string, value: unknown, what: string): string {
   if (!isToken(value)) throw new CredentialError(`${what} must be a non-empty string of RFC 6455 token characters`)
   return prefix + value
 }
@@ -32,8 +32,10 @@ function entry (prefix: string, value: unknown, what: string): string {
  * The subprotocol entry for the next socket: `bearer.<token>` or `ticket.<ticket>`, or
  * `undefined` without getToken and ticketUrl (a cookie carries the credential, if any).
  */
-export async function credentialEntry (source: CredentialSource, reason: TokenReason): Promise<string | undefined> {
+export async function credentialEntry (source: CredentialSource, reason: TokenReason, signal?: AbortSignal): Promise<string | undefined> {
   const token = source.getToken === undefined ? undefined : entry('', await source.getToken({ reason }), 'getToken() result')
+  // Timed out or closed while getToken() answered: no ticket request after that.
+  signal?.throwIfAborted()
   if (source.ticketUrl === undefined) return token === undefined ? undefined : source.subprotocolPrefix + token
   const headers: Record<string, string> = { 'content-type': 'application/json' }
   if (token !== undefined) headers.authorization = `Bearer ${token}`
@@ -41,7 +43,8 @@ export async function credentialEntry (source: CredentialSource, reason: TokenRe
     method: 'POST',
     headers,
     body: JSON.stringify({ path: source.path }),
-    credentials: token === undefined ? 'include' : 'same-origin'
+    credentials: token === undefined ? 'include' : 'same-origin',
+    signal
   })
   if (!response.ok) throw new CredentialError(`the ticket request was answered ${response.status}`, response.status)
   let body: { ticket?: unknown } | null = null

@@ -7,6 +7,7 @@ export const DEFAULT_RATE_LIMITED_DELAY_MS = 30_000
 /** The longest wait a 4429's hint can ask for, ms (one hour); `rateLimitedDelayMs` when the app set it longer. */
 export const MAX_HINTED_DELAY_MS = 3_600_000
 export const DEFAULT_STABLE_AFTER_MS = 5_000
+export const DEFAULT_CREDENTIAL_TIMEOUT_MS = 10_000
 export const DEFAULT_SUBPROTOCOL_PREFIX = 'bearer.'
 /** The prefix of the ticket entry (auth-handshake's ticket carrier). */
 export const TICKET_PREFIX = 'ticket.'
@@ -43,6 +44,7 @@ export interface Resolved {
   promptJitterMs: number
   rateLimitedDelayMs: number
   stableAfterMs: number
+  credentialTimeoutMs: number
   subprotocolPrefix: string
   messages: Required<ControlMessageNames>
   WebSocket: typeof WebSocket
@@ -119,6 +121,7 @@ export function resolveOptions (options: ConnectOptions, defaultWebSocket: typeo
     promptJitterMs: duration(options, 'promptJitterMs', DEFAULT_PROMPT_JITTER_MS),
     rateLimitedDelayMs: duration(options, 'rateLimitedDelayMs', DEFAULT_RATE_LIMITED_DELAY_MS),
     stableAfterMs: duration(options, 'stableAfterMs', DEFAULT_STABLE_AFTER_MS),
+    credentialTimeoutMs: duration(options, 'credentialTimeoutMs', DEFAULT_CREDENTIAL_TIMEOUT_MS),
     subprotocolPrefix,
     messages,
     WebSocket: WebSocketClass,

@@ -106,6 +106,11 @@ export interface ConnectOptions {
   rateLimitedDelayMs?: number
   /** A socket open this long counts as a success: the failure count goes back to 0. Default 5000. */
   stableAfterMs?: number
+  /**
+   * How long `getToken()` and the ticket request may take, together, before the attempt counts
+   * as failed (`credential-failed`, then the backoff); for a refresh, `refresh-failed`. Default 10000.
+   */
+  credentialTimeoutMs?: number
   /** The bearer entry's prefix; auth-handshake's `subprotocolPrefix`. Default `bearer.`. */
   subprotocolPrefix?: string
   /** Control message names, if the server renamed them. */

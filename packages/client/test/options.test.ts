@@ -32,6 +32,7 @@ const bad: Array<[string, Record<string, unknown>, RegExp]> = [
   ['promptJitterMs a string', { promptJitterMs: '1000' }, /opts\.promptJitterMs/],
   ['rateLimitedDelayMs NaN', { rateLimitedDelayMs: NaN }, /opts\.rateLimitedDelayMs/],
   ['stableAfterMs', { stableAfterMs: null }, /opts\.stableAfterMs/],
+  ['credentialTimeoutMs', { credentialTimeoutMs: -1 }, /opts\.credentialTimeoutMs/],
   ['subprotocolPrefix with a comma', { subprotocolPrefix: 'bearer,' }, /opts\.subprotocolPrefix must be a subprotocol prefix/],
   ['messages not an object', { messages: 'auth' }, /opts\.messages must be an object/],
   ['a message name empty', { messages: { refresh: '' } }, /opts\.messages\.refresh must be a non-empty string/],

@@ -25,6 +25,7 @@ const options: ConnectOptions = {
   promptJitterMs: 1_000,
   rateLimitedDelayMs: 30_000,
   stableAfterMs: 5_000,
+  credentialTimeoutMs: 10_000,
   subprotocolPrefix: 'bearer.',
   messages: { ...DEFAULT_MESSAGES, refresh: 'x.refresh' },
   WebSocket: WsWebSocket as unknown as typeof WebSocket,
@@ -72,6 +73,8 @@ connect({ url: 'wss://a', promptJitterMs: null })
 connect({ url: 'wss://a', rateLimitedDelayMs: true })
 // @ts-expect-error stableAfterMs is a number
 connect({ url: 'wss://a', stableAfterMs: '5s' })
+// @ts-expect-error credentialTimeoutMs is a number
+connect({ url: 'wss://a', credentialTimeoutMs: '10s' })
 // @ts-expect-error subprotocolPrefix is a string
 connect({ url: 'wss://a', subprotocolPrefix: 1 })
 // @ts-expect-error the message names are strings
