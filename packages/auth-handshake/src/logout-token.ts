@@ -116,7 +116,7 @@ export class LogoutTokenVerifier {
     if (!nonEmpty(jti)) return 'jti'
     const events = payload.events
     if (!isObject(events) || !Object.hasOwn(events, BACKCHANNEL_LOGOUT_EVENT) || !isObject(events[BACKCHANNEL_LOGOUT_EVENT])) return 'events'
-    if ((sid === undefined && sub === undefined) || (sid !== undefined && !nonEmpty(sid)) || (sub !== undefined && !nonEmpty(sub))) return 'subject'
+    if ((sid === undefined && sub === undefined) || (sid !== undefined && !identifier(sid)) || (sub !== undefined && !identifier(sub))) return 'subject'
     // Prohibited, so that a logout token can never pass for an ID token (§2.4).
     if (Object.hasOwn(payload, 'nonce')) return 'nonce'
     // The jti is remembered for as long as the token would pass these checks.
@@ -134,3 +134,12 @@ function signed (token: string, verify: Verify, logout: LogoutRequest): LogoutOu
   }
   return { ok: true, logout }
 }
+
+/**
+ * The most characters of a `sid` or `sub` a logout token may carry: OpenID Connect caps `sub`
+ * at 255 ASCII characters, and each accepted logout is a revocation record kept (with its
+ * `sid` or `sub`) for `revocationRetentionMs`, so a longer one is refused rather than kept.
+ */
+export const MAX_LOGOUT_IDENTIFIER_LENGTH = 255
+
+const identifier = (value: unknown): boolean => nonEmpty(value) && (value as string).length <= MAX_LOGOUT_IDENTIFIER_LENGTH

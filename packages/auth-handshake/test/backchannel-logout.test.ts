@@ -90,6 +90,9 @@ t.test('refused logout tokens: each 400, nothing revoked, no-store, the token ne
     ['neither sid nor sub', logoutToken(claims({ sid: undefined, sub: undefined })), 'subject'],
     ['empty sid', logoutToken(claims({ sid: '' })), 'subject'],
     ['sub that is not a string', logoutToken(claims({ sub: 42 })), 'subject'],
+    // Session 22's review: each logout is a record kept for the retention, sid and all.
+    ['sid longer than 255 characters', logoutToken(claims({ sid: 's'.repeat(256) })), 'subject'],
+    ['sub longer than 255 characters', logoutToken(claims({ sub: 'u'.repeat(256) })), 'subject'],
     ['nonce-carrying', logoutToken(claims({ nonce: 'n-0S6_WzA2Mj' })), 'nonce'],
     ['nonce even when null', logoutToken(claims({ nonce: null })), 'nonce'],
     ['an ID token of the same issuer and client', logoutToken({ iss: ISS, aud: CLIENT, sub: 'alice', sid: 'sid-1', iat: now, exp: now + 300, nonce: 'n', jti: 'x' }, { typ: 'JWT' }), 'events'],

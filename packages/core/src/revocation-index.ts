@@ -64,6 +64,12 @@ export class RevocationIndex {
   /** records kept, those past their `until` included until the next sweep */
   get size (): number { return this.#size }
 
+  /** Drops the records past their `until` at `now` now, rather than when the count has doubled. */
+  sweep (now: number): void {
+    this.#sweep(now)
+    this.#sweepAt = Math.max(FIRST_SWEEP, 2 * this.#size)
+  }
+
   #indexOf (f: SessionFilter): [Map<string, Revocation[]>, string] {
     if ('tokenId' in f) return [this.#byToken, f.tokenId]
     if ('sessionId' in f) return [this.#bySession, f.sessionId]

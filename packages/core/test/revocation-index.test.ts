@@ -54,3 +54,12 @@ t.test('expired records are swept when the count has doubled since the last swee
   t.equal(index.isRevoked(principal({ tokenId: 'kept' }), T + 10), true)
   t.equal(index.isRevoked(principal({ tokenId: 'old-1' }), T + 10), false)
 })
+
+t.test('sweep(now) drops the records past their until at once, whatever the count', async (t) => {
+  const index = new RevocationIndex()
+  index.add(rev({ tokenId: 'old' }, T, T + 1), T)
+  index.add(rev({ subject: 'kept' }, T, T + 60_000), T)
+  index.sweep(T + 10)
+  t.equal(index.size, 1)
+  t.equal(index.isRevoked(principal({ id: 'kept' }), T + 10), true)
+})

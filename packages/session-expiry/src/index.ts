@@ -14,7 +14,7 @@ export {
   DEFAULT_MAX_SESSIONS_RETRY_AFTER_MS, DEFAULT_MIN_REMAINING_MS, DEFAULT_SHUTDOWN, BUILT_IN_CLOSED_SUBPROTOCOLS,
   DEFAULT_REALM, DEFAULT_MESSAGES
 } from './options.js'
-export { MemorySessionRegistry, MemoryRevocationStore } from './memory.js'
+export { MemorySessionRegistry, MemoryRevocationStore, DEFAULT_MAX_REVOCATION_RECORDS, type MemoryRevocationStoreOptions } from './memory.js'
 export type { PrincipalRef, SessionFilter, SessionInfo, SessionRegistry, Revocation, RevocationOrigin, RevocationStore, TimerClock } from '@wsguard/core'
 
 /** `request.wsSession`: the open socket's session. */

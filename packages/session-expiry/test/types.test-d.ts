@@ -25,7 +25,7 @@ const options: SessionExpiryOptions = {
   messages,
   maxControlFrameBytes: 16_384,
   registry: new MemorySessionRegistry(),
-  revocations: new MemoryRevocationStore(),
+  revocations: new MemoryRevocationStore({ maxRecords: 100_000 }),
   revocationRetentionMs: 86_400_000,
   revocationTimeoutMs: 2_000,
   maxSessionsPerPrincipal: 5,
@@ -138,4 +138,7 @@ await app.wsSessions.revoke({ subject: 'alice' }, { instance: 'api-1' })
 const list: readonly SessionInfo[] = await app.wsSessions.list({ subject: 'alice' })
 const size: number = app.wsSessions.size
 
-export { badNotice, badGrace, badLifetime, badIdle, badHeartbeat, badRefresh, badLimit, badAuth, badMessages, badBytes, badRegistry, badStore, badRetention, badClose, badRevocationTimeout, badCap, badCapRetry, badRealm, badClock, closed, list, size, builtIn, order, badClosed, badRemaining, badShutdown, fromRaw, frames, untyped }
+// @ts-expect-error maxRecords is a number
+const badMaxRecords = new MemoryRevocationStore({ maxRecords: '10' })
+
+export { badMaxRecords, badNotice, badGrace, badLifetime, badIdle, badHeartbeat, badRefresh, badLimit, badAuth, badMessages, badBytes, badRegistry, badStore, badRetention, badClose, badRevocationTimeout, badCap, badCapRetry, badRealm, badClock, closed, list, size, builtIn, order, badClosed, badRemaining, badShutdown, fromRaw, frames, untyped }
