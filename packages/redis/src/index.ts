@@ -12,7 +12,7 @@ export type { RedisConnection, RedisStoresOptions, StoreLogger } from './options
 export type { HealthEvents } from './redis.js'
 export {
   DEFAULT_KEY_PREFIX, DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_HEARTBEAT_MS, DEFAULT_HEARTBEAT_TTL_MS, DEFAULT_STREAM_MAX_LEN,
-  DEFAULT_BLOCK_MS, DEFAULT_MAX_COUNTER_KEYS
+  DEFAULT_BLOCK_MS, DEFAULT_MAX_COUNTER_KEYS, DEFAULT_MAX_REVOCATION_RECORDS
 } from './options.js'
 export { RedisSessionRegistry, REGISTRY_WRITE_DELAY_MS, REGISTRY_MAX_BATCH_WRITES } from './registry.js'
 export { RedisRevocationStore } from './revocations.js'

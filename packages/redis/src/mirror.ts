@@ -20,10 +20,7 @@ export class RevocationMirror {
     if (this.#known.has(json)) return undefined
     const r = parse(json)
     if (r === undefined) return undefined
-    if (this.#known.size >= this.#sweepAt) {
-      for (const [text, kept] of this.#known) if (kept.until < now) this.#known.delete(text)
-      this.#sweepAt = Math.max(FIRST_SWEEP, 2 * this.#known.size)
-    }
+    if (this.#known.size >= this.#sweepAt) this.sweep(now)
     this.#known.set(json, r)
     if (r.until > this.latestUntil) this.latestUntil = r.until
     this.#index.add(r, now)
@@ -40,6 +37,16 @@ export class RevocationMirror {
   isRevoked (principal: Principal, now: number): boolean {
     return this.#index.isRevoked(principal, now)
   }
+
+  /** Drops the records past their `until` at `now`, here and in the index. */
+  sweep (now: number): void {
+    for (const [text, kept] of this.#known) if (kept.until < now) this.#known.delete(text)
+    this.#index.sweep(now)
+    this.#sweepAt = Math.max(FIRST_SWEEP, 2 * this.#known.size)
+  }
+
+  /** whether this record (its JSON) is kept */
+  has (json: string): boolean { return this.#known.has(json) }
 
   /** records kept, those past their `until` included until the next sweep */
   get size (): number { return this.#known.size }

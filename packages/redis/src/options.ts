@@ -9,6 +9,7 @@ export const DEFAULT_HEARTBEAT_TTL_MS = 15_000
 export const DEFAULT_STREAM_MAX_LEN = 10_000
 export const DEFAULT_BLOCK_MS = 5_000
 export const DEFAULT_MAX_COUNTER_KEYS = 100_000
+export const DEFAULT_MAX_REVOCATION_RECORDS = 100_000
 
 /** Where Redis is: a URL (the stores open and close their own connections), or a client of yours. */
 export type RedisConnection = { url: string } | { client: Redis | Cluster }
@@ -47,6 +48,13 @@ export interface RedisStoresOptions {
    * one counted least recently (telemetry's `maxTrackedKeys` rule, on Redis). Default 100000
    */
   maxCounterKeys?: number
+  /**
+   * revocation records in force an instance issues one more beside, at most (its mirror's count,
+   * which follows Redis's): past it `revoke()` rejects, recording and delivering nothing (a
+   * back-channel logout is 503 for its IdP to retry), rather than grow every instance's mirror
+   * and Redis without bound. Records from other instances are always applied. Default 100000
+   */
+  maxRevocationRecords?: number
 }
 
 export interface RedisStoresConfig {
@@ -60,9 +68,10 @@ export interface RedisStoresConfig {
   readonly logger: StoreLogger | undefined
   readonly instance: string
   readonly maxCounterKeys: number
+  readonly maxRevocationRecords: number
 }
 
-const KEYS = new Set(['keyPrefix', 'onUnavailable', 'commandTimeoutMs', 'heartbeatMs', 'heartbeatTtlMs', 'streamMaxLen', 'blockMs', 'logger', 'instance', 'maxCounterKeys'])
+const KEYS = new Set(['keyPrefix', 'onUnavailable', 'commandTimeoutMs', 'heartbeatMs', 'heartbeatTtlMs', 'streamMaxLen', 'blockMs', 'logger', 'instance', 'maxCounterKeys', 'maxRevocationRecords'])
 const NAME = /^[A-Za-z0-9_.:\-/]{1,64}$/
 
 function integer (value: unknown, path: string, fallback: number, min: number, unit = ' (ms)'): number {
@@ -141,6 +150,7 @@ export function validateOptions (opts: unknown): RedisStoresConfig {
     blockMs: integer(o.blockMs, 'opts.blockMs', DEFAULT_BLOCK_MS, 10),
     logger: logger as StoreLogger | undefined,
     instance: (o.instance ?? randomUUID()) as string,
-    maxCounterKeys: integer(o.maxCounterKeys, 'opts.maxCounterKeys', DEFAULT_MAX_COUNTER_KEYS, 1, '')
+    maxCounterKeys: integer(o.maxCounterKeys, 'opts.maxCounterKeys', DEFAULT_MAX_COUNTER_KEYS, 1, ''),
+    maxRevocationRecords: integer(o.maxRevocationRecords, 'opts.maxRevocationRecords', DEFAULT_MAX_REVOCATION_RECORDS, 1, '')
   })
 }

@@ -193,10 +193,24 @@ export class RedisRevocationStore implements RevocationStore {
     // Kept at most until JavaScript's last date: a later one (an IdP's exp of 9e15 s) would break the key's TTL.
     const revocation = given.until > MAX_UNTIL_MS ? { ...given, until: MAX_UNTIL_MS } : given
     const json = serialise(revocation, this.#config.instance)
+    this.#refuseWhenFull(json)
     this.#apply(json)
     const args = [json, revocation.until, Date.now(), this.#config.streamMaxLen]
     const keys = [this.#keys.records, this.#keys.stream, this.#keys.sequence, this.#keys.recordsMeta]
     await timed(REVOKE.run(this.#client, keys, args), this.#config.commandTimeoutMs, 'revoke')
+  }
+
+  /**
+   * One more record in force than `maxRevocationRecords` is refused, before anything is applied
+   * or written: each back-channel logout is a record kept for the retention, and every instance
+   * keeps every record. Counted from the mirror, which follows Redis's records (those past
+   * their `until` as of now dropped first); the same record again is no more.
+   */
+  #refuseWhenFull (json: string): void {
+    const max = this.#config.maxRevocationRecords
+    if (this.#mirror.size < max || this.#mirror.has(json)) return
+    this.#mirror.sweep(Date.now())
+    if (this.#mirror.size >= max) throw new Error(`@wsguard/redis: ${max} revocation records in force (maxRevocationRecords); refusing rather than growing without bound`)
   }
 
   isRevoked (principal: Principal, now: number): boolean {

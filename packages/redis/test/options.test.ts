@@ -25,7 +25,8 @@ const bad: Array<[string, unknown, unknown, RegExp]> = [
   ['heartbeatTtlMs', { url: 'redis://x' }, { heartbeatMs: 1000, heartbeatTtlMs: 1000 }, /opts\.heartbeatTtlMs must be greater than opts\.heartbeatMs/],
   ['streamMaxLen', { url: 'redis://x' }, { streamMaxLen: 10 }, /opts\.streamMaxLen must be an integer ≥ 100$/],
   ['blockMs', { url: 'redis://x' }, { blockMs: '5s' }, /opts\.blockMs must be an integer/],
-  ['maxCounterKeys', { url: 'redis://x' }, { maxCounterKeys: 0 }, /opts\.maxCounterKeys must be an integer ≥ 1$/]
+  ['maxCounterKeys', { url: 'redis://x' }, { maxCounterKeys: 0 }, /opts\.maxCounterKeys must be an integer ≥ 1$/],
+  ['maxRevocationRecords', { url: 'redis://x' }, { maxRevocationRecords: 1.5 }, /opts\.maxRevocationRecords must be an integer ≥ 1$/]
 ]
 
 t.test('bad options throw at construction with a message naming the option', async (t) => {
@@ -37,7 +38,7 @@ t.test('bad options throw at construction with a message naming the option', asy
 t.test('defaults, and options are copied', async (t) => {
   const opts = { keyPrefix: 'app:', onUnavailable: 'fail-open' as const }
   const c = validateOptions(opts)
-  t.match(c, { keyPrefix: 'app:', failOpen: true, commandTimeoutMs: 1_000, heartbeatMs: 5_000, heartbeatTtlMs: 15_000, streamMaxLen: 10_000, blockMs: 5_000, maxCounterKeys: 100_000 })
+  t.match(c, { keyPrefix: 'app:', failOpen: true, commandTimeoutMs: 1_000, heartbeatMs: 5_000, heartbeatTtlMs: 15_000, streamMaxLen: 10_000, blockMs: 5_000, maxCounterKeys: 100_000, maxRevocationRecords: 100_000 })
   t.equal(typeof c.instance, 'string')
   t.equal(validateOptions(undefined).keyPrefix, 'wsguard:')
   t.equal(validateOptions({ heartbeatMs: 10_000 }).heartbeatTtlMs, 30_000, 'the TTL default is three heartbeats at least')

@@ -3,7 +3,7 @@
 import { Cluster, Redis } from 'ioredis'
 import type { ReplayStore, RevocationStore, SessionRegistry, TicketRecord, TicketStore, WindowCounter, WindowCounts } from '@wsguard/core'
 import {
-  redisStores, DEFAULT_KEY_PREFIX, DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_MAX_COUNTER_KEYS, MAX_RAW_COUNTER_KEY, MAX_PENDING_COUNTS, REGISTRY_WRITE_DELAY_MS, REGISTRY_MAX_BATCH_WRITES, RedisWindowCounter, RedisTicketStore,
+  redisStores, DEFAULT_KEY_PREFIX, DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_MAX_COUNTER_KEYS, DEFAULT_MAX_REVOCATION_RECORDS, MAX_RAW_COUNTER_KEY, MAX_PENDING_COUNTS, REGISTRY_WRITE_DELAY_MS, REGISTRY_MAX_BATCH_WRITES, RedisWindowCounter, RedisTicketStore,
   type RedisStores, type RedisStoresOptions, type RedisConnection, type StoreLogger
 } from '../src/index.js'
 
@@ -18,7 +18,8 @@ const options: RedisStoresOptions = {
   blockMs: 5_000,
   logger,
   instance: 'api-1',
-  maxCounterKeys: DEFAULT_MAX_COUNTER_KEYS
+  maxCounterKeys: DEFAULT_MAX_COUNTER_KEYS,
+  maxRevocationRecords: DEFAULT_MAX_REVOCATION_RECORDS
 }
 const byUrl: RedisConnection = { url: 'redis://127.0.0.1:6379' }
 const byClient: RedisConnection = { client: new Redis() }
@@ -41,6 +42,8 @@ const badLen: RedisStoresOptions = { streamMaxLen: '10k' }
 const badBlock: RedisStoresOptions = { blockMs: true }
 // @ts-expect-error logger needs warn and info
 const badLogger: RedisStoresOptions = { logger: { warn: () => {} } }
+// @ts-expect-error maxRevocationRecords is a number
+const badMaxRecords: RedisStoresOptions = { maxRevocationRecords: '100k' }
 // @ts-expect-error maxCounterKeys is a number
 const badMaxKeys: RedisStoresOptions = { maxCounterKeys: '100k' }
 // @ts-expect-error instance is a string
@@ -78,4 +81,4 @@ const available: boolean = stores.available
 await stores.ready()
 await stores.close()
 
-export { tickets, concreteTickets, consumed, replays, first, badMaxKeys, bySentinel, instanceName, counters, counted, pending, byClient, byCluster, badPrefix, badMode, badTimeout, badHeartbeat, badTtl, badLen, badBlock, badLogger, badInstance, badConnection, registry, revocations, available }
+export { tickets, concreteTickets, consumed, replays, first, badMaxKeys, badMaxRecords, bySentinel, instanceName, counters, counted, pending, byClient, byCluster, badPrefix, badMode, badTimeout, badHeartbeat, badTtl, badLen, badBlock, badLogger, badInstance, badConnection, registry, revocations, available }
