@@ -5,7 +5,7 @@ import { isJwsAlgorithm, keyFitsAlgorithm, type JwsAlgorithm } from './algorithm
 import type { IssuerConfig } from './issuer-options.js'
 import { describeFailure, loggableUrl } from './failures.js'
 import { TokenCache } from './token-cache.js'
-import { isFetchableUrl } from './urls.js'
+import { hasUserinfo, isFetchableUrl } from './urls.js'
 
 export type Verify = (token: string) => Record<string, unknown>
 
@@ -119,7 +119,7 @@ export class IssuerKeys {
       if (meta.issuer !== this.#config.issuer) throw new Error('discovery document names another issuer')
       if (typeof meta.jwks_uri !== 'string') throw new Error('discovery document has no jwks_uri')
       const named = new URL(meta.jwks_uri)
-      if (named.username !== '' || named.password !== '') throw new Error('jwks_uri carries a user or password')
+      if (hasUserinfo(named)) throw new Error('jwks_uri carries a user or password')
       if (!isFetchableUrl(named)) throw new Error('jwks_uri is not https')
       this.#jwksUri = meta.jwks_uri
     }

@@ -1,5 +1,5 @@
 import { invalidOption } from '@wsguard/core'
-import { isFetchableUrl } from './urls.js'
+import { hasUserinfo, isFetchableUrl } from './urls.js'
 
 // The checks every option validator here shares; each error names the option path.
 
@@ -48,8 +48,7 @@ export function unknownKeys (value: Record<string, unknown>, known: Set<string>,
  */
 export function noUserinfo (text: string, path: string): void {
   if (!URL.canParse(text)) return
-  const url = new URL(text)
-  if (url.username !== '' || url.password !== '') {
+  if (hasUserinfo(new URL(text))) {
     throw invalidOption(`${path} must not carry a user or password (user:password@): fetch refuses such URLs`)
   }
 }
