@@ -35,6 +35,9 @@ export async function pageServer (t: Test): Promise<string> {
 export async function pageAt (t: Test, browser: Browser, origin: string): Promise<Page> {
   const context = await browser.newContext()
   t.teardown(() => context.close())
+  // The tests run through tsx, whose esbuild keeps function names with a `__name` helper; a
+  // function handed to page.evaluate() is sent as its source, so the page needs that helper too.
+  await context.addInitScript('globalThis.__name = (fn) => fn')
   const page = await context.newPage()
   await page.goto(`${origin}/`)
   return page

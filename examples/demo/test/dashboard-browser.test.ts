@@ -71,6 +71,9 @@ t.test('the page shows the scenario\'s numbers, live, and the storm button raise
   t.teardown(() => browser.close())
   const context = await browser.newContext()
   t.teardown(() => context.close())
+  // The tests run through tsx, whose esbuild keeps function names with a `__name` helper; a
+  // function handed to page.evaluate() is sent as its source, so the page needs that helper too.
+  await context.addInitScript('globalThis.__name = (fn) => fn')
   const page = await context.newPage()
   const problems: string[] = []
   page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`))

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import Fastify from 'fastify'
 import websocket from '@fastify/websocket'
-import { chromium } from 'playwright-core'
+import { chromium, type Page } from 'playwright-core'
 import { authHandshake, requirePrincipal } from '@wsguard/auth-handshake'
 import { sessionExpiry } from '@wsguard/session-expiry'
 import { claimsFor, FakeClock, generateKey, jwks, mintToken } from '@wsguard/testing'
@@ -60,13 +60,22 @@ const browser = await chromium.launch({
 })
 t.teardown(() => browser.close())
 
+// The tests run through tsx, whose esbuild keeps function names with a `__name` helper; a
+// function handed to page.evaluate() is sent as its source, so the page needs that helper too.
+const KEEP_NAMES = 'globalThis.__name = (fn) => fn'
+async function newPage (): Promise<Page> {
+  const page = await browser.newPage()
+  await page.addInitScript(KEEP_NAMES)
+  return page
+}
+
 t.test('the bundle is the browser build alone: no dependency, nothing of Node', async (t) => {
   t.same(bundle.inputs.filter((input) => !input.startsWith('src/')), [])
   t.notMatch(bundle.code, /\bimport\s*[({"']|\brequire\(|["']node:/, 'no import, require or node: module left in it')
 })
 
 t.test('in Chromium: connects with the page\'s token, refreshes in-band on the same socket, stops on 4403', async (t) => {
-  const page = await browser.newPage()
+  const page = await newPage()
   t.teardown(() => page.close())
   await page.goto(`${origin}/`)
   // What follows in evaluate() runs in the page, where Node's coverage cannot see it.
@@ -116,7 +125,7 @@ t.test('in Chromium: credentialWebSocket() closes a socket whose server selected
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', handleProtocols: (offered) => [...offered].find((p) => p.startsWith('bearer.')) ?? false })
   t.teardown(() => new Promise<void>((resolve) => { wss.close(() => { resolve() }) }))
   await new Promise((resolve) => wss.once('listening', resolve))
-  const page = await browser.newPage()
+  const page = await newPage()
   t.teardown(() => page.close())
   await page.goto(`${origin}/`)
   /* c8 ignore start */
