@@ -71,14 +71,20 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
   fastify.decorate('wsguardAuth', {
     async authenticate (token: string, request?: FastifyRequest): Promise<CoreAuthOutcome> {
       const outcome = await authenticator.authenticate(token, request)
+      if (!outcome.ok) return outcome
       const rules = (request?.routeOptions.config as { [kRouteRules]?: RouteRules } | undefined)?.[kRouteRules]
-      if (!outcome.ok || rules === undefined || request === undefined) return outcome
-      // The same binding as the handshake: a refreshed token must fit the connection's certificate.
-      // A socket opened with a ticket is refreshed with a token: checked as on a `jwt` route.
-      const methods = rules.methods.has('ticket') && !rules.methods.has('jwt') ? new Set([...rules.methods, ...TOKEN_METHODS]) : rules.methods
-      const principal = bindToken(outcome.principal, () => certificateOf(request, config.mtls, config.clock.now()), config.mtls, methods, bound.has(outcome.principal.issuer as string))
+      // The same binding as the handshake: a refreshed token must fit the connection's
+      // certificate. A socket opened with a ticket is refreshed with a token: checked as on a
+      // `jwt` route. A bound token needs its certificate whatever the route, so on a route this
+      // plugin does not govern (`auth: false`, whose principal the app set) it is checked as on
+      // a `jwt` route; without a request there is no connection to hold it, and it is refused.
+      const methods = rules === undefined
+        ? TOKEN_METHODS
+        : rules.methods.has('ticket') && !rules.methods.has('jwt') ? new Set([...rules.methods, ...TOKEN_METHODS]) : rules.methods
+      const readCert = request === undefined ? () => undefined : () => certificateOf(request, config.mtls, config.clock.now())
+      const principal = bindToken(outcome.principal, readCert, config.mtls, methods, bound.has(outcome.principal.issuer as string))
       if (typeof principal === 'string') return { ok: false, code: principal }
-      const code = checkScopes(principal.scopes, rules)
+      const code = rules === undefined ? undefined : checkScopes(principal.scopes, rules)
       return code === undefined ? { ok: true, principal } : { ok: false, code }
     },
     clockToleranceMs (issuer?: string): number {

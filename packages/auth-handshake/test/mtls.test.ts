@@ -54,6 +54,13 @@ async function tlsApp (t: Test, opts: Partial<AuthHandshakeOptions> = {}, tls = 
     const outcomes = await Promise.all([boundTo(billing), boundTo(ingest)].map((tok) => app.wsguardAuth.authenticate(tok, req)))
     socket.send(JSON.stringify(outcomes.map((o) => (o.ok ? o.principal.method : o.code))))
   })
+  // A route this plugin does not govern: its principal would be the app's, but a refresh token's binding still holds.
+  app.get('/open-refresh', { websocket: true, config: { auth: false } }, async (socket, req) => {
+    const tokens = [boundTo(billing), boundTo(ingest), bearer('bound-client', {}, BOUND_ISS), bearer('alice')]
+    const outcomes = await Promise.all(tokens.map((tok) => app.wsguardAuth.authenticate(tok, req)))
+    const alone = await Promise.all(tokens.map((tok) => app.wsguardAuth.authenticate(tok)))
+    socket.send(JSON.stringify([outcomes, alone].map((os) => os.map((o) => (o.ok ? o.principal.method : o.code)))))
+  })
   await app.listen({ port: 0, host: '127.0.0.1' })
   return { app, base: `${tls ? 'wss' : 'ws'}://127.0.0.1:${(app.server.address() as AddressInfo).port}` }
 }
@@ -159,6 +166,15 @@ t.test('a refresh keeps the binding: wsguardAuth.authenticate(token, request) ch
   const { base } = await tlsApp(t)
   const r = await attempt(t, `${base}/refresh`, billing, boundTo(billing))
   t.same(r.principal, ['jwt+mtls', 'WSG_CERT_BINDING_MISMATCH'])
+})
+
+t.test('a bound token needs its certificate on a route the plugin does not govern, and without a request', async (t) => {
+  const { base } = await tlsApp(t)
+  const [onRoute, alone] = (await attempt(t, `${base}/open-refresh`, billing)).principal as unknown as string[][]
+  t.same(onRoute, ['jwt', 'WSG_CERT_BINDING_MISMATCH', 'WSG_CERT_BINDING_MISMATCH', 'jwt'], 'the connection\'s certificate is checked, no route rules')
+  t.same(alone, ['WSG_CERT_REQUIRED', 'WSG_CERT_REQUIRED', 'WSG_CERT_REQUIRED', 'jwt'], 'no connection, no certificate: a bound token is refused')
+  const [withoutCert] = (await attempt(t, `${base}/open-refresh`)).principal as unknown as string[][]
+  t.same(withoutCert, ['WSG_CERT_REQUIRED', 'WSG_CERT_REQUIRED', 'WSG_CERT_REQUIRED', 'jwt'])
 })
 
 t.test('a server without mTLS cannot check a binding, so it refuses a bound token', async (t) => {

@@ -15,7 +15,9 @@ export type AuthOutcome =
 export interface WsguardAuth {
   /**
    * Verifies a token with the handshake's checks. With the `request` of a websocket route,
-   * that route's rules (scopes, over-scope) apply too.
+   * that route's rules (scopes, over-scope) apply too. A token bound to a client certificate
+   * needs that certificate on the request's connection, whatever the route; without a
+   * `request` it is refused.
    */
   authenticate(token: string, request?: FastifyRequest): Promise<AuthOutcome>
   /**
