@@ -174,6 +174,10 @@ interface CertificateFields {
   readonly raw: Buffer
 }
 
+// One certificate in PEM: base64 and whitespace between the armour lines (proxies differ in
+// how they break or indent the lines), whitespace at most around it.
+const ONE_PEM_CERTIFICATE = /^\s*-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----\s*$/
+
 /**
  * The certificate a trusted proxy forwarded: `undefined` when the connection does not come
  * from one of `proxies` (the header is then ignored), `'missing'` when the proxy sent none,
@@ -181,12 +185,16 @@ interface CertificateFields {
  */
 export function readForwardedCertificate (proxy: NonNullable<MtlsConfig['proxy']>, remoteAddress: string | undefined, headers: Record<string, string | string[] | undefined>, now: number): ClientCertificate | 'missing' | 'untrusted' | undefined {
   if (remoteAddress === undefined || !proxy.proxies.has(remoteAddress)) return undefined
-  // Node joins repeated custom headers into one string, which then is not a certificate.
   const value = headers[proxy.header] as string | undefined
   if (value === undefined) return 'missing'
   let cert: X509Certificate
   try {
-    cert = new X509Certificate(decodeURIComponent(value))
+    const pem = decodeURIComponent(value)
+    // Exactly one PEM block, nothing around it. Node joins a repeated header (a client's copy a
+    // proxy appended to rather than replaced) as `A, B`, and OpenSSL would read the first
+    // block of that, the client's choice, when it ends in a newline.
+    if (!ONE_PEM_CERTIFICATE.test(pem)) return 'untrusted'
+    cert = new X509Certificate(pem)
   } catch {
     return 'untrusted'
   }

@@ -1,6 +1,7 @@
 // Found by session 20's adversarial review. `mtls.trustProxyCertificateHeader` relies on Node
-// joining a repeated header into one string that is no certificate, so a proxy that appends
-// its certificate header without removing the client's copy still fails closed. But Node's
+// joining a repeated header into one string that is no certificate (one PEM block and nothing
+// else is required since session 23: Z11), so a proxy that appends its certificate header
+// without removing the client's copy still fails closed. But Node's
 // parser silently drops every header line past its header-count limit (1,000 lines by
 // default; the head here is ~8 KB, under the 16 KB limit). A client padded its request: the
 // proxy's line, appended last, was dropped, and the copy the CLIENT wrote (another workload's
@@ -59,6 +60,17 @@ t.test('a padded head that would drop the proxy\'s certificate header is refused
 
   const joined = await answer(port, viaProxy(stolen, 10))
   t.same([joined.status, /WSG_CERT_UNTRUSTED/.test(joined.text)], [401, true], 'control: unpadded, the two copies are joined and refused (fails closed, as designed)')
+  // Session 23's review (Z11): OpenSSL reads the first PEM block of the joined value when the
+  // client's copy ends in a newline. The value must be one PEM block and nothing else.
+  for (const [name, end] of [['no newline', ''], ['a trailing newline', '\n'], ['a trailing CRLF and spaces', '\r\n  ']] as const) {
+    const got = await answer(port, viaProxy(encodeURIComponent(billing.cert.trimEnd() + end), 0))
+    t.same([got.status, /WSG_CERT_UNTRUSTED/.test(got.text), /billing/.test(got.text)], [401, true, false], `joined, the client's copy ending in ${name}: refused`)
+  }
+  // The proxy's header alone is taken, its lines ending in LF or in CRLF.
+  for (const [name, pem] of [['LF', ingest.cert], ['CRLF', ingest.cert.trimEnd().split('\n').join('\r\n') + '\r\n']] as const) {
+    const alone = await answer(port, `GET /mtls HTTP/1.1\r\nHost: x\r\n${UPGRADE}X-Client-Cert: ${encodeURIComponent(pem)}\r\n\r\n`)
+    t.match([alone.status, alone.text], [101, /"id":"spiffe:\/\/prod\.example\/ns\/ingest\/sa\/worker"/], `the proxy's header alone, ${name}: ingest's socket`)
+  }
 
   const head = viaProxy(stolen, 1_100)
   t.ok(head.length < 16_384, `padded head: ${head.length} bytes`)
