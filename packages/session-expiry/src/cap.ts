@@ -89,6 +89,7 @@ export class SessionCap {
 
   ended (principal: Principal): void {
     const key = principalKeyOf(principal)
+    // Only a session counted by opened() ends here (Session.counted), so the key is present.
     const n = (this.#open.get(key) as number) - 1
     if (n <= 0) this.#open.delete(key)
     else this.#open.set(key, n)

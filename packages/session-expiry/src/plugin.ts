@@ -112,7 +112,7 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
     revokedSince,
     ended: (session) => {
       live.delete(session)
-      if (cap !== undefined && session.principal !== null) cap.ended(session.principal)
+      if (cap !== undefined && session.counted !== null) cap.ended(session.counted)
       if (live.size === 0) drained?.()
     }
   }
@@ -269,6 +269,7 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
       cap.opened(principal)
     }
     const session = new Session(host, pending.request, socket, pending.route)
+    if (cap !== undefined) session.counted = principal
     pending.request.wsSession = session
     live.add(session)
     session.start()

@@ -68,6 +68,12 @@ const EMPTY: ReadonlyMap<string, ReadonlySet<string>> = new Map()
 export class Session extends EventEmitter<SessionEvents> implements Scheduled, Outgoing {
   /** this connection's id, unique per socket */
   readonly id: string = randomId()
+  /**
+   * The principal this session counts under for `maxSessionsPerPrincipal` (the one it opened
+   * with), or null when not counted: the app may set `request.principal` later (an `auth: false`
+   * route), and what ends must be what was counted.
+   */
+  counted: Principal | null = null
   readonly openedAt: number
   readonly route: string
   /**
