@@ -78,7 +78,10 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
       // `jwt` route. A bound token needs its certificate whatever the route, so on a route this
       // plugin does not govern (`auth: false`, whose principal the app set) it is checked as on
       // a `jwt` route; without a request there is no connection to hold it, and it is refused.
-      const methods = rules === undefined
+      // A socket opened with a ticket was checked as on a `jwt` route (its principal carries no
+      // certificate), whatever else the route takes: so is its refresh, or a client certificate
+      // on the connection would change the binding and every refresh be refused.
+      const methods = rules === undefined || (request as FastifyRequest).principal?.method === 'ticket'
         ? TOKEN_METHODS
         : rules.methods.has('ticket') && !rules.methods.has('jwt') ? new Set([...rules.methods, ...TOKEN_METHODS]) : rules.methods
       const readCert = request === undefined ? () => undefined : () => certificateOf(request, config.mtls, config.clock.now())
