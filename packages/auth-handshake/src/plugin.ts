@@ -74,16 +74,12 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
       if (!outcome.ok) return outcome
       const rules = (request?.routeOptions.config as { [kRouteRules]?: RouteRules } | undefined)?.[kRouteRules]
       // The same binding as the handshake: a refreshed token must fit the connection's
-      // certificate. A socket opened with a ticket is refreshed with a token: checked as on a
-      // `jwt` route. A bound token needs its certificate whatever the route, so on a route this
-      // plugin does not govern (`auth: false`, whose principal the app set) it is checked as on
-      // a `jwt` route; without a request there is no connection to hold it, and it is refused.
-      // A socket opened with a ticket was checked as on a `jwt` route (its principal carries no
-      // certificate), whatever else the route takes: so is its refresh, or a client certificate
-      // on the connection would change the binding and every refresh be refused.
-      const methods = rules === undefined || (request as FastifyRequest).principal?.method === 'ticket'
-        ? TOKEN_METHODS
-        : rules.methods.has('ticket') && !rules.methods.has('jwt') ? new Set([...rules.methods, ...TOKEN_METHODS]) : rules.methods
+      // certificate, and a bound token needs its certificate whatever the route. Checked as on a
+      // `jwt` route on a route this plugin does not govern (`auth: false`, whose principal the
+      // app set) and for a socket opened with a ticket (checked so at its handshake: its
+      // principal carries no certificate). Without a request there is no connection, and a
+      // bound token is refused.
+      const methods = rules === undefined || (request as FastifyRequest).principal?.method === 'ticket' ? TOKEN_METHODS : rules.methods
       const readCert = request === undefined ? () => undefined : () => certificateOf(request, config.mtls, config.clock.now())
       const principal = bindToken(outcome.principal, readCert, config.mtls, methods, bound.has(outcome.principal.issuer as string))
       if (typeof principal === 'string') return { ok: false, code: principal }

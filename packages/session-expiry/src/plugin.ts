@@ -264,12 +264,13 @@ export async function sessionExpiryPlugin (fastify: FastifyInstance, opts: Sessi
     if (pending === undefined) return
     pendings.set(pending.request, null)
     const principal = pending.request.principal ?? null
+    // What the session counts under, until it ends: the app may set request.principal later.
+    let counted: Principal | null = null
     if (cap !== undefined && principal !== null) {
       giveBack(pending, raw, cap)
-      cap.opened(principal)
+      cap.opened(counted = principal)
     }
-    const session = new Session(host, pending.request, socket, pending.route)
-    if (cap !== undefined) session.counted = principal
+    const session = new Session(host, pending.request, socket, pending.route, counted)
     pending.request.wsSession = session
     live.add(session)
     session.start()

@@ -73,7 +73,7 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled, O
    * with), or null when not counted: the app may set `request.principal` later (an `auth: false`
    * route), and what ends must be what was counted.
    */
-  counted: Principal | null = null
+  readonly counted: Principal | null
   readonly openedAt: number
   readonly route: string
   /**
@@ -110,8 +110,9 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled, O
   #remoteAddress = ''
   #withheldWarned = false
 
-  constructor (host: SessionHost, request: FastifyRequest, socket: WebSocket, route: string) {
+  constructor (host: SessionHost, request: FastifyRequest, socket: WebSocket, route: string, counted: Principal | null) {
     super()
+    this.counted = counted
     this.#host = host
     this.#request = request
     this.#socket = socket
