@@ -48,7 +48,14 @@ export interface MtlsConfig {
   readonly trustDomains: ReadonlySet<string>
   readonly identity: (certificate: ClientCertificate) => MtlsIdentity | undefined
   readonly allow: ((id: string) => boolean) | undefined
-  readonly proxy: { readonly header: string, readonly proxies: ReadonlySet<string>, readonly cas: readonly X509Certificate[] } | undefined
+  readonly proxy: { readonly header: string, readonly proxies: ReadonlySet<string>, readonly cas: readonly TrustedCa[] } | undefined
+}
+
+/** A CA named for the forwarded header, with its validity read once. */
+export interface TrustedCa {
+  readonly cert: X509Certificate
+  readonly notBefore: number
+  readonly notAfter: number
 }
 
 const MTLS_KEYS = new Set(['trustDomains', 'identity', 'allow', 'trustProxyCertificateHeader'])
@@ -121,12 +128,16 @@ function validateProxy (value: unknown): MtlsConfig['proxy'] {
   }
   const pems = typeof v.ca === 'string' ? [v.ca] : v.ca
   if (!Array.isArray(pems) || pems.length === 0) throw invalidOption(`${path}.ca must be a PEM certificate or a non-empty array of them`)
-  const cas = pems.map((pem, i) => {
+  const cas = pems.map((pem, i): TrustedCa => {
+    let cert: X509Certificate
     try {
-      return new X509Certificate(pem as string)
+      cert = new X509Certificate(pem as string)
     } catch {
       throw invalidOption(`${path}.ca[${i}] is not a PEM certificate`)
     }
+    // As TLS would: only a CA certificate signs client certificates.
+    if (!cert.ca) throw invalidOption(`${path}.ca[${i}] is not a CA certificate (basicConstraints CA:TRUE)`)
+    return { cert, notBefore: Date.parse(cert.validFrom), notAfter: Date.parse(cert.validTo) }
   })
   return Object.freeze({ header: v.header.toLowerCase(), proxies: new Set(v.proxies as string[]), cas })
 }
@@ -181,7 +192,8 @@ const ONE_PEM_CERTIFICATE = /^\s*-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+---
 /**
  * The certificate a trusted proxy forwarded: `undefined` when the connection does not come
  * from one of `proxies` (the header is then ignored), `'missing'` when the proxy sent none,
- * `'untrusted'` when it is not a certificate issued by one of the CAs, or out of date.
+ * `'untrusted'` when it is not a client certificate issued by one of the CAs, or it or its CA is
+ * out of date.
  */
 export function readForwardedCertificate (proxy: NonNullable<MtlsConfig['proxy']>, remoteAddress: string | undefined, headers: Record<string, string | string[] | undefined>, now: number): ClientCertificate | 'missing' | 'untrusted' | undefined {
   if (remoteAddress === undefined || !proxy.proxies.has(remoteAddress)) return undefined
@@ -198,8 +210,19 @@ export function readForwardedCertificate (proxy: NonNullable<MtlsConfig['proxy']
   } catch {
     return 'untrusted'
   }
-  if (!proxy.cas.some((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey))) return 'untrusted'
+  // What TLS checks of a client's chain: a leaf for client authentication, issued and signed by
+  // a CA that is itself within its validity now.
+  if (cert.ca || !forClientAuth(cert.keyUsage)) return 'untrusted'
+  if (!proxy.cas.some((ca) => now >= ca.notBefore && now <= ca.notAfter && cert.checkIssued(ca.cert) && cert.verify(ca.cert.publicKey))) return 'untrusted'
   return describe({ validFrom: cert.validFrom, validTo: cert.validTo, subjectAltName: cert.subjectAltName, subject: cert.subject.replace(/\n/g, ', '), fingerprint256: cert.fingerprint256, raw: cert.raw }, now)
+}
+
+const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2'
+const ANY_EXTENDED_KEY_USAGE = '2.5.29.37.0'
+
+/** Whether an extended key usage allows client authentication (Node's `keyUsage`: undefined when the extension is absent). */
+function forClientAuth (usages: readonly string[] | undefined): boolean {
+  return usages === undefined || usages.includes(CLIENT_AUTH) || usages.includes(ANY_EXTENDED_KEY_USAGE)
 }
 
 /** What a verified certificate says, or `'untrusted'` when out of date or unreadable. */

@@ -269,7 +269,8 @@ t.test('proxy option validation', async (t) => {
     [{ header: 'bad header', proxies: ['127.0.0.1'], ca: ca.cert }, /header must be a header name/],
     [{ header: 'x', proxies: ['localhost'], ca: ca.cert }, /proxies must be a non-empty array of IP addresses/],
     [{ header: 'x', proxies: ['127.0.0.1'], ca: [] }, /ca must be a PEM certificate or a non-empty array/],
-    [{ header: 'x', proxies: ['127.0.0.1'], ca: 'not pem' }, /ca\[0\] is not a PEM certificate/]
+    [{ header: 'x', proxies: ['127.0.0.1'], ca: 'not pem' }, /ca\[0\] is not a PEM certificate/],
+    [{ header: 'x', proxies: ['127.0.0.1'], ca: [ca.cert, billing.cert] }, /ca\[1\] is not a CA certificate \(basicConstraints CA:TRUE\)/]
   ]
   for (const [value, message] of bad) {
     t.throws(() => validateOptions({ mtls: { trustDomains: ['prod.example'], trustProxyCertificateHeader: value } }), { code: 'WSG_INVALID_OPTION', message })
@@ -286,6 +287,32 @@ t.test('behind a proxy, a certificate from an intermediate CA: one level, so lis
   }
   t.match(await forwardTo([intermediate.cert]), { method: 'mtls', id: 'spiffe://prod.example/ns/billing/sa/api' }, 'the intermediate listed: trusted')
   t.same(await forwardTo([ca.cert]), [401, 'WSG_CERT_UNTRUSTED'], 'only the root listed: no chain is built, refused')
+})
+
+t.test('behind a proxy, what TLS refuses of a client certificate is refused too: a CA out of its validity, a leaf not for client authentication, a CA as the leaf', async (t) => {
+  const SPIFFE = ['spiffe://prod.example/ns/billing/sa/api']
+  const forwardTo = async (trusted: string[], cert: string, identity?: NonNullable<AuthHandshakeOptions['mtls']>['identity']): Promise<unknown> => {
+    const mtls = { trustDomains: ['prod.example'], ...(identity !== undefined ? { identity } : {}), trustProxyCertificateHeader: { header: 'x-client-cert', proxies: ['127.0.0.1'], ca: trusted } }
+    const { base } = await tlsApp(t, { mtls }, false)
+    const c = await connectSocket(`${base}/any`, { client: { headers: { 'x-client-cert': encodeURIComponent(cert) } }, teardown: (fn) => t.teardown(fn) })
+    return 'refused' in c ? [c.status, c.body.code] : (await c.next() as { method: string }).method
+  }
+  const expiredCa = await createTestCa('expired CA', { notBefore: now - 2 * HOUR, notAfter: Date.now() - 1000 })
+  const futureCa = await createTestCa('future CA', { notBefore: Date.now() + HOUR, notAfter: Date.now() + 2 * HOUR })
+  for (const [name, issuer] of [['expired', expiredCa], ['not yet valid', futureCa]] as const) {
+    // The leaf is within its own validity; only its CA is not.
+    t.same(await forwardTo([issuer.cert], (await issuer.issue({ uris: SPIFFE })).cert), [401, 'WSG_CERT_UNTRUSTED'], `a CA ${name}: refused`)
+  }
+  const serverOnly = await ca.issue({ uris: SPIFFE, extendedKeyUsage: ['1.3.6.1.5.5.7.3.1'] })
+  t.same(await forwardTo([ca.cert], serverOnly.cert), [401, 'WSG_CERT_UNTRUSTED'], 'a leaf for server authentication only: refused')
+  t.same(await attempt(t, `${(await tlsApp(t)).base}/ingest`, serverOnly), { status: 401, code: 'WSG_CERT_UNTRUSTED' }, 'as TLS refuses it')
+  t.equal(await forwardTo([ca.cert], (await ca.issue({ uris: SPIFFE, extendedKeyUsage: ['2.5.29.37.0'] })).cert), 'mtls', 'any extended key usage: accepted')
+  t.equal(await forwardTo([ca.cert], (await ca.issue({ uris: SPIFFE, extendedKeyUsage: [] })).cert), 'mtls', 'no extended key usage: accepted')
+  // A CA certificate is not a client's, though its subject names one; TLS's client purpose refuses it too.
+  const intermediate = await ca.intermediate('billing')
+  const bySubject = (c: { subject: string }): { id: string } => ({ id: c.subject })
+  t.same(await forwardTo([ca.cert], intermediate.cert, bySubject), [401, 'WSG_CERT_UNTRUSTED'], 'a CA certificate as the client\'s: refused')
+  t.equal(await forwardTo([ca.cert], (await ca.issue({ commonName: 'billing' })).cert, bySubject), 'mtls', 'the same identity function takes a leaf')
 })
 
 t.test('injectWS (no socket) with mTLS configured: there is no certificate', async (t) => {

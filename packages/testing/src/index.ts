@@ -6,7 +6,7 @@ export type { OidcLoginProvider, OidcLoginProviderOptions, OidcLoginClient, Sign
 export { captureLogs, type CapturedLogs } from './logs.js'
 export { FakeClock } from './clock.js'
 export { connectSocket, openSocket, type SocketClient, type Refusal, type SocketOptions } from './ws-client.js'
-export type { TestCa, TestCertificate, IssueOptions } from './pki.js'
+export type { TestCa, TestCertificate, IssueOptions, CaOptions } from './pki.js'
 export { startOidcIssuer, startOidcLoginProvider, createTestCa } from './lazy.js'
 export { until } from './until.js'
 export { probeUpgrade, type ProbeResult } from './probe.js'

@@ -3,7 +3,7 @@
 // importing @wsguard/testing: most test files make no OpenID Provider and no CA.
 import type { OidcIssuer, OidcIssuerOptions } from './oidc-issuer.js'
 import type { OidcLoginProvider, OidcLoginProviderOptions } from './oidc-login.js'
-import type { TestCa } from './pki.js'
+import type { CaOptions, TestCa } from './pki.js'
 
 /** A real OpenID Provider (`oidc-provider`) on 127.0.0.1 issuing JWT access tokens by client credentials. */
 export async function startOidcIssuer (options: OidcIssuerOptions): Promise<OidcIssuer> {
@@ -16,6 +16,6 @@ export async function startOidcLoginProvider (options: OidcLoginProviderOptions)
 }
 
 /** A test certificate authority (ECDSA P-256), issuing intermediates and leaves. */
-export async function createTestCa (commonName?: string): Promise<TestCa> {
-  return await (await import('./pki.js')).createTestCa(commonName)
+export async function createTestCa (commonName?: string, options?: CaOptions): Promise<TestCa> {
+  return await (await import('./pki.js')).createTestCa(commonName, options)
 }

@@ -35,6 +35,14 @@ export interface IssueOptions {
   /** validity, ms since epoch. Default one minute ago to one hour from now */
   notBefore?: number
   notAfter?: number
+  /** extended key usage OIDs; `[]` leaves the extension out. Default client and server authentication */
+  extendedKeyUsage?: readonly string[]
+}
+
+export interface CaOptions {
+  /** validity, ms since epoch. Default one hour ago to a day from now */
+  notBefore?: number
+  notAfter?: number
 }
 
 let serial = 1
@@ -57,14 +65,14 @@ const CA_EXTENSIONS = (): x509.Extension[] => [
 ]
 
 /** Creates a CA (self-signed, P-256). */
-export async function createTestCa (commonName = 'wsguard test CA'): Promise<TestCa> {
+export async function createTestCa (commonName = 'wsguard test CA', options: CaOptions = {}): Promise<TestCa> {
   const caKeys = await keys()
   const now = Date.now()
   const ca = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: (serial++).toString(16).padStart(2, '0'),
     name: `CN=${commonName}`,
-    notBefore: new Date(now - HOUR),
-    notAfter: new Date(now + 24 * HOUR),
+    notBefore: new Date(options.notBefore ?? now - HOUR),
+    notAfter: new Date(options.notAfter ?? now + 24 * HOUR),
     keys: caKeys as never,
     signingAlgorithm: ALG,
     extensions: CA_EXTENSIONS()
@@ -97,6 +105,7 @@ async function testCa (ca: x509.X509Certificate, caKeys: webcrypto.CryptoKeyPair
     async issue (options: IssueOptions = {}): Promise<TestCertificate> {
       const leafKeys = await keys()
       const t = Date.now()
+      const usages = options.extendedKeyUsage ?? [x509.ExtendedKeyUsage.clientAuth, x509.ExtendedKeyUsage.serverAuth]
       const names = [
         ...(options.uris ?? []).map((value) => ({ type: 'url' as const, value })),
         ...(options.ipAddresses ?? []).map((value) => ({ type: 'ip' as const, value }))
@@ -113,7 +122,7 @@ async function testCa (ca: x509.X509Certificate, caKeys: webcrypto.CryptoKeyPair
         extensions: [
           new x509.BasicConstraintsExtension(false, undefined, true),
           new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-          new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth, x509.ExtendedKeyUsage.serverAuth]),
+          ...(usages.length > 0 ? [new x509.ExtendedKeyUsageExtension([...usages])] : []),
           ...(names.length > 0 ? [new x509.SubjectAlternativeNameExtension(names)] : [])
         ]
       })
