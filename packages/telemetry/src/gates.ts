@@ -69,7 +69,8 @@ export class StormGate {
       context.failed(store, scope, refuse ? 'refused' : 'local', answer)
       if (!refuse) return this.#decide(local, a)
       sendRejection(a.reply, 'WSG_UNAVAILABLE', STORE_UNAVAILABLE_HEADERS)
-      publishRejection(SOURCE, a.request, a.route, 'WSG_UNAVAILABLE', this.#o.started(a.request), 'counter-store', a.request.principal)
+      // A plain HTTP request (config.governHttp) is answered alike, but is no handshake to count.
+      if (a.request.ws === true) publishRejection(SOURCE, a.request, a.route, 'WSG_UNAVAILABLE', this.#o.started(a.request), 'counter-store', a.request.principal)
       return
     }
     context.answered(store)
@@ -87,6 +88,6 @@ export class StormGate {
     if (!throttle) return a.done()
     const retryAfter = Math.max(1, Math.ceil((limit.windowMs - counts.elapsedMs) / 1000))
     sendRejection(a.reply, 'WSG_RATE_LIMITED', { 'retry-after': String(retryAfter) })
-    publishRejection(SOURCE, a.request, a.route, 'WSG_RATE_LIMITED', this.#o.started(a.request), `reconnect-storm-${scope}`, a.request.principal)
+    if (a.request.ws === true) publishRejection(SOURCE, a.request, a.route, 'WSG_RATE_LIMITED', this.#o.started(a.request), `reconnect-storm-${scope}`, a.request.principal)
   }
 }

@@ -3,7 +3,7 @@ import type {} from '@fastify/websocket'
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
 import { Registry } from 'prom-client'
 import {
-  ChannelName, appIdentity, assertRegisteredOnce, channel, principalKey, refuseTruncatedHeads, revocationOrigin, type ChannelMessages,
+  ChannelName, appIdentity, assertRegisteredOnce, channel, governsHttp, principalKey, refuseTruncatedHeads, revocationOrigin, type ChannelMessages,
   type Principal, type SessionOpenedMessage, type TimerHandle
 } from '@wsguard/core'
 import { AUDIT_SCHEMA_VERSION, auditSubject, type AuditEvent } from './audit.js'
@@ -131,31 +131,34 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
 
   // Route-level hooks on websocket routes only, each knowing its route (no routeOptions
   // getter per request). Put first in their phase: the IP gate runs before auth-handshake's
-  // onRequest hook (a storm costs no signature work); the principal gate runs in
-  // preValidation, after every onRequest hook, so only on a verified identity; preHandler
-  // runs only when every check passed, so it counts accepted handshakes.
+  // onRequest hook (a storm costs no signature work); the principal gate and the count of
+  // accepted handshakes run in preHandler, which runs only when every check passed (the
+  // signature, revocations, the handshake topic, the session cap), so only an identity that
+  // would be admitted counts: a revoked or otherwise refused token cannot fill its subject's
+  // window and lock the subject out.
+  // A route that governs its plain HTTP requests too (config.governHttp) verifies their
+  // credentials: the IP gate counts them, on the GET and on the HEAD twin Fastify adds, but
+  // they are no handshakes (not timed, not published, not counted per principal).
   fastify.addHook('onRoute', (routeOptions: RouteOptions) => {
     if (routeOptions.websocket !== true && typeof routeOptions.wsHandler !== 'function') return
-    if (routeOptions.method === 'HEAD') return // the HEAD twin Fastify adds for a GET route cannot upgrade
+    const http = governsHttp(routeOptions)
     const route = routeOptions.url as string
+    const ipGateHttp = http && ipGate !== undefined ? ipGate : undefined
+    // The HEAD twin Fastify adds for a GET route cannot upgrade: only its governed plain requests are gated.
+    if (routeOptions.method === 'HEAD') {
+      if (ipGateHttp !== undefined) prepend(routeOptions, 'onRequest', ipGateFor(ipGateHttp, route))
+      return
+    }
     const accepted = { route, outcome: 'accepted' }
     const counts = tally(route)
     const refused = { route, outcome: 'rejected' }
+    const gateHttp = ipGateHttp === undefined ? undefined : ipGateFor(ipGateHttp, route)
     prepend(routeOptions, 'onRequest', function wsguardTelemetryStart (request, reply, done) {
-      if (request.ws !== true) return done() // a plain GET on a websocket route
+      if (request.ws !== true) return gateHttp === undefined ? done() : gateHttp(request, reply, done) // a plain request on a websocket route
       ;(request as Timed)[kStarted] = performance.now()
       if (ipGate === undefined) return done()
       ipGate.check(ipKey(request.ip, config.ipv6Subnet), route, request, reply, done)
     })
-    if (principalGate !== undefined) {
-      prepend(routeOptions, 'preValidation', function wsguardTelemetryPrincipalGate (request, reply, done) {
-        const p = request.principal
-        if (p == null) return done() // a route without authentication
-        // core's key, as session-expiry's cap and the Redis stores count under (unambiguous
-        // whatever the issuer and subject hold; certificate names hold spaces)
-        principalGate.check(principalKey(p.id, p.issuer), route, request, reply, done)
-      })
-    }
     if (metrics !== undefined) {
       prepend(routeOptions, 'preHandler', function wsguardTelemetryAccepted (request, _reply, done) {
         const started = (request as Timed)[kStarted]
@@ -171,7 +174,24 @@ export async function telemetryPlugin (fastify: FastifyInstance, opts: Telemetry
         done()
       })
     }
+    if (principalGate !== undefined) {
+      // Prepended after the count above, so it runs before it: a handshake it refuses is not counted accepted.
+      prepend(routeOptions, 'preHandler', function wsguardTelemetryPrincipalGate (request, reply, done) {
+        const p = request.principal
+        if (p == null || request.ws !== true) return done() // a route without authentication, or a plain request
+        // core's key, as session-expiry's cap and the Redis stores count under (unambiguous
+        // whatever the issuer and subject hold; certificate names hold spaces)
+        principalGate.check(principalKey(p.id, p.issuer), route, request, reply, done)
+      })
+    }
   })
+
+  function ipGateFor (gate: StormGate, route: string): Hook {
+    return function wsguardTelemetryHttpGate (request, reply, done) {
+      if (request.ws === true) return done() // an upgrade to a HEAD route: auth-handshake refuses it with no token work
+      gate.check(ipKey(request.ip, config.ipv6Subnet), route, request, reply, done)
+    }
+  }
 
   // A websocket route added before telemetry has none of the hooks above: its handshakes are
   // not timed or counted and no storm gate runs on them. Its sessions are still audited
