@@ -22,12 +22,29 @@ export interface UngovernedRouteGuard {
   readonly optOut?: string
 }
 
+/** Set on the config of every websocket route (either form) added after a guarding plugin. */
+const kWebsocketRoute = Symbol.for('@wsguard/core.websocketRoute')
+
 /**
- * `@fastify/websocket` (11) sets `schema.hide` on every `websocket: true` route, and only
- * there: the one mark that tells such a route from a plain HTTP route at request time.
+ * Whether the request's route is a websocket route: `@fastify/websocket` (11) sets
+ * `schema.hide` on every `websocket: true` route, and only there; a `{ handler, wsHandler }`
+ * route carries no such mark, so the guard's own `onRoute` hook marks it (and any websocket
+ * route) when it is added after the plugin. An earlier `{ handler, wsHandler }` route cannot
+ * be told from a plain HTTP route.
  */
 function isWebsocketRoute (request: FastifyRequest): boolean {
-  return (request.routeOptions.schema as { hide?: unknown } | undefined)?.hide === true
+  const { schema, config } = request.routeOptions
+  return (schema as { hide?: unknown } | undefined)?.hide === true ||
+    (config as unknown as Record<symbol, unknown> | undefined)?.[kWebsocketRoute] === true
+}
+
+interface RouteOptionsLike { websocket?: unknown, wsHandler?: unknown, config?: unknown }
+
+function markWebsocketRoute (routeOptions: RouteOptionsLike): void {
+  if (routeOptions.websocket !== true && typeof routeOptions.wsHandler !== 'function') return
+  const config = (routeOptions.config ?? {}) as Record<string | symbol, unknown>
+  // Fastify copies config (symbol keys included) into the route's context; the app's object is not mutated.
+  if (config[kWebsocketRoute] !== true) routeOptions.config = { ...config, [kWebsocketRoute]: true }
 }
 
 /**
@@ -41,9 +58,10 @@ function isWebsocketRoute (request: FastifyRequest): boolean {
  *   `WSG_UNAVAILABLE` (a check that cannot run denies), published with detail
  *   `route-not-governed`, and the route is logged once;
  * - an upgrade to any other route (a plain HTTP route, which `@fastify/websocket` would upgrade
- *   only to close, or the `{ handler, wsHandler }` form, which nothing tells apart at request
- *   time) gets 400 `WSG_BAD_REQUEST` before the upgrade, published with detail
- *   `not-a-websocket-route`, with no log line: most such routes are plain ones;
+ *   only to close, logging its URL, or a `{ handler, wsHandler }` route added before the
+ *   plugin, which nothing tells apart at request time) gets 400 `WSG_BAD_REQUEST` before the
+ *   upgrade, published with detail `not-a-websocket-route`, with no log line (most such routes
+ *   are plain ones), whatever its config: an opt-out (`exempt`) is read on websocket routes only;
  * - a plain request (no upgrade) to a route that asked for its HTTP requests to be governed
  *   (`config.governHttp: true`) and that the plugin did not admit gets 503 `WSG_UNAVAILABLE`
  *   too (not published: it is no handshake), and the route is logged once;
@@ -51,6 +69,7 @@ function isWebsocketRoute (request: FastifyRequest): boolean {
  *   routes (the twin Fastify adds for a GET route; never upgraded) are left alone.
  */
 export function refuseUngovernedRoutes (fastify: FastifyInstance, guard: UngovernedRouteGuard): void {
+  fastify.addHook('onRoute', markWebsocketRoute)
   const said = new Set<string>()
   const optOut = guard.optOut === undefined ? '' : ` (or set ${guard.optOut} on it)`
 
@@ -82,7 +101,9 @@ export function refuseUngovernedRoutes (fastify: FastifyInstance, guard: Ungover
     // upgrade. A route declared for ['GET', 'HEAD'] hands a HEAD upgrade to ws (which answers
     // 405 today); it is guarded like a GET rather than trusted to that.
     if (url === undefined || method === 'HEAD') return done()
-    if (guard.exempt(config as unknown as Readonly<Record<string | symbol, unknown>> | undefined)) return done()
+    // Before the opt-out is read: a plain route's config may hold the same key (an app's own
+    // `auth: false` on its public routes), and @fastify/websocket would upgrade it, only to
+    // close it, logging its URL (a query token with it) under a key no serializer redacts.
     if (!isWebsocketRoute(request)) {
       // Refused before the upgrade: once upgraded, @fastify/websocket would call the route's
       // wsHandler whatever a 'connection' listener did to the socket.
@@ -90,6 +111,7 @@ export function refuseUngovernedRoutes (fastify: FastifyInstance, guard: Ungover
       publishRejection(guard.source, request, url, 'WSG_BAD_REQUEST', 0, 'not-a-websocket-route', request.principal)
       return
     }
+    if (guard.exempt(config as unknown as Readonly<Record<string | symbol, unknown>> | undefined)) return done()
     if (!said.has(url)) {
       said.add(url)
       fastify.log.error({ route: url }, `${guard.source}: websocket route ${url} was added before the plugin, so ${guard.consequence}; its handshakes are refused. Register the plugin before the route${optOut}.`)

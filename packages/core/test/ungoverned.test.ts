@@ -102,6 +102,33 @@ t.test('refuseUngovernedRoutes: an upgrade to a route not marked as a websocket 
   t.equal((await app.inject({ url: '/plain', headers: { 'x-handled': '1' } })).body, 'through', 'a handled upgrade goes through')
 })
 
+t.test('refuseUngovernedRoutes: the opt-out is read on websocket routes only; a { handler, wsHandler } route added after the guard is one', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  app.decorateRequest('ws', true)
+  const wsHandler = (): void => {}
+  // Before the guard: a { handler, wsHandler } route carries no mark at all.
+  app.route({ method: 'GET', url: '/early-ws-handler', handler: async () => 'early', wsHandler, config: { skip: true } } as never)
+  refuseUngovernedRoutes(app, { source: '@wsguard/example', phase: 'preHandler', handled: () => false, exempt: (config) => config?.skip === true, consequence: 'nothing checks it' })
+  const appConfig = { skip: true }
+  // A plain route whose config holds the opt-out key (an app's own mark for its public routes).
+  app.get('/public', { config: appConfig as never }, async () => 'public')
+  app.route({ method: 'GET', url: '/late-ws-handler', handler: async () => 'late', wsHandler, config: appConfig } as never)
+  app.get('/late-websocket', { schema: hidden, config: { skip: true } as never }, async () => 'websocket')
+  await app.ready()
+
+  const status = async (url: string): Promise<[number, string]> => {
+    const r = await app.inject(url)
+    return [r.statusCode, r.statusCode === 200 ? r.body : r.json().code]
+  }
+  t.same(await status('/public'), [400, 'WSG_BAD_REQUEST'], 'a plain route: refused before the upgrade whatever its config')
+  t.same(await status('/late-ws-handler'), [200, 'late'], 'a { handler, wsHandler } route added after the guard: its opt-out holds')
+  t.same(await status('/late-websocket'), [200, 'websocket'], 'a websocket: true route: its opt-out holds')
+  t.same(await status('/early-ws-handler'), [400, 'WSG_BAD_REQUEST'], 'a { handler, wsHandler } route added before: cannot be told from a plain route, refused')
+  t.same(appConfig, { skip: true }, "the app's config object is not changed")
+  t.same(Object.getOwnPropertySymbols(appConfig), [])
+})
+
 t.test('refuseUngovernedRoutes: a plain request to a route that asks for its HTTP requests to be governed (config.governHttp) and was not admitted gets 503', async (t) => {
   const lines: string[] = []
   const app = Fastify({ logger: { level: 'info', stream: { write: (l: string) => { lines.push(l) } } } })

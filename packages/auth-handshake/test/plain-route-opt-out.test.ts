@@ -1,0 +1,68 @@
+// Z17: an upgrade to a plain HTTP route is refused 400 before the upgrade whatever the route's
+// config. Core's guard read the opt-out before it asked whether the route is a websocket route,
+// so a plain route carrying `config.auth: false` (an app's own mark for its public routes) was
+// upgraded by @fastify/websocket, which closed it and logged its URL, query token and all,
+// under a `path` key no `req` serializer covers.
+import t from 'tap'
+import Fastify from 'fastify'
+import websocket from '@fastify/websocket'
+import type { AddressInfo } from 'node:net'
+import { captureLogs, claimsFor, generateKey, jwks, mintToken, until } from '@wsguard/testing'
+import { redactQuery } from '@wsguard/core'
+import { authHandshake, redactingReqSerializer, TICKET_QUERY_PARAMETER } from '../src/index.js'
+import { rawUpgrade } from './helpers.js'
+
+const ISS = 'https://idp.test'
+const AUD = 'feed-api'
+const key = generateKey('ES256')
+const token = mintToken(key, claimsFor(ISS, AUD, 'alice'))
+const jwt = { issuer: ISS, audience: AUD, algorithms: ['ES256' as const], jwks: jwks(key) }
+const params = ['access_token', TICKET_QUERY_PARAMETER]
+
+t.test('a plain route with config.auth: false is no websocket route: 400 before the upgrade, nothing logged', async (t) => {
+  const logs = captureLogs()
+  const app = Fastify({ logger: { level: 'info', stream: logs.stream, serializers: { req: redactingReqSerializer(params) } } })
+  t.teardown(() => app.close())
+  await app.register(websocket)
+  await app.register(authHandshake, { jwt, carriers: ['header', 'subprotocol', 'query'] })
+  app.get('/feed', { websocket: true }, (socket) => { socket.send('{}') })
+  app.get('/status', { config: { auth: false } }, async () => ({ ok: true }))
+  app.get('/open', { websocket: true, config: { auth: false } }, (socket) => { socket.close() })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const port = (app.server.address() as AddressInfo).port
+
+  const head = await rawUpgrade(port, `/status?access_token=${token}`)
+  t.match(head, /^HTTP\/1\.1 400 Bad Request/, 'refused before the upgrade (core\'s WSG_BAD_REQUEST)')
+  t.equal((await app.inject('/status')).statusCode, 200, 'the plain route itself still answers')
+  t.match(await rawUpgrade(port, `/open?access_token=${token}`), /^HTTP\/1\.1 101/, 'a websocket route that opts out still opens')
+  await until(() => logs.lines.filter((l) => l.includes('request completed')).length >= 2, 'both requests logged')
+  t.notOk(logs.text().includes('no websocket handler'), '@fastify/websocket never upgraded the plain route')
+  t.notOk(logs.text().includes(token), 'the token is in no log line')
+})
+
+t.test("the plugin in a prefixed child context: an upgrade to a plain route elsewhere is @fastify/websocket's, and the README's path serializer keeps its token out of the log", async (t) => {
+  const logs = captureLogs()
+  // The README's app-level logger ("Logs and credentials").
+  const app = Fastify({
+    logger: {
+      level: 'info',
+      stream: logs.stream,
+      serializers: { req: redactingReqSerializer(params), path: (url: unknown) => (typeof url === 'string' ? redactQuery(url, params) : url) }
+    }
+  })
+  t.teardown(() => app.close())
+  await app.register(websocket)
+  await app.register(async (ws) => {
+    await ws.register(authHandshake, { jwt, carriers: ['header', 'subprotocol', 'query'] })
+    ws.get('/feed', { websocket: true }, (socket) => { socket.send('{}') })
+  }, { prefix: '/ws' })
+  app.get('/', async () => ({ ok: true }))
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const port = (app.server.address() as AddressInfo).port
+
+  t.match(await rawUpgrade(port, `/?access_token=${token}`), /^HTTP\/1\.1 101/, 'outside the plugin\'s context: upgraded and closed, as the README says')
+  await until(() => logs.text().includes('no websocket handler'), '@fastify/websocket logged it')
+  const line = JSON.parse(logs.lines.find((l) => l.includes('no websocket handler')) as string) as { path: string }
+  t.equal(line.path, '/?access_token=[REDACTED]')
+  t.notOk(logs.text().includes(token), 'the token is in no log line')
+})
