@@ -1,5 +1,5 @@
 import type { TSchema } from '@sinclair/typebox'
-import { invalidOption, type PrincipalKind, type StandardClaims } from '@wsguard/core'
+import { invalidOption, timerDelay, type PrincipalKind, type StandardClaims } from '@wsguard/core'
 import { HMAC_ALGORITHMS, JWS_ALGORITHMS, isHmacAlgorithm, isJwsAlgorithm, type HmacAlgorithm, type JwsAlgorithm } from './algorithms.js'
 import { bool, duration, fetchableUrl, noUserinfo, isObject, nonEmptyString, positiveInteger, stringList, unknownKeys } from './option-checks.js'
 
@@ -225,7 +225,7 @@ export function validateIssuer (value: unknown, path: string): IssuerConfig {
     jwksUri,
     jwks,
     fastifyJwt,
-    verifyTimeoutMs: positiveInteger(value.verifyTimeoutMs, `${path}.verifyTimeoutMs`, DEFAULT_VERIFY_TIMEOUT_MS),
+    verifyTimeoutMs: timerDelay(positiveInteger(value.verifyTimeoutMs, `${path}.verifyTimeoutMs`, DEFAULT_VERIFY_TIMEOUT_MS), `${path}.verifyTimeoutMs`),
     clockToleranceMs: duration(value.clockToleranceMs, `${path}.clockToleranceMs`, DEFAULT_CLOCK_TOLERANCE_MS),
     maxTokenAgeMs: duration(value.maxTokenAgeMs, `${path}.maxTokenAgeMs`, undefined),
     typ,
@@ -233,7 +233,7 @@ export function validateIssuer (value: unknown, path: string): IssuerConfig {
     kind: value.kind as IssuerConfig['kind'],
     jwksCooldownMs: duration(value.jwksCooldownMs, `${path}.jwksCooldownMs`, DEFAULT_JWKS_COOLDOWN_MS),
     jwksMaxAgeMs: duration(value.jwksMaxAgeMs, `${path}.jwksMaxAgeMs`, DEFAULT_JWKS_MAX_AGE_MS),
-    jwksTimeoutMs: positiveInteger(value.jwksTimeoutMs, `${path}.jwksTimeoutMs`, DEFAULT_JWKS_TIMEOUT_MS),
+    jwksTimeoutMs: timerDelay(positiveInteger(value.jwksTimeoutMs, `${path}.jwksTimeoutMs`, DEFAULT_JWKS_TIMEOUT_MS), `${path}.jwksTimeoutMs`),
     certificateBound: value.certificateBound === 'required'
   }
 }

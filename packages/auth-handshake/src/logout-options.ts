@@ -1,4 +1,4 @@
-import { invalidOption, isClock, systemClock, type Clock, type ReplayStore, type RevocationStore } from '@wsguard/core'
+import { invalidOption, isClock, timerDelay, systemClock, type Clock, type ReplayStore, type RevocationStore } from '@wsguard/core'
 import type { JwsAlgorithm } from './algorithms.js'
 import { bool, duration, isObject, nonEmptyString, positiveInteger, unknownKeys } from './option-checks.js'
 import { validateIssuer, DEFAULT_CLOCK_TOLERANCE_MS, KEY_SET_KEYS, type IssuerConfig, type KeySetOptions } from './issuer-options.js'
@@ -119,7 +119,7 @@ export function validateLogoutOptions (opts: unknown): BackchannelLogoutConfig {
     clockToleranceMs,
     requireExplicitTyp: bool(opts.requireExplicitTyp, 'opts.requireExplicitTyp', false),
     revocationRetentionMs: positiveInteger(opts.revocationRetentionMs, 'opts.revocationRetentionMs', DEFAULT_LOGOUT_REVOCATION_RETENTION_MS),
-    storeTimeoutMs: positiveInteger(opts.storeTimeoutMs, 'opts.storeTimeoutMs', DEFAULT_LOGOUT_STORE_TIMEOUT_MS),
+    storeTimeoutMs: timerDelay(positiveInteger(opts.storeTimeoutMs, 'opts.storeTimeoutMs', DEFAULT_LOGOUT_STORE_TIMEOUT_MS), 'opts.storeTimeoutMs'),
     maxTokenBytes: positiveInteger(opts.maxTokenBytes, 'opts.maxTokenBytes', DEFAULT_MAX_TOKEN_BYTES, 16),
     clock
   }

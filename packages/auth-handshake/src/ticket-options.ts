@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify'
-import { invalidOption, type Clock, type Principal, type TicketStore } from '@wsguard/core'
+import { invalidOption, timerDelay, type Clock, type Principal, type TicketStore } from '@wsguard/core'
 import { isObject, nonEmptyString, positiveInteger, unknownKeys } from './option-checks.js'
 import { MemoryTicketStore } from './ticket-memory.js'
 
@@ -87,7 +87,7 @@ export function validateTickets (value: unknown, context: TicketContext): Ticket
     ttlMs,
     store: (store as TicketStore | undefined) ?? new MemoryTicketStore({ clock: context.clock }),
     principalFor: principalFor as TicketConfig['principalFor'],
-    storeTimeoutMs: positiveInteger(value.storeTimeoutMs, 'opts.tickets.storeTimeoutMs', DEFAULT_TICKET_STORE_TIMEOUT_MS),
+    storeTimeoutMs: timerDelay(positiveInteger(value.storeTimeoutMs, 'opts.tickets.storeTimeoutMs', DEFAULT_TICKET_STORE_TIMEOUT_MS), 'opts.tickets.storeTimeoutMs'),
     maxPerPrincipal
   }
 }

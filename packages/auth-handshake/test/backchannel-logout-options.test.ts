@@ -32,6 +32,7 @@ const cases: Array<[string, unknown, RegExp]> = [
   ['requireExplicitTyp', { ...base, requireExplicitTyp: 'yes' }, /opts\.requireExplicitTyp must be a boolean/],
   ['revocationRetentionMs', { ...base, revocationRetentionMs: 1.5 }, /opts\.revocationRetentionMs must be an integer, 1 or more/],
   ['storeTimeoutMs', { ...base, storeTimeoutMs: 0 }, /opts\.storeTimeoutMs must be an integer, 1 or more/],
+  ['storeTimeoutMs past what a timer waits', { ...base, storeTimeoutMs: 2 ** 31 }, /opts\.storeTimeoutMs must be at most 2147483647 ms/],
   ['maxTokenBytes', { ...base, maxTokenBytes: 8 }, /opts\.maxTokenBytes must be an integer, 16 or more/],
   ['clock', { ...base, clock: Date }, /opts\.clock must be an object with a now\(\) method/]
 ]

@@ -71,8 +71,9 @@ export function optional<T> (options: object, name: string, test: (value: unknow
   return value as T
 }
 
+// At most 2^31 - 1: a longer timer fires after 1 ms (a NaN fails both comparisons).
 const duration = (options: object, name: string, fallback: number): number =>
-  optional(options, name, (v) => typeof v === 'number' && Number.isFinite(v) && v >= 0, 'a finite number of ms, 0 or more', fallback)
+  optional(options, name, (v) => typeof v === 'number' && v >= 0 && v < 2 ** 31, 'a number of ms, 0 to 2^31-1', fallback)
 
 export const strings = (options: object, name: string, test: (v: unknown) => boolean, what: string): string[] =>
   [...optional<string[]>(options, name, (v) => Array.isArray(v) && v.every(test), what, [])]

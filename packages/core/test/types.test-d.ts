@@ -1,7 +1,7 @@
 // Type tests, checked by the root `tsc` (typecheck); never run.
 import Fastify from 'fastify'
 import {
-  callEach,
+  callEach, MAX_TIMER_DELAY_MS, timerDelay,
   appIdentity, assertRegisteredOnce, principalKey, STORE_UNAVAILABLE_HEADERS, STORE_UNAVAILABLE_RETRY_AFTER_S, ChannelName, channel, deliverRejectionsWith, principalOf, refusalCloseCode, refuseUngovernedRoutes, refuseTruncatedHeads, headTruncated, requestMark, requestOf, requirePrincipal, sessionOf,
   type AppIdentity, type Principal, type RequestMark, type ReplayStore, type TicketRecord, type TicketStore, type Revocation, type SessionFilter, type UngovernedRouteGuard, type WindowCounter,
   type WindowCounts, type WsguardClaims
@@ -133,3 +133,10 @@ const cut: boolean = headTruncated(raw, app.server)
 export { cut }
 // @ts-expect-error the source is the plugin's name
 refuseTruncatedHeads(app)
+
+// Timeouts a Node timer can keep.
+const longest: number = MAX_TIMER_DELAY_MS
+const checked: number = timerDelay(2_000, 'opts.revocationTimeoutMs')
+export { longest, checked }
+// @ts-expect-error the value is a number of ms, already checked as one
+timerDelay('2000', 'opts.x')

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'
-import { invalidOption } from '@wsguard/core'
+import { invalidOption, timerDelay } from '@wsguard/core'
 
 export const DEFAULT_KEY_PREFIX = 'wsguard:'
 export const DEFAULT_COMMAND_TIMEOUT_MS = 1_000
@@ -137,17 +137,21 @@ export function validateOptions (opts: unknown): RedisStoresConfig {
   if (o.instance !== undefined && (typeof o.instance !== 'string' || !NAME.test(o.instance))) {
     throw invalidOption('opts.instance must be 1–64 letters, digits and _ . : - /')
   }
-  const heartbeatMs = integer(o.heartbeatMs, 'opts.heartbeatMs', DEFAULT_HEARTBEAT_MS, 10)
+  const heartbeatMs = timerDelay(integer(o.heartbeatMs, 'opts.heartbeatMs', DEFAULT_HEARTBEAT_MS, 10), 'opts.heartbeatMs')
   const heartbeatTtlMs = integer(o.heartbeatTtlMs, 'opts.heartbeatTtlMs', Math.max(DEFAULT_HEARTBEAT_TTL_MS, 3 * heartbeatMs), 20)
   if (heartbeatTtlMs <= heartbeatMs) throw invalidOption('opts.heartbeatTtlMs must be greater than opts.heartbeatMs')
+  const commandTimeoutMs = timerDelay(integer(o.commandTimeoutMs, 'opts.commandTimeoutMs', DEFAULT_COMMAND_TIMEOUT_MS, 1), 'opts.commandTimeoutMs')
+  // A stream read waits blockMs in Redis, and this process's timer blockMs + commandTimeoutMs.
+  const blockMs = timerDelay(integer(o.blockMs, 'opts.blockMs', DEFAULT_BLOCK_MS, 10), 'opts.blockMs')
+  timerDelay(blockMs + commandTimeoutMs, 'opts.blockMs + opts.commandTimeoutMs')
   return Object.freeze({
     keyPrefix: (o.keyPrefix ?? DEFAULT_KEY_PREFIX) as string,
     failOpen: o.onUnavailable === 'fail-open',
-    commandTimeoutMs: integer(o.commandTimeoutMs, 'opts.commandTimeoutMs', DEFAULT_COMMAND_TIMEOUT_MS, 1),
+    commandTimeoutMs,
     heartbeatMs,
     heartbeatTtlMs,
     streamMaxLen: integer(o.streamMaxLen, 'opts.streamMaxLen', DEFAULT_STREAM_MAX_LEN, 100, ''),
-    blockMs: integer(o.blockMs, 'opts.blockMs', DEFAULT_BLOCK_MS, 10),
+    blockMs,
     logger: logger as StoreLogger | undefined,
     instance: (o.instance ?? randomUUID()) as string,
     maxCounterKeys: integer(o.maxCounterKeys, 'opts.maxCounterKeys', DEFAULT_MAX_COUNTER_KEYS, 1, ''),

@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify'
-import { invalidOption, isTimerClock, systemTimerClock, type AuthOutcome, type RevocationStore, type SessionRegistry, type TimerClock } from '@wsguard/core'
+import { invalidOption, isTimerClock, systemTimerClock, timerDelay, type AuthOutcome, type RevocationStore, type SessionRegistry, type TimerClock } from '@wsguard/core'
 
 export const DEFAULT_NOTICE_MS = 60_000
 export const DEFAULT_GRACE_MS = 5_000
@@ -217,10 +217,10 @@ export function validateOptions (opts: unknown): SessionExpiryConfig {
     registry: o.registry as SessionRegistry | undefined,
     revocations: o.revocations as RevocationStore | undefined,
     revocationRetentionMs: duration(o.revocationRetentionMs, 'opts.revocationRetentionMs', DEFAULT_REVOCATION_RETENTION_MS, 1),
-    revocationTimeoutMs: duration(o.revocationTimeoutMs, 'opts.revocationTimeoutMs', DEFAULT_REVOCATION_TIMEOUT_MS, 1),
+    revocationTimeoutMs: timerDelay(duration(o.revocationTimeoutMs, 'opts.revocationTimeoutMs', DEFAULT_REVOCATION_TIMEOUT_MS, 1), 'opts.revocationTimeoutMs'),
     maxSessionsPerPrincipal: sessionCap(o.maxSessionsPerPrincipal),
     maxSessionsRetryAfterMs: duration(o.maxSessionsRetryAfterMs, 'opts.maxSessionsRetryAfterMs', DEFAULT_MAX_SESSIONS_RETRY_AFTER_MS, 1000),
-    closeTimeoutMs: duration(o.closeTimeoutMs, 'opts.closeTimeoutMs', DEFAULT_CLOSE_TIMEOUT_MS, 0),
+    closeTimeoutMs: timerDelay(duration(o.closeTimeoutMs, 'opts.closeTimeoutMs', DEFAULT_CLOSE_TIMEOUT_MS, 0), 'opts.closeTimeoutMs'),
     realm: (o.realm ?? DEFAULT_REALM) as string,
     closedSubprotocols: closedSubprotocols(o.closedSubprotocols),
     minRemainingMs: duration(o.minRemainingMs, 'opts.minRemainingMs', DEFAULT_MIN_REMAINING_MS, 0),

@@ -27,6 +27,8 @@ const bad: Array<[string, unknown, RegExp]> = [
   ['revocationRetentionMs', { revocationRetentionMs: 0 }, /opts\.revocationRetentionMs must be an integer ≥ 1/],
   ['closeTimeoutMs', { closeTimeoutMs: -1 }, /opts\.closeTimeoutMs must be an integer ≥ 0/],
   ['revocationTimeoutMs', { revocationTimeoutMs: 0 }, /opts\.revocationTimeoutMs must be an integer ≥ 1/],
+  ['revocationTimeoutMs past what a timer waits (it would fire after 1 ms: every check 503)', { revocationTimeoutMs: 30 * 86_400_000 }, /opts\.revocationTimeoutMs must be at most 2147483647 ms \(about 24\.8 days, the longest a Node timer waits\)/],
+  ['closeTimeoutMs past what a timer waits', { closeTimeoutMs: 2 ** 31 }, /opts\.closeTimeoutMs must be at most 2147483647 ms/],
   ['maxSessionsPerPrincipal', { maxSessionsPerPrincipal: -1 }, /opts\.maxSessionsPerPrincipal must be an integer ≥ 0 \(0 for no cap\)/],
   ['maxSessionsPerPrincipal as text', { maxSessionsPerPrincipal: '5' }, /opts\.maxSessionsPerPrincipal must be an integer/],
   ['maxSessionsRetryAfterMs', { maxSessionsRetryAfterMs: 999 }, /opts\.maxSessionsRetryAfterMs must be an integer ≥ 1000/],

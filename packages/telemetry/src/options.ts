@@ -1,5 +1,5 @@
 import type { Registry } from 'prom-client'
-import { invalidOption, isTimerClock, isWindowCounter, systemTimerClock, type TimerClock, type WindowCounter } from '@wsguard/core'
+import { invalidOption, isTimerClock, isWindowCounter, systemTimerClock, timerDelay, type TimerClock, type WindowCounter } from '@wsguard/core'
 import { DEFAULT_MAX_TRACKED_KEYS } from './window.js'
 import { DEFAULT_IPV6_SUBNET, MAX_IPV6_SUBNET, MIN_IPV6_SUBNET } from './ip-key.js'
 
@@ -187,7 +187,7 @@ export function validateOptions (opts: unknown): TelemetryConfig | false {
     ipv6Subnet: ipv6Subnet as number,
     stormStore: counterStore(storm.store, 'opts.anomalies.reconnectStorm.store'),
     failureSpike,
-    storeTimeoutMs: a.storeTimeoutMs === undefined ? DEFAULT_STORE_TIMEOUT_MS : positive(a.storeTimeoutMs, 'opts.anomalies.storeTimeoutMs'),
+    storeTimeoutMs: a.storeTimeoutMs === undefined ? DEFAULT_STORE_TIMEOUT_MS : timerDelay(positive(a.storeTimeoutMs, 'opts.anomalies.storeTimeoutMs'), 'opts.anomalies.storeTimeoutMs'),
     longSessionMs,
     clock: (o.clock ?? systemTimerClock) as TimerClock
   })

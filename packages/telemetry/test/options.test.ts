@@ -36,6 +36,7 @@ const bad: Array<[string, unknown, RegExp]> = [
   ['storm store', { anomalies: { reconnectStorm: { store: {} } } }, /opts\.anomalies\.reconnectStorm\.store must implement WindowCounter \(hit\)/],
   ['spike store', { anomalies: { failureSpike: { ratio: 2, minPerMinute: 1, store: 1 } } }, /opts\.anomalies\.failureSpike\.store must implement WindowCounter/],
   ['storeTimeoutMs', { anomalies: { storeTimeoutMs: 0 } }, /opts\.anomalies\.storeTimeoutMs must be an integer ≥ 1/],
+  ['storeTimeoutMs past what a timer waits', { anomalies: { storeTimeoutMs: 2 ** 31 } }, /opts\.anomalies\.storeTimeoutMs must be at most 2147483647 ms \(about 24\.8 days, the longest a Node timer waits\)/],
   ['clock', { clock: { now: () => 0 } }, /opts\.clock must implement TimerClock/]
 ]
 
