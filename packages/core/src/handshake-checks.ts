@@ -75,3 +75,19 @@ function runFrom (checks: readonly HandshakeCheck[], from: number, request: Fast
   }
   return PASSED
 }
+
+/**
+ * A store's answer as wsguard handles it: a value as is, any thenable (a Bluebird promise, a
+ * promise of another realm, which `instanceof Promise` does not see) as a native promise, and a
+ * `then` getter that throws as a rejection. Stores are typed to answer a `Promise`; this keeps a
+ * thenable from being read as a value (an object is "revoked", a count it is added to is text).
+ */
+export function asNativePromise<T> (answer: T | PromiseLike<T>): T | Promise<T> {
+  if (answer instanceof Promise || typeof answer !== 'object' || answer === null) return answer as T | Promise<T>
+  try {
+    if (typeof (answer as { then?: unknown }).then !== 'function') return answer as T
+  } catch (err) {
+    return Promise.reject(err)
+  }
+  return Promise.resolve(answer as PromiseLike<T>)
+}

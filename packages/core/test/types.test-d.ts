@@ -1,7 +1,7 @@
 // Type tests, checked by the root `tsc` (typecheck); never run.
 import Fastify from 'fastify'
 import {
-  callEach, MAX_TIMER_DELAY_MS, timerDelay,
+  asNativePromise, callEach, MAX_TIMER_DELAY_MS, timerDelay,
   appIdentity, assertRegisteredOnce, principalKey, STORE_UNAVAILABLE_HEADERS, STORE_UNAVAILABLE_RETRY_AFTER_S, ChannelName, channel, deliverRejectionsWith, principalOf, refusalCloseCode, refuseUngovernedRoutes, refuseTruncatedHeads, headTruncated, requestMark, requestOf, requirePrincipal, sessionOf,
   type AppIdentity, type Principal, type RequestMark, type ReplayStore, type TicketRecord, type TicketStore, type Revocation, type SessionFilter, type UngovernedRouteGuard, type WindowCounter,
   type WindowCounts, type WsguardClaims
@@ -140,3 +140,9 @@ const checked: number = timerDelay(2_000, 'opts.revocationTimeoutMs')
 export { longest, checked }
 // @ts-expect-error the value is a number of ms, already checked as one
 timerDelay('2000', 'opts.x')
+
+// A store's answer: a value, or a native promise of it.
+declare const bluebird: PromiseLike<boolean>
+const answered: boolean | Promise<boolean> = asNativePromise(bluebird)
+const plain: number | Promise<number> = asNativePromise(3)
+export { answered, plain }

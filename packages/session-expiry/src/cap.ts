@@ -1,4 +1,4 @@
-import { principalKey, type Principal, type PrincipalRef, type SessionRegistry } from '@wsguard/core'
+import { asNativePromise, principalKey, type Principal, type PrincipalRef, type SessionRegistry } from '@wsguard/core'
 
 /** How long a handshake admitted under the cap holds its place without its socket opening, ms. */
 export const HOLD_MS = 10_000
@@ -102,10 +102,10 @@ export class SessionCap {
     const r = this.#registry
     if (r === undefined) return this.#open.get(principalKeyOf(principal)) ?? 0
     const ref = refOf(principal)
-    if (typeof r.count === 'function') return r.count(ref)
+    if (typeof r.count === 'function') return asNativePromise(r.count(ref))
     const same = (list: readonly { principal: Principal | null }[]): number =>
       list.filter((s) => s.principal?.issuer === principal.issuer).length
-    const listed = r.list({ subject: ref.subject })
+    const listed = asNativePromise(r.list({ subject: ref.subject }))
     return listed instanceof Promise ? listed.then(same) : same(listed)
   }
 

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events'
 import type { FastifyRequest } from 'fastify'
 import type { WebSocket } from '@fastify/websocket'
 import {
-  ChannelName, channel, CloseCode, publishedOrigin, randomId, runHandshakeChecks, type AppIdentity, type AuthOutcome, type Principal,
+  ChannelName, asNativePromise, channel, CloseCode, publishedOrigin, randomId, runHandshakeChecks, type AppIdentity, type AuthOutcome, type Principal,
   type RevocationOrigin, type RevocationStore, type SessionClosedMessage, type SessionOpenedMessage, type SessionInfo, type SessionRegistry, type TimerHandle, type TopicDenyReason, type WsguardErrorCode
 } from '@wsguard/core'
 import type { SessionCap } from './cap.js'
@@ -495,7 +495,8 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled, O
   }
 
   /** A registry call may be async (Redis): its failure is logged, never thrown at the socket. */
-  #settle (result: void | Promise<void>): void {
+  #settle (given: void | Promise<void>): void {
+    const result = asNativePromise(given)
     if (result instanceof Promise) result.catch((err: unknown) => this.#request.log.error({ err }, 'session-expiry: session registry call failed'))
   }
 }

@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Counter } from 'prom-client'
-import type { TimerClock, WindowCounter, WindowCounts } from '@wsguard/core'
+import { asNativePromise, type TimerClock, type WindowCounter, type WindowCounts } from '@wsguard/core'
 
 /** What counts with a store: a storm gate, or the failure-spike detector. */
 export type StoreUse = 'ip' | 'principal' | 'failure-spike'
@@ -58,7 +58,7 @@ export function storeContext (clock: TimerClock, timeoutMs: number, log: Fastify
     ask (store, key, windowMs, amount) {
       let answer: ReturnType<WindowCounter['hit']>
       try {
-        answer = store.hit(key, windowMs, clock.now(), amount)
+        answer = asNativePromise(store.hit(key, windowMs, clock.now(), amount))
       } catch (err) {
         return asError(err)
       }

@@ -12,7 +12,7 @@ import { SlidingWindow } from '../src/window.js'
 class SharedCounter implements WindowCounter {
   readonly windows = new Map<number, SlidingWindow>()
   readonly calls: Array<{ key: string, windowMs: number, amount: number }> = []
-  mode: 'ok' | 'reject' | 'reject-text' | 'throw' | 'open' | 'hang' | 'garbage' | 'sync' | 'lost' = 'ok'
+  mode: 'ok' | 'reject' | 'reject-text' | 'throw' | 'open' | 'hang' | 'garbage' | 'sync' | 'lost' | 'thenable' = 'ok'
 
   hit (key: string, windowMs: number, now: number, amount = 1): WindowCounts | undefined | Promise<WindowCounts | undefined> {
     this.calls.push({ key, windowMs, amount })
@@ -27,6 +27,7 @@ class SharedCounter implements WindowCounter {
     let w = this.windows.get(windowMs)
     if (w === undefined) this.windows.set(windowMs, w = new SlidingWindow(windowMs, 1000))
     const counts = w.add(key, now, amount)
+    if (this.mode === 'thenable') return { then: (ok: (v: WindowCounts) => unknown) => Promise.resolve(counts).then(ok) } as never
     return this.mode === 'sync' ? counts : Promise.resolve(counts)
   }
 }
@@ -167,4 +168,18 @@ t.test('a failure spike decides from this instance\'s counts while its store fai
   await until(() => h.audit().some((e) => e.event === 'anomaly'), 'raised from the local count')
   t.match(h.audit().filter((e) => e.event === 'anomaly'), [{ kind: 'failure-spike', count: 3, limit: 3 }])
   t.ok(sample(await h.metrics(), 'wsguard_counter_store_unavailable_total', { use: 'failure-spike', decision: 'local' }) >= 1)
+})
+
+t.test('a store that answers with a thenable (no native promise) is waited for like a promise (Z19)', async (t) => {
+  const store = new SharedCounter()
+  store.mode = 'thenable'
+  const h = await harness(t, { anomalies: { reconnectStorm: { perIp: { max: 2, windowMs: 60_000 }, action: 'throttle', store } } })
+  const statuses: Array<number | 'open'> = []
+  for (let i = 0; i < 3; i++) {
+    const c = await connect(t, `${h.base}/feed/acme`, h.token('alice'))
+    statuses.push('refused' in c ? c.status : 'open')
+    if (!('refused' in c)) c.ws.close()
+  }
+  t.same(statuses, ['open', 'open', 429], "counted by the store's answers: the third is over the limit, not a failed store's 503")
+  t.equal(warnings(h).length, 0, 'no store failure logged')
 })
