@@ -137,6 +137,9 @@ function validateProxy (value: unknown): MtlsConfig['proxy'] {
     }
     // As TLS would: only a CA certificate signs client certificates.
     if (!cert.ca) throw invalidOption(`${path}.ca[${i}] is not a CA certificate (basicConstraints CA:TRUE)`)
+    // Node cannot check name constraints outside a TLS handshake: a CA they bound (a dev-only CA)
+    // would otherwise issue any name through this header.
+    if (hasExtension(cert.raw, NAME_CONSTRAINTS)) throw invalidOption(`${path}.ca[${i}] has name constraints, which a forwarded certificate cannot be checked against: list a CA without them, or let the proxy verify the chain alone`)
     return { cert, notBefore: Date.parse(cert.validFrom), notAfter: Date.parse(cert.validTo) }
   })
   return Object.freeze({ header: v.header.toLowerCase(), proxies: new Set(v.proxies as string[]), cas })
@@ -218,11 +221,51 @@ export function readForwardedCertificate (proxy: NonNullable<MtlsConfig['proxy']
 }
 
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2'
-const ANY_EXTENDED_KEY_USAGE = '2.5.29.37.0'
 
-/** Whether an extended key usage allows client authentication (Node's `keyUsage`: undefined when the extension is absent). */
+/**
+ * Whether an extended key usage allows client authentication (Node's `keyUsage`: undefined when
+ * the extension is absent). As OpenSSL's client purpose: `anyExtendedKeyUsage` alone does not.
+ */
 function forClientAuth (usages: readonly string[] | undefined): boolean {
-  return usages === undefined || usages.includes(CLIENT_AUTH) || usages.includes(ANY_EXTENDED_KEY_USAGE)
+  return usages === undefined || usages.includes(CLIENT_AUTH)
+}
+
+// The DER of the nameConstraints extension's OID, 2.5.29.30.
+const NAME_CONSTRAINTS = Buffer.from([0x55, 0x1d, 0x1e])
+
+/** The tag of the DER element at `at`, and where its content starts and ends. */
+function element (der: Buffer, at: number): { tag: number, start: number, end: number } {
+  const first = der[at + 1] as number
+  let length = first
+  let start = at + 2
+  if (first >= 0x80) {
+    length = 0
+    for (let k = 0; k < (first & 0x7f); k++) length = length * 256 + (der[start + k] as number)
+    start += first & 0x7f
+  }
+  return { tag: der[at] as number, start, end: start + length }
+}
+
+/**
+ * Whether a certificate (DER that Node already parsed, so well formed) has an extension with
+ * OID `oid`: Certificate → tbsCertificate → [3] extensions → each Extension's first element.
+ */
+function hasExtension (der: Buffer, oid: Buffer): boolean {
+  const tbs = element(der, element(der, 0).start)
+  for (let at = tbs.start; at < tbs.end;) {
+    const field = element(der, at)
+    if (field.tag === 0xa3) {
+      const list = element(der, field.start)
+      for (let e = list.start; e < list.end;) {
+        const extension = element(der, e)
+        const id = element(der, extension.start)
+        if (der.subarray(id.start, id.end).equals(oid)) return true
+        e = extension.end
+      }
+    }
+    at = field.end
+  }
+  return false
 }
 
 /** What a verified certificate says, or `'untrusted'` when out of date or unreadable. */

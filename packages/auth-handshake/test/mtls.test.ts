@@ -262,6 +262,8 @@ t.test('behind a TLS-terminating proxy: a forwarded certificate, only from the p
 })
 
 t.test('proxy option validation', async (t) => {
+  // A CA bound to dev.example: TLS would refuse a spiffe://prod.example leaf from it; Node cannot check that here.
+  const constrainedCa = await createTestCa('dev-only CA', { permittedUriHosts: ['dev.example'] })
   const { validateOptions } = await import('../src/options.js')
   const bad: Array<[unknown, RegExp]> = [
     ['x', /trustProxyCertificateHeader must be \{ header, proxies, ca \}/],
@@ -270,7 +272,8 @@ t.test('proxy option validation', async (t) => {
     [{ header: 'x', proxies: ['localhost'], ca: ca.cert }, /proxies must be a non-empty array of IP addresses/],
     [{ header: 'x', proxies: ['127.0.0.1'], ca: [] }, /ca must be a PEM certificate or a non-empty array/],
     [{ header: 'x', proxies: ['127.0.0.1'], ca: 'not pem' }, /ca\[0\] is not a PEM certificate/],
-    [{ header: 'x', proxies: ['127.0.0.1'], ca: [ca.cert, billing.cert] }, /ca\[1\] is not a CA certificate \(basicConstraints CA:TRUE\)/]
+    [{ header: 'x', proxies: ['127.0.0.1'], ca: [ca.cert, billing.cert] }, /ca\[1\] is not a CA certificate \(basicConstraints CA:TRUE\)/],
+    [{ header: 'x', proxies: ['127.0.0.1'], ca: [constrainedCa.cert] }, /ca\[0\] has name constraints, which a forwarded certificate cannot be checked against/]
   ]
   for (const [value, message] of bad) {
     t.throws(() => validateOptions({ mtls: { trustDomains: ['prod.example'], trustProxyCertificateHeader: value } }), { code: 'WSG_INVALID_OPTION', message })
@@ -306,7 +309,10 @@ t.test('behind a proxy, what TLS refuses of a client certificate is refused too:
   const serverOnly = await ca.issue({ uris: SPIFFE, extendedKeyUsage: ['1.3.6.1.5.5.7.3.1'] })
   t.same(await forwardTo([ca.cert], serverOnly.cert), [401, 'WSG_CERT_UNTRUSTED'], 'a leaf for server authentication only: refused')
   t.same(await attempt(t, `${(await tlsApp(t)).base}/ingest`, serverOnly), { status: 401, code: 'WSG_CERT_UNTRUSTED' }, 'as TLS refuses it')
-  t.equal(await forwardTo([ca.cert], (await ca.issue({ uris: SPIFFE, extendedKeyUsage: ['2.5.29.37.0'] })).cert), 'mtls', 'any extended key usage: accepted')
+  // OpenSSL's client purpose wants clientAuth itself: anyExtendedKeyUsage alone is not enough.
+  const anyUsage = await ca.issue({ uris: SPIFFE, extendedKeyUsage: ['2.5.29.37.0'] })
+  t.same(await forwardTo([ca.cert], anyUsage.cert), [401, 'WSG_CERT_UNTRUSTED'], 'anyExtendedKeyUsage alone: refused')
+  t.same(await attempt(t, `${(await tlsApp(t)).base}/ingest`, anyUsage), { status: 401, code: 'WSG_CERT_UNTRUSTED' }, 'as TLS refuses it')
   t.equal(await forwardTo([ca.cert], (await ca.issue({ uris: SPIFFE, extendedKeyUsage: [] })).cert), 'mtls', 'no extended key usage: accepted')
   // A CA certificate is not a client's, though its subject names one; TLS's client purpose refuses it too.
   const intermediate = await ca.intermediate('billing')

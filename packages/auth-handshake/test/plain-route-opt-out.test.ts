@@ -4,7 +4,7 @@
 // upgraded by @fastify/websocket, which closed it and logged its URL, query token and all,
 // under a `path` key no `req` serializer covers.
 import t from 'tap'
-import Fastify from 'fastify'
+import Fastify, { type FastifySchema } from 'fastify'
 import websocket from '@fastify/websocket'
 import type { AddressInfo } from 'node:net'
 import { captureLogs, claimsFor, generateKey, jwks, mintToken, until } from '@wsguard/testing'
@@ -27,6 +27,9 @@ t.test('a plain route with config.auth: false is no websocket route: 400 before 
   await app.register(authHandshake, { jwt, carriers: ['header', 'subprotocol', 'query'] })
   app.get('/feed', { websocket: true }, (socket) => { socket.send('{}') })
   app.get('/status', { config: { auth: false } }, async () => ({ ok: true }))
+  // schema.hide keeps a route out of API docs; @fastify/websocket sets it on its own routes too.
+  app.get('/internal/status', { schema: { hide: true } as FastifySchema, config: { auth: false } }, async () => ({ ok: true }))
+  app.get('/internal/metrics', { schema: { hide: true } as FastifySchema }, async () => 'metrics')
   app.get('/open', { websocket: true, config: { auth: false } }, (socket) => { socket.close() })
   await app.listen({ port: 0, host: '127.0.0.1' })
   const port = (app.server.address() as AddressInfo).port
@@ -34,8 +37,11 @@ t.test('a plain route with config.auth: false is no websocket route: 400 before 
   const head = await rawUpgrade(port, `/status?access_token=${token}`)
   t.match(head, /^HTTP\/1\.1 400 Bad Request/, 'refused before the upgrade (core\'s WSG_BAD_REQUEST)')
   t.equal((await app.inject('/status')).statusCode, 200, 'the plain route itself still answers')
+  t.match(await rawUpgrade(port, `/internal/status?access_token=${token}`), /^HTTP\/1\.1 400 Bad Request/, 'a plain route hidden from the docs: still plain (Z17, second cut)')
+  t.match(await rawUpgrade(port, '/internal/metrics'), /^HTTP\/1\.1 400 Bad Request/, 'not taken for a websocket route added before the plugin (503)')
   t.match(await rawUpgrade(port, `/open?access_token=${token}`), /^HTTP\/1\.1 101/, 'a websocket route that opts out still opens')
-  await until(() => logs.lines.filter((l) => l.includes('request completed')).length >= 2, 'both requests logged')
+  await until(() => logs.lines.filter((l) => l.includes('request completed')).length >= 4, 'the requests logged')
+  t.notOk(logs.text().includes('was added before the plugin'), 'no route is reported as added too early')
   t.notOk(logs.text().includes('no websocket handler'), '@fastify/websocket never upgraded the plain route')
   t.notOk(logs.text().includes(token), 'the token is in no log line')
 })

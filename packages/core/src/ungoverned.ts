@@ -22,29 +22,33 @@ export interface UngovernedRouteGuard {
   readonly optOut?: string
 }
 
-/** Set on the config of every websocket route (either form) added after a guarding plugin. */
-const kWebsocketRoute = Symbol.for('@wsguard/core.websocketRoute')
+/**
+ * Set on the config of every route added after a guarding plugin: `true` for a websocket route
+ * (either form), `false` for any other. Private to this module, so no app config can carry it.
+ */
+const kWebsocketRoute = Symbol('@wsguard/core.websocketRoute')
 
 /**
- * Whether the request's route is a websocket route: `@fastify/websocket` (11) sets
- * `schema.hide` on every `websocket: true` route, and only there; a `{ handler, wsHandler }`
- * route carries no such mark, so the guard's own `onRoute` hook marks it (and any websocket
- * route) when it is added after the plugin. An earlier `{ handler, wsHandler }` route cannot
- * be told from a plain HTTP route.
+ * Whether the request's route is a websocket route. A route added after the plugin carries the
+ * guard's own mark, whatever else its options say (a plain route may set `schema.hide` to stay
+ * out of API docs). A route added before it is judged by `schema.hide`, which `@fastify/websocket`
+ * (11) sets on every `websocket: true` route; an earlier `{ handler, wsHandler }` route carries
+ * no mark at all and cannot be told from a plain HTTP route.
  */
 function isWebsocketRoute (request: FastifyRequest): boolean {
   const { schema, config } = request.routeOptions
-  return (schema as { hide?: unknown } | undefined)?.hide === true ||
-    (config as unknown as Record<symbol, unknown> | undefined)?.[kWebsocketRoute] === true
+  const marked = (config as unknown as Record<symbol, unknown> | undefined)?.[kWebsocketRoute]
+  if (marked !== undefined) return marked === true
+  return (schema as { hide?: unknown } | undefined)?.hide === true
 }
 
 interface RouteOptionsLike { websocket?: unknown, wsHandler?: unknown, config?: unknown }
 
-function markWebsocketRoute (routeOptions: RouteOptionsLike): void {
-  if (routeOptions.websocket !== true && typeof routeOptions.wsHandler !== 'function') return
+function markRoute (routeOptions: RouteOptionsLike): void {
+  const websocket = routeOptions.websocket === true || typeof routeOptions.wsHandler === 'function'
   const config = (routeOptions.config ?? {}) as Record<string | symbol, unknown>
   // Fastify copies config (symbol keys included) into the route's context; the app's object is not mutated.
-  if (config[kWebsocketRoute] !== true) routeOptions.config = { ...config, [kWebsocketRoute]: true }
+  if (config[kWebsocketRoute] !== websocket) routeOptions.config = { ...config, [kWebsocketRoute]: websocket }
 }
 
 /**
@@ -69,7 +73,7 @@ function markWebsocketRoute (routeOptions: RouteOptionsLike): void {
  *   routes (the twin Fastify adds for a GET route; never upgraded) are left alone.
  */
 export function refuseUngovernedRoutes (fastify: FastifyInstance, guard: UngovernedRouteGuard): void {
-  fastify.addHook('onRoute', markWebsocketRoute)
+  fastify.addHook('onRoute', markRoute)
   const said = new Set<string>()
   const optOut = guard.optOut === undefined ? '' : ` (or set ${guard.optOut} on it)`
 

@@ -4,6 +4,8 @@ import { ChannelName, appIdentity, channel, refuseUngovernedRoutes, type Handsha
 
 // @fastify/websocket marks each `websocket: true` route with `schema.hide` (not a key FastifySchema declares).
 const hidden = { hide: true } as FastifySchema
+// A websocket route as @fastify/websocket declares it (`websocket: true`, which the guard's onRoute reads) and marks it.
+const websocketRoute = { schema: hidden, websocket: true } as { schema: FastifySchema }
 
 t.test('refuseUngovernedRoutes: an unhandled handshake on a route that is not exempt gets 503, logged once per route', async (t) => {
   const lines: string[] = []
@@ -24,8 +26,8 @@ t.test('refuseUngovernedRoutes: an unhandled handshake on a route that is not ex
     consequence: 'it would be ungoverned',
     optOut: 'config.skip: true'
   })
-  app.get('/socket', { schema: hidden }, async () => 'through')
-  app.get('/skipped', { schema: hidden, config: { skip: true } as never }, async () => 'skipped')
+  app.get('/socket', websocketRoute, async () => 'through')
+  app.get('/skipped', { ...websocketRoute, config: { skip: true } as never }, async () => 'skipped')
   const seen: HandshakeRejectedMessage[] = []
   const onRejected = (m: unknown): void => { seen.push(m as HandshakeRejectedMessage) }
   channel(ChannelName.handshakeRejected).subscribe(onRejected)
@@ -53,7 +55,7 @@ t.test('refuseUngovernedRoutes: without an opt-out, the log line names none', as
   t.teardown(() => app.close())
   app.decorateRequest('ws', true)
   refuseUngovernedRoutes(app, { source: '@wsguard/example', phase: 'preValidation', handled: () => false, exempt: () => false, consequence: 'nothing checks it' })
-  app.get('/x', { schema: hidden }, async () => 'never')
+  app.get('/x', websocketRoute, async () => 'never')
   t.equal((await app.inject('/x')).statusCode, 503)
   t.match(lines.find((l) => l.includes('was added before')), /Register the plugin before the route\."/)
 })
@@ -64,8 +66,8 @@ t.test('refuseUngovernedRoutes: unknown paths and HEAD-only routes are left alon
   t.teardown(() => app.close())
   app.decorateRequest('ws', true)
   refuseUngovernedRoutes(app, { source: '@wsguard/example', phase: 'preHandler', handled: () => false, exempt: () => false, consequence: 'nothing checks it' })
-  app.get('/feed', { schema: hidden }, async () => 'never')
-  app.route({ method: ['GET', 'HEAD'], url: '/both', schema: hidden, handler: async () => 'never' })
+  app.get('/feed', websocketRoute, async () => 'never')
+  app.route({ method: ['GET', 'HEAD'], url: '/both', ...websocketRoute, handler: async () => 'never' })
   const seen: HandshakeRejectedMessage[] = []
   const onRejected = (m: unknown): void => { seen.push(m as HandshakeRejectedMessage) }
   channel(ChannelName.handshakeRejected).subscribe(onRejected)
@@ -109,12 +111,17 @@ t.test('refuseUngovernedRoutes: the opt-out is read on websocket routes only; a 
   const wsHandler = (): void => {}
   // Before the guard: a { handler, wsHandler } route carries no mark at all.
   app.route({ method: 'GET', url: '/early-ws-handler', handler: async () => 'early', wsHandler, config: { skip: true } } as never)
+  // Before the guard, a websocket: true route is told by the schema.hide @fastify/websocket gives it.
+  app.get('/early-websocket', { schema: hidden, config: { skip: true } as never }, async () => 'early websocket')
   refuseUngovernedRoutes(app, { source: '@wsguard/example', phase: 'preHandler', handled: () => false, exempt: (config) => config?.skip === true, consequence: 'nothing checks it' })
   const appConfig = { skip: true }
   // A plain route whose config holds the opt-out key (an app's own mark for its public routes).
   app.get('/public', { config: appConfig as never }, async () => 'public')
   app.route({ method: 'GET', url: '/late-ws-handler', handler: async () => 'late', wsHandler, config: appConfig } as never)
-  app.get('/late-websocket', { schema: hidden, config: { skip: true } as never }, async () => 'websocket')
+  app.get('/late-websocket', { ...websocketRoute, config: { skip: true } as never }, async () => 'websocket')
+  // A plain route that sets schema.hide itself (to stay out of API docs), and one that tries the old global mark.
+  app.get('/hidden-plain', { schema: hidden, config: { skip: true } as never }, async () => 'hidden')
+  app.get('/spoofed', { config: { skip: true, [Symbol.for('@wsguard/core.websocketRoute')]: true } as never }, async () => 'spoofed')
   await app.ready()
 
   const status = async (url: string): Promise<[number, string]> => {
@@ -125,6 +132,9 @@ t.test('refuseUngovernedRoutes: the opt-out is read on websocket routes only; a 
   t.same(await status('/late-ws-handler'), [200, 'late'], 'a { handler, wsHandler } route added after the guard: its opt-out holds')
   t.same(await status('/late-websocket'), [200, 'websocket'], 'a websocket: true route: its opt-out holds')
   t.same(await status('/early-ws-handler'), [400, 'WSG_BAD_REQUEST'], 'a { handler, wsHandler } route added before: cannot be told from a plain route, refused')
+  t.same(await status('/early-websocket'), [200, 'early websocket'], 'a websocket: true route added before the guard: its opt-out holds')
+  t.same(await status('/hidden-plain'), [400, 'WSG_BAD_REQUEST'], 'a plain route added after the guard is plain, whatever its schema.hide')
+  t.same(await status('/spoofed'), [400, 'WSG_BAD_REQUEST'], 'no config an app writes makes a plain route a websocket route')
   t.same(appConfig, { skip: true }, "the app's config object is not changed")
   t.same(Object.getOwnPropertySymbols(appConfig), [])
 })

@@ -43,6 +43,22 @@ export interface CaOptions {
   /** validity, ms since epoch. Default one hour ago to a day from now */
   notBefore?: number
   notAfter?: number
+  /** a critical nameConstraints extension permitting only URIs in these hosts (`dev.example`). Default none */
+  permittedUriHosts?: readonly string[]
+}
+
+/** DER of a tag, its length and its content (short or long length form). */
+function der (tag: number, content: Buffer): Buffer {
+  const n = content.length
+  const length = n < 0x80 ? Buffer.from([n]) : n < 0x100 ? Buffer.from([0x81, n]) : Buffer.from([0x82, n >> 8, n & 0xff])
+  return Buffer.concat([Buffer.from([tag]), length, content])
+}
+
+/** NameConstraints { permittedSubtrees [0] { GeneralSubtree { uniformResourceIdentifier [6] host } … } } */
+function nameConstraints (hosts: readonly string[]): x509.Extension {
+  const subtrees = hosts.map((host) => der(0x30, der(0x86, Buffer.from(host, 'ascii'))))
+  const value = der(0x30, der(0xa0, Buffer.concat(subtrees)))
+  return new x509.Extension('2.5.29.30', true, value)
 }
 
 let serial = 1
@@ -75,7 +91,7 @@ export async function createTestCa (commonName = 'wsguard test CA', options: CaO
     notAfter: new Date(options.notAfter ?? now + 24 * HOUR),
     keys: caKeys as never,
     signingAlgorithm: ALG,
-    extensions: CA_EXTENSIONS()
+    extensions: [...CA_EXTENSIONS(), ...(options.permittedUriHosts !== undefined ? [nameConstraints(options.permittedUriHosts)] : [])]
   })
   return await testCa(ca, caKeys)
 }
