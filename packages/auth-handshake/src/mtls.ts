@@ -139,7 +139,13 @@ function validateProxy (value: unknown): MtlsConfig['proxy'] {
     if (!cert.ca) throw invalidOption(`${path}.ca[${i}] is not a CA certificate (basicConstraints CA:TRUE)`)
     // Node cannot check name constraints outside a TLS handshake: a CA they bound (a dev-only CA)
     // would otherwise issue any name through this header.
-    if (hasExtension(cert.raw, NAME_CONSTRAINTS)) throw invalidOption(`${path}.ca[${i}] has name constraints, which a forwarded certificate cannot be checked against: list a CA without them, or let the proxy verify the chain alone`)
+    let constrained: boolean
+    try {
+      constrained = hasExtension(cert.raw, NAME_CONSTRAINTS)
+    } catch {
+      throw invalidOption(`${path}.ca[${i}] is not DER-encoded`)
+    }
+    if (constrained) throw invalidOption(`${path}.ca[${i}] has name constraints, which a forwarded certificate cannot be checked against: list a CA without them, or let the proxy verify the chain alone`)
     return { cert, notBefore: Date.parse(cert.validFrom), notAfter: Date.parse(cert.validTo) }
   })
   return Object.freeze({ header: v.header.toLowerCase(), proxies: new Set(v.proxies as string[]), cas })
@@ -233,12 +239,17 @@ function forClientAuth (usages: readonly string[] | undefined): boolean {
 // The DER of the nameConstraints extension's OID, 2.5.29.30.
 const NAME_CONSTRAINTS = Buffer.from([0x55, 0x1d, 0x1e])
 
-/** The tag of the DER element at `at`, and where its content starts and ends. */
+/**
+ * The tag of the DER element at `at`, and where its content starts and ends. Throws on what DER
+ * does not allow and BER does: an indefinite length, which would read as empty (Node parsed
+ * the certificate, so every definite length fits in what holds it).
+ */
 function element (der: Buffer, at: number): { tag: number, start: number, end: number } {
   const first = der[at + 1] as number
+  if (first === 0x80) throw new RangeError('an indefinite length (BER, not DER)')
   let length = first
   let start = at + 2
-  if (first >= 0x80) {
+  if (first > 0x80) {
     length = 0
     for (let k = 0; k < (first & 0x7f); k++) length = length * 256 + (der[start + k] as number)
     start += first & 0x7f

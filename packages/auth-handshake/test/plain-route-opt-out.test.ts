@@ -4,7 +4,7 @@
 // upgraded by @fastify/websocket, which closed it and logged its URL, query token and all,
 // under a `path` key no `req` serializer covers.
 import t from 'tap'
-import Fastify, { type FastifySchema } from 'fastify'
+import Fastify, { type FastifySchema, type RouteOptions } from 'fastify'
 import websocket from '@fastify/websocket'
 import type { AddressInfo } from 'node:net'
 import { captureLogs, claimsFor, generateKey, jwks, mintToken, until } from '@wsguard/testing'
@@ -70,5 +70,52 @@ t.test("the plugin in a prefixed child context: an upgrade to a plain route else
   await until(() => logs.text().includes('no websocket handler'), '@fastify/websocket logged it')
   const line = JSON.parse(logs.lines.find((l) => l.includes('no websocket handler')) as string) as { path: string }
   t.equal(line.path, '/?access_token=[REDACTED]')
+  t.notOk(logs.text().includes(token), 'the token is in no log line')
+})
+
+// Z17, third cut: routes whose mark the guard cannot trust. A later onRoute hook that rebuilds
+// config without symbol keys erases the guard's record of a route added after it, and a plain
+// route added before it may carry schema.hide (@fastify/websocket writes it into a schema object
+// the route shares with a websocket route). Neither is ever let through on its opt-out.
+t.test('a later onRoute hook that clones config without symbol keys: a hidden plain route with auth: false is not upgraded', async (t) => {
+  const logs = captureLogs()
+  const app = Fastify({ logger: { level: 'info', stream: logs.stream, serializers: { req: redactingReqSerializer(params) } } })
+  t.teardown(() => app.close())
+  await app.register(websocket)
+  await app.register(authHandshake, { jwt, carriers: ['header', 'subprotocol', 'query'] })
+  // e.g. a plugin that keeps a private copy of each route's config (structuredClone drops symbol keys).
+  app.addHook('onRoute', (routeOptions: RouteOptions) => {
+    routeOptions.config = structuredClone(routeOptions.config ?? {}) as RouteOptions['config']
+  })
+  app.get('/feed', { websocket: true }, (socket) => { socket.send('{}') })
+  app.get('/internal/status', { schema: { hide: true } as FastifySchema, config: { auth: false } }, async () => ({ ok: true }))
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const port = (app.server.address() as AddressInfo).port
+
+  t.match(await rawUpgrade(port, `/internal/status?access_token=${token}`), /^HTTP\/1\.1 503/, 'refused: a route without the mark is never let through on its opt-out')
+  t.match(await rawUpgrade(port, `/feed?access_token=${token}`), /^HTTP\/1\.1 101/, 'a governed route still opens')
+  await until(() => logs.lines.filter((l) => l.includes('request completed')).length >= 1, 'the refusal logged')
+  t.notOk(logs.text().includes('no websocket handler'), 'never upgraded')
+  t.notOk(logs.text().includes(token), 'the token is in no log line')
+})
+
+t.test('an early plain route sharing its schema object with a websocket route gets schema.hide from @fastify/websocket: refused, not upgraded', async (t) => {
+  const logs = captureLogs()
+  const app = Fastify({ logger: { level: 'info', stream: logs.stream, serializers: { req: redactingReqSerializer(params) } } })
+  t.teardown(() => app.close())
+  await app.register(websocket)
+  // One schema object for the room query string, used by a websocket route and a plain route.
+  const roomQuery = { querystring: { type: 'object', properties: { room: { type: 'string' } } } }
+  app.get('/rooms/live', { websocket: true, schema: roomQuery, config: { auth: false } }, (socket) => { socket.close() })
+  app.get('/rooms/info', { schema: roomQuery, config: { auth: false } }, async () => ({ ok: true }))
+  await app.register(authHandshake, { jwt, carriers: ['header', 'subprotocol', 'query'] })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const port = (app.server.address() as AddressInfo).port
+
+  t.equal((roomQuery as { hide?: boolean }).hide, true, "@fastify/websocket set hide on the app's shared schema object")
+  t.match(await rawUpgrade(port, `/rooms/info?room=a&access_token=${token}`), /^HTTP\/1\.1 503/, 'the plain route: refused before the upgrade')
+  t.match(await rawUpgrade(port, `/rooms/live?access_token=${token}`), /^HTTP\/1\.1 503/, 'the early websocket route too: an opt-out holds only after the plugin')
+  await until(() => logs.lines.filter((l) => l.includes('request completed')).length >= 2, 'the refusals logged')
+  t.notOk(logs.text().includes('no websocket handler'), 'never upgraded')
   t.notOk(logs.text().includes(token), 'the token is in no log line')
 })

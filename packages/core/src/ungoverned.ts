@@ -16,6 +16,13 @@ export interface UngovernedRouteGuard {
   readonly handled: (request: FastifyRequest) => boolean
   /** whether the route asks not to be governed, or has nothing for the plugin; read only for unhandled handshakes */
   readonly exempt: (routeConfig: Readonly<Record<string | symbol, unknown>> | undefined) => boolean
+  /**
+   * whether `exempt` also holds on a websocket route the plugin never saw added (told only by
+   * `schema.hide`, which an app may set on a plain route): true where it means "nothing here for
+   * the plugin" (topic-authz: no topic config); default false, where it is an opt-out the app
+   * writes (`config.auth: false`), which then holds only on a route recorded after the plugin
+   */
+  readonly exemptUnseen?: boolean
   /** what such a route would miss, for the log line (e.g. `it has no authentication`) */
   readonly consequence: string
   /** how a route opts out, for the log line (e.g. `config.auth: false`) */
@@ -29,17 +36,19 @@ export interface UngovernedRouteGuard {
 const kWebsocketRoute = Symbol('@wsguard/core.websocketRoute')
 
 /**
- * Whether the request's route is a websocket route. A route added after the plugin carries the
- * guard's own mark, whatever else its options say (a plain route may set `schema.hide` to stay
- * out of API docs). A route added before it is judged by `schema.hide`, which `@fastify/websocket`
- * (11) sets on every `websocket: true` route; an earlier `{ handler, wsHandler }` route carries
- * no mark at all and cannot be told from a plain HTTP route.
+ * What the request's route is. A route added after the plugin carries the guard's own mark,
+ * whatever else its options say (a plain route may set `schema.hide` to stay out of API docs).
+ * A route without it (added before the plugin, or whose config a later `onRoute` hook replaced
+ * without its symbol keys) is judged by `schema.hide`, which `@fastify/websocket` (11) sets on
+ * every `websocket: true` route, but also on a schema object such a route shares, and which an
+ * app may set: such an "unseen websocket" route is never let through on its opt-out. An earlier
+ * `{ handler, wsHandler }` route carries no mark at all and cannot be told from a plain route.
  */
-function isWebsocketRoute (request: FastifyRequest): boolean {
+function routeKind (request: FastifyRequest): 'websocket' | 'plain' | 'unseen websocket' {
   const { schema, config } = request.routeOptions
   const marked = (config as unknown as Record<symbol, unknown> | undefined)?.[kWebsocketRoute]
-  if (marked !== undefined) return marked === true
-  return (schema as { hide?: unknown } | undefined)?.hide === true
+  if (marked !== undefined) return marked === true ? 'websocket' : 'plain'
+  return (schema as { hide?: unknown } | undefined)?.hide === true ? 'unseen websocket' : 'plain'
 }
 
 interface RouteOptionsLike { websocket?: unknown, wsHandler?: unknown, config?: unknown }
@@ -75,7 +84,8 @@ function markRoute (routeOptions: RouteOptionsLike): void {
 export function refuseUngovernedRoutes (fastify: FastifyInstance, guard: UngovernedRouteGuard): void {
   fastify.addHook('onRoute', markRoute)
   const said = new Set<string>()
-  const optOut = guard.optOut === undefined ? '' : ` (or set ${guard.optOut} on it)`
+  // An opt-out holds only on a route the plugin saw added: the way out is the same, register first.
+  const optOut = guard.optOut === undefined ? '' : ` (then ${guard.optOut} opts it out)`
 
   const saidHttp = new Set<string>()
 
@@ -108,14 +118,16 @@ export function refuseUngovernedRoutes (fastify: FastifyInstance, guard: Ungover
     // Before the opt-out is read: a plain route's config may hold the same key (an app's own
     // `auth: false` on its public routes), and @fastify/websocket would upgrade it, only to
     // close it, logging its URL (a query token with it) under a key no serializer redacts.
-    if (!isWebsocketRoute(request)) {
+    const kind = routeKind(request)
+    if (kind === 'plain') {
       // Refused before the upgrade: once upgraded, @fastify/websocket would call the route's
       // wsHandler whatever a 'connection' listener did to the socket.
       sendRejection(reply, 'WSG_BAD_REQUEST')
       publishRejection(guard.source, request, url, 'WSG_BAD_REQUEST', 0, 'not-a-websocket-route', request.principal)
       return
     }
-    if (guard.exempt(config as unknown as Readonly<Record<string | symbol, unknown>> | undefined)) return done()
+    // An opt-out holds only on a route the plugin saw as a websocket route.
+    if ((kind === 'websocket' || guard.exemptUnseen === true) && guard.exempt(config as unknown as Readonly<Record<string | symbol, unknown>> | undefined)) return done()
     if (!said.has(url)) {
       said.add(url)
       fastify.log.error({ route: url }, `${guard.source}: websocket route ${url} was added before the plugin, so ${guard.consequence}; its handshakes are refused. Register the plugin before the route${optOut}.`)

@@ -18,6 +18,9 @@ const guard: UngovernedRouteGuard = {
 }
 refuseUngovernedRoutes(app, guard)
 refuseUngovernedRoutes(app, { ...guard, phase: 'preValidation', optOut: undefined })
+refuseUngovernedRoutes(app, { ...guard, exempt: (routeConfig) => routeConfig?.topics === undefined, exemptUnseen: true })
+// @ts-expect-error exemptUnseen is a boolean
+refuseUngovernedRoutes(app, { ...guard, exemptUnseen: 'yes' })
 
 // @ts-expect-error the guard runs after the route hooks it checks: not in onRequest
 const early: UngovernedRouteGuard = { ...guard, phase: 'onRequest' }

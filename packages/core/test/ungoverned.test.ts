@@ -41,7 +41,7 @@ t.test('refuseUngovernedRoutes: an unhandled handshake on a route that is not ex
   t.equal(seen[0]?.app, appIdentity(app), 'published as this app')
   const said = lines.filter((l) => l.includes('was added before the plugin'))
   t.equal(said.length, 1, 'once per route')
-  t.match(JSON.parse(said[0] as string), { level: 50, route: '/socket', msg: '@wsguard/example: websocket route /socket was added before the plugin, so it would be ungoverned; its handshakes are refused. Register the plugin before the route (or set config.skip: true on it).' })
+  t.match(JSON.parse(said[0] as string), { level: 50, route: '/socket', msg: '@wsguard/example: websocket route /socket was added before the plugin, so it would be ungoverned; its handshakes are refused. Register the plugin before the route (then config.skip: true opts it out).' })
 
   t.equal((await app.inject({ url: '/socket', headers: { 'x-upgrade': '1', 'x-handled': '1' } })).body, 'through', 'handled by the plugin: through')
   t.equal((await app.inject({ url: '/skipped', headers: { 'x-upgrade': '1' } })).body, 'skipped', 'exempt: through')
@@ -111,7 +111,8 @@ t.test('refuseUngovernedRoutes: the opt-out is read on websocket routes only; a 
   const wsHandler = (): void => {}
   // Before the guard: a { handler, wsHandler } route carries no mark at all.
   app.route({ method: 'GET', url: '/early-ws-handler', handler: async () => 'early', wsHandler, config: { skip: true } } as never)
-  // Before the guard, a websocket: true route is told by the schema.hide @fastify/websocket gives it.
+  // Before the guard, a websocket: true route is told by the schema.hide @fastify/websocket gives it
+  // (which a plain route sharing its schema object gets too, and an app may set): never let through.
   app.get('/early-websocket', { schema: hidden, config: { skip: true } as never }, async () => 'early websocket')
   refuseUngovernedRoutes(app, { source: '@wsguard/example', phase: 'preHandler', handled: () => false, exempt: (config) => config?.skip === true, consequence: 'nothing checks it' })
   const appConfig = { skip: true }
@@ -132,10 +133,18 @@ t.test('refuseUngovernedRoutes: the opt-out is read on websocket routes only; a 
   t.same(await status('/late-ws-handler'), [200, 'late'], 'a { handler, wsHandler } route added after the guard: its opt-out holds')
   t.same(await status('/late-websocket'), [200, 'websocket'], 'a websocket: true route: its opt-out holds')
   t.same(await status('/early-ws-handler'), [400, 'WSG_BAD_REQUEST'], 'a { handler, wsHandler } route added before: cannot be told from a plain route, refused')
-  t.same(await status('/early-websocket'), [200, 'early websocket'], 'a websocket: true route added before the guard: its opt-out holds')
+  t.same(await status('/early-websocket'), [503, 'WSG_UNAVAILABLE'], 'a websocket: true route added before the guard: its opt-out cannot be trusted (schema.hide is writable), refused as ungoverned')
   t.same(await status('/hidden-plain'), [400, 'WSG_BAD_REQUEST'], 'a plain route added after the guard is plain, whatever its schema.hide')
   t.same(await status('/spoofed'), [400, 'WSG_BAD_REQUEST'], 'no config an app writes makes a plain route a websocket route')
   t.same(appConfig, { skip: true }, "the app's config object is not changed")
+
+  // A guard whose exemption means "nothing here for the plugin" holds it on early routes too.
+  const nothingHere = Fastify()
+  t.teardown(() => nothingHere.close())
+  nothingHere.decorateRequest('ws', true)
+  nothingHere.get('/early-websocket', { schema: hidden }, async () => 'no topics')
+  refuseUngovernedRoutes(nothingHere, { source: '@wsguard/example', phase: 'preHandler', handled: () => false, exempt: () => true, exemptUnseen: true, consequence: 'nothing checks it' })
+  t.equal((await nothingHere.inject('/early-websocket')).body, 'no topics')
   t.same(Object.getOwnPropertySymbols(appConfig), [])
 })
 
@@ -168,7 +177,7 @@ t.test('refuseUngovernedRoutes: a plain request to a route that asks for its HTT
   t.equal(reached, 0)
   const said = lines.filter((l) => l.includes('asks for its HTTP requests'))
   t.equal(said.length, 1, 'logged once per route')
-  t.match(JSON.parse(said[0] as string), { level: 50, route: '/asked', msg: '@wsguard/example: route /asked asks for its HTTP requests to be governed (config.governHttp) but was added before the plugin, so it has no authentication; its requests are refused. Register the plugin before the route (or set config.skip: true on it).' })
+  t.match(JSON.parse(said[0] as string), { level: 50, route: '/asked', msg: '@wsguard/example: route /asked asks for its HTTP requests to be governed (config.governHttp) but was added before the plugin, so it has no authentication; its requests are refused. Register the plugin before the route (then config.skip: true opts it out).' })
   t.equal(seen.length, 0, 'not a handshake: nothing published on the handshake channel')
   t.equal((await app.inject({ url: '/asked', headers: { 'x-handled': '1' } })).body, 'through', 'admitted by the plugin: through')
   t.equal((await app.inject('/asked-skipped')).body, 'skipped', 'exempt: through')

@@ -17,7 +17,8 @@ import { refreshQueueFor } from './refresh-queue.js'
 import { schedulerFor } from './scheduler.js'
 import { Session, type SessionHost } from './session.js'
 
-export const SOURCE = '@wsguard/session-expiry'
+export { SOURCE } from './source.js'
+import { SOURCE } from './source.js'
 
 /** avvio's onClose, which Fastify's types do not declare. */
 type OnClose = { onClose(fn: (instance: FastifyInstance, done: (err?: unknown) => void) => void): void }

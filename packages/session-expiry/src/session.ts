@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events'
 import type { FastifyRequest } from 'fastify'
 import type { WebSocket } from '@fastify/websocket'
 import {
-  ChannelName, asNativePromise, channel, CloseCode, publishedOrigin, randomId, runHandshakeChecks, type AppIdentity, type AuthOutcome, type Principal,
+  ChannelName, asNativePromise, channel, CloseCode, handshakeChecksOf, publishedOrigin, randomId, runHandshakeChecks, type AppIdentity, type AuthOutcome, type Principal,
   type RevocationOrigin, type RevocationStore, type SessionClosedMessage, type SessionOpenedMessage, type SessionInfo, type SessionRegistry, type TimerHandle, type TopicDenyReason, type WsguardErrorCode
 } from '@wsguard/core'
 import type { SessionCap } from './cap.js'
@@ -12,6 +12,7 @@ import type { SessionExpiryConfig } from './options.js'
 import type { Delivered } from './plugin.js'
 import type { RefreshQueue } from './refresh-queue.js'
 import type { Scheduled, Scheduler } from './scheduler.js'
+import { SOURCE } from './source.js'
 
 const opened = channel(ChannelName.sessionOpened)
 const expiring = channel(ChannelName.sessionExpiring)
@@ -387,6 +388,13 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled, O
     const next = outcome.principal
     // A refresh is a handshake: every check the route's handshake applies (scope rules, the
     // handshake topic, revocations, whichever plugins registered them) runs on the new principal.
+    // The checks live on the route's config (under symbol keys): an app's onRoute hook that
+    // rebuilt it without them (structuredClone, JSON) would let a refresh skip every check.
+    // This plugin's own check is always there otherwise: its absence refuses.
+    if (!handshakeChecksOf(this.#request).some((c) => c.source === SOURCE)) {
+      this.#request.log.error({ route: this.route }, `${SOURCE}: the route's handshake checks are gone from its config (an onRoute hook replaced config without its symbol keys); refresh refused`)
+      return this.#refreshFailed('WSG_UNAVAILABLE')
+    }
     let code: WsguardErrorCode | undefined
     try {
       code = await runHandshakeChecks(this.#request, next)

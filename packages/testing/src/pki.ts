@@ -58,7 +58,7 @@ function der (tag: number, content: Buffer): Buffer {
 function nameConstraints (hosts: readonly string[]): x509.Extension {
   const subtrees = hosts.map((host) => der(0x30, der(0x86, Buffer.from(host, 'ascii'))))
   const value = der(0x30, der(0xa0, Buffer.concat(subtrees)))
-  return new x509.Extension('2.5.29.30', true, value)
+  return new x509.Extension('2.5.29.30', true, new Uint8Array(value))
 }
 
 let serial = 1

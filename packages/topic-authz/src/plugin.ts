@@ -73,6 +73,8 @@ export async function topicAuthzPlugin (fastify: FastifyInstance, opts: TopicAut
     phase: 'preHandler',
     handled: (request) => admitted.has(request),
     exempt: (routeConfig) => (routeConfig?.topics === undefined && routeConfig?.handshakeTopic === undefined) || routeConfig[kPolicy] !== undefined,
+    // Not an opt-out: a route without topic config has nothing for this plugin, wherever it was added.
+    exemptUnseen: true,
     consequence: 'its config.topics and config.handshakeTopic were never read'
   })
 
