@@ -3,8 +3,8 @@
 // so a plain route carrying `config.auth: false` (an app's own mark for its public routes) was
 // upgraded by @fastify/websocket, which closed it and logged its URL, query token and all,
 // under a `path` key no `req` serializer covers.
-import t from 'tap'
-import Fastify, { type FastifySchema, type RouteOptions } from 'fastify'
+import t, { type Test } from 'tap'
+import Fastify, { type FastifyInstance, type FastifySchema, type RouteOptions } from 'fastify'
 import websocket from '@fastify/websocket'
 import type { AddressInfo } from 'node:net'
 import { captureLogs, claimsFor, generateKey, jwks, mintToken, until } from '@wsguard/testing'
@@ -19,11 +19,17 @@ const token = mintToken(key, claimsFor(ISS, AUD, 'alice'))
 const jwt = { issuer: ISS, audience: AUD, algorithms: ['ES256' as const], jwks: jwks(key) }
 const params = ['access_token', TICKET_QUERY_PARAMETER]
 
-t.test('a plain route with config.auth: false is no websocket route: 400 before the upgrade, nothing logged', async (t) => {
+/** An app logging at info with the README's req serializer, @fastify/websocket registered. */
+async function loggedApp (t: Test): Promise<{ app: FastifyInstance, logs: ReturnType<typeof captureLogs> }> {
   const logs = captureLogs()
   const app = Fastify({ logger: { level: 'info', stream: logs.stream, serializers: { req: redactingReqSerializer(params) } } })
   t.teardown(() => app.close())
   await app.register(websocket)
+  return { app, logs }
+}
+
+t.test('a plain route with config.auth: false is no websocket route: 400 before the upgrade, nothing logged', async (t) => {
+  const { app, logs } = await loggedApp(t)
   await app.register(authHandshake, { jwt, carriers: ['header', 'subprotocol', 'query'] })
   app.get('/feed', { websocket: true }, (socket) => { socket.send('{}') })
   app.get('/status', { config: { auth: false } }, async () => ({ ok: true }))
@@ -78,10 +84,7 @@ t.test("the plugin in a prefixed child context: an upgrade to a plain route else
 // route added before it may carry schema.hide (@fastify/websocket writes it into a schema object
 // the route shares with a websocket route). Neither is ever let through on its opt-out.
 t.test('a later onRoute hook that clones config without symbol keys: a hidden plain route with auth: false is not upgraded', async (t) => {
-  const logs = captureLogs()
-  const app = Fastify({ logger: { level: 'info', stream: logs.stream, serializers: { req: redactingReqSerializer(params) } } })
-  t.teardown(() => app.close())
-  await app.register(websocket)
+  const { app, logs } = await loggedApp(t)
   await app.register(authHandshake, { jwt, carriers: ['header', 'subprotocol', 'query'] })
   // e.g. a plugin that keeps a private copy of each route's config (structuredClone drops symbol keys).
   app.addHook('onRoute', (routeOptions: RouteOptions) => {
@@ -100,10 +103,7 @@ t.test('a later onRoute hook that clones config without symbol keys: a hidden pl
 })
 
 t.test('an early plain route sharing its schema object with a websocket route gets schema.hide from @fastify/websocket: refused, not upgraded', async (t) => {
-  const logs = captureLogs()
-  const app = Fastify({ logger: { level: 'info', stream: logs.stream, serializers: { req: redactingReqSerializer(params) } } })
-  t.teardown(() => app.close())
-  await app.register(websocket)
+  const { app, logs } = await loggedApp(t)
   // One schema object for the room query string, used by a websocket route and a plain route.
   const roomQuery = { querystring: { type: 'object', properties: { room: { type: 'string' } } } }
   app.get('/rooms/live', { websocket: true, schema: roomQuery, config: { auth: false } }, (socket) => { socket.close() })
