@@ -53,6 +53,8 @@ export interface Tally {
   strayAnswers: number
   /** close 4401 received minus the deadline announced in the last auth.expiring, ms */
   overshootMs: number[]
+  /** when each of those closes was received (Date.now()), to place the late ones in the run's phases */
+  overshootAt: number[]
   expiredWithoutNotice: number
   refresherExpired: number
   /** a slot that never refreshes, closed with anything but 4401 (or 1001 at the end) */
@@ -84,6 +86,7 @@ const tally: Tally = {
   unanswered: 0,
   strayAnswers: 0,
   overshootMs: [],
+  overshootAt: [],
   expiredWithoutNotice: 0,
   refresherExpired: 0,
   lapsedOtherwise: 0,
@@ -229,7 +232,11 @@ function closed (slot: Slot, code: number): void {
   slot.waiting = undefined
   if (code === 4401) {
     if (slot.deadline === undefined) tally.expiredWithoutNotice++
-    else if (tally.overshootMs.length < MAX_SAMPLES) tally.overshootMs.push(Date.now() - slot.deadline)
+    else if (tally.overshootMs.length < MAX_SAMPLES) {
+      const now = Date.now()
+      tally.overshootMs.push(now - slot.deadline)
+      tally.overshootAt.push(now)
+    }
     if (slot.refresher) tally.refresherExpired++
   } else if (!slot.refresher && code !== 1001) {
     tally.lapsedOtherwise++

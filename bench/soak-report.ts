@@ -50,6 +50,10 @@ export interface Run {
   closeMs: number
   /** server side: close 4401 sent, minus expiry + grace */
   serverLateMs: number[]
+  /** when the server sent each of those closes (Date.now()) */
+  serverLateAt: number[]
+  /** the run's phases (Date.now()): the soak, then the quiesce (until stopAt), then the server's close */
+  phases: { soakStarted: number, soakEndAt: number, stopAt: number, stoppedAt: number }
   /** the server's GC pauses through the run, with their times */
   gcPauses: GcPause[]
   /** the server's side of each probe handshake, by the probe's subject */
@@ -159,6 +163,30 @@ function addPhases (p: Phases, from: number, connected: number, ms: number, serv
   p.back.push(from + ms - server.open)
 }
 
+/** The run's phase at a time: the ramp, the soak, the quiesce or the server's close (shutdown). */
+function phaseAt (r: Run, at: number): string {
+  const { soakStarted, soakEndAt, stopAt, stoppedAt } = r.phases
+  const s = `+${((at - soakStarted) / 1000).toFixed(1)} s`
+  if (at < soakStarted) return `${s}, ramp`
+  if (at <= soakEndAt) return `${s}, soak`
+  if (at <= stopAt) return `${s}, quiesce`
+  return at <= stoppedAt ? `${s}, shutdown` : `${s}, after shutdown`
+}
+
+/** The latest closes 4401, client and server side, each with when it happened (time since the soak began, and phase). */
+export function latestCloses (r: Run, n = 5): string {
+  const top = (ms: number[], at: number[]): string => ms.map((m, i) => [m, at[i] as number])
+    .sort((a, b) => (b[0] as number) - (a[0] as number)).slice(0, n)
+    .map(([m, a]) => `${f1(m as number)} ms at ${phaseAt(r, a as number)}`).join('; ')
+  const inPhase = (at: number[], from: number, to: number): number => at.filter((a) => a > from && a <= to).length
+  const { soakEndAt, stoppedAt } = r.phases
+  return '\nThe latest closes 4401 and when they happened (time since the soak began):\n' +
+    `- received by the clients: ${top(r.total.overshootMs, r.total.overshootAt)}\n` +
+    `- sent by the server: ${top(r.serverLateMs, r.serverLateAt)}\n` +
+    `- closes received after the soak's end: ${inPhase(r.total.overshootAt, soakEndAt, Infinity)} ` +
+    `(of which during the server's close: ${inPhase(r.total.overshootAt, r.phases.stopAt, stoppedAt)})`
+}
+
 function aims (r: Run): Row[] {
   const t = r.total
   const over = t.overshootMs
@@ -244,6 +272,7 @@ export function report (s: Settings, r: Run): boolean {
   console.log(idleLateness(r.idle))
 
   const late = r.serverLateMs
+  console.log(latestCloses(r))
   console.log('\nClose 4401 sent by the server past expiry + grace (its share of the lateness above): ' +
     `p50 ${f1(quantile(late, 0.5))} ms, p99 ${f1(quantile(late, 0.99))} ms, max ${f1(max(late))} ms, ` +
     `min ${f1(min(late))} ms (${late.length} closes).`)

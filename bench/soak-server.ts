@@ -26,7 +26,7 @@ export const GRACE_MS = 5_000
 export type ServerMessage =
   | { type: 'listening', port: number, openFiles: number }
   | { type: 'sample' } & Sample
-  | { type: 'stopped', closeMs: number, metrics: MetricSummary, lateMs: number[], gcPauses: GcPause[], probes: Record<string, ProbeTimes> }
+  | { type: 'stopped', closeMs: number, metrics: MetricSummary, lateMs: number[], lateAt: number[], gcPauses: GcPause[], probes: Record<string, ProbeTimes> }
 
 /** One interval of the server: memory, open sockets, event-loop delay past the timer, GC pauses (ms). */
 export interface Sample {
@@ -86,6 +86,7 @@ async function main (): Promise<void> {
   const sampleMs = Number(process.env.SAMPLE_MS)
   const keySet = JSON.parse(process.env.SOAK_JWKS as string) as ReturnType<typeof jwks>
   const late: number[] = []
+  const lateAt: number[] = []
   const app = Fastify({ logger: { level: 'info', stream: pino.destination({ dest: '/dev/null', sync: false }) } })
   await app.register(websocket)
   // The probe's handshakes, phase by phase, to tell the server's delays from the clients'.
@@ -128,7 +129,11 @@ async function main (): Promise<void> {
     const close = socket.close.bind(socket)
     socket.close = (code?: number, reason?: string | Buffer) => {
       const expiresAt = req.principal?.expiresAt
-      if (code === 4401 && expiresAt !== undefined && late.length < 1_000_000) late.push(Date.now() - expiresAt - GRACE_MS)
+      if (code === 4401 && expiresAt !== undefined && late.length < 1_000_000) {
+        const now = Date.now()
+        late.push(now - expiresAt - GRACE_MS)
+        lateAt.push(now)
+      }
       socket.close = close
       close(code, reason)
     }
@@ -195,6 +200,7 @@ async function main (): Promise<void> {
         type: 'stopped',
         closeMs,
         lateMs: late,
+        lateAt,
         gcPauses,
         probes,
         metrics: {

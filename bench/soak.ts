@@ -173,6 +173,7 @@ async function main (): Promise<void> {
   probe.send({ type: 'probe', intervalMs: PROBE_INTERVAL_MS, maxCount } satisfies Command)
   idle.send({ type: 'idle-start' } satisfies IdleCommand)
   await sleep(SOAK_MS)
+  const soakEndAt = Date.now()
   const loaded = await ask(probe, { type: 'probe-stop' }, 'latencies', 30_000)
   const idleLoaded = await ask(idle, { type: 'idle-stop' }, 'lateness', 10_000)
 
@@ -180,6 +181,7 @@ async function main (): Promise<void> {
   const quiesce: Command = { type: 'quiesce', timeoutMs: 10_000 }
   const quiesced = await Promise.all(clients.map((c) => ask(c, quiesce, 'quiesced', 20_000)))
   const soakMs = Date.now() - soakStarted
+  const stopAt = Date.now()
   const stopped = await ask(server, { type: 'stop' }, 'stopped', 60_000)
   // SOAK_LATENCIES=<file>: the probe's handshakes (times and starts) and the server's GC pauses, for a closer look.
   const latenciesFile = process.env.SOAK_LATENCIES
@@ -219,6 +221,8 @@ async function main (): Promise<void> {
     server: stopped.metrics,
     closeMs: stopped.closeMs,
     serverLateMs: stopped.lateMs,
+    serverLateAt: stopped.lateAt,
+    phases: { soakStarted, soakEndAt, stopAt, stoppedAt: stopAt + stopped.closeMs },
     gcPauses: stopped.gcPauses,
     probes: stopped.probes,
     pendingAtEnd: quiesced.reduce((a, q) => a + q.pending, 0)
