@@ -62,9 +62,9 @@ export interface SessionExpiryOptions {
   graceMs?: number
   /** absolute cap on a session, whatever the credential says (close 4409), ms; 0 for none. Default 28800000 (8 h) */
   maxLifetimeMs?: number
-  /** close 4408 after this long without a data frame either way, ms; 0 for none. Default 300000 */
+  /** close 4408 after this long without a data frame either way (a refused refresh does not count), ms; 0 for none. Default 300000 */
   idleTimeoutMs?: number
-  /** ping this often; a peer that misses two pongs is terminated, ms; 0 for none. Default 30000 */
+  /** ping this often, with a random tag; a peer that misses two pongs echoing it is terminated, ms; 0 for none. Default 30000 */
   heartbeatMs?: number
   /** accept `{"type":"auth.refresh","token":…}` in-band; with false such a frame is answered `auth.refresh_failed` `WSG_BAD_REQUEST`, never handed to the app. Default true */
   refresh?: boolean

@@ -12,6 +12,7 @@ import type { SessionExpiryConfig } from './options.js'
 import type { Delivered } from './plugin.js'
 import type { RefreshQueue } from './refresh-queue.js'
 import type { Scheduled, Scheduler } from './scheduler.js'
+import { answers, nextPingTag, pingPayload } from './ping-tag.js'
 import { SOURCE } from './source.js'
 
 const opened = channel(ChannelName.sessionOpened)
@@ -96,7 +97,8 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled, O
   #noticeSent = false
   #lastActivity: number
   #nextPingAt: number
-  #awaitingPong = false
+  /** the tag of the ping awaiting its pong, 0 when none awaits (see ping-tag.ts) */
+  #pingTag = 0
   #missedPongs = 0
   #framesIn = 0
   #framesOut = 0
@@ -194,9 +196,9 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled, O
     if (now >= this.#credentialCloseAt()) return this.close(CloseCode.CREDENTIAL_EXPIRED, 'credential expired')
     if (config.idleTimeoutMs > 0 && now >= this.#lastActivity + config.idleTimeoutMs) return this.close(CloseCode.IDLE_TIMEOUT, 'idle timeout')
     if (now >= this.#nextPingAt) {
-      if (this.#awaitingPong && ++this.#missedPongs >= 2) return this.terminate(CloseCode.IDLE_TIMEOUT, 'heartbeat timeout')
-      this.#awaitingPong = true
-      this.#socket.ping()
+      if (this.#pingTag !== 0 && ++this.#missedPongs >= 2) return this.terminate(CloseCode.IDLE_TIMEOUT, 'heartbeat timeout')
+      this.#pingTag = nextPingTag()
+      this.#socket.ping(pingPayload(this.#pingTag))
       this.#nextPingAt = now + config.heartbeatMs
     }
     if (!this.#noticeSent && this.#expiresAt !== undefined && now >= this.#expiresAt - config.noticeMs) this.#notice()
@@ -279,8 +281,11 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled, O
     // pong and close are seen here too: no listener, and no closure, per socket for them.
     socket.emit = function (this: WebSocket, event: string | symbol, ...args: unknown[]): boolean {
       if (event === 'pong') {
-        session.#awaitingPong = false
-        session.#missedPongs = 0
+        // Only the echo of the last ping answers it; any other pong still reaches the app.
+        if (session.#pingTag !== 0 && answers(args[0], session.#pingTag)) {
+          session.#pingTag = 0
+          session.#missedPongs = 0
+        }
       } else if (event === 'close') {
         session.#onClose(args[0] as number, args[1] as Buffer)
       } else if (event === 'message') {
@@ -292,18 +297,20 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled, O
         // the lifetime cap.
         if (session.#closedPastDeadline(now)) return false
         session.#framesIn++
-        session.#lastActivity = now
         if (control !== undefined) {
           const token = control.read(args[0], args[1])
           if (token === null) {
             session.close(CloseCode.BAD_CONTROL_MESSAGE, 'malformed control message')
             return true
           }
+          // A refresh message counts as activity only once it succeeds: refused or dropped
+          // ones, which cost the client nothing, do not hold a silent socket open.
           if (token !== undefined) {
             session.#refresh(token)
             return true
           }
         }
+        session.#lastActivity = now
       }
       return emit.call(this, event, ...args)
     } as WebSocket['emit']
@@ -416,6 +423,7 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled, O
 
     const previousExpiresAt = this.#expiresAt
     this.#request.principal = next
+    this.#lastActivity = this.#host.config.clock.now()
     this.#expiresAt = next.expiresAt
     this.#noticeSent = false
     this.#host.scheduler.arm(this, this.#nextDue())
