@@ -119,8 +119,10 @@ export class LogoutTokenVerifier {
     if ((sid === undefined && sub === undefined) || (sid !== undefined && !identifier(sid)) || (sub !== undefined && !identifier(sub))) return 'subject'
     // Prohibited, so that a logout token can never pass for an ID token (§2.4).
     if (Object.hasOwn(payload, 'nonce')) return 'nonce'
-    // The jti is remembered for as long as the token would pass these checks.
-    const replayUntil = typeof exp === 'number' ? Math.min(oldUntil, exp * 1000 + tolerance) : oldUntil
+    // The jti is remembered for as long as the token would pass these checks here, and then
+    // for one tolerance more: another instance sharing the replay store whose clock runs up to
+    // the tolerance behind still takes the token as fresh that long, and would apply it again.
+    const replayUntil = (typeof exp === 'number' ? Math.min(oldUntil, exp * 1000 + tolerance) : oldUntil) + tolerance
     return { issuer: issuer.issuer, issuedAt: iat * 1000, jti, sid: sid as string | undefined, sub: sub as string | undefined, replayUntil }
   }
 }
