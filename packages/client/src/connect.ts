@@ -208,7 +208,7 @@ export function open (options: ConnectOptions, defaultWebSocket: typeof WebSocke
     },
     close (code = 1000, why = '') {
       if (code !== 1000 && (code < 3000 || code > 4999)) throw invalidOption('close(code): the code must be 1000 or 3000-4999')
-      if (state === 'stopped') return
+      if (stopped()) return
       const ws = socket
       socket = null
       if (ws !== null) {

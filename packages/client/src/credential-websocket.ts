@@ -25,7 +25,7 @@ export function credentialClass (options: CredentialWebSocketOptions, defaultWeb
       if (entry === undefined && getToken !== undefined) {
         const token = getToken({ reason: 'connect' })
         if (token instanceof Promise) token.catch(() => {})
-        if (!isToken(token)) throw new TypeError('getToken() must return a token synchronously here; for an async one, call prepare(url) before each socket')
+        if (!isToken(token)) throw new TypeError('getToken() must return a token synchronously here (else call prepare(url) before each socket)')
         entry = subprotocolPrefix + token
       }
       super(url, [...[offered ?? []].flat() as string[], ...extra, ...(entry === undefined ? [] : [entry])])

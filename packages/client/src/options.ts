@@ -85,9 +85,12 @@ export const strings = (options: object, name: string, test: (v: unknown) => boo
 export function absoluteUrl (value: unknown, label: string, scheme: 'ws' | 'http'): URL {
   let url: URL | undefined
   try { url = new URL(String(value), pageHref()) } catch {}
-  if (url !== undefined && scheme === 'ws' && /^https?:$/.test(url.protocol)) url.protocol = url.protocol.replace('http', 'ws')
-  if ((typeof value !== 'string' && !(value instanceof URL)) || (url?.protocol !== `${scheme}:` && url?.protocol !== `${scheme}s:`)) {
-    throw invalidOption(`${label} must be a ${scheme}: or ${scheme}s: URL`)
+  // http: becomes ws:, https: wss: (any other scheme is left as it is, and refused below)
+  if (url !== undefined && scheme === 'ws') url.protocol = url.protocol.replace('http', 'ws')
+  // A user or password in it would be quoted whole by the platform's errors (fetch refuses such
+  // a URL), which reach the app's events and logs.
+  if ((typeof value !== 'string' && !(value instanceof URL)) || (url?.protocol !== `${scheme}:` && url?.protocol !== `${scheme}s:`) || url.username + url.password !== '') {
+    throw invalidOption(`${label} must be a ${scheme}: or ${scheme}s: URL, with no user or password`)
   }
   return url
 }
@@ -143,7 +146,7 @@ export function credentialOptions (options: CredentialWebSocketOptions, defaultW
 } {
   if (typeof options !== 'object' || options === null) throw invalidOption('opts must be an object')
   const WebSocketClass = optional(options, 'WebSocket', isFunction, 'a WebSocket class', defaultWebSocket)
-  if (WebSocketClass === undefined) throw invalidOption('opts.WebSocket is required where there is no global WebSocket (on Node, install ws)')
+  if (WebSocketClass === undefined) throw invalidOption('opts.WebSocket is required with no global WebSocket (on Node, pass ws)')
   return {
     protocols: strings(options, 'protocols', isToken, 'an array of subprotocol names (RFC 6455 tokens)'),
     getToken: optional<GetToken | undefined>(options, 'getToken', isFunction, 'a function', undefined),
@@ -151,6 +154,6 @@ export function credentialOptions (options: CredentialWebSocketOptions, defaultW
     subprotocolPrefix: optional(options, 'subprotocolPrefix', isToken, 'a subprotocol prefix (RFC 6455 token characters)', DEFAULT_SUBPROTOCOL_PREFIX),
     WebSocket: WebSocketClass,
     // called through the global object: a browser's fetch refuses any other `this`
-    fetch: optional<typeof fetch>(options, 'fetch', isFunction, 'a function', async (input, init) => await fetch(input, init))
+    fetch: optional<typeof fetch>(options, 'fetch', isFunction, 'a function', (input, init) => fetch(input, init))
   }
 }

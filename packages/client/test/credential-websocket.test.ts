@@ -72,6 +72,7 @@ t.test('a ticket per socket through prepare(url), with the bearer token and the 
   t.throws(() => new Ticketed('not a url at all'), { name: 'TypeError', message: /not the one prepare\(url\) was given/ })
   t.equal(sockets.length, 1, 'no socket carried a ticket prepared for another URL')
   await t.rejects(Ticketed.prepare('ftp://api.test/trpc'), { code: 'WSG_INVALID_OPTION', message: /prepare\(url\): url must be a ws: or wss: URL/ })
+  await t.rejects(Ticketed.prepare('wss://feed:s3cret@api.test/trpc'), { code: 'WSG_INVALID_OPTION', message: /^(?!.*s3cret).*prepare\(url\): url must be a ws: or wss: URL, with no user or password$/ })
 })
 
 t.test('options are checked when the class is made', async (t) => {
@@ -83,7 +84,8 @@ t.test('options are checked when the class is made', async (t) => {
     [{ subprotocolPrefix: '' }, /opts\.subprotocolPrefix/],
     [{ WebSocket: 'ws' }, /opts\.WebSocket must be a WebSocket class/],
     [{ fetch: 1 }, /opts\.fetch must be a function/],
-    [{ ticketUrl: 'wss://api.test/t' }, /opts\.ticketUrl must be a http: or https: URL/]
+    [{ ticketUrl: 'wss://api.test/t' }, /opts\.ticketUrl must be a http: or https: URL/],
+    [{ ticketUrl: 'https://feed:s3cret@api.test/t' }, /^(?!.*s3cret)Invalid option: opts\.ticketUrl must be a http: or https: URL, with no user or password$/]
   ]
   for (const [change, message] of bad) {
     t.throws(() => credentialWebSocket({ WebSocket, ...change } as never), { name: 'TypeError', code: 'WSG_INVALID_OPTION', message })
