@@ -25,10 +25,12 @@ interface Api {
   refused: HandshakeRejectedMessage[]
   /** whether each handshake on /feed arrived with a Cookie header (never its value) */
   cookieSent: boolean[]
+  /** pongs the app's sockets received */
+  pongs: () => number
 }
 
 /** The API: tokens by subprotocol or cookie, only `allowed` origins, sessions on a fake clock. */
-async function api (allowed: string): Promise<Api> {
+async function api (allowed: string, heartbeatMs = 0): Promise<Api> {
   const clock = new FakeClock(Date.now())
   const app = Fastify()
   t.teardown(() => app.close())
@@ -39,13 +41,15 @@ async function api (allowed: string): Promise<Api> {
     allowedOrigins: [allowed],
     clock
   })
-  await app.register(sessionExpiry, { clock, noticeMs: 10_000, graceMs: 0, heartbeatMs: 0, idleTimeoutMs: 0 })
+  await app.register(sessionExpiry, { clock, noticeMs: 10_000, graceMs: 0, heartbeatMs, idleTimeoutMs: 0 })
+  let pongs = 0
   const cookieSent: boolean[] = []
   app.addHook('onRequest', async (request) => { if (request.url === '/feed') cookieSent.push(request.headers.cookie !== undefined) })
   app.get('/feed', { websocket: true }, (socket, request) => {
     const { id, method } = requirePrincipal(request)
     socket.send(JSON.stringify({ hello: id, method }))
     socket.on('message', (raw) => socket.send(`echo ${String(raw)}`))
+    socket.on('pong', () => { pongs++ })
   })
   const refused: HandshakeRejectedMessage[] = []
   const mine = appIdentity(app)
@@ -59,7 +63,8 @@ async function api (allowed: string): Promise<Api> {
     clock,
     token: (sub, lifetimeS = 3600) => mintToken(key, claimsFor(ISS, AUD, sub, clock.now(), lifetimeS)),
     refused,
-    cookieSent
+    cookieSent,
+    pongs: () => pongs
   }
 }
 
@@ -138,6 +143,21 @@ t.test('expiry reaches the page as close 4401 with its reason; an in-band refres
   t.match(r.messages.map((m) => JSON.parse(m) as Record<string, unknown>), [{ hello: 'erin' }, { type: 'auth.refreshed' }, { type: 'auth.expiring' }])
   t.equal(r.messages.length, 3, 'nothing else reached the page')
   t.same(r.close, { code: 4401, reason: 'credential expired' }, 'the page sees the close code and reason')
+})
+
+t.test('the heartbeat: the browser echoes each ping\'s random tag, so its socket stays open', async (t) => {
+  const beating = await api(origin, 1_000)
+  const page = await pageAt(t, browser, origin)
+  const report = openInPage(page, { url: beating.url, protocols: ['feed.v1', `bearer.${beating.token('frank', 8)}`] })
+  await until(() => beating.app.wsSessions.size === 1, 'the session is open')
+  // Two missed pongs in a row end a session (1006 to the page); seven heartbeats, each answered before the next.
+  for (let beat = 1; beat <= 7; beat++) {
+    beating.clock.advance(1_000)
+    await until(() => beating.pongs() >= beat, `pong ${beat} received`)
+  }
+  t.equal(beating.app.wsSessions.size, 1, 'open after seven heartbeats')
+  beating.clock.advance(1_000)
+  t.same((await report).close, { code: 4401, reason: 'credential expired' }, 'it ended at its expiry, not at a heartbeat')
 })
 
 /**
