@@ -30,7 +30,7 @@ export function pingPayload (tag: number): Buffer {
   return data
 }
 
-/** Whether a pong's payload echoes the tag. */
+/** Whether a pong's payload echoes the tag; never for 0, which no ping carries (it means none). */
 export function answers (data: unknown, tag: number): boolean {
-  return Buffer.isBuffer(data) && data.length === TAG_BYTES && data.readUIntBE(0, TAG_BYTES) === tag
+  return tag !== 0 && Buffer.isBuffer(data) && data.length === TAG_BYTES && data.readUIntBE(0, TAG_BYTES) === tag
 }

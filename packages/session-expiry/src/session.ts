@@ -99,6 +99,8 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled, O
   #nextPingAt: number
   /** the tag of the ping awaiting its pong, 0 when none awaits (see ping-tag.ts) */
   #pingTag = 0
+  /** the ping before it, still unanswered when it was sent (0 if answered): its late echo still counts */
+  #lastPingTag = 0
   #missedPongs = 0
   #framesIn = 0
   #framesOut = 0
@@ -197,6 +199,7 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled, O
     if (config.idleTimeoutMs > 0 && now >= this.#lastActivity + config.idleTimeoutMs) return this.close(CloseCode.IDLE_TIMEOUT, 'idle timeout')
     if (now >= this.#nextPingAt) {
       if (this.#pingTag !== 0 && ++this.#missedPongs >= 2) return this.terminate(CloseCode.IDLE_TIMEOUT, 'heartbeat timeout')
+      this.#lastPingTag = this.#pingTag
       this.#pingTag = nextPingTag()
       this.#socket.ping(pingPayload(this.#pingTag))
       this.#nextPingAt = now + config.heartbeatMs
@@ -281,9 +284,10 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled, O
     // pong and close are seen here too: no listener, and no closure, per socket for them.
     socket.emit = function (this: WebSocket, event: string | symbol, ...args: unknown[]): boolean {
       if (event === 'pong') {
-        // Only the echo of the last ping answers it; any other pong still reaches the app.
-        if (session.#pingTag !== 0 && answers(args[0], session.#pingTag)) {
-          session.#pingTag = 0
+        // Only the echo of one of the last two pings answers (a reader up to two heartbeats
+        // behind is not cut); any other pong still reaches the app.
+        if (answers(args[0], session.#pingTag) || answers(args[0], session.#lastPingTag)) {
+          session.#pingTag = session.#lastPingTag = 0
           session.#missedPongs = 0
         }
       } else if (event === 'close') {

@@ -70,6 +70,31 @@ t.test('echoing an earlier ping\'s tag does not answer a later ping', async (t) 
   t.match(closes.seen.find((m) => m.principal?.id === 'mallory'), { closeCode: 4408, reason: 'heartbeat timeout' })
 })
 
+t.test('a reader more than one heartbeat behind but less than two stays open: the late echo of the ping before counts', async (t) => {
+  const closes = listen<SessionClosedMessage>(t, ChannelName.sessionClosed)
+  const { app, clock, base, token, pongs } = await setup(t)
+  const c = await open(t, `${base}/watched`, token('slow', 3600), { autoPong: false })
+  let held: Buffer | undefined
+  let echoed = 0
+  for (let beat = 1; beat <= 8; beat++) {
+    const pinged = new Promise<Buffer | undefined>((resolve) => {
+      c.ws.once('ping', resolve)
+      c.ws.once('close', () => { resolve(undefined) })
+    })
+    clock.advance(HEARTBEAT)
+    const payload = await pinged
+    if (payload === undefined) break // cut: the assertions below say so
+    // Each echo goes out only after the next ping was sent: every answer is a heartbeat late.
+    if (held !== undefined) {
+      c.ws.pong(held)
+      await seen(pongs, ++echoed)
+    }
+    held = payload
+  }
+  t.equal(app.wsSessions.size, 1, 'open after eight heartbeats, each echo late')
+  t.same(closes.seen.filter((m) => m.principal?.id === 'slow'), [])
+})
+
 t.test('a client that echoes each ping stays open, its pongs answering across many heartbeats', async (t) => {
   const { app, clock, base, token, pongs } = await setup(t)
   const c: Client = await open(t, `${base}/watched`, token('alice', 3600)) // ws echoes each ping's payload
@@ -93,4 +118,5 @@ t.test('ping tags: never 0, fresh each time, read back only from their own paylo
   t.notOk(answers(Buffer.concat([payload, Buffer.alloc(1)]), tag), 'a longer one')
   t.notOk(answers(pingPayload(tag + 1), tag), 'another tag\'s')
   t.notOk(answers([...payload], tag), 'not a Buffer')
+  t.notOk(answers(Buffer.alloc(6), 0), 'never for 0 (no ping awaiting): six zero bytes answer nothing')
 })
