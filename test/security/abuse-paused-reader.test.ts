@@ -61,3 +61,35 @@ t.test('clients that never read are cut by the heartbeat (4408); other handshake
   t.equal(server.app.wsSessions.size, 0, 'no session left')
   t.ok(withinRatio(comparisons.at(-1) as Comparison), `loaded p99 within ${RATIO}x of the unloaded p99 (medians of runs)`)
 })
+
+t.test('clients that never read but write pongs of their own (RFC 6455 allows them) are cut the same (Z21)', async (t) => {
+  const server = await securityServer(t, { session: { heartbeatMs: HEARTBEAT_MS, idleTimeoutMs: 0 } })
+  const token = sign(ec, claims(server.clock.now()))
+  const app = appIdentity(server.app)
+  const closed: SessionClosedMessage[] = []
+  const onClosed = (m: SessionClosedMessage): void => { if (m.app === app) closed.push(m) }
+  channel(ChannelName.sessionClosed).subscribe(onClosed)
+  t.teardown(() => { channel(ChannelName.sessionClosed).unsubscribe(onClosed) })
+
+  const paused = await Promise.all(Array.from({ length: PAUSED_CLIENTS }, async () => {
+    const c = await server.open(t, token)
+    c.ws.pause()
+    c.send(`stream ${FRAMES} ${FRAME_BYTES}`)
+    return c
+  }))
+  const stuck = (): number => [...server.app.websocketServer.clients].filter((ws) => ws.bufferedAmount >= STUCK_BYTES).length
+  await until(() => stuck() === PAUSED_CLIENTS, 'the server holds data the paused clients do not read')
+  let pongs = 0
+  for (const ws of server.app.websocketServer.clients) ws.on('pong', () => { pongs++ })
+  // Before each heartbeat, each client writes a pong (empty, and six random bytes) without reading a ping.
+  for (let beat = 0; beat < 3; beat++) {
+    for (const c of paused) { c.ws.pong(); c.ws.pong(Buffer.from(crypto.getRandomValues(new Uint8Array(6)))) }
+    await until(() => pongs === (beat + 1) * 2 * PAUSED_CLIENTS, 'the server read every pong')
+    server.clock.advance(HEARTBEAT_MS)
+  }
+  await until(() => closed.length >= PAUSED_CLIENTS, 'the paused clients were cut off')
+  t.same(closed.map((m) => ({ code: m.closeCode, reason: m.reason })), Array.from({ length: PAUSED_CLIENTS }, () => ({ code: 4408, reason: 'heartbeat timeout' })))
+  for (const c of paused) c.ws.resume()
+  await Promise.all(paused.map(async (c) => await c.closed))
+  t.equal(server.app.wsSessions.size, 0, 'no session left')
+})
