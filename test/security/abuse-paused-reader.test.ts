@@ -1,7 +1,7 @@
 // Clients that never read while the server sends to them: their data piles up in the server,
 // until session-expiry's heartbeat (on the fake clock) finds two pongs missing and cuts them
 // off, reported as 4408 'heartbeat timeout'. Other clients' handshakes keep their pace.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { appIdentity, channel, ChannelName, type SessionClosedMessage } from '@wsguard/core'
 import { until, type SocketClient } from '@wsguard/testing'
 import { compareUnderLoad, describe, handshakeTimes, RATIO, settle, withinRatio, type Comparison } from './latency.js'
@@ -17,7 +17,8 @@ const RUNS = 5
 const ATTEMPTS = 2
 const HANDSHAKES = 100
 
-t.test('clients that never read are cut by the heartbeat (4408); other handshakes keep their p99', async (t) => {
+/** The security server with the heartbeat on the fake clock, a token, and the sessions it closes. */
+async function heartbeatServer (t: Test): Promise<{ server: Awaited<ReturnType<typeof securityServer>>, token: string, closed: SessionClosedMessage[] }> {
   const server = await securityServer(t, { session: { heartbeatMs: HEARTBEAT_MS, idleTimeoutMs: 0 } })
   const token = sign(ec, claims(server.clock.now()))
   const app = appIdentity(server.app)
@@ -25,6 +26,11 @@ t.test('clients that never read are cut by the heartbeat (4408); other handshake
   const onClosed = (m: SessionClosedMessage): void => { if (m.app === app) closed.push(m) }
   channel(ChannelName.sessionClosed).subscribe(onClosed)
   t.teardown(() => { channel(ChannelName.sessionClosed).unsubscribe(onClosed) })
+  return { server, token, closed }
+}
+
+t.test('clients that never read are cut by the heartbeat (4408); other handshakes keep their p99', async (t) => {
+  const { server, token, closed } = await heartbeatServer(t)
 
   let paused: SocketClient[] = []
   const stuck = (): number[] => [...server.app.websocketServer.clients].map((ws) => ws.bufferedAmount).filter((b) => b > 0)
@@ -63,13 +69,7 @@ t.test('clients that never read are cut by the heartbeat (4408); other handshake
 })
 
 t.test('clients that never read but write pongs of their own (RFC 6455 allows them) are cut the same (Z21)', async (t) => {
-  const server = await securityServer(t, { session: { heartbeatMs: HEARTBEAT_MS, idleTimeoutMs: 0 } })
-  const token = sign(ec, claims(server.clock.now()))
-  const app = appIdentity(server.app)
-  const closed: SessionClosedMessage[] = []
-  const onClosed = (m: SessionClosedMessage): void => { if (m.app === app) closed.push(m) }
-  channel(ChannelName.sessionClosed).subscribe(onClosed)
-  t.teardown(() => { channel(ChannelName.sessionClosed).unsubscribe(onClosed) })
+  const { server, token, closed } = await heartbeatServer(t)
 
   const paused = await Promise.all(Array.from({ length: PAUSED_CLIENTS }, async () => {
     const c = await server.open(t, token)
