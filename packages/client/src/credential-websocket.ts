@@ -18,8 +18,11 @@ export function credentialClass (options: CredentialWebSocketOptions, defaultWeb
     constructor (url: string | URL, offered?: unknown) {
       const held = prepared
       prepared = undefined
+      // Checked as prepare() checks it: a user or password in it is refused here too, before the
+      // base class (and the framework's logs of `socket.url`) could hold it.
+      const href = absoluteUrl(url, 'url', 'ws').href
       // Only a socket to the URL it was prepared for carries it: a ticket is bound to its path.
-      if (held !== undefined && hrefOf(url) !== held.href) throw new TypeError('this socket\'s url is not the one prepare(url) was given; the prepared credential was dropped')
+      if (held !== undefined && href !== held.href) throw new TypeError('this socket\'s url is not the one prepare(url) was given; the prepared credential was dropped')
       let entry = held?.entry
       if (entry === undefined && ticket !== undefined) throw new TypeError('with ticketUrl, call prepare(url) before each socket (pass url: () => Class.prepare(url))')
       if (entry === undefined && getToken !== undefined) {
@@ -28,7 +31,7 @@ export function credentialClass (options: CredentialWebSocketOptions, defaultWeb
         if (!isToken(token)) throw new TypeError('getToken() must return a token synchronously here (else call prepare(url) before each socket)')
         entry = subprotocolPrefix + token
       }
-      super(url, [...[offered ?? []].flat() as string[], ...extra, ...(entry === undefined ? [] : [entry])])
+      super(href, [...[offered ?? []].flat() as string[], ...extra, ...(entry === undefined ? [] : [entry])])
       this.#entry = entry
       // A server that selects the credential as its subprotocol (anything but wsguard, which
       // strips it) would put it in `protocol`, which frameworks and apps log. Added before the
@@ -55,14 +58,5 @@ export function credentialClass (options: CredentialWebSocketOptions, defaultWeb
       prepared = entry === undefined ? undefined : { href, entry }
       return href
     }
-  }
-}
-
-/** The URL a socket is opened to, as `prepare()` spells it; `undefined` when it is none (the base class then refuses it). */
-function hrefOf (url: string | URL): string | undefined {
-  try {
-    return absoluteUrl(url, 'url', 'ws').href
-  } catch {
-    return undefined
   }
 }

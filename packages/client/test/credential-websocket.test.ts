@@ -41,6 +41,10 @@ t.test('an async getToken: prepare(url) before each socket; without it the const
   t.ok(new Authed('wss://api.test/graphql', 'graphql-transport-ws'))
   t.same(last(sockets).protocols, ['graphql-transport-ws', 'bearer.async-1'])
   t.throws(() => new Authed('wss://api.test/graphql'), { name: 'TypeError', message: /getToken\(\) must return a token synchronously here/ })
+  // The constructor checks its url as prepare() does: a user or password never reaches the base class.
+  for (const url of ['wss://feed:s3cret@api.test/graphql', new URL('wss://feed:s3cret@api.test/graphql')]) {
+    t.throws(() => new Authed(url), { code: 'WSG_INVALID_OPTION', message: /^(?!.*s3cret)Invalid option: url must be a ws: or wss: URL, with no user or password$/ })
+  }
   t.equal(sockets.length, 1, 'the prepared credential was used once')
   const Rejecting = credentialWebSocket({ getToken: async () => { throw new Error('signed out') }, WebSocket })
   t.throws(() => new Rejecting('wss://api.test/graphql'), { name: 'TypeError' }, 'its rejection is not left unhandled')
@@ -69,7 +73,8 @@ t.test('a ticket per socket through prepare(url), with the bearer token and the 
   t.throws(() => new Ticketed('wss://api.test/admin'), { name: 'TypeError', message: /not the one prepare\(url\) was given; the prepared credential was dropped/ })
   t.throws(() => new Ticketed('wss://api.test/trpc'), { name: 'TypeError', message: /call prepare\(url\) before each socket/ }, 'dropped, not kept for later')
   await Ticketed.prepare('wss://api.test/trpc')
-  t.throws(() => new Ticketed('not a url at all'), { name: 'TypeError', message: /not the one prepare\(url\) was given/ })
+  t.throws(() => new Ticketed('not a url at all'), { name: 'TypeError', code: 'WSG_INVALID_OPTION', message: /url must be a ws: or wss: URL/ })
+  t.throws(() => new Ticketed('wss://api.test/trpc'), { name: 'TypeError', message: /call prepare\(url\) before each socket/ }, 'the prepared ticket was dropped there too')
   t.equal(sockets.length, 1, 'no socket carried a ticket prepared for another URL')
   await t.rejects(Ticketed.prepare('ftp://api.test/trpc'), { code: 'WSG_INVALID_OPTION', message: /prepare\(url\): url must be a ws: or wss: URL/ })
   await t.rejects(Ticketed.prepare('wss://feed:s3cret@api.test/trpc'), { code: 'WSG_INVALID_OPTION', message: /^(?!.*s3cret).*prepare\(url\): url must be a ws: or wss: URL, with no user or password$/ })

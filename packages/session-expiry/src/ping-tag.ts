@@ -1,7 +1,7 @@
 import { randomFillSync } from 'node:crypto'
 
-// Each ping carries a random tag, and only a pong that echoes the last one sent counts as an
-// answer (RFC 6455 §5.5.3: a pong carries the ping's application data; browsers and `ws` echo
+// Each ping carries a random tag, and only a pong that echoes it counts as an answer (or the
+// tag of the ping before, if still unanswered: see Session) (RFC 6455 §5.5.3: a pong carries the ping's application data; browsers and `ws` echo
 // it). A pong no ping asked for is allowed by the RFC, so without the tag a client that never
 // reads could keep the heartbeat satisfied by writing one now and then, while everything the
 // app sends it piled up in the server. The tag lies behind all the data sent before it in the
