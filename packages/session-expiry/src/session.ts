@@ -106,6 +106,8 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled, O
   #framesOut = 0
   #windowStart = 0
   #attempts = 0
+  /** refreshes queued or being checked: while any is, the idle close waits for its answer */
+  #refreshing = 0
   #closeCode: number | undefined
   #closeReason = ''
   #revokedBy: RevocationOrigin | undefined
@@ -196,7 +198,7 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled, O
     const { config } = this.#host
     if (now >= this.#capAt && this.#capAt <= this.#credentialCloseAt()) return this.close(CloseCode.MAX_LIFETIME, 'maximum session lifetime reached')
     if (now >= this.#credentialCloseAt()) return this.close(CloseCode.CREDENTIAL_EXPIRED, 'credential expired')
-    if (config.idleTimeoutMs > 0 && now >= this.#lastActivity + config.idleTimeoutMs) return this.close(CloseCode.IDLE_TIMEOUT, 'idle timeout')
+    if (this.#idleAt() <= now) return this.close(CloseCode.IDLE_TIMEOUT, 'idle timeout')
     if (now >= this.#nextPingAt) {
       if (this.#pingTag !== 0 && ++this.#missedPongs >= 2) return this.terminate(CloseCode.IDLE_TIMEOUT, 'heartbeat timeout')
       this.#lastPingTag = this.#pingTag
@@ -249,10 +251,19 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled, O
 
   #nextDue (): number {
     const { config } = this.#host
-    let at = Math.min(this.#capAt, this.#credentialCloseAt(), this.#nextPingAt)
-    if (config.idleTimeoutMs > 0) at = Math.min(at, this.#lastActivity + config.idleTimeoutMs)
+    let at = Math.min(this.#capAt, this.#credentialCloseAt(), this.#nextPingAt, this.#idleAt())
     if (!this.#noticeSent && this.#expiresAt !== undefined) at = Math.min(at, this.#expiresAt - config.noticeMs)
     return at
+  }
+
+  /**
+   * When the session is closed as idle. A refresh that arrived in time holds it while it is
+   * queued or checked (it counts as activity only if it succeeds), so a valid refresh is never
+   * idle-closed while it waits its turn; once answered, a refused one lets the close happen.
+   */
+  #idleAt (): number {
+    const { idleTimeoutMs } = this.#host.config
+    return idleTimeoutMs > 0 && this.#refreshing === 0 ? this.#lastActivity + idleTimeoutMs : FOREVER
   }
 
   #notice (): void {
@@ -365,12 +376,18 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled, O
     const seen = this.#host.delivered()
     // The checks (a signature) wait their turn in the shared queue, so a burst of refreshes
     // cannot hold the event loop for long (see RefreshQueue).
+    this.#refreshing++
     this.#host.refreshes.add(() => { this.#checkRefresh(token, before, seen) })
+  }
+
+  /** A refresh was answered (or dropped, its session closed): the idle close it held is due again. */
+  #refreshDone (): void {
+    if (--this.#refreshing === 0 && !this.closed) this.#host.scheduler.arm(this, this.#nextDue())
   }
 
   #checkRefresh (token: string, before: Principal, seen: number): void {
     // While it was queued the session may have been closed, or passed a deadline whose timer is late.
-    if (this.closed || this.#closedPastDeadline(this.#host.config.clock.now())) return
+    if (this.closed || this.#closedPastDeadline(this.#host.config.clock.now())) return this.#refreshDone()
     let checked: Promise<AuthOutcome>
     try {
       // Promise.resolve: an app's authenticate written in JavaScript may answer synchronously.
@@ -385,6 +402,7 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled, O
         this.#refreshFailed('WSG_UNAVAILABLE')
       }
     ).catch((err: unknown) => { this.#request.log.error({ err }, 'session-expiry: refresh could not be applied') })
+      .finally(() => { this.#refreshDone() })
   }
 
   /** Closes the session (4401 or 4409) when `now` is past expiry + grace or the lifetime cap. */

@@ -95,6 +95,27 @@ t.test('a reader more than one heartbeat behind but less than two stays open: th
   t.same(closes.seen.filter((m) => m.principal?.id === 'slow'), [])
 })
 
+t.test('a client that echoes one ping late, then stops, is cut three heartbeats after that echo', async (t) => {
+  const closes = listen<SessionClosedMessage>(t, ChannelName.sessionClosed)
+  const { clock, base, token, pongs } = await setup(t)
+  const c = await open(t, `${base}/watched`, token('quitter', 3600), { autoPong: false })
+  const pinged = (): Promise<Buffer> => new Promise((resolve) => c.ws.once('ping', resolve))
+  let ping = pinged()
+  clock.advance(HEARTBEAT) // ping 1
+  const first = await ping
+  ping = pinged()
+  clock.advance(HEARTBEAT) // ping 2; ping 1 missed
+  await ping
+  c.ws.pong(first) // ping 1 echoed late: it still counts, and is the last echo
+  await seen(pongs, 1)
+  clock.advance(HEARTBEAT) // ping 3
+  clock.advance(HEARTBEAT) // ping 4; ping 3 missed
+  t.equal(await c.ask('alive?'), 'echo:alive?', 'open two heartbeats after the echo: one ping missed is tolerated')
+  clock.advance(HEARTBEAT) // ping 4 missed too
+  await until(() => closes.seen.some((m) => m.principal?.id === 'quitter'), 'the session closed')
+  t.match(closes.seen.find((m) => m.principal?.id === 'quitter'), { closeCode: 4408, reason: 'heartbeat timeout' })
+})
+
 t.test('a client that echoes each ping stays open, its pongs answering across many heartbeats', async (t) => {
   const { app, clock, base, token, pongs } = await setup(t)
   const c: Client = await open(t, `${base}/watched`, token('alice', 3600)) // ws echoes each ping's payload

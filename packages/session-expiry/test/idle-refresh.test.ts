@@ -1,6 +1,7 @@
-import t from 'tap'
-import { ChannelName, type SessionClosedMessage } from '@wsguard/core'
-import { harness, listen, open } from './helpers.js'
+import t, { type Test } from 'tap'
+import { EventEmitter, once } from 'node:events'
+import { ChannelName, type AuthOutcome, type Principal, type SessionClosedMessage } from '@wsguard/core'
+import { bare, harness, listen, open, T0 } from './helpers.js'
 
 // A refresh message that fails (a garbage token costs no signature work) or is dropped over
 // the rate limit never reaches the app: it no longer holds a silent socket open past
@@ -33,4 +34,47 @@ t.test('a refresh that succeeds counts as activity', async (t) => {
   t.equal(app.wsSessions.size, 1, 'open: the refresh reset the idle clock')
   clock.advance(100)
   t.same(await c.closed, { code: 4408, reason: 'idle timeout' })
+})
+
+// A refresh that arrived in time holds the idle close while it waits for its check (the shared
+// queue, a key set being fetched, a slow store): it is answered before the socket is judged idle.
+const alice: Principal = Object.freeze({ id: 'alice', kind: 'user', method: 'custom', issuer: 'https://idp.test', scopes: [], sessionId: 's1', expiresAt: T0 + 3_600_000, claims: {} })
+
+/** session-expiry alone, idle after IDLE ms, its refresh checks answered when the test says. */
+async function held (t: Test) {
+  const checks: Array<(o: AuthOutcome) => void> = []
+  const started = new EventEmitter()
+  const authenticate = (): Promise<AuthOutcome> => new Promise((resolve) => {
+    checks.push(resolve)
+    started.emit('check')
+  })
+  const app = await bare(t, { idleTimeoutMs: IDLE, authenticate }, alice)
+  const c = await open(t, `${app.base}/ws`)
+  const checking = once(started, 'check')
+  c.send(refresh('next'))
+  await checking
+  // Past the idle deadline while the check is pending: the timer fires, and does not close.
+  app.clock.advance(IDLE + 500)
+  return { ...app, c, answer: (o: AuthOutcome) => { (checks.shift() as (o: AuthOutcome) => void)(o) } }
+}
+
+t.test('a refresh being checked at the idle deadline holds the close; once it succeeds the idle clock restarts', async (t) => {
+  const { app, c, clock, answer } = await held(t)
+  t.equal(app.wsSessions.size, 1, 'not idle-closed while its refresh is checked')
+  answer({ ok: true, principal: { ...alice, expiresAt: T0 + 7_200_000 } })
+  t.match(await c.next(), { type: 'auth.refreshed' })
+  clock.advance(IDLE - 1)
+  t.equal(app.wsSessions.size, 1, 'open: the refresh counted as activity')
+  clock.advance(1)
+  t.same(await c.closed, { code: 4408, reason: 'idle timeout' })
+})
+
+t.test('a refresh being checked at the idle deadline, then refused, lets the idle close happen at once', async (t) => {
+  const { app, c, clock, answer } = await held(t)
+  t.equal(app.wsSessions.size, 1, 'not idle-closed while its refresh is checked')
+  answer({ ok: false, code: 'WSG_TOKEN_INVALID' })
+  t.same(await c.next(), { type: 'auth.refresh_failed', code: 'WSG_TOKEN_INVALID' })
+  // A timer armed for now: the fake clock runs it when told, without moving.
+  clock.advance(0)
+  t.same(await c.closed, { code: 4408, reason: 'idle timeout' }, 'the close was already due')
 })
