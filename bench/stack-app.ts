@@ -19,7 +19,7 @@ export const AUD = 'feed-api'
 export const FEED_PATH = '/feed/acme'
 
 /** What a server process runs: which plugins. */
-export type Stack = 'plain' | 'bare' | 'bare+hooks' | 'diy' | 'auth' | 'auth+topics' | 'auth+topics+expiry' | 'full' | 'full-no-audit' | 'full-nocache' | 'full-gated'
+export type Stack = 'plain' | 'bare' | 'bare+hooks' | 'bare+authenticate' | 'bare+authenticate-nocache' | 'diy' | 'auth' | 'auth+topics' | 'auth+topics+expiry' | 'full' | 'full-no-audit' | 'full-nocache' | 'full-gated'
 export type Logging = 'off' | 'app' | 'built'
 
 /** A configuration `stack.ts` and `instructions.ts` measure: its name in their tables, its plugins, its logging. */
@@ -30,6 +30,8 @@ export const STACK_CONFIGS: StackConfig[] = [
   { name: 'plain @fastify/websocket', stack: 'plain', logging: 'off' },
   { name: 'bare fast-jwt hook', stack: 'bare', logging: 'off' },
   { name: 'bare hook + no-op hooks as the stack has', stack: 'bare+hooks', logging: 'off' },
+  { name: 'bare hook calling auth-handshake\'s token check', stack: 'bare+authenticate', logging: 'off' },
+  { name: 'the same, no verified-token cache', stack: 'bare+authenticate-nocache', logging: 'off' },
   { name: 'auth-handshake (JWKS, claims schema, scopes)', stack: 'auth', logging: 'off' },
   { name: '+ topic-authz (handshake topic)', stack: 'auth+topics', logging: 'off' },
   { name: '+ session-expiry', stack: 'auth+topics+expiry', logging: 'off' },
@@ -44,6 +46,23 @@ export const STACK_CONFIGS: StackConfig[] = [
 
 /** The one key a server trusts: its algorithm, its public key as PEM and as a JWKS. */
 export interface TrustedKey { alg: 'ES256' | 'RS256', pem: string, jwks: ReturnType<typeof jwks> }
+
+/** auth-handshake's token check: an outcome, or a promise of one when keys must be fetched. */
+export interface Authenticator { authenticate (token: string): unknown }
+
+/**
+ * auth-handshake's token check as the whole stack configures it (a JWKS, a TypeBox claims
+ * schema): the class its handshake hook calls, not exported, so found beside the package's
+ * entry (dist/, or src/ with --conditions=@wsguard/source). bench/authenticate.ts measures it alone.
+ */
+export async function tokenAuthenticator (key: TrustedKey, extra: Record<string, unknown> = {}): Promise<Authenticator> {
+  const entry = import.meta.resolve('@wsguard/auth-handshake')
+  const internal = (file: string): string => new URL(`./${file}${entry.endsWith('.ts') ? '.ts' : '.js'}`, entry).href
+  const { TokenAuthenticator } = await import(internal('authenticator')) as { TokenAuthenticator: new (config: unknown, log: unknown, fastify: unknown) => Authenticator }
+  const { validateOptions } = await import(internal('options')) as { validateOptions: (opts: unknown) => unknown }
+  const silent = { warn () {}, error () {}, info () {}, debug () {} }
+  return new TokenAuthenticator(validateOptions({ jwt: { issuer: ISS, audience: AUD, algorithms: [key.alg], jwks: key.jwks, claims: Type.Object({ tenant: Type.String() }) }, ...extra }), silent, {})
+}
 
 function logger (logging: Logging): boolean | Record<string, unknown> {
   if (logging === 'off') return false
@@ -67,6 +86,18 @@ export async function stackApp (stack: Stack, logging: Logging, key: TrustedKey)
       } catch {
         reply.code(401).send()
       }
+    })
+  }
+  if (stack === 'bare+authenticate' || stack === 'bare+authenticate-nocache') {
+    // The bare hook with auth-handshake's token check (JWKS, claims schema) in place of the
+    // verifier, and none of the plugin's hooks: what the plugin costs around its token work.
+    const authenticator = await tokenAuthenticator(key, stack === 'bare+authenticate-nocache' ? { verifiedTokenCacheSize: 0 } : {})
+    app.decorateRequest('user', null as unknown as string)
+    app.addHook('onRequest', (request, reply, done) => {
+      const outcome = authenticator.authenticate((request.headers.authorization ?? '').slice(7)) as { ok: boolean, principal?: unknown }
+      if (!outcome.ok) return reply.code(401).send()
+      ;(request as unknown as { user: unknown }).user = outcome.principal
+      done()
     })
   }
   if (stack === 'bare+hooks') {
@@ -107,7 +138,7 @@ export async function stackApp (stack: Stack, logging: Logging, key: TrustedKey)
       }
     })
   }
-  const governed = stack !== 'plain' && stack !== 'bare' && stack !== 'bare+hooks' && stack !== 'diy'
+  const governed = stack !== 'plain' && !stack.startsWith('bare') && stack !== 'diy'
   if (governed) {
     // 'full-nocache': what the verified-token cache costs when every token is new.
     await app.register(authHandshake, { jwt: { issuer: ISS, audience: AUD, algorithms: [key.alg], jwks: key.jwks, claims: Type.Object({ tenant: Type.String() }) }, ...(stack === 'full-nocache' ? { verifiedTokenCacheSize: 0 } : {}) })

@@ -1,7 +1,9 @@
 // The whole stack's handshake cost (issue 15): all four plugins as users register them,
 // against a bare fast-jwt hook and plain @fastify/websocket, with an attribution (each plugin
 // added one at a time; the bare hook with as many no-op hooks as the stack adds, for what
-// Fastify's hook machinery costs alone; the stack without its verified-token cache, for what
+// Fastify's hook machinery costs alone; the bare hook calling auth-handshake's token check in
+// place of its verifier, with and without the verified-token cache, for what the plugin costs
+// around its token work; the stack without its verified-token cache, for what
 // the cache costs when every token is new) and the app's logger off, on (as
 // `Fastify({ logger: true })` sets it up), and on with its lines built but not written.
 // Each server configuration runs in a process of its own (this file, forked with `serve`):
