@@ -20,6 +20,7 @@ const WARMUP = Number(process.env.WARMUP ?? 500)
 const TOP = Number(process.env.TOP ?? 12)
 const STACKS: Array<{ stack: Stack, name: string }> = [
   { stack: 'bare', name: 'bare fast-jwt hook' },
+  { stack: 'bare+authenticate', name: 'bare hook calling auth-handshake\'s token check' },
   { stack: 'auth', name: 'auth-handshake (JWKS, claims schema, scopes)' },
   { stack: 'auth+topics', name: '+ topic-authz (handshake topic)' },
   { stack: 'auth+topics+expiry', name: '+ session-expiry' },
