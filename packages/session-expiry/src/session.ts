@@ -260,10 +260,13 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled, O
    * When the session is closed as idle. A refresh that arrived in time holds it while it is
    * queued or checked (it counts as activity only if it succeeds), so a valid refresh is never
    * idle-closed while it waits its turn; once answered, a refused one lets the close happen.
+   * The hold lasts one more `idleTimeoutMs` at most: a check that never answers (an app's
+   * `authenticate` that hangs) cannot keep a silent socket open.
    */
   #idleAt (): number {
     const { idleTimeoutMs } = this.#host.config
-    return idleTimeoutMs > 0 && this.#refreshing === 0 ? this.#lastActivity + idleTimeoutMs : FOREVER
+    if (idleTimeoutMs <= 0) return FOREVER
+    return this.#lastActivity + (this.#refreshing === 0 ? idleTimeoutMs : 2 * idleTimeoutMs)
   }
 
   #notice (): void {

@@ -78,3 +78,12 @@ t.test('a refresh being checked at the idle deadline, then refused, lets the idl
   clock.advance(0)
   t.same(await c.closed, { code: 4408, reason: 'idle timeout' }, 'the close was already due')
 })
+
+t.test('a refresh check that never answers holds the idle close one idleTimeoutMs more, no longer', async (t) => {
+  const { c, clock, sockets } = await held(t) // checked, never answered; the clock is IDLE + 500 past the last frame
+  const server = sockets[0] as { readyState: number }
+  clock.advance(IDLE - 501)
+  t.equal(server.readyState, 1, 'open 1 ms before twice idleTimeoutMs')
+  clock.advance(1)
+  t.same(await c.closed, { code: 4408, reason: 'idle timeout' }, 'closed at twice idleTimeoutMs')
+})
