@@ -14,7 +14,7 @@ export {
   DEFAULT_KEY_PREFIX, DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_HEARTBEAT_MS, DEFAULT_HEARTBEAT_TTL_MS, DEFAULT_STREAM_MAX_LEN,
   DEFAULT_BLOCK_MS, DEFAULT_MAX_COUNTER_KEYS, DEFAULT_MAX_REVOCATION_RECORDS
 } from './options.js'
-export { RedisSessionRegistry, REGISTRY_WRITE_DELAY_MS, REGISTRY_MAX_BATCH_WRITES } from './registry.js'
+export { RedisSessionRegistry, REGISTRY_WRITE_DELAY_MS, REGISTRY_MAX_BATCH_WRITES, KEYS_OUTLIVE_LISTING_MS } from './registry.js'
 export { RedisRevocationStore } from './revocations.js'
 export { RedisReplayStore } from './replays.js'
 export { RedisTicketStore } from './tickets.js'

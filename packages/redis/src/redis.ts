@@ -67,6 +67,8 @@ export class Keys {
    * (while it is ahead, the key must exist), and `lost`, when a revocation found it gone
    */
   readonly recordsMeta: string
+  /** set for a while when an instance found its registry keys lost: other instances' may be gone too */
+  readonly registryLost: string
 
   constructor (prefix: string) {
     this.tag = `{${prefix}}`
@@ -75,6 +77,7 @@ export class Keys {
     this.instances = `${this.tag}instances`
     this.sequence = `${this.tag}revocations:n`
     this.recordsMeta = `${this.tag}revoked:meta`
+    this.registryLost = `${this.tag}registry:lost`
   }
 
   sessions (instance: string): string { return `${this.tag}s:${instance}` }

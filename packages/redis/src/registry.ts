@@ -5,25 +5,41 @@ import { Script, timed, type Client, type Health, type Keys } from './redis.js'
 const NOW = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)"
 
 /**
- * The field every rewrite puts in an instance's counts hash (no principal key starts with
- * '#'): while it is there, Redis still holds what the instance wrote last. Redis losing the
- * keys (a restart without persistence, a failover, FLUSHALL, eviction) loses it too.
+ * The field every write puts in an instance's counts hash (no principal key starts with '#'),
+ * holding the number of that write: while it is there, Redis still holds what the instance
+ * wrote; while it is the number of the instance's last write, Redis holds all of it. Redis
+ * losing the keys (a restart without persistence, FLUSHALL, eviction) loses the mark; a
+ * failover to a replica that missed the last writes leaves an older number.
  */
 export const WRITTEN_MARK = '#'
 
 /**
+ * How much longer an instance's keys live than its place in the list of live instances, ms:
+ * a listed instance whose counts hash is missing lost it (not its TTL running out first).
+ */
+export const KEYS_OUTLIVE_LISTING_MS = 1_000
+
+/** What APPLY and BEAT answer: the keys are current; lost (no mark); stale (an older write's mark). */
+const CURRENT = 1
+const LOST = 0
+
+/**
  * Applies this instance's queued writes in order, in one script: KEYS instances, sessions,
- * counts; ARGV instance, ttl, whether the sessions hash should exist ('1'/'0'), then the
- * writes, each an op and its arguments:
+ * counts; ARGV instance, ttl, whether the sessions hash should exist ('1'/'0'), the number of
+ * the instance's previous write, this write's number, the keys' TTL, then the writes, each an
+ * op and its arguments:
  * `a` id json principal-key-or-'' counted(1/0) adds (or replaces) a session;
  * `u` id json replaces a session's entry if it is there; `r` id principal-key-or-'' removes one.
- * After an add the keys' TTLs are renewed and the instance is listed as live. Answers 0, and
- * applies nothing, when the keys were lost (no mark, or no sessions hash where there should be
- * one): applied to what is left, the writes would hide the loss from the next heartbeat.
+ * After an add the keys' TTLs are renewed and the instance is listed as live. Answers LOST (no
+ * mark) or -1 (the mark of another write than the previous one, or no sessions hash where there
+ * should be one) and applies nothing: applied to what is left, the writes would hide the loss
+ * from the next heartbeat, and a write that reaches Redis after a rewrite would count twice.
  */
 const APPLY = new Script(`${NOW}
-if redis.call('HEXISTS', KEYS[3], '${WRITTEN_MARK}') == 0 or (ARGV[3] == '1' and redis.call('EXISTS', KEYS[2]) == 0) then return 0 end
-local i = 4
+local mark = redis.call('HGET', KEYS[3], '${WRITTEN_MARK}')
+if not mark then return ${LOST} end
+if mark ~= ARGV[4] or (ARGV[3] == '1' and redis.call('EXISTS', KEYS[2]) == 0) then return -1 end
+local i = 7
 local added = false
 while i <= #ARGV do
   local op = ARGV[i]
@@ -42,36 +58,67 @@ while i <= #ARGV do
     i = i + 3
   end
 end
+redis.call('HSET', KEYS[3], '${WRITTEN_MARK}', ARGV[5])
 if added then
-  redis.call('PEXPIRE', KEYS[2], ARGV[2])
-  redis.call('PEXPIRE', KEYS[3], ARGV[2])
+  redis.call('PEXPIRE', KEYS[2], ARGV[6])
+  redis.call('PEXPIRE', KEYS[3], ARGV[6])
   redis.call('ZADD', KEYS[1], now + ARGV[2], ARGV[1])
 end
-return 1
+return ${CURRENT}
 `)
 
 /**
  * Heartbeat: KEYS instances, sessions, counts; ARGV instance, ttl, whether the sessions hash
- * should exist ('1'/'0'). Forgets dead instances; 0 when this one's entries are gone (its
- * mark, or its sessions hash where there should be one).
+ * should exist ('1'/'0'), the number of the instance's last write, the keys' TTL. Forgets dead
+ * instances; then, only while this one's keys are current, lists it and renews their TTLs.
+ * Answers LOST or -1 as APPLY does: the instance is listed again by its rewrite.
  */
 const BEAT = new Script(`${NOW}
-redis.call('ZADD', KEYS[1], now + ARGV[2], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-redis.call('PEXPIRE', KEYS[3], ARGV[2])
-local sessions = redis.call('PEXPIRE', KEYS[2], ARGV[2])
-if redis.call('HEXISTS', KEYS[3], '${WRITTEN_MARK}') == 0 or (ARGV[3] == '1' and sessions == 0) then return 0 end
-return 1
+local mark = redis.call('HGET', KEYS[3], '${WRITTEN_MARK}')
+if not mark then return ${LOST} end
+local sessions = redis.call('PEXPIRE', KEYS[2], ARGV[5])
+if mark ~= ARGV[4] or (ARGV[3] == '1' and sessions == 0) then return -1 end
+redis.call('PEXPIRE', KEYS[3], ARGV[5])
+redis.call('ZADD', KEYS[1], now + ARGV[2], ARGV[1])
+return ${CURRENT}
 `)
 
-/** Sessions of a principal on every live instance: KEYS instances; ARGV tag, principal key. */
+/** Lists an instance as live (in the rewrite's transaction): KEYS instances; ARGV instance, ttl. */
+const LISTING = `${NOW} redis.call('ZADD', KEYS[1], now + ARGV[2], ARGV[1]) return 1`
+
+/**
+ * Sessions of a principal on every live instance but this one (whose own it knows): KEYS
+ * instances, the lost-registry mark; ARGV tag, principal key, this instance, whether it must
+ * be listed ('1'/'0'). Answers -1 while the registry is being written again after a loss
+ * (another instance may not have written itself again yet), -2 when a listed instance's counts
+ * are gone, -3 when this instance should be listed with its mark and is not: each time Redis
+ * no longer holds every session, and a count from what is left would let a principal past the cap.
+ */
 const COUNT = new Script(`${NOW}
+if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
 local n = 0
+local listed = false
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')) do
-  n = n + (tonumber(redis.call('HGET', ARGV[1] .. 'c:' .. id, ARGV[2])) or 0)
+  local got = redis.call('HMGET', ARGV[1] .. 'c:' .. id, ARGV[2], '${WRITTEN_MARK}')
+  if id == ARGV[3] then
+    listed = got[2] ~= false
+  elseif not got[2] then
+    return -2
+  else
+    n = n + (tonumber(got[1]) or 0)
+  end
 end
+if ARGV[4] == '1' and not listed then return -3 end
 return n
 `)
+
+/** Why a count is refused, by COUNT's answer. */
+const INCOMPLETE: Record<number, string> = {
+  [-1]: 'redis: the session registry is being written again after Redis lost it; no count is complete until every instance has had a heartbeat',
+  [-2]: 'redis: Redis lost the session registry keys of a live instance; no count is complete until it writes them again',
+  [-3]: 'redis: Redis lost this instance\'s session registry keys; no count is complete until it writes them again'
+}
 
 /** Every live instance's sessions: KEYS instances; ARGV tag. */
 const LIST = new Script(`${NOW}
@@ -133,6 +180,12 @@ export class RedisSessionRegistry implements SessionRegistry {
   #stored = 0
   #beating: Promise<void> | undefined
   #batch: Batch | undefined
+  /** the number of the last write sent (a batch or a rewrite): the mark Redis holds once it applied */
+  #written = 0
+  /** a rewrite has been applied: this instance is listed, and a loss of its keys is a loss */
+  #listed = false
+  /** when Redis last told this instance's keys were current (this process's clock) */
+  #keptAt = 0
 
   constructor (client: Client, keys: Keys, config: RedisStoresConfig, health: Health) {
     this.#client = client
@@ -150,9 +203,7 @@ export class RedisSessionRegistry implements SessionRegistry {
     const counted = !this.#mine.has(info.id)
     this.#mine.set(info.id, info)
     if (counted && key !== '') this.#counts.set(key, (this.#counts.get(key) ?? 0) + 1)
-    const written = this.#queue('add', counted ? 1 : 0, 'a', info.id, JSON.stringify(info), key, counted ? 1 : 0)
-    if (counted && key !== '') this.#pendingCount(key, 1)
-    return written
+    return this.#queue('add', counted ? 1 : 0, 'a', info.id, JSON.stringify(info), key, counted ? 1 : 0)
   }
 
   update (info: SessionInfo): Promise<void> {
@@ -171,24 +222,33 @@ export class RedisSessionRegistry implements SessionRegistry {
       if (n <= 0) this.#counts.delete(key)
       else this.#counts.set(key, n)
     }
-    const written = this.#queue('remove', -1, 'r', id, key)
-    if (key !== '') this.#pendingCount(key, -1)
-    return written
+    return this.#queue('remove', -1, 'r', id, key)
   }
 
-  /** Sessions of the principal on every live instance: one command. Fail-open: this instance's count while Redis fails. */
+  /**
+   * Sessions of the principal on every live instance: this instance's own, as it holds them
+   * (its writes still queued or on their way included), and every other live instance's from
+   * Redis, in one command. Rejects while Redis does not hold every instance's sessions (keys
+   * lost, the registry being written again after a loss). Fail-open: this instance's own count
+   * while Redis fails.
+   */
   async count (principal: PrincipalRef): Promise<number> {
     const key = principalKey(principal.subject, principal.issuer)
-    // This instance's writes still queued reach Redis after this count: add them in.
-    const queued = this.#batch?.counts.get(key) ?? 0
+    const own = this.#counts.get(key) ?? 0
+    let n: number
     try {
-      const n = await timed(COUNT.run(this.#client, [this.#keys.instances], [this.#keys.tag, key]), this.#config.commandTimeoutMs, 'count')
-      return (n as number) + queued
+      const args = [this.#keys.tag, key, this.#config.instance, this.#listed && !this.#closed ? '1' : '0']
+      n = await timed(COUNT.run(this.#client, [this.#keys.instances, this.#keys.registryLost], args), this.#config.commandTimeoutMs, 'count') as number
     } catch (err) {
       this.#health.down('commands', 'a registry command failed', err as Error)
-      if (this.#config.failOpen) return this.#counts.get(key) ?? 0
+      if (this.#config.failOpen) return own
       throw err
     }
+    if (n >= 0) return n + own
+    // This instance's own keys are gone: written again now, not at the next heartbeat.
+    if (n === -3) this.heartbeat()
+    if (this.#config.failOpen) return own
+    throw new Error(INCOMPLETE[n] as string)
   }
 
   /** Every live instance's sessions, optionally filtered. Rejects while Redis fails (whatever `onUnavailable`). */
@@ -230,8 +290,14 @@ export class RedisSessionRegistry implements SessionRegistry {
     try {
       // Every session this instance holds, those still queued included: a batch waiting to be
       // sent is then made by the rewrite (and its own write settles with it).
-      const kept = await timed(BEAT.run(this.#client, keys, [instance, heartbeatTtlMs, this.#mine.size > 0 ? '1' : '0']), commandTimeoutMs, 'heartbeat')
-      if (this.#dirty || kept === 0) await this.#rewrite(keys)
+      const args = [instance, heartbeatTtlMs, this.#mine.size > 0 ? '1' : '0', this.#written, heartbeatTtlMs + KEYS_OUTLIVE_LISTING_MS]
+      const kept = await timed(BEAT.run(this.#client, keys, args), commandTimeoutMs, 'heartbeat')
+      if (kept === CURRENT) this.#keptAt = Date.now()
+      // Lost while they should still be there (this instance was listed, and their TTL has not
+      // run out since Redis last held them: not an instance cut off for longer than that):
+      // other instances' keys may have gone with its own.
+      const lost = kept === LOST && this.#listed && Date.now() - this.#keptAt < heartbeatTtlMs
+      if (this.#dirty || kept !== CURRENT) await this.#rewrite(keys, lost)
       this.#health.up('commands')
     } catch (err) {
       this.#dirty = true
@@ -239,9 +305,14 @@ export class RedisSessionRegistry implements SessionRegistry {
     }
   }
 
-  /** Writes this instance's entries again from what it holds, in one transaction. */
-  async #rewrite ([, sessions, counts]: string[]): Promise<void> {
-    const { heartbeatTtlMs, commandTimeoutMs } = this.#config
+  /**
+   * Writes this instance's entries again from what it holds, and lists it, in one transaction.
+   * After a loss it also marks the registry as being written again: until every instance had a
+   * heartbeat to write itself again, no count is complete.
+   */
+  async #rewrite ([instances, sessions, counts]: string[], lost: boolean): Promise<void> {
+    const { heartbeatTtlMs, heartbeatMs, commandTimeoutMs, instance } = this.#config
+    const keysTtl = heartbeatTtlMs + KEYS_OUTLIVE_LISTING_MS
     // The writes still queued are in what it holds: the rewrite makes them, and their batch
     // must not apply them again (an add would count twice); it settles with the rewrite.
     const covered = this.#batch
@@ -249,16 +320,20 @@ export class RedisSessionRegistry implements SessionRegistry {
     const m = this.#client.multi().del(sessions as string, counts as string)
     if (this.#mine.size > 0) {
       m.hset(sessions as string, Object.fromEntries([...this.#mine].map(([id, info]) => [id, JSON.stringify(info)])))
-      m.pexpire(sessions as string, heartbeatTtlMs)
+      m.pexpire(sessions as string, keysTtl)
     }
     // The mark goes with every rewrite, whatever the instance holds: its absence tells a loss.
-    m.hset(counts as string, { ...Object.fromEntries(this.#counts), [WRITTEN_MARK]: '1' })
-    m.pexpire(counts as string, heartbeatTtlMs)
+    m.hset(counts as string, { ...Object.fromEntries(this.#counts), [WRITTEN_MARK]: ++this.#written })
+    m.pexpire(counts as string, keysTtl)
+    m.eval(LISTING, 1, instances as string, instance, heartbeatTtlMs)
+    if (lost) m.set(this.#keys.registryLost, '1', 'PX', heartbeatMs + 2 * commandTimeoutMs)
     this.#stored = this.#mine.size
     const done = timed(m.exec(), commandTimeoutMs, 'rewrite')
     if (covered !== undefined) covered.rewrite = done
     await done
     this.#dirty = false
+    this.#listed = true
+    this.#keptAt = Date.now()
   }
 
   /**
@@ -275,7 +350,8 @@ export class RedisSessionRegistry implements SessionRegistry {
         send = () => { clearTimeout(timer); resolve() }
       })
       // ARGV[3], whether the sessions hash should exist, is known when the batch is sent.
-      const batch: Batch = { args: [this.#config.instance, this.#config.heartbeatTtlMs, '0'], writes: 0, sessions: 0, what: new Set(), counts: new Map(), send, done: undefined as unknown as Promise<void> }
+      const { instance, heartbeatTtlMs } = this.#config
+      const batch: Batch = { args: [instance, heartbeatTtlMs, '0', 0, 0, heartbeatTtlMs + KEYS_OUTLIVE_LISTING_MS], writes: 0, sessions: 0, what: new Set(), send, done: undefined as unknown as Promise<void> }
       batch.done = due.then(() => this.#flush(batch))
       this.#batch = batch
     }
@@ -285,12 +361,6 @@ export class RedisSessionRegistry implements SessionRegistry {
     for (const a of op) batch.args.push(a)
     if (++batch.writes >= REGISTRY_MAX_BATCH_WRITES) batch.send()
     return batch.done
-  }
-
-  /** What the queued batch changes in a principal's count (it exists: a write was just queued). */
-  #pendingCount (key: string, change: number): void {
-    const counts = (this.#batch as Batch).counts
-    counts.set(key, (counts.get(key) ?? 0) + change)
   }
 
   async #flush (batch: Batch): Promise<void> {
@@ -303,6 +373,8 @@ export class RedisSessionRegistry implements SessionRegistry {
     const keys = [this.#keys.instances, this.#keys.sessions(instance), this.#keys.counts(instance)]
     // Batches are sent one after another on one connection, and Redis runs them in that order.
     batch.args[2] = this.#stored > 0 ? '1' : '0'
+    batch.args[3] = this.#written
+    batch.args[4] = ++this.#written
     this.#stored += batch.sessions
     let applied: unknown
     try {
@@ -311,8 +383,8 @@ export class RedisSessionRegistry implements SessionRegistry {
       this.#dirty = true
       throw err
     }
-    if (applied === 1 || this.#closed) return
-    // Redis lost this instance's keys: everything it holds (this batch's writes included) is
+    if (applied === CURRENT || this.#closed) return
+    // Redis lost this instance's keys (or holds an older write): everything it holds (this batch's writes included) is
     // written again now, not at the next heartbeat, which a write meanwhile would have fooled.
     this.#dirty = true
     await this.heartbeat()
@@ -331,8 +403,6 @@ interface Batch {
   sessions: number
   /** the writes it holds, named in the error when it fails: add, update, remove */
   readonly what: Set<string>
-  /** what its writes change in each principal's count, for `count()` while it waits */
-  readonly counts: Map<string, number>
   /** sends it now instead of at the end of its delay */
   readonly send: () => void
   /** set when a rewrite of every entry was sent before it: it settles with that, sends nothing */

@@ -3,7 +3,7 @@
 import { Cluster, Redis } from 'ioredis'
 import type { ReplayStore, RevocationStore, SessionRegistry, TicketRecord, TicketStore, WindowCounter, WindowCounts } from '@wsguard/core'
 import {
-  redisStores, DEFAULT_KEY_PREFIX, DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_MAX_COUNTER_KEYS, DEFAULT_MAX_REVOCATION_RECORDS, MAX_RAW_COUNTER_KEY, MAX_PENDING_COUNTS, REGISTRY_WRITE_DELAY_MS, REGISTRY_MAX_BATCH_WRITES, RedisWindowCounter, RedisTicketStore,
+  redisStores, DEFAULT_KEY_PREFIX, DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_MAX_COUNTER_KEYS, DEFAULT_MAX_REVOCATION_RECORDS, MAX_RAW_COUNTER_KEY, MAX_PENDING_COUNTS, REGISTRY_WRITE_DELAY_MS, REGISTRY_MAX_BATCH_WRITES, KEYS_OUTLIVE_LISTING_MS, RedisWindowCounter, RedisTicketStore,
   type RedisStores, type RedisStoresOptions, type RedisConnection, type StoreLogger
 } from '../src/index.js'
 
@@ -68,7 +68,7 @@ const instanceName: string = stores.revocations.instance
 const counters: WindowCounter = stores.counters
 const concrete: RedisWindowCounter = stores.counters
 const counted: Promise<WindowCounts | undefined> | undefined = stores.counters.hit('ip 10.0.0.1', 60_000, Date.now())
-const pending: number = stores.counters.pending + MAX_PENDING_COUNTS + MAX_RAW_COUNTER_KEY + REGISTRY_WRITE_DELAY_MS + REGISTRY_MAX_BATCH_WRITES
+const pending: number = stores.counters.pending + MAX_PENDING_COUNTS + MAX_RAW_COUNTER_KEY + REGISTRY_WRITE_DELAY_MS + REGISTRY_MAX_BATCH_WRITES + KEYS_OUTLIVE_LISTING_MS
 // @ts-expect-error a window length is a number
 stores.counters.hit('ip 10.0.0.1', '1m', Date.now())
 // @ts-expect-error the counters are read-only
