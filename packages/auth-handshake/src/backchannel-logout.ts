@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { requestHeadTruncated, sendRejection, STORE_UNAVAILABLE_HEADERS, type Revocation, type SessionFilter, type WsguardErrorCode } from '@wsguard/core'
-import { validateLogoutOptions, type BackchannelLogoutConfig, type BackchannelLogoutOptions } from './logout-options.js'
+import { principalKey, requestHeadTruncated, sendRejection, STORE_UNAVAILABLE_HEADERS, type Revocation, type SessionFilter, type WsguardErrorCode } from '@wsguard/core'
+import { validateLogoutOptions, MAX_LOGOUT_SUBJECTS, type BackchannelLogoutConfig, type BackchannelLogoutOptions } from './logout-options.js'
 import { LogoutTokenVerifier, type LogoutRequest, type LogoutTokenFault } from './logout-token.js'
 import { redactingReqSerializer } from './log.js'
 import { bounded } from './bounded.js'
+import { ExpiringQuota } from './quota.js'
 
 const FORM = 'application/x-www-form-urlencoded'
 const LOGOUT_TOKEN = 'logout_token'
@@ -40,6 +41,8 @@ export async function backchannelLogoutPlugin (fastify: FastifyInstance, opts: B
   const verifier = new LogoutTokenVerifier(config, fastify.log)
   // Logout ids whose claim gave no answer in time and has not answered since (see releaseIfLate).
   const unsettled = new Set<string>()
+  // Each user's logouts in force, made here (a record each, kept for the retention).
+  const quota = new ExpiringQuota(config.maxLogoutsPerSubject, MAX_LOGOUT_SUBJECTS, config.clock)
   fastify.addHook('onReady', function warmUpLogoutKeys () {
     verifier.warmUp() // never rejects; an IdP that is down must not stop the app from starting
   })
@@ -66,7 +69,7 @@ export async function backchannelLogoutPlugin (fastify: FastifyInstance, opts: B
     })
     // The token belongs in the body; one sent in the URL anyway is not logged with it.
     const logSerializers = { req: redactingReqSerializer([LOGOUT_TOKEN]) }
-    endpoint.post(config.path, { logSerializers }, (request, reply) => handle(config, verifier, unsettled, request, reply))
+    endpoint.post(config.path, { logSerializers }, (request, reply) => handle({ config, verifier, unsettled, quota }, request, reply))
   })
 }
 
@@ -107,7 +110,17 @@ function releaseIfLate (request: FastifyRequest, config: BackchannelLogoutConfig
     .finally(() => { unsettled.delete(id) })
 }
 
-async function handle (config: BackchannelLogoutConfig, verifier: LogoutTokenVerifier, unsettled: Set<string>, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+/** What the endpoint keeps across requests. */
+interface Endpoint {
+  readonly config: BackchannelLogoutConfig
+  readonly verifier: LogoutTokenVerifier
+  /** logout ids whose claim gave no answer in time and has not answered since (see releaseIfLate) */
+  readonly unsettled: Set<string>
+  /** per user (`iss` and `sub`), the `until` of each logout in force made here */
+  readonly quota: ExpiringQuota
+}
+
+async function handle ({ config, verifier, unsettled, quota }: Endpoint, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const token = logoutTokenOf(request.body)
   if (token === undefined) return refuse(request, reply, 'request')
   const outcome = await verifier.verify(token)
@@ -135,10 +148,17 @@ async function handle (config: BackchannelLogoutConfig, verifier: LogoutTokenVer
   const at = logout.issuedAt
   // Whole milliseconds (an iat may have a fraction): a store with TTLs in ms refuses one.
   const revocation: Revocation = { filter: filterOf(logout, config.revokeBy), at, until: Math.ceil(at + config.revocationRetentionMs) }
+  // One user's share of the store (a token with no `sub` names no user to count it against).
+  const user = logout.sub === undefined ? undefined : principalKey(logout.sub, logout.issuer)
+  if (user !== undefined && typeof quota.take(user, revocation.until) === 'number') {
+    await release(request, config, id)
+    return fail(request, reply, `this user's logouts in force reached maxLogoutsPerSubject (${config.maxLogoutsPerSubject})`)
+  }
   try {
     await bounded(() => revocations.revoke(revocation), storeTimeoutMs, 'revocation store')
   } catch (err) {
     // Not applied: the IdP may send the same token again, which must not read as a replay.
+    if (user !== undefined) quota.release(user, revocation.until)
     await release(request, config, id)
     return fail(request, reply, 'the revocation store failed', err)
   }

@@ -24,7 +24,7 @@ export { JWS_ALGORITHMS, HMAC_ALGORITHMS, type JwsAlgorithm, type HmacAlgorithm 
 export { redactingReqSerializer } from './log.js'
 export type { BackchannelLogoutOptions, LogoutIssuerOptions } from './logout-options.js'
 export {
-  DEFAULT_LOGOUT_PATH, DEFAULT_LOGOUT_MAX_TOKEN_AGE_MS, DEFAULT_LOGOUT_REVOCATION_RETENTION_MS, DEFAULT_LOGOUT_STORE_TIMEOUT_MS
+  DEFAULT_LOGOUT_PATH, DEFAULT_LOGOUT_MAX_TOKEN_AGE_MS, DEFAULT_LOGOUT_REVOCATION_RETENTION_MS, DEFAULT_LOGOUT_STORE_TIMEOUT_MS, DEFAULT_LOGOUT_MAX_PER_SUBJECT, MAX_LOGOUT_SUBJECTS
 } from './logout-options.js'
 export { BACKCHANNEL_LOGOUT_EVENT, type LogoutTokenFault } from './logout-token.js'
 export { MemoryReplayStore, DEFAULT_REPLAY_MAX_ENTRIES, type MemoryReplayStoreOptions } from './replay-memory.js'

@@ -42,6 +42,12 @@ export interface BackchannelLogoutOptions {
   storeTimeoutMs?: number
   /** longest logout token, bytes; the request body may be 1 KB longer. Default 8192 */
   maxTokenBytes?: number
+  /**
+   * logouts of one user (a token's `iss` and `sub`) this instance keeps in force at once (each
+   * for `revocationRetentionMs`); one more is answered 503 and not applied, so one account
+   * signing in and out in a loop cannot fill the revocation store for everyone. Default 100
+   */
+  maxLogoutsPerSubject?: number
   /** time source. Default `Date.now` */
   clock?: Clock
 }
@@ -50,6 +56,13 @@ export const DEFAULT_LOGOUT_PATH = '/oidc/backchannel-logout'
 export const DEFAULT_LOGOUT_MAX_TOKEN_AGE_MS = 120_000
 export const DEFAULT_LOGOUT_REVOCATION_RETENTION_MS = 86_400_000
 export const DEFAULT_LOGOUT_STORE_TIMEOUT_MS = 2_000
+export const DEFAULT_LOGOUT_MAX_PER_SUBJECT = 100
+/**
+ * Users whose logouts in force `maxLogoutsPerSubject` tracks at once, at most; a logout of
+ * another while it tracks that many (none expired) is applied uncounted: the revocation
+ * store's own bound is then the only one.
+ */
+export const MAX_LOGOUT_SUBJECTS = 10_000
 
 export interface BackchannelLogoutConfig {
   path: string
@@ -63,11 +76,12 @@ export interface BackchannelLogoutConfig {
   revocationRetentionMs: number
   storeTimeoutMs: number
   maxTokenBytes: number
+  maxLogoutsPerSubject: number
   clock: Clock
 }
 
 const OPTION_KEYS = new Set(['path', 'issuers', 'revocations', 'replays', 'revokeBy', 'maxTokenAgeMs', 'clockToleranceMs',
-  'requireExplicitTyp', 'revocationRetentionMs', 'storeTimeoutMs', 'maxTokenBytes', 'clock'])
+  'requireExplicitTyp', 'revocationRetentionMs', 'storeTimeoutMs', 'maxTokenBytes', 'maxLogoutsPerSubject', 'clock'])
 const ISSUER_KEYS = new Set(['issuer', 'audience', 'algorithms', ...KEY_SET_KEYS])
 const PATH = /^\/[\x21-\x7e]*$/
 
@@ -121,6 +135,7 @@ export function validateLogoutOptions (opts: unknown): BackchannelLogoutConfig {
     revocationRetentionMs: positiveInteger(opts.revocationRetentionMs, 'opts.revocationRetentionMs', DEFAULT_LOGOUT_REVOCATION_RETENTION_MS),
     storeTimeoutMs: timerDelay(positiveInteger(opts.storeTimeoutMs, 'opts.storeTimeoutMs', DEFAULT_LOGOUT_STORE_TIMEOUT_MS), 'opts.storeTimeoutMs'),
     maxTokenBytes: positiveInteger(opts.maxTokenBytes, 'opts.maxTokenBytes', DEFAULT_MAX_TOKEN_BYTES, 16),
+    maxLogoutsPerSubject: positiveInteger(opts.maxLogoutsPerSubject, 'opts.maxLogoutsPerSubject', DEFAULT_LOGOUT_MAX_PER_SUBJECT),
     clock
   }
 }

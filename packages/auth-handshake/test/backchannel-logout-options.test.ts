@@ -34,6 +34,8 @@ const cases: Array<[string, unknown, RegExp]> = [
   ['storeTimeoutMs', { ...base, storeTimeoutMs: 0 }, /opts\.storeTimeoutMs must be an integer, 1 or more/],
   ['storeTimeoutMs past what a timer waits', { ...base, storeTimeoutMs: 2 ** 31 }, /opts\.storeTimeoutMs must be at most 2147483647 ms/],
   ['maxTokenBytes', { ...base, maxTokenBytes: 8 }, /opts\.maxTokenBytes must be an integer, 16 or more/],
+  ['maxLogoutsPerSubject zero', { ...base, maxLogoutsPerSubject: 0 }, /opts\.maxLogoutsPerSubject must be an integer, 1 or more/],
+  ['maxLogoutsPerSubject not a number', { ...base, maxLogoutsPerSubject: '100' }, /opts\.maxLogoutsPerSubject must be an integer, 1 or more/],
   ['clock', { ...base, clock: Date }, /opts\.clock must be an object with a now\(\) method/]
 ]
 
@@ -56,7 +58,8 @@ t.test('defaults, copied options and the configured values', async (t) => {
     requireExplicitTyp: false,
     revocationRetentionMs: 86_400_000,
     storeTimeoutMs: 2_000,
-    maxTokenBytes: 8192
+    maxTokenBytes: 8192,
+    maxLogoutsPerSubject: 100
   })
   t.type(config.replays, MemoryReplayStore, 'a memory replay store by default')
   t.match(config.issuers[0], { issuer: 'https://idp.test', audiences: ['feed-web'], clockToleranceMs: 5_000, maxTokenAgeMs: 120_000, typ: undefined })

@@ -14,7 +14,7 @@ import {
   type BackchannelLogoutOptions, type LogoutIssuerOptions, type LogoutTokenFault, type RevocationStore, type KeySetOptions,
   MemoryTicketStore, TICKET_PROTOCOL_PREFIX, TICKET_QUERY_PARAMETER, DEFAULT_TICKET_PATH, DEFAULT_TICKET_TTL_MS, MIN_TICKET_TTL_MS,
   MAX_TICKET_TTL_MS, DEFAULT_TICKET_STORE_TIMEOUT_MS, DEFAULT_TICKET_MAX_ENTRIES, REFUSAL_CLOSE_TIMEOUT_MS, REFUSAL_MAX_PAYLOAD, DEFAULT_TICKETS_PER_PRINCIPAL, MAX_TICKETS_PER_PRINCIPAL, type TicketOptions,
-  type TicketRecord, type TicketStore
+  type TicketRecord, type TicketStore, DEFAULT_LOGOUT_MAX_PER_SUBJECT, MAX_LOGOUT_SUBJECTS
 } from '../src/index.js'
 
 const issuer: JwtIssuerOptions = {
@@ -234,8 +234,10 @@ export const logout: BackchannelLogoutOptions = {
   revocationRetentionMs: 86_400_000,
   storeTimeoutMs: 2_000,
   maxTokenBytes: 8192,
+  maxLogoutsPerSubject: DEFAULT_LOGOUT_MAX_PER_SUBJECT,
   clock: { now: () => Date.now() }
 }
+export const logoutSubjectsTracked: number = MAX_LOGOUT_SUBJECTS
 export const sharedReplays: BackchannelLogoutOptions = { issuers: logoutIssuer, revocations: revocationStore, replays: { claim: async () => true, release: async () => {} }, revokeBy: 'subject' }
 // @ts-expect-error revocations is required: a logout that revokes nothing is no logout
 export const noStore: BackchannelLogoutOptions = { issuers: logoutIssuer }
@@ -267,6 +269,8 @@ export const badTyp: BackchannelLogoutOptions = { ...logout, requireExplicitTyp:
 export const badPath: BackchannelLogoutOptions = { ...logout, path: /logout/ }
 // @ts-expect-error maxTokenBytes is a number
 export const badBytes: BackchannelLogoutOptions = { ...logout, maxTokenBytes: '8k' }
+// @ts-expect-error maxLogoutsPerSubject is a number
+export const badShare: BackchannelLogoutOptions = { ...logout, maxLogoutsPerSubject: '100' }
 // @ts-expect-error clock needs now()
 export const badLogoutClock: BackchannelLogoutOptions = { ...logout, clock: {} }
 // @ts-expect-error maxEntries is a number
