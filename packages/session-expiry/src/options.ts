@@ -11,6 +11,7 @@ export const DEFAULT_MAX_CONTROL_FRAME_BYTES = 16_384
 export const DEFAULT_REVOCATION_RETENTION_MS = 24 * 3_600_000
 export const DEFAULT_CLOSE_TIMEOUT_MS = 5_000
 export const DEFAULT_REVOCATION_TIMEOUT_MS = 2_000
+export const DEFAULT_REFRESH_TIMEOUT_MS = 10_000
 export const DEFAULT_MAX_SESSIONS_RETRY_AFTER_MS = 30_000
 export const DEFAULT_REALM = 'wsguard'
 export const DEFAULT_MIN_REMAINING_MS = 1_000
@@ -72,6 +73,8 @@ export interface SessionExpiryOptions {
   refreshLimit?: { max: number, windowMs: number }
   /** checks a refresh token with the route's handshake rules. Default `fastify.wsguardAuth.authenticate` */
   authenticate?: RefreshAuthenticator
+  /** how long `authenticate` may take with a refresh's token before the refresh is refused (WSG_UNAVAILABLE), ms. Default 10000 */
+  refreshTimeoutMs?: number
   /** names of the control messages' `type`. Default `auth.expiring`, `auth.refresh`, `auth.refreshed`, `auth.refresh_failed`, `topic.revoked` */
   messages?: Partial<ControlMessageNames>
   /** refresh messages are parsed only up to this size; a larger frame that holds the refresh `type` member closes 4400, bytes. Default 16384 */
@@ -124,6 +127,7 @@ export interface SessionExpiryConfig {
   readonly refresh: boolean
   readonly refreshLimit: { readonly max: number, readonly windowMs: number }
   readonly authenticate: RefreshAuthenticator | undefined
+  readonly refreshTimeoutMs: number
   readonly messages: ControlMessageNames
   readonly maxControlFrameBytes: number
   readonly registry: SessionRegistry | undefined
@@ -141,7 +145,7 @@ export interface SessionExpiryConfig {
   readonly clock: TimerClock
 }
 
-const KEYS = new Set(['noticeMs', 'graceMs', 'maxLifetimeMs', 'idleTimeoutMs', 'heartbeatMs', 'refresh', 'refreshLimit', 'authenticate', 'messages', 'maxControlFrameBytes', 'registry', 'revocations', 'revocationRetentionMs', 'revocationTimeoutMs', 'maxSessionsPerPrincipal', 'maxSessionsRetryAfterMs', 'closeTimeoutMs', 'realm', 'closedSubprotocols', 'minRemainingMs', 'shutdown', 'clock'])
+const KEYS = new Set(['noticeMs', 'graceMs', 'maxLifetimeMs', 'idleTimeoutMs', 'heartbeatMs', 'refresh', 'refreshLimit', 'authenticate', 'refreshTimeoutMs', 'messages', 'maxControlFrameBytes', 'registry', 'revocations', 'revocationRetentionMs', 'revocationTimeoutMs', 'maxSessionsPerPrincipal', 'maxSessionsRetryAfterMs', 'closeTimeoutMs', 'realm', 'closedSubprotocols', 'minRemainingMs', 'shutdown', 'clock'])
 const MESSAGE_NAME = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/
 const REALM = /^[\x20\x21\x23-\x5b\x5d-\x7e]+$/
 /** RFC 6455: a subprotocol is an RFC 7230 token */
@@ -212,6 +216,7 @@ export function validateOptions (opts: unknown): SessionExpiryConfig {
     refresh: (o.refresh ?? true) as boolean,
     refreshLimit,
     authenticate: o.authenticate as RefreshAuthenticator | undefined,
+    refreshTimeoutMs: timerDelay(duration(o.refreshTimeoutMs, 'opts.refreshTimeoutMs', DEFAULT_REFRESH_TIMEOUT_MS, 1), 'opts.refreshTimeoutMs'),
     messages: Object.freeze(messages),
     maxControlFrameBytes: duration(o.maxControlFrameBytes, 'opts.maxControlFrameBytes', DEFAULT_MAX_CONTROL_FRAME_BYTES, 64),
     registry: o.registry as SessionRegistry | undefined,

@@ -11,6 +11,7 @@ import type { Fragments, Outgoing, ReservedTypes } from './reserved.js'
 import type { SessionExpiryConfig } from './options.js'
 import type { Delivered } from './plugin.js'
 import type { RefreshQueue } from './refresh-queue.js'
+import { bounded } from './bounded.js'
 import type { Scheduled, Scheduler } from './scheduler.js'
 import { answers, nextPingTag, pingPayload } from './ping-tag.js'
 import { SOURCE } from './source.js'
@@ -391,10 +392,13 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled, O
   #checkRefresh (token: string, before: Principal, seen: number): void {
     // While it was queued the session may have been closed, or passed a deadline whose timer is late.
     if (this.closed || this.#closedPastDeadline(this.#host.config.clock.now())) return this.#refreshDone()
+    const { clock, refreshTimeoutMs } = this.#host.config
     let checked: Promise<AuthOutcome>
     try {
       // Promise.resolve: an app's authenticate written in JavaScript may answer synchronously.
-      checked = Promise.resolve(this.#host.authenticate(token, this.#request))
+      // Bounded: one that never answers would hold the refresh (and the idle close it holds,
+      // the session, its request and the token) for as long as it does not.
+      checked = Promise.resolve(bounded(this.#host.authenticate(token, this.#request), clock, refreshTimeoutMs, 'the refresh\'s authenticate'))
     } catch (err) {
       checked = Promise.reject(err)
     }

@@ -27,6 +27,8 @@ const bad: Array<[string, unknown, RegExp]> = [
   ['revocationRetentionMs', { revocationRetentionMs: 0 }, /opts\.revocationRetentionMs must be an integer ≥ 1/],
   ['closeTimeoutMs', { closeTimeoutMs: -1 }, /opts\.closeTimeoutMs must be an integer ≥ 0/],
   ['revocationTimeoutMs', { revocationTimeoutMs: 0 }, /opts\.revocationTimeoutMs must be an integer ≥ 1/],
+  ['refreshTimeoutMs', { refreshTimeoutMs: 0 }, /opts\.refreshTimeoutMs must be an integer ≥ 1/],
+  ['refreshTimeoutMs past what a timer waits', { refreshTimeoutMs: 2 ** 31 }, /opts\.refreshTimeoutMs must be at most 2147483647 ms/],
   ['revocationTimeoutMs past what a timer waits (it would fire after 1 ms: every check 503)', { revocationTimeoutMs: 30 * 86_400_000 }, /opts\.revocationTimeoutMs must be at most 2147483647 ms \(about 24\.8 days, the longest a Node timer waits\)/],
   ['closeTimeoutMs past what a timer waits', { closeTimeoutMs: 2 ** 31 }, /opts\.closeTimeoutMs must be at most 2147483647 ms/],
   ['maxSessionsPerPrincipal', { maxSessionsPerPrincipal: -1 }, /opts\.maxSessionsPerPrincipal must be an integer ≥ 0 \(0 for no cap\)/],
@@ -52,7 +54,7 @@ t.test('bad options fail registration with a message naming the option', async (
 t.test('defaults, and options are copied', async (t) => {
   const messages = { refresh: 'reauth' }
   const c = validateOptions({ messages })
-  t.match(c, { noticeMs: 60_000, graceMs: 5_000, maxLifetimeMs: 28_800_000, idleTimeoutMs: 300_000, heartbeatMs: 30_000, refresh: true, refreshLimit: { max: 5, windowMs: 60_000 }, maxControlFrameBytes: 16_384, revocationRetentionMs: 86_400_000, revocationTimeoutMs: 2_000, maxSessionsPerPrincipal: 0, maxSessionsRetryAfterMs: 30_000, closeTimeoutMs: 5_000, realm: 'wsguard', minRemainingMs: 1_000, shutdown: 'first' })
+  t.match(c, { noticeMs: 60_000, graceMs: 5_000, maxLifetimeMs: 28_800_000, idleTimeoutMs: 300_000, heartbeatMs: 30_000, refresh: true, refreshLimit: { max: 5, windowMs: 60_000 }, maxControlFrameBytes: 16_384, revocationRetentionMs: 86_400_000, revocationTimeoutMs: 2_000, refreshTimeoutMs: 10_000, maxSessionsPerPrincipal: 0, maxSessionsRetryAfterMs: 30_000, closeTimeoutMs: 5_000, realm: 'wsguard', minRemainingMs: 1_000, shutdown: 'first' })
   t.same([...c.closedSubprotocols], ['graphql-transport-ws', 'graphql-ws'])
   const list = ['acme.v1']
   t.same([...validateOptions({ closedSubprotocols: list }).closedSubprotocols], ['graphql-transport-ws', 'graphql-ws', 'acme.v1'], 'added to the built-in ones')

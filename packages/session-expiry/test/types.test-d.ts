@@ -28,6 +28,7 @@ const options: SessionExpiryOptions = {
   revocations: new MemoryRevocationStore({ maxRecords: 100_000 }),
   revocationRetentionMs: 86_400_000,
   revocationTimeoutMs: 2_000,
+  refreshTimeoutMs: 10_000,
   maxSessionsPerPrincipal: 5,
   maxSessionsRetryAfterMs: DEFAULT_MAX_SESSIONS_RETRY_AFTER_MS,
   closeTimeoutMs: 5_000,
@@ -80,6 +81,8 @@ const badStore: SessionExpiryOptions = { revocations: {} }
 const badRetention: SessionExpiryOptions = { revocationRetentionMs: '1d' }
 // @ts-expect-error closeTimeoutMs is a number
 const badClose: SessionExpiryOptions = { closeTimeoutMs: '5s' }
+// @ts-expect-error refreshTimeoutMs is a number
+const badRefreshTimeout: SessionExpiryOptions = { refreshTimeoutMs: '10s' }
 // @ts-expect-error revocationTimeoutMs is a number
 const badRevocationTimeout: SessionExpiryOptions = { revocationTimeoutMs: '2s' }
 // @ts-expect-error maxSessionsPerPrincipal is a number
@@ -141,4 +144,4 @@ const size: number = app.wsSessions.size
 // @ts-expect-error maxRecords is a number
 const badMaxRecords = new MemoryRevocationStore({ maxRecords: '10' })
 
-export { badMaxRecords, badNotice, badGrace, badLifetime, badIdle, badHeartbeat, badRefresh, badLimit, badAuth, badMessages, badBytes, badRegistry, badStore, badRetention, badClose, badRevocationTimeout, badCap, badCapRetry, badRealm, badClock, closed, list, size, builtIn, order, badClosed, badRemaining, badShutdown, fromRaw, frames, untyped }
+export { badMaxRecords, badNotice, badGrace, badLifetime, badIdle, badHeartbeat, badRefresh, badLimit, badAuth, badMessages, badBytes, badRegistry, badStore, badRetention, badClose, badRevocationTimeout, badRefreshTimeout, badCap, badCapRetry, badRealm, badClock, closed, list, size, builtIn, order, badClosed, badRemaining, badShutdown, fromRaw, frames, untyped }

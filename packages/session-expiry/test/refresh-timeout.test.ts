@@ -1,0 +1,45 @@
+import t from 'tap'
+import { EventEmitter, once } from 'node:events'
+import type { AuthOutcome, Principal } from '@wsguard/core'
+import { bare, open, T0 } from './helpers.js'
+import { DEFAULT_REFRESH_TIMEOUT_MS } from '../src/index.js'
+
+// An app's authenticate that never answers a refresh's token held that refresh for good: its
+// closures (the session, its request, the token) stayed reachable from the unsettled promise
+// after the socket closed, one per refresh a client sent, and the client never heard back.
+// Now the check is bounded by refreshTimeoutMs, and refused WSG_UNAVAILABLE past it.
+
+const alice: Principal = Object.freeze({ id: 'alice', kind: 'user', method: 'custom', issuer: 'https://idp.test', scopes: [], sessionId: 's1', expiresAt: T0 + 3_600_000, claims: {} })
+const refresh = { type: 'auth.refresh', token: 'next' }
+
+async function hanging (t: Parameters<typeof bare>[0], refreshTimeoutMs?: number) {
+  const started = new EventEmitter()
+  const authenticate = (): Promise<AuthOutcome> => {
+    started.emit('check')
+    return new Promise<AuthOutcome>(() => {})
+  }
+  const app = await bare(t, { authenticate, ...(refreshTimeoutMs !== undefined ? { refreshTimeoutMs } : {}) }, alice)
+  const c = await open(t, `${app.base}/ws`)
+  const checking = once(started, 'check')
+  c.send(refresh)
+  await checking
+  return { ...app, c }
+}
+
+t.test('an authenticate that never answers: the refresh is refused WSG_UNAVAILABLE at refreshTimeoutMs, and logged', async (t) => {
+  const { c, clock, logs } = await hanging(t, 500)
+  clock.advance(499)
+  t.equal(await c.ask('sync'), 'echo:sync', 'no answer 1 ms before refreshTimeoutMs')
+  clock.advance(1)
+  t.same(await c.next(), { type: 'auth.refresh_failed', code: 'WSG_UNAVAILABLE' })
+  t.match(logs.text(), /the refresh's authenticate gave no answer within 500 ms.*refresh check failed; refused/)
+  t.notOk(logs.text().includes('"next"'), 'the token is not logged')
+})
+
+t.test(`refreshTimeoutMs defaults to ${DEFAULT_REFRESH_TIMEOUT_MS} ms`, async (t) => {
+  const { c, clock } = await hanging(t)
+  clock.advance(DEFAULT_REFRESH_TIMEOUT_MS - 1)
+  t.equal(await c.ask('sync'), 'echo:sync')
+  clock.advance(1)
+  t.same(await c.next(), { type: 'auth.refresh_failed', code: 'WSG_UNAVAILABLE' })
+})
