@@ -65,7 +65,7 @@ export interface SessionExpiryOptions {
   maxLifetimeMs?: number
   /** close 4408 after this long without a data frame either way (a refused refresh does not count), ms; 0 for none. Default 300000 */
   idleTimeoutMs?: number
-  /** ping this often, with a random tag; a peer that misses two pongs echoing it is terminated, ms; 0 for none. Default 30000 */
+  /** ping this often, with a random tag; a peer that leaves two pings in a row unanswered (no pong echoing the tag) is terminated 4408, ms; 0 for none. Default 30000 */
   heartbeatMs?: number
   /** accept `{"type":"auth.refresh","token":…}` in-band; with false such a frame is answered `auth.refresh_failed` `WSG_BAD_REQUEST`, never handed to the app. Default true */
   refresh?: boolean
