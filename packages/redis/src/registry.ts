@@ -172,6 +172,12 @@ export class RedisSessionRegistry implements SessionRegistry {
   readonly #health: Health
   readonly #mine = new Map<string, SessionInfo>()
   readonly #counts = new Map<string, number>()
+  /**
+   * The principal key each counted session was counted under, when it was added: it is
+   * uncounted under that key, whatever `update()` put in its entry since (a principal an app
+   * set after the upgrade, on a route without authentication: never counted, never uncounted).
+   */
+  readonly #countedAs = new Map<string, string>()
   readonly #timer: NodeJS.Timeout
   #dirty = true
   /** close() was called: nothing is written any more, so the instance's keys stay removed */
@@ -199,10 +205,14 @@ export class RedisSessionRegistry implements SessionRegistry {
   add (info: SessionInfo): Promise<void> {
     // After close() (the app still serving), nothing is written: the instance's entries went with its keys.
     if (this.#closed) return Promise.resolve()
-    const key = keyOfPrincipal(info.principal)
+    // An id already held is replaced, and stays counted as it was.
     const counted = !this.#mine.has(info.id)
+    const key = counted ? keyOfPrincipal(info.principal) : ''
     this.#mine.set(info.id, info)
-    if (counted && key !== '') this.#counts.set(key, (this.#counts.get(key) ?? 0) + 1)
+    if (key !== '') {
+      this.#countedAs.set(info.id, key)
+      this.#counts.set(key, (this.#counts.get(key) ?? 0) + 1)
+    }
     return this.#queue('add', counted ? 1 : 0, 'a', info.id, JSON.stringify(info), key, counted ? 1 : 0)
   }
 
@@ -216,8 +226,9 @@ export class RedisSessionRegistry implements SessionRegistry {
     const info = this.#mine.get(id)
     if (this.#closed || info === undefined) return Promise.resolve()
     this.#mine.delete(id)
-    const key = keyOfPrincipal(info.principal)
+    const key = this.#countedAs.get(id) ?? ''
     if (key !== '') {
+      this.#countedAs.delete(id)
       const n = (this.#counts.get(key) as number) - 1
       if (n <= 0) this.#counts.delete(key)
       else this.#counts.set(key, n)

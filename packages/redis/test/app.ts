@@ -25,6 +25,8 @@ export interface InstanceOptions {
   telemetry?: TelemetryOptions
   /** one-time tickets in the shared store (`stores.tickets`) */
   tickets?: boolean
+  /** more routes, added before the app listens */
+  routes?: (app: FastifyInstance) => void
 }
 
 export interface Instance {
@@ -50,6 +52,7 @@ export async function instance (t: Test, stores: RedisStores, opts: InstanceOpti
     heartbeatMs: 0, idleTimeoutMs: 0, registry: stores.registry, revocations: stores.revocations, maxSessionsPerPrincipal: opts.cap ?? 0
   })
   app.get('/feed', { websocket: true }, (socket) => { socket.send('hello') })
+  opts.routes?.(app)
   await app.listen({ port: 0, host: '127.0.0.1' })
   return {
     app,

@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap'
+import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import { connectSocket, openSocket, until, type Refusal, type SocketClient } from '@wsguard/testing'
 import { redisStores, type RedisStores } from '../src/index.js'
@@ -155,4 +156,65 @@ t.test('fail-open: a count that cannot be whole is this instance\'s own, as when
   t.equal(await b.registry.count(ALICE), 2)
   await client.del(`{${keyPrefix}}c:inst-a`)
   t.equal(await b.registry.count(ALICE), 1, 'B\'s own session only')
+})
+
+// Found by the review of this change: a session added without a principal and updated with one
+// (an app's principal set after the upgrade on a route without authentication, then an in-band
+// refresh) was uncounted under the principal it held at its end. The in-memory count became
+// NaN, and every later handshake of that principal passed the cap (NaN >= max is false).
+t.test('a session is uncounted under the principal it was counted under, whatever update() put in its entry', async (t) => {
+  const keyPrefix = testPrefix()
+  const client = testClient(t, keyPrefix) as Redis
+  const stores = redisStores({ url: REDIS_URL }, { keyPrefix, instance: 'inst-a' })
+  t.teardown(() => stores.close())
+  await stores.ready()
+  await stores.registry.add(info('s1', null))
+  await stores.registry.update(info('s1', 'alice'))
+  await stores.registry.add(info('s2', 'bob'))
+  await stores.registry.update(info('s2', 'carol'))
+  await stores.registry.add(info('s2', 'dave')) // an id held already: replaced, counted as it was
+  t.equal(await stores.registry.count(ALICE), 0, 'alice\'s entry was never counted')
+  t.equal(await stores.registry.count({ subject: 'bob', issuer: 'https://idp.test' }), 1)
+  t.equal(await stores.registry.count({ subject: 'dave', issuer: 'https://idp.test' }), 0)
+  await stores.registry.remove('s1')
+  await stores.registry.remove('s2')
+  t.equal(await stores.registry.count(ALICE), 0, 'a number, not NaN')
+  t.equal(await stores.registry.count({ subject: 'bob', issuer: 'https://idp.test' }), 0)
+  await stores.registry.add(info('s3', 'alice'))
+  t.equal(await stores.registry.count(ALICE), 1)
+  await stores.registry.heartbeat()
+  t.same(await client.hgetall(`{${keyPrefix}}c:inst-a`), { '#': (await client.hget(`{${keyPrefix}}c:inst-a`, '#')) as string, '16:https://idp.testalice': '1' }, 'Redis counts alice once, and nobody else')
+})
+
+t.test('the review\'s case: a principal set after the upgrade, then refreshed in-band, leaves the cap whole', async (t) => {
+  const keyPrefix = testPrefix()
+  testClient(t, keyPrefix)
+  const stores = redisStores({ url: REDIS_URL }, { keyPrefix, instance: 'inst-a' })
+  t.teardown(() => stores.close())
+  await stores.ready()
+  // A route without authentication where the app signs the client in after the upgrade.
+  const routes = (app: FastifyInstance): void => {
+    app.get('/open', { websocket: true, config: { auth: false } }, (socket, req) => {
+      socket.on('message', (data) => {
+        const text = String(data)
+        if (text.startsWith('{')) return
+        app.wsguardAuth.authenticate(text, req).then((outcome) => {
+          if (outcome.ok) req.principal = outcome.principal
+          socket.send(outcome.ok ? 'signed in' : outcome.code)
+        }, () => {})
+      })
+    })
+  }
+  const a = await instance(t, stores, { cap: 1, routes })
+  const base = a.url.replace(/\/feed$/, '')
+  const o = await openSocket(`${base}/open`, { teardown: (fn) => t.teardown(fn) })
+  t.equal(await o.ask(token('alice')), 'signed in')
+  t.match(await o.ask(JSON.stringify({ type: 'auth.refresh', token: token('alice', { exp: Math.floor(Date.now() / 1000) + 1200 }) })), { type: 'auth.refreshed' })
+  o.ws.close()
+  await o.closed
+  await until(() => a.app.wsSessions.size === 0, 'its session ended')
+  t.equal(await stores.registry.count(ALICE), 0)
+  const answers: string[] = []
+  for (let i = 0; i < 3; i++) answers.push(outcome(await attempt(t, a.url)))
+  t.same(answers, ['opened', 'refused 429', 'refused 429'], 'cap 1 holds')
 })
