@@ -42,7 +42,7 @@ export async function backchannelLogoutPlugin (fastify: FastifyInstance, opts: B
   // Logout ids whose claim gave no answer in time and has not answered since (see releaseIfLate).
   const unsettled = new Set<string>()
   // Each user's logouts in force, made here (a record each, kept for the retention).
-  const quota = new ExpiringQuota(config.maxLogoutsPerSubject, MAX_LOGOUT_SUBJECTS, config.clock)
+  const quota = new ExpiringQuota(config.maxLogoutsPerSubject, MAX_LOGOUT_SUBJECTS, config.clock, true)
   fastify.addHook('onReady', function warmUpLogoutKeys () {
     verifier.warmUp() // never rejects; an IdP that is down must not stop the app from starting
   })

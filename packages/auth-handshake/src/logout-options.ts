@@ -58,9 +58,9 @@ export const DEFAULT_LOGOUT_REVOCATION_RETENTION_MS = 86_400_000
 export const DEFAULT_LOGOUT_STORE_TIMEOUT_MS = 2_000
 export const DEFAULT_LOGOUT_MAX_PER_SUBJECT = 100
 /**
- * Users whose logouts in force `maxLogoutsPerSubject` tracks at once, at most; a logout of
- * another while it tracks that many (none expired) is applied uncounted: the revocation
- * store's own bound is then the only one.
+ * Users whose logouts in force `maxLogoutsPerSubject` tracks at once, at most; to track
+ * another while it tracks that many (none expired), the user with the fewest logouts in force
+ * is forgotten (their count starts again), never the one who signs out in a loop.
  */
 export const MAX_LOGOUT_SUBJECTS = 10_000
 

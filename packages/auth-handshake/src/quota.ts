@@ -3,7 +3,9 @@ import type { Clock } from '@wsguard/core'
 /**
  * How many things each key holds at once, each until it expires: a per-principal share of a
  * store every principal draws on, so one in a loop cannot fill it for everyone. Bounded: at most
- * `maxKeys` keys, expired entries swept when it is full.
+ * `maxKeys` keys, expired entries swept when it is full; then, with `evictLightest`, the key
+ * holding the fewest is forgotten to make room (one that holds many, the one the quota is
+ * there to stop, is the last to go), else a new key is refused (`'full'`).
  */
 export class ExpiringQuota {
   /** per key, the expiry of each thing it holds, in the order taken */
@@ -11,11 +13,13 @@ export class ExpiringQuota {
   readonly #max: number
   readonly #maxKeys: number
   readonly #clock: Clock
+  readonly #evictLightest: boolean
 
-  constructor (maxPerKey: number, maxKeys: number, clock: Clock) {
+  constructor (maxPerKey: number, maxKeys: number, clock: Clock, evictLightest = false) {
     this.#max = maxPerKey
     this.#maxKeys = maxKeys
     this.#clock = clock
+    this.#evictLightest = evictLightest
   }
 
   /**
@@ -34,7 +38,10 @@ export class ExpiringQuota {
       }
     } else if (this.#held.size >= this.#maxKeys) {
       this.#sweep(now)
-      if (this.#held.size >= this.#maxKeys) return 'full'
+      if (this.#held.size >= this.#maxKeys) {
+        if (!this.#evictLightest) return 'full'
+        this.#held.delete(this.#lightest(now))
+      }
     }
     this.#held.set(key, [...(held ?? []), expiresAt])
     return 'ok'
@@ -52,6 +59,21 @@ export class ExpiringQuota {
 
   /** keys tracked */
   get size (): number { return this.#held.size }
+
+  /** The key holding the fewest unexpired entries (the first of those, the longest tracked). */
+  #lightest (now: number): string {
+    let lightest = ''
+    let fewest = Infinity
+    for (const [key, held] of this.#held) {
+      let live = 0
+      for (const at of held) if (at > now) live++
+      if (live < fewest) {
+        lightest = key
+        fewest = live
+      }
+    }
+    return lightest
+  }
 
   #sweep (now: number): void {
     for (const [key, held] of this.#held) {

@@ -42,19 +42,24 @@ t.test('a logout the revocation store refuses gives its place in the user\'s sha
   t.equal((await env.post(post(logoutToken(logoutClaims(T0, { sub: 'bob', sid: 'b-3' }))))).statusCode, 503)
 })
 
-t.test(`while ${MAX_LOGOUT_SUBJECTS} users have logouts in force, another user's logout is applied uncounted`, async (t) => {
+t.test(`while ${MAX_LOGOUT_SUBJECTS} users have logouts in force, a new one takes the place of one with the fewest: a user signing out in a loop is never forgotten`, async (t) => {
   // A replay store with room for every jti (the default holds 10,000).
-  const env = await logoutApp(t, { maxLogoutsPerSubject: 1, replays: new MemoryReplayStore({ maxEntries: 2 * MAX_LOGOUT_SUBJECTS, clock: { now: () => T0 } }) })
-  // Filled through the endpoint would take 10,000 signatures; the inject loop is bounded by that count.
+  const env = await logoutApp(t, { maxLogoutsPerSubject: 2, replays: new MemoryReplayStore({ maxEntries: 2 * MAX_LOGOUT_SUBJECTS, clock: { now: () => T0 } }) })
+  const logout = async (sub: string, sid: string, at = T0): Promise<number> => (await env.post(post(logoutToken(logoutClaims(at, { sub, sid }))))).statusCode
+  // Ordinary traffic: that many users signed out once each (the loop is bounded by that count).
   for (let i = 0; i < MAX_LOGOUT_SUBJECTS; i++) {
-    const res = await env.post(post(logoutToken(logoutClaims(T0, { sub: `u-${i}`, sid: `s-${i}` }))))
-    if (res.statusCode !== 200) t.fail(`logout ${i}: ${res.statusCode}`)
+    const status = await logout(`u-${i}`, `s-${i}`)
+    if (status !== 200) t.fail(`logout ${i}: ${status}`)
   }
-  t.equal((await env.post(post(logoutToken(logoutClaims(T0, { sub: 'late', sid: 'l-1' }))))).statusCode, 200)
-  t.equal((await env.post(post(logoutToken(logoutClaims(T0, { sub: 'late', sid: 'l-2' }))))).statusCode, 200, 'not counted: the store\'s own bound is the only one')
+  // Found by the review of this change: a full table used to apply a new user's logouts uncounted.
+  t.same([await logout('mallory', 'm-0'), await logout('mallory', 'm-1'), await logout('mallory', 'm-2')], [200, 200, 503], 'a new user meets the share')
+  for (let i = 0; i < 3; i++) t.equal(await logout(`new-${i}`, `n-${i}`), 200, 'each new user takes the place of one with a single logout')
+  t.equal(await logout('mallory', 'm-3'), 503, 'never hers: she holds the most')
+  t.equal(await logout('u-0', 's-0b'), 200, 'a forgotten user is counted again from nothing')
   env.clock.advance(86_400_000 + 1)
-  t.equal((await env.post(post(logoutToken(logoutClaims(env.clock.now(), { sub: 'after', sid: 'x-1' }))))).statusCode, 200)
-  t.equal((await env.post(post(logoutToken(logoutClaims(env.clock.now(), { sub: 'after', sid: 'x-2' }))))).statusCode, 503, 'the expired ones swept: counted again')
+  const later = env.clock.now()
+  t.same([await logout('after', 'x-1', later), await logout('after', 'x-2', later), await logout('after', 'x-3', later)], [200, 200, 503], 'the expired ones swept')
+  t.equal(await logout('mallory', 'm-4', later), 200, 'her logouts left their retention too')
 })
 
 t.test(`the default share is ${DEFAULT_LOGOUT_MAX_PER_SUBJECT} logouts in force per user`, async (t) => {
