@@ -60,13 +60,17 @@ export class ExpiringQuota {
   /** keys tracked */
   get size (): number { return this.#held.size }
 
-  /** The key holding the fewest unexpired entries (the first of those, the longest tracked). */
+  /**
+   * The key holding the fewest unexpired entries (the first of those, the longest tracked). After
+   * a sweep every key holds one at least: the first holding one is taken without reading on.
+   */
   #lightest (now: number): string {
     let lightest = ''
     let fewest = Infinity
     for (const [key, held] of this.#held) {
       let live = 0
       for (const at of held) if (at > now) live++
+      if (live <= 1) return key
       if (live < fewest) {
         lightest = key
         fewest = live

@@ -21,3 +21,15 @@ t.test('full: a new key is refused, or takes the place of the key holding the fe
   t.equal(evicting.take('b', 5_000), 3_980, 'b at its share')
   t.equal(evicting.take('a', 5_000), 'ok', 'a was forgotten: counted again from nothing (c, with one, goes)')
 })
+
+t.test('full, every key holding two or more: the one holding the fewest goes, wherever it is', async (t) => {
+  const clock = new FakeClock(1_000)
+  const q = new ExpiringQuota(3, 2, clock, true)
+  for (const key of ['x', 'x', 'y', 'y', 'y']) q.take(key, 5_000)
+  t.equal(q.take('z', 5_000), 'ok')
+  t.equal(q.take('y', 5_000), 4_000, 'y kept, at its share')
+  t.equal(q.take('x', 5_000), 'ok', 'x (two) went: counted again from nothing, in place of z (one)')
+  t.equal(q.take('x', 5_000), 'ok')
+  t.equal(q.take('x', 5_000), 'ok')
+  t.equal(q.take('x', 5_000), 4_000)
+})
