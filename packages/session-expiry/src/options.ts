@@ -73,7 +73,7 @@ export interface SessionExpiryOptions {
   refreshLimit?: { max: number, windowMs: number }
   /** checks a refresh token with the route's handshake rules. Default `fastify.wsguardAuth.authenticate` */
   authenticate?: RefreshAuthenticator
-  /** how long `authenticate` may take with a refresh's token before the refresh is refused (WSG_UNAVAILABLE), ms. Default 10000 */
+  /** how long `authenticate` may take with a refresh's token, and then the route's handshake checks, before the refresh is refused (WSG_UNAVAILABLE), ms. Default 10000 */
   refreshTimeoutMs?: number
   /** names of the control messages' `type`. Default `auth.expiring`, `auth.refresh`, `auth.refreshed`, `auth.refresh_failed`, `topic.revoked` */
   messages?: Partial<ControlMessageNames>

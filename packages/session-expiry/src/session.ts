@@ -433,7 +433,9 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled, O
     }
     let code: WsguardErrorCode | undefined
     try {
-      code = await runHandshakeChecks(this.#request, next)
+      // Bounded as the token check is: a check of the app's own (core's addHandshakeCheck) may hang.
+      const { clock, refreshTimeoutMs } = this.#host.config
+      code = await bounded(runHandshakeChecks(this.#request, next), clock, refreshTimeoutMs, 'the route\'s handshake checks')
     } catch (err) {
       this.#request.log.error({ err }, 'session-expiry: a handshake check failed; refresh refused')
       return this.#refreshFailed('WSG_UNAVAILABLE')

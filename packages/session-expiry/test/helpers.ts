@@ -80,6 +80,8 @@ export async function harness (t: Test, opts: HarnessOptions = {}): Promise<Harn
 export async function bare (t: Test, opts: SessionExpiryOptions, principal?: Principal, extra: {
   clock?: FakeClock
   onFrame?: (text: string, socket: WebSocket, request: FastifyRequest) => boolean
+  /** runs after the plugin is registered, before the route is added (an onRoute hook) */
+  build?: (app: FastifyInstance) => void
 } = {}) {
   const logs = captureLogs()
   const clock = extra.clock ?? new FakeClock(T0)
@@ -91,6 +93,7 @@ export async function bare (t: Test, opts: SessionExpiryOptions, principal?: Pri
     app.addHook('onRequest', async (req) => { req.principal = principal })
   }
   await app.register(sessionExpiry, { clock, heartbeatMs: 0, idleTimeoutMs: 0, ...opts })
+  extra.build?.(app)
   const sockets: Array<{ readyState: number }> = []
   app.get('/ws', { websocket: true }, (socket, req) => {
     sockets.push(socket)

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { EventEmitter, once } from 'node:events'
-import type { AuthOutcome, Principal } from '@wsguard/core'
+import type { FastifyInstance } from 'fastify'
+import { addHandshakeCheck, type AuthOutcome, type Principal } from '@wsguard/core'
 import { bare, open, T0 } from './helpers.js'
 import { DEFAULT_REFRESH_TIMEOUT_MS } from '../src/index.js'
 
@@ -42,4 +43,24 @@ t.test(`refreshTimeoutMs defaults to ${DEFAULT_REFRESH_TIMEOUT_MS} ms`, async (t
   t.equal(await c.ask('sync'), 'echo:sync')
   clock.advance(1)
   t.same(await c.next(), { type: 'auth.refresh_failed', code: 'WSG_UNAVAILABLE' })
+})
+
+t.test('a handshake check of the app\'s own that never answers: the refresh is refused WSG_UNAVAILABLE at refreshTimeoutMs', async (t) => {
+  const started = new EventEmitter()
+  const build = (app: FastifyInstance): void => {
+    app.addHook('onRoute', (route) => {
+      addHandshakeCheck(route, { source: 'app', check: () => { started.emit('check'); return new Promise(() => {}) } })
+    })
+  }
+  const authenticate = async (): Promise<AuthOutcome> => ({ ok: true, principal: { ...alice, expiresAt: T0 + 7_200_000 } })
+  const { base, clock, logs } = await bare(t, { authenticate, refreshTimeoutMs: 500 }, alice, { build })
+  const c = await open(t, `${base}/ws`)
+  const checking = once(started, 'check')
+  c.send(refresh)
+  await checking
+  clock.advance(499)
+  t.equal(await c.ask('sync'), 'echo:sync', 'no answer 1 ms before refreshTimeoutMs')
+  clock.advance(1)
+  t.same(await c.next(), { type: 'auth.refresh_failed', code: 'WSG_UNAVAILABLE' })
+  t.match(logs.text(), /the route's handshake checks gave no answer within 500 ms.*a handshake check failed; refresh refused/)
 })
