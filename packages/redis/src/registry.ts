@@ -114,7 +114,7 @@ return n
 `)
 
 /** Why a count is refused, by COUNT's answer. */
-const INCOMPLETE: Record<number, string> = {
+const INCOMPLETE: Partial<Record<number, string>> = {
   [-1]: 'redis: the session registry is being written again after Redis lost it; no count is complete until every instance has had a heartbeat',
   [-2]: 'redis: Redis lost the session registry keys of a live instance; no count is complete until it writes them again',
   [-3]: 'redis: Redis lost this instance\'s session registry keys; no count is complete until it writes them again'
@@ -179,6 +179,8 @@ export class RedisSessionRegistry implements SessionRegistry {
    */
   readonly #countedAs = new Map<string, string>()
   readonly #timer: NodeJS.Timeout
+  /** the TTL of this instance's keys, `KEYS_OUTLIVE_LISTING_MS` longer than its listing's */
+  readonly #keysTtl: number
   #dirty = true
   /** close() was called: nothing is written any more, so the instance's keys stay removed */
   #closed = false
@@ -198,6 +200,7 @@ export class RedisSessionRegistry implements SessionRegistry {
     this.#keys = keys
     this.#config = config
     this.#health = health
+    this.#keysTtl = config.heartbeatTtlMs + KEYS_OUTLIVE_LISTING_MS
     this.#timer = setInterval(() => { this.heartbeat() }, config.heartbeatMs).unref()
     this.heartbeat()
   }
@@ -259,7 +262,8 @@ export class RedisSessionRegistry implements SessionRegistry {
     // This instance's own keys are gone: written again now, not at the next heartbeat.
     if (n === -3) this.heartbeat()
     if (this.#config.failOpen) return own
-    throw new Error(INCOMPLETE[n] as string)
+    // Any other negative answer (a counts field Redis holds that is no count) refuses too.
+    throw new Error(INCOMPLETE[n] ?? `redis: the count script answered ${n}; no count is given`)
   }
 
   /** Every live instance's sessions, optionally filtered. Rejects while Redis fails (whatever `onUnavailable`). */
@@ -301,7 +305,7 @@ export class RedisSessionRegistry implements SessionRegistry {
     try {
       // Every session this instance holds, those still queued included: a batch waiting to be
       // sent is then made by the rewrite (and its own write settles with it).
-      const args = [instance, heartbeatTtlMs, this.#mine.size > 0 ? '1' : '0', this.#written, heartbeatTtlMs + KEYS_OUTLIVE_LISTING_MS]
+      const args = [instance, heartbeatTtlMs, this.#mine.size > 0 ? '1' : '0', this.#written, this.#keysTtl]
       const kept = await timed(BEAT.run(this.#client, keys, args), commandTimeoutMs, 'heartbeat')
       if (kept === CURRENT) this.#keptAt = Date.now()
       // Lost while they should still be there (this instance was listed, and their TTL has not
@@ -323,7 +327,7 @@ export class RedisSessionRegistry implements SessionRegistry {
    */
   async #rewrite ([instances, sessions, counts]: string[], lost: boolean): Promise<void> {
     const { heartbeatTtlMs, heartbeatMs, commandTimeoutMs, instance } = this.#config
-    const keysTtl = heartbeatTtlMs + KEYS_OUTLIVE_LISTING_MS
+    const keysTtl = this.#keysTtl
     // The writes still queued are in what it holds: the rewrite makes them, and their batch
     // must not apply them again (an add would count twice); it settles with the rewrite.
     const covered = this.#batch
@@ -361,8 +365,7 @@ export class RedisSessionRegistry implements SessionRegistry {
         send = () => { clearTimeout(timer); resolve() }
       })
       // ARGV[3], whether the sessions hash should exist, is known when the batch is sent.
-      const { instance, heartbeatTtlMs } = this.#config
-      const batch: Batch = { args: [instance, heartbeatTtlMs, '0', 0, 0, heartbeatTtlMs + KEYS_OUTLIVE_LISTING_MS], writes: 0, sessions: 0, what: new Set(), send, done: undefined as unknown as Promise<void> }
+      const batch: Batch = { args: [this.#config.instance, this.#config.heartbeatTtlMs, '0', 0, 0, this.#keysTtl], writes: 0, sessions: 0, what: new Set(), send, done: undefined as unknown as Promise<void> }
       batch.done = due.then(() => this.#flush(batch))
       this.#batch = batch
     }

@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import { connectSocket, openSocket, until, type Refusal, type SocketClient } from '@wsguard/testing'
-import { redisStores, type RedisStores } from '../src/index.js'
+import { redisStores, type RedisConnection, type RedisStores, type RedisStoresOptions } from '../src/index.js'
 import { instance, token } from './app.js'
 import { REDIS_URL, deleteKeys, testClient, testPrefix } from './helpers.js'
 import { info } from './suite.js'
@@ -24,32 +24,37 @@ const QUICK = { heartbeatMs: 200, commandTimeoutMs: 400 }
 const attempt = (t: Test, url: string): Promise<SocketClient | Refusal> => connectSocket(url, { token: token('alice'), teardown: (fn) => t.teardown(fn) })
 const outcome = (r: SocketClient | Refusal): string => 'refused' in r ? `refused ${r.status}` : 'opened'
 
-async function twoInstances (t: Test, cap: number): Promise<{ keyPrefix: string, client: Redis, storesA: RedisStores, storesB: RedisStores }> {
+/** Ready stores of instance `inst-a` (unless `opts` names another) on the test's prefix, closed in teardown. */
+async function storesOn (t: Test, keyPrefix: string, opts: RedisStoresOptions = {}, connection: RedisConnection = { url: REDIS_URL }): Promise<RedisStores> {
+  const stores = redisStores(connection, { keyPrefix, instance: 'inst-a', ...opts })
+  t.teardown(() => stores.close())
+  await stores.ready()
+  return stores
+}
+
+/** A new prefix, with a client of the test's own on it (its keys deleted in teardown). */
+function prefixed (t: Test): { keyPrefix: string, client: Redis } {
   const keyPrefix = testPrefix()
-  const client = testClient(t, keyPrefix) as Redis
-  const storesA = redisStores({ url: REDIS_URL }, { keyPrefix, instance: 'inst-a', ...QUICK })
-  const storesB = redisStores({ url: REDIS_URL }, { keyPrefix, instance: 'inst-b', ...QUICK })
-  t.teardown(() => storesA.close())
-  t.teardown(() => storesB.close())
-  await Promise.all([storesA.ready(), storesB.ready()])
-  t.ok(cap > 0)
+  return { keyPrefix, client: testClient(t, keyPrefix) as Redis }
+}
+
+async function twoInstances (t: Test): Promise<{ keyPrefix: string, client: Redis, storesA: RedisStores, storesB: RedisStores }> {
+  const { keyPrefix, client } = prefixed(t)
+  const [storesA, storesB] = await Promise.all([storesOn(t, keyPrefix, QUICK), storesOn(t, keyPrefix, { instance: 'inst-b', ...QUICK })])
   return { keyPrefix, client, storesA, storesB }
 }
 
 /** One instance (default heartbeat, 5 s: what the test sees is not the interval's doing), alice's session open on it. */
 async function oneInstance (t: Test): Promise<{ keyPrefix: string, client: Redis, stores: RedisStores, url: string, sessions: () => number }> {
-  const keyPrefix = testPrefix()
-  const client = testClient(t, keyPrefix) as Redis
-  const stores = redisStores({ url: REDIS_URL }, { keyPrefix, instance: 'inst-a' })
-  t.teardown(() => stores.close())
-  await stores.ready()
+  const { keyPrefix, client } = prefixed(t)
+  const stores = await storesOn(t, keyPrefix)
   const a = await instance(t, stores, { cap: 2 })
   await openSocket(a.url, { token: token('alice'), teardown: (fn) => t.teardown(fn) })
   return { keyPrefix, client, stores, url: a.url, sessions: () => a.app.wsSessions.size }
 }
 
 t.test('another instance\'s keys lost: its sessions are not counted as none (503, never a pass), then the cap holds again', async (t) => {
-  const { keyPrefix, client, storesA, storesB } = await twoInstances(t, 2)
+  const { keyPrefix, client, storesA, storesB } = await twoInstances(t)
   const a = await instance(t, storesA, { cap: 2 })
   const b = await instance(t, storesB, { cap: 2 })
   await openSocket(a.url, { token: token('alice'), teardown: (fn) => t.teardown(fn) })
@@ -71,7 +76,7 @@ t.test('another instance\'s keys lost: its sessions are not counted as none (503
 })
 
 t.test('every key lost (FLUSHALL): an instance that wrote itself again first gives no count until the others could', async (t) => {
-  const { keyPrefix, client, storesA, storesB } = await twoInstances(t, 2)
+  const { keyPrefix, client, storesA, storesB } = await twoInstances(t)
   await storesA.registry.add(info('a1', 'alice'))
   await storesA.registry.add(info('a2', 'alice'))
   t.equal(await storesB.registry.count(ALICE), 2)
@@ -116,13 +121,10 @@ t.test('a failover to a replica missing the last writes: the next heartbeat writ
 })
 
 t.test('a write sent and not yet applied (EVALSHA answered NOSCRIPT, sent again as EVAL) is counted: cap 1 holds', async (t) => {
-  const keyPrefix = testPrefix()
-  testClient(t, keyPrefix)
+  const { keyPrefix } = prefixed(t)
   const own = new Redis(REDIS_URL)
   t.teardown(() => { own.disconnect() })
-  const stores = redisStores({ client: own }, { keyPrefix, instance: 'inst-a' })
-  t.teardown(() => stores.close())
-  await stores.ready()
+  const stores = await storesOn(t, keyPrefix, {}, { client: own })
   const a = await instance(t, stores, { cap: 1 })
   // The registry's writes (APPLY: three keys, the second this instance's sessions) are held on
   // their way to Redis until released, as a NOSCRIPT answer and the EVAL sent after it would.
@@ -144,13 +146,8 @@ t.test('a write sent and not yet applied (EVALSHA answered NOSCRIPT, sent again 
 })
 
 t.test('fail-open: a count that cannot be whole is this instance\'s own, as when Redis fails', async (t) => {
-  const keyPrefix = testPrefix()
-  const client = testClient(t, keyPrefix) as Redis
-  const a = redisStores({ url: REDIS_URL }, { keyPrefix, instance: 'inst-a', ...QUICK })
-  const b = redisStores({ url: REDIS_URL }, { keyPrefix, instance: 'inst-b', onUnavailable: 'fail-open', ...QUICK })
-  t.teardown(() => a.close())
-  t.teardown(() => b.close())
-  await Promise.all([a.ready(), b.ready()])
+  const { keyPrefix, client } = prefixed(t)
+  const [a, b] = await Promise.all([storesOn(t, keyPrefix, QUICK), storesOn(t, keyPrefix, { instance: 'inst-b', onUnavailable: 'fail-open', ...QUICK })])
   await a.registry.add(info('a1', 'alice'))
   await b.registry.add(info('b1', 'alice'))
   t.equal(await b.registry.count(ALICE), 2)
@@ -163,11 +160,8 @@ t.test('fail-open: a count that cannot be whole is this instance\'s own, as when
 // refresh) was uncounted under the principal it held at its end. The in-memory count became
 // NaN, and every later handshake of that principal passed the cap (NaN >= max is false).
 t.test('a session is uncounted under the principal it was counted under, whatever update() put in its entry', async (t) => {
-  const keyPrefix = testPrefix()
-  const client = testClient(t, keyPrefix) as Redis
-  const stores = redisStores({ url: REDIS_URL }, { keyPrefix, instance: 'inst-a' })
-  t.teardown(() => stores.close())
-  await stores.ready()
+  const { keyPrefix, client } = prefixed(t)
+  const stores = await storesOn(t, keyPrefix)
   await stores.registry.add(info('s1', null))
   await stores.registry.update(info('s1', 'alice'))
   await stores.registry.add(info('s2', 'bob'))
@@ -183,15 +177,13 @@ t.test('a session is uncounted under the principal it was counted under, whateve
   await stores.registry.add(info('s3', 'alice'))
   t.equal(await stores.registry.count(ALICE), 1)
   await stores.registry.heartbeat()
-  t.same(await client.hgetall(`{${keyPrefix}}c:inst-a`), { '#': (await client.hget(`{${keyPrefix}}c:inst-a`, '#')) as string, '16:https://idp.testalice': '1' }, 'Redis counts alice once, and nobody else')
+  const { '#': mark, ...counted } = await client.hgetall(`{${keyPrefix}}c:inst-a`)
+  t.match(mark, /^\d+$/, 'the write mark')
+  t.same(counted, { '16:https://idp.testalice': '1' }, 'Redis counts alice once, and nobody else')
 })
 
 t.test('the review\'s case: a principal set after the upgrade, then refreshed in-band, leaves the cap whole', async (t) => {
-  const keyPrefix = testPrefix()
-  testClient(t, keyPrefix)
-  const stores = redisStores({ url: REDIS_URL }, { keyPrefix, instance: 'inst-a' })
-  t.teardown(() => stores.close())
-  await stores.ready()
+  const stores = await storesOn(t, prefixed(t).keyPrefix)
   // A route without authentication where the app signs the client in after the upgrade.
   const routes = (app: FastifyInstance): void => {
     app.get('/open', { websocket: true, config: { auth: false } }, (socket, req) => {
@@ -217,4 +209,12 @@ t.test('the review\'s case: a principal set after the upgrade, then refreshed in
   const answers: string[] = []
   for (let i = 0; i < 3; i++) answers.push(outcome(await attempt(t, a.url)))
   t.same(answers, ['opened', 'refused 429', 'refused 429'], 'cap 1 holds')
+})
+
+t.test('a count Redis answers below zero (a counts field that is no count) refuses, naming the answer', async (t) => {
+  const { keyPrefix, client } = prefixed(t)
+  const stores = await storesOn(t, keyPrefix)
+  const tag = `{${keyPrefix}}`
+  await client.multi().hset(`${tag}c:forged`, { '16:https://idp.testalice': '-5', '#': '1' }).zadd(`${tag}instances`, Date.now() + 60_000, 'forged').exec()
+  await t.rejects(stores.registry.count(ALICE), { message: 'redis: the count script answered -5; no count is given' })
 })

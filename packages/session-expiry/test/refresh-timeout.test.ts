@@ -13,13 +13,22 @@ import { DEFAULT_REFRESH_TIMEOUT_MS } from '../src/index.js'
 const alice: Principal = Object.freeze({ id: 'alice', kind: 'user', method: 'custom', issuer: 'https://idp.test', scopes: [], sessionId: 's1', expiresAt: T0 + 3_600_000, claims: {} })
 const refresh = { type: 'auth.refresh', token: 'next' }
 
-async function hanging (t: Parameters<typeof bare>[0], refreshTimeoutMs?: number) {
+/**
+ * session-expiry alone, a refresh sent and held in a check that never answers: the token's
+ * (`authenticate`), or with `inRouteCheck` a handshake check of the app's own on the route.
+ */
+async function held (t: Parameters<typeof bare>[0], opts: { refreshTimeoutMs?: number, inRouteCheck?: boolean } = {}) {
   const started = new EventEmitter()
-  const authenticate = (): Promise<AuthOutcome> => {
+  const never = (): Promise<never> => {
     started.emit('check')
-    return new Promise<AuthOutcome>(() => {})
+    return new Promise<never>(() => {})
   }
-  const app = await bare(t, { authenticate, ...(refreshTimeoutMs !== undefined ? { refreshTimeoutMs } : {}) }, alice)
+  const inRouteCheck = opts.inRouteCheck === true
+  const authenticate = inRouteCheck ? async (): Promise<AuthOutcome> => ({ ok: true, principal: { ...alice, expiresAt: T0 + 7_200_000 } }) : never
+  const build = (app: FastifyInstance): void => {
+    if (inRouteCheck) app.addHook('onRoute', (route) => { addHandshakeCheck(route, { source: 'app', check: never }) })
+  }
+  const app = await bare(t, { authenticate, ...(opts.refreshTimeoutMs !== undefined ? { refreshTimeoutMs: opts.refreshTimeoutMs } : {}) }, alice, { build })
   const c = await open(t, `${app.base}/ws`)
   const checking = once(started, 'check')
   c.send(refresh)
@@ -28,7 +37,7 @@ async function hanging (t: Parameters<typeof bare>[0], refreshTimeoutMs?: number
 }
 
 t.test('an authenticate that never answers: the refresh is refused WSG_UNAVAILABLE at refreshTimeoutMs, and logged', async (t) => {
-  const { c, clock, logs } = await hanging(t, 500)
+  const { c, clock, logs } = await held(t, { refreshTimeoutMs: 500 })
   clock.advance(499)
   t.equal(await c.ask('sync'), 'echo:sync', 'no answer 1 ms before refreshTimeoutMs')
   clock.advance(1)
@@ -38,7 +47,7 @@ t.test('an authenticate that never answers: the refresh is refused WSG_UNAVAILAB
 })
 
 t.test(`refreshTimeoutMs defaults to ${DEFAULT_REFRESH_TIMEOUT_MS} ms`, async (t) => {
-  const { c, clock } = await hanging(t)
+  const { c, clock } = await held(t)
   clock.advance(DEFAULT_REFRESH_TIMEOUT_MS - 1)
   t.equal(await c.ask('sync'), 'echo:sync')
   clock.advance(1)
@@ -46,18 +55,7 @@ t.test(`refreshTimeoutMs defaults to ${DEFAULT_REFRESH_TIMEOUT_MS} ms`, async (t
 })
 
 t.test('a handshake check of the app\'s own that never answers: the refresh is refused WSG_UNAVAILABLE at refreshTimeoutMs', async (t) => {
-  const started = new EventEmitter()
-  const build = (app: FastifyInstance): void => {
-    app.addHook('onRoute', (route) => {
-      addHandshakeCheck(route, { source: 'app', check: () => { started.emit('check'); return new Promise(() => {}) } })
-    })
-  }
-  const authenticate = async (): Promise<AuthOutcome> => ({ ok: true, principal: { ...alice, expiresAt: T0 + 7_200_000 } })
-  const { base, clock, logs } = await bare(t, { authenticate, refreshTimeoutMs: 500 }, alice, { build })
-  const c = await open(t, `${base}/ws`)
-  const checking = once(started, 'check')
-  c.send(refresh)
-  await checking
+  const { c, clock, logs } = await held(t, { refreshTimeoutMs: 500, inRouteCheck: true })
   clock.advance(499)
   t.equal(await c.ask('sync'), 'echo:sync', 'no answer 1 ms before refreshTimeoutMs')
   clock.advance(1)
