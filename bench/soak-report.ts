@@ -69,7 +69,16 @@ export function idleLateness (idle: Run['idle']): string {
   const row = (name: string, l: Lateness): string => `| ${name} | ${l.n} | ${f1(l.p50)} | ${f1(l.p99)} | ${f1(l.p999)} | ${f1(l.max)} |`
   return '\nHow late an idle process\'s 2 ms timers fired (soak-idle.ts: it does no work, so this is the machine\'s ' +
     'scheduling, not the server), ms:\n\n| idle process | timers | p50 | p99 | p99.9 | max |\n|---|---:|---:|---:|---:|---:|\n' +
-    `${row('while the probe ran unloaded', idle.unloaded)}\n${row('while the probe ran under load', idle.loaded)}`
+    `${row('while the probe ran unloaded', idle.unloaded)}\n${row('while the probe ran under load', idle.loaded)}` +
+    '\n\nHow long the same idle process took to open a plain TCP connection to a listener of its own, one every 200 ms ' +
+    '(start → the client\'s connect event: the probe\'s first phase, with no WebSocket and no server of ours), ms:\n\n' +
+    '| idle process, plain TCP connect | n | failed | p50 | p99 | p99.9 | max |\n|---|---:|---:|---:|---:|---:|---:|\n' +
+    `${dialRow('while the probe ran unloaded', idle.unloaded.connect)}\n${dialRow('while the probe ran under load', idle.loaded.connect)}`
+}
+
+function dialRow (name: string, c: Lateness['connect']): string {
+  const f2 = (x: number): string => Number.isFinite(x) ? x.toFixed(2) : 'n/a'
+  return `| ${name} | ${c.n} | ${c.failed} | ${f2(c.p50)} | ${f2(c.p99)} | ${f2(c.p999)} | ${f2(c.max)} |`
 }
 
 export function quantile (xs: number[], p: number): number {
