@@ -26,6 +26,8 @@ export interface Plan {
   rampConcurrency: number
   /** a refresher answers auth.expiring after a random delay below this, ms */
   refreshJitterMs: number
+  /** the loopback address the probe dials from (the load clients dial from 127.0.0.1) */
+  probeFrom: string
 }
 
 export type Command =
@@ -70,8 +72,9 @@ export type ClientMessage =
   | { type: 'ramped', ms: number }
   | { type: 'quiesced', pending: number }
   | { type: 'report', tally: Tally }
-  | { type: 'latencies', ms: number[], at: number[], connected: number[], subjects: string[], failed: Record<string, number> }
-  // connected[i]: when handshake i's TCP connection was established, on the client's side (ms since the epoch)
+  | { type: 'latencies', ms: number[], at: number[], connected: number[], dialed: number[], subjects: string[], failed: Record<string, number> }
+  // connected[i]: when handshake i's TCP connection was established, on the client's side (ms since the epoch);
+  // dialed[i]: when ws asked for that connection (its createConnection call), the same clock
   // at[i]: when handshake i started (ms since the epoch, sub-ms), to set it beside the server's GC pauses
 
 const tally: Tally = {
@@ -133,11 +136,17 @@ function signingKey (p: Plan): TestKey {
   return { alg: p.key.alg, kid: p.key.kid, privateKey } as TestKey
 }
 
-function open (tenant: string, token: string, onConnect?: () => void): WebSocket {
+function open (tenant: string, token: string, onConnect?: () => void, onDial?: () => void): WebSocket {
   const url = `ws://127.0.0.1:${plan.port}/feed/${tenant}`
   const options: ClientOptions = { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false }
   // The probe notes when its TCP connection is up: what comes before is the client's, what comes after the server's.
-  if (onConnect !== undefined) options.createConnection = (o) => createConnection(o as NetConnectOpts).once('connect', onConnect)
+  if (onConnect !== undefined) {
+    options.localAddress = plan.probeFrom
+    options.createConnection = (o) => {
+      onDial?.()
+      return createConnection(o as NetConnectOpts).once('connect', onConnect)
+    }
+  }
   return new WebSocket(url, options)
 }
 
@@ -304,7 +313,7 @@ async function report (timeoutMs: number): Promise<Tally> {
 const probeState = { stop: false }
 let probed = 0
 
-function probeOnce (): Promise<{ ms: number | string, at: number, connected: number, subject: string }> {
+function probeOnce (): Promise<{ ms: number | string, at: number, connected: number, dialed: number, subject: string }> {
   const slot = { i: probed, subject: `probe-${probed}`, tenant: 't0', minted: 0 }
   probed++
   const token = tokenFor(slot)
@@ -312,12 +321,13 @@ function probeOnce (): Promise<{ ms: number | string, at: number, connected: num
     const started = performance.now()
     const at = performance.timeOrigin + started
     let connected = Number.NaN
-    const ws = open('t0', token, () => { connected = performance.timeOrigin + performance.now() })
+    let dialed = Number.NaN
+    const ws = open('t0', token, () => { connected = performance.timeOrigin + performance.now() }, () => { dialed = performance.timeOrigin + performance.now() })
     let ms: number | string = 'no-open'
-    ws.on('unexpected-response', (req, res) => { res.resume(); req.destroy(); resolve({ ms: String(res.statusCode), at, connected, subject: slot.subject }) })
+    ws.on('unexpected-response', (req, res) => { res.resume(); req.destroy(); resolve({ ms: String(res.statusCode), at, connected, dialed, subject: slot.subject }) })
     ws.on('error', () => { ms = 'socket-error' })
     ws.on('open', () => { ms = performance.now() - started; tally.opened++; ws.close(1000, 'probe') })
-    ws.on('close', (code) => { if (typeof ms === 'number') bump(tally.closedByCode, code); resolve({ ms, at, connected, subject: slot.subject }) })
+    ws.on('close', (code) => { if (typeof ms === 'number') bump(tally.closedByCode, code); resolve({ ms, at, connected, dialed, subject: slot.subject }) })
   })
 }
 
@@ -326,6 +336,7 @@ async function probeRun (count: number, intervalMs: number): Promise<Extract<Cli
   const at: number[] = []
   const subjects: string[] = []
   const connected: number[] = []
+  const dialed: number[] = []
   const failed: Record<string, number> = {}
   for (let k = 0; k < count && !probeState.stop; k++) {
     const next = Date.now() + intervalMs
@@ -336,11 +347,12 @@ async function probeRun (count: number, intervalMs: number): Promise<Extract<Cli
       at.push(r.at)
       subjects.push(r.subject)
       connected.push(r.connected)
+      dialed.push(r.dialed)
     }
     const wait = next - Date.now()
     if (wait > 0) await sleep(wait)
   }
-  return { type: 'latencies', ms, at, connected, subjects, failed }
+  return { type: 'latencies', ms, at, connected, dialed, subjects, failed }
 }
 
 function send (m: ClientMessage): void { process.send?.(m) }

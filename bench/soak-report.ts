@@ -31,6 +31,8 @@ export interface Settings {
   serverFlags: string[]
   /** the load clients' nice value (SOAK_CLIENT_NICE) */
   clientNice: number
+  /** the loopback address the probe dials from */
+  probeFrom: string
 }
 
 /** What it saw. */
@@ -252,7 +254,8 @@ export function report (s: Settings, r: Run): boolean {
     `churn ${s.churnPerS}/s; ramp: ${s.sessions} handshakes in ${(r.rampMs / 1000).toFixed(1)} s ` +
     `(${(s.sessions / r.rampMs * 1000).toFixed(0)}/s, ${s.rampConcurrency * s.clients} at a time).`)
   console.log(`${s.pinned ? 'Server pinned to core 1, the clients and the probe to core 0' : 'Not pinned'}; server node flags: ` +
-    `${s.serverFlags.length > 0 ? s.serverFlags.join(' ') : 'none'}; load clients at nice ${s.clientNice}.\n`)
+    `${s.serverFlags.length > 0 ? s.serverFlags.join(' ') : 'none'}; load clients at nice ${s.clientNice}, ` +
+    `dialling from 127.0.0.1; the probe dials from ${s.probeFrom}.\n`)
 
   const codes = [...new Set([...Object.keys(t.closedByCode), ...Object.keys(r.server.closedByCode)])].sort()
   const countsAgree = t.opened === r.server.accepted &&
