@@ -6,6 +6,7 @@
 // closed by this host in the last minute (TIME_WAIT) hold ports too: run it on a quiet machine.
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
 import { fork } from 'node:child_process'
+import { quantile } from './soak-report.js'
 
 const ROUNDS = 200
 
@@ -25,7 +26,6 @@ if (process.argv[2] === 'listener') {
     const socket = connect({ port, host: '127.0.0.1', localAddress }, () => { resolve([socket, performance.now() - started]) })
     socket.once('error', reject)
   })
-  const quantile = (xs: number[], p: number): string => [...xs].sort((a, b) => a - b)[Math.floor(p * (xs.length - 1))]?.toFixed(3) ?? 'n/a'
 
   async function timed (held: number): Promise<void> {
     const ms: Record<string, number[]> = { '127.0.0.1': [], '127.0.0.2': [] }
@@ -37,7 +37,7 @@ if (process.argv[2] === 'listener') {
       }
     }
     for (const [from, xs] of Object.entries(ms)) {
-      console.log(`| ${held} | ${from} | ${quantile(xs, 0.5)} | ${quantile(xs, 0.99)} |`)
+      console.log(`| ${held} | ${from} | ${quantile(xs, 0.5).toFixed(3)} | ${quantile(xs, 0.99).toFixed(3)} |`)
     }
   }
 

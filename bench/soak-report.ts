@@ -79,7 +79,6 @@ export function idleLateness (idle: Run['idle']): string {
 }
 
 function dialRow (name: string, c: Lateness['connect']): string {
-  const f2 = (x: number): string => Number.isFinite(x) ? x.toFixed(2) : 'n/a'
   return `| ${name} | ${c.n} | ${c.failed} | ${f2(c.p50)} | ${f2(c.p99)} | ${f2(c.p999)} | ${f2(c.max)} |`
 }
 
@@ -91,6 +90,7 @@ export function quantile (xs: number[], p: number): number {
 
 const sum = (r: Record<string, number>): number => Object.values(r).reduce((a, b) => a + b, 0)
 const f1 = (x: number): string => Number.isFinite(x) ? x.toFixed(1) : 'n/a'
+const f2 = (x: number): string => Number.isFinite(x) ? x.toFixed(2) : 'n/a'
 const pc = (share: number): string => `${(share * 100).toFixed(0)}%`
 const mb = (bytes: number): string => (bytes / 1_048_576).toFixed(0)
 const max = (xs: number[]): number => xs.length === 0 ? Number.NaN : xs.reduce((a, b) => Math.max(a, b), -Infinity)
@@ -141,11 +141,11 @@ export function slowProbes (r: Pick<Run, 'unloaded' | 'loaded' | 'gcPauses' | 'p
     const ms = r.loaded.ms[i] as number
     const from = r.loaded.at[i] as number
     const server = r.probes[r.loaded.subjects[i] as string]
-    const connected = r.loaded.connected[i] as number
-    if (server !== undefined) addPhases(phases.all, from, connected, ms, server)
+    const client = { dialed: r.loaded.dialed[i] as number, connected: r.loaded.connected[i] as number }
+    if (server !== undefined) addPhases(phases.all, from, client, ms, server)
     if (ms <= limit) continue
     slow++
-    if (server !== undefined) addPhases(phases.slow, from, connected, ms, server)
+    if (server !== undefined) addPhases(phases.slow, from, client, ms, server)
     let longest: GcPause | undefined
     for (const g of pauses) {
       if (g.at > from + ms) break
@@ -155,20 +155,21 @@ export function slowProbes (r: Pick<Run, 'unloaded' | 'loaded' | 'gcPauses' | 'p
     else byKind[longest.kind] = (byKind[longest.kind] ?? 0) + 1
   }
   const kinds = Object.entries(byKind).map(([k, n]) => `${n} ${k}`).join(', ')
-  const row = (name: string, p: Phases): string => `| ${name} | ${p.connect.length} | ` +
-    [p.connect, p.accept, p.read, p.hooks, p.back].map((xs) => `${f1(quantile(xs, 0.5))} / ${f1(quantile(xs, 0.99))} / ${f1(max(xs))}`).join(' | ') + ' |'
+  const row = (name: string, p: Phases): string => `| ${name} | ${p.dial.length} | ` +
+    [p.dial, p.connect, p.accept, p.read, p.hooks, p.back].map((xs) => `${f1(quantile(xs, 0.5))} / ${f1(quantile(xs, 0.99))} / ${f1(max(xs))}`).join(' | ') + ' |'
   return `\nProbe handshakes under load slower than ${AIMS.p99Ratio}× the unloaded p99 (${f1(limit)} ms): ${slow} of ` +
     `${r.loaded.ms.length} (${f1(100 * slow / Math.max(1, r.loaded.ms.length))}%); ${slow - none} overlapped a GC pause of ` +
     `the server${kinds === '' ? '' : ` (${kinds})`}, ${none} did not. Where their time went, ms (p50 / p99 / max):\n\n` +
-    '| probe handshakes under load | n | client start → TCP connected (client) | → accepted (server) | → request read | → handler (hooks, verify, 101) | → client open |\n' +
-    '|---|---:|---|---|---|---|---|\n' + row('all', phases.all) + '\n' + row('the slow ones', phases.slow)
+    '| probe handshakes under load | n | client start → connection asked (ws) | → TCP connected (the client\'s connect()) | → accepted (server) | → request read | → handler (hooks, verify, 101) | → client open |\n' +
+    '|---|---:|---|---|---|---|---|---|\n' + row('all', phases.all) + '\n' + row('the slow ones', phases.slow)
 }
 
-interface Phases { connect: number[], accept: number[], read: number[], hooks: number[], back: number[] }
-function newPhases (): Phases { return { connect: [], accept: [], read: [], hooks: [], back: [] } }
-function addPhases (p: Phases, from: number, connected: number, ms: number, server: ProbeTimes): void {
-  p.connect.push(connected - from)
-  p.accept.push(server.accepted - connected)
+interface Phases { dial: number[], connect: number[], accept: number[], read: number[], hooks: number[], back: number[] }
+function newPhases (): Phases { return { dial: [], connect: [], accept: [], read: [], hooks: [], back: [] } }
+function addPhases (p: Phases, from: number, client: { dialed: number, connected: number }, ms: number, server: ProbeTimes): void {
+  p.dial.push(client.dialed - from)
+  p.connect.push(client.connected - client.dialed)
+  p.accept.push(server.accepted - client.connected)
   p.read.push(server.request - server.accepted)
   p.hooks.push(server.open - server.request)
   p.back.push(from + ms - server.open)

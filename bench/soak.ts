@@ -8,6 +8,7 @@ import './built.js'
 import { fork, type ChildProcess } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { loadavg, setPriority } from 'node:os'
+import { isIP } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { generateKey, jwks } from '@wsguard/testing'
 import { cpuMeter } from './soak-cpu.js'
@@ -37,6 +38,7 @@ const PROBE_INTERVAL_MS = Math.max(10, env('PROBE_INTERVAL_MS', 200))
 // connect() from 127.0.0.1 take milliseconds (see bench/README.md). A new client of a real
 // server comes from an address of its own, so the probe dials from one.
 const PROBE_FROM = process.env.PROBE_FROM ?? '127.0.0.2'
+if (isIP(PROBE_FROM) === 0) throw new Error(`PROBE_FROM must be an IP address of this host (127.0.0.2 by default), not ${JSON.stringify(PROBE_FROM)}`)
 const REFRESH_JITTER_MS = env('REFRESH_JITTER_MS', 1_000)
 const SAMPLE_MS = env('SAMPLE_MS', Math.min(30_000, Math.max(5_000, Math.round(SOAK_MS / 20))))
 /** file descriptors the server needs beyond one per session (listener, stdio, IPC, epoll, closing sockets) */
