@@ -22,6 +22,25 @@ t.test('a refresh must pass the route\'s handshake topic: a same-subject token o
   t.same(await c.next(), { type: 'auth.refreshed', expiresAt: T0 + 3_600_000 }, 'the same tenant refreshes')
 })
 
+// Session 28's review (Z29): a handshake topic built from a claim was resolved again from the
+// new token, so globex's token was checked against globex's feed and kept acme's socket.
+t.test('a refresh must pass the handshake topic the socket was admitted to when it is built from a claim', async (t) => {
+  const { base, token } = await harness(t, {
+    before: async (app) => { await app.register(topicAuthz, { policies: [{ pattern: 'tenant.{tenant}.feed', actions: ['subscribe'], where: { tenant: 'claims.tenant' } }] }) },
+    routes: (app) => {
+      app.get('/tenant-feed', { websocket: true, config: { handshakeTopic: { action: 'subscribe', topic: 'tenant.{claims.tenant}.feed' } } }, (socket, req) => {
+        socket.on('message', () => { socket.send(JSON.stringify({ tenant: requirePrincipal(req).claims.tenant, expiresAt: requirePrincipal(req).expiresAt })) })
+      })
+    }
+  })
+  const c = await open(t, `${base}/tenant-feed`, token('alice', 120, { tenant: 'acme' }))
+  c.send({ type: 'auth.refresh', token: token('alice', 3600, { tenant: 'globex' }) })
+  t.same(await c.next(), { type: 'auth.refresh_failed', code: 'WSG_TOPIC_DENIED' }, 'refused: the socket is on tenant.acme.feed, which globex may not hold')
+  t.same(await c.ask('who'), { tenant: 'acme', expiresAt: T0 + 120_000 }, 'the socket keeps its principal and its deadline')
+  c.send({ type: 'auth.refresh', token: token('alice', 3600, { tenant: 'acme' }) })
+  t.same(await c.next(), { type: 'auth.refreshed', expiresAt: T0 + 3_600_000 }, 'the same tenant refreshes')
+})
+
 t.test('a refresh must pass the route\'s scope rules even with a custom authenticator', async (t) => {
   const without: Principal = Object.freeze({ id: 'alice', kind: 'user', method: 'custom', issuer: 'https://idp.test', scopes: Object.freeze([]), claims: {}, sessionId: 's', expiresAt: T0 + 3_600_000 })
   const { base, token } = await harness(t, { session: { authenticate: async () => ({ ok: true, principal: without }) } })

@@ -15,6 +15,7 @@ export const SOURCE = '@wsguard/topic-authz'
 const rejected = channel(ChannelName.handshakeRejected)
 const kPolicy = Symbol('wsguard.topicPolicy')
 const kState = Symbol('wsguard.topicState')
+const kAdmittedTo = Symbol('wsguard.handshakeTopicsAdmitted')
 
 interface ConnectionState {
   readonly policy: RoutePolicy
@@ -22,6 +23,17 @@ interface ConnectionState {
 }
 
 type RequestWithState = FastifyRequest & { [kState]: ConnectionState | null }
+
+/**
+ * The topics a handshake was admitted to, one per handshake topic: its segments, or
+ * `undefined` where a placeholder did not resolve (admitted only in shadow mode).
+ */
+type AdmittedTopics = ReadonlyArray<readonly string[] | undefined>
+
+type RequestWithTopics = FastifyRequest & { [kAdmittedTo]: AdmittedTopics | null }
+
+/** A refresh on a request whose handshake this plugin never admitted (a check run before the upgrade's hooks). */
+const NOT_ADMITTED: TopicDecision = Object.freeze({ allow: false, reason: 'invalid-topic' })
 
 /** What topic-authz exposes on the instance. */
 export interface TopicAuthz {
@@ -47,6 +59,7 @@ export async function topicAuthzPlugin (fastify: FastifyInstance, opts: TopicAut
   const admitted = requestMark(fastify, '@wsguard/topic-authz.admitted')
 
   fastify.decorateRequest(kState, null)
+  fastify.decorateRequest(kAdmittedTo, null)
   decorateAddress(fastify)
   fastify.decorateRequest('authorizeTopic', function authorizeTopic (this: FastifyRequest, action: string, topic: string): TopicDecision {
     const state = stateOf(this as RequestWithState, config.decisionCacheSize, appPolicy)
@@ -97,8 +110,9 @@ export async function topicAuthzPlugin (fastify: FastifyInstance, opts: TopicAut
     routeOptions.config = { ...routeConfig, [kPolicy]: policy } as RouteOptions['config']
     if (handshake !== undefined) {
       const check = makeTopicCheck(decider, policy, handshake)
-      // An in-band refresh must pass the handshake topic too (core's handshake checks).
-      addHandshakeCheck(routeOptions, { source: SOURCE, check: (request, principal) => (check(request, principal) === undefined ? undefined : 'WSG_TOPIC_DENIED') })
+      // An in-band refresh must pass the handshake topics too (core's handshake checks), as
+      // they were resolved when the socket was admitted (see recheck).
+      addHandshakeCheck(routeOptions, { source: SOURCE, check: (request, principal) => (check.recheck(request, principal) === undefined ? undefined : 'WSG_TOPIC_DENIED') })
       // preValidation runs after every onRequest hook (auth-handshake's included) and
       // before the websocket handler upgrades, whatever order the plugins were registered in.
       routeOptions.preValidation = [...routeOptions.preValidation, makeHandshakeHook(check, url, admitted, http)]
@@ -127,21 +141,51 @@ function stepUpChallenge (stepUp: StepUp): Record<string, string> {
   return { 'www-authenticate': value }
 }
 
-/** The first of a route's handshake topics that `principal` may not hold: its decision, or `undefined` when all are allowed. */
-type TopicCheck = (request: FastifyRequest, principal: Principal | null) => TopicDecision | undefined
+interface TopicCheck {
+  /**
+   * At the handshake: each topic resolved from the request and `principal`, then decided.
+   * The first denial, or the topics the socket is admitted to.
+   */
+  admit(request: FastifyRequest, principal: Principal | null): TopicDecision | AdmittedTopics
+  /**
+   * At an in-band refresh: the first of the topics the socket was admitted to that the new
+   * principal may not hold, or `undefined` when it may hold them all. Never resolved again
+   * from the new principal: `tenant.{claims.tenant}.feed` admitted as `tenant.acme.feed`
+   * stays that topic, so a same-subject token of tenant globex is decided on acme's feed
+   * (and refused by a rule that ties the tenant to the claim), not on its own.
+   */
+  recheck(request: FastifyRequest, principal: Principal): TopicDecision | undefined
+}
 
 function makeTopicCheck (decider: Decider, policy: RoutePolicy, topics: readonly CompiledHandshakeTopic[]): TopicCheck {
-  return function firstDenied (request, principal) {
+  function decideOne (request: FastifyRequest, principal: Principal | null, t: CompiledHandshakeTopic, segments: readonly string[] | undefined): TopicDecision {
+    const topic = segments === undefined ? t.template : segments.join('.')
     // Not through the connection's decision cache: most connections never ask in-band, and a
-    // cache made here would live (about 1 KiB) for as long as the socket does.
-    for (const t of topics) {
-      const segments = t.resolve(request.params, principal)
-      const topic = segments === undefined ? t.template : segments.join('.')
-      // Its segments were checked one by one as they were resolved: not split and checked again.
-      const decision = decider.decide(policy, principal, t.action, topic, undefined, request.log, request, segments ?? false)
-      if (!decision.allow) return decision
+    // cache made here would live (about 1 KiB) for as long as the socket does. Its segments
+    // were checked one by one as they were resolved: not split and checked again.
+    return decider.decide(policy, principal, t.action, topic, undefined, request.log, request, segments ?? false)
+  }
+  return {
+    admit (request, principal) {
+      const resolved: Array<readonly string[] | undefined> = []
+      for (const t of topics) {
+        const segments = t.resolve(request.params, principal)
+        const decision = decideOne(request, principal, t, segments)
+        if (!decision.allow) return decision
+        resolved.push(segments)
+      }
+      return resolved
+    },
+    recheck (request, principal) {
+      const admittedTo = (request as RequestWithTopics)[kAdmittedTo]
+      // Fails closed: a check run on a request this plugin never admitted has no topic to keep.
+      if (admittedTo === null) return NOT_ADMITTED
+      for (let k = 0; k < topics.length; k++) {
+        const decision = decideOne(request, principal, topics[k] as CompiledHandshakeTopic, admittedTo[k])
+        if (!decision.allow) return decision
+      }
+      return undefined
     }
-    return undefined
   }
 }
 
@@ -153,13 +197,16 @@ function makeHandshakeHook (check: TopicCheck, route: string, admitted: RequestM
     if (!upgrade && !http) return done()
     const started = rejected.hasSubscribers ? performance.now() : 0
     const principal = request.principal ?? null
-    const denied = check(request, principal)
-    if (denied !== undefined) {
+    const outcome = check.admit(request, principal)
+    if (!Array.isArray(outcome)) {
+      const denied = outcome as TopicDecision
       sendRejection(reply, 'WSG_TOPIC_DENIED', denied.reason === 'stale-auth' ? stepUpChallenge(denied.stepUp as StepUp) : undefined)
       // A plain HTTP request is answered alike, but is no handshake to count.
       if (upgrade) publishRejection(SOURCE, request, route, 'WSG_TOPIC_DENIED', started, denied.reason, principal)
       return
     }
+    const kept = request as RequestWithTopics
+    kept[kAdmittedTo] = outcome
     admitted.set(request)
     done()
   }
