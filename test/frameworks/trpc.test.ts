@@ -9,12 +9,14 @@ import { initTRPC, TRPCError, tracked } from '@trpc/server'
 import { getWSConnectionHandler, type CreateWSSContextFnOptions } from '@trpc/server/adapters/ws'
 import { createTRPCClient, createWSClient, wsLink } from '@trpc/client'
 import { ChannelName, principalOf, sessionOf, type HandshakeRejectedMessage, type SessionClosedMessage, type SessionOpenedMessage } from '@wsguard/core'
-import { FakeClock, until } from '@wsguard/testing'
+import { connectSocket, FakeClock, until, type SocketClient } from '@wsguard/testing'
 import { recordingWebSocket, expiredToken, record, registerWsguard, T0, token, type Frames } from './helpers.js'
 
-// The principal reaches tRPC through the raw request its createContext receives.
+// The principal reaches tRPC through the raw request its createContext receives. tRPC builds
+// the context once per connection: a getter reads the principal at each call, so one an
+// in-band refresh replaced is the one procedures see.
 function createContext ({ req }: CreateWSSContextFnOptions) {
-  return { principal: principalOf(req), session: sessionOf(req) }
+  return { get principal () { return principalOf(req) }, session: sessionOf(req) }
 }
 const tr = initTRPC.context<typeof createContext>().create()
 const orders = new EventEmitter()
@@ -22,10 +24,12 @@ let seq = 0
 
 const router = tr.router({
   whoami: tr.procedure.query(({ ctx }) => ({ id: ctx.principal?.id ?? null, tenant: ctx.principal?.claims.tenant ?? null, session: ctx.session?.id !== undefined })),
+  expiresAt: tr.procedure.query(({ ctx }) => ctx.principal?.expiresAt ?? null),
   orders: tr.procedure.subscription(async function * ({ ctx, signal }) {
-    if (ctx.principal === null) throw new TRPCError({ code: 'UNAUTHORIZED' })
+    const principal = ctx.principal
+    if (principal === null) throw new TRPCError({ code: 'UNAUTHORIZED' })
     for await (const [order] of on(orders, 'order', { signal })) {
-      yield tracked(String(++seq), { ...(order as { id: string }), viewer: ctx.principal.id })
+      yield tracked(String(++seq), { ...(order as { id: string }), viewer: principal.id })
     }
   })
 })
@@ -64,6 +68,22 @@ t.test('accepted: the principal and the session in createContext (principalOf/se
   const s = await server(t)
   const { client } = trpcClient(t, s.url, () => token(s.clock, 'alice', 600))
   t.same(await client.whoami.query(), { id: 'alice', tenant: 'acme', session: true })
+})
+
+// Session 28's review: the recipe's context captured the principal when the socket opened, so
+// after an in-band refresh (any client may send one; tRPC's own does not) procedures kept
+// deciding on the old principal, its scopes and claims, past the old token's expiry.
+t.test('an in-band refresh: procedures see the new principal (the context reads it at each call)', async (t) => {
+  const s = await server(t)
+  const c = await connectSocket(s.url, { client: { protocols: ['trpc', `bearer.${token(s.clock, 'alice', 120)}`] }, teardown: (fn) => { t.teardown(fn) } }) as SocketClient
+  const ask = async (id: number): Promise<unknown> => {
+    c.send({ id, method: 'query', params: { path: 'expiresAt' } })
+    return await c.next()
+  }
+  t.match(await ask(1), { id: 1, result: { type: 'data', data: T0 + 120_000 } })
+  c.send({ type: 'auth.refresh', token: token(s.clock, 'alice', 3600) })
+  t.same(await c.next(), { type: 'auth.refreshed', expiresAt: T0 + 3_600_000 })
+  t.match(await ask(2), { id: 2, result: { type: 'data', data: T0 + 3_600_000 } }, 'the refreshed principal, not the one the socket opened with')
 })
 
 t.test('refused before the upgrade with its code: no socket, no context', async (t) => {
