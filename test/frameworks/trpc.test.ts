@@ -75,7 +75,7 @@ t.test('accepted: the principal and the session in createContext (principalOf/se
 // deciding on the old principal, its scopes and claims, past the old token's expiry.
 t.test('an in-band refresh: procedures see the new principal (the context reads it at each call)', async (t) => {
   const s = await server(t)
-  const c = await connectSocket(s.url, { client: { protocols: ['trpc', `bearer.${token(s.clock, 'alice', 120)}`] }, teardown: (fn) => { t.teardown(fn) } }) as SocketClient
+  const c = await connectSocket(s.url, { token: token(s.clock, 'alice', 120), teardown: (fn) => { t.teardown(fn) } }) as SocketClient
   const ask = async (id: number): Promise<unknown> => {
     c.send({ id, method: 'query', params: { path: 'expiresAt' } })
     return await c.next()
