@@ -60,30 +60,42 @@ export class Decider {
         cache?.set(principal, action, text, evaluation)
       }
     }
-    if (decisions.hasSubscribers) {
-      // Optional fields set one by one: object spreads built a throwaway object per field per decision.
-      const message: { -readonly [K in keyof TopicDecisionMessage]: TopicDecisionMessage[K] } = {
-        app: this.#app,
-        // A client chooses the action: only the configured ones become a label or a log field.
-        action: known ? action : UNKNOWN_ACTION_LABEL,
-        allow: verdict.allow,
-        shadow: this.#shadow,
-        principal,
-        topic: publishedTopic(text, this.#config.maxTopicLength)
-      }
-      if (policy.route !== undefined) message.route = policy.route
-      if (verdict.rule !== undefined) message.rule = verdict.rule
-      if (verdict.reason !== undefined) message.reason = verdict.reason
-      if (request !== undefined) {
-        // A handshake's address as it was before the upgrade, never as headers added since say.
-        const address = addressOf(request)
-        if (address !== undefined) message.remoteAddress = address
-        const sessionId = sessionOf(request)
-        if (sessionId !== undefined) message.sessionId = sessionId
-      }
-      decisions.publish(message)
-    }
+    if (decisions.hasSubscribers) this.#publish(policy, principal, known, action, text, verdict, request)
     return this.#shadow ? shadowOf(verdict) : verdict
+  }
+
+  /**
+   * A denial the policy was not asked for (a refresh whose principal resolves a handshake
+   * topic to another topic than the socket's): published like any decision on `topic`, and an
+   * allow in shadow mode. `action` is one of the plugin's actions.
+   */
+  refuse (policy: RoutePolicy, principal: Principal | null, action: string, topic: string, verdict: TopicDecision, request: FastifyRequest): TopicDecision {
+    if (decisions.hasSubscribers) this.#publish(policy, principal, true, action, topic, verdict, request)
+    return this.#shadow ? shadowOf(verdict) : verdict
+  }
+
+  #publish (policy: RoutePolicy, principal: Principal | null, known: boolean, action: string, text: string, verdict: TopicDecision, request: FastifyRequest | undefined): void {
+    // Optional fields set one by one: object spreads built a throwaway object per field per decision.
+    const message: { -readonly [K in keyof TopicDecisionMessage]: TopicDecisionMessage[K] } = {
+      app: this.#app,
+      // A client chooses the action: only the configured ones become a label or a log field.
+      action: known ? action : UNKNOWN_ACTION_LABEL,
+      allow: verdict.allow,
+      shadow: this.#shadow,
+      principal,
+      topic: publishedTopic(text, this.#config.maxTopicLength)
+    }
+    if (policy.route !== undefined) message.route = policy.route
+    if (verdict.rule !== undefined) message.rule = verdict.rule
+    if (verdict.reason !== undefined) message.reason = verdict.reason
+    if (request !== undefined) {
+      // A handshake's address as it was before the upgrade, never as headers added since say.
+      const address = addressOf(request)
+      if (address !== undefined) message.remoteAddress = address
+      const sessionId = sessionOf(request)
+      if (sessionId !== undefined) message.sessionId = sessionId
+    }
+    decisions.publish(message)
   }
 }
 

@@ -34,6 +34,8 @@ type RequestWithTopics = FastifyRequest & { [kAdmittedTo]: AdmittedTopics | null
 
 /** A refresh on a request whose handshake this plugin never admitted (a check run before the upgrade's hooks). */
 const NOT_ADMITTED: TopicDecision = Object.freeze({ allow: false, reason: 'invalid-topic' })
+/** A refresh whose principal resolves a handshake topic to another topic than the socket's. */
+const OTHER_TOPIC: TopicDecision = Object.freeze({ allow: false, reason: 'claim-mismatch' })
 
 /** What topic-authz exposes on the instance. */
 export interface TopicAuthz {
@@ -149,10 +151,11 @@ interface TopicCheck {
   admit(request: FastifyRequest, principal: Principal | null): TopicDecision | AdmittedTopics
   /**
    * At an in-band refresh: the first of the topics the socket was admitted to that the new
-   * principal may not hold, or `undefined` when it may hold them all. Never resolved again
-   * from the new principal: `tenant.{claims.tenant}.feed` admitted as `tenant.acme.feed`
-   * stays that topic, so a same-subject token of tenant globex is decided on acme's feed
-   * (and refused by a rule that ties the tenant to the claim), not on its own.
+   * principal may not hold, or `undefined` when it may hold them all. Decided on the topic
+   * the handshake resolved, never on one resolved from the new principal; and a principal
+   * whose own claims resolve the template to another topic is refused `claim-mismatch`: a
+   * same-subject token of tenant globex, on a socket admitted to `tenant.{claims.tenant}.feed`
+   * as `tenant.acme.feed`, could never have been admitted to it at a handshake.
    */
   recheck(request: FastifyRequest, principal: Principal): TopicDecision | undefined
 }
@@ -181,12 +184,27 @@ function makeTopicCheck (decider: Decider, policy: RoutePolicy, topics: readonly
       // Fails closed: a check run on a request this plugin never admitted has no topic to keep.
       if (admittedTo === null) return NOT_ADMITTED
       for (let k = 0; k < topics.length; k++) {
-        const decision = decideOne(request, principal, topics[k] as CompiledHandshakeTopic, admittedTo[k])
+        const t = topics[k] as CompiledHandshakeTopic
+        const kept = admittedTo[k]
+        if (kept !== undefined && !sameSegments(t.resolve(request.params, principal), kept)) {
+          const refused = decider.refuse(policy, principal, t.action, kept.join('.'), OTHER_TOPIC, request)
+          // In shadow mode an allow: published once, then not decided again on the policy.
+          if (!refused.allow) return refused
+          continue
+        }
+        const decision = decideOne(request, principal, t, kept)
         if (!decision.allow) return decision
       }
       return undefined
     }
   }
+}
+
+function sameSegments (a: readonly string[] | undefined, b: readonly string[]): boolean {
+  // Both resolved from one template: as many segments each.
+  if (a === undefined) return false
+  for (let i = 0; i < b.length; i++) if (a[i] !== b[i]) return false
+  return true
 }
 
 function makeHandshakeHook (check: TopicCheck, route: string, admitted: RequestMark, http: boolean) {
