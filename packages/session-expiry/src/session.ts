@@ -431,6 +431,9 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled, O
       this.#request.log.error({ route: this.route }, `${SOURCE}: the route's handshake checks are gone from its config (an onRoute hook replaced config without its symbol keys); refresh refused`)
       return this.#refreshFailed('WSG_UNAVAILABLE')
     }
+    // Another subject is refused before the route's checks run on it: they would decide (and
+    // publish, as audit lines naming it) a principal this socket can never take.
+    if (next.issuer !== before.issuer || next.id !== before.id) return this.#refreshFailed('WSG_TOKEN_INVALID')
     let code: WsguardErrorCode | undefined
     try {
       // Bounded as the token check is: a check of the app's own (core's addHandshakeCheck) may hang.
@@ -446,7 +449,6 @@ export class Session extends EventEmitter<SessionEvents> implements Scheduled, O
     // replaced meanwhile (a concurrent refresh won) makes this one stale.
     const current = this.principal
     if (current !== before) return this.#refreshFailed('WSG_TOKEN_INVALID')
-    if (next.issuer !== current.issuer || next.id !== current.id) return this.#refreshFailed('WSG_TOKEN_INVALID')
     if (next.certificate?.fingerprint256 !== current.certificate?.fingerprint256) return this.#refreshFailed('WSG_CERT_BINDING_MISMATCH')
     if (current.expiresAt !== undefined && (next.expiresAt === undefined || next.expiresAt <= current.expiresAt)) return this.#refreshFailed('WSG_TOKEN_INVALID')
     // Checks that waited (a key set fetched, a slow store) must not renew a session past its deadline.

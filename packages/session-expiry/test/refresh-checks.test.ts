@@ -1,7 +1,7 @@
 import t from 'tap'
 import { topicAuthz } from '@wsguard/topic-authz'
-import { requirePrincipal, type Principal } from '@wsguard/core'
-import { harness, open, T0 } from './helpers.js'
+import { ChannelName, requirePrincipal, type Principal, type TopicDecisionMessage } from '@wsguard/core'
+import { harness, listen, open, T0 } from './helpers.js'
 
 const orders = (app: import('fastify').FastifyInstance): void => {
   app.get('/orders/:tenant', { websocket: true, config: { handshakeTopic: { action: 'subscribe', topic: 'orders.{params.tenant}' } } }, (socket, req) => {
@@ -39,6 +39,23 @@ t.test('a refresh must pass the handshake topic the socket was admitted to when 
   t.same(await c.ask('who'), { tenant: 'acme', expiresAt: T0 + 120_000 }, 'the socket keeps its principal and its deadline')
   c.send({ type: 'auth.refresh', token: token('alice', 3600, { tenant: 'acme' }) })
   t.same(await c.next(), { type: 'auth.refreshed', expiresAt: T0 + 3_600_000 }, 'the same tenant refreshes')
+})
+
+// Session 29's review: the route's checks ran before the subject was compared, so bob's token
+// on alice's socket was answered WSG_TOPIC_DENIED and left a topic.denied audit line naming bob.
+t.test('a token of another subject is refused before the route\'s checks run on it', async (t) => {
+  const { base, token } = await harness(t, {
+    before: async (app) => { await app.register(topicAuthz, { policies: [{ pattern: 'user.{u}.inbox', actions: ['subscribe'], where: { u: 'id' } }] }) },
+    routes: (app) => {
+      app.get('/inbox', { websocket: true, config: { handshakeTopic: { action: 'subscribe', topic: 'user.{id}.inbox' } } }, (socket) => {
+        socket.on('message', () => { socket.send('pong') })
+      })
+    }
+  })
+  const c = await open(t, `${base}/inbox`, token('alice', 120))
+  const decisions = listen<TopicDecisionMessage>(t, ChannelName.topicDecision)
+  t.same(await c.ask({ type: 'auth.refresh', token: token('bob', 3600) }), { type: 'auth.refresh_failed', code: 'WSG_TOKEN_INVALID' })
+  t.same(decisions.seen, [], 'no decision was made on bob')
 })
 
 t.test('a refresh must pass the route\'s scope rules even with a custom authenticator', async (t) => {
