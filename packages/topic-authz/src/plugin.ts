@@ -181,8 +181,9 @@ function makeTopicCheck (decider: Decider, policy: RoutePolicy, topics: readonly
     },
     recheck (request, principal) {
       const admittedTo = (request as RequestWithTopics)[kAdmittedTo]
-      // Fails closed: a check run on a request this plugin never admitted has no topic to keep.
-      if (admittedTo === null) return NOT_ADMITTED
+      // Fails closed: a check run on a request this plugin never admitted has no topic to keep
+      // (`undefined` too: a decorator read in a context created before it).
+      if (admittedTo == null) return NOT_ADMITTED
       for (let k = 0; k < topics.length; k++) {
         const t = topics[k] as CompiledHandshakeTopic
         const kept = admittedTo[k]
