@@ -1,2 +1,2 @@
-/** The test files of a failed tap run that hung before printing anything, or `undefined` when anything else failed. */
-export declare function hungAtStart (output: string): string[] | undefined
+/** The test files of a failed tap run that hung (killed at the timeout) without printing a failed test, or `undefined` when anything else failed. */
+export declare function hungWithoutFailure (output: string): string[] | undefined
