@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import type {} from '@fastify/websocket'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
-import { ChannelName, addHandshakeCheck, appIdentity, assertRegisteredOnce, channel, governsHttp, publishRejection, refuseUngovernedRoutes, requestMark, sendRejection, type Principal, type RequestMark } from '@wsguard/core'
+import { ChannelName, addHandshakeCheck, appIdentity, assertRegisteredOnce, channel, governsHttp, publishRejection, refuseUngovernedRoutes, sendRejection, type Principal } from '@wsguard/core'
 import { decorateAddress, rememberAddress } from './address.js'
 import { DecisionCache } from './cache.js'
 import { Decider, type RoutePolicy } from './decider.js'
@@ -57,10 +57,11 @@ export async function topicAuthzPlugin (fastify: FastifyInstance, opts: TopicAut
   const appPolicy: RoutePolicy = Object.freeze({ route: undefined, sets: [appSet] })
   const routePolicies = new Map<string, RoutePolicy>()
   const decider = new Decider(config, appIdentity(fastify))
-  // The positive mark of a handshake whose topics this plugin allowed (see refuseUngovernedRoutes).
-  const admitted = requestMark(fastify, '@wsguard/topic-authz.admitted')
 
   fastify.decorateRequest(kState, null)
+  // The positive mark of a handshake whose topics this plugin allowed (see
+  // refuseUngovernedRoutes): the topics it admitted, never the default null (or undefined, in a
+  // context created before the decorator).
   fastify.decorateRequest(kAdmittedTo, null)
   decorateAddress(fastify)
   fastify.decorateRequest('authorizeTopic', function authorizeTopic (this: FastifyRequest, action: string, topic: string): TopicDecision {
@@ -86,7 +87,7 @@ export async function topicAuthzPlugin (fastify: FastifyInstance, opts: TopicAut
   refuseUngovernedRoutes(fastify, {
     source: SOURCE,
     phase: 'preHandler',
-    handled: (request) => admitted.has(request),
+    handled: (request) => Array.isArray((request as RequestWithTopics)[kAdmittedTo]),
     exempt: (routeConfig) => (routeConfig?.topics === undefined && routeConfig?.handshakeTopic === undefined) || routeConfig[kPolicy] !== undefined,
     // Not an opt-out: a route without topic config has nothing for this plugin, wherever it was added.
     exemptUnseen: true,
@@ -117,7 +118,7 @@ export async function topicAuthzPlugin (fastify: FastifyInstance, opts: TopicAut
       addHandshakeCheck(routeOptions, { source: SOURCE, check: (request, principal) => (check.recheck(request, principal) === undefined ? undefined : 'WSG_TOPIC_DENIED') })
       // preValidation runs after every onRequest hook (auth-handshake's included) and
       // before the websocket handler upgrades, whatever order the plugins were registered in.
-      routeOptions.preValidation = [...routeOptions.preValidation, makeHandshakeHook(check, url, admitted, http)]
+      routeOptions.preValidation = [...routeOptions.preValidation, makeHandshakeHook(check, url, http)]
     }
   })
 }
@@ -208,7 +209,7 @@ function sameSegments (a: readonly string[] | undefined, b: readonly string[]): 
   return true
 }
 
-function makeHandshakeHook (check: TopicCheck, route: string, admitted: RequestMark, http: boolean) {
+function makeHandshakeHook (check: TopicCheck, route: string, http: boolean) {
   return function wsguardHandshakeTopic (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
     // Not an upgrade (a plain GET, or the HTTP side of a { handler, wsHandler } route): no
     // handshake to check, unless the route asked for its HTTP requests to be governed.
@@ -226,7 +227,6 @@ function makeHandshakeHook (check: TopicCheck, route: string, admitted: RequestM
     }
     const kept = request as RequestWithTopics
     kept[kAdmittedTo] = outcome
-    admitted.set(request)
     done()
   }
 }
