@@ -217,10 +217,11 @@ export class IssuerKeys {
     const cache = entry.verified
     return (token) => {
       const now = clock.now()
-      const hit = cache.get(token, now)
+      const key = cache.keyOf(token)
+      const hit = cache.get(key, now)
       if (hit !== undefined) return hit
       const claims = verify(token)
-      cache.set(token, claims, now)
+      cache.set(key, claims, now)
       return claims
     }
   }

@@ -47,8 +47,11 @@ export interface Outgoing {
 export class ReservedTypes {
   readonly #names: ReadonlySet<string>
   readonly #quoted: readonly string[]
-  readonly #kept = new Map<unknown, boolean>()
-  readonly #forget = (): void => { this.#kept.clear() }
+  #kept = new Map<unknown, boolean>()
+  // Replaced, not cleared: clear() on a Map that has reached the old generation allocates its
+  // new table there, and this one is emptied once per tick that sends (hundreds a second),
+  // each table dead a tick later: garbage only a major GC collects. A new Map dies young.
+  readonly #forget = (): void => { this.#kept = new Map() }
 
   constructor (names: readonly string[]) {
     this.#names = new Set(names)

@@ -10,10 +10,12 @@ export const DEFAULT_DECISION_CACHE_SIZE = 256
  * is what an in-band refresh does (principals are frozen and replaced, never mutated).
  * A decision that rests on `maxAuthAgeMs` is kept only until the sign-in is too old.
  *
- * Emptying it allocates nothing: every refresh empties the cache of a connection that
+ * Emptying it allocates little: every refresh empties the cache of a connection that
  * decides in-band, and whatever a refresh replaces lives as long as the token and then dies
  * old, which is the garbage a major GC must collect. So the per-action maps are kept and
- * cleared, and the insertion order is a ring over arrays that keep their room.
+ * cleared, and the insertion order is a ring over arrays that keep their room. (V8 gives a
+ * cleared Map a new, small table, in the old generation when the Map is there: the right
+ * place for what the next decisions put in it, which lives as long as the token.)
  */
 export class DecisionCache {
   readonly #max: number
