@@ -1,5 +1,5 @@
 import { invalidOption, type Principal } from '@wsguard/core'
-import { compilePath } from './paths.js'
+import { compilePath, integerText } from './paths.js'
 import { SEGMENT } from './topic.js'
 
 /** A route's `config.handshakeTopic`: checked before the upgrade; denied is 403 `WSG_TOPIC_DENIED`. */
@@ -89,7 +89,7 @@ function compileOne (value: unknown, path: string, params: ReadonlySet<string>, 
           continue
         }
         const v = source(params as Record<string, unknown>, principal)
-        const text = typeof v === 'number' && Number.isFinite(v) ? String(v) : v
+        const text = typeof v === 'number' ? integerText(v) : v
         // A value is one segment or nothing: 'a.b' must not become two segments.
         if (typeof text !== 'string' || !SEGMENT.test(text)) return undefined
         segments.push(text)

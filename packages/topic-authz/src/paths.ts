@@ -31,12 +31,22 @@ export function compilePath (path: unknown): PrincipalGetter | undefined {
 }
 
 /**
- * Whether a principal value binds a captured segment: a string equal to it, a finite
- * number whose decimal text equals it, or an array holding such a value.
+ * A claim's number as a segment's text, for a safe integer only. Past 2^53 a JSON number is
+ * rounded when the token is parsed, so `9007199254740993` and `9007199254740992` both read as
+ * the second: two tenants would share one segment. Such a number binds nothing (fails closed).
+ * (Any other number has a `.` or an exponent in its text, which no segment holds.)
+ */
+export function integerText (value: number): string | undefined {
+  return Number.isSafeInteger(value) ? String(value) : undefined
+}
+
+/**
+ * Whether a principal value binds a captured segment: a string equal to it, a safe integer
+ * whose decimal text equals it, or an array holding such a value.
  */
 export function valueMatches (value: unknown, segment: string): boolean {
   if (typeof value === 'string') return value === segment
-  if (typeof value === 'number') return Number.isFinite(value) && String(value) === segment
+  if (typeof value === 'number') return integerText(value) === segment
   if (Array.isArray(value)) return value.some((v) => typeof v !== 'object' && valueMatches(v, segment))
   return false
 }

@@ -237,12 +237,15 @@ t.test('principal placeholders in the handshake topic, existing preValidation ho
   t.equal((await open(t, `${base}/ws/shard`, token('alice', 'acme', '', { shard: 7 }))).open, true, 'a number claim fills a segment')
   const dotted = await open(t, `${base}/ws/shard`, token('alice', 'acme', '', { shard: 'a.b' }))
   t.equal(!dotted.open && dotted.status, 403, 'a claim holding a dot is not two segments')
+  // 2^53 + 1 in the token is read as 2^53: an id past the safe integers names no one segment.
+  const unsafe = await open(t, `${base}/ws/shard`, token('alice', 'acme', '', { shard: 2 ** 53 }))
+  t.equal(!unsafe.open && unsafe.status, 403, 'a number claim past 2^53 - 1 fills no segment')
   const missing = await open(t, `${base}/ws/shard`, token('alice', 'acme', ''))
   t.equal(!missing.open && missing.status, 403, 'a missing claim denies')
   const anon = await open(t, `${base}/ws/shard-anon`)
   t.equal(!anon.open && anon.status, 403, 'no principal, no claim: denied')
-  t.same(order, ['own hook', 'own hook', 'own hook', 'own array hook'], "the route's own hooks still run, first")
-  t.same(rejections.map((r) => [r.detail, r.principal?.id ?? null]), [['invalid-topic', 'alice'], ['invalid-topic', 'alice'], ['invalid-topic', null]])
+  t.same(order, ['own hook', 'own hook', 'own hook', 'own hook', 'own array hook'], "the route's own hooks still run, first")
+  t.same(rejections.map((r) => [r.detail, r.principal?.id ?? null]), [['invalid-topic', 'alice'], ['invalid-topic', 'alice'], ['invalid-topic', 'alice'], ['invalid-topic', null]])
 
   const plain = await open(t, `${base}/ws/plain`, token('alice', 'acme', ''))
   if (!plain.open) throw new Error('opens')

@@ -62,6 +62,12 @@ t.test('principal paths read own values only', async (t) => {
   t.ok(valueMatches('acme', 'acme'))
   t.notOk(valueMatches('acme', 'globex'))
   t.ok(valueMatches(42, '42'))
+  t.ok(valueMatches(-7, '-7'))
+  t.ok(valueMatches(Number.MAX_SAFE_INTEGER, '9007199254740991'))
+  // JSON.parse reads both 9007199254740993 and 9007199254740992 as 2^53: neither binds.
+  t.notOk(valueMatches(JSON.parse('9007199254740993') as number, '9007199254740992'), 'an unsafe integer binds nothing')
+  t.notOk(valueMatches(2 ** 53, '9007199254740992'))
+  t.notOk(valueMatches(1e21, '1e+21'))
   t.notOk(valueMatches(Number.NaN, 'NaN'))
   t.ok(valueMatches(['a', 2], '2'))
   t.notOk(valueMatches([['x']], 'x'), 'nested arrays do not bind')
