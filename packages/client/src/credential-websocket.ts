@@ -1,11 +1,18 @@
 import { credentialEntry } from './credential.js'
 import { ECHO_CLOSE_CODE, ECHO_REASON } from './echo.js'
-import { absoluteUrl, credentialOptions, isToken } from './options.js'
+import { absoluteUrl, checkTransport, credentialOptions, isToken } from './options.js'
 import type { CredentialWebSocketClass, CredentialWebSocketOptions } from './types.js'
 
 /** `credentialWebSocket()` with the platform's WebSocket class as the default base. */
 export function credentialClass (options: CredentialWebSocketOptions, defaultWebSocket: typeof WebSocket | undefined): CredentialWebSocketClass {
-  const { getToken, ticketUrl: ticket, protocols: extra, subprotocolPrefix, WebSocket: Base, fetch: fetchFn } = credentialOptions(options, defaultWebSocket)
+  const { getToken, ticketUrl: ticket, protocols: extra, subprotocolPrefix, WebSocket: Base, fetch: fetchFn, allowInsecure } = credentialOptions(options, defaultWebSocket)
+  const carries = getToken !== undefined || ticket !== undefined
+  /** The URL, checked: no user or password, and no credential in clear to another machine. */
+  const socketUrl = (url: unknown, label: string): string => {
+    const checked = absoluteUrl(url, label, 'ws')
+    if (carries) checkTransport(checked, label, allowInsecure)
+    return checked.href
+  }
   /** the entry `prepare()` fetched for the next socket, and the URL it was fetched for; used once */
   let prepared: { href: string, entry: string } | undefined
   /** the base class's `protocol`, past the getter below that hides an echoed credential */
@@ -20,7 +27,7 @@ export function credentialClass (options: CredentialWebSocketOptions, defaultWeb
       prepared = undefined
       // Checked as prepare() checks it: a user or password in it is refused here too, before the
       // base class (and the framework's logs of `socket.url`) could hold it.
-      const href = absoluteUrl(url, 'url', 'ws').href
+      const href = socketUrl(url, 'url')
       // Only a socket to the URL it was prepared for carries it: a ticket is bound to its path.
       if (held !== undefined && href !== held.href) throw new TypeError('this socket\'s url is not the one prepare(url) was given; the prepared credential was dropped')
       let entry = held?.entry
@@ -53,7 +60,7 @@ export function credentialClass (options: CredentialWebSocketOptions, defaultWeb
     }
 
     static async prepare (url: string | URL): Promise<string> {
-      const href = absoluteUrl(url, 'prepare(url): url', 'ws').href
+      const href = socketUrl(url, 'prepare(url): url')
       const entry = await credentialEntry({ getToken, ticketUrl: ticket, path: new URL(href).pathname, subprotocolPrefix, fetch: fetchFn }, 'connect')
       prepared = entry === undefined ? undefined : { href, entry }
       return href

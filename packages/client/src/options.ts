@@ -95,10 +95,29 @@ export function absoluteUrl (value: unknown, label: string, scheme: 'ws' | 'http
   return url
 }
 
+/**
+ * Whether a URL's host is this machine: `localhost`, a `*.localhost` name, 127.0.0.0/8 or
+ * `[::1]`, which browsers treat as secure contexts over plain http too.
+ */
+export function isLoopback (url: URL): boolean {
+  const host = url.hostname
+  return host === 'localhost' || host.endsWith('.localhost') || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
+}
+
+/**
+ * Refuses a URL a credential (a token, or the ticket it buys) would cross in clear: `ws:` or
+ * `http:` to another machine, unless the app said `allowInsecure: true`.
+ */
+export function checkTransport (url: URL, label: string, allowInsecure: boolean): void {
+  if (allowInsecure || url.protocol === 'wss:' || url.protocol === 'https:' || isLoopback(url)) return
+  throw invalidOption(`${label} would carry the credential in clear: use wss:/https: (or allowInsecure)`)
+}
+
 /** Checks `connect()`'s options once, before anything starts; throws a TypeError naming the option. */
 export function resolveOptions (options: ConnectOptions, defaultWebSocket: typeof WebSocket | undefined): Resolved {
-  const { WebSocket: WebSocketClass, fetch: fetchFn, subprotocolPrefix, protocols, getToken, ticketUrl } = credentialOptions(options, defaultWebSocket)
+  const { WebSocket: WebSocketClass, fetch: fetchFn, subprotocolPrefix, protocols, getToken, ticketUrl, allowInsecure } = credentialOptions(options, defaultWebSocket)
   const url = absoluteUrl(options.url, 'opts.url', 'ws')
+  if (getToken !== undefined || ticketUrl !== undefined) checkTransport(url, 'opts.url', allowInsecure)
   if ((getToken !== undefined || ticketUrl !== undefined) && protocols.length === 0) {
     throw invalidOption('opts.protocols must name at least one subprotocol of the app: the server selects it, never the credential entry')
   }
@@ -143,14 +162,20 @@ export function credentialOptions (options: CredentialWebSocketOptions, defaultW
   subprotocolPrefix: string
   WebSocket: typeof WebSocket
   fetch: typeof fetch
+  allowInsecure: boolean
 } {
   if (typeof options !== 'object' || options === null) throw invalidOption('opts must be an object')
   const WebSocketClass = optional(options, 'WebSocket', isFunction, 'a WebSocket class', defaultWebSocket)
   if (WebSocketClass === undefined) throw invalidOption('opts.WebSocket is required with no global WebSocket (on Node, pass ws)')
+  const allowInsecure = optional(options, 'allowInsecure', (v) => typeof v === 'boolean', 'a boolean', false)
+  const ticketUrl = options.ticketUrl === undefined ? undefined : absoluteUrl(options.ticketUrl, 'opts.ticketUrl', 'http')
+  // The token (or the page's cookies) goes to the ticket endpoint.
+  if (ticketUrl !== undefined) checkTransport(ticketUrl, 'opts.ticketUrl', allowInsecure)
   return {
+    allowInsecure,
     protocols: strings(options, 'protocols', isToken, 'an array of subprotocol names (RFC 6455 tokens)'),
     getToken: optional<GetToken | undefined>(options, 'getToken', isFunction, 'a function', undefined),
-    ticketUrl: options.ticketUrl === undefined ? undefined : absoluteUrl(options.ticketUrl, 'opts.ticketUrl', 'http').href,
+    ticketUrl: ticketUrl?.href,
     subprotocolPrefix: optional(options, 'subprotocolPrefix', isToken, 'a subprotocol prefix (RFC 6455 token characters)', DEFAULT_SUBPROTOCOL_PREFIX),
     WebSocket: WebSocketClass,
     // called through the global object: a browser's fetch refuses any other `this`

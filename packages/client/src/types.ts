@@ -113,6 +113,13 @@ export interface ConnectOptions {
   credentialTimeoutMs?: number
   /** The bearer entry's prefix; auth-handshake's `subprotocolPrefix`. Default `bearer.`. */
   subprotocolPrefix?: string
+  /**
+   * Send the credential over `ws:` and `http:` to another machine too. Default `false`: with
+   * `getToken` or `ticketUrl`, a URL that is not `wss:`/`https:` and not this machine
+   * (`localhost`, 127.0.0.0/8, `[::1]`) is refused (a TypeError, `WSG_INVALID_OPTION`),
+   * as a bearer token in clear is anyone's on the path. For networks that encrypt themselves.
+   */
+  allowInsecure?: boolean
   /** Control message names, if the server renamed them. */
   messages?: ControlMessageNames
   /** The WebSocket class. Default: the global one (browsers), `ws` (Node). */
@@ -158,6 +165,13 @@ export interface CredentialWebSocketOptions {
   protocols?: string[]
   /** Default `bearer.`. */
   subprotocolPrefix?: string
+  /**
+   * Send the credential over `ws:` and `http:` to another machine too. Default `false`: with
+   * `getToken` or `ticketUrl`, a URL that is not `wss:`/`https:` and not this machine
+   * (`localhost`, 127.0.0.0/8, `[::1]`) is refused (a TypeError, `WSG_INVALID_OPTION`),
+   * as a bearer token in clear is anyone's on the path. For networks that encrypt themselves.
+   */
+  allowInsecure?: boolean
   /** The class to extend. Default: the global WebSocket (browsers), `ws` (Node). */
   WebSocket?: typeof WebSocket
   /** Default: the global `fetch`. */

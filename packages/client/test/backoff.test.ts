@@ -47,7 +47,7 @@ t.test('no reconnect storm after a server restart: 200 clients spread their reco
   const { WebSocket, sockets } = fakeWebSocket()
   const random = seeded(2026)
   const clients = Array.from({ length: N }, () => connect({
-    url: 'ws://api.test/feed', protocols: ['feed.v1'], getToken: () => 'tok', WebSocket, clock, random, promptJitterMs: JITTER_MS
+    url: 'wss://api.test/feed', protocols: ['feed.v1'], getToken: () => 'tok', WebSocket, clock, random, promptJitterMs: JITTER_MS
   }))
   t.teardown(() => { for (const c of clients) c.close() })
   await until(() => sockets.length === N, 'every client connected')

@@ -14,7 +14,7 @@ t.test('close() inside onEvent(\'connecting\'): no getToken(), no ticket request
   const fetches: Array<{ url: string, auth: string | undefined }> = []
   let closeOnConnecting = false
   const h = harness(t, {
-    ticketUrl: 'http://api.test/ws-tickets',
+    ticketUrl: 'https://api.test/ws-tickets',
     fetch: async (url: string | URL | Request, init?: RequestInit) => {
       fetches.push({ url: String(url), auth: (init?.headers as Record<string, string>)?.authorization })
       return new Response(JSON.stringify({ ticket: `tk${fetches.length}` }), { status: 201 })
@@ -38,7 +38,7 @@ t.test('close() while getToken() is pending: no ticket request after it', async 
   let release: (token: string) => void = () => {}
   const fetches: Array<string | undefined> = []
   const h = harness(t, {
-    ticketUrl: 'http://api.test/ws-tickets',
+    ticketUrl: 'https://api.test/ws-tickets',
     getToken: async () => await new Promise<string>((resolve) => { release = resolve }),
     fetch: async (_url: string | URL | Request, init?: RequestInit) => {
       fetches.push((init?.headers as Record<string, string>)?.authorization)
@@ -58,7 +58,7 @@ t.test('a timed-out attempt makes no ticket request when its getToken() answers 
   const releases: Array<(token: string) => void> = []
   const signals: AbortSignal[] = []
   const h = harness(t, {
-    ticketUrl: 'http://api.test/ws-tickets',
+    ticketUrl: 'https://api.test/ws-tickets',
     credentialTimeoutMs: 1_000,
     baseDelayMs: 100,
     maxDelayMs: 100,

@@ -10,7 +10,7 @@ const flush = async (): Promise<void> => { await new Promise((resolve) => setImm
 t.test('a ticket request that never answers: credential-failed at credentialTimeoutMs, then the backoff', async (t) => {
   let requests = 0
   const h = harness(t, {
-    ticketUrl: 'http://api.test/ws-tickets',
+    ticketUrl: 'https://api.test/ws-tickets',
     credentialTimeoutMs: 2_000,
     fetch: async () => { requests++; return await new Promise<Response>(() => {}) }
   })

@@ -125,7 +125,7 @@ export function harness (t: { teardown (fn: () => void): void }, options: Partia
   const messages: Array<string | ArrayBuffer> = []
   const tokenCalls: string[] = []
   const client = connect({
-    url: 'ws://api.test/feed',
+    url: 'wss://api.test/feed',
     protocols: ['feed.v1'],
     getToken: ({ reason }) => { tokenCalls.push(reason); return `token-${tokenCalls.length}` },
     WebSocket,

@@ -7,7 +7,7 @@ import { systemClock } from '../src/options.js'
 import { fakeWebSocket } from './helpers.js'
 
 const { WebSocket, sockets } = fakeWebSocket()
-const base: ConnectOptions = { url: 'ws://api.test/feed', protocols: ['feed.v1'], WebSocket, clock: new FakeClock() }
+const base: ConnectOptions = { url: 'wss://api.test/feed', protocols: ['feed.v1'], WebSocket, clock: new FakeClock() }
 
 const bad: Array<[string, Record<string, unknown>, RegExp]> = [
   ['url missing', { url: undefined }, /opts\.url must be a ws: or wss: URL/],
@@ -25,6 +25,13 @@ const bad: Array<[string, Record<string, unknown>, RegExp]> = [
   ['protocols empty beside a ticket', { protocols: undefined, ticketUrl: 'https://api.test/t' }, /opts\.protocols must name at least one/],
   ['getToken not a function', { getToken: 'token' }, /opts\.getToken must be a function/],
   ['ticketUrl of another scheme', { ticketUrl: 'ws://api.test/t' }, /opts\.ticketUrl must be a http: or https: URL/],
+  // A bearer token (or the ticket it buys) in clear is anyone's on the path.
+  ['url ws: to another machine, with a credential', { url: 'ws://api.test/feed' }, /^Invalid option: opts\.url would carry the credential in clear: use wss:\/https: \(or allowInsecure\)$/],
+  ['url http: (read as ws:) to another machine', { url: 'http://api.test/feed' }, /opts\.url would carry the credential in clear/],
+  ['url to a name that starts like loopback', { url: 'ws://127.0.0.1.api.test/feed' }, /opts\.url would carry the credential in clear/],
+  ['url to a name that ends like loopback', { url: 'ws://localhost.api.test/feed' }, /opts\.url would carry the credential in clear/],
+  ['ticketUrl http: to another machine', { ticketUrl: 'http://api.test/t' }, /opts\.ticketUrl would carry the credential in clear/],
+  ['allowInsecure not a boolean', { url: 'ws://api.test/feed', allowInsecure: 'yes' }, /opts\.allowInsecure must be a boolean/],
   ['topics with an empty one', { topics: ['a', ''] }, /opts\.topics must be an array of non-empty strings/],
   ['subscribeMessage', { subscribeMessage: 'SUB' }, /opts\.subscribeMessage must be a function/],
   ['unsubscribeMessage', { unsubscribeMessage: 1 }, /opts\.unsubscribeMessage must be a function/],
@@ -142,4 +149,40 @@ t.test('the default clock: Date.now and real timers', async (t) => {
   // a later timer: by the time it fires, the cancelled one would have
   await new Promise<void>((resolve) => { systemClock.setTimer(() => { fired.push('later'); resolve() }, 2) })
   t.same(fired, ['later'])
+})
+
+t.test('plain ws: and http: carry a credential to this machine, or anywhere with allowInsecure', async (t) => {
+  const { WebSocket: Made, sockets: made } = fakeWebSocket()
+  const loopback = ['ws://localhost:8080/feed', 'ws://app.localhost/feed', 'ws://127.0.0.1/feed', 'ws://127.9.8.7/feed', 'ws://[::1]:8080/feed', 'http://127.1/feed']
+  for (const url of loopback) {
+    const client = connect({ url, protocols: ['p'], getToken: () => 'tok', ticketUrl: 'http://localhost/t', WebSocket: Made, fetch: async () => Response.json({ ticket: 'tk' }), clock: new FakeClock() })
+    t.teardown(() => { client.close() })
+  }
+  const insecure = connect({ url: 'ws://api.test/feed', ticketUrl: 'http://api.test/t', allowInsecure: true, protocols: ['p'], getToken: () => 'tok', WebSocket: Made, fetch: async () => Response.json({ ticket: 'tk' }), clock: new FakeClock() })
+  t.teardown(() => { insecure.close() })
+  const plain = connect({ url: 'ws://api.test/feed', protocols: ['p'], WebSocket: Made, clock: new FakeClock() })
+  t.teardown(() => { plain.close() })
+  await new Promise((resolve) => setImmediate(resolve))
+  await new Promise((resolve) => setImmediate(resolve))
+  // The one without a credential opens at once; the others once their ticket is fetched.
+  t.same(made.map((s) => s.url).sort(), [...loopback.slice(0, 5), 'ws://127.0.0.1/feed', 'ws://api.test/feed', 'ws://api.test/feed'].sort(), 'every one opened')
+  t.same(made.filter((s) => s.protocols.length === 1).map((s) => [s.url, s.protocols]), [['ws://api.test/feed', ['p']]], 'without a credential, any ws: URL (a cookie is the browser\'s to send or not)')
+})
+
+t.test('credentialWebSocket(): a socket or prepare(url) to another machine over ws: is refused before any credential is asked for', async (t) => {
+  const { WebSocket: Made, sockets: made } = fakeWebSocket()
+  let asked = 0
+  const Authed = credentialWebSocket({ getToken: () => { asked++; return 'tok' }, WebSocket: Made })
+  t.throws(() => new Authed('ws://api.test/graphql'), { name: 'TypeError', code: 'WSG_INVALID_OPTION', message: /^Invalid option: url would carry the credential in clear/ })
+  await t.rejects(Authed.prepare('http://api.test/graphql'), { code: 'WSG_INVALID_OPTION', message: /prepare\(url\): url would carry the credential in clear/ })
+  t.equal(asked, 0, 'no token asked for')
+  t.equal(made.length, 0, 'no socket')
+  t.ok(new Authed('ws://localhost/graphql'), 'this machine')
+  t.ok(new Authed('wss://api.test/graphql'))
+  const Mesh = credentialWebSocket({ getToken: () => 'tok', allowInsecure: true, WebSocket: Made })
+  t.ok(new Mesh('ws://api.test/graphql'), 'allowInsecure')
+  const Cookie = credentialWebSocket({ WebSocket: Made })
+  t.ok(new Cookie('ws://api.test/graphql'), 'no credential of ours')
+  t.throws(() => credentialWebSocket({ ticketUrl: 'http://api.test/t', WebSocket: Made }), { code: 'WSG_INVALID_OPTION', message: /opts\.ticketUrl would carry the credential in clear/ })
+  t.same(made.map((s) => s.url), ['ws://localhost/graphql', 'wss://api.test/graphql', 'ws://api.test/graphql', 'ws://api.test/graphql'])
 })

@@ -7,7 +7,8 @@ import { build } from 'esbuild'
 import { browserBundle } from './bundle.js'
 
 /** The budget, in bytes of the minified, gzipped browser build (everything it exports). */
-const BUDGET_BYTES = 4_096
+// 4 KB until session 30; the refusal of credentials sent in clear (ws:, http:) took 0.2 KB of it.
+const BUDGET_BYTES = 4_608
 const gzipped = (code: string): number => gzipSync(code, { level: 9 }).length
 
 const whole = gzipped((await browserBundle()).code)

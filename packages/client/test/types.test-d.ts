@@ -27,6 +27,7 @@ const options: ConnectOptions = {
   stableAfterMs: 5_000,
   credentialTimeoutMs: 10_000,
   subprotocolPrefix: 'bearer.',
+  allowInsecure: false,
   messages: { ...DEFAULT_MESSAGES, refresh: 'x.refresh' },
   WebSocket: WsWebSocket as unknown as typeof WebSocket,
   fetch: async (input, init) => await fetch(input, init),
@@ -77,6 +78,8 @@ connect({ url: 'wss://a', stableAfterMs: '5s' })
 connect({ url: 'wss://a', credentialTimeoutMs: '10s' })
 // @ts-expect-error subprotocolPrefix is a string
 connect({ url: 'wss://a', subprotocolPrefix: 1 })
+// @ts-expect-error allowInsecure is a boolean
+connect({ url: 'wss://a', allowInsecure: 'yes' })
 // @ts-expect-error the message names are strings
 connect({ url: 'wss://a', messages: { expiring: 1 } })
 // @ts-expect-error WebSocket is a WebSocket class
@@ -117,6 +120,7 @@ const socketOptions: CredentialWebSocketOptions = {
   ticketUrl: 'https://api.example/tickets',
   protocols: ['trpc'],
   subprotocolPrefix: 'bearer.',
+  allowInsecure: true,
   WebSocket: WsWebSocket as unknown as typeof WebSocket,
   fetch
 }
@@ -133,6 +137,8 @@ credentialWebSocket({ ticketUrl: 1 })
 credentialWebSocket({ protocols: 'trpc' })
 // @ts-expect-error subprotocolPrefix is a string
 credentialWebSocket({ subprotocolPrefix: false })
+// @ts-expect-error allowInsecure is a boolean
+credentialWebSocket({ allowInsecure: 1 })
 // @ts-expect-error WebSocket is a WebSocket class
 credentialWebSocket({ WebSocket: 'ws' })
 // @ts-expect-error fetch is a fetch function
