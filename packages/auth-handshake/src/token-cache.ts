@@ -21,7 +21,12 @@ export class TokenCache<V> {
     this.#ttlMs = ttlMs
   }
 
-  /** The key `token` is cached under, for `get` and `set`; `undefined` when the cache is off. */
+  /**
+   * The key `token` is cached under, for `get` and `set`; `undefined` when the cache is off.
+   * Only text that passed decodeToken's compact-JWS pattern (ASCII) reaches it, so its UTF-8
+   * bytes are its own: two strings share a key only by a SHA-256 collision. (Lone surrogates
+   * would not be: UTF-8 writes each as U+FFFD.)
+   */
   keyOf (token: string): string | undefined {
     return this.#max === 0 ? undefined : createHash('sha256').update(token).digest('base64')
   }
