@@ -44,6 +44,9 @@ export async function credentialEntry (source: CredentialSource, reason: TokenRe
     headers,
     body: JSON.stringify({ path: source.path }),
     credentials: token === undefined ? 'include' : 'same-origin',
+    // Not followed: a redirect could lead the token to a URL never checked (http:, another
+    // host), and whether a fetch drops Authorization on the way is the fetch's choice.
+    redirect: 'error',
     signal
   })
   if (!response.ok) throw new CredentialError(`the ticket request was answered ${response.status}`, response.status)

@@ -96,12 +96,13 @@ export function absoluteUrl (value: unknown, label: string, scheme: 'ws' | 'http
 }
 
 /**
- * Whether a URL's host is this machine: `localhost`, a `*.localhost` name, 127.0.0.0/8 or
- * `[::1]`, which browsers treat as secure contexts over plain http too.
+ * Whether a URL's host is this machine: `localhost`, 127.0.0.0/8 or `[::1]`. Not `*.localhost`:
+ * browsers keep such names on this machine, but Node asks the system's resolver (DNS), whose
+ * answer an attacker on the path can choose.
  */
 export function isLoopback (url: URL): boolean {
   const host = url.hostname
-  return host === 'localhost' || host.endsWith('.localhost') || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
+  return host === 'localhost' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
 }
 
 /**

@@ -89,6 +89,24 @@ t.test('with getToken: POST ticketUrl with the bearer token and the path, then a
   for (const h of server.handshakes) t.notMatch(everything, String(h.ticket))
 })
 
+// helper-65's review: a redirect would take the token to a URL that was never checked (http:,
+// another host); whether Authorization is dropped on the way is the fetch's choice.
+t.test('a ticket endpoint that redirects is not followed: credential-failed, and nothing goes to the new URL', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  const elsewhere: Array<string | undefined> = []
+  app.post('/tickets', async (_request, reply) => await reply.redirect('/elsewhere', 307))
+  app.post('/elsewhere', async (request) => { elsewhere.push(request.headers.authorization); return { ticket: 'T1' } })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const port = (app.server.address() as AddressInfo).port
+  const r = recorder()
+  const client = connect({ url: `ws://127.0.0.1:${port}/feed`, protocols: ['feed.v1'], getToken: () => 'good-token', ticketUrl: `http://127.0.0.1:${port}/tickets`, clock: new FakeClock(), onEvent: r.onEvent })
+  t.teardown(() => { client.close() })
+  const failed = await r.next('credential-failed')
+  t.notMatch(String((failed.error as Error).message), /good-token/)
+  t.same(elsewhere, [], 'the redirect was not followed')
+})
+
 t.test('without getToken: the ticket request carries the page\'s cookies (credentials: include), no Authorization', async (t) => {
   const calls: Array<{ url: string, init: RequestInit }> = []
   const fetchSpy = async (url: string | URL | Request, init?: RequestInit): Promise<Response> => {
@@ -101,6 +119,7 @@ t.test('without getToken: the ticket request carries the page\'s cookies (creden
   t.equal(calls[0]?.url, 'https://api.test/tickets')
   t.equal(calls[0]?.init.method, 'POST')
   t.equal(calls[0]?.init.credentials, 'include')
+  t.equal(calls[0]?.init.redirect, 'error', 'a redirect is not followed')
   t.same(calls[0]?.init.headers, { 'content-type': 'application/json' })
   t.equal(calls[0]?.init.body, JSON.stringify({ path: '/feed' }))
   t.same(socket.protocols, ['feed.v1', 'ticket.T1'])
