@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { principalKey, requestHeadTruncated, sendRejection, STORE_UNAVAILABLE_HEADERS, type Revocation, type SessionFilter, type WsguardErrorCode } from '@wsguard/core'
 import { validateLogoutOptions, MAX_LOGOUT_SUBJECTS, type BackchannelLogoutConfig, type BackchannelLogoutOptions } from './logout-options.js'
 import { LogoutTokenVerifier, type LogoutRequest, type LogoutTokenFault } from './logout-token.js'
 import { redactingReqSerializer } from './log.js'
 import { bounded } from './bounded.js'
+import { sha256 } from './digest.js'
 import { ExpiringQuota } from './quota.js'
 
 const FORM = 'application/x-www-form-urlencoded'
@@ -26,7 +26,7 @@ function logoutTokenOf (body: unknown): string | undefined {
  * Never the token's text: anyone holding an ECDSA token can respell its signature.
  */
 function replayId (logout: LogoutRequest): string {
-  return 'bcl:' + createHash('sha256').update(JSON.stringify([logout.issuer, logout.jti])).digest('base64url')
+  return 'bcl:' + sha256(JSON.stringify([logout.issuer, logout.jti]))
 }
 
 /** The sessions a logout selects, by `revokeBy`; always narrowed to the token's issuer. */

@@ -1,4 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
+import { sha256 } from './digest.js'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { PrincipalSchema, type Principal, type TicketRecord } from '@wsguard/core'
 import { deepFreeze } from './principal.js'
@@ -23,7 +24,7 @@ export function isTicket (value: string): boolean {
 
 /** What a store keeps a ticket under: its SHA-256, base64url. The ticket itself is kept nowhere. */
 export function ticketId (ticket: string): string {
-  return createHash('sha256').update(ticket).digest('base64url')
+  return sha256(ticket)
 }
 
 /** The request path a ticket is bound to and checked against: the URL without its query or fragment. */

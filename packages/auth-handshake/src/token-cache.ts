@@ -1,17 +1,9 @@
-import * as crypto from 'node:crypto'
-
-type OneShot = (algorithm: string, data: string, encoding: 'base64') => string
-// crypto.hash (Node 20.12 and later) takes half the time of a Hash object: about 0.8 µs a token, not 1.2.
-const oneShot = (crypto as { hash?: OneShot }).hash
-const sha256 = oneShot !== undefined
-  ? (text: string): string => oneShot('sha256', text, 'base64')
-  /* c8 ignore next */
-  : (text: string): string => crypto.createHash('sha256').update(text).digest('base64')
+import { sha256 } from './digest.js'
 
 /**
  * Verified tokens of one key, most recently used last. Keyed by the SHA-256 digest of the
  * token text, not the text: the cache holds no credential (a heap dump of the process shows
- * none of the last `max` tokens), and an entry costs 44 bytes of key, not the token's
+ * none of the last `max` tokens), and an entry costs 43 bytes of key, not the token's
  * hundreds. The text would be kept alive minutes after its connection or refresh is done;
  * under in-band refreshes (a fresh token each, hundreds a second) those strings were what
  * the young generation copied most and then promoted, to die in the old one. A digest costs

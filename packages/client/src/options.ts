@@ -118,8 +118,9 @@ export function checkTransport (url: URL, label: string, allowInsecure: boolean)
 export function resolveOptions (options: ConnectOptions, defaultWebSocket: typeof WebSocket | undefined): Resolved {
   const { WebSocket: WebSocketClass, fetch: fetchFn, subprotocolPrefix, protocols, getToken, ticketUrl, allowInsecure } = credentialOptions(options, defaultWebSocket)
   const url = absoluteUrl(options.url, 'opts.url', 'ws')
-  if (getToken !== undefined || ticketUrl !== undefined) checkTransport(url, 'opts.url', allowInsecure)
-  if ((getToken !== undefined || ticketUrl !== undefined) && protocols.length === 0) {
+  const carries = getToken !== undefined || ticketUrl !== undefined
+  if (carries) checkTransport(url, 'opts.url', allowInsecure)
+  if (carries && protocols.length === 0) {
     throw invalidOption('opts.protocols must name at least one subprotocol of the app: the server selects it, never the credential entry')
   }
   const messages = { ...DEFAULT_MESSAGES, ...optional(options, 'messages', (v) => typeof v === 'object' && v !== null, 'an object', {}) }
