@@ -19,7 +19,7 @@ export const AUD = 'feed-api'
 export const FEED_PATH = '/feed/acme'
 
 /** What a server process runs: which plugins. */
-export type Stack = 'plain' | 'bare' | 'bare+hooks' | 'bare+authenticate' | 'bare+authenticate-nocache' | 'diy' | 'auth' | 'auth+topics' | 'auth+topics+expiry' | 'full' | 'full-no-audit' | 'full-nocache' | 'full-gated'
+export type Stack = 'plain' | 'bare' | 'bare+hooks' | 'bare+loaded' | 'bare+authenticate' | 'bare+authenticate-nocache' | 'diy' | 'auth' | 'auth+topics' | 'auth+topics+expiry' | 'full' | 'full-no-audit' | 'full-nocache' | 'full-gated'
 export type Logging = 'off' | 'app' | 'built'
 
 /** A configuration `stack.ts` and `instructions.ts` measure: its name in their tables, its plugins, its logging. */
@@ -30,6 +30,7 @@ export const STACK_CONFIGS: StackConfig[] = [
   { name: 'plain @fastify/websocket', stack: 'plain', logging: 'off' },
   { name: 'bare fast-jwt hook', stack: 'bare', logging: 'off' },
   { name: 'bare hook + no-op hooks as the stack has', stack: 'bare+hooks', logging: 'off' },
+  { name: 'bare hook, the whole stack loaded beside it (no traffic)', stack: 'bare+loaded', logging: 'off' },
   { name: 'bare hook calling auth-handshake\'s token check', stack: 'bare+authenticate', logging: 'off' },
   { name: 'the same, no verified-token cache', stack: 'bare+authenticate-nocache', logging: 'off' },
   { name: 'auth-handshake (JWKS, claims schema, scopes)', stack: 'auth', logging: 'off' },
@@ -72,11 +73,19 @@ function logger (logging: Logging): boolean | Record<string, unknown> {
   return { level: 'info', stream: { write (_line: string) {} } }
 }
 
+/** The apps 'bare+loaded' keeps beside its own, for the life of the process. */
+const beside: FastifyInstance[] = []
+
 /** Builds the configuration and listens on 127.0.0.1, port 0; its websocket route is FEED_PATH. */
 export async function stackApp (stack: Stack, logging: Logging, key: TrustedKey): Promise<FastifyInstance> {
+  if (stack === 'bare+loaded') {
+    // The whole stack registered and listening in the same process, on an app no client
+    // dials: whether wsguard's code and heap slow the bare hook's handshakes by being there.
+    beside.push(await stackApp('full', logging, key))
+  }
   const app = Fastify({ logger: logger(logging) as never })
   await app.register(websocket)
-  if (stack === 'bare' || stack === 'bare+hooks') {
+  if (stack === 'bare' || stack === 'bare+hooks' || stack === 'bare+loaded') {
     const verify = createVerifier({ key: key.pem, algorithms: [key.alg], allowedIss: ISS, allowedAud: AUD })
     app.decorateRequest('user', null as unknown as string)
     app.addHook('onRequest', (request, reply, done) => {
