@@ -136,17 +136,26 @@ export class IssuerKeys {
   async #getJson (url: string): Promise<Record<string, unknown>> {
     // A timer we hold, not AbortSignal.timeout: on Node 20 a timeout signal nothing else
     // references can be collected mid-fetch, and a body that keeps flowing is then never cut.
+    // Nor is our own signal enough: undici (Node 20's fetch) follows it through a WeakRef to
+    // the controller of the Request it builds, which nothing holds once the headers are in
+    // (nodejs/node#55428). After a collection our abort no longer reaches the fetch, and a key
+    // server dripping its body held the handshake for the whole drip. So what we wait on (the
+    // headers, then each chunk) is stopped by our own signal, which nothing of undici's holds.
     const controller = new AbortController()
+    const { signal } = controller
     const timer = setTimeout(() => { controller.abort() }, this.#config.jwksTimeoutMs)
     timer.unref()
+    const fetching = fetch(url, { signal, redirect: 'error', headers: { accept: 'application/json' } })
     let value: unknown
     try {
-      const res = await fetch(url, { signal: controller.signal, redirect: 'error', headers: { accept: 'application/json' } })
-      value = JSON.parse(await readCapped(res))
+      const res = await Promise.race([fetching, abortOf(signal)])
+      value = JSON.parse(await readCapped(res, signal))
       if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not a JSON object')
     } catch (err) {
+      // A response that comes after the timeout is not read: its connection is let go.
+      if (signal.aborted) fetching.then(async (res) => { await res.body?.cancel() }).catch(noop)
       // Named by the document it was after; a timeout is ours (the abort's own error says nothing).
-      const cause = controller.signal.aborted
+      const cause = signal.aborted
         ? Object.assign(new Error(`no complete document within ${this.#config.jwksTimeoutMs} ms`), { code: 'ETIMEDOUT' })
         : err
       throw new Error(`GET ${loggableUrl(url)}`, { cause })
@@ -227,8 +236,17 @@ export class IssuerKeys {
   }
 }
 
-/** The body of a successful response as text, read no further than MAX_DOCUMENT_BYTES. */
-async function readCapped (res: Response): Promise<string> {
+function noop (): void {}
+
+/** A promise that rejects once `signal` aborts (it never settles otherwise). */
+function abortOf (signal: AbortSignal): Promise<never> {
+  return new Promise<never>((_resolve, reject) => {
+    signal.addEventListener('abort', () => { reject(signal.reason) }, { once: true })
+  })
+}
+
+/** The body of a successful response as text, read no further than MAX_DOCUMENT_BYTES and no later than `signal` aborts. */
+async function readCapped (res: Response, signal: AbortSignal): Promise<string> {
   const body = res.body
   if (!res.ok || body === null) {
     await body?.cancel()
@@ -239,17 +257,25 @@ async function readCapped (res: Response): Promise<string> {
     throw new Error(`document larger than ${MAX_DOCUMENT_BYTES} bytes`)
   }
   const reader = body.getReader()
+  // Cancelling ends the read under way (done) and closes the connection: one listener, not a race per chunk.
+  const stop = (): void => { reader.cancel().catch(noop) }
+  signal.addEventListener('abort', stop, { once: true })
   const chunks: Uint8Array[] = []
   let size = 0
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    size += value.byteLength
-    if (size > MAX_DOCUMENT_BYTES) {
-      await reader.cancel()
-      throw new Error(`document larger than ${MAX_DOCUMENT_BYTES} bytes`)
+  try {
+    for (;;) {
+      const { done, value } = await reader.read()
+      signal.throwIfAborted()
+      if (done) break
+      size += value.byteLength
+      if (size > MAX_DOCUMENT_BYTES) {
+        await reader.cancel()
+        throw new Error(`document larger than ${MAX_DOCUMENT_BYTES} bytes`)
+      }
+      chunks.push(value)
     }
-    chunks.push(value)
+  } finally {
+    signal.removeEventListener('abort', stop)
   }
   return new TextDecoder().decode(Buffer.concat(chunks)) // UTF-8 without a BOM, as res.text() reads it
 }

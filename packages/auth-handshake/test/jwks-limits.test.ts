@@ -84,7 +84,19 @@ t.test('an endless chunked key set is dropped at the size cap, not buffered', as
   t.notOk(logs.text().includes(token), 'the token is in no log line')
 })
 
-t.test('a key set dripped slowly is dropped at jwksTimeoutMs, body included', async (t) => {
+/**
+ * Node's fetch as it behaves once undici has lost track of the caller's signal: undici follows
+ * it through a WeakRef to the controller of its own Request, which nothing holds once the
+ * headers are in (nodejs/node#55428). A collection at the wrong moment made the abort reach
+ * nothing, and the dripped key set below held a handshake for its whole 25 s.
+ */
+function fetchThatDropsTheSignal (t: Test): void {
+  const real = globalThis.fetch
+  globalThis.fetch = (async (input: Parameters<typeof fetch>[0], init?: RequestInit) => await real(input, { ...init, signal: null })) as typeof fetch
+  t.teardown(() => { globalThis.fetch = real })
+}
+
+async function drippedKeySet (t: Test): Promise<void> {
   const TIMEOUT = 300
   const MAX_DRIPS = 1000 // 25 s at one byte per 25 ms: the server's own bound
   const { jwksUri, feed } = await hostileServer(t, (res, feed) => {
@@ -111,4 +123,23 @@ t.test('a key set dripped slowly is dropped at jwksTimeoutMs, body included', as
   t.match(warning(logs.lines), /"error":\{"message":"GET http:\/\/127\.0\.0\.1:\d+\/jwks: no complete document within 300 ms","code":"ETIMEDOUT"\}/,
     'the log names the cause')
   t.notOk(logs.text().includes(token), 'the token is in no log line')
+}
+
+t.test('a key set dripped slowly is dropped at jwksTimeoutMs, body included', drippedKeySet)
+
+t.test('a key set dripped slowly is dropped at jwksTimeoutMs when the fetch no longer follows our signal', async (t) => {
+  fetchThatDropsTheSignal(t)
+  await drippedKeySet(t)
+})
+
+t.test('a key server that never sends its headers is given up at jwksTimeoutMs when the fetch no longer follows our signal', async (t) => {
+  fetchThatDropsTheSignal(t)
+  const TIMEOUT = 300
+  const server = createServer(() => {}) // takes the request, never answers it
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) }))
+  const { res, ms, logs } = await handshake(t, `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks`, TIMEOUT)
+  t.equal(!res.open && res.status, 503, 'keys unavailable')
+  t.ok(ms < TIMEOUT + 5_000, `answered after ${ms} ms`)
+  t.match(warning(logs.lines), /no complete document within 300 ms","code":"ETIMEDOUT"/, 'the log names the cause')
 })
