@@ -12,6 +12,7 @@ import { authHandshake } from '@wsguard/auth-handshake'
 import { topicAuthz } from '@wsguard/topic-authz'
 import { sessionExpiry } from '@wsguard/session-expiry'
 import { telemetry } from '@wsguard/telemetry'
+import { floorRoute } from './stack-floor.js'
 
 export const ISS = 'https://idp.bench'
 export const AUD = 'feed-api'
@@ -19,7 +20,7 @@ export const AUD = 'feed-api'
 export const FEED_PATH = '/feed/acme'
 
 /** What a server process runs: which plugins. */
-export type Stack = 'plain' | 'bare' | 'bare+hooks' | 'bare+loaded' | 'bare+authenticate' | 'bare+authenticate-nocache' | 'diy' | 'auth' | 'auth+topics' | 'auth+topics+expiry' | 'full' | 'full-no-audit' | 'full-nocache' | 'full-gated'
+export type Stack = 'plain' | 'bare' | 'bare+hooks' | 'bare+loaded' | 'floor' | 'bare+authenticate' | 'bare+authenticate-nocache' | 'diy' | 'auth' | 'auth+topics' | 'auth+topics+expiry' | 'full' | 'full-no-audit' | 'full-nocache' | 'full-gated'
 export type Logging = 'off' | 'app' | 'built'
 
 /** A configuration `stack.ts` and `instructions.ts` measure: its name in their tables, its plugins, its logging. */
@@ -33,6 +34,7 @@ export const STACK_CONFIGS: StackConfig[] = [
   { name: 'bare hook, the whole stack loaded beside it (no traffic)', stack: 'bare+loaded', logging: 'off' },
   { name: 'bare hook calling auth-handshake\'s token check', stack: 'bare+authenticate', logging: 'off' },
   { name: 'the same, no verified-token cache', stack: 'bare+authenticate-nocache', logging: 'off' },
+  { name: 'floor: the stack\'s checks and records as one hook (not wsguard)', stack: 'floor', logging: 'off' },
   { name: 'auth-handshake (JWKS, claims schema, scopes)', stack: 'auth', logging: 'off' },
   { name: '+ topic-authz (handshake topic)', stack: 'auth+topics', logging: 'off' },
   { name: '+ session-expiry', stack: 'auth+topics+expiry', logging: 'off' },
@@ -108,6 +110,11 @@ export async function stackApp (stack: Stack, logging: Logging, key: TrustedKey)
       ;(request as unknown as { user: unknown }).user = outcome.principal
       done()
     })
+  }
+  if (stack === 'floor') {
+    floorRoute(app, '/feed/:tenant', await tokenAuthenticator(key))
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    return app
   }
   if (stack === 'bare+hooks') {
     // The bare hook with as many no-op hooks, in the same phases, app-level and route-level,
