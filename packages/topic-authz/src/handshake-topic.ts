@@ -81,18 +81,20 @@ function compileOne (value: unknown, path: string, params: ReadonlySet<string>, 
     action,
     template: topic,
     resolve (params: unknown, principal: Principal | null): string[] | undefined {
-      const segments: string[] = []
+      // Sized once: a socket admitted to this topic keeps its segments (see admit in
+      // plugin.ts), and an array grown by push keeps room for 17 entries.
+      const segments = new Array<string>(sources.length)
       for (let k = 0; k < sources.length; k++) {
         const source = sources[k] as string | SegmentSource
         if (typeof source === 'string') {
-          segments.push(source)
+          segments[k] = source
           continue
         }
         const v = source(params as Record<string, unknown>, principal)
         const text = typeof v === 'number' ? integerText(v) : v
         // A value is one segment or nothing: 'a.b' must not become two segments.
         if (typeof text !== 'string' || !SEGMENT.test(text)) return undefined
-        segments.push(text)
+        segments[k] = text
       }
       return segments
     }
