@@ -112,7 +112,7 @@ export async function stackApp (stack: Stack, logging: Logging, key: TrustedKey)
     })
   }
   if (stack === 'floor') {
-    floorRoute(app, '/feed/:tenant', await tokenAuthenticator(key))
+    await floorRoute(app, '/feed/:tenant', await tokenAuthenticator(key))
     await app.listen({ port: 0, host: '127.0.0.1' })
     return app
   }

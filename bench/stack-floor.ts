@@ -4,70 +4,34 @@
 // reset). What is left is the least such a handshake can cost on this machine: auth-handshake's
 // own token check (the same class as the 'bare+authenticate' row), `request.ip` for a per-IP
 // count, a per-principal count, the scope and the claim-bound topic, prom-client's two
-// histograms, and a session record with its deadline kept in one shared heap until the socket
-// closes. If even this reads above 1.10x the bare hook, no arrangement of the four plugins can
+// histograms, and a session record with its deadline in session-expiry's own scheduler until the
+// socket closes. If even this reads above 1.10x the bare hook, no arrangement of the four plugins can
 // meet the aim.
 import { performance } from 'node:perf_hooks'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { Histogram, Registry } from 'prom-client'
-import { randomId } from '@wsguard/core'
+import { randomId, systemTimerClock } from '@wsguard/core'
 import type { Authenticator } from './stack-app.js'
 
 interface Claims { tenant?: unknown }
 interface Principal { id: string, issuer: string, scopes: readonly string[], claims: Claims, expiresAt: number }
-interface Record { id: string, openedAt: number, dueAt: number, index: number }
+interface Record { id: string, openedAt: number, dueAt: number, heapIndex: number, fire (now: number): void }
 
 const NOTICE_MS = 60_000
 const MAX_LIFETIME_MS = 8 * 3600_000
 const IDLE_MS = 300_000
 const HEARTBEAT_MS = 30_000
 
-/** A binary min-heap of session records by due time, as session-expiry keeps one for all sessions. */
-class Deadlines {
-  readonly #heap: Record[] = []
+interface Scheduler { arm (item: Record, at: number): void, cancel (item: Record): void }
 
-  add (r: Record): void {
-    this.#heap.push(r)
-    this.#up(r, this.#heap.length - 1)
-  }
-
-  remove (r: Record): void {
-    const last = this.#heap.pop() as Record
-    if (last === r) return
-    this.#down(last, r.index)
-    this.#up(last, last.index)
-  }
-
-  #up (r: Record, i: number): void {
-    const heap = this.#heap
-    while (i > 0) {
-      const parent = (i - 1) >> 1
-      const p = heap[parent] as Record
-      if (p.dueAt <= r.dueAt) break
-      heap[i] = p
-      p.index = i
-      i = parent
-    }
-    heap[i] = r
-    r.index = i
-  }
-
-  #down (r: Record, i: number): void {
-    const heap = this.#heap
-    const n = heap.length
-    for (;;) {
-      const l = 2 * i + 1
-      if (l >= n) break
-      const c = l + 1 < n && (heap[l + 1] as Record).dueAt < (heap[l] as Record).dueAt ? l + 1 : l
-      const child = heap[c] as Record
-      if (child.dueAt >= r.dueAt) break
-      heap[i] = child
-      child.index = i
-      i = c
-    }
-    heap[i] = r
-    r.index = i
-  }
+/**
+ * session-expiry's own scheduler (one heap of deadlines over one timer, for every session): not
+ * exported, so found beside the package's entry, as stack-app.ts finds auth-handshake's token check.
+ */
+async function sessionScheduler (): Promise<Scheduler> {
+  const entry = import.meta.resolve('@wsguard/session-expiry')
+  const { Scheduler } = await import(new URL(`./scheduler${entry.endsWith('.ts') ? '.ts' : '.js'}`, entry).href) as { Scheduler: new (clock: unknown, onError: (err: unknown) => void) => Scheduler }
+  return new Scheduler(systemTimerClock, (err) => { throw err })
 }
 
 function refuse (reply: FastifyReply, status: number): void {
@@ -75,13 +39,13 @@ function refuse (reply: FastifyReply, status: number): void {
 }
 
 /** Adds the floor's hook and websocket route at `path` to `app` (@fastify/websocket registered). */
-export function floorRoute (app: FastifyInstance, path: string, authenticator: Authenticator): void {
+export async function floorRoute (app: FastifyInstance, path: string, authenticator: Authenticator): Promise<void> {
   const registry = new Registry()
   const handshakes = new Histogram({ name: 'handshake_seconds', help: 'handshake time', labelNames: ['route', 'outcome'], registers: [registry] })
   const sessions = new Histogram({ name: 'session_seconds', help: 'session time', labelNames: ['route', 'code'], registers: [registry] })
   const perIp = new Map<string, number>()
   const perPrincipal = new Map<string, number>()
-  const deadlines = new Deadlines()
+  const deadlines = await sessionScheduler()
   const accepted = { route: path, outcome: 'accepted' }
   app.decorateRequest('principal', null)
   app.get(path, {
@@ -108,10 +72,10 @@ export function floorRoute (app: FastifyInstance, path: string, authenticator: A
   }, (socket, request) => {
     const p = (request as unknown as { principal: Principal }).principal
     const now = Date.now()
-    const record: Record = { id: randomId(), openedAt: now, dueAt: Math.min(p.expiresAt - NOTICE_MS, now + MAX_LIFETIME_MS, now + IDLE_MS, now + HEARTBEAT_MS), index: -1 }
-    deadlines.add(record)
+    const record: Record = { id: randomId(), openedAt: now, dueAt: 0, heapIndex: -1, fire () {} }
+    deadlines.arm(record, Math.min(p.expiresAt - NOTICE_MS, now + MAX_LIFETIME_MS, now + IDLE_MS, now + HEARTBEAT_MS))
     socket.once('close', (code: number) => {
-      deadlines.remove(record)
+      deadlines.cancel(record)
       sessions.observe({ route: path, code: String(code) }, (Date.now() - record.openedAt) / 1000)
     })
   })
