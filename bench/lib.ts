@@ -231,3 +231,12 @@ export function packageVersions (names: string[]): string {
     }
   }).join(', ')
 }
+
+/**
+ * The URL of a module a wsguard package does not export (`file`, without extension), found
+ * beside the package's entry: dist/, or src/ with --conditions=@wsguard/source.
+ */
+export function internalModule (name: string, file: string): string {
+  const entry = import.meta.resolve(`@wsguard/${name}`)
+  return new URL(`./${file}${entry.endsWith('.ts') ? '.ts' : '.js'}`, entry).href
+}

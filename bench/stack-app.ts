@@ -13,6 +13,7 @@ import { topicAuthz } from '@wsguard/topic-authz'
 import { sessionExpiry } from '@wsguard/session-expiry'
 import { telemetry } from '@wsguard/telemetry'
 import { floorRoute } from './stack-floor.js'
+import { internalModule } from './lib.js'
 
 export const ISS = 'https://idp.bench'
 export const AUD = 'feed-api'
@@ -59,8 +60,7 @@ export interface Authenticator { authenticate (token: string): unknown }
  * entry (dist/, or src/ with --conditions=@wsguard/source). bench/authenticate.ts measures it alone.
  */
 export async function tokenAuthenticator (key: TrustedKey, extra: Record<string, unknown> = {}): Promise<Authenticator> {
-  const entry = import.meta.resolve('@wsguard/auth-handshake')
-  const internal = (file: string): string => new URL(`./${file}${entry.endsWith('.ts') ? '.ts' : '.js'}`, entry).href
+  const internal = (file: string): string => internalModule('auth-handshake', file)
   const { TokenAuthenticator } = await import(internal('authenticator')) as { TokenAuthenticator: new (config: unknown, log: unknown, fastify: unknown) => Authenticator }
   const { validateOptions } = await import(internal('options')) as { validateOptions: (opts: unknown) => unknown }
   const silent = { warn () {}, error () {}, info () {}, debug () {} }

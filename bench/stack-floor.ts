@@ -11,26 +11,26 @@ import { performance } from 'node:perf_hooks'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { Histogram, Registry } from 'prom-client'
 import { randomId, systemTimerClock } from '@wsguard/core'
+import { internalModule } from './lib.js'
 import type { Authenticator } from './stack-app.js'
 
 interface Claims { tenant?: unknown }
 interface Principal { id: string, issuer: string, scopes: readonly string[], claims: Claims, expiresAt: number }
-interface Record { id: string, openedAt: number, dueAt: number, heapIndex: number, fire (now: number): void }
+interface SessionRecord { id: string, openedAt: number, dueAt: number, heapIndex: number, fire (now: number): void }
 
 const NOTICE_MS = 60_000
 const MAX_LIFETIME_MS = 8 * 3600_000
 const IDLE_MS = 300_000
 const HEARTBEAT_MS = 30_000
 
-interface Scheduler { arm (item: Record, at: number): void, cancel (item: Record): void }
+interface Scheduler { arm (item: SessionRecord, at: number): void, cancel (item: SessionRecord): void }
 
 /**
  * session-expiry's own scheduler (one heap of deadlines over one timer, for every session): not
- * exported, so found beside the package's entry, as stack-app.ts finds auth-handshake's token check.
+ * exported, so found beside the package's entry (internalModule).
  */
 async function sessionScheduler (): Promise<Scheduler> {
-  const entry = import.meta.resolve('@wsguard/session-expiry')
-  const { Scheduler } = await import(new URL(`./scheduler${entry.endsWith('.ts') ? '.ts' : '.js'}`, entry).href) as { Scheduler: new (clock: unknown, onError: (err: unknown) => void) => Scheduler }
+  const { Scheduler } = await import(internalModule('session-expiry', 'scheduler')) as { Scheduler: new (clock: unknown, onError: (err: unknown) => void) => Scheduler }
   return new Scheduler(systemTimerClock, (err) => { throw err })
 }
 
@@ -72,7 +72,7 @@ export async function floorRoute (app: FastifyInstance, path: string, authentica
   }, (socket, request) => {
     const p = (request as unknown as { principal: Principal }).principal
     const now = Date.now()
-    const record: Record = { id: randomId(), openedAt: now, dueAt: 0, heapIndex: -1, fire () {} }
+    const record: SessionRecord = { id: randomId(), openedAt: now, dueAt: 0, heapIndex: -1, fire () {} }
     deadlines.arm(record, Math.min(p.expiresAt - NOTICE_MS, now + MAX_LIFETIME_MS, now + IDLE_MS, now + HEARTBEAT_MS))
     socket.once('close', (code: number) => {
       deadlines.cancel(record)

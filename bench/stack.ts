@@ -79,7 +79,8 @@ async function main (): Promise<void> {
     const ms = samples.get(c) ?? []
     const b = base(c.logging)
     const ratios = b.length === ms.length ? ms.map((m, i) => m.cpuUs / (b[i] as Measured).cpuUs).sort((x, y) => x - y) : []
-    const q = (f: number): string => (ratios[Math.floor(f * (ratios.length - 1))] as number).toFixed(2)
+    // Indexed as median() picks its middle (floor(n/2)), so the quartiles bracket it for any n.
+    const q = (f: number): string => (ratios[Math.min(ratios.length - 1, Math.floor(f * ratios.length))] as number).toFixed(2)
     const paired = ratios.length > 0 ? `${median(ratios).toFixed(2)}x (${q(0.25)}-${q(0.75)})` : '–'
     console.log(`| ${c.name} | ${median(ms.map((m) => m.cpuUs)).toFixed(0)} | ${median(ms.map((m) => m.sysUs ?? 0)).toFixed(0)} | ${paired} | ${median(ms.map((m) => m.rate)).toFixed(0)} | ${ms.reduce((a, m) => a + m.wrong, 0)} |`)
   }
