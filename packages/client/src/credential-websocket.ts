@@ -1,16 +1,15 @@
 import { credentialEntry } from './credential.js'
 import { ECHO_CLOSE_CODE, ECHO_REASON } from './echo.js'
-import { absoluteUrl, checkTransport, credentialOptions, isToken } from './options.js'
+import { absoluteUrl, credentialOptions, isToken } from './options.js'
 import type { CredentialWebSocketClass, CredentialWebSocketOptions } from './types.js'
 
 /** `credentialWebSocket()` with the platform's WebSocket class as the default base. */
 export function credentialClass (options: CredentialWebSocketOptions, defaultWebSocket: typeof WebSocket | undefined): CredentialWebSocketClass {
-  const { getToken, ticketUrl: ticket, protocols: extra, subprotocolPrefix, WebSocket: Base, fetch: fetchFn, allowInsecure } = credentialOptions(options, defaultWebSocket)
-  const carries = getToken !== undefined || ticket !== undefined
+  const { getToken, ticketUrl: ticket, protocols: extra, subprotocolPrefix, WebSocket: Base, fetch: fetchFn, checkUrl } = credentialOptions(options, defaultWebSocket)
   /** The URL, checked: no user or password, and no credential in clear to another machine. */
   const socketUrl = (url: unknown, label: string): string => {
     const checked = absoluteUrl(url, label, 'ws')
-    if (carries) checkTransport(checked, label, allowInsecure)
+    checkUrl(checked, label)
     return checked.href
   }
   /** the entry `prepare()` fetched for the next socket, and the URL it was fetched for; used once */

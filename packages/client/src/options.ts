@@ -116,10 +116,9 @@ export function checkTransport (url: URL, label: string, allowInsecure: boolean)
 
 /** Checks `connect()`'s options once, before anything starts; throws a TypeError naming the option. */
 export function resolveOptions (options: ConnectOptions, defaultWebSocket: typeof WebSocket | undefined): Resolved {
-  const { WebSocket: WebSocketClass, fetch: fetchFn, subprotocolPrefix, protocols, getToken, ticketUrl, allowInsecure } = credentialOptions(options, defaultWebSocket)
+  const { WebSocket: WebSocketClass, fetch: fetchFn, subprotocolPrefix, protocols, getToken, ticketUrl, carries, checkUrl } = credentialOptions(options, defaultWebSocket)
   const url = absoluteUrl(options.url, 'opts.url', 'ws')
-  const carries = getToken !== undefined || ticketUrl !== undefined
-  if (carries) checkTransport(url, 'opts.url', allowInsecure)
+  checkUrl(url, 'opts.url')
   if (carries && protocols.length === 0) {
     throw invalidOption('opts.protocols must name at least one subprotocol of the app: the server selects it, never the credential entry')
   }
@@ -164,7 +163,10 @@ export function credentialOptions (options: CredentialWebSocketOptions, defaultW
   subprotocolPrefix: string
   WebSocket: typeof WebSocket
   fetch: typeof fetch
-  allowInsecure: boolean
+  /** whether a credential of ours is sent (getToken or ticketUrl), not only the page's cookies */
+  carries: boolean
+  /** refuses a socket URL the credential would cross in clear (checkTransport); nothing without one */
+  checkUrl: (url: URL, label: string) => void
 } {
   if (typeof options !== 'object' || options === null) throw invalidOption('opts must be an object')
   const WebSocketClass = optional(options, 'WebSocket', isFunction, 'a WebSocket class', defaultWebSocket)
@@ -173,10 +175,14 @@ export function credentialOptions (options: CredentialWebSocketOptions, defaultW
   const ticketUrl = options.ticketUrl === undefined ? undefined : absoluteUrl(options.ticketUrl, 'opts.ticketUrl', 'http')
   // The token (or the page's cookies) goes to the ticket endpoint.
   if (ticketUrl !== undefined) checkTransport(ticketUrl, 'opts.ticketUrl', allowInsecure)
+  const protocols = strings(options, 'protocols', isToken, 'an array of subprotocol names (RFC 6455 tokens)')
+  const getToken = optional<GetToken | undefined>(options, 'getToken', isFunction, 'a function', undefined)
+  const carries = getToken !== undefined || ticketUrl !== undefined
   return {
-    allowInsecure,
-    protocols: strings(options, 'protocols', isToken, 'an array of subprotocol names (RFC 6455 tokens)'),
-    getToken: optional<GetToken | undefined>(options, 'getToken', isFunction, 'a function', undefined),
+    carries,
+    checkUrl: (url, label) => { if (carries) checkTransport(url, label, allowInsecure) },
+    protocols,
+    getToken,
     ticketUrl: ticketUrl?.href,
     subprotocolPrefix: optional(options, 'subprotocolPrefix', isToken, 'a subprotocol prefix (RFC 6455 token characters)', DEFAULT_SUBPROTOCOL_PREFIX),
     WebSocket: WebSocketClass,
