@@ -164,9 +164,9 @@ t.test('plain ws: and http: carry a credential to this machine, or anywhere with
   t.teardown(() => { insecure.close() })
   const plain = connect({ url: 'ws://api.test/feed', protocols: ['p'], WebSocket: Made, clock: new FakeClock() })
   t.teardown(() => { plain.close() })
-  await new Promise((resolve) => setImmediate(resolve))
-  await new Promise((resolve) => setImmediate(resolve))
   // The one without a credential opens at once; the others once their ticket is fetched.
+  // Waited for by count, not by a number of turns (bounded: a socket that never opens fails below).
+  for (let turn = 0; turn < 1000 && made.length < loopback.length + 2; turn++) await new Promise((resolve) => setImmediate(resolve))
   t.same(made.map((s) => s.url).sort(), ['ws://localhost:8080/feed', 'ws://localhost/feed', 'ws://127.0.0.1/feed', 'ws://127.9.8.7/feed', 'ws://[::1]:8080/feed', 'ws://127.0.0.1/feed', 'ws://api.test/feed', 'ws://api.test/feed'].sort(), 'every one opened')
   t.same(made.filter((s) => s.protocols.length === 1).map((s) => [s.url, s.protocols]), [['ws://api.test/feed', ['p']]], 'without a credential, any ws: URL (a cookie is the browser\'s to send or not)')
 })
