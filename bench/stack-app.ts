@@ -42,6 +42,7 @@ export const STACK_CONFIGS: StackConfig[] = [
   { name: '+ telemetry = whole stack', stack: 'full', logging: 'off' },
   { name: 'whole stack, no verified-token cache', stack: 'full-nocache', logging: 'off' },
   { name: 'bare fast-jwt hook, logger on', stack: 'bare', logging: 'app' },
+  { name: 'floor, logger on, with the stack\'s two audit lines (not wsguard)', stack: 'floor', logging: 'app' },
   { name: 'whole stack, logger on', stack: 'full', logging: 'app' },
   { name: 'whole stack, logger on, audit off', stack: 'full-no-audit', logging: 'app' },
   { name: 'bare fast-jwt hook, lines built not written', stack: 'bare', logging: 'built' },
@@ -112,7 +113,7 @@ export async function stackApp (stack: Stack, logging: Logging, key: TrustedKey)
     })
   }
   if (stack === 'floor') {
-    await floorRoute(app, '/feed/:tenant', await tokenAuthenticator(key))
+    await floorRoute(app, '/feed/:tenant', await tokenAuthenticator(key), logging !== 'off')
     await app.listen({ port: 0, host: '127.0.0.1' })
     return app
   }

@@ -3,7 +3,7 @@
 // added one at a time; the bare hook with as many no-op hooks as the stack adds, for what
 // Fastify's hook machinery costs alone; the bare hook with the whole stack registered on a
 // second app in its process that no client dials, for what wsguard's code and heap cost by
-// being there; a floor, the stack's checks and records written as one hook (stack-floor.ts,
+// being there; a floor, the stack's checks and records written as one hook, logger off and on (stack-floor.ts,
 // not wsguard); the bare hook calling auth-handshake's token check in
 // place of its verifier, with and without the verified-token cache, for what the plugin costs
 // around its token work; the stack without its verified-token cache, for what
