@@ -4,7 +4,7 @@ import { FakeClock } from '@wsguard/testing'
 import { connect, credentialWebSocket, DEFAULT_MESSAGES, type ConnectOptions } from '../src/index.js'
 import { connect as connectNode } from '../src/node.js'
 import { systemClock } from '../src/options.js'
-import { fakeWebSocket } from './helpers.js'
+import { fakeWebSocket, turnsUntil } from './helpers.js'
 
 const { WebSocket, sockets } = fakeWebSocket()
 const base: ConnectOptions = { url: 'wss://api.test/feed', protocols: ['feed.v1'], WebSocket, clock: new FakeClock() }
@@ -63,6 +63,7 @@ for (const [what, change, message] of bad) {
     const options = { ...base, getToken: () => { asked = true; return 'tok' }, ...change } as unknown as ConnectOptions
     const before = sockets.length
     t.throws(() => connect(options), { name: 'TypeError', code: 'WSG_INVALID_OPTION', message })
+    // connect() threw synchronously, so no client exists to dial later: one turn is there only to let a stray microtask show itself.
     await new Promise((resolve) => setImmediate(resolve))
     t.equal(sockets.length, before, 'no socket')
     t.equal(asked, false, 'no token asked for')
@@ -106,7 +107,7 @@ t.test('the browser build takes the global WebSocket', async (t) => {
   })
   const client = connect({ url: 'ws://api.test/feed', clock: new FakeClock() })
   t.teardown(() => { client.close() })
-  await new Promise((resolve) => setImmediate(resolve))
+  await turnsUntil(() => made.length >= 1)
   t.equal(made.length, 1)
   t.same(made[0]?.protocols, [], 'no credential: no entry, and no protocol needed')
 })
@@ -123,7 +124,7 @@ t.test('a relative or http(s): url is resolved against the page, as browsers do'
     const client = connect({ url, protocols: ['p'], WebSocket: Made, clock: new FakeClock() })
     t.teardown(() => { client.close() })
   }
-  await new Promise((resolve) => setImmediate(resolve))
+  await turnsUntil(() => made.length >= 4)
   t.same(made.map((s) => s.url), ['wss://app.test/feed?x=1', 'wss://app.test/feed?x=1', 'wss://app.test/feed?x=1', 'ws://plain.test/feed'])
 })
 
@@ -165,8 +166,7 @@ t.test('plain ws: and http: carry a credential to this machine, or anywhere with
   const plain = connect({ url: 'ws://api.test/feed', protocols: ['p'], WebSocket: Made, clock: new FakeClock() })
   t.teardown(() => { plain.close() })
   // The one without a credential opens at once; the others once their ticket is fetched.
-  // Waited for by count, not by a number of turns (bounded: a socket that never opens fails below).
-  for (let turn = 0; turn < 1000 && made.length < loopback.length + 2; turn++) await new Promise((resolve) => setImmediate(resolve))
+  await turnsUntil(() => made.length >= loopback.length + 2)
   t.same(made.map((s) => s.url).sort(), ['ws://localhost:8080/feed', 'ws://localhost/feed', 'ws://127.0.0.1/feed', 'ws://127.9.8.7/feed', 'ws://[::1]:8080/feed', 'ws://127.0.0.1/feed', 'ws://api.test/feed', 'ws://api.test/feed'].sort(), 'every one opened')
   t.same(made.filter((s) => s.protocols.length === 1).map((s) => [s.url, s.protocols]), [['ws://api.test/feed', ['p']]], 'without a credential, any ws: URL (a cookie is the browser\'s to send or not)')
 })
