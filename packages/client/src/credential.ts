@@ -1,6 +1,14 @@
 import { isToken, TICKET_PREFIX } from './options.js'
 import type { GetToken, TokenReason } from './types.js'
 
+/**
+ * The most of a ticket answer read. An answer is `{"ticket":"…","expiresAt":…}`: a ticket is
+ * a random id of tens of bytes, or a signed one of a few hundred; 16 KiB is far past either
+ * with room for fields a server adds, and small enough that an answer that is not a ticket
+ * (an HTML page, a stream that never ends) is refused before it costs any memory to speak of.
+ */
+const MAX_ANSWER_BYTES = 16_384
+
 /** What a credential needs: where it comes from and how it is written. */
 export interface CredentialSource {
   getToken: GetToken | undefined
@@ -49,8 +57,35 @@ export async function credentialEntry (source: CredentialSource, reason: TokenRe
     redirect: 'error',
     signal
   })
-  if (!response.ok) throw new CredentialError(`the ticket request was answered ${response.status}`, response.status)
-  let body: { ticket?: unknown } | null = null
-  try { body = await response.json() as { ticket?: unknown } | null } catch {}
+  // Read by hand, not by response.json(): no more than MAX_ANSWER_BYTES, and cancelled when
+  // `signal` aborts. Node 20's fetch tells the body of an abort only through a WeakRef
+  // (nodejs/node#55428), and an app's fetch may ignore the signal: a slow or endless answer
+  // would be read on, uncapped, after the step gave up.
+  const reader = response.body?.getReader()
+  // Cancelling ends the read under way (done) and the connection: one listener, not a race per read.
+  const stop = (): void => { reader?.cancel().catch(() => {}) }
+  signal?.addEventListener('abort', stop)
+  const utf8 = new TextDecoder() // as response.json() decodes: UTF-8, a BOM dropped
+  let text = ''
+  try {
+    signal?.throwIfAborted() // aborted before the answer came: the listener would never hear of it
+    if (!response.ok) throw new CredentialError(`the ticket request was answered ${response.status}`, response.status)
+    // The size the answer states (none: NaN, read on), then the bytes read.
+    for (let stated = Number(response.headers.get('content-length')), size = 0; ;) {
+      if (stated > MAX_ANSWER_BYTES || size > MAX_ANSWER_BYTES) throw new CredentialError('the ticket answer is larger than 16 KiB')
+      const { done, value } = await reader?.read() ?? { done: true }
+      signal?.throwIfAborted()
+      if (done) break
+      text += utf8.decode(value, { stream: true })
+      size += value.byteLength
+    }
+  } catch (error) {
+    stop()
+    throw error
+  } finally {
+    signal?.removeEventListener('abort', stop)
+  }
+  let body: { ticket?: unknown } | null | undefined
+  try { body = JSON.parse(text + utf8.decode()) as typeof body } catch {}
   return entry(TICKET_PREFIX, body?.ticket, 'the ticket in the answer')
 }

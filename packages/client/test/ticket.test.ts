@@ -157,6 +157,7 @@ t.test('credential failures are reported and backed off; their messages hold no 
     'a server error': () => new Response('oops', { status: 500 }),
     'an answer that is no JSON': () => new Response('<html>', { status: 200 }),
     'JSON null': () => new Response('null', { status: 200 }),
+    'an empty answer': () => new Response(null, { status: 200 }),
     'no ticket in it': () => new Response(JSON.stringify({ expiresAt: 1 }), { status: 200 }),
     'a ticket that cannot be a subprotocol': () => new Response(JSON.stringify({ ticket: 'secret ticket' }), { status: 200 })
   }
