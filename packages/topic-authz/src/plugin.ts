@@ -84,11 +84,17 @@ export async function topicAuthzPlugin (fastify: FastifyInstance, opts: TopicAut
   // After every route's preValidation, a route with a handshake topic has admitted (marked)
   // its handshake; other routes are exempt unless they carry topic config that onRoute never
   // compiled. Never `kState !== null`: in a context created before the decorator, it reads undefined.
+  // Routes found without their compiled policy (see configLost), logged once each.
+  const lostPolicies = new Set<string>()
   refuseUngovernedRoutes(fastify, {
     source: SOURCE,
     phase: 'preHandler',
     handled: (request) => Array.isArray((request as RequestWithTopics)[kAdmittedTo]),
-    exempt: (routeConfig) => (routeConfig?.topics === undefined && routeConfig?.handshakeTopic === undefined) || routeConfig[kPolicy] !== undefined,
+    // A route with a handshake topic is never exempt: its handshake hook must have admitted
+    // (marked) the request, whatever else its config says. Compiled (kPolicy) exempts only a
+    // route of in-band topics: an app's onRoute hook that replaced preValidation would otherwise
+    // have taken the handshake topic's check away unseen (Z33).
+    exempt: (routeConfig) => routeConfig?.handshakeTopic === undefined && (routeConfig?.topics === undefined || routeConfig[kPolicy] !== undefined),
     // Not an opt-out: a route without topic config has nothing for this plugin, wherever it was added.
     exemptUnseen: true,
     consequence: 'its config.topics and config.handshakeTopic were never read'
@@ -118,7 +124,7 @@ export async function topicAuthzPlugin (fastify: FastifyInstance, opts: TopicAut
       addHandshakeCheck(routeOptions, { source: SOURCE, check: (request, principal) => (check.recheck(request, principal) === undefined ? undefined : 'WSG_TOPIC_DENIED') })
       // preValidation runs after every onRequest hook (auth-handshake's included) and
       // before the websocket handler upgrades, whatever order the plugins were registered in.
-      routeOptions.preValidation = [...routeOptions.preValidation, makeHandshakeHook(check, url, http)]
+      routeOptions.preValidation = [...routeOptions.preValidation, makeHandshakeHook(check, url, http, lostPolicies)]
     }
   })
 }
@@ -213,7 +219,14 @@ function sameSegments (a: readonly string[] | undefined, b: readonly string[]): 
   return true
 }
 
-function makeHandshakeHook (check: TopicCheck, route: string, http: boolean) {
+/** Logs, once per route (`said`: the routes already logged), a route found without its compiled policy. */
+function configLost (request: FastifyRequest, route: string, said: Set<string>): void {
+  if (said.has(route)) return
+  said.add(route)
+  request.log.error({ route }, `${SOURCE}: route ${route} lost its compiled topic policy from its config (an onRoute hook added after the plugin replaced config without its symbol keys); its handshakes are refused. Keep config's symbol keys (spread it) in that hook.`)
+}
+
+function makeHandshakeHook (check: TopicCheck, route: string, http: boolean, lost: Set<string>) {
   return function wsguardHandshakeTopic (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
     // Not an upgrade (a plain GET, or the HTTP side of a { handler, wsHandler } route): no
     // handshake to check, unless the route asked for its HTTP requests to be governed.
@@ -221,6 +234,15 @@ function makeHandshakeHook (check: TopicCheck, route: string, http: boolean) {
     if (!upgrade && !http) return done()
     const started = rejected.hasSubscribers ? performance.now() : 0
     const principal = request.principal ?? null
+    // The route's compiled policy and its refresh check live on its config: a later onRoute
+    // hook that replaced config without its symbol keys took both away, and a refresh would
+    // skip the handshake topic, in-band decisions the route's own rules (Z33). Fails closed.
+    if ((request.routeOptions.config as { [kPolicy]?: RoutePolicy } | undefined)?.[kPolicy] === undefined) {
+      configLost(request, route, lost)
+      sendRejection(reply, 'WSG_UNAVAILABLE')
+      if (upgrade) publishRejection(SOURCE, request, route, 'WSG_UNAVAILABLE', started, 'route-not-governed', principal)
+      return
+    }
     const outcome = check.admit(request, principal)
     if (!Array.isArray(outcome)) {
       const denied = outcome as TopicDecision
