@@ -58,6 +58,8 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
   // The endpoint and the handshake share one count of each principal's unused tickets, and
   // one throttle on the store's failure warnings (they fail together).
   const ticketWarning = new ThrottledWarning(config.clock, fastify.log)
+  // Routes found without their rules on their config (see makeHook), logged once each.
+  const lostRules = new Set<string>()
   const quota = tickets === undefined ? undefined : new TicketQuota(tickets.maxPerPrincipal, config.clock)
   const redeemer = tickets === undefined ? undefined : new TicketRedeemer(tickets, config.clock, ticketWarning, quota as TicketQuota)
   const bound = new Set(config.issuers.filter((i) => i.certificateBound).map((i) => i.issuer))
@@ -130,7 +132,7 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
     // An in-band refresh runs the route's scope rules too (core's handshake checks).
     addHandshakeCheck(routeOptions, { source: SOURCE, check: (_request, principal) => checkScopes(principal.scopes, rules) })
     if (rules.methods.has('ticket')) ticketRoutes?.add(route, rules)
-    addOnRequest(routeOptions, makeHook({ config, authenticator, challenges, rules, route, bound, app, admitted, http, redeemer, credentialProtocols }))
+    addOnRequest(routeOptions, makeHook({ config, authenticator, challenges, rules, route, bound, app, admitted, http, redeemer, credentialProtocols, lostRules }))
   })
 
   // Every upgrade that reaches the handler (a route that opted out, one added before the
@@ -231,9 +233,18 @@ interface RouteContext {
   readonly redeemer: TicketRedeemer | undefined
   /** the `Sec-WebSocket-Protocol` prefixes of credentials, removed once read */
   readonly credentialProtocols: readonly string[]
+  /** routes already logged as having lost their rules from their config */
+  readonly lostRules: Set<string>
 }
 
-function makeHook ({ config, authenticator, challenges, rules, route, bound, app, admitted, http, redeemer, credentialProtocols }: RouteContext): OnRequest {
+/** Logs, once per route (`said`: the routes already logged), a route found without its rules on its config. */
+function rulesLost (request: FastifyRequest, route: string, said: Set<string>): void {
+  if (said.has(route)) return
+  said.add(route)
+  request.log.error({ route }, `${SOURCE}: route ${route} lost its authentication rules from its config (an onRoute hook added after the plugin replaced config without its symbol keys); its handshakes are refused. Keep config's symbol keys (spread it) in that hook.`)
+}
+
+function makeHook ({ config, authenticator, challenges, rules, route, bound, app, admitted, http, redeemer, credentialProtocols, lostRules }: RouteContext): OnRequest {
   const { allowedOrigins, requireOrigin, mtls } = config
   const wantsCertificate = rules.methods.has('mtls') || rules.methods.has('jwt+mtls')
   // A route that takes only tickets refuses a token in any carrier: a credential it does not accept.
@@ -283,6 +294,16 @@ function makeHook ({ config, authenticator, challenges, rules, route, bound, app
       return headIsNoHandshake(request, reply, done)
     }
     const started = rejected.hasSubscribers || authenticated.hasSubscribers ? performance.now() : 0
+    // The route's rules are also kept on its config, for an in-band refresh (authenticate(token,
+    // request) and core's handshake checks): a later onRoute hook that replaced config without
+    // its symbol keys took them away, and every refresh would skip them, whatever checks it
+    // (Z33). Refused as a route left ungoverned, before any credential is read.
+    if ((request.routeOptions.config as { [kRouteRules]?: RouteRules } | undefined)?.[kRouteRules] === undefined) {
+      rulesLost(request, route, lostRules)
+      sendRejection(reply, 'WSG_UNAVAILABLE')
+      if (request.ws === true) publishRejection(SOURCE, request, route, 'WSG_UNAVAILABLE', started, 'route-not-governed', null)
+      return
+    }
     const origin = request.headers.origin
     if (origin === undefined ? requireOrigin : (allowedOrigins !== undefined && !allowedOrigins(origin))) {
       return reject(request, reply, started, 'WSG_ORIGIN_DENIED')

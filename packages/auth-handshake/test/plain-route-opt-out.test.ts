@@ -96,7 +96,7 @@ t.test('a later onRoute hook that clones config without symbol keys: a hidden pl
   const port = (app.server.address() as AddressInfo).port
 
   t.match(await rawUpgrade(port, `/internal/status?access_token=${token}`), /^HTTP\/1\.1 503/, 'refused: a route without the mark is never let through on its opt-out')
-  t.match(await rawUpgrade(port, `/feed?access_token=${token}`), /^HTTP\/1\.1 101/, 'a governed route still opens')
+  t.match(await rawUpgrade(port, `/feed?access_token=${token}`), /^HTTP\/1\.1 503/, 'a governed route whose rules the clone took away is refused too (Z33)')
   await until(() => logs.lines.filter((l) => l.includes('request completed')).length >= 1, 'the refusal logged')
   t.notOk(logs.text().includes('no websocket handler'), 'never upgraded')
   t.notOk(logs.text().includes(token), 'the token is in no log line')

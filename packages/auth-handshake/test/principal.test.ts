@@ -164,3 +164,34 @@ t.test("app.wsguardAuth.authenticate(token, request) also applies that route's s
   const open = await connect(t, url, { path: '/unscoped' })
   t.same(open.open && open.message, { message: true }, 'a route without rules: token checks only')
 })
+
+// Found by session 32's review (Z33): an app's onRoute hook added after the plugin that rebuilt
+// config without its symbol keys took the route's rules away, and a refresh (session-expiry's
+// call of authenticate(token, request), or an authenticate of the app's own, with core's
+// handshake checks) was then checked as on a route with no rules: a token without the route's
+// scope, or over-scoped, replaced the principal. The route's handshakes are now refused.
+t.test('a route whose rules a later onRoute hook took from its config: its handshakes are refused 503, logged once', async (t) => {
+  const scoped = (scope: string): string => mintToken(key, { ...claimsFor(ISS, AUD, 'alice'), scope })
+  const rejected: HandshakeRejectedMessage[] = []
+  const listener = (m: unknown): void => { rejected.push(m as HandshakeRejectedMessage) }
+  diagnostics.subscribe(ChannelName.handshakeRejected, listener)
+  t.teardown(() => diagnostics.unsubscribe(ChannelName.handshakeRejected, listener))
+  const { url, logs } = await buildApp(t, { jwt: jwt() }, {
+    routes: (app) => {
+      app.register(async (c) => {
+        c.addHook('onRoute', (ro) => { ro.config = JSON.parse(JSON.stringify(ro.config ?? {})) })
+        c.get('/rebuilt', { websocket: true, config: { auth: { scopes: ['feed:read'], allowedScopes: ['feed:read'] } } }, (socket) => { socket.send('{}') })
+      })
+    }
+  })
+  const tokens = [scoped('feed:read'), scoped('admin feed:write')]
+  for (const token of tokens) {
+    const attempt = await connect(t, url, { ...bearer(token), path: '/rebuilt' })
+    t.same(!attempt.open && [attempt.status, JSON.parse(attempt.body).code], [503, 'WSG_UNAVAILABLE'])
+  }
+  t.same(rejected.filter((m) => m.route === '/rebuilt').map((m) => [m.code, m.detail]), [['WSG_UNAVAILABLE', 'route-not-governed'], ['WSG_UNAVAILABLE', 'route-not-governed']])
+  t.equal(logs.lines.filter((l) => l.includes('lost its authentication rules')).length, 1, 'the route is logged once')
+  t.notOk(tokens.some((token) => logs.text().includes(token.split('.')[2] as string)), 'no token in the log')
+  const fine = await connect(t, url, { ...bearer(scoped('feed:read')), path: '/feed' })
+  t.equal(fine.open, true, 'a route the hook did not reach opens')
+})
