@@ -5,27 +5,47 @@
 // route it governs, so its absence now refuses the refresh.
 import t from 'tap'
 import { captureLogs } from '@wsguard/testing'
-import { harness, open } from './helpers.js'
+import type { Principal } from '@wsguard/core'
+import { bare, connect, harness, open, T0 } from './helpers.js'
 
 const refresh = (token: string): { type: string, token: string } => ({ type: 'auth.refresh', token })
 
 t.test('a refresh on a route whose config an onRoute hook rebuilt without symbol keys is refused 503-alike, and said so', async (t) => {
-  const logs = captureLogs()
-  const h = await harness(t, {
-    logs,
-    routes: (app) => {
-      app.addHook('onRoute', (routeOptions) => { routeOptions.config = Object.fromEntries(Object.entries(routeOptions.config ?? {})) as never })
-      app.get('/rebuilt', { websocket: true, config: { auth: { scopes: ['feed:read'] } } }, (socket) => {
-        socket.on('message', (data) => { socket.send(`echo:${String(data)}`) })
-      })
-    }
+  // session-expiry with an authenticate of the app's own (auth-handshake, whose rules would be
+  // gone too, refuses such a refresh itself: see the next test): only this plugin's guard stands.
+  const alice: Principal = Object.freeze({ id: 'alice', kind: 'user', method: 'custom', issuer: 'https://idp.test', scopes: [], sessionId: 's1', expiresAt: T0 + 600_000, claims: {} })
+  const next: Principal = Object.freeze({ ...alice, expiresAt: T0 + 900_000 })
+  const { base, logs } = await bare(t, { authenticate: async () => ({ ok: true, principal: next }) }, alice, {
+    build: (app) => { app.addHook('onRoute', (routeOptions) => { routeOptions.config = Object.fromEntries(Object.entries(routeOptions.config ?? {})) as never }) }
   })
-  const c = await open(t, `${h.base}/rebuilt`, h.token('alice', 600))
-  t.same(await c.ask(refresh(h.token('alice', 900, { scope: 'other' }))), { type: 'auth.refresh_failed', code: 'WSG_UNAVAILABLE' }, 'a token without the route\'s scope is not installed')
-  t.same(await c.ask(refresh(h.token('alice', 900))), { type: 'auth.refresh_failed', code: 'WSG_UNAVAILABLE' }, 'nor any other: the checks cannot run')
+  const c = await open(t, `${base}/ws`, 'any')
+  t.same(await c.ask(refresh('any')), { type: 'auth.refresh_failed', code: 'WSG_UNAVAILABLE' }, 'not installed: the checks cannot run')
   t.match(logs.text(), /the route's handshake checks are gone from its config/)
+})
 
-  // The same route without the hook refreshes as usual.
+t.test('the same route without the hook refreshes as usual', async (t) => {
+  const h = await harness(t)
   const fine = await open(t, `${h.base}/feed`, h.token('bob', 600))
   t.match(await fine.ask(refresh(h.token('bob', 900))), { type: 'auth.refreshed' })
+})
+
+// Z33 (session 32's review): the same hook added between auth-handshake and session-expiry.
+// session-expiry's own check is then on the rebuilt config, so the Z20 guard above passes; the
+// route's scope rules (auth-handshake's) are gone with the rest, and a refresh, through
+// auth-handshake or an authenticate of the app's own, was checked without them. auth-handshake
+// now refuses the handshakes of a route whose config lost its rules.
+t.test('the hook between auth-handshake and session-expiry: the route\'s handshakes are refused 503, so no refresh skips its scopes', async (t) => {
+  for (const own of [false, true]) {
+    const logs = captureLogs()
+    const h = await harness(t, {
+      logs,
+      ...(own ? { session: { authenticate: (token: string) => h.app.wsguardAuth.authenticate(token) } } : {}),
+      before: async (app) => {
+        app.addHook('onRoute', (routeOptions) => { routeOptions.config = Object.fromEntries(Object.entries(routeOptions.config ?? {})) as never })
+      }
+    })
+    const c = await connect(t, `${h.base}/feed`, h.token('alice', 600))
+    t.match(c, { status: 503 }, own ? 'with an authenticate of the app\'s own' : 'with auth-handshake\'s')
+    t.match(logs.text(), /lost its authentication rules/)
+  }
 })
