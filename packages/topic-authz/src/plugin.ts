@@ -236,7 +236,8 @@ function makeHandshakeHook (check: TopicCheck, route: string, http: boolean, los
     const principal = request.principal ?? null
     // The route's compiled policy and its refresh check live on its config: a later onRoute
     // hook that replaced config without its symbol keys took both away, and a refresh would
-    // skip the handshake topic, in-band decisions the route's own rules (Z33). Fails closed.
+    // skip the handshake topic, and in-band decisions would lose the route's own rules (Z33).
+    // Fails closed.
     if ((request.routeOptions.config as { [kPolicy]?: RoutePolicy } | undefined)?.[kPolicy] === undefined) {
       configLost(request, route, lost)
       sendRejection(reply, 'WSG_UNAVAILABLE')
