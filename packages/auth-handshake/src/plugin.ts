@@ -68,6 +68,9 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
   const app = appIdentity(fastify)
   // The positive mark of a handshake this plugin admitted (see refuseUngovernedRoutes).
   const admitted = requestMark(fastify, '@wsguard/auth-handshake.admitted')
+  // A socket opened with a ticket: its refreshes are checked as on a `jwt` route, each of them
+  // (its principal is a token's after the first, so the principal cannot say).
+  const openedWithTicket = requestMark(fastify, '@wsguard/auth-handshake.openedWithTicket')
 
   fastify.decorateRequest('principal', null)
   fastify.decorate('wsguardAuth', {
@@ -81,7 +84,7 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
       // app set) and for a socket opened with a ticket (checked so at its handshake: its
       // principal carries no certificate). Without a request there is no connection, and a
       // bound token is refused.
-      const methods = rules === undefined || (request as FastifyRequest).principal?.method === 'ticket' ? TOKEN_METHODS : rules.methods
+      const methods = rules === undefined || openedWithTicket.has(request as FastifyRequest) ? TOKEN_METHODS : rules.methods
       const readCert = request === undefined ? () => undefined : () => certificateOf(request, config.mtls, config.clock.now())
       const principal = bindToken(outcome.principal, readCert, config.mtls, methods, bound.has(outcome.principal.issuer as string))
       if (typeof principal === 'string') return { ok: false, code: principal }
@@ -132,7 +135,7 @@ export async function authHandshakePlugin (fastify: FastifyInstance, opts: AuthH
     // An in-band refresh runs the route's scope rules too (core's handshake checks).
     addHandshakeCheck(routeOptions, { source: SOURCE, check: (_request, principal) => checkScopes(principal.scopes, rules) })
     if (rules.methods.has('ticket')) ticketRoutes?.add(route, rules)
-    addOnRequest(routeOptions, makeHook({ config, authenticator, challenges, rules, route, bound, app, admitted, http, redeemer, credentialProtocols, lostRules }))
+    addOnRequest(routeOptions, makeHook({ config, authenticator, challenges, rules, route, bound, app, admitted, openedWithTicket, http, redeemer, credentialProtocols, lostRules }))
   })
 
   // Every upgrade that reaches the handler (a route that opted out, one added before the
@@ -227,6 +230,8 @@ interface RouteContext {
   readonly app: AppIdentity
   /** the positive mark of an admitted request */
   readonly admitted: RequestMark
+  /** the mark of a request admitted with a ticket */
+  readonly openedWithTicket: RequestMark
   /** `config.governHttp`: plain HTTP requests are checked too */
   readonly http: boolean
   /** takes tickets, when the plugin has them */
@@ -244,7 +249,7 @@ function rulesLost (request: FastifyRequest, route: string, said: Set<string>): 
   request.log.error({ route }, `${SOURCE}: route ${route} lost its authentication rules from its config (an onRoute hook added after the plugin replaced config without its symbol keys); its handshakes are refused. Keep config's symbol keys (spread it) in that hook.`)
 }
 
-function makeHook ({ config, authenticator, challenges, rules, route, bound, app, admitted, http, redeemer, credentialProtocols, lostRules }: RouteContext): OnRequest {
+function makeHook ({ config, authenticator, challenges, rules, route, bound, app, admitted, openedWithTicket, http, redeemer, credentialProtocols, lostRules }: RouteContext): OnRequest {
   const { allowedOrigins, requireOrigin, mtls } = config
   const wantsCertificate = rules.methods.has('mtls') || rules.methods.has('jwt+mtls')
   // A route that takes only tickets refuses a token in any carrier: a credential it does not accept.
@@ -268,6 +273,7 @@ function makeHook ({ config, authenticator, challenges, rules, route, bound, app
     if (scopeFault !== undefined) return reject(request, reply, started, scopeFault, undefined, principal)
     request.principal = principal
     admitted.set(request)
+    if (found?.carrier === 'ticket') openedWithTicket.set(request)
     linkRequest(request)
     if (found?.inProtocol === true) stripCredentialProtocols(request.raw.headers, credentialProtocols)
     if (authenticated.hasSubscribers && request.ws === true) {
