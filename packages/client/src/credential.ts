@@ -70,7 +70,7 @@ export async function credentialEntry (source: CredentialSource, reason: TokenRe
   try {
     signal?.throwIfAborted() // aborted before the answer came: the listener would never hear of it
     if (!response.ok) throw new CredentialError(`the ticket request was answered ${response.status}`, response.status)
-    // The size the answer states (none: NaN, read on), then the bytes read.
+    // The size the answer states (none: 0, read on), then the bytes read.
     for (let stated = Number(response.headers.get('content-length')), size = 0; ;) {
       if (stated > MAX_ANSWER_BYTES || size > MAX_ANSWER_BYTES) throw new CredentialError('the ticket answer is larger than 16 KiB')
       const { done, value } = await reader?.read() ?? { done: true }

@@ -151,14 +151,6 @@ export function harness (t: { teardown (fn: () => void): void }, options: Partia
   }
 }
 
-/**
- * Lets the client's awaits run until `done()`, for at most 1,000 event-loop turns: a wait for
- * a condition, not for a number of turns; the assertions after it say what did not happen.
- */
-export async function turnsUntil (done: () => boolean): Promise<void> {
-  for (let turn = 0; turn < 1_000 && !done(); turn++) await new Promise((resolve) => setImmediate(resolve))
-}
-
 /** The delay of the last `retrying` event. */
 export function lastDelay (h: Harness): number {
   const retrying = h.of('retrying')

@@ -1,10 +1,10 @@
 // Options are checked once, in connect(): a bad one throws a TypeError naming it, and nothing starts.
 import t from 'tap'
-import { FakeClock } from '@wsguard/testing'
+import { FakeClock, until } from '@wsguard/testing'
 import { connect, credentialWebSocket, DEFAULT_MESSAGES, type ConnectOptions } from '../src/index.js'
 import { connect as connectNode } from '../src/node.js'
 import { systemClock } from '../src/options.js'
-import { fakeWebSocket, turnsUntil } from './helpers.js'
+import { fakeWebSocket } from './helpers.js'
 
 const { WebSocket, sockets } = fakeWebSocket()
 const base: ConnectOptions = { url: 'wss://api.test/feed', protocols: ['feed.v1'], WebSocket, clock: new FakeClock() }
@@ -107,7 +107,7 @@ t.test('the browser build takes the global WebSocket', async (t) => {
   })
   const client = connect({ url: 'ws://api.test/feed', clock: new FakeClock() })
   t.teardown(() => { client.close() })
-  await turnsUntil(() => made.length >= 1)
+  await until(() => made.length >= 1, 'the socket made')
   t.equal(made.length, 1)
   t.same(made[0]?.protocols, [], 'no credential: no entry, and no protocol needed')
 })
@@ -124,7 +124,7 @@ t.test('a relative or http(s): url is resolved against the page, as browsers do'
     const client = connect({ url, protocols: ['p'], WebSocket: Made, clock: new FakeClock() })
     t.teardown(() => { client.close() })
   }
-  await turnsUntil(() => made.length >= 4)
+  await until(() => made.length >= 4, 'the four sockets made')
   t.same(made.map((s) => s.url), ['wss://app.test/feed?x=1', 'wss://app.test/feed?x=1', 'wss://app.test/feed?x=1', 'ws://plain.test/feed'])
 })
 
@@ -166,7 +166,7 @@ t.test('plain ws: and http: carry a credential to this machine, or anywhere with
   const plain = connect({ url: 'ws://api.test/feed', protocols: ['p'], WebSocket: Made, clock: new FakeClock() })
   t.teardown(() => { plain.close() })
   // The one without a credential opens at once; the others once their ticket is fetched.
-  await turnsUntil(() => made.length >= loopback.length + 2)
+  await until(() => made.length >= loopback.length + 2, 'every socket made')
   t.same(made.map((s) => s.url).sort(), ['ws://localhost:8080/feed', 'ws://localhost/feed', 'ws://127.0.0.1/feed', 'ws://127.9.8.7/feed', 'ws://[::1]:8080/feed', 'ws://127.0.0.1/feed', 'ws://api.test/feed', 'ws://api.test/feed'].sort(), 'every one opened')
   t.same(made.filter((s) => s.protocols.length === 1).map((s) => [s.url, s.protocols]), [['ws://api.test/feed', ['p']]], 'without a credential, any ws: URL (a cookie is the browser\'s to send or not)')
 })

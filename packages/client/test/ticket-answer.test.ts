@@ -3,8 +3,9 @@
 // fetch: Node 20's tells the body through a WeakRef (nodejs/node#55428), and an app's fetch
 // may ignore the signal, so a slow or endless answer went on being read after credential-failed.
 import t, { type Test } from 'tap'
+import { until } from '@wsguard/testing'
 import { CredentialError } from '../src/index.js'
-import { harness, turnsUntil, type Harness } from './helpers.js'
+import { harness, type Harness } from './helpers.js'
 
 const CAP = 16_384
 const encoder = new TextEncoder()
@@ -57,8 +58,8 @@ t.test('an answer larger than 16 KiB, as its content-length says: a CredentialEr
     ticketUrl: 'https://api.test/ws-tickets',
     fetch: async () => new Response(b.stream, { status: 200, headers: { 'content-length': String(answer.length) } })
   })
-  await turnsUntil(settled(h))
-  await turnsUntil(() => b.cancelled)
+  await until(settled(h), 'the attempt settled')
+  await until(() => b.cancelled, 'the body cancelled')
   t.equal(h.sockets.length, 0, 'no socket with the ticket')
   const error = h.of('credential-failed')[0]?.error
   t.type(error, CredentialError)
@@ -73,8 +74,8 @@ t.test('an answer larger than 16 KiB without a content-length: read to the cap, 
   const pieces = answer.match(/.{1,1024}/g) ?? []
   const b = body(t, pieces)
   const h = harness(t, { ticketUrl: 'https://api.test/ws-tickets', fetch: async () => new Response(b.stream, { status: 200 }) })
-  await turnsUntil(settled(h))
-  await turnsUntil(() => b.cancelled)
+  await until(settled(h), 'the attempt settled')
+  await until(() => b.cancelled, 'the body cancelled')
   t.equal(h.sockets.length, 0, 'no socket with the ticket')
   t.match(h.of('credential-failed'), [{ error: { name: 'CredentialError', message: 'the ticket answer is larger than 16 KiB' } }])
   t.equal(b.cancelled, true, 'the body was cancelled')
@@ -98,8 +99,8 @@ t.test('an answer of exactly 16 KiB, in chunks that split a character, is a tick
 t.test('an answer that is not ok: its body is cancelled, not left to the connection', async (t) => {
   const b = body(t, ['<html>'], true)
   const h = harness(t, { ticketUrl: 'https://api.test/ws-tickets', fetch: async () => new Response(b.stream, { status: 503 }) })
-  await turnsUntil(settled(h))
-  await turnsUntil(() => b.cancelled)
+  await until(settled(h), 'the attempt settled')
+  await until(() => b.cancelled, 'the body cancelled')
   t.match(h.of('credential-failed'), [{ error: { name: 'CredentialError', message: 'the ticket request was answered 503', status: 503 } }])
   t.equal(b.cancelled, true, 'the body was cancelled')
 })
@@ -115,13 +116,13 @@ t.test('a fetch that ignores the signal and an answer that drips for ever: crede
       return new Response(b.stream, { status: 200 })
     }
   })
-  await turnsUntil(() => b.pulled >= 5)
+  await until(() => b.pulled >= 5, 'five chunks read')
   t.ok(b.pulled >= 5, 'the body is being read')
   h.clock.advance(1_999)
-  await turnsUntil(() => b.pulled >= 10)
+  await until(() => b.pulled >= 10, 'ten chunks read')
   t.same(h.of('credential-failed'), [], 'not before the timeout')
   h.clock.advance(1)
-  await turnsUntil(() => h.of('credential-failed').length > 0 && b.cancelled)
+  await until(() => h.of('credential-failed').length > 0 && b.cancelled, 'credential-failed and the body cancelled')
   t.match(h.of('credential-failed'), [{ error: { name: 'CredentialError', message: 'no credential within 2000 ms' } }])
   t.equal(signals[0]?.aborted, true, 'the signal was aborted (and the fetch did not listen)')
   t.equal(b.cancelled, true, 'the body was cancelled')
@@ -136,21 +137,21 @@ t.test('a fetch that ignores the signal and answers after the timeout: the late 
     credentialTimeoutMs: 2_000,
     fetch: async () => await new Promise<Response>((resolve) => { answer = resolve })
   })
-  await turnsUntil(() => h.tokenCalls.length > 0)
+  await until(() => h.tokenCalls.length > 0, 'the token asked for')
   h.clock.advance(2_000)
-  await turnsUntil(() => h.of('credential-failed').length > 0)
+  await until(() => h.of('credential-failed').length > 0, 'credential-failed')
   t.equal(h.of('credential-failed').length, 1)
   answer(new Response(b.stream, { status: 200 }))
-  await turnsUntil(() => b.cancelled)
+  await until(() => b.cancelled, 'the body cancelled')
   t.equal(b.cancelled, true, 'the body was cancelled')
 })
 
 t.test('close() while the answer is being read: its body is cancelled', async (t) => {
   const b = body(t, [], true)
   const h = harness(t, { ticketUrl: 'https://api.test/ws-tickets', fetch: async () => new Response(b.stream, { status: 200 }) })
-  await turnsUntil(() => b.pulled >= 3)
+  await until(() => b.pulled >= 3, 'three chunks read')
   h.client.close()
-  await turnsUntil(() => b.cancelled)
+  await until(() => b.cancelled, 'the body cancelled')
   t.equal(b.cancelled, true, 'the body was cancelled')
   t.equal(h.client.state, 'stopped')
 })
