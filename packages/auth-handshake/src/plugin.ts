@@ -3,7 +3,7 @@ import type {} from '@fastify/websocket'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
 import {
   ChannelName, addHandshakeCheck, appIdentity, requestMark, type RequestMark, assertRegisteredOnce, channel, deliverRejectionsWith, governsHttp, linkRequest, publishedOrigin, publishRejection,
-  refuseTruncatedHeads, refuseUngovernedRoutes, sendRejection, type AppIdentity, type Principal, type WsguardAuth, type WsguardErrorCode, type AuthOutcome as CoreAuthOutcome
+  refuseLostRouteState, refuseTruncatedHeads, refuseUngovernedRoutes, sendRejection, type AppIdentity, type Principal, type WsguardAuth, type WsguardErrorCode, type AuthOutcome as CoreAuthOutcome
 } from '@wsguard/core'
 import { TokenAuthenticator, type AuthOutcome, type Fault } from './authenticator.js'
 import { closeDelivery, refusalServer, type CloseDeliveryContext } from './browser-rejection.js'
@@ -242,13 +242,6 @@ interface RouteContext {
   readonly lostRules: Set<string>
 }
 
-/** Logs, once per route (`said`: the routes already logged), a route found without its rules on its config. */
-function rulesLost (request: FastifyRequest, route: string, said: Set<string>): void {
-  if (said.has(route)) return
-  said.add(route)
-  request.log.error({ route }, `${SOURCE}: route ${route} lost its authentication rules from its config (an onRoute hook added after the plugin replaced config without its symbol keys); its handshakes are refused. Keep config's symbol keys (spread it) in that hook.`)
-}
-
 function makeHook ({ config, authenticator, challenges, rules, route, bound, app, admitted, openedWithTicket, http, redeemer, credentialProtocols, lostRules }: RouteContext): OnRequest {
   const { allowedOrigins, requireOrigin, mtls } = config
   const wantsCertificate = rules.methods.has('mtls') || rules.methods.has('jwt+mtls')
@@ -305,10 +298,7 @@ function makeHook ({ config, authenticator, challenges, rules, route, bound, app
     // its symbol keys took them away, and every refresh would skip them, whatever checks it
     // (Z33). Refused as a route left ungoverned, before any credential is read.
     if ((request.routeOptions.config as { [kRouteRules]?: RouteRules } | undefined)?.[kRouteRules] === undefined) {
-      rulesLost(request, route, lostRules)
-      sendRejection(reply, 'WSG_UNAVAILABLE')
-      if (request.ws === true) publishRejection(SOURCE, request, route, 'WSG_UNAVAILABLE', started, 'route-not-governed', null)
-      return
+      return refuseLostRouteState(request, reply, { source: SOURCE, route, what: 'its authentication rules', said: lostRules, started, principal: null })
     }
     const origin = request.headers.origin
     if (origin === undefined ? requireOrigin : (allowedOrigins !== undefined && !allowedOrigins(origin))) {

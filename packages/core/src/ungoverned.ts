@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import { publishRejection } from './channels.js'
 import { sendRejection } from './rejection.js'
+import type { Principal } from './principal.js'
 
 /** How a plugin tells its governed handshakes from the ones its route hooks never saw. */
 export interface UngovernedRouteGuard {
@@ -135,4 +136,37 @@ export function refuseUngovernedRoutes (fastify: FastifyInstance, guard: Ungover
     sendRejection(reply, 'WSG_UNAVAILABLE')
     publishRejection(guard.source, request, url, 'WSG_UNAVAILABLE', 0, 'route-not-governed', request.principal)
   })
+}
+
+/** What `refuseLostRouteState` says of a route and remembers. */
+export interface LostRouteState {
+  /** the plugin's name, for the log line and the rejection channel */
+  readonly source: string
+  /** the route's URL pattern */
+  readonly route: string
+  /** what the plugin kept on the route's config, for the log line (e.g. `its authentication rules`) */
+  readonly what: string
+  /** the routes already logged (one set per plugin registration) */
+  readonly said: Set<string>
+  /** when the plugin's hook began (`performance.now()`, 0 when nobody listens), for the published duration */
+  readonly started: number
+  /** the principal, where one was verified before the refusal */
+  readonly principal: Principal | null
+}
+
+/**
+ * For a plugin's route hook that finds its route's config without what its `onRoute` hook put
+ * there under symbol keys (an app's `onRoute` hook added after the plugin replaced config
+ * without them: `structuredClone`, JSON): the route's checks could not all run, on the
+ * handshake or on an in-band refresh, so it is refused with 503 `WSG_UNAVAILABLE`, an upgrade's
+ * refusal is published with detail `route-not-governed`, and the route is logged once at `error`.
+ */
+export function refuseLostRouteState (request: FastifyRequest, reply: FastifyReply, lost: LostRouteState): void {
+  const { source, route, said } = lost
+  if (!said.has(route)) {
+    said.add(route)
+    request.log.error({ route }, `${source}: route ${route} lost ${lost.what} from its config (an onRoute hook added after the plugin replaced config without its symbol keys); its handshakes are refused. Keep config's symbol keys (spread it) in that hook.`)
+  }
+  sendRejection(reply, 'WSG_UNAVAILABLE')
+  if ((request as { ws?: boolean }).ws === true) publishRejection(source, request, route, 'WSG_UNAVAILABLE', lost.started, 'route-not-governed', lost.principal)
 }

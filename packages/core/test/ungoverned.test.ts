@@ -1,6 +1,6 @@
 import t from 'tap'
 import Fastify, { type FastifySchema } from 'fastify'
-import { ChannelName, appIdentity, channel, refuseUngovernedRoutes, type HandshakeRejectedMessage } from '../src/index.js'
+import { ChannelName, appIdentity, channel, refuseLostRouteState, refuseUngovernedRoutes, type HandshakeRejectedMessage } from '../src/index.js'
 
 // @fastify/websocket marks each `websocket: true` route with `schema.hide` (not a key FastifySchema declares).
 const hidden = { hide: true } as FastifySchema
@@ -184,4 +184,32 @@ t.test('refuseUngovernedRoutes: a plain request to a route that asks for its HTT
   t.equal((await app.inject('/plain')).body, 'plain', 'a route that did not ask: untouched')
   t.equal((await app.inject({ method: 'POST', url: '/asked-post' })).body, 'post', 'only GET and HEAD can be the HTTP half of a websocket route')
   t.equal((await app.inject('/nowhere')).statusCode, 404, 'no route: the not-found answer')
+})
+
+t.test('refuseLostRouteState: 503, an upgrade\'s refusal published as route-not-governed, the route logged once', async (t) => {
+  const lines: string[] = []
+  const app = Fastify({ logger: { level: 'info', stream: { write: (l: string) => { lines.push(l) } } } })
+  t.teardown(() => app.close())
+  app.decorateRequest('ws', false)
+  const said = new Set<string>()
+  app.get('/lost', {
+    onRequest (request, reply) {
+      ;(request as unknown as { ws: boolean }).ws = request.headers['x-upgrade'] === '1'
+      refuseLostRouteState(request, reply, { source: '@wsguard/example', route: '/lost', what: 'its rules', said, started: 0, principal: null })
+    }
+  }, async () => 'never')
+  const seen: HandshakeRejectedMessage[] = []
+  const onRejected = (m: unknown): void => { seen.push(m as HandshakeRejectedMessage) }
+  channel(ChannelName.handshakeRejected).subscribe(onRejected)
+  t.teardown(() => channel(ChannelName.handshakeRejected).unsubscribe(onRejected))
+
+  for (const upgrade of ['1', '1', '0']) {
+    const res = await app.inject({ url: '/lost', headers: { 'x-upgrade': upgrade } })
+    t.same([res.statusCode, res.json().code], [503, 'WSG_UNAVAILABLE'])
+  }
+  t.match(seen, [{ source: '@wsguard/example', code: 'WSG_UNAVAILABLE', detail: 'route-not-governed', route: '/lost' }, { route: '/lost' }], 'the upgrades published, the plain request not')
+  t.equal(seen.length, 2)
+  const logged = lines.filter((l) => l.includes('lost its rules'))
+  t.equal(logged.length, 1, 'once per route')
+  t.match(JSON.parse(logged[0] as string), { level: 50, route: '/lost', msg: '@wsguard/example: route /lost lost its rules from its config (an onRoute hook added after the plugin replaced config without its symbol keys); its handshakes are refused. Keep config\'s symbol keys (spread it) in that hook.' })
 })

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import type {} from '@fastify/websocket'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
-import { ChannelName, addHandshakeCheck, appIdentity, assertRegisteredOnce, channel, governsHttp, publishRejection, refuseUngovernedRoutes, sendRejection, type Principal } from '@wsguard/core'
+import { ChannelName, addHandshakeCheck, appIdentity, assertRegisteredOnce, channel, governsHttp, publishRejection, refuseLostRouteState, refuseUngovernedRoutes, sendRejection, type Principal } from '@wsguard/core'
 import { decorateAddress, rememberAddress } from './address.js'
 import { DecisionCache } from './cache.js'
 import { Decider, type RoutePolicy } from './decider.js'
@@ -84,7 +84,7 @@ export async function topicAuthzPlugin (fastify: FastifyInstance, opts: TopicAut
   // After every route's preValidation, a route with a handshake topic has admitted (marked)
   // its handshake; other routes are exempt unless they carry topic config that onRoute never
   // compiled. Never `kState !== null`: in a context created before the decorator, it reads undefined.
-  // Routes found without their compiled policy (see configLost), logged once each.
+  // Routes found without their compiled policy (see makeHandshakeHook), logged once each.
   const lostPolicies = new Set<string>()
   refuseUngovernedRoutes(fastify, {
     source: SOURCE,
@@ -219,13 +219,6 @@ function sameSegments (a: readonly string[] | undefined, b: readonly string[]): 
   return true
 }
 
-/** Logs, once per route (`said`: the routes already logged), a route found without its compiled policy. */
-function configLost (request: FastifyRequest, route: string, said: Set<string>): void {
-  if (said.has(route)) return
-  said.add(route)
-  request.log.error({ route }, `${SOURCE}: route ${route} lost its compiled topic policy from its config (an onRoute hook added after the plugin replaced config without its symbol keys); its handshakes are refused. Keep config's symbol keys (spread it) in that hook.`)
-}
-
 function makeHandshakeHook (check: TopicCheck, route: string, http: boolean, lost: Set<string>) {
   return function wsguardHandshakeTopic (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
     // Not an upgrade (a plain GET, or the HTTP side of a { handler, wsHandler } route): no
@@ -239,10 +232,7 @@ function makeHandshakeHook (check: TopicCheck, route: string, http: boolean, los
     // skip the handshake topic, and in-band decisions would lose the route's own rules (Z33).
     // Fails closed.
     if ((request.routeOptions.config as { [kPolicy]?: RoutePolicy } | undefined)?.[kPolicy] === undefined) {
-      configLost(request, route, lost)
-      sendRejection(reply, 'WSG_UNAVAILABLE')
-      if (upgrade) publishRejection(SOURCE, request, route, 'WSG_UNAVAILABLE', started, 'route-not-governed', principal)
-      return
+      return refuseLostRouteState(request, reply, { source: SOURCE, route, what: 'its compiled topic policy', said: lost, started, principal })
     }
     const outcome = check.admit(request, principal)
     if (!Array.isArray(outcome)) {
